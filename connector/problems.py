@@ -1,0 +1,117 @@
+"""RFC 9457 problem details for every HTTP API of Sluis (the catalogue reuses it).
+
+Bad input must come back as a 4xx whose body names the field and the reason, never a 500 with
+a traceback. ``install_problem_handlers`` maps FastAPI's request-validation errors, HTTP
+exceptions and :class:`ProblemError` to ``application/problem+json``; an unexpected exception
+becomes a 500 problem without internals (and is logged with its traceback server-side).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One thing wrong with the input: where (a JSON pointer-like path or a field name) and why."""
+
+    field: str
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"field": self.field, "reason": self.reason}
+
+
+@dataclass
+class ProblemError(Exception):
+    """Raise from a route to answer with a problem body."""
+
+    status: int
+    title: str
+    detail: str = ""
+    code: str = "about:blank"
+    errors: Sequence[FieldError] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail or self.title)
+
+
+def problem_body(
+    status: int,
+    title: str,
+    detail: str = "",
+    code: str = "about:blank",
+    errors: Sequence[FieldError] = (),
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": code, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [error.as_json() for error in errors]
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str = "",
+    code: str = "about:blank",
+    errors: Sequence[FieldError] = (),
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, title, detail, code, errors, extra),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _field_name(location: Sequence[Any]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(part) for part in location)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, error: ProblemError) -> JSONResponse:
+        return problem_response(
+            error.status, error.title, error.detail, error.code, error.errors, error.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(_field_name(item.get("loc", ())), str(item.get("msg", "invalid")))
+            for item in error.errors()
+        ]
+        detail = "; ".join(f"{e.field}: {e.reason}" for e in errors)
+        return problem_response(400, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            error.status_code, str(error.detail), headers=dict(error.headers or {})
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        _log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(500, "Internal error", "The server failed; the error was logged.")
