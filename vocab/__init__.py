@@ -1,0 +1,48 @@
+"""The shared language of Sluis: namespaces, JSON-LD contexts and the offline document loader,
+RDF parsing with limits, SHACL shapes for DCAT-AP 3 / HVD / HealthDCAT-AP, SKOS subsets of the EU
+controlled vocabularies, the purpose and place hierarchies, and DSP 2025-1 message types.
+
+Nothing here touches the network: every context, shape and vocabulary ships in this package.
+Import the submodule you need (``vocab.jsonld``, ``vocab.rdfio``, ``vocab.shacl``,
+``vocab.hierarchy``, ``vocab.dsp``); this module re-exports only the namespaces.
+"""
+
+from vocab.namespaces import (
+    ADMS,
+    DCAT,
+    DCATAP,
+    DCT,
+    DQV,
+    DSPACE,
+    FOAF,
+    HEALTHDCATAP,
+    LOCN,
+    ODRL,
+    PROV,
+    SKOS,
+    SLUIS,
+    SPDX,
+    VCARD,
+    XSD,
+    bind_prefixes,
+)
+
+__all__ = [
+    "ADMS",
+    "DCAT",
+    "DCATAP",
+    "DCT",
+    "DQV",
+    "DSPACE",
+    "FOAF",
+    "HEALTHDCATAP",
+    "LOCN",
+    "ODRL",
+    "PROV",
+    "SKOS",
+    "SLUIS",
+    "SPDX",
+    "VCARD",
+    "XSD",
+    "bind_prefixes",
+]
