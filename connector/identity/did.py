@@ -1,0 +1,361 @@
+"""did:web identifiers, DID documents and an HTTP resolver for them.
+
+did:web maps a DID to an HTTPS URL: ``did:web:example.org`` -> ``https://example.org/.well-known/did.json``,
+``did:web:example.org:users:alice`` -> ``https://example.org/users/alice/did.json``, and a port is
+written percent-encoded (``did:web:127.0.0.1%3A9191``). Plain HTTP is used only for loopback hosts
+so connectors on one machine (tests, the demo) need no certificates; everything else is HTTPS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote, unquote
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from connector.identity.errors import IdentityError
+from connector.identity.keys import KeyPair, public_key_from_multibase, public_key_to_multibase
+
+logger = logging.getLogger(__name__)
+
+DID_V1_CONTEXT = "https://www.w3.org/ns/did/v1"
+MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
+KEY_FRAGMENT = "key-1"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+# A DID document of ours is ~1 KB; 64 KiB leaves room for many keys and services but stops a
+# hostile server from streaming an endless body into memory.
+MAX_DID_DOCUMENT_BYTES = 64 * 1024
+# Peers answer on loopback or a LAN; a slow DID host must not stall a DSP request for long.
+RESOLVE_TIMEOUT_SECONDS = 5.0
+# Keys rotate rarely; five minutes bounds how long a revoked key keeps working.
+DEFAULT_CACHE_TTL_SECONDS = 300.0
+# Enough for every participant of a large data space without unbounded growth.
+MAX_CACHED_DOCUMENTS = 10_000
+# DIDs arrive in tokens from strangers; bound them before any parsing.
+MAX_DID_CHARS = 512
+
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=@-]+$")
+_RELATIONSHIPS = ("authentication", "assertionMethod")
+
+
+def _is_loopback(host: str) -> bool:
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return bare.lower() in LOOPBACK_HOSTS
+
+
+def _check_host(host: str) -> None:
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        labels = bare.split(".")
+        if not bare or not all(_HOST_LABEL.match(label) for label in labels):
+            raise IdentityError("bad_did", f"{host!r} is not a valid did:web host name") from None
+    else:
+        if ":" in bare and not host.startswith("["):
+            raise IdentityError("bad_did", f"IPv6 host {host!r} must be written in brackets")
+
+
+def did_web_for(host: str, port: int | None = None, path: Sequence[str] = ()) -> str:
+    """The did:web identifier of ``host[:port][/path...]``: ``did_web_for("127.0.0.1", 9191)``."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    _check_host(host)
+    authority = host if port is None else f"{host}:{port}"
+    if port is not None and not 0 < port < 65536:
+        raise IdentityError("bad_did", f"port {port} is outside 1..65535")
+    parts = [quote(authority, safe="")]
+    for segment in path:
+        if not _PATH_SEGMENT.match(segment):
+            raise IdentityError("bad_did", f"path segment {segment!r} is not allowed in a did:web")
+        parts.append(segment)
+    return "did:web:" + ":".join(parts)
+
+
+def parse_did_web(did: str) -> tuple[str, int | None, list[str]]:
+    """Split a did:web into (host, port, path segments), refusing anything malformed."""
+    if not isinstance(did, str) or len(did) > MAX_DID_CHARS:
+        raise IdentityError("bad_did", f"a DID must be a string of at most {MAX_DID_CHARS} characters")
+    if not did.startswith("did:web:"):
+        raise IdentityError("unsupported_did_method", f"only did:web is supported, got {did[:40]!r}")
+    if any(char in did for char in "#?/ "):
+        raise IdentityError("bad_did", f"{did!r} must not contain '#', '?', '/' or spaces")
+    encoded_authority, *path = did[len("did:web:") :].split(":")
+    authority = unquote(encoded_authority)
+    host, port = authority, None
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end < 0:
+            raise IdentityError("bad_did", f"unterminated IPv6 host in {did!r}")
+        host, rest = authority[: end + 1], authority[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise IdentityError("bad_did", f"unexpected text after the host in {did!r}")
+            port = _parse_port(rest[1:], did)
+    elif ":" in authority:
+        host, port_text = authority.rsplit(":", 1)
+        port = _parse_port(port_text, did)
+    _check_host(host)
+    for segment in path:
+        if not segment or not _PATH_SEGMENT.match(unquote(segment)):
+            raise IdentityError("bad_did", f"path segment {segment!r} in {did!r} is not allowed")
+    return host, port, [unquote(segment) for segment in path]
+
+
+def _parse_port(text: str, did: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise IdentityError("bad_did", f"{text!r} in {did!r} is not a port number")
+    return int(text)
+
+
+def did_to_url(did: str, *, allow_http_loopback: bool = True) -> str:
+    """Where a did:web's document lives: http for loopback hosts, https for everything else."""
+    host, port, path = parse_did_web(did)
+    scheme = "http" if allow_http_loopback and _is_loopback(host) else "https"
+    authority = host if port is None else f"{host}:{port}"
+    if path:
+        return f"{scheme}://{authority}/" + "/".join(quote(segment, safe="") for segment in path) + "/did.json"
+    return f"{scheme}://{authority}/.well-known/did.json"
+
+
+def verification_method_id(did: str, fragment: str = KEY_FRAGMENT) -> str:
+    return f"{did}#{fragment}"
+
+
+def split_verification_method(verification_method: str) -> tuple[str, str]:
+    """``did:web:x#key-1`` -> (``did:web:x``, ``key-1``)."""
+    if not isinstance(verification_method, str) or "#" not in verification_method:
+        raise IdentityError("bad_verification_method", f"{verification_method!r} is not a DID URL with a fragment")
+    did, _, fragment = verification_method.partition("#")
+    if not fragment:
+        raise IdentityError("bad_verification_method", f"{verification_method!r} has an empty fragment")
+    return did, fragment
+
+
+def did_document(
+    did: str,
+    key: KeyPair | Ed25519PublicKey,
+    services: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The DID document a participant publishes: one Multikey usable for tokens and proofs."""
+    public_key = key.public_key if isinstance(key, KeyPair) else key
+    method_id = verification_method_id(did)
+    document: dict[str, Any] = {
+        "@context": [DID_V1_CONTEXT, MULTIKEY_CONTEXT],
+        "id": did,
+        "verificationMethod": [
+            {
+                "id": method_id,
+                "type": "Multikey",
+                "controller": did,
+                "publicKeyMultibase": public_key_to_multibase(public_key),
+            }
+        ],
+        "authentication": [method_id],
+        "assertionMethod": [method_id],
+    }
+    service_list = [dict(service) for service in services]
+    if service_list:
+        document["service"] = service_list
+    return document
+
+
+def dsp_service(did: str, dsp_base_url: str) -> dict[str, str]:
+    """A DID service entry pointing peers at a connector's Dataspace Protocol endpoint."""
+    return {"id": f"{did}#dsp", "type": "DataService", "serviceEndpoint": dsp_base_url}
+
+
+def _absolute(reference: str, did: str) -> str:
+    return did + reference if reference.startswith("#") else reference
+
+
+def public_key_from_document(
+    document: Mapping[str, Any], verification_method: str, relationship: str | None = None
+) -> Ed25519PublicKey:
+    """The key a DID document holds for ``verification_method``, optionally checking its use.
+
+    ``relationship`` ("authentication" for tokens, "assertionMethod" for proofs) must list the
+    method, so a key the controller meant only for logins cannot sign contracts.
+    """
+    did, _ = split_verification_method(verification_method)
+    if document.get("id") != did:
+        raise IdentityError(
+            "did_mismatch", f"the DID document is for {document.get('id')!r}, not for {did!r}"
+        )
+    if relationship is not None:
+        if relationship not in _RELATIONSHIPS:
+            raise IdentityError("bad_relationship", f"unknown verification relationship {relationship!r}")
+        listed = document.get(relationship)
+        entries = listed if isinstance(listed, list) else []
+        ids = {
+            _absolute(entry if isinstance(entry, str) else str(entry.get("id", "")), did)
+            for entry in entries
+            if isinstance(entry, str | dict)
+        }
+        if verification_method not in ids:
+            raise IdentityError(
+                "key_not_authorized", f"{verification_method} is not listed under {relationship} in its DID document"
+            )
+    methods = document.get("verificationMethod")
+    candidates: list[Any] = list(methods) if isinstance(methods, list) else []
+    if relationship is not None:
+        candidates += [entry for entry in document.get(relationship) or [] if isinstance(entry, dict)]
+    for method in candidates:
+        if not isinstance(method, dict) or _absolute(str(method.get("id", "")), did) != verification_method:
+            continue
+        controller = method.get("controller")
+        if controller is not None and controller != did:
+            raise IdentityError("key_not_authorized", f"{verification_method} is controlled by {controller!r}")
+        multibase = method.get("publicKeyMultibase")
+        if isinstance(multibase, str):
+            return public_key_from_multibase(multibase)
+        jwk = method.get("publicKeyJwk")
+        if isinstance(jwk, dict):
+            return _public_key_from_jwk(jwk)
+        raise IdentityError("bad_key", f"{verification_method} has neither publicKeyMultibase nor publicKeyJwk")
+    raise IdentityError("unknown_key", f"{verification_method} is not in the DID document of {did}")
+
+
+def _public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
+    import base64
+
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        raise IdentityError("bad_key", "only Ed25519 OKP JWKs are accepted")
+    text = str(jwk["x"])
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise IdentityError("bad_key", "publicKeyJwk.x is not a 32-byte base64url Ed25519 key") from None
+
+
+class PublicKeyResolver(Protocol):
+    """What token and proof verification need: the key behind a verification method id."""
+
+    def public_key(self, verification_method: str, relationship: str | None = None) -> Ed25519PublicKey: ...
+
+
+class StaticDidResolver:
+    """DID documents known in advance (pinned peers, the documents inside an agreement bundle)."""
+
+    def __init__(self, documents: Iterable[Mapping[str, Any]]) -> None:
+        self._documents: dict[str, Mapping[str, Any]] = {}
+        for document in documents:
+            did = document.get("id")
+            if not isinstance(did, str):
+                raise IdentityError("bad_did_document", "a DID document must have a string id")
+            self._documents[did] = document
+
+    def resolve(self, did: str) -> dict[str, Any]:
+        document = self._documents.get(did)
+        if document is None:
+            raise IdentityError("did_not_found", f"no DID document known for {did}")
+        return dict(document)
+
+    def public_key(self, verification_method: str, relationship: str | None = None) -> Ed25519PublicKey:
+        did, _ = split_verification_method(verification_method)
+        return public_key_from_document(self.resolve(did), verification_method, relationship)
+
+
+class DidResolver:
+    """Resolve did:web documents over HTTP(S), with limits and a small TTL cache.
+
+    Redirects are not followed (a did:web host answers for itself), bodies are capped while
+    streaming, and a document whose ``id`` is not the DID asked for is refused.
+    """
+
+    def __init__(
+        self,
+        http_client: httpx.Client | None = None,
+        allow_http_loopback: bool = True,
+        cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
+        timeout_seconds: float = RESOLVE_TIMEOUT_SECONDS,
+    ) -> None:
+        self._client = http_client or httpx.Client(timeout=timeout_seconds, follow_redirects=False)
+        self._owns_client = http_client is None
+        self._allow_http_loopback = allow_http_loopback
+        self._ttl = cache_ttl_seconds
+        self._timeout = timeout_seconds
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> DidResolver:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def forget(self, did: str | None = None) -> None:
+        """Drop one cached document (or all), e.g. after a peer announces a key rotation."""
+        with self._lock:
+            if did is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(did, None)
+
+    def resolve(self, did: str) -> dict[str, Any]:
+        url = did_to_url(did, allow_http_loopback=self._allow_http_loopback)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(did)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+        document = self._fetch(did, url)
+        with self._lock:
+            if len(self._cache) >= MAX_CACHED_DOCUMENTS:
+                self._cache.clear()
+            self._cache[did] = (now + self._ttl, document)
+        return document
+
+    def public_key(self, verification_method: str, relationship: str | None = None) -> Ed25519PublicKey:
+        did, _ = split_verification_method(verification_method)
+        return public_key_from_document(self.resolve(did), verification_method, relationship)
+
+    def _fetch(self, did: str, url: str) -> dict[str, Any]:
+        import json
+
+        try:
+            with self._client.stream(
+                "GET", url, headers={"Accept": "application/did+json, application/json"}, timeout=self._timeout
+            ) as response:
+                if response.status_code != 200:
+                    raise IdentityError(
+                        "did_not_found", f"resolving {did}: {url} answered HTTP {response.status_code}"
+                    )
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > MAX_DID_DOCUMENT_BYTES:
+                    raise IdentityError("did_document_too_large", f"{url} is larger than {MAX_DID_DOCUMENT_BYTES} bytes")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body.extend(chunk)
+                    if len(body) > MAX_DID_DOCUMENT_BYTES:
+                        raise IdentityError(
+                            "did_document_too_large", f"{url} is larger than {MAX_DID_DOCUMENT_BYTES} bytes"
+                        )
+        except httpx.HTTPError as error:
+            logger.info("did resolution failed", extra={"did": did, "url": url, "error": str(error)})
+            raise IdentityError("did_unreachable", f"resolving {did}: {url} could not be fetched ({error})") from None
+        try:
+            document = json.loads(bytes(body))
+        except (ValueError, UnicodeDecodeError):
+            raise IdentityError("bad_did_document", f"resolving {did}: {url} is not JSON") from None
+        if not isinstance(document, dict):
+            raise IdentityError("bad_did_document", f"resolving {did}: the DID document is not a JSON object")
+        if document.get("id") != did:
+            raise IdentityError(
+                "did_mismatch", f"resolving {did}: the document at {url} is for {document.get('id')!r}"
+            )
+        return document

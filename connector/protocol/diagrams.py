@@ -1,0 +1,87 @@
+"""Render the DSP state machines in ``docs/protocol.md`` from the transition tables.
+
+The diagrams are generated, never drawn by hand, so they cannot drift from the code; a test
+compares the committed file with :func:`render_protocol_doc`. Regenerate with
+``python -m connector.protocol.diagrams > docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import TypeVar
+
+from connector.protocol._machine import ReactionTable, Role, TransitionTable, all_states
+from connector.protocol.negotiation import NEGOTIATION_REACTIONS, NEGOTIATION_TRANSITIONS
+from connector.protocol.transfer import TRANSFER_REACTIONS, TRANSFER_TRANSITIONS
+
+S = TypeVar("S", bound=StrEnum)
+M = TypeVar("M", bound=StrEnum)
+
+_ROLE_MARK = {Role.CONSUMER: "C", Role.PROVIDER: "P"}
+
+
+def _short(message: StrEnum) -> str:
+    text = str(message).replace("ContractNegotiation", "").replace("Contract", "").replace("Transfer", "")
+    return text.replace("Message", "")
+
+
+def render_mermaid(table: TransitionTable[S, M]) -> str:
+    """A mermaid ``stateDiagram-v2``: one arrow per (sender, state, message)."""
+    lines = ["stateDiagram-v2"]
+    for role in (Role.CONSUMER, Role.PROVIDER):
+        for state, moves in table.get(role, {}).items():
+            for message, after in moves.items():
+                source = "[*]" if str(state) == "INITIAL" else str(state)
+                lines.append(f"    {source} --> {after}: {_ROLE_MARK[role]}: {_short(message)}")
+    finals = {str(s) for s in all_states(table)} - {
+        str(s) for moves in table.values() for s, out in moves.items() if out
+    }
+    for final in sorted(finals):
+        lines.append(f"    {final} --> [*]")
+    return "\n".join(lines)
+
+
+def render_table(table: TransitionTable[S, M], reactions: ReactionTable[M, S]) -> str:
+    """The same table as Markdown rows: sender, state, message, next state, receiver's effects."""
+    rows = ["| sender | state | message | next state | receiver then |", "|---|---|---|---|---|"]
+    for role in (Role.CONSUMER, Role.PROVIDER):
+        for state, moves in table.get(role, {}).items():
+            for message, after in moves.items():
+                effects = ", ".join(reactions.get((role.other, message, after), ())) or "—"
+                rows.append(f"| {role} | {state} | {message} | {after} | {effects} |")
+    return "\n".join(rows)
+
+
+def render_protocol_doc() -> str:
+    """The whole of ``docs/protocol.md``."""
+    parts = [
+        "# DSP 2025-1 state machines",
+        "",
+        "Generated from `connector/protocol/` by `python -m connector.protocol.diagrams`; do not edit by hand.",
+        "`C:` marks a message the consumer sends, `P:` one the provider sends. `[*]` on the left is",
+        '"no process yet"; a message not in the table is refused as an illegal transition',
+        "(DSP error, HTTP 400) naming the state and the message.",
+        "",
+        "## Contract negotiation",
+        "",
+        "```mermaid",
+        render_mermaid(NEGOTIATION_TRANSITIONS),
+        "```",
+        "",
+        render_table(NEGOTIATION_TRANSITIONS, NEGOTIATION_REACTIONS),
+        "",
+        "## Transfer process",
+        "",
+        "```mermaid",
+        render_mermaid(TRANSFER_TRANSITIONS),
+        "```",
+        "",
+        render_table(TRANSFER_TRANSITIONS, TRANSFER_REACTIONS),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.stdout.write(render_protocol_doc())
