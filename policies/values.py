@@ -10,7 +10,7 @@ left operand needs, so the evaluator can say why a constraint does not hold.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Final
@@ -81,9 +81,7 @@ def parse_date(text: str) -> date:
         raise ValueMismatch(f"{text!r} is not a valid xsd:date: {error}") from None
 
 
-def _zone(zone: str | None) -> timedelta | UTC.__class__:
-    from datetime import timezone
-
+def _zone(zone: str | None) -> tzinfo:
     if zone is None or zone == "Z":
         return UTC
     sign = -1 if zone[0] == "-" else 1

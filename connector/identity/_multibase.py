@@ -50,7 +50,9 @@ def multibase_encode(data: bytes) -> str:
 
 def multibase_decode(text: str) -> bytes:
     if not isinstance(text, str) or not text.startswith("z"):
-        raise IdentityError("bad_multibase", "a multibase value must be a string starting with 'z' (base58btc)")
+        raise IdentityError(
+            "bad_multibase", "a multibase value must be a string starting with 'z' (base58btc)"
+        )
     if len(text) > MAX_MULTIBASE_CHARS:
         raise IdentityError("bad_multibase", f"multibase value longer than {MAX_MULTIBASE_CHARS} characters")
     return b58decode(text[1:])
@@ -59,12 +61,16 @@ def multibase_decode(text: str) -> bytes:
 def public_key_bytes_from_multikey(text: str) -> bytes:
     raw = multibase_decode(text)
     if not raw.startswith(ED25519_PUBLIC_HEADER) or len(raw) != 2 + ED25519_KEY_BYTES:
-        raise IdentityError("bad_key", "publicKeyMultibase is not an Ed25519 Multikey (header 0xed01 + 32 bytes)")
+        raise IdentityError(
+            "bad_key", "publicKeyMultibase is not an Ed25519 Multikey (header 0xed01 + 32 bytes)"
+        )
     return raw[2:]
 
 
 def private_key_bytes_from_multikey(text: str) -> bytes:
     raw = multibase_decode(text)
     if not raw.startswith(ED25519_PRIVATE_HEADER) or len(raw) != 2 + ED25519_KEY_BYTES:
-        raise IdentityError("bad_key", "secretKeyMultibase is not an Ed25519 Multikey (header 0x8026 + 32 bytes)")
+        raise IdentityError(
+            "bad_key", "secretKeyMultibase is not an Ed25519 Multikey (header 0x8026 + 32 bytes)"
+        )
     return raw[2:]

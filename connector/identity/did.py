@@ -8,7 +8,9 @@ so connectors on one machine (tests, the demo) need no certificates; everything 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import logging
 import re
 import threading
@@ -123,7 +125,9 @@ def did_to_url(did: str, *, allow_http_loopback: bool = True) -> str:
     scheme = "http" if allow_http_loopback and _is_loopback(host) else "https"
     authority = host if port is None else f"{host}:{port}"
     if path:
-        return f"{scheme}://{authority}/" + "/".join(quote(segment, safe="") for segment in path) + "/did.json"
+        return (
+            f"{scheme}://{authority}/" + "/".join(quote(segment, safe="") for segment in path) + "/did.json"
+        )
     return f"{scheme}://{authority}/.well-known/did.json"
 
 
@@ -134,7 +138,9 @@ def verification_method_id(did: str, fragment: str = KEY_FRAGMENT) -> str:
 def split_verification_method(verification_method: str) -> tuple[str, str]:
     """``did:web:x#key-1`` -> (``did:web:x``, ``key-1``)."""
     if not isinstance(verification_method, str) or "#" not in verification_method:
-        raise IdentityError("bad_verification_method", f"{verification_method!r} is not a DID URL with a fragment")
+        raise IdentityError(
+            "bad_verification_method", f"{verification_method!r} is not a DID URL with a fragment"
+        )
     did, _, fragment = verification_method.partition("#")
     if not fragment:
         raise IdentityError("bad_verification_method", f"{verification_method!r} has an empty fragment")
@@ -203,7 +209,8 @@ def public_key_from_document(
         }
         if verification_method not in ids:
             raise IdentityError(
-                "key_not_authorized", f"{verification_method} is not listed under {relationship} in its DID document"
+                "key_not_authorized",
+                f"{verification_method} is not listed under {relationship} in its DID document",
             )
     methods = document.get("verificationMethod")
     candidates: list[Any] = list(methods) if isinstance(methods, list) else []
@@ -214,20 +221,22 @@ def public_key_from_document(
             continue
         controller = method.get("controller")
         if controller is not None and controller != did:
-            raise IdentityError("key_not_authorized", f"{verification_method} is controlled by {controller!r}")
+            raise IdentityError(
+                "key_not_authorized", f"{verification_method} is controlled by {controller!r}"
+            )
         multibase = method.get("publicKeyMultibase")
         if isinstance(multibase, str):
             return public_key_from_multibase(multibase)
         jwk = method.get("publicKeyJwk")
         if isinstance(jwk, dict):
             return _public_key_from_jwk(jwk)
-        raise IdentityError("bad_key", f"{verification_method} has neither publicKeyMultibase nor publicKeyJwk")
+        raise IdentityError(
+            "bad_key", f"{verification_method} has neither publicKeyMultibase nor publicKeyJwk"
+        )
     raise IdentityError("unknown_key", f"{verification_method} is not in the DID document of {did}")
 
 
 def _public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
-    import base64
-
     if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
         raise IdentityError("bad_key", "only Ed25519 OKP JWKs are accepted")
     text = str(jwk["x"])
@@ -325,11 +334,12 @@ class DidResolver:
         return public_key_from_document(self.resolve(did), verification_method, relationship)
 
     def _fetch(self, did: str, url: str) -> dict[str, Any]:
-        import json
-
         try:
             with self._client.stream(
-                "GET", url, headers={"Accept": "application/did+json, application/json"}, timeout=self._timeout
+                "GET",
+                url,
+                headers={"Accept": "application/did+json, application/json"},
+                timeout=self._timeout,
             ) as response:
                 if response.status_code != 200:
                     raise IdentityError(
@@ -337,7 +347,9 @@ class DidResolver:
                     )
                 declared = response.headers.get("content-length")
                 if declared is not None and declared.isdigit() and int(declared) > MAX_DID_DOCUMENT_BYTES:
-                    raise IdentityError("did_document_too_large", f"{url} is larger than {MAX_DID_DOCUMENT_BYTES} bytes")
+                    raise IdentityError(
+                        "did_document_too_large", f"{url} is larger than {MAX_DID_DOCUMENT_BYTES} bytes"
+                    )
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body.extend(chunk)
@@ -347,7 +359,9 @@ class DidResolver:
                         )
         except httpx.HTTPError as error:
             logger.info("did resolution failed", extra={"did": did, "url": url, "error": str(error)})
-            raise IdentityError("did_unreachable", f"resolving {did}: {url} could not be fetched ({error})") from None
+            raise IdentityError(
+                "did_unreachable", f"resolving {did}: {url} could not be fetched ({error})"
+            ) from None
         try:
             document = json.loads(bytes(body))
         except (ValueError, UnicodeDecodeError):

@@ -41,7 +41,7 @@ MAX_PROOFS = 8
 KeyLookup = Callable[[str], Ed25519PublicKey]
 
 
-def _canonical(value: object, what: str) -> bytes:
+def _canonical(value: Any, what: str) -> bytes:
     try:
         data: bytes = rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
@@ -164,7 +164,8 @@ def _check_proof_shape(proof: Mapping[str, Any]) -> None:
         raise ProofError("unsupported_proof", f"proof type must be {PROOF_TYPE!r}, got {proof.get('type')!r}")
     if proof.get("cryptosuite") != CRYPTOSUITE:
         raise ProofError(
-            "unsupported_cryptosuite", f"cryptosuite must be {CRYPTOSUITE!r}, got {proof.get('cryptosuite')!r}"
+            "unsupported_cryptosuite",
+            f"cryptosuite must be {CRYPTOSUITE!r}, got {proof.get('cryptosuite')!r}",
         )
     for field in ("verificationMethod", "proofPurpose", "proofValue"):
         if not isinstance(proof.get(field), str) or not proof[field]:
@@ -192,7 +193,9 @@ def verify_proof(
         wanted = proof_context if isinstance(proof_context, list) else [proof_context]
         have = doc_context if isinstance(doc_context, list) else [doc_context]
         if have[: len(wanted)] != wanted:
-            raise ProofError("context_mismatch", "the proof's @context does not match the document's @context")
+            raise ProofError(
+                "context_mismatch", "the proof's @context does not match the document's @context"
+            )
         unsecured["@context"] = proof_context
     try:
         signature = multibase_decode(proof["proofValue"])
@@ -231,7 +234,8 @@ def verify_document(
         _check_proof_shape(proof)
         if proof_purpose is not None and proof["proofPurpose"] != proof_purpose:
             raise ProofError(
-                "wrong_proof_purpose", f"proof purpose must be {proof_purpose!r}, got {proof['proofPurpose']!r}"
+                "wrong_proof_purpose",
+                f"proof purpose must be {proof_purpose!r}, got {proof['proofPurpose']!r}",
             )
         if now is not None and "expires" in proof:
             try:

@@ -1,0 +1,538 @@
+"""The search index: one flattened row per record, ranked full text (SQLite FTS5, BM25) and facets.
+
+Why not SPARQL: ``CONTAINS`` over 100,000 datasets took 0.5 s; FTS5 ranks the same in ~14 ms and
+ships with Python (offline). The index is derived data: the store is the system of record and the
+index is written in the same publish, inside a transaction that is committed only after the store
+accepted the write (see :mod:`catalogue.publish`).
+
+Facets are multi-valued (a dataset has several themes, its distributions several formats), so
+they live in their own table keyed (facet, value, record); unfiltered facet counts are kept in a
+counter table so the landing page of a million-record catalogue does not scan.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rdflib import Graph, Literal, URIRef
+from rdflib.term import Node
+
+from vocab.namespaces import DCAT, DCT, FOAF, HEALTHDCATAP, RDF, SKOS, VCARD
+
+FACETS: tuple[str, ...] = (
+    "theme",
+    "publisher",
+    "format",
+    "license",
+    "access_rights",
+    "spatial",
+    "health_category",
+    "quality_band",
+)
+SORTS: tuple[str, ...] = ("relevance", "modified", "title")
+
+# Facet lists stay readable: the most frequent values of each facet are returned, not all of them.
+MAX_FACET_VALUES = 50
+# A search query is a few words; longer input is abuse of the ranking function.
+MAX_QUERY_TERMS = 32
+MAX_QUERY_CHARS = 1000
+# A snippet is a line in a result list.
+SNIPPET_TOKENS = 24
+# Titles and descriptions beyond this size add nothing to ranking but cost index space.
+MAX_INDEXED_TEXT_CHARS = 20_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS record (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    dataset TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    keywords TEXT NOT NULL,
+    publisher TEXT,
+    publisher_name TEXT,
+    modified TEXT NOT NULL,
+    record_modified TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    quality_total INTEGER,
+    quality_maximum INTEGER,
+    quality_band TEXT,
+    sort_title TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS record_by_change ON record(record_modified, id);
+CREATE INDEX IF NOT EXISTS record_by_modified ON record(deleted, modified);
+CREATE INDEX IF NOT EXISTS record_by_title ON record(deleted, sort_title);
+CREATE VIRTUAL TABLE IF NOT EXISTS record_text USING fts5(
+    title, description, keywords,
+    content='record', content_rowid='rowid',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS facet (
+    facet TEXT NOT NULL,
+    value TEXT NOT NULL,
+    code TEXT NOT NULL,
+    record INTEGER NOT NULL,
+    PRIMARY KEY (facet, value, record)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS facet_by_code ON facet(facet, code, record);
+CREATE INDEX IF NOT EXISTS facet_by_record ON facet(record, facet, value);
+CREATE TABLE IF NOT EXISTS facet_count (
+    facet TEXT NOT NULL,
+    value TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (facet, value)
+) WITHOUT ROWID;
+"""
+
+# BM25 column weights: a word in the title says more than one in the description.
+_BM25 = "bm25(record_text, 10.0, 2.0, 5.0)"
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class SearchError(ValueError):
+    """A search request the index cannot answer; ``field`` names the parameter at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """A record flattened for search: its text, its facet values and what a hit shows."""
+
+    record_id: str
+    dataset: str
+    kind: str
+    title: str
+    description: str
+    keywords: tuple[str, ...]
+    publisher: str | None
+    publisher_name: str | None
+    modified: str
+    record_modified: str
+    version: int
+    deleted: bool = False
+    quality_total: int | None = None
+    quality_maximum: int | None = None
+    quality_band: str | None = None
+    facets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    q: str = ""
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    sort: str = "relevance"
+    page: int = 1
+    page_size: int = 20
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    dataset: str
+    title: str
+    snippet: str
+    publisher: str | None
+    publisher_name: str | None
+    modified: str
+    quality: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "title": self.title,
+            "snippet": self.snippet,
+            "publisher": self.publisher,
+            "publisher_name": self.publisher_name,
+            "modified": self.modified,
+            "quality": self.quality,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    page: int
+    page_size: int
+    hits: list[Hit]
+    facets: dict[str, list[dict[str, Any]]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "page": self.page,
+            "page_size": self.page_size,
+            "hits": [hit.to_json() for hit in self.hits],
+            "facets": self.facets,
+        }
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """A record as the catalogue listing (and harvesters) see it: id, change time, tombstone."""
+
+    record_id: str
+    dataset: str
+    record_modified: str
+    version: int
+    deleted: bool
+
+
+# ---- flattening (pure) ------------------------------------------------------------------------
+def _best_text(graph: Graph, subject: Node, predicate: URIRef) -> str:
+    values = [value for value in graph.objects(subject, predicate) if isinstance(value, Literal)]
+    if not values:
+        return ""
+    for language in ("en", None):
+        for value in values:
+            if value.language == language:
+                return str(value)
+    return str(values[0])
+
+
+def _all_text(graph: Graph, subject: Node, predicate: URIRef) -> list[str]:
+    return sorted({str(value) for value in graph.objects(subject, predicate) if isinstance(value, Literal)})
+
+
+def _iris(graph: Graph, subjects: Iterable[Node], predicate: URIRef) -> list[str]:
+    found: set[str] = set()
+    for subject in subjects:
+        for value in graph.objects(subject, predicate):
+            if isinstance(value, URIRef):
+                found.add(str(value))
+            elif isinstance(value, Literal) and str(value).strip():
+                found.add(str(value).strip())
+    return sorted(found)
+
+
+def _kind(graph: Graph, dataset: URIRef) -> str:
+    types = set(graph.objects(dataset, RDF.type))
+    if DCAT.DatasetSeries in types:
+        return "series"
+    if DCAT.Dataset in types:
+        return "dataset"
+    if DCAT.DataService in types:
+        return "service"
+    return "dataset"
+
+
+def facet_code(value: str) -> str:
+    """The short code of a facet value: the last segment of an IRI (``HEAL`` for a theme)."""
+    trimmed = value.rstrip("/#")
+    for separator in ("#", "/", ":"):
+        if separator in trimmed:
+            trimmed = trimmed.rsplit(separator, 1)[1]
+    return trimmed
+
+
+def flatten_record(
+    graph: Graph,
+    dataset: URIRef,
+    *,
+    record_id: str,
+    record_modified: str,
+    version: int,
+    quality: Mapping[str, Any] | None = None,
+) -> IndexRow:
+    """The index row of one record's subgraph (``graph`` holds only that record)."""
+    distributions = list(graph.objects(dataset, DCAT.distribution))
+    publishers = [value for value in graph.objects(dataset, DCT.publisher)]
+    publisher = str(publishers[0]) if publishers and isinstance(publishers[0], URIRef) else None
+    publisher_name = None
+    if publishers:
+        publisher_name = _best_text(graph, publishers[0], FOAF.name) or _best_text(
+            graph, publishers[0], SKOS.prefLabel
+        ) or _best_text(graph, publishers[0], VCARD.fn) or None
+    modified = _best_text(graph, dataset, DCT.modified) or _best_text(graph, dataset, DCT.issued)
+    band = str(quality.get("band")) if quality and quality.get("band") is not None else None
+    facets: dict[str, tuple[str, ...]] = {
+        "theme": tuple(_iris(graph, [dataset], DCAT.theme)),
+        "publisher": (publisher,) if publisher else (),
+        "format": tuple(
+            sorted(set(_iris(graph, distributions, DCT["format"])) | set(_iris(graph, distributions, DCAT.mediaType)))
+        ),
+        "license": tuple(sorted(set(_iris(graph, distributions, DCT.license)) | set(_iris(graph, [dataset], DCT.license)))),
+        "access_rights": tuple(_iris(graph, [dataset], DCT.accessRights)),
+        "spatial": tuple(_iris(graph, [dataset], DCT.spatial)),
+        "health_category": tuple(_iris(graph, [dataset], HEALTHDCATAP.healthCategory)),
+        "quality_band": (band,) if band else (),
+    }
+    title = _best_text(graph, dataset, DCT.title)
+    return IndexRow(
+        record_id=record_id,
+        dataset=str(dataset),
+        kind=_kind(graph, dataset),
+        title=title[:MAX_INDEXED_TEXT_CHARS],
+        description=_best_text(graph, dataset, DCT.description)[:MAX_INDEXED_TEXT_CHARS],
+        keywords=tuple(_all_text(graph, dataset, DCAT.keyword)),
+        publisher=publisher,
+        publisher_name=publisher_name,
+        modified=modified or record_modified,
+        record_modified=record_modified,
+        version=version,
+        quality_total=int(quality["total"]) if quality and "total" in quality else None,
+        quality_maximum=int(quality["maximum"]) if quality and "maximum" in quality else None,
+        quality_band=band,
+        facets=facets,
+    )
+
+
+def fts_query(text: str) -> str:
+    """User words as an FTS5 query: every word must occur (quoted, so no operator injection)."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise SearchError("q", f"is longer than {MAX_QUERY_CHARS} characters")
+    words = _WORD.findall(text)
+    if len(words) > MAX_QUERY_TERMS:
+        raise SearchError("q", f"has more than {MAX_QUERY_TERMS} words")
+    return " ".join(f'"{word}"' for word in words)
+
+
+# ---- the index ----------------------------------------------------------------------------------
+class SearchIndex:
+    """SQLite FTS5 + facet tables in one file; one writer, a read connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = self._connect()
+        self._writer.executescript(_SCHEMA)
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=10000")
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only=1")
+            self._local.connection = connection
+            self._readers.append(connection)
+        return connection
+
+    def close(self) -> None:
+        for connection in self._readers:
+            connection.close()
+        self._writer.close()
+
+    # ---- writing -----------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[IndexTransaction]:
+        """One write transaction: committed when the block ends without error, else rolled back."""
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield IndexTransaction(self._writer)
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    # ---- reading -----------------------------------------------------------------------------
+    def count(self, *, include_deleted: bool = False) -> int:
+        sql = "SELECT count(*) FROM record" + ("" if include_deleted else " WHERE deleted = 0")
+        row = self._reader().execute(sql).fetchone()
+        return int(row[0])
+
+    def get(self, record_id: str) -> ChangeRow | None:
+        row = self._reader().execute(
+            "SELECT id, dataset, record_modified, version, deleted FROM record WHERE id = ?", (record_id,)
+        ).fetchone()
+        return None if row is None else ChangeRow(row[0], row[1], row[2], int(row[3]), bool(row[4]))
+
+    def changes(self, *, modified_since: str | None, offset: int, limit: int) -> tuple[int, list[ChangeRow]]:
+        """Every record (tombstones too) in change order, for the catalogue listing and harvesters."""
+        where, params = ("WHERE record_modified >= ?", [modified_since]) if modified_since else ("", [])
+        connection = self._reader()
+        total = int(connection.execute(f"SELECT count(*) FROM record {where}", params).fetchone()[0])
+        rows = connection.execute(
+            f"SELECT id, dataset, record_modified, version, deleted FROM record {where} "
+            "ORDER BY record_modified, id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        return total, [ChangeRow(r[0], r[1], r[2], int(r[3]), bool(r[4])) for r in rows]
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        if query.sort not in SORTS:
+            raise SearchError("sort", f"unknown sort {query.sort!r}; use one of {', '.join(SORTS)}")
+        unknown = sorted(set(query.filters) - set(FACETS))
+        if unknown:
+            raise SearchError(unknown[0], f"unknown facet; facets are {', '.join(FACETS)}")
+        match = fts_query(query.q) if query.q.strip() else ""
+        if query.q.strip() and not match:
+            raise SearchError("q", "holds no searchable words")
+        conditions = ["r.deleted = 0"]
+        params: list[Any] = []
+        for name in FACETS:
+            values = [value for value in query.filters.get(name, ()) if value]
+            if not values:
+                continue
+            marks = ",".join("?" * len(values))
+            conditions.append(
+                f"r.rowid IN (SELECT record FROM facet WHERE facet = ? AND value IN ({marks}) "
+                f"UNION SELECT record FROM facet WHERE facet = ? AND code IN ({marks}))"
+            )
+            params.extend([name, *values, name, *values])
+        connection = self._reader()
+        if match:
+            source = "record_text JOIN record r ON r.rowid = record_text.rowid"
+            conditions.insert(0, "record_text MATCH ?")
+            params.insert(0, match)
+        else:
+            source = "record r"
+        where = " AND ".join(conditions)
+        total = int(connection.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0])
+        last_page = max(1, -(-total // query.page_size))
+        if query.page > last_page:
+            raise SearchError("page", f"page {query.page} is past the last page ({last_page}) of {total} hits")
+        if match:
+            snippet = f"snippet(record_text, 1, '', '', '…', {SNIPPET_TOKENS})"
+        else:
+            snippet = "substr(r.description, 1, 200)"
+        order = {
+            "relevance": _BM25 if match else "r.modified DESC, r.id",
+            "modified": "r.modified DESC, r.id",
+            "title": "r.sort_title, r.id",
+        }[query.sort]
+        rows = connection.execute(
+            f"SELECT r.id, r.dataset, r.title, {snippet}, r.publisher, r.publisher_name, r.modified, "
+            f"r.quality_total, r.quality_maximum, r.quality_band FROM {source} WHERE {where} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, query.page_size, (query.page - 1) * query.page_size],
+        ).fetchall()
+        hits = [
+            Hit(
+                id=row[0],
+                dataset=row[1],
+                title=row[2],
+                snippet=row[3] or "",
+                publisher=row[4],
+                publisher_name=row[5],
+                modified=row[6],
+                quality=None if row[7] is None else {"total": row[7], "maximum": row[8], "band": row[9]},
+            )
+            for row in rows
+        ]
+        if len(conditions) == 1 and not match:
+            facets = self._overall_facets(connection)
+        else:
+            facets = self._facets_of(connection, f"SELECT r.rowid FROM {source} WHERE {where}", params)
+        return SearchResult(total, query.page, query.page_size, hits, facets)
+
+    def _group(self, rows: Iterable[tuple[str, str, int]]) -> dict[str, list[dict[str, Any]]]:
+        facets: dict[str, list[dict[str, Any]]] = {name: [] for name in FACETS}
+        for name, value, count in rows:
+            bucket = facets.get(name)
+            if bucket is not None and len(bucket) < MAX_FACET_VALUES and count > 0:
+                bucket.append({"value": value, "code": facet_code(value), "count": int(count)})
+        return facets
+
+    def _overall_facets(self, connection: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+        rows = connection.execute(
+            "SELECT facet, value, count FROM facet_count WHERE count > 0 ORDER BY facet, count DESC, value"
+        ).fetchall()
+        return self._group(rows)
+
+    def _facets_of(
+        self, connection: sqlite3.Connection, matching: str, params: Sequence[Any]
+    ) -> dict[str, list[dict[str, Any]]]:
+        rows = connection.execute(
+            f"SELECT f.facet, f.value, count(*) AS n FROM facet f WHERE f.record IN ({matching}) "
+            "GROUP BY f.facet, f.value ORDER BY f.facet, n DESC, f.value",
+            list(params),
+        ).fetchall()
+        return self._group(rows)
+
+
+class IndexTransaction:
+    """Writes inside :meth:`SearchIndex.transaction`."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def _remove(self, record_id: str) -> int | None:
+        """Drop a record's text and facets; return its rowid (kept, so ids stay stable)."""
+        row = self._connection.execute(
+            "SELECT rowid, title, description, keywords, deleted FROM record WHERE id = ?", (record_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        rowid = int(row[0])
+        if not row[4]:
+            self._connection.execute(
+                "INSERT INTO record_text(record_text, rowid, title, description, keywords) "
+                "VALUES ('delete', ?, ?, ?, ?)",
+                (rowid, row[1], row[2], row[3]),
+            )
+            self._connection.execute(
+                "UPDATE facet_count SET count = count - 1 WHERE (facet, value) IN "
+                "(SELECT facet, value FROM facet WHERE record = ?)",
+                (rowid,),
+            )
+        self._connection.execute("DELETE FROM facet WHERE record = ?", (rowid,))
+        return rowid
+
+    def upsert(self, row: IndexRow) -> None:
+        rowid = self._remove(row.record_id)
+        keywords = " ".join(row.keywords)
+        values = (
+            row.record_id, row.dataset, row.kind, row.title, row.description, keywords, row.publisher,
+            row.publisher_name, row.modified, row.record_modified, row.version, int(row.deleted),
+            row.quality_total, row.quality_maximum, row.quality_band, row.title.casefold(),
+        )
+        columns = (
+            "id, dataset, kind, title, description, keywords, publisher, publisher_name, modified, "
+            "record_modified, version, deleted, quality_total, quality_maximum, quality_band, sort_title"
+        )
+        if rowid is None:
+            cursor = self._connection.execute(
+                f"INSERT INTO record ({columns}) VALUES ({','.join('?' * len(values))})", values
+            )
+            assert cursor.lastrowid is not None
+            rowid = int(cursor.lastrowid)
+        else:
+            assignments = ", ".join(f"{name.strip()} = ?" for name in columns.split(","))
+            self._connection.execute(f"UPDATE record SET {assignments} WHERE rowid = ?", (*values, rowid))
+        if row.deleted:
+            return
+        self._connection.execute(
+            "INSERT INTO record_text(rowid, title, description, keywords) VALUES (?, ?, ?, ?)",
+            (rowid, row.title, row.description, keywords),
+        )
+        pairs = [(name, value) for name, values_ in row.facets.items() for value in set(values_)]
+        self._connection.executemany(
+            "INSERT INTO facet(facet, value, code, record) VALUES (?, ?, ?, ?)",
+            [(name, value, facet_code(value), rowid) for name, value in pairs],
+        )
+        self._connection.executemany(
+            "INSERT INTO facet_count(facet, value, count) VALUES (?, ?, 1) "
+            "ON CONFLICT(facet, value) DO UPDATE SET count = count + 1",
+            pairs,
+        )
+
+    def tombstone(self, record_id: str, *, record_modified: str, version: int) -> None:
+        """Mark a record deleted: gone from search, still listed (as deleted) for harvesters."""
+        self._remove(record_id)
+        self._connection.execute(
+            "UPDATE record SET deleted = 1, record_modified = ?, version = ? WHERE id = ?",
+            (record_modified, version, record_id),
+        )

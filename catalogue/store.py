@@ -1,0 +1,363 @@
+"""The catalogue's system of record: every dataset record, every version of it, and tombstones.
+
+Why Oxigraph: measured on a 100,000-dataset catalogue it loads ~12x faster than rdflib's memory
+store, answers sorted SPARQL ~7x faster and needs a third of the memory. It sits behind the small
+:class:`RecordStore` protocol so a remote SPARQL 1.1 endpoint can replace it when one machine is
+outgrown: everything here is expressed as SPARQL updates and quad look-ups.
+
+Layout (all in one store, so one SPARQL update makes a publish atomic):
+
+* ``urn:sluis:record:{id}`` — one named graph per *current* record: the dataset's subgraph plus
+  its DQV quality measurements. This is what ``/catalogue/sparql`` queries see.
+* ``urn:sluis:records`` — one ``dcat:CatalogRecord`` per record (primary topic, version, owner,
+  source, modification time, ADMS change type; tombstones stay here).
+* ``urn:sluis:history`` — one node per version carrying the record exactly as received (its
+  N-Triples, with the original datatypes: Oxigraph normalises e.g. ``xsd:nonNegativeInteger`` to
+  ``xsd:integer``, so output is served from this text, never re-read from the triples), its
+  proofs and its quality assessment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyoxigraph as ox
+
+from vocab.namespaces import ADMS, DCAT, DCT, FOAF, SLUIS, XSD
+
+_log = logging.getLogger(__name__)
+
+RECORDS_GRAPH = "urn:sluis:records"
+HISTORY_GRAPH = "urn:sluis:history"
+LOCAL_SOURCE = "urn:sluis:source:local"
+
+CHANGE_CREATED = "http://purl.org/adms/changetype/created"
+CHANGE_UPDATED = "http://purl.org/adms/changetype/updated"
+CHANGE_DELETED = "http://purl.org/adms/changetype/deleted"
+
+_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (missing record, stale version, I/O failure)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def record_graph(record_id: str) -> str:
+    return f"urn:sluis:record:{record_id}"
+
+
+def version_node(record_id: str, version: int) -> str:
+    return f"urn:sluis:record:{record_id}:version:{version}"
+
+
+@dataclass(frozen=True)
+class RecordVersion:
+    """One version of one record, as stored (a tombstone has ``deleted`` and empty content)."""
+
+    record_id: str
+    version: int
+    dataset: str
+    modified: datetime
+    deleted: bool
+    owner: str
+    source: str
+    content: str = ""
+    """The record's triples in N-Triples, exactly as received (original datatypes)."""
+    quality_content: str = ""
+    """The DQV measurements of the record in N-Triples."""
+    proof: Any = None
+    """The Data Integrity proof (or proof set) over the record's signed form."""
+    quality: dict[str, Any] = field(default_factory=dict)
+    """The quality assessment as JSON (total, maximum, band, dimensions, trust)."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    modified: datetime
+    deleted: bool
+
+
+class RecordStore(Protocol):
+    """What the catalogue needs from its system of record; Oxigraph or a SPARQL 1.1 server."""
+
+    def current(self, record_id: str) -> RecordVersion | None: ...
+
+    def version(self, record_id: str, version: int) -> RecordVersion | None: ...
+
+    def versions(self, record_id: str) -> list[VersionInfo]: ...
+
+    def record_for_dataset(self, dataset: str) -> str | None: ...
+
+    def write(self, versions: Sequence[RecordVersion]) -> None: ...
+
+    def revert(self, versions: Sequence[RecordVersion]) -> None: ...
+
+    def query(self, sparql: str) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def _literal(text: str) -> str:
+    return str(ox.Literal(text))
+
+
+def _timestamp(moment: datetime) -> str:
+    return str(ox.Literal(moment.astimezone(UTC).isoformat(), datatype=ox.NamedNode(str(XSD.dateTime))))
+
+
+def _iri(value: str) -> str:
+    return str(ox.NamedNode(value))
+
+
+def _version_statements(record: RecordVersion) -> str:
+    node = _iri(version_node(record.record_id, record.version))
+    lines = [
+        f"{node} {_iri(str(SLUIS.versionOf))} {_iri(record_graph(record.record_id))} .",
+        f"{node} {_iri(str(SLUIS.version))} {record.version} .",
+        f"{node} {_iri(str(DCT.modified))} {_timestamp(record.modified)} .",
+        f"{node} {_iri(str(SLUIS.deleted))} {'true' if record.deleted else 'false'} .",
+        f"{node} {_iri(str(FOAF.primaryTopic))} {_iri(record.dataset)} .",
+        f"{node} {_iri(str(SLUIS.owner))} {_iri(record.owner)} .",
+        f"{node} {_iri(str(SLUIS.source))} {_iri(record.source)} .",
+    ]
+    if record.content:
+        lines.append(f"{node} {_iri(str(SLUIS.content))} {_literal(record.content)} .")
+    if record.quality_content:
+        lines.append(f"{node} {_iri(str(SLUIS.qualityContent))} {_literal(record.quality_content)} .")
+    if record.proof is not None:
+        lines.append(f"{node} {_iri(str(SLUIS.proof))} {_literal(json.dumps(record.proof, sort_keys=True))} .")
+    if record.quality:
+        lines.append(f"{node} {_iri(str(SLUIS.quality))} {_literal(json.dumps(record.quality, sort_keys=True))} .")
+    return "\n".join(lines)
+
+
+def _catalog_record_statements(record: RecordVersion, issued: datetime) -> str:
+    node = _iri(record_graph(record.record_id))
+    if record.deleted:
+        change = CHANGE_DELETED
+    else:
+        change = CHANGE_CREATED if record.version == 1 else CHANGE_UPDATED
+    return "\n".join(
+        [
+            f"{node} {_iri(_RDF_TYPE)} {_iri(str(DCAT.CatalogRecord))} .",
+            f"{node} {_iri(str(FOAF.primaryTopic))} {_iri(record.dataset)} .",
+            f"{node} {_iri(str(SLUIS.version))} {record.version} .",
+            f"{node} {_iri(str(DCT.issued))} {_timestamp(issued)} .",
+            f"{node} {_iri(str(DCT.modified))} {_timestamp(record.modified)} .",
+            f"{node} {_iri(str(ADMS.status))} {_iri(change)} .",
+            f"{node} {_iri(str(SLUIS.owner))} {_iri(record.owner)} .",
+            f"{node} {_iri(str(SLUIS.source))} {_iri(record.source)} .",
+        ]
+    )
+
+
+def _as_datetime(term: Any) -> datetime:
+    return datetime.fromisoformat(str(term.value))
+
+
+class OxigraphStore:
+    """The :class:`RecordStore` on an embedded, on-disk Oxigraph store.
+
+    Writes are serialised by a lock and each :meth:`write` is one SPARQL update (one
+    transaction): either every version in it lands, with its current graph and catalogue record,
+    or none does.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        """``path`` None gives an in-memory store (benchmarks of the pure pipeline)."""
+        if path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+            self._store = ox.Store(str(path))
+        else:
+            self._store = ox.Store()
+        self._write_lock = threading.Lock()
+
+    @property
+    def oxigraph(self) -> ox.Store:
+        """The underlying store, for read-only SPARQL and maintenance tools."""
+        return self._store
+
+    # ---- reads ---------------------------------------------------------------------------
+    def _objects(self, subject: str, predicate: str, graph: str) -> list[Any]:
+        return [
+            quad.object
+            for quad in self._store.quads_for_pattern(
+                ox.NamedNode(subject), ox.NamedNode(predicate), None, ox.NamedNode(graph)
+            )
+        ]
+
+    def _one(self, subject: str, predicate: str, graph: str) -> Any:
+        found = self._objects(subject, predicate, graph)
+        return found[0] if found else None
+
+    def _current_version_number(self, record_id: str) -> int | None:
+        term = self._one(record_graph(record_id), str(SLUIS.version), RECORDS_GRAPH)
+        return None if term is None else int(term.value)
+
+    def _issued(self, record_id: str) -> datetime | None:
+        term = self._one(record_graph(record_id), str(DCT.issued), RECORDS_GRAPH)
+        return None if term is None else _as_datetime(term)
+
+    def current(self, record_id: str) -> RecordVersion | None:
+        number = self._current_version_number(record_id)
+        return None if number is None else self.version(record_id, number)
+
+    def version(self, record_id: str, version: int) -> RecordVersion | None:
+        node = version_node(record_id, version)
+        values: dict[str, Any] = {}
+        for quad in self._store.quads_for_pattern(ox.NamedNode(node), None, None, ox.NamedNode(HISTORY_GRAPH)):
+            values[quad.predicate.value] = quad.object
+        if not values:
+            return None
+
+        def text(predicate: str) -> str:
+            term = values.get(predicate)
+            return "" if term is None else str(term.value)
+
+        proof_text = text(str(SLUIS.proof))
+        quality_text = text(str(SLUIS.quality))
+        return RecordVersion(
+            record_id=record_id,
+            version=version,
+            dataset=text(str(FOAF.primaryTopic)),
+            modified=_as_datetime(values[str(DCT.modified)]),
+            deleted=text(str(SLUIS.deleted)) == "true",
+            owner=text(str(SLUIS.owner)),
+            source=text(str(SLUIS.source)),
+            content=text(str(SLUIS.content)),
+            quality_content=text(str(SLUIS.qualityContent)),
+            proof=json.loads(proof_text) if proof_text else None,
+            quality=json.loads(quality_text) if quality_text else {},
+        )
+
+    def versions(self, record_id: str) -> list[VersionInfo]:
+        found: list[VersionInfo] = []
+        for quad in self._store.quads_for_pattern(
+            None, ox.NamedNode(str(SLUIS.versionOf)), ox.NamedNode(record_graph(record_id)),
+            ox.NamedNode(HISTORY_GRAPH),
+        ):
+            node = quad.subject.value
+            number = self._one(node, str(SLUIS.version), HISTORY_GRAPH)
+            modified = self._one(node, str(DCT.modified), HISTORY_GRAPH)
+            deleted = self._one(node, str(SLUIS.deleted), HISTORY_GRAPH)
+            if number is None or modified is None:
+                continue
+            found.append(
+                VersionInfo(int(number.value), _as_datetime(modified), deleted is not None and deleted.value == "true")
+            )
+        return sorted(found, key=lambda info: info.version)
+
+    def record_for_dataset(self, dataset: str) -> str | None:
+        prefix = record_graph("")
+        for quad in self._store.quads_for_pattern(
+            None, ox.NamedNode(str(FOAF.primaryTopic)), ox.NamedNode(dataset), ox.NamedNode(RECORDS_GRAPH)
+        ):
+            if isinstance(quad.subject, ox.NamedNode) and quad.subject.value.startswith(prefix):
+                return quad.subject.value[len(prefix):]
+        return None
+
+    def current_triples(self, record_id: str) -> Iterator[ox.Quad]:
+        """The live triples of a record's current graph (what SPARQL sees)."""
+        return iter(self._store.quads_for_pattern(None, None, None, ox.NamedNode(record_graph(record_id))))
+
+    def count_records(self) -> int:
+        return sum(
+            1
+            for _ in self._store.quads_for_pattern(
+                None, ox.NamedNode(_RDF_TYPE), ox.NamedNode(str(DCAT.CatalogRecord)), ox.NamedNode(RECORDS_GRAPH)
+            )
+        )
+
+    # ---- writes --------------------------------------------------------------------------
+    def _update_for(self, records: Sequence[RecordVersion]) -> str:
+        operations: list[str] = []
+        history: list[str] = []
+        catalogue: list[str] = []
+        graphs: list[str] = []
+        for record in records:
+            graph = _iri(record_graph(record.record_id))
+            issued = self._issued(record.record_id) or record.modified
+            operations.append(f"DROP SILENT GRAPH {graph}")
+            operations.append(f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}")
+            history.append(_version_statements(record))
+            catalogue.append(_catalog_record_statements(record, issued))
+            if not record.deleted:
+                graphs.append(f"GRAPH {graph} {{\n{record.content}\n{record.quality_content}\n}}")
+        inserts = "\n".join(
+            [
+                f"GRAPH <{HISTORY_GRAPH}> {{\n" + "\n".join(history) + "\n}",
+                f"GRAPH <{RECORDS_GRAPH}> {{\n" + "\n".join(catalogue) + "\n}",
+                *graphs,
+            ]
+        )
+        operations.append(f"INSERT DATA {{\n{inserts}\n}}")
+        return " ;\n".join(operations)
+
+    def write(self, versions: Sequence[RecordVersion]) -> None:
+        """Store new versions (each the next number of its record) in one transaction."""
+        if not versions:
+            return
+        if len({record.record_id for record in versions}) != len(versions):
+            raise StoreError("duplicate-record", "one write holds at most one version per record")
+        with self._write_lock:
+            for record in versions:
+                current = self._current_version_number(record.record_id)
+                expected = 1 if current is None else current + 1
+                if record.version != expected:
+                    raise StoreError(
+                        "stale-version",
+                        f"record {record.record_id} is at version {current}; cannot write version {record.version}",
+                    )
+            try:
+                self._store.update(self._update_for(versions))
+            except (OSError, SyntaxError, ValueError) as error:
+                raise StoreError("store-write-failed", f"the store refused the write: {error}") from error
+
+    def revert(self, versions: Sequence[RecordVersion]) -> None:
+        """Undo :meth:`write` of these versions (used when a later step of a publish fails)."""
+        with self._write_lock:
+            for record in versions:
+                node = _iri(version_node(record.record_id, record.version))
+                graph = _iri(record_graph(record.record_id))
+                issued = self._issued(record.record_id)
+                operations = [
+                    f"DELETE WHERE {{ GRAPH <{HISTORY_GRAPH}> {{ {node} ?p ?o }} }}",
+                    f"DROP SILENT GRAPH {graph}",
+                    f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}",
+                ]
+                self._store.update(" ;\n".join(operations))
+                if record.version > 1:
+                    previous = self.version(record.record_id, record.version - 1)
+                    if previous is not None:
+                        restore = [
+                            f"GRAPH <{RECORDS_GRAPH}> {{\n"
+                            f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
+                        ]
+                        if not previous.deleted:
+                            restore.append(f"GRAPH {graph} {{\n{previous.content}\n{previous.quality_content}\n}}")
+                        self._store.update("INSERT DATA {\n" + "\n".join(restore) + "\n}")
+
+    def query(self, sparql: str) -> Any:
+        """Run a read-only query over the union of all graphs (callers enforce limits)."""
+        return self._store.query(sparql, use_default_graph_as_union=True)
+
+    def flush(self) -> None:
+        self._store.flush()
+
+    def close(self) -> None:
+        """Release the store; Oxigraph closes its files when the object is dropped."""
+        self._store.flush()
+        del self._store

@@ -1,0 +1,755 @@
+"""Compile a SHACL shapes graph into Python closures that give pyshacl's results.
+
+Each shape becomes a :class:`CompiledShape` holding its value-node function (the compiled path)
+and one closure per constraint. The closures follow pyshacl's semantics to the letter (which
+node is the result's focus and value, when a result has no value, how nested shapes decide
+conformance, the severity a nested result carries), because the point of this module is to give
+the *same* report much faster, and the tests compare the two result by result.
+
+Anything we do not implement raises :class:`UnsupportedShapesError` here, at compile time, and
+the validator then hands the whole shapes graph to pyshacl: nothing is ever silently skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Final, NamedTuple
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
+from rdflib.term import Node
+
+from catalogue.validation._errors import UnsupportedShapesError
+from catalogue.validation._paths import PathFn, compile_path, path_text
+from catalogue.validation._view import View
+
+
+class RawResult(NamedTuple):
+    """One validation result, in terms of RDF nodes (converted to strings at the edge)."""
+
+    focus: Node
+    path: str | None
+    component: URIRef
+    severity: URIRef
+    value: Node | None
+    shape: Node
+    message: str
+
+
+CheckOutcome = tuple[bool, list[RawResult]]
+Check = Callable[[View, Node, list[Node]], CheckOutcome]
+
+# Constraint parameters we implement (SHACL Core). Anything else pyshacl would act on is refused.
+IMPLEMENTED: Final = frozenset(
+    {
+        SH["class"], SH.datatype, SH.nodeKind, SH.minCount, SH.maxCount, SH["not"], SH["and"],
+        SH["or"], SH.xone, SH.minLength, SH.maxLength, SH.pattern, SH.flags, SH.languageIn,
+        SH.uniqueLang, SH.node, SH.property, SH.qualifiedValueShape, SH.qualifiedMinCount,
+        SH.qualifiedMaxCount, SH.qualifiedValueShapesDisjoint, SH.hasValue, SH["in"], SH.closed,
+        SH.ignoredProperties,
+    }
+)  # fmt: skip
+NOT_IMPLEMENTED: Final = frozenset(
+    {
+        SH.minExclusive, SH.minInclusive, SH.maxExclusive, SH.maxInclusive, SH.equals, SH.disjoint,
+        SH.lessThan, SH.lessThanOrEquals, SH.sparql, SH.target,
+        SH.rule, SH.js, SH.expression, SH.condition,
+    }
+)  # fmt: skip
+SHAPE_TYPES: Final = (SH.NodeShape, SH.PropertyShape)
+TARGET_PREDICATES: Final = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
+SINGLE_VALUED: Final = (
+    SH.datatype, SH.nodeKind, SH.minCount, SH.maxCount, SH.minLength, SH.maxLength, SH["in"],
+    SH.languageIn, SH.uniqueLang, SH.qualifiedMinCount, SH.qualifiedMaxCount, SH.closed,
+)  # fmt: skip
+# Shapes referring to shapes deeper than this are refused (pyshacl stops at a similar depth).
+MAX_SHAPE_DEPTH: Final = 14
+NODE_KINDS: Final = {
+    SH.IRI: (False, True, False),
+    SH.BlankNode: (True, False, False),
+    SH.Literal: (False, False, True),
+    SH.BlankNodeOrIRI: (True, True, False),
+    SH.BlankNodeOrLiteral: (True, False, True),
+    SH.IRIOrLiteral: (False, True, True),
+}
+SEVERITY_WORD: Final = {SH.Violation: "Violation", SH.Warning: "Warning", SH.Info: "Info"}
+
+
+@dataclass(eq=False)
+class CompiledShape:
+    """One shape: how to reach its value nodes and the checks to run on them."""
+
+    node: Node
+    is_property: bool
+    path: PathFn | None
+    path_text: str | None
+    severity: URIRef
+    message: str | None
+    deactivated: bool
+    checks: list[Check] = field(default_factory=list)
+    target_classes: list[Node] = field(default_factory=list)
+    target_nodes: list[Node] = field(default_factory=list)
+    target_subjects_of: list[Node] = field(default_factory=list)
+    target_objects_of: list[Node] = field(default_factory=list)
+    allowed: frozenset[URIRef] = frozenset()
+    # The IRI of a plain predicate path, so callers can look values up without a function call.
+    predicate: URIRef | None = None
+    # True when no check can report anything for a focus node without value nodes.
+    empty_ok: bool = True
+
+    @property
+    def has_targets(self) -> bool:
+        return bool(
+            self.target_classes or self.target_nodes or self.target_subjects_of or self.target_objects_of
+        )
+
+    def validate(self, view: View, focus: Node) -> CheckOutcome:
+        """pyshacl's ``Shape.validate`` for one focus node: (conforms, results)."""
+        if self.deactivated:
+            return True, []
+        values = self.path(view, focus) if self.path is not None else [focus]
+        return self.run(view, focus, values)
+
+    def run(self, view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        """Run every check on ``values`` (the focus node's value nodes), combining like pyshacl."""
+        conforms = True
+        results: list[RawResult] = []
+        allowed = self.allowed
+        for check in self.checks:
+            ok, found = check(view, focus, values)
+            if not ok:
+                if not allowed:
+                    conforms = False
+                elif self.severity not in allowed and not all(r.severity in allowed for r in found):
+                    conforms = False
+            if found:
+                results.extend(found)
+        return conforms, results
+
+    def result(self, focus: Node, value: Node | None, component: URIRef, generic: str) -> RawResult:
+        return RawResult(
+            focus, self.path_text, component, self.severity, value, self.node, self.message or generic
+        )
+
+
+@dataclass
+class CompiledShapes:
+    """Every shape of a shapes graph, and the root shapes (those with targets) indexed by target."""
+
+    shapes: list[CompiledShape]
+    roots: list[CompiledShape]
+    by_target_class: dict[Node, list[CompiledShape]]
+    by_subjects_of: dict[Node, list[CompiledShape]]
+    by_objects_of: dict[Node, list[CompiledShape]]
+    with_target_nodes: list[CompiledShape]
+
+
+def compile_shapes(graph: Graph, *, allow_warnings: bool = False, allow_infos: bool = False) -> CompiledShapes:
+    """Compile ``graph``; raises :class:`UnsupportedShapesError` for anything not implemented."""
+    allowed: set[URIRef] = set()
+    if allow_infos or allow_warnings:
+        allowed.add(SH.Info)
+    if allow_warnings:
+        allowed.add(SH.Warning)
+    compiler = _Compiler(graph, frozenset(allowed))
+    return compiler.run()
+
+
+def _first_message(graph: Graph, node: Node) -> str | None:
+    messages = [m for m in graph.objects(node, SH.message) if isinstance(m, Literal)]
+    if not messages:
+        return None
+    for m in messages:
+        if m.language in (None, "en"):
+            return str(m)
+    return str(messages[0])
+
+
+class _Compiler:
+    def __init__(self, graph: Graph, allowed: frozenset[URIRef]) -> None:
+        self.g = graph
+        self.allowed = allowed
+        self.compiled: dict[Node, CompiledShape] = {}
+        self.in_progress: set[Node] = set()
+
+    def run(self) -> CompiledShapes:
+        g = self.g
+        if any(True for _ in g.subjects(RDF.type, SH.ConstraintComponent)):
+            raise UnsupportedShapesError("the shapes graph declares its own constraint components")
+        if any(True for _ in g.subjects(RDF.type, SH.SPARQLConstraint)):
+            raise UnsupportedShapesError("the shapes graph uses SHACL-SPARQL constraints")
+        for predicate in NOT_IMPLEMENTED:
+            for _ in g.subject_objects(predicate):
+                raise UnsupportedShapesError(f"constraint parameter {predicate} is not implemented")
+        candidates: dict[Node, None] = {}
+        for shape_type in SHAPE_TYPES:
+            candidates.update(dict.fromkeys(g.subjects(RDF.type, shape_type)))
+        for predicate in (*TARGET_PREDICATES, SH.property, SH.node):
+            candidates.update(dict.fromkeys(s for s, _ in g.subject_objects(predicate)))
+        shapes = [self.shape(node, 0) for node in candidates]
+        shapes.extend(s for s in self.compiled.values() if s not in shapes)
+        roots = [s for s in shapes if s.has_targets]
+        by_class: dict[Node, list[CompiledShape]] = {}
+        by_subj: dict[Node, list[CompiledShape]] = {}
+        by_obj: dict[Node, list[CompiledShape]] = {}
+        for s in roots:
+            for c in s.target_classes:
+                by_class.setdefault(c, []).append(s)
+            for p in s.target_subjects_of:
+                by_subj.setdefault(p, []).append(s)
+            for p in s.target_objects_of:
+                by_obj.setdefault(p, []).append(s)
+        return CompiledShapes(
+            shapes=shapes,
+            roots=roots,
+            by_target_class=by_class,
+            by_subjects_of=by_subj,
+            by_objects_of=by_obj,
+            with_target_nodes=[s for s in roots if s.target_nodes],
+        )
+
+    # -- shapes --------------------------------------------------------------------------
+
+    def shape(self, node: Node, depth: int, *, expect: str | None = None) -> CompiledShape:
+        g = self.g
+        if depth > MAX_SHAPE_DEPTH:
+            raise UnsupportedShapesError(f"shapes nest deeper than {MAX_SHAPE_DEPTH} levels")
+        if node in self.in_progress:
+            raise UnsupportedShapesError(f"shape {node} refers to itself (recursive shapes)")
+        if (node, None, None) not in g:
+            raise UnsupportedShapesError(f"shape {node} is referred to but not defined")
+        paths = list(g.objects(node, SH.path))
+        types = set(g.objects(node, RDF.type))
+        if len(paths) > 1:
+            raise UnsupportedShapesError(f"shape {node} has more than one sh:path")
+        if SH.NodeShape in types and paths:
+            raise UnsupportedShapesError(f"node shape {node} has a sh:path")
+        if SH.PropertyShape in types and not paths:
+            raise UnsupportedShapesError(f"property shape {node} has no sh:path")
+        is_property = bool(paths)
+        if expect == "property" and not is_property:
+            raise UnsupportedShapesError(f"sh:property points to {node}, which has no sh:path")
+        if expect == "node" and is_property:
+            raise UnsupportedShapesError(f"sh:node points to {node}, which is a property shape")
+        found = self.compiled.get(node)
+        if found is not None:
+            return found
+        for predicate in SINGLE_VALUED:
+            if len(list(g.objects(node, predicate))) > 1:
+                raise UnsupportedShapesError(f"shape {node} has more than one {predicate}")
+        severity = g.value(node, SH.severity)
+        if severity is None:
+            severity = SH.Violation
+        if not isinstance(severity, URIRef):
+            raise UnsupportedShapesError(f"shape {node} has a sh:severity that is not an IRI")
+        deactivated_value = g.value(node, SH.deactivated)
+        deactivated = isinstance(deactivated_value, Literal) and deactivated_value.value is True
+        shape = CompiledShape(
+            node=node,
+            is_property=is_property,
+            path=compile_path(g, paths[0]) if paths else None,
+            path_text=path_text(g, paths[0]) if paths else None,
+            severity=severity,
+            message=_first_message(g, node),
+            deactivated=deactivated,
+            allowed=self.allowed,
+        )
+        shape.target_classes = list(g.objects(node, SH.targetClass))
+        if types & {RDFS.Class, OWL.Class} or any(
+            (t, RDFS.subClassOf, RDFS.Class) in g for t in types
+        ):
+            shape.target_classes.append(node)
+        shape.target_nodes = list(g.objects(node, SH.targetNode))
+        shape.target_subjects_of = list(g.objects(node, SH.targetSubjectsOf))
+        shape.target_objects_of = list(g.objects(node, SH.targetObjectsOf))
+        if paths and isinstance(paths[0], URIRef):
+            shape.predicate = paths[0]
+        self.in_progress.add(node)
+        try:
+            shape.checks = self.checks(shape, depth)
+        finally:
+            self.in_progress.discard(node)
+        shape.empty_ok = not (
+            (_int_param(g, node, SH.minCount) or 0) > 0
+            or (_int_param(g, node, SH.qualifiedMinCount) or 0) > 0
+            or (node, SH.hasValue, None) in g
+        )
+        self.compiled[node] = shape
+        return shape
+
+    def shape_list(self, head: Node, depth: int) -> list[CompiledShape]:
+        members = list(Collection(self.g, head))
+        if not members:
+            raise UnsupportedShapesError("a sh:and/sh:or/sh:xone list is empty")
+        return list({id(s): s for s in (self.shape(m, depth + 1) for m in members)}.values())
+
+    # -- constraints -----------------------------------------------------------------------
+
+    def checks(self, shape: CompiledShape, depth: int) -> list[Check]:
+        g, node = self.g, shape.node
+        checks: list[Check] = []
+        one = g.value
+        classes = list(g.objects(node, SH["class"]))
+        if classes:
+            checks.append(_class_check(shape, classes))
+        datatype = one(node, SH.datatype)
+        if datatype is not None:
+            checks.append(_datatype_check(shape, datatype))
+        kind = one(node, SH.nodeKind)
+        if kind is not None:
+            if kind not in NODE_KINDS:
+                raise UnsupportedShapesError(f"unknown sh:nodeKind {kind}")
+            checks.append(_node_kind_check(shape, kind))
+        min_count = _int_param(g, node, SH.minCount)
+        if min_count is not None:
+            checks.append(_min_count_check(shape, min_count))
+        max_count = _int_param(g, node, SH.maxCount)
+        if max_count is not None:
+            checks.append(_max_count_check(shape, max_count))
+        for negated in g.objects(node, SH["not"]):
+            checks.append(_not_check(shape, self.shape(negated, depth + 1)))
+        for parameter, combine in ((SH["and"], "and"), (SH["or"], "or"), (SH.xone, "xone")):
+            lists = list(g.objects(node, parameter))
+            if lists:
+                members = [self.shape_list(head, depth) for head in lists]
+                checks.append(_logical_check(shape, combine, members))
+        min_length = _int_param(g, node, SH.minLength)
+        if min_length is not None:
+            checks.append(_length_check(shape, min_length, minimum=True))
+        max_length = _int_param(g, node, SH.maxLength)
+        if max_length is not None:
+            checks.append(_length_check(shape, max_length, minimum=False))
+        patterns = list(g.objects(node, SH.pattern))
+        if patterns:
+            checks.append(_pattern_check(shape, patterns, one(node, SH.flags)))
+        elif one(node, SH.flags) is not None:
+            raise UnsupportedShapesError(f"shape {node} has sh:flags without sh:pattern")
+        languages = one(node, SH.languageIn)
+        if languages is not None:
+            checks.append(_language_in_check(shape, [str(x) for x in Collection(g, languages)]))
+        unique = one(node, SH.uniqueLang)
+        if unique is not None:
+            if not (isinstance(unique, Literal) and isinstance(unique.value, bool)):
+                raise UnsupportedShapesError("sh:uniqueLang is not a boolean")
+            if unique.value:
+                checks.append(_unique_lang_check(shape))
+        nodes = list(g.objects(node, SH.node))
+        if nodes:
+            targets = [self.shape(n, depth + 1, expect="node") for n in nodes]
+            checks.append(_node_check(shape, list({id(t): t for t in targets}.values())))
+        props = list(g.objects(node, SH.property))
+        if props:
+            nested = [self.shape(p, depth + 1, expect="property") for p in props]
+            checks.append(_property_check(list({id(t): t for t in nested}.values())))
+        qualified = list(g.objects(node, SH.qualifiedValueShape))
+        if qualified:
+            checks.append(self.qualified(shape, qualified, depth))
+        has_values = list(g.objects(node, SH.hasValue))
+        if has_values:
+            checks.append(_has_value_check(shape, has_values))
+        members_head = one(node, SH["in"])
+        if members_head is not None:
+            checks.append(_in_check(shape, list(Collection(g, members_head))))
+        closed = one(node, SH.closed)
+        if closed is None and one(node, SH.ignoredProperties) is not None:
+            raise UnsupportedShapesError(f"shape {node} has sh:ignoredProperties without sh:closed")
+        if closed is not None:
+            if not isinstance(closed, Literal):
+                raise UnsupportedShapesError("sh:closed is not a boolean literal")
+            if closed.value:
+                ignored: set[Node] = set()
+                for head in g.objects(node, SH.ignoredProperties):
+                    ignored.update(Collection(g, head))
+                allowed = {g.value(p, SH.path) for p in props}
+                checks.append(_closed_check(shape, ignored | {a for a in allowed if a is not None}))
+        return checks
+
+    def qualified(self, shape: CompiledShape, heads: list[Node], depth: int) -> Check:
+        g, node = self.g, shape.node
+        disjoint = g.value(node, SH.qualifiedValueShapesDisjoint)
+        if isinstance(disjoint, Literal) and disjoint.value is True:
+            raise UnsupportedShapesError("sh:qualifiedValueShapesDisjoint is not implemented")
+        low = _int_param(g, node, SH.qualifiedMinCount)
+        high = _int_param(g, node, SH.qualifiedMaxCount)
+        if low is None and high is None:
+            raise UnsupportedShapesError("sh:qualifiedValueShape without qualified counts")
+        inner = [self.shape(h, depth + 1) for h in heads]
+        return _qualified_check(shape, inner, low, high)
+
+
+def _int_param(graph: Graph, node: Node, predicate: URIRef) -> int | None:
+    value = graph.value(node, predicate)
+    if value is None:
+        return None
+    if not isinstance(value, Literal) or not isinstance(value.value, int) or isinstance(value.value, bool):
+        raise UnsupportedShapesError(f"{predicate} of {node} is not an integer")
+    if value.value < 0:
+        raise UnsupportedShapesError(f"{predicate} of {node} is negative")
+    return int(value.value)
+
+
+# -- the checks: each mirrors the pyshacl component of the same name ----------------------------
+
+
+def _class_check(shape: CompiledShape, classes: list[Node]) -> Check:
+    component = SH.ClassConstraintComponent
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found: list[RawResult] = []
+        for cls in classes:
+            for v in values:
+                if isinstance(v, Literal) or not view.is_instance(v, cls):
+                    found.append(shape.result(focus, v, component, f"Value is not an instance of {cls}"))
+        return not found, found
+
+    return check
+
+
+_DATATYPE_PYTHON: Final[dict[Node, type | tuple[type, ...]]] = {
+    XSD.string: (str, bytes),
+    RDF.langString: (str, bytes),
+    XSD.integer: int,
+    XSD.float: float,
+    XSD.decimal: Decimal,
+    XSD.boolean: bool,
+    XSD.date: date,
+    XSD.time: time,
+    XSD.dateTime: datetime,
+}
+
+
+def _datatype_matches(v: Node, rule: Node) -> bool:
+    if not isinstance(v, Literal):
+        return False
+    python_type = _DATATYPE_PYTHON.get(rule)
+    if v.datatype == rule:
+        if getattr(v, "ill_typed", None) is True:
+            return False
+        return python_type is None or isinstance(v.value, python_type)
+    if rule == RDFS.Literal:
+        return True
+    if rule == RDFS.Datatype and v.datatype:
+        return True
+    if v.datatype is None and v.language is None and rule == XSD.string:
+        return isinstance(v.value, (str, bytes))
+    if rule == RDF.langString and v.language:
+        return isinstance(v.value, (str, bytes))
+    return False
+
+
+def _datatype_check(shape: CompiledShape, rule: Node) -> Check:
+    component = SH.DatatypeConstraintComponent
+    generic = f"Value is not a literal of datatype {rule}"
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = [shape.result(focus, v, component, generic) for v in values if not _datatype_matches(v, rule)]
+        return not found, found
+
+    return check
+
+
+def _node_kind_check(shape: CompiledShape, kind: Node) -> Check:
+    component = SH.NodeKindConstraintComponent
+    blank_ok, iri_ok, literal_ok = NODE_KINDS[kind]
+    generic = f"Value is not of node kind {kind}"
+
+    def matches(v: Node) -> bool:
+        if isinstance(v, BNode):
+            return blank_ok
+        if isinstance(v, Literal):
+            return literal_ok
+        return iri_ok
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = [shape.result(focus, v, component, generic) for v in values if not matches(v)]
+        return not found, found
+
+    return check
+
+
+def _min_count_check(shape: CompiledShape, minimum: int) -> Check:
+    component = SH.MinCountConstraintComponent
+    generic = f"Less than {minimum} values on {shape.path_text}"
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        if len(values) >= minimum:
+            return True, []
+        return False, [shape.result(focus, None, component, generic)]
+
+    return check
+
+
+def _max_count_check(shape: CompiledShape, maximum: int) -> Check:
+    component = SH.MaxCountConstraintComponent
+    generic = f"More than {maximum} values on {shape.path_text}"
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        if len(values) <= maximum:
+            return True, []
+        return False, [shape.result(focus, None, component, generic)]
+
+    return check
+
+
+def _not_check(shape: CompiledShape, negated: CompiledShape) -> Check:
+    component = SH.NotConstraintComponent
+    generic = f"Value conforms to the shape {negated.node}, which it must not"
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = []
+        for v in values:
+            conforms, _ = negated.validate(view, v)
+            if conforms:
+                found.append(shape.result(focus, v, component, generic))
+        return not found, found
+
+    return check
+
+
+def _logical_check(shape: CompiledShape, combine: str, member_lists: list[list[CompiledShape]]) -> Check:
+    component = {"and": SH.AndConstraintComponent, "or": SH.OrConstraintComponent}.get(
+        combine, SH.XoneConstraintComponent
+    )
+    generic = {
+        "and": "Value does not conform to every shape in the sh:and list",
+        "or": "Value does not conform to any shape in the sh:or list",
+    }.get(combine, "Value does not conform to exactly one shape in the sh:xone list")
+
+    def passes(view: View, members: list[CompiledShape], v: Node) -> bool:
+        outcomes = [m.validate(view, v)[0] for m in members]
+        if combine == "and":
+            return all(outcomes)
+        if combine == "or":
+            return any(outcomes)
+        return sum(outcomes) == 1
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = []
+        for members in member_lists:
+            for v in values:
+                if not passes(view, members, v):
+                    found.append(shape.result(focus, v, component, generic))
+        return not found, found
+
+    return check
+
+
+def value_text(v: Node) -> str:
+    """pyshacl's ``value_node_to_string``: a string literal's value, other nodes' lexical form."""
+    if isinstance(v, Literal) and v.value is not None and v.datatype in (None, RDF.langString, XSD.string):
+        return str(v.value)
+    return str(v)
+
+
+def _length_check(shape: CompiledShape, limit: int, *, minimum: bool) -> Check:
+    component = SH.MinLengthConstraintComponent if minimum else SH.MaxLengthConstraintComponent
+    generic = f"Value is {'shorter' if minimum else 'longer'} than {limit} characters"
+
+    def ok(v: Node) -> bool:
+        if minimum and limit == 0:
+            return True
+        if isinstance(v, BNode):
+            return False
+        length = len(value_text(v))
+        return length >= limit if minimum else length <= limit
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = [shape.result(focus, v, component, generic) for v in values if not ok(v)]
+        return not found, found
+
+    return check
+
+
+def _pattern_check(shape: CompiledShape, patterns: list[Node], flags: Node | None) -> Check:
+    component = SH.PatternConstraintComponent
+    re_flags = 0
+    if flags is not None:
+        text = str(flags).lower()
+        if "i" in text:
+            re_flags |= re.IGNORECASE
+        if "m" in text:
+            re_flags |= re.MULTILINE
+    compiled = []
+    for p in patterns:
+        if not isinstance(p, Literal):
+            raise UnsupportedShapesError("sh:pattern is not a literal")
+        try:
+            compiled.append((re.compile(str(p), re_flags), str(p)))
+        except re.error as exc:
+            raise UnsupportedShapesError(f"sh:pattern {str(p)!r} is not a valid expression: {exc}") from exc
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = []
+        for matcher, source in compiled:
+            for v in values:
+                if isinstance(v, BNode) or not matcher.search(value_text(v)):
+                    found.append(shape.result(focus, v, component, f"Value does not match pattern {source!r}"))
+        return not found, found
+
+    return check
+
+
+def _language_in_check(shape: CompiledShape, languages: list[str]) -> Check:
+    component = SH.LanguageInConstraintComponent
+    wanted = {x.lower() for x in languages}
+    wildcard = "*" in wanted
+    generic = f"Value's language is not one of {sorted(wanted)}"
+
+    def ok(v: Node) -> bool:
+        if not isinstance(v, Literal) or not v.language:
+            return False
+        lang = str(v.language).lower()
+        return wildcard or lang in wanted or lang.split("-")[0] in wanted
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = [shape.result(focus, v, component, generic) for v in values if not ok(v)]
+        return not found, found
+
+    return check
+
+
+def _unique_lang_check(shape: CompiledShape) -> Check:
+    component = SH.UniqueLangConstraintComponent
+    generic = "More than one value shares a language tag"
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        seen: set[str] = set()
+        duplicates: set[str] = set()
+        for v in values:
+            if isinstance(v, Literal) and v.language:
+                lang = str(v.language).lower()
+                if lang in seen:
+                    duplicates.add(lang)
+                seen.add(lang)
+        found = [shape.result(focus, None, component, generic) for _ in duplicates]
+        return not found, found
+
+    return check
+
+
+def _node_check(shape: CompiledShape, targets: list[CompiledShape]) -> Check:
+    component = SH.NodeConstraintComponent
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = []
+        for target in targets:
+            for v in values:
+                conforms, nested = target.validate(view, v)
+                if not conforms or nested:
+                    found.append(
+                        shape.result(focus, v, component, f"Value does not conform to shape {target.node}")
+                    )
+        return not found, found
+
+    return check
+
+
+def _property_check(nested: list[CompiledShape]) -> Check:
+    active = [p for p in nested if not p.deactivated]
+    by_predicate = [p for p in active if p.predicate is not None]
+    other = [p for p in active if p.predicate is None]
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        conforms = True
+        found: list[RawResult] = []
+        for v in values:
+            out = view.out(v)
+            for prop in by_predicate:
+                prop_values = out.get(prop.predicate)  # type: ignore[arg-type]
+                if not prop_values:
+                    if prop.empty_ok:
+                        continue
+                    prop_values = []
+                ok, results = prop.run(view, v, prop_values)
+                if not ok:
+                    conforms = False
+                if results:
+                    found.extend(results)
+            for prop in other:
+                ok, results = prop.validate(view, v)
+                if not ok:
+                    conforms = False
+                if results:
+                    found.extend(results)
+        return conforms, found
+
+    return check
+
+
+def _qualified_check(
+    shape: CompiledShape, inner: list[CompiledShape], low: int | None, high: int | None
+) -> Check:
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = []
+        for target in inner:
+            count = sum(1 for v in values if target.validate(view, v)[0])
+            if high is not None and count > high:
+                found.append(
+                    shape.result(
+                        focus, None, SH.QualifiedMaxCountConstraintComponent,
+                        f"More than {high} values conform to {target.node}",
+                    )
+                )  # fmt: skip
+            if low is not None and count < low:
+                found.append(
+                    shape.result(
+                        focus, None, SH.QualifiedMinCountConstraintComponent,
+                        f"Fewer than {low} values conform to {target.node}",
+                    )
+                )  # fmt: skip
+        return not found, found
+
+    return check
+
+
+def _closed_check(shape: CompiledShape, allowed: set[Node]) -> Check:
+    component = SH.ClosedConstraintComponent
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = []
+        for v in values:
+            for p, objects in view.out(v).items():
+                if p in allowed:
+                    continue
+                for o in objects:
+                    if p == RDF.type and o == RDFS.Resource:
+                        continue
+                    found.append(
+                        RawResult(
+                            focus, str(p), component, shape.severity, o, shape.node,
+                            shape.message or f"Node is closed; it cannot have a value for {p}",
+                        )
+                    )  # fmt: skip
+        return not found, found
+
+    return check
+
+
+def _has_value_check(shape: CompiledShape, expected: list[Node]) -> Check:
+    component = SH.HasValueConstraintComponent
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = []
+        for wanted in expected:
+            if not any(v == wanted for v in values):
+                found.append(shape.result(focus, None, component, f"Missing the value {wanted}"))
+        return not found, found
+
+    return check
+
+
+def _in_check(shape: CompiledShape, members: Iterable[Node]) -> Check:
+    component = SH.InConstraintComponent
+    allowed = set(members)
+    generic = "Value is not one of the allowed values"
+
+    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        found = [shape.result(focus, v, component, generic) for v in values if v not in allowed]
+        return not found, found
+
+    return check

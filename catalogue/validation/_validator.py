@@ -1,0 +1,202 @@
+"""The fast validator: compiled shapes, a pre-indexed background, and per-record dict views.
+
+What is fixed across records is done once: the shapes are compiled, the background (SKOS
+vocabularies) is indexed, and the background's own focus nodes (for instance every skos:Concept
+when a shape targets that class) are validated once, remembering which nodes each evaluation
+read. For a record, only those cached evaluations that read a node the record adds triples to
+are redone, so the answer stays that of validating ``record + background`` from scratch.
+
+A record that adds rdfs:subClassOf axioms changes the class hierarchy of everything; it goes to
+pyshacl (rare, and correct). A shapes graph we cannot compile goes entirely to pyshacl.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+from rdflib import Graph
+from rdflib.namespace import RDF, RDFS, SH
+from rdflib.term import Node
+
+from catalogue.validation._compile import (
+    CompiledShape,
+    CompiledShapes,
+    RawResult,
+    compile_shapes,
+)
+from catalogue.validation._errors import UnsupportedShapesError
+from catalogue.validation._reference import reference_raw
+from catalogue.validation._view import Background, TrackingView, View, index_triples
+
+log = logging.getLogger(__name__)
+
+RDF_TYPE: Final = RDF.type
+
+
+@dataclass
+class _Entry:
+    """A background focus node's cached evaluation against one shape, and what it read."""
+
+    shape: CompiledShape
+    focus: Node
+    conforms: bool
+    results: list[RawResult]
+
+
+class FastValidator:
+    """Validate many records against one shapes graph, giving pyshacl's results, much faster.
+
+    ``shapes`` is compiled once; ``background`` (vocabularies, class hierarchies) is united
+    with every record, exactly as if each record were validated as ``record + background``.
+    When the shapes use something not implemented here, :attr:`fallback_reason` says what, and
+    every call is answered by pyshacl instead.
+    """
+
+    def __init__(
+        self,
+        shapes: Graph,
+        background: Graph | None = None,
+        *,
+        allow_warnings: bool = False,
+        allow_infos: bool = False,
+    ) -> None:
+        self.shapes_graph = shapes
+        self.background_graph = background if background is not None else Graph()
+        self.allow_warnings = allow_warnings
+        self.allow_infos = allow_infos
+        self.fallback_reason: str | None = None
+        self._compiled: CompiledShapes | None = None
+        try:
+            self._compiled = compile_shapes(shapes, allow_warnings=allow_warnings, allow_infos=allow_infos)
+        except UnsupportedShapesError as exc:
+            self.fallback_reason = exc.message
+            log.info("shapes graph falls back to pyshacl", extra={"reason": exc.message})
+        self._background = Background(self.background_graph)
+        self._entries: list[_Entry] = []
+        self._static_keys: set[tuple[int, Node]] = set()
+        self._out_deps: dict[Node, list[int]] = {}
+        self._in_deps: dict[Node, list[int]] = {}
+        self._static_results: list[RawResult] = []
+        self._static_conforms = True
+        self._entries_with_results: set[int] = set()
+        self._entries_not_conforming: set[int] = set()
+        if self._compiled is not None:
+            self._prepare_background(self._compiled)
+
+    @property
+    def is_fast(self) -> bool:
+        """True when the shapes compiled; False when every call goes to pyshacl."""
+        return self._compiled is not None
+
+    # -- background ------------------------------------------------------------------------
+
+    def _prepare_background(self, compiled: CompiledShapes) -> None:
+        bg = self._background
+        focus: dict[tuple[int, Node], CompiledShape] = {}
+        for shape in compiled.with_target_nodes:
+            for node in shape.target_nodes:
+                focus[(id(shape), node)] = shape
+        for s, by_p in bg.out.items():
+            for t in by_p.get(RDF_TYPE, ()):
+                for cls in bg.superclasses(t):
+                    for shape in compiled.by_target_class.get(cls, ()):
+                        focus[(id(shape), s)] = shape
+            for p in by_p:
+                for shape in compiled.by_subjects_of.get(p, ()):
+                    focus[(id(shape), s)] = shape
+        for o, by_p in bg.inn.items():
+            for p in by_p:
+                for shape in compiled.by_objects_of.get(p, ()):
+                    focus[(id(shape), o)] = shape
+        for key, shape in focus.items():
+            view = TrackingView(bg)
+            conforms, results = shape.validate(view, key[1])
+            index = len(self._entries)
+            self._entries.append(_Entry(shape, key[1], conforms, results))
+            self._static_keys.add(key)
+            for node in view.read_out:
+                self._out_deps.setdefault(node, []).append(index)
+            for node in view.read_in:
+                self._in_deps.setdefault(node, []).append(index)
+            if results:
+                self._entries_with_results.add(index)
+                self._static_results.extend(results)
+            if not conforms:
+                self._entries_not_conforming.add(index)
+        self._static_conforms = not self._entries_not_conforming
+
+    # -- validation ------------------------------------------------------------------------
+
+    def validate_raw(self, data: Graph) -> tuple[bool, list[RawResult]]:
+        """(conforms, results) as pyshacl would give them for ``data + background``."""
+        compiled = self._compiled
+        if compiled is None or (None, RDFS.subClassOf, None) in data:
+            return reference_raw(
+                data,
+                self.shapes_graph,
+                self.background_graph,
+                allow_warnings=self.allow_warnings,
+                allow_infos=self.allow_infos,
+            )
+        data_out, data_inn = index_triples(data.triples((None, None, None)))
+        view = View(self._background, data_out, data_inn)
+        redo: set[int] = set()
+        for s in data_out:
+            found = self._out_deps.get(s)
+            if found:
+                redo.update(found)
+        for o in data_inn:
+            found = self._in_deps.get(o)
+            if found:
+                redo.update(found)
+        conforms = True
+        if redo:
+            results = [
+                r
+                for i in sorted(self._entries_with_results - redo)
+                for r in self._entries[i].results
+            ]
+            if self._entries_not_conforming - redo:
+                conforms = False
+            for i in sorted(redo):
+                entry = self._entries[i]
+                ok, found_results = entry.shape.validate(view, entry.focus)
+                conforms = conforms and ok
+                results.extend(found_results)
+        else:
+            results = list(self._static_results)
+            conforms = self._static_conforms
+        for shape, node in self._record_focus(compiled, view):
+            ok, found_results = shape.validate(view, node)
+            conforms = conforms and ok
+            results.extend(found_results)
+        return conforms, results
+
+    def _record_focus(self, compiled: CompiledShapes, view: View) -> list[tuple[CompiledShape, Node]]:
+        """Focus nodes the record adds (those the background alone already had are cached)."""
+        static = self._static_keys
+        supers = self._background.superclasses
+        found: dict[tuple[int, Node], CompiledShape] = {}
+        by_class = compiled.by_target_class
+        by_subj = compiled.by_subjects_of
+        by_obj = compiled.by_objects_of
+        for s, by_p in view.data_out.items():
+            for t in by_p.get(RDF_TYPE, ()):
+                for cls in supers(t):
+                    for shape in by_class.get(cls, ()):
+                        found[(id(shape), s)] = shape
+            if by_subj:
+                for p in by_p:
+                    for shape in by_subj.get(p, ()):
+                        found[(id(shape), s)] = shape
+        if by_obj:
+            for o, by_p in view.data_inn.items():
+                for p in by_p:
+                    for shape in by_obj.get(p, ()):
+                        found[(id(shape), o)] = shape
+        return [(shape, key[1]) for key, shape in found.items() if key not in static]
+
+
+SEVERITIES: Final = (SH.Violation, SH.Warning, SH.Info)

@@ -1,0 +1,154 @@
+"""Plain-dict indexes over RDF graphs, and the merged view one record is validated on.
+
+rdflib's store answers one triple pattern in a few microseconds through generators; a record
+validation asks a few hundred of them. Indexing each record once into dicts (subject -> predicate
+-> objects and the inverse) and looking values up there is what makes the fast validator fast.
+
+The background (SKOS vocabularies, class hierarchies) is indexed once per validator; a record's
+view overlays the record's triples on it without copying the background, so it behaves as the
+set union of the two graphs, which is what pyshacl sees when given ``record + background``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from rdflib import Graph
+from rdflib.namespace import RDF, RDFS
+from rdflib.term import Node
+
+PredicateMap = dict[Node, list[Node]]
+Index = dict[Node, PredicateMap]
+
+EMPTY: Final[Mapping[Node, list[Node]]] = {}
+RDF_TYPE: Final = RDF.type
+SUBCLASS_OF: Final = RDFS.subClassOf
+
+
+def index_triples(triples: Iterable[tuple[Node, Node, Node]]) -> tuple[Index, Index]:
+    """Index triples both ways: ``out[s][p] -> [o...]`` and ``inn[o][p] -> [s...]``."""
+    out: Index = {}
+    inn: Index = {}
+    for s, p, o in triples:
+        by_p = out.get(s)
+        if by_p is None:
+            out[s] = {p: [o]}
+        else:
+            objs = by_p.get(p)
+            if objs is None:
+                by_p[p] = [o]
+            else:
+                objs.append(o)
+        by_p = inn.get(o)
+        if by_p is None:
+            inn[o] = {p: [s]}
+        else:
+            subs = by_p.get(p)
+            if subs is None:
+                by_p[p] = [s]
+            else:
+                subs.append(s)
+    return out, inn
+
+
+def _overlay(data: Index, background: Index) -> Index:
+    """Data entries, merged with the background's entry for the same node (set union)."""
+    merged: Index = {}
+    for node, by_p in data.items():
+        base = background.get(node)
+        if base is None:
+            merged[node] = by_p
+            continue
+        union = {p: list(vals) for p, vals in base.items()}
+        for p, vals in by_p.items():
+            have = union.get(p)
+            if have is None:
+                union[p] = vals
+            else:
+                union[p] = list(dict.fromkeys([*have, *vals]))
+        merged[node] = union
+    return merged
+
+
+class Background:
+    """The fixed part of every data graph: indexed once, with a memoised class hierarchy."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.out, self.inn = index_triples(graph.triples((None, None, None)))
+        self._supers: dict[Node, frozenset[Node]] = {}
+
+    def superclasses(self, cls: Node) -> frozenset[Node]:
+        """``cls`` and everything it is an rdfs:subClassOf, transitively (reflexive)."""
+        found = self._supers.get(cls)
+        if found is None:
+            found = _closure(cls, self.out)
+            self._supers[cls] = found
+        return found
+
+
+def _closure(start: Node, *indexes: Mapping[Node, Mapping[Node, list[Node]]]) -> frozenset[Node]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        node = todo.pop()
+        for index in indexes:
+            for sup in index.get(node, EMPTY).get(SUBCLASS_OF, ()):
+                if sup not in seen:
+                    seen.add(sup)
+                    todo.append(sup)
+    return frozenset(seen)
+
+
+class View:
+    """The union of one record graph and the background, read through dict lookups."""
+
+    __slots__ = ("_bg", "_bg_inn", "_bg_out", "_inn", "_out", "data_inn", "data_out")
+
+    def __init__(self, background: Background, data_out: Index, data_inn: Index) -> None:
+        self._bg = background
+        self._bg_out = background.out
+        self._bg_inn = background.inn
+        self.data_out = data_out
+        self.data_inn = data_inn
+        self._out = _overlay(data_out, background.out)
+        self._inn = _overlay(data_inn, background.inn)
+
+    def out(self, node: Node) -> Mapping[Node, list[Node]]:
+        found = self._out.get(node)
+        if found is None:
+            return self._bg_out.get(node, EMPTY)
+        return found
+
+    def inn(self, node: Node) -> Mapping[Node, list[Node]]:
+        found = self._inn.get(node)
+        if found is None:
+            return self._bg_inn.get(node, EMPTY)
+        return found
+
+    def is_instance(self, node: Node, cls: Node) -> bool:
+        """SHACL instance: ``node rdf:type/rdfs:subClassOf* cls`` (the record adds no subclass axioms)."""
+        supers = self._bg.superclasses
+        for t in self.out(node).get(RDF_TYPE, ()):
+            if t == cls or cls in supers(t):
+                return True
+        return False
+
+
+class TrackingView(View):
+    """A view that remembers which nodes' triples were read, to know what a record could change."""
+
+    __slots__ = ("read_in", "read_out")
+
+    def __init__(self, background: Background) -> None:
+        super().__init__(background, {}, {})
+        self.read_out: set[Node] = set()
+        self.read_in: set[Node] = set()
+
+    def out(self, node: Node) -> Mapping[Node, list[Node]]:
+        self.read_out.add(node)
+        return super().out(node)
+
+    def inn(self, node: Node) -> Mapping[Node, list[Node]]:
+        self.read_in.add(node)
+        return super().inn(node)

@@ -1,0 +1,137 @@
+"""The stored audit log: an append-only, hash-chained, signed table in the connector's database.
+
+Appends are serialised (one exclusive transaction reads the head and inserts the next entry),
+so concurrent reads on several replicas still produce one linear chain. The table is ours
+(``sluis_audit_entries``), next to the connector's own tables under the same storage URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from connector.audit.chain import GENESIS_HASH, AuditEntry, ChainReport, Verifier, seal, verify_chain
+from connector.audit.database import Database
+
+_log = logging.getLogger(__name__)
+
+# Entries fetched per round trip when iterating a log (memory stays flat for long logs).
+PAGE_SIZE = 1000
+# A body is a handful of identifiers, counts and a decision summary; a bigger one is a bug.
+MAX_BODY_BYTES = 64 * 1024
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sluis_audit_entries (
+        seq BIGINT PRIMARY KEY,
+        prev_hash TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        entry_hash TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        body TEXT NOT NULL,
+        agreement_id TEXT,
+        consumer_id TEXT,
+        recorded_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS sluis_audit_by_consumer ON sluis_audit_entries (consumer_id, seq)",
+    "CREATE INDEX IF NOT EXISTS sluis_audit_by_agreement ON sluis_audit_entries (agreement_id, seq)",
+)
+
+_COLUMNS = "seq, prev_hash, body_hash, entry_hash, signature, signer, body"
+
+
+class Signer(Protocol):
+    """What signs entries: the provider's participant key (``connector.identity.KeyPair`` fits)."""
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def _row_to_entry(row: tuple[Any, ...]) -> AuditEntry:
+    seq, prev_hash, digest, linked, signature, signer, body = row
+    return AuditEntry(int(seq), prev_hash, digest, linked, signature, signer, json.loads(body))
+
+
+class AuditLog:
+    """Append and read the chain. ``signer_id`` names the key (a DID verification method)."""
+
+    def __init__(self, database: Database, key: Signer | None = None, signer_id: str = "") -> None:
+        self._db = database
+        self._key = key
+        self._signer_id = signer_id
+        database.ensure_schema("audit", SCHEMA)
+
+    def append(self, body: Mapping[str, Any]) -> AuditEntry:
+        """Seal ``body`` as the next entry. ``recorded_at`` is added when the body lacks ``at``."""
+        if self._key is None:
+            raise RuntimeError("this AuditLog was opened read-only (no signing key)")
+        record = dict(body)
+        record.setdefault("at", datetime.now(UTC).isoformat(timespec="microseconds"))
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if len(text.encode()) > MAX_BODY_BYTES:
+            raise ValueError(f"audit body larger than {MAX_BODY_BYTES} bytes")
+        with self._db.transaction(exclusive=True) as tx:
+            rows = tx.execute("SELECT seq, entry_hash FROM sluis_audit_entries ORDER BY seq DESC LIMIT 1")
+            seq, prev = (int(rows[0][0]) + 1, str(rows[0][1])) if rows else (1, GENESIS_HASH)
+            entry = seal(seq, prev, record, self._signer_id, self._key.sign)
+            tx.execute(
+                "INSERT INTO sluis_audit_entries (seq, prev_hash, body_hash, entry_hash, signature, signer,"
+                " body, agreement_id, consumer_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.seq, entry.prev_hash, entry.body_hash, entry.entry_hash, entry.signature,
+                    entry.signer, text, _text_or_none(record.get("agreement_id")),
+                    _text_or_none(record.get("consumer_id")), str(record["at"]),
+                ),
+            )
+        _log.debug("audit entry appended", extra={"seq": entry.seq, "kind": record.get("kind")})
+        return entry
+
+    def entries(self, after_seq: int = 0) -> Iterator[AuditEntry]:
+        """Every entry with ``seq > after_seq`` in chain order, fetched page by page."""
+        last = after_seq
+        while True:
+            with self._db.transaction() as tx:
+                rows = tx.execute(
+                    f"SELECT {_COLUMNS} FROM sluis_audit_entries WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (last, PAGE_SIZE),
+                )
+            if not rows:
+                return
+            for row in rows:
+                entry = _row_to_entry(row)
+                last = entry.seq
+                yield entry
+            if len(rows) < PAGE_SIZE:
+                return
+
+    def entries_for(self, *, consumer_id: str | None = None, agreement_id: str | None = None,
+                    limit: int = PAGE_SIZE) -> list[AuditEntry]:
+        """The latest ``limit`` entries about one consumer and/or agreement, oldest first."""
+        clauses, params = [], []
+        if consumer_id is not None:
+            clauses.append("consumer_id = ?")
+            params.append(consumer_id)
+        if agreement_id is not None:
+            clauses.append("agreement_id = ?")
+            params.append(agreement_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._db.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT {_COLUMNS} FROM sluis_audit_entries {where} ORDER BY seq DESC LIMIT ?",
+                (*params, limit),
+            )
+        return [_row_to_entry(row) for row in reversed(rows)]
+
+    def head(self) -> tuple[int, str] | None:
+        with self._db.transaction() as tx:
+            rows = tx.execute("SELECT seq, entry_hash FROM sluis_audit_entries ORDER BY seq DESC LIMIT 1")
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def verify(self, verify_signature: Verifier) -> ChainReport:
+        return verify_chain(self.entries(), verify_signature)
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,35 @@
+"""Persistence of the connector: SQLite (WAL) by default, PostgreSQL for several replicas.
+
+Compare-and-set transitions, one transaction per state change, an outbox for what must still
+be sent, and the shared jti replay table. :class:`Store` is also the data plane's ``ContractState``.
+"""
+
+from connector.store._db import Database, StoreError, sqlite_path
+from connector.store.store import (
+    OUTBOX_LEASE_SECONDS,
+    AgreementRecord,
+    AssetRecord,
+    ContractDefinition,
+    LoggedMessage,
+    OutboundMessage,
+    OutboxItem,
+    ProcessRecord,
+    Store,
+    new_pid,
+)
+
+__all__ = [
+    "OUTBOX_LEASE_SECONDS",
+    "AgreementRecord",
+    "AssetRecord",
+    "ContractDefinition",
+    "Database",
+    "LoggedMessage",
+    "OutboundMessage",
+    "OutboxItem",
+    "ProcessRecord",
+    "Store",
+    "StoreError",
+    "new_pid",
+    "sqlite_path",
+]

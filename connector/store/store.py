@@ -1,0 +1,490 @@
+"""The connector's persistence: assets, policies, processes, agreements, messages, outbox, jti.
+
+Every state change is a compare-and-set on the process's ``version``: the update only applies if
+nobody advanced the process since it was read, so two replicas on one PostgreSQL can never both
+advance it. A state change, the message that caused it, the agreement it produced and the
+messages it must send (the outbox) are written in one transaction; a crash leaves either all of
+it or none. The outbox is claimed with a lease, so work a killed process had claimed is picked
+up again after restart (or by another replica) once the lease runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connector.dataplane.contract_state import AgreementView, AssetData, TransferView
+from connector.store._db import Database, Transaction
+from connector.store._migrations import MIGRATIONS, migration_statements
+
+#: An outbox lease: a worker that claimed a message and died releases it after this long.
+OUTBOX_LEASE_SECONDS = 10.0
+#: Expired jti entries are purged at most this often (the table would otherwise only grow).
+REPLAY_PURGE_INTERVAL_SECONDS = 60.0
+_PG_MIGRATION_LOCK = 0x51_75_15  # any constant shared by all our processes
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def new_pid() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    id: str
+    title: str
+    dataset: dict[str, Any]
+    data_kind: str
+    data_path: str
+    data_table: str | None = None
+
+
+@dataclass(frozen=True)
+class ContractDefinition:
+    id: str
+    access_policy_id: str
+    contract_policy_id: str
+    asset_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """A negotiation or transfer as one side sees it; ``id`` is our own pid for it."""
+
+    id: str
+    kind: str  # "negotiation" | "transfer"
+    role: str  # our role: "provider" | "consumer"
+    state: str
+    version: int
+    counterparty_id: str
+    counterparty_address: str  # DSP base (consumer's view) or callback address (provider's view)
+    provider_pid: str | None = None
+    consumer_pid: str | None = None
+    agreement_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class AgreementRecord:
+    id: str
+    negotiation_id: str
+    provider_id: str
+    consumer_id: str
+    asset_id: str
+    agreement: dict[str, Any]
+    terminated: bool = False
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A DSP message to deliver: where, to whom (token audience), and the body."""
+
+    url: str
+    audience: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    process_id: str
+    url: str
+    audience: str
+    body: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    direction: str
+    type: str
+    body: dict[str, Any]
+
+
+def _process(row: Mapping[str, Any]) -> ProcessRecord:
+    return ProcessRecord(
+        id=row["id"],
+        kind=row["kind"],
+        role=row["role"],
+        state=row["state"],
+        version=int(row["version"]),
+        counterparty_id=row["counterparty_id"],
+        counterparty_address=row["counterparty_address"],
+        provider_pid=row["provider_pid"],
+        consumer_pid=row["consumer_pid"],
+        agreement_id=row["agreement_id"],
+        details=json.loads(row["details_json"]),
+        error=row["error"],
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+    )
+
+
+def _agreement(row: Mapping[str, Any]) -> AgreementRecord:
+    return AgreementRecord(
+        id=row["id"],
+        negotiation_id=row["negotiation_id"],
+        provider_id=row["provider_id"],
+        consumer_id=row["consumer_id"],
+        asset_id=row["asset_id"],
+        agreement=json.loads(row["agreement_json"]),
+        terminated=bool(row["terminated"]),
+    )
+
+
+class Store:
+    """All persistent state of one connector; thread-safe, shareable between replicas (PostgreSQL).
+
+    Also the data plane's :class:`~connector.dataplane.contract_state.ContractState` and the
+    identity layer's ``ReplayGuard``.
+    """
+
+    def __init__(self, url: str, *, relative_to: Path | None = None, data_root: Path | None = None) -> None:
+        self.db = Database(url, relative_to)
+        self.data_root = data_root
+        self._last_replay_purge = 0.0
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the schema up to date; safe to run from several processes at once. Returns the version."""
+        with self.db.transaction() as tx:
+            if self.dialect == "postgres":
+                tx.execute("SELECT pg_advisory_xact_lock(?)", (_PG_MIGRATION_LOCK,))
+            tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.one("SELECT max(version) AS v FROM schema_version")
+            current = int(row["v"]) if row and row["v"] is not None else 0
+            for index in range(current, len(MIGRATIONS)):
+                for statement in migration_statements(index, self.dialect):
+                    tx.execute(statement)
+                tx.execute("INSERT INTO schema_version (version) VALUES (?)", (index + 1,))
+        return len(MIGRATIONS)
+
+    # -- assets, policies, contract definitions -------------------------------------------------
+
+    def put_asset(self, asset: AssetRecord) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM assets WHERE id = ?", (asset.id,))
+            tx.execute(
+                "INSERT INTO assets (id, title, dataset_json, data_kind, data_path, data_table, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (asset.id, asset.title, _dumps(asset.dataset), asset.data_kind, asset.data_path,
+                 asset.data_table, time.time()),
+            )  # fmt: skip
+
+    def get_asset(self, asset_id: str) -> AssetRecord | None:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT * FROM assets WHERE id = ?", (asset_id,))
+        if row is None:
+            return None
+        return AssetRecord(row["id"], row["title"], json.loads(row["dataset_json"]), row["data_kind"],
+                           row["data_path"], row["data_table"])  # fmt: skip
+
+    def put_policy(self, policy_id: str, policy: Mapping[str, Any]) -> None:
+        with self.db.transaction() as tx:
+            updated = tx.execute("UPDATE policies SET policy_json = ? WHERE id = ?", (_dumps(policy), policy_id))
+            if not updated:
+                tx.execute(
+                    "INSERT INTO policies (id, policy_json, created_at) VALUES (?, ?, ?)",
+                    (policy_id, _dumps(policy), time.time()),
+                )
+
+    def get_policy(self, policy_id: str) -> dict[str, Any] | None:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT policy_json FROM policies WHERE id = ?", (policy_id,))
+        return None if row is None else dict(json.loads(row["policy_json"]))
+
+    def put_contract_definition(self, definition: ContractDefinition) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM contract_definitions WHERE id = ?", (definition.id,))
+            tx.execute(
+                "INSERT INTO contract_definitions (id, access_policy_id, contract_policy_id, asset_ids_json, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                (definition.id, definition.access_policy_id, definition.contract_policy_id,
+                 _dumps(list(definition.asset_ids)), time.time()),
+            )  # fmt: skip
+
+    def contract_definitions(self) -> list[ContractDefinition]:
+        with self.db.transaction() as tx:
+            rows = tx.all("SELECT * FROM contract_definitions ORDER BY id")
+        return [
+            ContractDefinition(r["id"], r["access_policy_id"], r["contract_policy_id"],
+                               tuple(json.loads(r["asset_ids_json"])))
+            for r in rows
+        ]  # fmt: skip
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def _log(self, tx: Transaction, process_id: str, messages: Sequence[LoggedMessage], now: float) -> None:
+        for message in messages:
+            tx.execute(
+                "INSERT INTO messages (process_id, direction, type, body_json, created_at) VALUES (?, ?, ?, ?, ?)",
+                (process_id, message.direction, message.type, _dumps(message.body), now),
+            )
+
+    def _enqueue(self, tx: Transaction, process_id: str, outbox: Sequence[OutboundMessage], now: float) -> None:
+        for item in outbox:
+            tx.execute(
+                "INSERT INTO outbox (process_id, url, audience, body_json, next_attempt_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (process_id, item.url, item.audience, _dumps(item.body), now, now),
+            )
+
+    def create_process(
+        self,
+        record: ProcessRecord,
+        messages: Sequence[LoggedMessage] = (),
+        outbox: Sequence[OutboundMessage] = (),
+    ) -> ProcessRecord:
+        """Insert a new process with the message that created it and what it must send next."""
+        now = time.time()
+        stored = replace(record, version=1, created_at=now, updated_at=now)
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO processes (id, kind, role, state, version, provider_pid, consumer_pid, "
+                "counterparty_id, counterparty_address, agreement_id, details_json, error, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stored.id, stored.kind, stored.role, stored.state, stored.version, stored.provider_pid,
+                 stored.consumer_pid, stored.counterparty_id, stored.counterparty_address, stored.agreement_id,
+                 _dumps(stored.details), stored.error, now, now),
+            )  # fmt: skip
+            self._log(tx, stored.id, messages, now)
+            self._enqueue(tx, stored.id, outbox, now)
+        return stored
+
+    def get_process(self, process_id: str, kind: str | None = None) -> ProcessRecord | None:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT * FROM processes WHERE id = ?", (process_id,))
+        if row is None or (kind is not None and row["kind"] != kind):
+            return None
+        return _process(row)
+
+    def find_provider_process(self, kind: str, counterparty_id: str, consumer_pid: str) -> ProcessRecord | None:
+        """The process a consumer already created with this pid (a re-delivered initial request)."""
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT * FROM processes WHERE kind = ? AND role = 'provider' AND counterparty_id = ? "
+                "AND consumer_pid = ?",
+                (kind, counterparty_id, consumer_pid),
+            )
+        return None if row is None else _process(row)
+
+    def list_processes(self, kind: str) -> list[ProcessRecord]:
+        with self.db.transaction() as tx:
+            rows = tx.all("SELECT * FROM processes WHERE kind = ? ORDER BY created_at", (kind,))
+        return [_process(row) for row in rows]
+
+    def processes_for_agreement(self, agreement_id: str) -> list[ProcessRecord]:
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                "SELECT * FROM processes WHERE kind = 'transfer' AND agreement_id = ? ORDER BY created_at",
+                (agreement_id,),
+            )
+        return [_process(row) for row in rows]
+
+    def advance(
+        self,
+        current: ProcessRecord,
+        state: str,
+        *,
+        changes: Mapping[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
+        messages: Sequence[LoggedMessage] = (),
+        outbox: Sequence[OutboundMessage] = (),
+        agreement: AgreementRecord | None = None,
+    ) -> ProcessRecord | None:
+        """Compare-and-set: move ``current`` to ``state`` only if nobody moved it since it was read.
+
+        Returns the new record, or ``None`` when another writer won (nothing was written).
+        ``changes`` may set ``provider_pid``, ``consumer_pid``, ``agreement_id``, ``error`` or
+        ``counterparty_address``; ``details`` is merged into the process's details.
+        """
+        allowed = {"provider_pid", "consumer_pid", "agreement_id", "error", "counterparty_address"}
+        changes = dict(changes or {})
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}")
+        merged = {**current.details, **(details or {})}
+        updated = replace(current, state=state, version=current.version + 1, details=merged, **changes)
+        now = time.time()
+        with self.db.transaction() as tx:
+            count = tx.execute(
+                "UPDATE processes SET state = ?, version = ?, provider_pid = ?, consumer_pid = ?, agreement_id = ?, "
+                "error = ?, counterparty_address = ?, details_json = ?, updated_at = ? WHERE id = ? AND version = ?",
+                (updated.state, updated.version, updated.provider_pid, updated.consumer_pid, updated.agreement_id,
+                 updated.error, updated.counterparty_address, _dumps(merged), now, current.id, current.version),
+            )  # fmt: skip
+            if count != 1:
+                return None
+            if agreement is not None:
+                tx.execute(
+                    "INSERT INTO agreements (id, negotiation_id, provider_id, consumer_id, asset_id, agreement_json, "
+                    "terminated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "agreement_json = excluded.agreement_json",
+                    (agreement.id, agreement.negotiation_id, agreement.provider_id, agreement.consumer_id,
+                     agreement.asset_id, _dumps(agreement.agreement), int(agreement.terminated), now),
+                )  # fmt: skip
+            self._log(tx, current.id, messages, now)
+            self._enqueue(tx, current.id, outbox, now)
+        return replace(updated, updated_at=now)
+
+    def messages_of(self, process_id: str) -> list[LoggedMessage]:
+        with self.db.transaction() as tx:
+            rows = tx.all("SELECT * FROM messages WHERE process_id = ? ORDER BY id", (process_id,))
+        return [LoggedMessage(r["direction"], r["type"], json.loads(r["body_json"])) for r in rows]
+
+    # -- agreements -------------------------------------------------------------------------
+
+    def get_agreement(self, agreement_id: str) -> AgreementRecord | None:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT * FROM agreements WHERE id = ?", (agreement_id,))
+        return None if row is None else _agreement(row)
+
+    def list_agreements(self) -> list[AgreementRecord]:
+        with self.db.transaction() as tx:
+            rows = tx.all("SELECT * FROM agreements ORDER BY created_at")
+        return [_agreement(row) for row in rows]
+
+    def update_agreement_document(self, agreement_id: str, document: Mapping[str, Any]) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE agreements SET agreement_json = ? WHERE id = ?", (_dumps(document), agreement_id))
+
+    def terminate_agreement(self, agreement_id: str) -> bool:
+        """Mark an agreement terminated; True if it was in force until now."""
+        with self.db.transaction() as tx:
+            return tx.execute("UPDATE agreements SET terminated = 1 WHERE id = ? AND terminated = 0", (agreement_id,)) == 1
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def claim_outbox(self, worker: str, limit: int = 32, now: float | None = None) -> list[OutboxItem]:
+        """Lease the oldest due message of each process (per-process order is kept)."""
+        now = time.time() if now is None else now
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                "SELECT o.* FROM outbox o WHERE o.delivered_at IS NULL AND o.failed_reason IS NULL "
+                "AND o.next_attempt_at <= ? AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
+                "AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.process_id = o.process_id "
+                "AND p.delivered_at IS NULL AND p.failed_reason IS NULL) ORDER BY o.id LIMIT ?",
+                (now, now, limit),
+            )
+            claimed: list[OutboxItem] = []
+            for row in rows:
+                won = tx.execute(
+                    "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? "
+                    "AND (claimed_until IS NULL OR claimed_until < ?)",
+                    (worker, now + OUTBOX_LEASE_SECONDS, row["id"], now),
+                )
+                if won == 1:
+                    claimed.append(
+                        OutboxItem(int(row["id"]), row["process_id"], row["url"], row["audience"],
+                                   json.loads(row["body_json"]), int(row["attempts"]))
+                    )  # fmt: skip
+        return claimed
+
+    def outbox_delivered(self, item_id: int, response: LoggedMessage | None = None) -> None:
+        now = time.time()
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE outbox SET delivered_at = ?, claimed_until = NULL WHERE id = ?", (now, item_id))
+
+    def outbox_retry(self, item_id: int, attempts: int, next_attempt_at: float, reason: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE outbox SET attempts = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
+                (attempts, next_attempt_at, item_id),
+            )
+
+    def outbox_failed(self, item_id: int, reason: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE outbox SET failed_reason = ?, claimed_until = NULL WHERE id = ?", (reason[:1000], item_id)
+            )
+
+    def outbox_pending(self) -> int:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT count(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_reason IS NULL")
+        return int(row["n"]) if row else 0
+
+    def next_outbox_due(self) -> float | None:
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT min(next_attempt_at) AS t FROM outbox WHERE delivered_at IS NULL AND failed_reason IS NULL"
+            )
+        return None if row is None or row["t"] is None else float(row["t"])
+
+    # -- replay guard (identity's ReplayGuard protocol) -----------------------------------------
+
+    def check_and_remember(self, jti: str, expires_at: datetime | float | int) -> bool:
+        """True the first time a token id is seen; False for a replay. Shared by all replicas."""
+        expiry = expires_at.timestamp() if isinstance(expires_at, datetime) else float(expires_at)
+        now = time.time()
+        with self.db.transaction() as tx:
+            if now - self._last_replay_purge > REPLAY_PURGE_INTERVAL_SECONDS:
+                self._last_replay_purge = now
+                tx.execute("DELETE FROM replay_guard WHERE expires_at < ?", (now,))
+            return (
+                tx.execute(
+                    "INSERT INTO replay_guard (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+                    (jti, expiry),
+                )
+                == 1
+            )
+
+    # -- the data plane's ContractState ---------------------------------------------------------
+
+    def transfer(self, transfer_id: str) -> TransferView | None:
+        record = self.get_process(transfer_id, "transfer")
+        if record is None or record.role != "provider":
+            return None
+        details = record.details
+        return TransferView(
+            id=record.id,
+            state=record.state,
+            agreement_id=record.agreement_id or "",
+            consumer_id=record.counterparty_id,
+            provider_id=str(details.get("provider_id", "")),
+            asset_id=str(details.get("asset_id", "")),
+            job_id=details.get("job_id"),
+            purpose=details.get("purpose"),
+            compute_site=details.get("compute_site"),
+        )
+
+    def agreement(self, agreement_id: str) -> AgreementView | None:
+        record = self.get_agreement(agreement_id)
+        if record is None:
+            return None
+        return AgreementView(
+            id=record.id,
+            policy=record.agreement,
+            terminated=record.terminated,
+            consumer_id=record.consumer_id,
+            provider_id=record.provider_id,
+            asset_id=record.asset_id,
+        )
+
+    def asset_data(self, asset_id: str) -> AssetData | None:
+        asset = self.get_asset(asset_id)
+        if asset is None:
+            return None
+        path = Path(asset.data_path)
+        if not path.is_absolute() and self.data_root is not None:
+            path = self.data_root / path
+        return AssetData(kind=asset.data_kind, path=str(path), table=asset.data_table)

@@ -1,0 +1,216 @@
+"""The explanation of a decision: a tree of rule and premise reports, as values.
+
+A ``Decision`` holds one ``RuleReport`` per atomic rule; each lists its premises (target,
+party, action, constraints with nested logical constraints) with the resolved left-operand
+value, the operator, the right operand and the state. ``Decision.to_json()`` is the contract
+the CLI prints; ``Decision.to_graph()`` is the same report in the W3C ODRL Community Group
+compliance report model; ``Decision.sentences()`` reads it out for a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from policies import terms
+from policies.values import display
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+
+    from policies.model import Policy
+    from policies.request import Request, World
+
+
+class State(StrEnum):
+    SATISFIED = "satisfied"
+    UNSATISFIED = "unsatisfied"
+    UNKNOWN = "unknown"  # cannot tell: missing value or unknown term; rules fail closed
+    DEFERRED = "enforced-by-data-plane"  # holds for the decision; the data plane filters rows
+    SKIPPED = "not-evaluated"  # after an unsatisfied member of an andSequence
+
+
+def all_of(states: list[State]) -> State:
+    """Conjunction in three-valued logic; data-plane premises count as satisfied."""
+    if State.UNSATISFIED in states:
+        return State.UNSATISFIED
+    if State.UNKNOWN in states:
+        return State.UNKNOWN
+    if State.DEFERRED in states:
+        return State.DEFERRED
+    return State.SATISFIED
+
+
+def holds(state: State) -> bool:
+    return state is State.SATISFIED or state is State.DEFERRED
+
+
+@dataclass(frozen=True, slots=True)
+class Premise:
+    """One premise of a rule: a target, party or action match, or a (logical) constraint."""
+
+    kind: str  # target | party | action | constraint | refinement | and | or | xone | andSequence
+    state: State
+    reason: str = ""
+    left_operand: str | None = None
+    operator: str | None = None
+    right_operand: object = None
+    value: object = None
+    unknown_term: str | None = None
+    uid: str | None = None
+    premises: tuple[Premise, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": self.kind, "state": self.state.value}
+        if self.uid:
+            body["constraint"] = self.uid
+        if self.left_operand is not None:
+            body["leftOperand"] = self.left_operand
+        if self.operator is not None:
+            body["operator"] = terms.local_name(self.operator)
+        if self.right_operand is not None:
+            body["rightOperand"] = display(self.right_operand)
+        if self.value is not None:
+            body["value"] = display(self.value)
+        if self.unknown_term:
+            body["unknownTerm"] = self.unknown_term
+        if self.reason:
+            body["reason"] = self.reason
+        if self.premises:
+            body["premises"] = [p.to_json() for p in self.premises]
+        return body
+
+    def unknown_terms(self) -> list[str]:
+        found = [self.unknown_term] if self.unknown_term else []
+        for premise in self.premises:
+            found.extend(premise.unknown_terms())
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class DutyReport:
+    """A duty (pre-condition, obligation, remedy or consequence) and its state."""
+
+    rule: str
+    role: str  # duty | obligation | remedy | consequence
+    action: str
+    active: bool
+    state: str  # fulfilled | violated | pending | inactive | unknown
+    blocking: bool
+    reason: str
+    premises: tuple[Premise, ...] = ()
+    consequences: tuple[DutyReport, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "duty": self.rule,
+            "role": self.role,
+            "action": self.action,
+            "active": self.active,
+            "state": self.state,
+            "blocking": self.blocking,
+            "reason": self.reason,
+            "premises": [p.to_json() for p in self.premises],
+        }
+        if self.consequences:
+            body["consequences"] = [c.to_json() for c in self.consequences]
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReport:
+    """One atomic rule: whether it applies to the request, is active, and why."""
+
+    rule: str
+    kind: str  # permission | prohibition | obligation
+    action: str
+    target: str | None
+    active: bool
+    state: State
+    reason: str
+    premises: tuple[Premise, ...]
+    duties: tuple[DutyReport, ...] = ()
+    origin: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "rule": self.rule,
+            "kind": self.kind,
+            "action": self.action,
+            "target": self.target,
+            "active": self.active,
+            "state": self.state.value,
+            "reason": self.reason,
+            "premises": [p.to_json() for p in self.premises],
+        }
+        if self.duties:
+            body["duties"] = [d.to_json() for d in self.duties]
+        if self.origin:
+            body["inheritedFrom"] = self.origin
+        return body
+
+    def unknown_terms(self) -> list[str]:
+        found = [t for p in self.premises for t in p.unknown_terms()]
+        for duty in self.duties:
+            found.extend(t for p in duty.premises for t in p.unknown_terms())
+        return found
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to a request: permit or deny, the rule reports, and a one-sentence summary."""
+
+    permitted: bool
+    summary: str
+    policy: Policy
+    request: Request
+    world: World
+    conflict: str
+    rules: tuple[RuleReport, ...]
+    unsupported_profiles: tuple[str, ...] = ()
+    conflict_found: bool = False
+    _extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def decision(self) -> str:
+        return "permit" if self.permitted else "deny"
+
+    @property
+    def unknown_terms(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for report in self.rules:
+            for term in report.unknown_terms():
+                seen.setdefault(term, None)
+        for profile in self.unsupported_profiles:
+            seen.setdefault(profile, None)
+        return tuple(seen)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "summary": self.summary,
+            "policy": self.policy.uid,
+            "policyType": self.policy.type_name,
+            "conflict": terms.local_name(self.conflict),
+            "conflictFound": self.conflict_found,
+            "request": {
+                "assignee": self.request.assignee,
+                "action": self.request.action_iri,
+                "target": self.request.target,
+                "context": {k: display(v) for k, v in self.request.context.items()},
+            },
+            "now": display(self.world.now) if self.world.now else None,
+            "unknownTerms": list(self.unknown_terms),
+            "rules": [r.to_json() for r in self.rules],
+        }
+
+    def to_graph(self) -> Graph:
+        from policies.report import decision_graph
+
+        return decision_graph(self)
+
+    def sentences(self) -> list[str]:
+        from policies.report import decision_sentences
+
+        return decision_sentences(self)

@@ -1,0 +1,181 @@
+"""``sluis participant init``: everything a new participant needs to run a connector.
+
+Creates, in one folder: an Ed25519 key (``participant-key.pem``, 0600), a data folder, a random
+management token, optionally a membership credential issued by the authority, and
+``connector.toml`` — a config ``sluis connector serve --config`` accepts as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from connector.config import (
+    AuthorityConfig,
+    ConfigError,
+    ConnectorConfig,
+    DataplaneConfig,
+    ManagementConfig,
+    ParticipantConfig,
+    SecurityConfig,
+    ServerConfig,
+    StorageConfig,
+    load_config,
+    write_config,
+)
+from connector.identity import (
+    MEMBERSHIP_CREDENTIAL,
+    IdentityError,
+    KeyPair,
+    issue_credential,
+    parse_did_web,
+    public_key_from_multibase,
+)
+from connector.identity._time import utc_now
+from connector.identity.did import LOOPBACK_HOSTS
+from sluis.cli import CommandError
+from sluis.commands.authority import DEFAULT_VALID_DAYS, MAX_VALID_DAYS, load_authority
+
+CONFIG_FILE = "connector.toml"
+KEY_FILE = "participant-key.pem"
+MEMBERSHIP_FILE = "credentials/membership.json"
+DATABASE_FILE = "connector.db"
+DATA_FOLDER = "data"
+DEFAULT_PORT = 9191
+# 32 random bytes: the management token guards asset and contract administration.
+MANAGEMENT_TOKEN_BYTES = 32
+
+
+def _endpoint(did: str, host: str | None, port: int | None, public_url: str | None) -> ServerConfig:
+    """Where the connector listens and how peers reach it, derived from the did:web by default."""
+    try:
+        did_host, did_port, path = parse_did_web(did)
+    except IdentityError as error:
+        raise CommandError(f"--id: {error.message}") from None
+    if path:
+        raise CommandError(
+            "--id: a participant's did:web has no path (its connector serves /.well-known/did.json)"
+        )
+    bare_host = did_host.strip("[]")
+    loopback = bare_host.lower() in LOOPBACK_HOSTS
+    listen_host = host or (bare_host if loopback else "127.0.0.1")
+    listen_port = port if port is not None else (did_port or DEFAULT_PORT)
+    if public_url is None:
+        scheme = "http" if loopback else "https"
+        public_url = f"{scheme}://{did_host}" + (f":{did_port}" if did_port else "")
+    return ServerConfig(listen_host, listen_port, public_url.rstrip("/"))
+
+
+def _authority(args: argparse.Namespace) -> tuple[AuthorityConfig, KeyPair | None]:
+    if args.authority_dir is not None:
+        if args.authority_did or args.authority_key_multibase:
+            raise CommandError(
+                "give either --authority-dir or --authority-did with --authority-key-multibase"
+            )
+        authority = load_authority(args.authority_dir)
+        return AuthorityConfig(authority.did, authority.public_key_multibase), authority.key
+    if not (args.authority_did and args.authority_key_multibase):
+        raise CommandError(
+            "the trusted authority is required: --authority-dir, "
+            "or --authority-did with --authority-key-multibase"
+        )
+    try:
+        parse_did_web(args.authority_did)
+    except IdentityError as error:
+        raise CommandError(f"--authority-did: {error.message}") from None
+    try:
+        public_key_from_multibase(args.authority_key_multibase)
+    except IdentityError as error:
+        raise CommandError(f"--authority-key-multibase: {error.message}") from None
+    return AuthorityConfig(args.authority_did, args.authority_key_multibase), None
+
+
+def _init(args: argparse.Namespace) -> int:
+    directory: Path = args.dir.resolve()
+    config_path = directory / CONFIG_FILE
+    for existing in (config_path, directory / KEY_FILE):
+        if existing.exists():
+            raise CommandError(f"{existing} already exists; refusing to overwrite a participant")
+    server = _endpoint(args.id, args.host, args.port, args.public_url)
+    authority, authority_key = _authority(args)
+    if not 0 < args.valid_days <= MAX_VALID_DAYS:
+        raise CommandError(f"--valid-days: must be 1..{MAX_VALID_DAYS}")
+
+    key = KeyPair.generate()
+    key.save(directory / KEY_FILE)
+    (directory / DATA_FOLDER).mkdir(parents=True, exist_ok=True)
+    credentials: tuple[Path, ...] = ()
+    if authority_key is not None:
+        now = utc_now()
+        membership = issue_credential(
+            authority_key,
+            authority.did,
+            args.id,
+            MEMBERSHIP_CREDENTIAL,
+            {},
+            valid_from=now,
+            valid_until=now + timedelta(days=args.valid_days),
+        )
+        membership_path = directory / MEMBERSHIP_FILE
+        membership_path.parent.mkdir(parents=True, exist_ok=True)
+        membership_path.write_text(json.dumps(membership, indent=2) + "\n", encoding="utf-8")
+        credentials = (membership_path,)
+
+    config = ConnectorConfig(
+        participant=ParticipantConfig(args.id, directory / KEY_FILE, credentials),
+        server=server,
+        storage=StorageConfig("sqlite:///" + str(directory / DATABASE_FILE)),
+        authority=authority,
+        management=ManagementConfig(secrets.token_urlsafe(MANAGEMENT_TOKEN_BYTES)),
+        dataplane=DataplaneConfig(directory / DATA_FOLDER),
+        security=SecurityConfig(),
+    )
+    write_config(config, config_path)
+    try:
+        load_config(config_path)  # what serve will do: fail here, not at first start
+    except ConfigError as error:
+        raise CommandError(f"{config_path}: {error}") from None
+    print(
+        json.dumps(
+            {
+                "participant": args.id,
+                "config": str(config_path),
+                "public_url": server.public_url,
+                "public_key_multibase": key.public_multibase,
+                "credentials": [str(path) for path in credentials],
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = groups.add_parser("participant", help="data space participants: create one")
+    commands = group.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    init = commands.add_parser("init", help="create a participant: key, credentials, connector.toml")
+    init.add_argument("--id", required=True, help="the participant's did:web, e.g. did:web:127.0.0.1%%3A9191")
+    init.add_argument("--dir", required=True, type=Path, help="folder to create the participant in")
+    init.add_argument(
+        "--authority-dir", type=Path, help="authority folder: pins it and issues a membership credential"
+    )
+    init.add_argument(
+        "--authority-did", help="the trusted authority's did:web (with --authority-key-multibase)"
+    )
+    init.add_argument("--authority-key-multibase", help="the trusted authority's public key (z6Mk...)")
+    init.add_argument(
+        "--host", help="address to listen on (default: the DID's loopback host, else 127.0.0.1)"
+    )
+    init.add_argument("--port", type=int, help="port to listen on (default: the DID's port, else 9191)")
+    init.add_argument("--public-url", help="base URL peers reach the connector at (default: from the DID)")
+    init.add_argument(
+        "--valid-days",
+        type=int,
+        default=DEFAULT_VALID_DAYS,
+        help="membership credential validity (default 365)",
+    )
+    init.set_defaults(handler=_init)

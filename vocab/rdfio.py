@@ -1,0 +1,319 @@
+"""Reading and writing single RDF documents, safely: size-limited, offline, with precise errors.
+
+Every RDF document that enters Sluis (a published record, a harvested page, a policy in Turtle)
+is parsed here, so three rules hold in one place:
+
+* the size is checked *before* any parsing (:data:`DEFAULT_MAX_DOCUMENT_BYTES`, configurable);
+* nothing is dereferenced: JSON-LD goes through the offline loader of :mod:`vocab.jsonld` (never
+  rdflib's JSON-LD parser, which would fetch remote contexts), and RDF/XML is checked for
+  external entities, external DTDs and entity expansion before rdflib sees it;
+* malformed input raises :class:`~vocab.errors.RdfSyntaxError` with a 1-based line and column, so
+  a publisher can find the mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import xml.parsers.expat
+from typing import Any, Final
+
+from rdflib import Graph
+from rdflib.exceptions import ParserError as ParseError
+from rdflib.plugins.parsers.notation3 import BadSyntax
+from rdflib.plugins.parsers.ntriples import NTGraphSink, W3CNTriplesParser
+
+from vocab import jsonld
+from vocab.errors import (
+    DocumentTooDeepError,
+    DocumentTooLargeError,
+    RdfSyntaxError,
+    UnsupportedMediaTypeError,
+    VocabError,
+)
+from vocab.namespaces import bind_prefixes
+
+__all__ = [
+    "DEFAULT_MAX_DOCUMENT_BYTES",
+    "JSON_LD",
+    "MEDIA_TYPE_BY_SUFFIX",
+    "N_TRIPLES",
+    "RDF_XML",
+    "TURTLE",
+    "media_type_for_path",
+    "normalize_media_type",
+    "parse_rdf",
+    "serialize",
+]
+
+DEFAULT_MAX_DOCUMENT_BYTES: Final = 10 * 1024 * 1024
+"""Largest document parsed by default (10 MiB). One DCAT-AP record or policy is a few KiB; a
+harvested page of a hundred records stays far below this. Callers may lower or raise it."""
+
+MAX_XML_ENTITY_DECLARATIONS: Final = 256
+"""Most internal entities an RDF/XML document may declare (they are used as namespace shorthands;
+a handful is normal)."""
+
+MAX_XML_ENTITY_VALUE_CHARS: Final = 2048
+"""Longest replacement text of one internal entity (a namespace IRI is well under 200)."""
+
+TURTLE: Final = "text/turtle"
+JSON_LD: Final = "application/ld+json"
+RDF_XML: Final = "application/rdf+xml"
+N_TRIPLES: Final = "application/n-triples"
+
+MEDIA_TYPE_BY_SUFFIX: Final[dict[str, str]] = {
+    ".ttl": TURTLE,
+    ".jsonld": JSON_LD,
+    ".rdf": RDF_XML,
+    ".nt": N_TRIPLES,
+}
+
+_MEDIA_TYPE_ALIASES: Final[dict[str, str]] = {
+    "application/x-turtle": TURTLE,
+    "application/json": JSON_LD,
+    "application/xml": RDF_XML,
+    "text/xml": RDF_XML,
+    "text/plain": N_TRIPLES,  # what N-Triples was served as before it had a media type
+}
+
+_RDFLIB_FORMAT: Final[dict[str, str]] = {TURTLE: "turtle", RDF_XML: "xml", N_TRIPLES: "nt"}
+
+
+def normalize_media_type(media_type: str) -> str:
+    """The canonical media type we handle for ``media_type`` (parameters and case ignored)."""
+    essence = media_type.split(";", 1)[0].strip().lower()
+    essence = _MEDIA_TYPE_ALIASES.get(essence, essence)
+    if essence not in _RDFLIB_FORMAT and essence != JSON_LD:
+        raise UnsupportedMediaTypeError(
+            f"unsupported RDF media type {media_type!r}; use one of "
+            + ", ".join(sorted(MEDIA_TYPE_BY_SUFFIX.values()))
+        )
+    return essence
+
+
+def media_type_for_path(path: str | os.PathLike[str]) -> str:
+    """The media type for a file name by its suffix (``.ttl``, ``.jsonld``, ``.rdf``, ``.nt``)."""
+    _, suffix = os.path.splitext(os.fspath(path))
+    try:
+        return MEDIA_TYPE_BY_SUFFIX[suffix.lower()]
+    except KeyError:
+        raise UnsupportedMediaTypeError(
+            f"cannot tell the RDF syntax of {os.fspath(path)!r} from its suffix; use one of "
+            + ", ".join(sorted(MEDIA_TYPE_BY_SUFFIX))
+        ) from None
+
+
+def parse_rdf(
+    data: bytes | str,
+    media_type: str,
+    base: str,
+    max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+) -> Graph:
+    """Parse one RDF document into a new graph, offline, with relative IRIs resolved against ``base``.
+
+    Raises :class:`DocumentTooLargeError` (before parsing), :class:`RdfSyntaxError` (with line and
+    column when the syntax allows), :class:`UnsupportedMediaTypeError`, or for JSON-LD
+    :class:`~vocab.errors.UnknownContextError` / :class:`~vocab.errors.JsonLdError`.
+    """
+    kind = normalize_media_type(media_type)
+    jsonld.check_size(data, max_bytes)
+    if kind == JSON_LD:
+        return jsonld.to_graph(jsonld.parse_json(data, max_bytes, JSON_LD), base)
+    if kind == RDF_XML:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        _check_xml_is_safe(raw, max_bytes)
+        return _parse_with_rdflib(raw, kind, base)
+    text = jsonld.decode_text(data, kind)
+    if kind == N_TRIPLES:
+        return _parse_ntriples(text)
+    return _parse_with_rdflib(text, kind, base)
+
+
+def _parse_with_rdflib(data: bytes | str, kind: str, base: str) -> Graph:
+    graph = Graph()
+    try:
+        # data= (never source=): a string must never be taken for a path or a URL to open.
+        graph.parse(data=data, format=_RDFLIB_FORMAT[kind], publicID=base)
+    except BadSyntax as exc:
+        raise _turtle_error(exc, kind) from None
+    except RecursionError:
+        raise DocumentTooDeepError(jsonld.MAX_JSON_DEPTH, jsonld.MAX_JSON_DEPTH) from None
+    except VocabError:
+        raise
+    except Exception as exc:
+        line, column = _position_in_message(str(exc))
+        reason = _POSITION_IN_MESSAGE.split(_short(exc), maxsplit=1)[-1] if line is not None else _short(exc)
+        raise RdfSyntaxError(reason, line=line, column=column, media_type=kind) from None
+    return graph
+
+
+def _turtle_error(exc: BadSyntax, kind: str) -> RdfSyntaxError:
+    """Line and column from rdflib's Turtle error, which carries the text and a character index."""
+    text = exc._str.decode("utf-8", errors="replace")  # rdflib keeps these private
+    index: int = exc._i
+    why: str = exc._why
+    near = text[index : index + 40].split("\n", 1)[0]
+    if why.startswith("expected") and index > 0 and text[index - 1 : index].isspace():
+        # rdflib reports where the *next* token starts; a missing terminator belongs to the end of
+        # the previous token (e.g. the line of a "@prefix ... <iri>" without its final ".").
+        while index > 0 and text[index - 1].isspace():
+            index -= 1
+    line, column = _line_column(text, index)
+    return RdfSyntaxError(f"{why} (near {near!r})", line=line, column=column, media_type=kind)
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    index = max(0, min(index, len(text)))
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+_POSITION_IN_MESSAGE: Final = re.compile(r":(\d+):(\d+): ")
+
+
+def _position_in_message(message: str) -> tuple[int | None, int | None]:
+    """rdflib's RDF/XML errors start with ``systemId:line:column:`` (column 0-based)."""
+    match = _POSITION_IN_MESSAGE.search(message)
+    if match is None:
+        return None, None
+    return int(match.group(1)), int(match.group(2)) + 1
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+# --- N-Triples -----------------------------------------------------------------------------------
+
+
+def _parse_ntriples(text: str) -> Graph:
+    """N-Triples, one line at a time, so an error names its line and the column where it stopped."""
+    graph = Graph()
+    parser = W3CNTriplesParser(NTGraphSink(graph))
+    parser.skolemize = False
+    blank_nodes: dict[str, Any] = {}
+    for number, raw_line in enumerate(text.split("\n"), start=1):
+        line = raw_line.removesuffix("\r")
+        parser.line = line
+        try:
+            parser.parseline(bnode_context=blank_nodes)
+        except (ParseError, ValueError) as exc:
+            remaining = parser.line if isinstance(parser.line, str) else line
+            column = len(line) - len(remaining) + 1
+            reason = "unexpected text" if str(exc).startswith("Failed to eat") else _short(exc)
+            raise RdfSyntaxError(
+                f"{reason} (near {remaining[:40]!r})",
+                line=number,
+                column=column,
+                media_type=N_TRIPLES,
+            ) from None
+    return graph
+
+
+# --- RDF/XML safety --------------------------------------------------------------------------------
+
+
+class _UnsafeXmlError(Exception):
+    pass
+
+
+def _check_xml_is_safe(data: bytes, max_bytes: int) -> None:
+    """Well-formedness and safety check of RDF/XML before rdflib parses it.
+
+    Refused: external DTDs, external or parameter entities, unparsed entities and notations
+    (anything that could make a parser open a file or a URL), entities that refer to other
+    entities, and internal entities whose total expansion would exceed ``max_bytes``
+    ("billion laughs"). Plain internal entities used as namespace shorthands are accepted.
+    """
+    parser = xml.parsers.expat.ParserCreate()
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    entities: dict[str, int] = {}
+
+    def refuse(reason: str) -> None:
+        raise _UnsafeXmlError(reason)
+
+    def doctype(name: str, system_id: str | None, public_id: str | None, _internal: int) -> None:
+        if system_id or public_id:
+            refuse(f"external DTD {system_id or public_id!r} is not allowed")
+
+    def entity(
+        name: str,
+        is_parameter: int,
+        value: str | None,
+        _base: str | None,
+        system_id: str | None,
+        public_id: str | None,
+        notation: str | None,
+    ) -> None:
+        if is_parameter:
+            refuse(f"parameter entity {name!r} is not allowed")
+        if value is None or system_id or public_id or notation:
+            raise _UnsafeXmlError(f"external entity {name!r} is not allowed")
+        if "&" in value or "%" in value or "<" in value:
+            refuse(f"entity {name!r} refers to other entities or markup, which is not allowed")
+        if len(value) > MAX_XML_ENTITY_VALUE_CHARS:
+            refuse(f"entity {name!r} is longer than {MAX_XML_ENTITY_VALUE_CHARS} characters")
+        if len(entities) >= MAX_XML_ENTITY_DECLARATIONS:
+            refuse(f"more than {MAX_XML_ENTITY_DECLARATIONS} entity declarations")
+        entities[name] = len(value.encode("utf-8"))
+
+    def external_reference(*_args: Any) -> int:
+        refuse("external entity references are not allowed")
+        return 0
+
+    def notation(*_args: Any) -> None:
+        refuse("notation declarations are not allowed")
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
+    parser.ExternalEntityRefHandler = external_reference
+    parser.NotationDeclHandler = notation
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError as exc:
+        raise RdfSyntaxError(
+            xml.parsers.expat.ErrorString(exc.code),
+            line=exc.lineno,
+            column=exc.offset + 1,
+            media_type=RDF_XML,
+        ) from None
+    except _UnsafeXmlError as exc:
+        raise RdfSyntaxError(
+            str(exc),
+            line=parser.CurrentLineNumber,
+            column=parser.CurrentColumnNumber + 1,
+            media_type=RDF_XML,
+        ) from None
+    if entities:
+        expanded = len(data)
+        for name, size in entities.items():
+            expanded += data.count(b"&" + name.encode("utf-8") + b";") * size
+        if expanded > max_bytes:
+            raise DocumentTooLargeError(expanded, max_bytes, "RDF/XML document after entity expansion")
+
+
+# --- serialising ---------------------------------------------------------------------------------
+
+
+def serialize(graph: Graph, media_type: str, context: Any = None) -> bytes:
+    """``graph`` in the given syntax, as UTF-8 bytes. The graph itself is not modified.
+
+    Turtle gets our usual prefixes. JSON-LD is produced through :mod:`vocab.jsonld` (never
+    rdflib's JSON-LD plugin): expanded form under ``@graph``, or compacted with ``context``
+    (a context URL we ship, or a context object) when given.
+    """
+    kind = normalize_media_type(media_type)
+    if kind == JSON_LD:
+        document = jsonld.from_graph(graph, context)
+        return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+    out = graph
+    if kind == TURTLE:
+        out = Graph()
+        bind_prefixes(out)
+        for prefix, namespace in graph.namespaces():
+            out.bind(prefix, namespace, override=False)
+        out += graph
+    return out.serialize(format=_RDFLIB_FORMAT[kind], encoding="utf-8")
