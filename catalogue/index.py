@@ -249,22 +249,30 @@ def flatten_record(
 ) -> IndexRow:
     """The index row of one record's subgraph (``graph`` holds only that record)."""
     distributions = list(graph.objects(dataset, DCAT.distribution))
-    publishers = [value for value in graph.objects(dataset, DCT.publisher)]
+    publishers = list(graph.objects(dataset, DCT.publisher))
     publisher = str(publishers[0]) if publishers and isinstance(publishers[0], URIRef) else None
     publisher_name = None
     if publishers:
-        publisher_name = _best_text(graph, publishers[0], FOAF.name) or _best_text(
-            graph, publishers[0], SKOS.prefLabel
-        ) or _best_text(graph, publishers[0], VCARD.fn) or None
+        publisher_name = (
+            _best_text(graph, publishers[0], FOAF.name)
+            or _best_text(graph, publishers[0], SKOS.prefLabel)
+            or _best_text(graph, publishers[0], VCARD.fn)
+            or None
+        )
     modified = _best_text(graph, dataset, DCT.modified) or _best_text(graph, dataset, DCT.issued)
     band = str(quality.get("band")) if quality and quality.get("band") is not None else None
     facets: dict[str, tuple[str, ...]] = {
         "theme": tuple(_iris(graph, [dataset], DCAT.theme)),
         "publisher": (publisher,) if publisher else (),
         "format": tuple(
-            sorted(set(_iris(graph, distributions, DCT["format"])) | set(_iris(graph, distributions, DCAT.mediaType)))
+            sorted(
+                set(_iris(graph, distributions, DCT["format"]))
+                | set(_iris(graph, distributions, DCAT.mediaType))
+            )
         ),
-        "license": tuple(sorted(set(_iris(graph, distributions, DCT.license)) | set(_iris(graph, [dataset], DCT.license)))),
+        "license": tuple(
+            sorted(set(_iris(graph, distributions, DCT.license)) | set(_iris(graph, [dataset], DCT.license)))
+        ),
         "access_rights": tuple(_iris(graph, [dataset], DCT.accessRights)),
         "spatial": tuple(_iris(graph, [dataset], DCT.spatial)),
         "health_category": tuple(_iris(graph, [dataset], HEALTHDCATAP.healthCategory)),
@@ -354,9 +362,13 @@ class SearchIndex:
         return int(row[0])
 
     def get(self, record_id: str) -> ChangeRow | None:
-        row = self._reader().execute(
-            "SELECT id, dataset, record_modified, version, deleted FROM record WHERE id = ?", (record_id,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT id, dataset, record_modified, version, deleted FROM record WHERE id = ?", (record_id,)
+            )
+            .fetchone()
+        )
         return None if row is None else ChangeRow(row[0], row[1], row[2], int(row[3]), bool(row[4]))
 
     def changes(self, *, modified_since: str | None, offset: int, limit: int) -> tuple[int, list[ChangeRow]]:
@@ -403,7 +415,9 @@ class SearchIndex:
         total = int(connection.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0])
         last_page = max(1, -(-total // query.page_size))
         if query.page > last_page:
-            raise SearchError("page", f"page {query.page} is past the last page ({last_page}) of {total} hits")
+            raise SearchError(
+                "page", f"page {query.page} is past the last page ({last_page}) of {total} hits"
+            )
         if match:
             snippet = f"snippet(record_text, 1, '', '', '…', {SNIPPET_TOKENS})"
         else:
@@ -495,9 +509,22 @@ class IndexTransaction:
         rowid = self._remove(row.record_id)
         keywords = " ".join(row.keywords)
         values = (
-            row.record_id, row.dataset, row.kind, row.title, row.description, keywords, row.publisher,
-            row.publisher_name, row.modified, row.record_modified, row.version, int(row.deleted),
-            row.quality_total, row.quality_maximum, row.quality_band, row.title.casefold(),
+            row.record_id,
+            row.dataset,
+            row.kind,
+            row.title,
+            row.description,
+            keywords,
+            row.publisher,
+            row.publisher_name,
+            row.modified,
+            row.record_modified,
+            row.version,
+            int(row.deleted),
+            row.quality_total,
+            row.quality_maximum,
+            row.quality_band,
+            row.title.casefold(),
         )
         columns = (
             "id, dataset, kind, title, description, keywords, publisher, publisher_name, modified, "

@@ -49,9 +49,7 @@ KeyLookup = Callable[[str], Ed25519PublicKey]
 
 def canonical_statements(graph: Graph) -> list[str]:
     """The record's statements as sorted N-Triples lines, blank nodes labelled canonically."""
-    has_blank = any(
-        isinstance(term, BNode) for triple in graph for term in (triple[0], triple[2])
-    )
+    has_blank = any(isinstance(term, BNode) for triple in graph for term in (triple[0], triple[2]))
     source = to_canonical_graph(graph) if has_blank else graph
     text = source.serialize(format="nt")
     return sorted({line.strip() for line in text.splitlines() if line.strip()})
@@ -78,7 +76,7 @@ def did_key_lookup(verification_method: str) -> Ed25519PublicKey:
     if not verification_method.startswith("did:key:"):
         raise ProofError("unknown_key", f"no trusted key for verification method {verification_method!r}")
     did, _, fragment = verification_method.partition("#")
-    multibase = did[len("did:key:"):]
+    multibase = did[len("did:key:") :]
     if fragment and fragment != multibase:
         raise ProofError("unknown_key", f"{verification_method!r} names a key its DID does not hold")
     try:
@@ -164,13 +162,17 @@ def take_publisher_proofs(graph: Graph, subject: URIRef) -> list[dict[str, Any]]
     """
     found = list(graph.objects(subject, PUBLISHER_PROOF))
     if len(found) > MAX_PUBLISHER_PROOFS:
-        raise ProofError("too_many_proofs", f"a record may carry at most {MAX_PUBLISHER_PROOFS} publisher proofs")
+        raise ProofError(
+            "too_many_proofs", f"a record may carry at most {MAX_PUBLISHER_PROOFS} publisher proofs"
+        )
     proofs: list[dict[str, Any]] = []
     for value in found:
         graph.remove((subject, PUBLISHER_PROOF, value))
         text = str(value) if isinstance(value, Literal) else ""
         if len(text) > MAX_PROOF_CHARS:
-            raise ProofError("malformed_proof", f"a publisher proof is longer than {MAX_PROOF_CHARS} characters")
+            raise ProofError(
+                "malformed_proof", f"a publisher proof is longer than {MAX_PROOF_CHARS} characters"
+            )
         try:
             parsed = json.loads(text)
         except ValueError:
@@ -192,7 +194,9 @@ def verify_publisher_proofs(
     return verify_document(document, key_for)
 
 
-def sign_as_publisher(graph: Graph, subject: str, key: KeyPair, verification_method: str | None = None) -> str:
+def sign_as_publisher(
+    graph: Graph, subject: str, key: KeyPair, verification_method: str | None = None
+) -> str:
     """The JSON text of a publisher proof to add to a record as ``sluis:recordProof`` (for clients)."""
     method = verification_method or did_key_for(key)[1]
     signed = sign_document(record_document(graph, subject), key, method)

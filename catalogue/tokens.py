@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-TOKEN_PREFIX = "sluis_pub_"
+TOKEN_PREFIX = "sluis_pub_"  # noqa: S105 (a prefix that makes leaked tokens recognisable)
 TOKEN_BYTES = 32
 TOKENS_FILE = "tokens.sqlite"
 # Bearer tokens we issue are ~55 characters; longer input is not ours and is not hashed.

@@ -160,7 +160,7 @@ def _prefixed(value: str) -> str:
 def nodes_from_graph(graph: Graph) -> list[Node]:
     """Node objects for every subject of an RDF graph; RDF lists become ``@list`` items."""
     nodes: dict[str, Node] = {}
-    list_heads = {s for s in graph.subjects(RDF.first, None)}
+    list_heads = set(graph.subjects(RDF.first, None))
     for subject in set(graph.subjects()):
         if subject in list_heads:
             continue

@@ -125,7 +125,7 @@ class Rule:
         return self.assigners[0] if self.assigners else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Policy:
     """An ODRL policy. ``rules`` are as declared; ``atomic_rules`` are what is evaluated."""
 

@@ -88,11 +88,15 @@ def _elapsed_time(env: Env) -> object:
     if env.world.now is None:
         return Missing("time unknown: the world gives no current time (now)")
     if env.policy.timestamp is None:
-        return Missing("elapsed time unknown: the request does not state it and the policy has no timestamp")
+        if env.policy.type != terms.AGREEMENT:
+            return Decimal(0)  # an Offer or Set has not taken effect: no time has elapsed under it
+        return Missing("elapsed time unknown: the request does not state it and the agreement has no timestamp")
     try:
         start = to_datetime(env.policy.timestamp)
     except ValueMismatch:
-        return Missing(f"elapsed time unknown: the policy timestamp {env.policy.timestamp!r} is not a date-time")
+        return Missing(
+            f"elapsed time unknown: the policy timestamp {env.policy.timestamp!r} is not a date-time"
+        )
     return Decimal(repr((env.world.now - start).total_seconds()))
 
 
@@ -143,37 +147,57 @@ _ODRL_KINDS: Final[dict[str, Kind | None]] = {
 
 def _build_registry() -> dict[str, Operand]:
     registry: dict[str, Operand] = {
-        terms.DATE_TIME: Operand(terms.DATE_TIME, Kind.DATETIME, _date_time, description="the world's current time"),
+        terms.DATE_TIME: Operand(
+            terms.DATE_TIME, Kind.DATETIME, _date_time, description="the world's current time"
+        ),
         terms.ELAPSED_TIME: Operand(
-            terms.ELAPSED_TIME, Kind.DURATION, _elapsed_time,
+            terms.ELAPSED_TIME,
+            Kind.DURATION,
+            _elapsed_time,
             description="stated in the request, else now minus the policy's timestamp",
         ),
         terms.COUNT: Operand(
-            terms.COUNT, Kind.NUMBER, _count,
+            terms.COUNT,
+            Kind.NUMBER,
+            _count,
             description="uses so far (world counts by rule, policy or target) plus this one",
         ),
         terms.RECIPIENT: Operand(
             terms.RECIPIENT, Kind.IRI, _recipient, description="stated in the request, else the assignee"
         ),
         terms.COMPUTE_SITE: Operand(
-            terms.COMPUTE_SITE, Kind.IRI, _from_context(terms.COMPUTE_SITE),
+            terms.COMPUTE_SITE,
+            Kind.IRI,
+            _from_context(terms.COMPUTE_SITE),
             description="where the job runs (a place IRI)",
         ),
-        terms.JOB_ID: Operand(terms.JOB_ID, Kind.TEXT, _from_context(terms.JOB_ID), description="the job's id"),
+        terms.JOB_ID: Operand(
+            terms.JOB_ID, Kind.TEXT, _from_context(terms.JOB_ID), description="the job's id"
+        ),
         terms.CREDENTIAL: Operand(
-            terms.CREDENTIAL, Kind.IRI, _from_context(terms.CREDENTIAL), set_valued=True,
+            terms.CREDENTIAL,
+            Kind.IRI,
+            _from_context(terms.CREDENTIAL),
+            set_valued=True,
             description="verified credential types the requester holds",
         ),
         terms.GROUP_SIZE: Operand(
-            terms.GROUP_SIZE, Kind.NUMBER, _from_context(terms.GROUP_SIZE, deferred=True),
+            terms.GROUP_SIZE,
+            Kind.NUMBER,
+            _from_context(terms.GROUP_SIZE, deferred=True),
             description="smallest aggregation group of the query; enforced by the data plane if not stated",
         ),
         terms.COLUMNS: Operand(
-            terms.COLUMNS, Kind.TEXT, _from_context(terms.COLUMNS, deferred=True), set_valued=True,
+            terms.COLUMNS,
+            Kind.TEXT,
+            _from_context(terms.COLUMNS, deferred=True),
+            set_valued=True,
             description="requested columns; enforced by the data plane if not stated",
         ),
         terms.AGGREGATE_ONLY: Operand(
-            terms.AGGREGATE_ONLY, Kind.BOOLEAN, lambda env: DEFERRED,
+            terms.AGGREGATE_ONLY,
+            Kind.BOOLEAN,
+            lambda env: DEFERRED,
             description="only aggregates may be read; enforced by the data plane",
         ),
     }
@@ -205,4 +229,4 @@ def is_row_filter(iri: str) -> bool:
 
 
 def column_name(iri: str) -> str:
-    return iri[len(terms.COLUMN_NS):]
+    return iri[len(terms.COLUMN_NS) :]

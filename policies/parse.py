@@ -294,6 +294,10 @@ class _Reader:
                 loc = f"$.{kind}[{index}]"
                 rules.append(self._rule(item, kind, f"{uid}/{kind}/{index}", loc, uid))
         inherit_from = tuple(self._iris(node, "inheritFrom", location))
+        if not rules and not inherit_from:
+            raise PolicyError(
+                "no-rules", "a policy needs at least one permission, prohibition or obligation", location
+            )
 
         if policy_type == terms.AGREEMENT:
             _require_parties(assigners, assignees, rules)
@@ -339,7 +343,9 @@ class _Reader:
             for n, d in enumerate(self._items(node, "duty"))
         )
         if duties and kind != "permission":
-            raise PolicyError("misplaced-duty", f"a {kind} cannot have a duty (only permissions can)", location)
+            raise PolicyError(
+                "misplaced-duty", f"a {kind} cannot have a duty (only permissions can)", location
+            )
         remedies = tuple(
             self._rule(d, "duty", f"{uid}/remedy/{n}", f"{location}.remedy[{n}]", origin)
             for n, d in enumerate(self._items(node, "remedy"))
@@ -391,7 +397,9 @@ class _Reader:
         else:
             iri = node.get("@id")
         if not isinstance(iri, str):
-            raise PolicyError("invalid-action", "an action object needs rdf:value (or @id) naming the action", location)
+            raise PolicyError(
+                "invalid-action", "an action object needs rdf:value (or @id) naming the action", location
+            )
         return Action(
             iri=terms.canonical_action(iri),
             refinements=self._constraints(node, "refinement", location, 0),
@@ -431,13 +439,16 @@ class _Reader:
         node = self._deref(item)
         if not isinstance(node, Mapping):
             raise PolicyError("invalid-constraint", "a constraint must be an object", location)
-        uid = node.get("@id") if isinstance(node.get("@id"), str) else None
+        declared = node.get("@id")
+        uid = declared if isinstance(declared, str) and not declared.startswith("_:") else None
         logical = [iri for iri in _LOGICAL_BY_IRI if iri in node]
         has_left = terms.odrl("leftOperand") in node
         if len(logical) > 1:
             names = " and ".join(_LOGICAL_BY_IRI[iri] for iri in logical)
             raise PolicyError(
-                "multiple-logical-operators", f"a logical constraint has one operator, found {names}", location
+                "multiple-logical-operators",
+                f"a logical constraint has one operator, found {names}",
+                location,
             )
         if logical:
             if has_left:
@@ -452,11 +463,14 @@ class _Reader:
                 for n, sub in enumerate(self._items(node, name))
             )
             if not operands:
-                raise PolicyError("empty-logical-constraint", f"{name} needs at least one constraint", location)
+                raise PolicyError(
+                    "empty-logical-constraint", f"{name} needs at least one constraint", location
+                )
             return LogicalConstraint(operator=logical[0], operands=operands, uid=uid, location=location)
         left = self._one_iri(node, "leftOperand", location, required=True)
         operator = self._one_iri(node, "operator", location, required=True)
-        assert left is not None and operator is not None
+        assert left is not None
+        assert operator is not None
         right_items = node.get(terms.odrl("rightOperand"), [])
         right_items = right_items if isinstance(right_items, list) else [right_items]
         is_list = len(right_items) > 1 or any(isinstance(r, Mapping) and "@list" in r for r in right_items)
@@ -464,7 +478,9 @@ class _Reader:
         reference = self._one_iri(node, "rightOperandReference", location, required=False)
         if not values and reference is None:
             raise PolicyError(
-                "missing-rightoperand", "a constraint needs a rightOperand or a rightOperandReference", location
+                "missing-rightoperand",
+                "a constraint needs a rightOperand or a rightOperandReference",
+                location,
             )
         return Constraint(
             left_operand=left,
@@ -525,9 +541,7 @@ def _atomize(
     combos = list(options)
     atoms = []
     for n, (action, target, assigner, assignee) in enumerate(combos):
-        duties = tuple(
-            atom for duty in rule.duties for atom in _atomize(duty, (), (), (), ())
-        )
+        duties = tuple(atom for duty in rule.duties for atom in _atomize(duty, (), (), (), ()))
         atoms.append(
             Rule(
                 kind=rule.kind,
@@ -556,13 +570,16 @@ def _resolve_parent(
     chain = (*stack, child)
     if iri in chain:
         raise PolicyError(
-            "circular-inheritance", f"inheritFrom forms a cycle: {' -> '.join((*chain, iri))}", "$.inheritFrom"
+            "circular-inheritance",
+            f"inheritFrom forms a cycle: {' -> '.join((*chain, iri))}",
+            "$.inheritFrom",
         )
     if len(chain) > MAX_INHERITANCE_DEPTH:
         raise PolicyError("inheritance-too-deep", f"more than {MAX_INHERITANCE_DEPTH} inheritFrom levels")
     if iri not in inherit:
         raise PolicyError(
-            "unresolved-inheritance", f"inheritFrom names {iri!r}, which is not among the known policies",
+            "unresolved-inheritance",
+            f"inheritFrom names {iri!r}, which is not among the known policies",
             "$.inheritFrom",
         )
     parent = inherit[iri]

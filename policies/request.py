@@ -54,7 +54,8 @@ class World:
         for duty, state in self.duties.items():
             if state not in DUTY_STATES:
                 raise PolicyError(
-                    "invalid-duty-state", f"duty {duty!r} has state {state!r}; use fulfilled or violated",
+                    "invalid-duty-state",
+                    f"duty {duty!r} has state {state!r}; use fulfilled or violated",
                     f"$.duties[{duty!r}]",
                 )
 

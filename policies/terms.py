@@ -58,7 +58,18 @@ CONFLICT_STRATEGIES: Final = frozenset({PERM, PROHIBIT, INVALID})
 
 # --- operators ------------------------------------------------------------------------------
 OPERATOR_NAMES: Final = (
-    "eq", "neq", "lt", "lteq", "gt", "gteq", "isA", "hasPart", "isPartOf", "isAllOf", "isAnyOf", "isNoneOf",
+    "eq",
+    "neq",
+    "lt",
+    "lteq",
+    "gt",
+    "gteq",
+    "isA",
+    "hasPart",
+    "isPartOf",
+    "isAllOf",
+    "isAnyOf",
+    "isNoneOf",
 )
 OPERATORS: Final = frozenset(odrl(name) for name in OPERATOR_NAMES)
 LOGICAL_NAMES: Final = ("or", "xone", "and", "andSequence")
@@ -128,7 +139,7 @@ ACTIONS: Final = frozenset(ACTION_PARENT)
 def canonical_action(iri: str) -> str:
     """The action an IRI stands for, replacing a deprecated ODRL action by its successor."""
     if iri.startswith(ODRL_NS):
-        replacement = DEPRECATED_ACTIONS.get(iri[len(ODRL_NS):])
+        replacement = DEPRECATED_ACTIONS.get(iri[len(ODRL_NS) :])
         if replacement:
             return odrl(replacement)
     return iri
@@ -155,15 +166,47 @@ def is_known_action(iri: str) -> bool:
 
 # --- left operands --------------------------------------------------------------------------
 ODRL_LEFT_OPERAND_NAMES: Final = (
-    "absolutePosition", "absoluteSpatialPosition", "absoluteTemporalPosition", "absoluteSize", "count",
-    "dateTime", "delayPeriod", "deliveryChannel", "device", "elapsedTime", "event", "fileFormat", "industry",
-    "language", "media", "meteredTime", "payAmount", "percentage", "product", "purpose", "recipient",
-    "relativePosition", "relativeSpatialPosition", "relativeTemporalPosition", "relativeSize", "resolution",
-    "spatial", "spatialCoordinates", "systemDevice", "timeInterval", "unitOfCount", "version",
+    "absolutePosition",
+    "absoluteSpatialPosition",
+    "absoluteTemporalPosition",
+    "absoluteSize",
+    "count",
+    "dateTime",
+    "delayPeriod",
+    "deliveryChannel",
+    "device",
+    "elapsedTime",
+    "event",
+    "fileFormat",
+    "industry",
+    "language",
+    "media",
+    "meteredTime",
+    "payAmount",
+    "percentage",
+    "product",
+    "purpose",
+    "recipient",
+    "relativePosition",
+    "relativeSpatialPosition",
+    "relativeTemporalPosition",
+    "relativeSize",
+    "resolution",
+    "spatial",
+    "spatialCoordinates",
+    "systemDevice",
+    "timeInterval",
+    "unitOfCount",
+    "version",
     "virtualLocation",
 )
 SLUIS_LEFT_OPERAND_NAMES: Final = (
-    "computeSite", "jobId", "credential", "groupSize", "columns", "aggregateOnly",
+    "computeSite",
+    "jobId",
+    "credential",
+    "groupSize",
+    "columns",
+    "aggregateOnly",
 )
 DATE_TIME: Final = odrl("dateTime")
 ELAPSED_TIME: Final = odrl("elapsedTime")
@@ -185,14 +228,27 @@ READ: Final = odrl("read")
 # Short names accepted for the ODRL vocabulary in compact JSON without a context.
 _ODRL_TERMS: Final = frozenset(
     {
-        *(t[len(ODRL_NS):] for t in POLICY_TYPES),
+        *(t[len(ODRL_NS) :] for t in POLICY_TYPES),
         *OPERATOR_NAMES,
         *LOGICAL_NAMES,
         *_INCLUDED_IN,
         *DEPRECATED_ACTIONS,
         *ODRL_LEFT_OPERAND_NAMES,
-        "perm", "prohibit", "invalid", "policyUsage", "Permission", "Prohibition", "Duty", "Constraint",
-        "LogicalConstraint", "Action", "Asset", "AssetCollection", "Party", "PartyCollection", "Rule",
+        "perm",
+        "prohibit",
+        "invalid",
+        "policyUsage",
+        "Permission",
+        "Prohibition",
+        "Duty",
+        "Constraint",
+        "LogicalConstraint",
+        "Action",
+        "Asset",
+        "AssetCollection",
+        "Party",
+        "PartyCollection",
+        "Rule",
     }
 )
 
@@ -219,14 +275,14 @@ def expand_term(term: str) -> str:
 def compact_term(iri: str) -> str:
     """The short name we write for an IRI in DSP compact JSON (``odrl:`` terms lose the prefix)."""
     if iri.startswith(ODRL_NS):
-        return iri[len(ODRL_NS):]
+        return iri[len(ODRL_NS) :]
     if iri.startswith(SLUIS_NS):
-        return "sluis:" + iri[len(SLUIS_NS):]
+        return "sluis:" + iri[len(SLUIS_NS) :]
     return iri
 
 
 def local_name(iri: str) -> str:
     for namespace in (ODRL_NS, SLUIS_NS, XSD_NS):
         if iri.startswith(namespace):
-            return iri[len(namespace):]
+            return iri[len(namespace) :]
     return iri

@@ -22,8 +22,20 @@ XSD = terms.XSD_NS
 _NUMERIC_TYPES: Final = frozenset(
     XSD + name
     for name in (
-        "integer", "decimal", "double", "float", "int", "long", "short", "byte", "nonNegativeInteger",
-        "positiveInteger", "nonPositiveInteger", "negativeInteger", "unsignedInt", "unsignedLong",
+        "integer",
+        "decimal",
+        "double",
+        "float",
+        "int",
+        "long",
+        "short",
+        "byte",
+        "nonNegativeInteger",
+        "positiveInteger",
+        "nonPositiveInteger",
+        "negativeInteger",
+        "unsignedInt",
+        "unsignedLong",
     )
 )
 _DATETIME_RE: Final = re.compile(
@@ -61,7 +73,7 @@ def parse_datetime(text: str) -> datetime:
         raise ValueMismatch(f"{text!r} is not an xsd:dateTime")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
-        micro = int(round(float(fraction) * 1_000_000)) if fraction else 0
+        micro = round(float(fraction) * 1_000_000) if fraction else 0
         moment = datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second or 0), min(micro, 999_999)
         )
@@ -96,9 +108,14 @@ def parse_duration(text: str) -> Decimal:
         raise ValueMismatch(f"{text!r} is not an xsd:duration")
     negative, years, months, weeks, days, hours, minutes, seconds = match.groups()
     total_days = (
-        int(years or 0) * _DAYS_PER_YEAR + int(months or 0) * _DAYS_PER_MONTH + int(weeks or 0) * 7 + int(days or 0)
+        int(years or 0) * _DAYS_PER_YEAR
+        + int(months or 0) * _DAYS_PER_MONTH
+        + int(weeks or 0) * 7
+        + int(days or 0)
     )
-    total = Decimal(total_days * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60) + Decimal(seconds or 0)
+    total = Decimal(total_days * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60) + Decimal(
+        seconds or 0
+    )
     return -total if negative else total
 
 

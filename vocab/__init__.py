@@ -4,9 +4,12 @@ controlled vocabularies, the purpose and place hierarchies, and DSP 2025-1 messa
 
 Nothing here touches the network: every context, shape and vocabulary ships in this package.
 Import the submodule you need (``vocab.jsonld``, ``vocab.rdfio``, ``vocab.shacl``,
-``vocab.hierarchy``, ``vocab.dsp``); this module re-exports only the namespaces.
+``vocab.hierarchy``, ``vocab.dsp``); this module re-exports only the namespaces. Importing
+it installs the offline document loader for pyld and rdflib, so no JSON-LD path anywhere in the
+process can fetch a context.
 """
 
+import vocab.jsonld  # noqa: F401  (installs the offline loader on import)
 from vocab.namespaces import (
     ADMS,
     DCAT,

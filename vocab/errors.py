@@ -85,10 +85,17 @@ class RdfSyntaxError(VocabError):
         super().__init__(f"malformed {kind}document{where}: {message}")
 
 
-class JsonLdError(VocabError):
-    """JSON-LD that is well-formed JSON but invalid JSON-LD (e.g. a bad keyword value)."""
+class JsonLdError(RdfSyntaxError):
+    """Well-formed JSON that is not valid JSON-LD (e.g. an ``@id`` that is a number).
+
+    A kind of :class:`RdfSyntaxError`, so callers that handle malformed RDF handle this too; the
+    JSON-LD algorithms do not track source positions, so ``line`` and ``column`` are ``None``.
+    """
 
     code = "invalid-jsonld"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, media_type="application/ld+json")
 
 
 class UnsupportedMediaTypeError(VocabError):

@@ -6,8 +6,10 @@ error (:class:`~vocab.errors.UnknownContextError`), never a download. The loader
 as pyld's default on import *and* passed explicitly to every pyld call, together with an explicit
 base IRI, so nothing depends on global state another library might change.
 
-RDF conversion goes JSON-LD -> pyld's RDF dataset -> rdflib terms directly; rdflib's own JSON-LD
-parser (which can fetch remote contexts) is never used.
+RDF conversion goes JSON-LD -> pyld's RDF dataset -> rdflib terms directly. rdflib's own JSON-LD
+parser can fetch remote contexts, so on import this module also replaces it: after
+``import vocab.jsonld``, ``Graph().parse(data=..., format="json-ld")`` anywhere in the process goes
+through this offline path too.
 
 Documents are checked for size, nesting depth and number of values before processing, because
 the JSON-LD algorithms are recursive and quadratic in places.
@@ -16,13 +18,15 @@ the JSON-LD algorithms are recursive and quadratic in places.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from cachetools import LRUCache
 from pyld import jsonld as _pyld
 from pyld.context_resolver import ContextResolver
-from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib import BNode, Dataset, Graph, Literal, URIRef, plugin
+from rdflib.parser import InputSource, Parser
 from rdflib.term import Node
 
 from vocab.contexts import (
@@ -31,6 +35,7 @@ from vocab.contexts import (
     DID_V1_CONTEXT,
     DSP_CONTEXT,
     DSP_ODRL_PROFILE_CONTEXT,
+    MULTIKEY_V1_CONTEXT,
     ODRL_CONTEXT,
     SLUIS_CONTEXT,
     canonical_url,
@@ -55,8 +60,10 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_JSON_VALUES",
+    "MULTIKEY_V1_CONTEXT",
     "ODRL_CONTEXT",
     "SLUIS_CONTEXT",
+    "OfflineJsonLdParser",
     "check_json_limits",
     "compact",
     "document_loader",
@@ -91,6 +98,11 @@ _RESOLVED_CONTEXTS: LRUCache[str, Any] = LRUCache(maxsize=_CONTEXT_CACHE_SIZE)
 """Our own cache of resolved contexts. pyld's module-level cache is shared by every loader in the
 process; keeping ours separate means a different loader (e.g. a test's) can never see or seed
 what our loader resolved, and vice versa."""
+
+_PYLD_LOCK: Final = threading.RLock()
+"""Serialises pyld calls. pyld keeps unsynchronised LRU caches (ours above and its own inverse-context
+cache) that threads of a web server would otherwise update concurrently; pyld is pure Python,
+so under the GIL the lock costs next to no throughput."""
 
 _XSD_STRING: Final = "http://www.w3.org/2001/XMLSchema#string"
 _RDF_LANG_STRING: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
@@ -298,7 +310,8 @@ def expand(doc: Any, base: str) -> list[dict[str, Any]]:
     """Expanded form of ``doc`` (a JSON object/array, or JSON text) resolved against ``base``."""
     data, uses_import = _as_input(doc)
     try:
-        expanded: list[dict[str, Any]] = _pyld.expand(data, _options(base, uses_import))
+        with _PYLD_LOCK:
+            expanded: list[dict[str, Any]] = _pyld.expand(data, _options(base, uses_import))
     except VocabError:
         raise
     except Exception as exc:
@@ -318,7 +331,8 @@ def compact(doc: Any, context: str | Mapping[str, Any] | Sequence[Any], base: st
         ctx = ctx["@context"]
     uses_import = uses_import or _scan_json(ctx, MAX_JSON_DEPTH, MAX_JSON_VALUES)
     try:
-        compacted: dict[str, Any] = _pyld.compact(data, ctx, _options(base, uses_import))
+        with _PYLD_LOCK:
+            compacted: dict[str, Any] = _pyld.compact(data, ctx, _options(base, uses_import))
     except VocabError:
         raise
     except Exception as exc:
@@ -329,7 +343,8 @@ def compact(doc: Any, context: str | Mapping[str, Any] | Sequence[Any], base: st
 def _to_rdf_dataset(doc: Any, base: str) -> dict[str, list[dict[str, Any]]]:
     data, uses_import = _as_input(doc)
     try:
-        dataset: dict[str, list[dict[str, Any]]] = _pyld.to_rdf(data, _options(base, uses_import))
+        with _PYLD_LOCK:
+            dataset: dict[str, list[dict[str, Any]]] = _pyld.to_rdf(data, _options(base, uses_import))
     except VocabError:
         raise
     except Exception as exc:
@@ -388,7 +403,7 @@ def to_dataset(doc: Any, base: str) -> Dataset:
     blanks: dict[str, BNode] = {}
     for name, (s, p, o) in _triples(_to_rdf_dataset(doc, base), blanks):
         if name == "@default":
-            dataset.add((s, p, o))
+            dataset.default_graph.add((s, p, o))
         else:
             kind = "blank node" if name.startswith("_:") else "IRI"
             graph_id = _term({"type": kind, "value": name}, blanks)
@@ -440,7 +455,8 @@ def from_graph(
                 {"subject": _pyld_term(s), "predicate": _pyld_term(p), "object": _pyld_term(o)}
             )
     try:
-        expanded = _pyld.from_rdf(dataset, {"useNativeTypes": False, "useRdfType": False})
+        with _PYLD_LOCK:
+            expanded = _pyld.from_rdf(dataset, {"useNativeTypes": False, "useRdfType": False})
     except Exception as exc:
         raise _translate(exc) from exc
     if context is None:
@@ -474,3 +490,28 @@ def is_dsp_compact(doc: Any) -> bool:
                 return False
             stack.extend((child, depth + 1) for child in item)
     return True
+
+
+# --- rdflib integration ---------------------------------------------------------------------------
+
+
+class OfflineJsonLdParser(Parser):
+    """rdflib parser plugin for JSON-LD that uses only our contexts (replaces rdflib's own).
+
+    The base IRI is the parse call's ``publicID`` (or the source's system id). Triples of named
+    graphs are added to the target graph, as :func:`to_graph` does.
+    """
+
+    def parse(self, source: InputSource, sink: Graph, **kwargs: Any) -> None:
+        stream: Any = source.getCharacterStream() or source.getByteStream()
+        if stream is None:
+            raise JsonLdError("nothing to parse: the JSON-LD source has no content")
+        data = stream.read(MAX_DOCUMENT_BYTES + 1)
+        check_size(data, MAX_DOCUMENT_BYTES)
+        base = kwargs.get("base") or source.getPublicId() or source.getSystemId() or ""
+        for _name, triple in _triples(_to_rdf_dataset(data, str(base)), {}):
+            sink.add(triple)
+
+
+for _name in ("json-ld", "application/ld+json"):
+    plugin.register(_name, Parser, __name__, OfflineJsonLdParser.__name__)

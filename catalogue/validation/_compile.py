@@ -69,7 +69,7 @@ SINGLE_VALUED: Final = (
 )  # fmt: skip
 # Shapes referring to shapes deeper than this are refused (pyshacl stops at a similar depth).
 MAX_SHAPE_DEPTH: Final = 14
-NODE_KINDS: Final = {
+NODE_KINDS: Final[dict[Node, tuple[bool, bool, bool]]] = {
     SH.IRI: (False, True, False),
     SH.BlankNode: (True, False, False),
     SH.Literal: (False, False, True),
@@ -122,11 +122,11 @@ class CompiledShape:
         allowed = self.allowed
         for check in self.checks:
             ok, found = check(view, focus, values)
-            if not ok:
-                if not allowed:
-                    conforms = False
-                elif self.severity not in allowed and not all(r.severity in allowed for r in found):
-                    conforms = False
+            if not ok and (
+                not allowed
+                or (self.severity not in allowed and not all(r.severity in allowed for r in found))
+            ):
+                conforms = False
             if found:
                 results.extend(found)
         return conforms, results
@@ -149,14 +149,25 @@ class CompiledShapes:
     with_target_nodes: list[CompiledShape]
 
 
-def compile_shapes(graph: Graph, *, allow_warnings: bool = False, allow_infos: bool = False) -> CompiledShapes:
-    """Compile ``graph``; raises :class:`UnsupportedShapesError` for anything not implemented."""
+def compile_shapes(
+    graph: Graph,
+    *,
+    allow_warnings: bool = True,
+    allow_infos: bool = False,
+    canon: dict[Node, Node] | None = None,
+) -> CompiledShapes:
+    """Compile ``graph``; raises :class:`UnsupportedShapesError` for anything not implemented.
+
+    ``canon`` interns terms: the compiled shapes hold the very objects found there, so the
+    validator's dict lookups with interned data terms hit by identity (rdflib's term equality
+    is Python code and would otherwise run on every lookup).
+    """
     allowed: set[URIRef] = set()
     if allow_infos or allow_warnings:
         allowed.add(SH.Info)
     if allow_warnings:
         allowed.add(SH.Warning)
-    compiler = _Compiler(graph, frozenset(allowed))
+    compiler = _Compiler(graph, frozenset(allowed), {} if canon is None else canon)
     return compiler.run()
 
 
@@ -171,9 +182,10 @@ def _first_message(graph: Graph, node: Node) -> str | None:
 
 
 class _Compiler:
-    def __init__(self, graph: Graph, allowed: frozenset[URIRef]) -> None:
+    def __init__(self, graph: Graph, allowed: frozenset[URIRef], canon: dict[Node, Node]) -> None:
         self.g = graph
         self.allowed = allowed
+        self.canon = canon
         self.compiled: dict[Node, CompiledShape] = {}
         self.in_progress: set[Node] = set()
 
@@ -212,6 +224,9 @@ class _Compiler:
             by_objects_of=by_obj,
             with_target_nodes=[s for s in roots if s.target_nodes],
         )
+
+    def intern(self, term: Node) -> Node:
+        return self.canon.setdefault(term, term)
 
     # -- shapes --------------------------------------------------------------------------
 
@@ -259,16 +274,17 @@ class _Compiler:
             deactivated=deactivated,
             allowed=self.allowed,
         )
-        shape.target_classes = list(g.objects(node, SH.targetClass))
+        intern = self.intern
+        shape.target_classes = [intern(c) for c in g.objects(node, SH.targetClass)]
         if types & {RDFS.Class, OWL.Class} or any(
             (t, RDFS.subClassOf, RDFS.Class) in g for t in types
         ):
             shape.target_classes.append(node)
-        shape.target_nodes = list(g.objects(node, SH.targetNode))
-        shape.target_subjects_of = list(g.objects(node, SH.targetSubjectsOf))
-        shape.target_objects_of = list(g.objects(node, SH.targetObjectsOf))
+        shape.target_nodes = [intern(n) for n in g.objects(node, SH.targetNode)]
+        shape.target_subjects_of = [intern(p) for p in g.objects(node, SH.targetSubjectsOf)]
+        shape.target_objects_of = [intern(p) for p in g.objects(node, SH.targetObjectsOf)]
         if paths and isinstance(paths[0], URIRef):
-            shape.predicate = paths[0]
+            shape.predicate = self.canon.setdefault(paths[0], paths[0])  # type: ignore[assignment]
         self.in_progress.add(node)
         try:
             shape.checks = self.checks(shape, depth)
@@ -296,7 +312,7 @@ class _Compiler:
         one = g.value
         classes = list(g.objects(node, SH["class"]))
         if classes:
-            checks.append(_class_check(shape, classes))
+            checks.append(_class_check(shape, [self.intern(c) for c in classes]))
         datatype = one(node, SH.datatype)
         if datatype is not None:
             checks.append(_datatype_check(shape, datatype))
@@ -351,10 +367,10 @@ class _Compiler:
             checks.append(self.qualified(shape, qualified, depth))
         has_values = list(g.objects(node, SH.hasValue))
         if has_values:
-            checks.append(_has_value_check(shape, has_values))
+            checks.append(_has_value_check(shape, [self.intern(v) for v in has_values]))
         members_head = one(node, SH["in"])
         if members_head is not None:
-            checks.append(_in_check(shape, list(Collection(g, members_head))))
+            checks.append(_in_check(shape, [self.intern(m) for m in Collection(g, members_head)]))
         closed = one(node, SH.closed)
         if closed is None and one(node, SH.ignoredProperties) is not None:
             raise UnsupportedShapesError(f"shape {node} has sh:ignoredProperties without sh:closed")
@@ -588,7 +604,8 @@ def _pattern_check(shape: CompiledShape, patterns: list[Node], flags: Node | Non
         for matcher, source in compiled:
             for v in values:
                 if isinstance(v, BNode) or not matcher.search(value_text(v)):
-                    found.append(shape.result(focus, v, component, f"Value does not match pattern {source!r}"))
+                    message = f"Value does not match pattern {source!r}"
+                    found.append(shape.result(focus, v, component, message))
         return not found, found
 
     return check
@@ -650,28 +667,37 @@ def _node_check(shape: CompiledShape, targets: list[CompiledShape]) -> Check:
 
 
 def _property_check(nested: list[CompiledShape]) -> Check:
+    """Run nested property shapes; those that need values are looked up by the node's predicates."""
     active = [p for p in nested if not p.deactivated]
-    by_predicate = [p for p in active if p.predicate is not None]
-    other = [p for p in active if p.predicate is None]
+    # Shapes that report nothing without values only matter for predicates the node has.
+    when_present: dict[Node, list[CompiledShape]] = {}
+    always = []
+    for p in active:
+        if p.predicate is not None and p.empty_ok:
+            when_present.setdefault(p.predicate, []).append(p)
+        else:
+            always.append(p)
 
     def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
         conforms = True
         found: list[RawResult] = []
         for v in values:
             out = view.out(v)
-            for prop in by_predicate:
-                prop_values = out.get(prop.predicate)  # type: ignore[arg-type]
-                if not prop_values:
-                    if prop.empty_ok:
-                        continue
-                    prop_values = []
-                ok, results = prop.run(view, v, prop_values)
-                if not ok:
-                    conforms = False
-                if results:
-                    found.extend(results)
-            for prop in other:
-                ok, results = prop.validate(view, v)
+            for predicate, prop_values in out.items():
+                props = when_present.get(predicate)
+                if props is None:
+                    continue
+                for prop in props:
+                    ok, results = prop.run(view, v, prop_values)
+                    if not ok:
+                        conforms = False
+                    if results:
+                        found.extend(results)
+            for prop in always:
+                if prop.predicate is not None:
+                    ok, results = prop.run(view, v, out.get(prop.predicate, []))
+                else:
+                    ok, results = prop.validate(view, v)
                 if not ok:
                     conforms = False
                 if results:

@@ -109,11 +109,15 @@ def _repeat(inner: PathFn, *, include_self: bool, repeat: bool) -> PathFn:
 
 
 def path_text(graph: Graph, path: Node | None) -> str | None:
-    """A path as text: an IRI alone for a predicate path, SPARQL property-path syntax otherwise."""
+    """A path as text: the IRI for a predicate path, ``^IRI`` for its inverse (as ``vocab.shacl``
+    writes them), SPARQL property-path syntax for anything more complex."""
     if path is None:
         return None
     if isinstance(path, URIRef):
         return str(path)
+    inverse = graph.value(path, SH.inversePath)
+    if isinstance(inverse, URIRef):
+        return f"^{inverse}"
     return _path_expr(graph, path, 0)
 
 

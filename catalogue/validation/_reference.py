@@ -62,7 +62,9 @@ def read_report(report: Graph) -> list[RawResult]:
         focus = report.value(r, SH.focusNode)
         component = report.value(r, SH.sourceConstraintComponent)
         severity = report.value(r, SH.resultSeverity)
-        assert focus is not None and isinstance(component, URIRef) and isinstance(severity, URIRef)
+        assert focus is not None
+        assert isinstance(component, URIRef)
+        assert isinstance(severity, URIRef)
         path: Node | None = report.value(r, SH.resultPath)
         messages = [m for m in report.objects(r, SH.resultMessage) if isinstance(m, Literal)]
         message = next((str(m) for m in messages if m.language in (None, "en")), "")

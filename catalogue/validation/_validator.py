@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from rdflib import Graph
-from rdflib.namespace import RDF, RDFS, SH
+from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
 from catalogue.validation._compile import (
@@ -28,7 +28,9 @@ from catalogue.validation._compile import (
 )
 from catalogue.validation._errors import UnsupportedShapesError
 from catalogue.validation._reference import reference_raw
+from catalogue.validation._report import to_report
 from catalogue.validation._view import Background, TrackingView, View, index_triples
+from vocab.shacl import ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class FastValidator:
 
     ``shapes`` is compiled once; ``background`` (vocabularies, class hierarchies) is united
     with every record, exactly as if each record were validated as ``record + background``.
+    ``allow_warnings`` is pyshacl's option of the same name (on, as in ``vocab.shacl``: a nested
+    shape that fails only with warnings still conforms).
     When the shapes use something not implemented here, :attr:`fallback_reason` says what, and
     every call is answered by pyshacl instead.
     """
@@ -59,7 +63,7 @@ class FastValidator:
         shapes: Graph,
         background: Graph | None = None,
         *,
-        allow_warnings: bool = False,
+        allow_warnings: bool = True,
         allow_infos: bool = False,
     ) -> None:
         self.shapes_graph = shapes
@@ -68,12 +72,16 @@ class FastValidator:
         self.allow_infos = allow_infos
         self.fallback_reason: str | None = None
         self._compiled: CompiledShapes | None = None
+        # Interned terms, shared by the background index and the compiled shapes.
+        self._canon: dict[Node, Node] = {}
+        self._background = Background(self.background_graph, self._canon)
         try:
-            self._compiled = compile_shapes(shapes, allow_warnings=allow_warnings, allow_infos=allow_infos)
+            self._compiled = compile_shapes(
+                shapes, allow_warnings=allow_warnings, allow_infos=allow_infos, canon=self._canon
+            )
         except UnsupportedShapesError as exc:
             self.fallback_reason = exc.message
             log.info("shapes graph falls back to pyshacl", extra={"reason": exc.message})
-        self._background = Background(self.background_graph)
         self._entries: list[_Entry] = []
         self._static_keys: set[tuple[int, Node]] = set()
         self._out_deps: dict[Node, list[int]] = {}
@@ -129,6 +137,22 @@ class FastValidator:
 
     # -- validation ------------------------------------------------------------------------
 
+    def validate(self, data: Graph) -> ValidationReport:
+        """The report pyshacl gives for ``data + background``, read by ``vocab.shacl``'s rules."""
+        _, raw = self.validate_raw(data)
+        return to_report(raw, data)
+
+    def reference(self, data: Graph) -> ValidationReport:
+        """The same question answered by pyshacl (for comparison and diagnosis)."""
+        _, raw = reference_raw(
+            data,
+            self.shapes_graph,
+            self.background_graph,
+            allow_warnings=self.allow_warnings,
+            allow_infos=self.allow_infos,
+        )
+        return to_report(raw, data)
+
     def validate_raw(self, data: Graph) -> tuple[bool, list[RawResult]]:
         """(conforms, results) as pyshacl would give them for ``data + background``."""
         compiled = self._compiled
@@ -140,7 +164,7 @@ class FastValidator:
                 allow_warnings=self.allow_warnings,
                 allow_infos=self.allow_infos,
             )
-        data_out, data_inn = index_triples(data.triples((None, None, None)))
+        data_out, data_inn = index_triples(data.triples((None, None, None)), self._canon)
         view = View(self._background, data_out, data_inn)
         redo: set[int] = set()
         for s in data_out:
@@ -198,5 +222,3 @@ class FastValidator:
                         found[(id(shape), o)] = shape
         return [(shape, key[1]) for key, shape in found.items() if key not in static]
 
-
-SEVERITIES: Final = (SH.Violation, SH.Warning, SH.Info)

@@ -26,11 +26,22 @@ RDF_TYPE: Final = RDF.type
 SUBCLASS_OF: Final = RDFS.subClassOf
 
 
-def index_triples(triples: Iterable[tuple[Node, Node, Node]]) -> tuple[Index, Index]:
-    """Index triples both ways: ``out[s][p] -> [o...]`` and ``inn[o][p] -> [s...]``."""
+def index_triples(
+    triples: Iterable[tuple[Node, Node, Node]], canon: dict[Node, Node] | None = None
+) -> tuple[Index, Index]:
+    """Index triples both ways: ``out[s][p] -> [o...]`` and ``inn[o][p] -> [s...]``.
+
+    With ``canon``, every term is replaced by its interned object first (terms ``canon`` does
+    not know are added to a per-call table), so that later lookups match by identity.
+    """
     out: Index = {}
     inn: Index = {}
+    local: dict[Node, Node] = {}
+    known = canon if canon is not None else local
     for s, p, o in triples:
+        s = known.get(s) or local.setdefault(s, s)
+        p = known.get(p) or local.setdefault(p, p)
+        o = known.get(o) or local.setdefault(o, o)
         by_p = out.get(s)
         if by_p is None:
             out[s] = {p: [o]}
@@ -74,8 +85,12 @@ def _overlay(data: Index, background: Index) -> Index:
 class Background:
     """The fixed part of every data graph: indexed once, with a memoised class hierarchy."""
 
-    def __init__(self, graph: Graph) -> None:
-        self.out, self.inn = index_triples(graph.triples((None, None, None)))
+    def __init__(self, graph: Graph, canon: dict[Node, Node]) -> None:
+        for triple in graph.triples((None, None, None)):
+            for term in triple:
+                canon.setdefault(term, term)
+        self.canon = canon
+        self.out, self.inn = index_triples(graph.triples((None, None, None)), canon)
         self._supers: dict[Node, frozenset[Node]] = {}
 
     def superclasses(self, cls: Node) -> frozenset[Node]:
@@ -129,10 +144,7 @@ class View:
     def is_instance(self, node: Node, cls: Node) -> bool:
         """SHACL instance: ``node rdf:type/rdfs:subClassOf* cls`` (the record adds no subclass axioms)."""
         supers = self._bg.superclasses
-        for t in self.out(node).get(RDF_TYPE, ()):
-            if t == cls or cls in supers(t):
-                return True
-        return False
+        return any(t == cls or cls in supers(t) for t in self.out(node).get(RDF_TYPE, ()))
 
 
 class TrackingView(View):

@@ -9,6 +9,7 @@ so connectors on one machine (tests, the demo) need no certificates; everything 
 from __future__ import annotations
 
 import base64
+import copy
 import ipaddress
 import json
 import logging
@@ -265,14 +266,17 @@ class StaticDidResolver:
             self._documents[did] = document
 
     def resolve(self, did: str) -> dict[str, Any]:
+        return copy.deepcopy(dict(self._document(did)))
+
+    def _document(self, did: str) -> Mapping[str, Any]:
         document = self._documents.get(did)
         if document is None:
             raise IdentityError("did_not_found", f"no DID document known for {did}")
-        return dict(document)
+        return document
 
     def public_key(self, verification_method: str, relationship: str | None = None) -> Ed25519PublicKey:
         did, _ = split_verification_method(verification_method)
-        return public_key_from_document(self.resolve(did), verification_method, relationship)
+        return public_key_from_document(self._document(did), verification_method, relationship)
 
 
 class DidResolver:
@@ -316,6 +320,10 @@ class DidResolver:
                 self._cache.pop(did, None)
 
     def resolve(self, did: str) -> dict[str, Any]:
+        """The DID document of ``did`` (a copy: callers may change it without touching the cache)."""
+        return copy.deepcopy(self._document(did))
+
+    def _document(self, did: str) -> dict[str, Any]:
         url = did_to_url(did, allow_http_loopback=self._allow_http_loopback)
         now = time.monotonic()
         with self._lock:
@@ -331,7 +339,7 @@ class DidResolver:
 
     def public_key(self, verification_method: str, relationship: str | None = None) -> Ed25519PublicKey:
         did, _ = split_verification_method(verification_method)
-        return public_key_from_document(self.resolve(did), verification_method, relationship)
+        return public_key_from_document(self._document(did), verification_method, relationship)
 
     def _fetch(self, did: str, url: str) -> dict[str, Any]:
         try:

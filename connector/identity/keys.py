@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -28,14 +29,20 @@ from connector.identity.errors import IdentityError
 # A PEM key file is a few hundred bytes; anything larger is not one of ours.
 MAX_KEY_FILE_BYTES = 16 * 1024
 KEY_FILE_MODE = 0o600
+# Distinct peer keys remembered in decoded form; a data space has far fewer participants.
+PUBLIC_KEY_CACHE_SIZE = 4096
 
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+@lru_cache(maxsize=PUBLIC_KEY_CACHE_SIZE)
 def public_key_from_multibase(text: str) -> Ed25519PublicKey:
-    """The Ed25519 public key in a Multikey ``publicKeyMultibase`` value (``z6Mk...``)."""
+    """The Ed25519 public key in a Multikey ``publicKeyMultibase`` value (``z6Mk...``).
+
+    Cached: every DSP request names the same few peer keys, and base58 decoding is not free.
+    """
     return Ed25519PublicKey.from_public_bytes(public_key_bytes_from_multikey(text))
 
 

@@ -20,11 +20,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import rfc8785
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from connector.identity._jcs import canonicalize
 from connector.identity._multibase import multibase_decode, multibase_encode
 from connector.identity._time import format_datetime, parse_datetime, utc_now
 from connector.identity.errors import IdentityError, ProofError
@@ -37,16 +40,17 @@ ED25519_SIGNATURE_BYTES = 64
 # A document carries its signer's proof and at most a few counter-signatures; more is abuse
 # (each proof costs a canonicalisation and a signature check).
 MAX_PROOFS = 8
+# Signatures already verified (64-byte inputs only, so the cache stays under a megabyte).
+VERIFIED_CACHE_SIZE = 4096
 
 KeyLookup = Callable[[str], Ed25519PublicKey]
 
 
 def _canonical(value: Any, what: str) -> bytes:
     try:
-        data: bytes = rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
+        return canonicalize(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeError) as error:
         raise ProofError("not_canonicalizable", f"{what} cannot be canonicalised with JCS: {error}") from None
-    return data
 
 
 def _proofs_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -159,6 +163,26 @@ def sign_document(
     return secured
 
 
+@lru_cache(maxsize=VERIFIED_CACHE_SIZE)
+def _cached_check(public_raw: bytes, signature: bytes, hashed: bytes) -> bool:
+    return verify_signature(Ed25519PublicKey.from_public_bytes(public_raw), signature, hashed)
+
+
+def _signature_holds(public_key: Ed25519PublicKey, signature: bytes, hashed: bytes) -> bool:
+    """Ed25519 check, remembered: the same credential arrives with every DSP request.
+
+    The cache key is the public key, the signature and the 64 signed bytes (two SHA-256 digests),
+    so a hit means exactly this key already verified exactly this signature over exactly this data.
+    """
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return _cached_check(raw, signature, hashed)
+
+
+def forget_verified_signatures() -> None:
+    """Empty the cache of verified signatures (benchmarks measure the cold path with it)."""
+    _cached_check.cache_clear()
+
+
 def _check_proof_shape(proof: Mapping[str, Any]) -> None:
     if proof.get("type") != PROOF_TYPE:
         raise ProofError("unsupported_proof", f"proof type must be {PROOF_TYPE!r}, got {proof.get('type')!r}")
@@ -203,7 +227,7 @@ def verify_proof(
         raise ProofError("bad_signature", f"proofValue is not multibase: {error.message}") from None
     if len(signature) != ED25519_SIGNATURE_BYTES:
         raise ProofError("bad_signature", "proofValue is not a 64-byte Ed25519 signature")
-    if not verify_signature(public_key, signature, _hash_data(unsecured, options)):
+    if not _signature_holds(public_key, signature, _hash_data(unsecured, options)):
         raise ProofError(
             "bad_signature",
             f"the proof by {proof['verificationMethod']} does not verify: the document or proof was changed "

@@ -16,7 +16,8 @@ import json
 import threading
 import uuid
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -41,9 +42,6 @@ from connector.identity.did import (
 )
 from connector.identity.errors import IdentityError
 from connector.identity.keys import KeyPair
-
-# We accept the pre-RFC 9864 name on purpose (older peers send it); joserfc warns on each use.
-warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
 
 ACCEPTED_ALGORITHMS = ("Ed25519", "EdDSA")
 DEFAULT_ALGORITHM = "Ed25519"
@@ -179,7 +177,19 @@ def issue_token(
             "verifiableCredential": [dict(credential) for credential in credentials],
         }
     header = {"alg": algorithm, "typ": "JWT", "kid": key_id or verification_method_id(issuer_did)}
-    return jwt.encode(header, claims, OKPKey.import_key(key.private_key), algorithms=[algorithm])
+    with _quiet_about_eddsa(algorithm):
+        return jwt.encode(header, claims, OKPKey.import_key(key.private_key), algorithms=[algorithm])
+
+
+@contextmanager
+def _quiet_about_eddsa(algorithm: str) -> Iterator[None]:
+    """joserfc warns on every use of the pre-RFC 9864 name; we accept it on purpose for older peers."""
+    if algorithm != "EdDSA":
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        yield
 
 
 def _segment_json(segment: bytes, what: str) -> dict[str, Any]:
@@ -299,7 +309,8 @@ def verify_token(
     public_key = resolver.public_key(kid, "authentication")
     try:
         compact = jws.extract_compact(raw)
-        valid = jws.validate_compact(compact, OKPKey.import_key(public_key), algorithms=[algorithm])
+        with _quiet_about_eddsa(algorithm):
+            valid = jws.validate_compact(compact, OKPKey.import_key(public_key), algorithms=[algorithm])
     except (JoseError, ValueError):
         raise IdentityError("token_malformed", "the token is not a valid compact JWS") from None
     if not valid:

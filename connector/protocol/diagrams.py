@@ -58,7 +58,8 @@ def render_protocol_doc() -> str:
     parts = [
         "# DSP 2025-1 state machines",
         "",
-        "Generated from `connector/protocol/` by `python -m connector.protocol.diagrams`; do not edit by hand.",
+        "Generated from `connector/protocol/` by `python -m connector.protocol.diagrams`;",
+        "do not edit by hand.",
         "`C:` marks a message the consumer sends, `P:` one the provider sends. `[*]` on the left is",
         '"no process yet"; a message not in the table is refused as an illegal transition',
         "(DSP error, HTTP 400) naming the state and the message.",

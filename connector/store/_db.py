@@ -8,6 +8,7 @@ instead of dead-locking on a lock upgrade.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -88,7 +89,10 @@ class Database:
     def _connect(self) -> Any:
         if self.dialect == "sqlite":
             connection = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+                self._path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             )
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
@@ -123,10 +127,9 @@ class Database:
         if broken or self._closed:
             with self._lock:
                 self._opened -= 1
-            try:
+            # closing a broken connection may fail again; there is nothing more to do
+            with contextlib.suppress(Exception):
                 connection.close()
-            except Exception:  # noqa: S110 - closing a broken connection may fail again; nothing to do
-                pass
             return
         self._pool.put(connection)
 
@@ -147,7 +150,9 @@ class Database:
             broken = True
             raise
         except Exception as error:
-            broken = type(error).__module__.startswith("psycopg") and bool(getattr(connection, "closed", False))
+            broken = type(error).__module__.startswith("psycopg") and bool(
+                getattr(connection, "closed", False)
+            )
             raise
         finally:
             self._release(connection, broken)

@@ -187,21 +187,36 @@ class Store:
             tx.execute(
                 "INSERT INTO assets (id, title, dataset_json, data_kind, data_path, data_table, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (asset.id, asset.title, _dumps(asset.dataset), asset.data_kind, asset.data_path,
-                 asset.data_table, time.time()),
-            )  # fmt: skip
+                (
+                    asset.id,
+                    asset.title,
+                    _dumps(asset.dataset),
+                    asset.data_kind,
+                    asset.data_path,
+                    asset.data_table,
+                    time.time(),
+                ),
+            )
 
     def get_asset(self, asset_id: str) -> AssetRecord | None:
         with self.db.transaction() as tx:
             row = tx.one("SELECT * FROM assets WHERE id = ?", (asset_id,))
         if row is None:
             return None
-        return AssetRecord(row["id"], row["title"], json.loads(row["dataset_json"]), row["data_kind"],
-                           row["data_path"], row["data_table"])  # fmt: skip
+        return AssetRecord(
+            row["id"],
+            row["title"],
+            json.loads(row["dataset_json"]),
+            row["data_kind"],
+            row["data_path"],
+            row["data_table"],
+        )
 
     def put_policy(self, policy_id: str, policy: Mapping[str, Any]) -> None:
         with self.db.transaction() as tx:
-            updated = tx.execute("UPDATE policies SET policy_json = ? WHERE id = ?", (_dumps(policy), policy_id))
+            updated = tx.execute(
+                "UPDATE policies SET policy_json = ? WHERE id = ?", (_dumps(policy), policy_id)
+            )
             if not updated:
                 tx.execute(
                     "INSERT INTO policies (id, policy_json, created_at) VALUES (?, ?, ?)",
@@ -219,29 +234,41 @@ class Store:
             tx.execute(
                 "INSERT INTO contract_definitions (id, access_policy_id, contract_policy_id, asset_ids_json, "
                 "created_at) VALUES (?, ?, ?, ?, ?)",
-                (definition.id, definition.access_policy_id, definition.contract_policy_id,
-                 _dumps(list(definition.asset_ids)), time.time()),
-            )  # fmt: skip
+                (
+                    definition.id,
+                    definition.access_policy_id,
+                    definition.contract_policy_id,
+                    _dumps(list(definition.asset_ids)),
+                    time.time(),
+                ),
+            )
 
     def contract_definitions(self) -> list[ContractDefinition]:
         with self.db.transaction() as tx:
             rows = tx.all("SELECT * FROM contract_definitions ORDER BY id")
         return [
-            ContractDefinition(r["id"], r["access_policy_id"], r["contract_policy_id"],
-                               tuple(json.loads(r["asset_ids_json"])))
+            ContractDefinition(
+                r["id"],
+                r["access_policy_id"],
+                r["contract_policy_id"],
+                tuple(json.loads(r["asset_ids_json"])),
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     # -- processes ----------------------------------------------------------------------------
 
     def _log(self, tx: Transaction, process_id: str, messages: Sequence[LoggedMessage], now: float) -> None:
         for message in messages:
             tx.execute(
-                "INSERT INTO messages (process_id, direction, type, body_json, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO messages (process_id, direction, type, body_json, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (process_id, message.direction, message.type, _dumps(message.body), now),
             )
 
-    def _enqueue(self, tx: Transaction, process_id: str, outbox: Sequence[OutboundMessage], now: float) -> None:
+    def _enqueue(
+        self, tx: Transaction, process_id: str, outbox: Sequence[OutboundMessage], now: float
+    ) -> None:
         for item in outbox:
             tx.execute(
                 "INSERT INTO outbox (process_id, url, audience, body_json, next_attempt_at, created_at) "
@@ -254,6 +281,7 @@ class Store:
         record: ProcessRecord,
         messages: Sequence[LoggedMessage] = (),
         outbox: Sequence[OutboundMessage] = (),
+        agreement: AgreementRecord | None = None,
     ) -> ProcessRecord:
         """Insert a new process with the message that created it and what it must send next."""
         now = time.time()
@@ -261,12 +289,28 @@ class Store:
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO processes (id, kind, role, state, version, provider_pid, consumer_pid, "
-                "counterparty_id, counterparty_address, agreement_id, details_json, error, created_at, updated_at) "
+                "counterparty_id, counterparty_address, agreement_id, details_json, error, "
+                "created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (stored.id, stored.kind, stored.role, stored.state, stored.version, stored.provider_pid,
-                 stored.consumer_pid, stored.counterparty_id, stored.counterparty_address, stored.agreement_id,
-                 _dumps(stored.details), stored.error, now, now),
-            )  # fmt: skip
+                (
+                    stored.id,
+                    stored.kind,
+                    stored.role,
+                    stored.state,
+                    stored.version,
+                    stored.provider_pid,
+                    stored.consumer_pid,
+                    stored.counterparty_id,
+                    stored.counterparty_address,
+                    stored.agreement_id,
+                    _dumps(stored.details),
+                    stored.error,
+                    now,
+                    now,
+                ),
+            )
+            if agreement is not None:
+                self._put_agreement(tx, agreement, now)
             self._log(tx, stored.id, messages, now)
             self._enqueue(tx, stored.id, outbox, now)
         return stored
@@ -278,7 +322,9 @@ class Store:
             return None
         return _process(row)
 
-    def find_provider_process(self, kind: str, counterparty_id: str, consumer_pid: str) -> ProcessRecord | None:
+    def find_provider_process(
+        self, kind: str, counterparty_id: str, consumer_pid: str
+    ) -> ProcessRecord | None:
         """The process a consumer already created with this pid (a re-delivered initial request)."""
         with self.db.transaction() as tx:
             row = tx.one(
@@ -328,24 +374,48 @@ class Store:
         now = time.time()
         with self.db.transaction() as tx:
             count = tx.execute(
-                "UPDATE processes SET state = ?, version = ?, provider_pid = ?, consumer_pid = ?, agreement_id = ?, "
-                "error = ?, counterparty_address = ?, details_json = ?, updated_at = ? WHERE id = ? AND version = ?",
-                (updated.state, updated.version, updated.provider_pid, updated.consumer_pid, updated.agreement_id,
-                 updated.error, updated.counterparty_address, _dumps(merged), now, current.id, current.version),
-            )  # fmt: skip
+                "UPDATE processes SET state = ?, version = ?, provider_pid = ?, consumer_pid = ?, "
+                "agreement_id = ?, error = ?, counterparty_address = ?, details_json = ?, updated_at = ? "
+                "WHERE id = ? AND version = ?",
+                (
+                    updated.state,
+                    updated.version,
+                    updated.provider_pid,
+                    updated.consumer_pid,
+                    updated.agreement_id,
+                    updated.error,
+                    updated.counterparty_address,
+                    _dumps(merged),
+                    now,
+                    current.id,
+                    current.version,
+                ),
+            )
             if count != 1:
                 return None
             if agreement is not None:
-                tx.execute(
-                    "INSERT INTO agreements (id, negotiation_id, provider_id, consumer_id, asset_id, agreement_json, "
-                    "terminated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                    "agreement_json = excluded.agreement_json",
-                    (agreement.id, agreement.negotiation_id, agreement.provider_id, agreement.consumer_id,
-                     agreement.asset_id, _dumps(agreement.agreement), int(agreement.terminated), now),
-                )  # fmt: skip
+                self._put_agreement(tx, agreement, now)
             self._log(tx, current.id, messages, now)
             self._enqueue(tx, current.id, outbox, now)
         return replace(updated, updated_at=now)
+
+    @staticmethod
+    def _put_agreement(tx: Transaction, agreement: AgreementRecord, now: float) -> None:
+        tx.execute(
+            "INSERT INTO agreements (id, negotiation_id, provider_id, consumer_id, asset_id, agreement_json, "
+            "terminated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "agreement_json = excluded.agreement_json",
+            (
+                agreement.id,
+                agreement.negotiation_id,
+                agreement.provider_id,
+                agreement.consumer_id,
+                agreement.asset_id,
+                _dumps(agreement.agreement),
+                int(agreement.terminated),
+                now,
+            ),
+        )
 
     def messages_of(self, process_id: str) -> list[LoggedMessage]:
         with self.db.transaction() as tx:
@@ -366,12 +436,19 @@ class Store:
 
     def update_agreement_document(self, agreement_id: str, document: Mapping[str, Any]) -> None:
         with self.db.transaction() as tx:
-            tx.execute("UPDATE agreements SET agreement_json = ? WHERE id = ?", (_dumps(document), agreement_id))
+            tx.execute(
+                "UPDATE agreements SET agreement_json = ? WHERE id = ?", (_dumps(document), agreement_id)
+            )
 
     def terminate_agreement(self, agreement_id: str) -> bool:
         """Mark an agreement terminated; True if it was in force until now."""
         with self.db.transaction() as tx:
-            return tx.execute("UPDATE agreements SET terminated = 1 WHERE id = ? AND terminated = 0", (agreement_id,)) == 1
+            return (
+                tx.execute(
+                    "UPDATE agreements SET terminated = 1 WHERE id = ? AND terminated = 0", (agreement_id,)
+                )
+                == 1
+            )
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -395,15 +472,23 @@ class Store:
                 )
                 if won == 1:
                     claimed.append(
-                        OutboxItem(int(row["id"]), row["process_id"], row["url"], row["audience"],
-                                   json.loads(row["body_json"]), int(row["attempts"]))
-                    )  # fmt: skip
+                        OutboxItem(
+                            int(row["id"]),
+                            row["process_id"],
+                            row["url"],
+                            row["audience"],
+                            json.loads(row["body_json"]),
+                            int(row["attempts"]),
+                        )
+                    )
         return claimed
 
     def outbox_delivered(self, item_id: int, response: LoggedMessage | None = None) -> None:
         now = time.time()
         with self.db.transaction() as tx:
-            tx.execute("UPDATE outbox SET delivered_at = ?, claimed_until = NULL WHERE id = ?", (now, item_id))
+            tx.execute(
+                "UPDATE outbox SET delivered_at = ?, claimed_until = NULL WHERE id = ?", (now, item_id)
+            )
 
     def outbox_retry(self, item_id: int, attempts: int, next_attempt_at: float, reason: str) -> None:
         with self.db.transaction() as tx:
@@ -415,18 +500,22 @@ class Store:
     def outbox_failed(self, item_id: int, reason: str) -> None:
         with self.db.transaction() as tx:
             tx.execute(
-                "UPDATE outbox SET failed_reason = ?, claimed_until = NULL WHERE id = ?", (reason[:1000], item_id)
+                "UPDATE outbox SET failed_reason = ?, claimed_until = NULL WHERE id = ?",
+                (reason[:1000], item_id),
             )
 
     def outbox_pending(self) -> int:
         with self.db.transaction() as tx:
-            row = tx.one("SELECT count(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_reason IS NULL")
+            row = tx.one(
+                "SELECT count(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_reason IS NULL"
+            )
         return int(row["n"]) if row else 0
 
     def next_outbox_due(self) -> float | None:
         with self.db.transaction() as tx:
             row = tx.one(
-                "SELECT min(next_attempt_at) AS t FROM outbox WHERE delivered_at IS NULL AND failed_reason IS NULL"
+                "SELECT min(next_attempt_at) AS t FROM outbox "
+                "WHERE delivered_at IS NULL AND failed_reason IS NULL"
             )
         return None if row is None or row["t"] is None else float(row["t"])
 

@@ -7,15 +7,27 @@ downloaded.
 
 Deviations from the published files, each with its reason:
 
+* ``dspace-2025-1.jsonld``: where the published DSP context pulls the ODRL profile in with
+  ``@import`` (the Dataset and the three contract messages), ours spells the imported terms out in
+  place, with the importing context's own definitions taking precedence as ``@import`` requires.
+  The expansion is the same (tests compare every official example); it avoids pyld 3.3 merging
+  imported contexts into its cached copy in place.
+
 * ``odrl-2.2.jsonld``: ``neq`` maps to ``odrl:neq`` and ``industry`` to ``odrl:industry``, the IRIs
   the ODRL 2.2 vocabulary defines (the published W3C file has typos for these two terms).
 * ``credentials-v2.jsonld`` and ``did-v1.jsonld`` are *subsets*: they cover the terms Sluis writes and
   reads (VC 2.0 core, Data Integrity proofs, DID documents with Multikey keys and services). A term
-  outside them is dropped by JSON-LD expansion, as any undefined term is. ``Multikey`` and
-  ``publicKeyMultibase`` live in our DID context because our DID documents use them.
+  outside them is dropped by JSON-LD expansion, as any undefined term is. ``multikey-v1.jsonld``
+  likewise covers only ``Multikey`` with ``controller`` and ``publicKeyMultibase``; our DID context
+  defines ``Multikey`` identically, so documents may name both (protected terms must agree).
 * ``dcat-ap-3.0.1.jsonld`` is published under the release URL of the DCAT-AP 3.0.1 context. The
   DCAT-AP 3.0.1 *examples* name a different, example-only context (it declares the examples'
-  own ``example-*`` prefixes); we do not ship that one, so the loader refuses it.
+  own ``example-*`` prefixes); we do not ship that one, so the loader refuses it. The published
+  release context also defines five terms ``Xsd:dateTime`` etc. that JSON-LD 1.1 processors
+  reject ("term in form of IRI must expand to definition"); ours leaves them out.
+* ``sluis.jsonld`` names its IRI bases ``sluis-purpose:``, ``sluis-place:`` and
+  ``sluis-column:`` rather than ``purpose:`` etc., so that it can be combined with the ODRL
+  context without shadowing ODRL's ``purpose`` left operand.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ DCAT_AP_CONTEXT: Final = "https://semiceu.github.io/DCAT-AP/releases/3.0.1/conte
 SLUIS_CONTEXT: Final = "https://w3id.org/sluis/context.jsonld"
 CREDENTIALS_V2_CONTEXT: Final = "https://www.w3.org/ns/credentials/v2"
 DID_V1_CONTEXT: Final = "https://www.w3.org/ns/did/v1"
+MULTIKEY_V1_CONTEXT: Final = "https://w3id.org/security/multikey/v1"
 
 CONTEXT_FILES: Final[dict[str, str]] = {
     DSP_CONTEXT: "dspace-2025-1.jsonld",
@@ -41,6 +54,7 @@ CONTEXT_FILES: Final[dict[str, str]] = {
     SLUIS_CONTEXT: "sluis.jsonld",
     CREDENTIALS_V2_CONTEXT: "credentials-v2.jsonld",
     DID_V1_CONTEXT: "did-v1.jsonld",
+    MULTIKEY_V1_CONTEXT: "multikey-v1.jsonld",
 }
 """Published context URL -> file in this folder. The only list of contexts Sluis knows."""
 

@@ -16,7 +16,9 @@ from vocab.dsp._schemas import DSP_CONTEXT_URL
 HTTP_ENDPOINT_TYPE = "https://w3id.org/idsa/v4.1/HTTP"
 
 
-def _message(type_name: str, members: Mapping[str, Any], extensions: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _message(
+    type_name: str, members: Mapping[str, Any], extensions: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"@context": [DSP_CONTEXT_URL], "@type": type_name}
     body.update({key: value for key, value in members.items() if value is not None})
     if extensions:

@@ -78,7 +78,7 @@ def is_known_compact_form(doc: Mapping[str, Any]) -> bool:
         return False
     if doc.get("@type") not in MESSAGE_SCHEMAS:
         return False
-    return all(key == "@context" or _plain_keys(value) for key, value in doc.items())
+    return _plain_keys({key: value for key, value in doc.items() if key != "@context"})
 
 
 def check_message(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -117,9 +117,9 @@ def to_compact_form(doc: Mapping[str, Any], base: str) -> dict[str, Any]:
     compacted.pop("@context", None)
     body: dict[str, Any] = {"@context": [DSP_CONTEXT_URL], **_as_arrays(compacted)}
     # ``dataset`` is an array in a catalog but a single IRI in a DatasetRequestMessage
-    if body.get("@type") == "DatasetRequestMessage" and isinstance(body.get("dataset"), list):
-        if len(body["dataset"]) == 1:
-            body["dataset"] = body["dataset"][0]
+    dataset = body.get("dataset")
+    if body.get("@type") == "DatasetRequestMessage" and isinstance(dataset, list) and len(dataset) == 1:
+        body["dataset"] = dataset[0]
     return body
 
 

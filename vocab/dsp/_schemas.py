@@ -24,9 +24,20 @@ _CONTEXT: dict[str, Any] = {
     "contains": {"const": DSP_CONTEXT_URL},
 }
 _OPERATORS = [
-    "eq", "neq", "gt", "gteq", "lt", "lteq", "isA", "hasPart", "isPartOf",
-    "isAllOf", "isAnyOf", "isNoneOf", "term-lteq",
-]  # fmt: skip
+    "eq",
+    "neq",
+    "gt",
+    "gteq",
+    "lt",
+    "lteq",
+    "isA",
+    "hasPart",
+    "isPartOf",
+    "isAllOf",
+    "isAnyOf",
+    "isNoneOf",
+    "term-lteq",
+]
 _DATETIME_PATTERN = r"^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$"
 
 _DEFS: dict[str, Any] = {
@@ -246,10 +257,27 @@ MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
 #: Members of each message that hold arrays in the compact form (JSON-LD compaction turns a
 #: one-element array into a bare value unless the context says otherwise; we undo that).
 ARRAY_MEMBERS = frozenset(
-    {"@context", "reason", "filter", "permission", "prohibition", "obligation", "constraint", "duty",
-     "hasPolicy", "distribution", "dataset", "service", "catalog", "endpointProperties",
-     "and", "or", "xone", "andSequence"}
-)  # fmt: skip
+    {
+        "@context",
+        "reason",
+        "filter",
+        "permission",
+        "prohibition",
+        "obligation",
+        "constraint",
+        "duty",
+        "hasPolicy",
+        "distribution",
+        "dataset",
+        "service",
+        "catalog",
+        "endpointProperties",
+        "and",
+        "or",
+        "xone",
+        "andSequence",
+    }
+)
 
 
 @cache

@@ -101,6 +101,8 @@ class RecordStore(Protocol):
 
     def record_for_dataset(self, dataset: str) -> str | None: ...
 
+    def types_of(self, resource: str) -> list[str]: ...
+
     def write(self, versions: Sequence[RecordVersion]) -> None: ...
 
     def revert(self, versions: Sequence[RecordVersion]) -> None: ...
@@ -138,18 +140,21 @@ def _version_statements(record: RecordVersion) -> str:
     if record.quality_content:
         lines.append(f"{node} {_iri(str(SLUIS.qualityContent))} {_literal(record.quality_content)} .")
     if record.proof is not None:
-        lines.append(f"{node} {_iri(str(SLUIS.proof))} {_literal(json.dumps(record.proof, sort_keys=True))} .")
+        lines.append(
+            f"{node} {_iri(str(SLUIS.proof))} {_literal(json.dumps(record.proof, sort_keys=True))} ."
+        )
     if record.quality:
-        lines.append(f"{node} {_iri(str(SLUIS.quality))} {_literal(json.dumps(record.quality, sort_keys=True))} .")
+        lines.append(
+            f"{node} {_iri(str(SLUIS.quality))} {_literal(json.dumps(record.quality, sort_keys=True))} ."
+        )
     return "\n".join(lines)
 
 
 def _catalog_record_statements(record: RecordVersion, issued: datetime) -> str:
     node = _iri(record_graph(record.record_id))
+    change = CHANGE_CREATED if record.version == 1 else CHANGE_UPDATED
     if record.deleted:
         change = CHANGE_DELETED
-    else:
-        change = CHANGE_CREATED if record.version == 1 else CHANGE_UPDATED
     return "\n".join(
         [
             f"{node} {_iri(_RDF_TYPE)} {_iri(str(DCAT.CatalogRecord))} .",
@@ -218,7 +223,9 @@ class OxigraphStore:
     def version(self, record_id: str, version: int) -> RecordVersion | None:
         node = version_node(record_id, version)
         values: dict[str, Any] = {}
-        for quad in self._store.quads_for_pattern(ox.NamedNode(node), None, None, ox.NamedNode(HISTORY_GRAPH)):
+        for quad in self._store.quads_for_pattern(
+            ox.NamedNode(node), None, None, ox.NamedNode(HISTORY_GRAPH)
+        ):
             values[quad.predicate.value] = quad.object
         if not values:
             return None
@@ -246,9 +253,13 @@ class OxigraphStore:
     def versions(self, record_id: str) -> list[VersionInfo]:
         found: list[VersionInfo] = []
         for quad in self._store.quads_for_pattern(
-            None, ox.NamedNode(str(SLUIS.versionOf)), ox.NamedNode(record_graph(record_id)),
+            None,
+            ox.NamedNode(str(SLUIS.versionOf)),
+            ox.NamedNode(record_graph(record_id)),
             ox.NamedNode(HISTORY_GRAPH),
         ):
+            if not isinstance(quad.subject, ox.NamedNode):
+                continue
             node = quad.subject.value
             number = self._one(node, str(SLUIS.version), HISTORY_GRAPH)
             modified = self._one(node, str(DCT.modified), HISTORY_GRAPH)
@@ -256,7 +267,9 @@ class OxigraphStore:
             if number is None or modified is None:
                 continue
             found.append(
-                VersionInfo(int(number.value), _as_datetime(modified), deleted is not None and deleted.value == "true")
+                VersionInfo(
+                    int(number.value), _as_datetime(modified), deleted is not None and deleted.value == "true"
+                )
             )
         return sorted(found, key=lambda info: info.version)
 
@@ -266,8 +279,21 @@ class OxigraphStore:
             None, ox.NamedNode(str(FOAF.primaryTopic)), ox.NamedNode(dataset), ox.NamedNode(RECORDS_GRAPH)
         ):
             if isinstance(quad.subject, ox.NamedNode) and quad.subject.value.startswith(prefix):
-                return quad.subject.value[len(prefix):]
+                return quad.subject.value[len(prefix) :]
         return None
+
+    def types_of(self, resource: str) -> list[str]:
+        """The ``rdf:type`` of a resource that is the primary topic of a current record."""
+        record_id = self.record_for_dataset(resource)
+        if record_id is None:
+            return []
+        return [
+            quad.object.value
+            for quad in self._store.quads_for_pattern(
+                ox.NamedNode(resource), ox.NamedNode(_RDF_TYPE), None, ox.NamedNode(record_graph(record_id))
+            )
+            if isinstance(quad.object, ox.NamedNode)
+        ]
 
     def current_triples(self, record_id: str) -> Iterator[ox.Quad]:
         """The live triples of a record's current graph (what SPARQL sees)."""
@@ -277,7 +303,10 @@ class OxigraphStore:
         return sum(
             1
             for _ in self._store.quads_for_pattern(
-                None, ox.NamedNode(_RDF_TYPE), ox.NamedNode(str(DCAT.CatalogRecord)), ox.NamedNode(RECORDS_GRAPH)
+                None,
+                ox.NamedNode(_RDF_TYPE),
+                ox.NamedNode(str(DCAT.CatalogRecord)),
+                ox.NamedNode(RECORDS_GRAPH),
             )
         )
 
@@ -319,7 +348,8 @@ class OxigraphStore:
                 if record.version != expected:
                     raise StoreError(
                         "stale-version",
-                        f"record {record.record_id} is at version {current}; cannot write version {record.version}",
+                        f"record {record.record_id} is at version {current}; "
+                        f"cannot write version {record.version}",
                     )
             try:
                 self._store.update(self._update_for(versions))
@@ -347,7 +377,9 @@ class OxigraphStore:
                             f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
                         ]
                         if not previous.deleted:
-                            restore.append(f"GRAPH {graph} {{\n{previous.content}\n{previous.quality_content}\n}}")
+                            restore.append(
+                                f"GRAPH {graph} {{\n{previous.content}\n{previous.quality_content}\n}}"
+                            )
                         self._store.update("INSERT DATA {\n" + "\n".join(restore) + "\n}")
 
     def query(self, sparql: str) -> Any:

@@ -1,0 +1,40 @@
+"""The catalogue node's configuration: one typed object, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vocab.rdfio import DEFAULT_MAX_DOCUMENT_BYTES
+
+# Paging: a harvester pulls pages of records; a page of 1,000 records is a few MB of Turtle.
+DEFAULT_CATALOG_PAGE_SIZE = 100
+MAX_CATALOG_PAGE_SIZE = 1000
+# Search pages are read by people and UIs.
+DEFAULT_SEARCH_PAGE_SIZE = 20
+MAX_SEARCH_PAGE_SIZE = 100
+# SPARQL: a query that runs longer than this is stopped and answered with a problem; results past
+# the cap are cut (flagged in a header) so one query cannot stream the whole store.
+DEFAULT_SPARQL_TIMEOUT_SECONDS = 10.0
+DEFAULT_SPARQL_MAX_RESULTS = 10_000
+# Running SPARQL queries at once; more wait for nothing and are refused with 429 (a query past its
+# time limit cannot be killed inside Oxigraph, so this also bounds runaway work).
+DEFAULT_SPARQL_CONCURRENCY = 2
+MAX_SPARQL_QUERY_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class CatalogueConfig:
+    public_url: str = "http://127.0.0.1:8080"
+    """Base URL the node is reached at: minted dataset IRIs, Location headers, Hydra links."""
+    title: str = "Sluis catalogue"
+    description: str = "DCAT-AP 3 / HealthDCAT-AP records published on this Sluis node."
+    publisher: str = "https://w3id.org/sluis/node"
+    publisher_name: str = "Sluis catalogue node"
+    max_body_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    sparql_timeout_seconds: float = DEFAULT_SPARQL_TIMEOUT_SECONDS
+    sparql_max_results: int = DEFAULT_SPARQL_MAX_RESULTS
+    sparql_concurrency: int = DEFAULT_SPARQL_CONCURRENCY
+
+    @property
+    def base(self) -> str:
+        return self.public_url.rstrip("/")

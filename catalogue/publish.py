@@ -1,0 +1,725 @@
+"""The publish pipeline: one record in, validated, scored, signed, stored and indexed — or nothing.
+
+Steps, each a plain function or an injected callable so harvesting (which brings records from
+other nodes, each source in its own named graph) reuses the same path:
+
+1. size-limited parse (:func:`vocab.rdfio.parse_rdf`);
+2. :func:`extract_record`: exactly one dataset, dataset series or data service, with the part of
+   the document it reaches (distributions, publisher, contact point, periods…);
+3. authorisation: the token's publisher must be the record's ``dct:publisher`` (and own the
+   record when it already exists);
+4. the publisher's own proof, if any, is verified and kept;
+5. SHACL validation (profiles chosen by the record) — violations stop here;
+6. quality assessment (MQA dimensions + trust indicators);
+7. the node's signature;
+8. store (one transaction) and index (one transaction, committed only after the store accepted the
+   write; if the commit fails the store write is reverted).
+
+Nothing is written before step 8, so every rejection leaves store and index as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from rdflib import BNode, Graph, URIRef
+from rdflib.term import Node
+
+from catalogue.index import IndexRow, SearchIndex, flatten_record
+from catalogue.signing import (
+    KeyLookup,
+    RecordSigner,
+    take_publisher_proofs,
+    verify_publisher_proofs,
+)
+from catalogue.store import LOCAL_SOURCE, RecordStore, RecordVersion
+from connector.identity import ProofError
+from vocab.errors import DocumentTooLargeError, RdfSyntaxError, VocabError
+from vocab.namespaces import DCAT, DCT, RDF
+from vocab.rdfio import DEFAULT_MAX_DOCUMENT_BYTES, N_TRIPLES, parse_rdf
+from vocab.shacl import ValidationReport, ValidationResult
+
+_log = logging.getLogger(__name__)
+
+RECORD_TYPES: tuple[URIRef, ...] = (DCAT.Dataset, DCAT.DatasetSeries)
+SERVICE_TYPE = DCAT.DataService
+# Resources that are records (or catalogues) of their own: extraction stops at them.
+_BOUNDARY_TYPES = frozenset({DCAT.Dataset, DCAT.DatasetSeries, DCAT.Catalog, DCAT.CatalogRecord})
+# Links to other records whose target's type the shapes check (sh:class): the target is described
+# in its own record, so validation sees that record's current description from the store (as
+# context: results about it are dropped, and it is never stored with this one).
+_LINKS_TO_RECORDS = (DCAT.inSeries, DCAT.accessService, DCAT.servesDataset, DCAT.prev, DCAT.first, DCAT.last)
+# One record with its distributions is tens to a few thousand statements; a huge one is a dump.
+MAX_RECORD_STATEMENTS = 50_000
+# IRIs go into SPARQL updates and N-Triples; these characters would break both.
+_IRI_FORBIDDEN = frozenset(' <>"{}|\\^`\n\r\t')
+MAX_IRI_CHARS = 4096
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Stored records were size-checked on the way in; their N-Triples form may be several times the
+# size of the Turtle that was sent, so reading them back allows more.
+STORED_RECORD_MAX_BYTES = 16 * DEFAULT_MAX_DOCUMENT_BYTES
+
+
+class Assessment(Protocol):
+    """What the pipeline needs of a quality assessment (``catalogue.quality.QualityAssessment``)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def to_dqv(self, dataset: URIRef) -> Graph: ...
+
+
+Validator = Callable[[Graph], ValidationReport]
+BulkValidator = Callable[[Sequence[Graph]], Sequence[ValidationReport]]
+
+
+class Assessor(Protocol):
+    def __call__(
+        self,
+        graph: Graph,
+        dataset: URIRef,
+        report: ValidationReport,
+        *,
+        signed: bool,
+        publisher_verified: bool,
+    ) -> Assessment: ...
+
+
+class PublishError(Exception):
+    """A record that cannot be published; maps to an RFC 9457 problem.
+
+    ``errors`` are (field, reason) pairs; ``extra`` carries structured detail (line/column,
+    violations).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        errors: Sequence[tuple[str, str]] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.errors = list(errors)
+        self.extra = dict(extra or {})
+
+
+def timestamp(moment: datetime) -> str:
+    """The one string form of times in the index (sortable, fixed width, UTC)."""
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def record_id_for(dataset: str) -> str:
+    """A stable id for a dataset IRI: publishing the same IRI twice is detected, not duplicated."""
+    return hashlib.sha256(dataset.encode("utf-8")).hexdigest()[:24]
+
+
+def _types(graph: Graph, node: Node) -> set[Node]:
+    return set(graph.objects(node, RDF.type))
+
+
+def find_record_subject(graph: Graph) -> Node:
+    """The one dataset / dataset series (or, failing those, the one data service) in ``graph``."""
+    primaries: list[Node] = sorted(
+        {subject for kind in RECORD_TYPES for subject in graph.subjects(RDF.type, kind)}, key=str
+    )
+    if not primaries:
+        primaries = sorted(set(graph.subjects(RDF.type, SERVICE_TYPE)), key=str)
+    if not primaries:
+        raise PublishError(
+            422,
+            "no-dataset",
+            "No dataset in the document",
+            "the document holds no dcat:Dataset, dcat:DatasetSeries or dcat:DataService; "
+            "a record holds exactly one",
+            [("body", "no resource typed dcat:Dataset, dcat:DatasetSeries or dcat:DataService")],
+        )
+    if len(primaries) > 1:
+        names = ", ".join(str(node) for node in primaries[:10])
+        raise PublishError(
+            422,
+            "several-datasets",
+            "Several datasets in one document",
+            f"a record holds exactly one dataset; this document holds {len(primaries)}: {names}",
+            [("body", f"{len(primaries)} datasets found ({names}); publish each in its own request")],
+            {"datasets": [str(node) for node in primaries]},
+        )
+    return primaries[0]
+
+
+def extract_record(graph: Graph, subject: Node) -> Graph:
+    """The record's subgraph: what ``subject`` reaches through resources described in the document.
+
+    Other datasets, series and catalogues are boundaries (linked, not included): a dataset's
+    ``dcat:inSeries`` names its series without copying the series' description.
+    """
+    record = Graph()
+    for prefix, namespace in graph.namespaces():
+        record.bind(prefix, namespace, override=False)
+    seen: set[Node] = {subject}
+    pending: list[Node] = [subject]
+    while pending:
+        node = pending.pop()
+        for triple in graph.triples((node, None, None)):
+            record.add(triple)
+            if len(record) > MAX_RECORD_STATEMENTS:
+                raise PublishError(
+                    413,
+                    "record-too-large",
+                    "Record too large",
+                    f"a record may hold at most {MAX_RECORD_STATEMENTS} statements",
+                    [("body", f"more than {MAX_RECORD_STATEMENTS} statements reachable from the dataset")],
+                )
+            value = triple[2]
+            if value in seen or not isinstance(value, URIRef | BNode):
+                continue
+            seen.add(value)
+            if _types(graph, value) & _BOUNDARY_TYPES:
+                continue
+            if (value, None, None) in graph:
+                pending.append(value)
+    return record
+
+
+def _check_iris(graph: Graph) -> None:
+    for triple in graph:
+        for term in triple:
+            if isinstance(term, URIRef):
+                text = str(term)
+                if (
+                    len(text) > MAX_IRI_CHARS
+                    or any(char in _IRI_FORBIDDEN for char in text)
+                    or ":" not in text
+                ):
+                    raise PublishError(
+                        400,
+                        "invalid-iri",
+                        "Invalid IRI",
+                        f"{text[:200]!r} is not an absolute IRI",
+                        [("body", f"IRI {text[:200]!r} is not absolute or holds forbidden characters")],
+                    )
+
+
+def _rename(graph: Graph, old: Node, new: URIRef) -> Graph:
+    renamed = Graph()
+    for prefix, namespace in graph.namespaces():
+        renamed.bind(prefix, namespace, override=False)
+    for s, p, o in graph:
+        renamed.add((new if s == old else s, p, new if o == old else o))
+    return renamed
+
+
+def result_json(result: ValidationResult) -> dict[str, Any]:
+    return {
+        "focus_node": result.focus_node,
+        "path": result.path,
+        "severity": result.severity,
+        "message": result.message,
+        "constraint": result.constraint,
+        "value": result.value,
+        "source_shape": result.source_shape,
+    }
+
+
+def violations_error(report: ValidationReport) -> PublishError:
+    violations = report.violations
+    return PublishError(
+        422,
+        "shacl-violation",
+        "The record does not conform to its DCAT-AP profiles",
+        f"{len(violations)} SHACL violation(s)",
+        [
+            (result.path or result.focus_node, f"{result.focus_node}: {result.message}")
+            for result in violations
+        ],
+        {
+            "violations": [result_json(result) for result in violations],
+            "warnings": [result_json(result) for result in report.warnings],
+        },
+    )
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A record that passed every check, ready to be written (nothing stored yet)."""
+
+    record_id: str
+    dataset: URIRef
+    graph: Graph
+    version: RecordVersion
+    row: IndexRow
+    report: ValidationReport
+    created: bool
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    record_id: str
+    dataset: str
+    version: int
+    created: bool
+    deleted: bool = False
+    quality: dict[str, Any] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.record_id,
+            "dataset": self.dataset,
+            "version": self.version,
+            "created": self.created,
+            "deleted": self.deleted,
+            "quality": self.quality,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    name: str
+    data: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    name: str
+    outcome: PublishOutcome | None = None
+    error: PublishError | None = None
+
+
+class CataloguePublisher:
+    """The write side of a catalogue node (one writer at a time; reads go to store and index)."""
+
+    def __init__(
+        self,
+        store: RecordStore,
+        index: SearchIndex,
+        *,
+        validate: Validator,
+        assess: Assessor,
+        signer: RecordSigner,
+        key_for: KeyLookup,
+        dataset_base: str,
+        validate_many: BulkValidator | None = None,
+        source: str = LOCAL_SOURCE,
+        max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.index = index
+        self._validate = validate
+        self._validate_many = validate_many or (lambda graphs: [validate(graph) for graph in graphs])
+        self._assess = assess
+        self.signer = signer
+        self._key_for = key_for
+        self._dataset_base = dataset_base.rstrip("/")
+        self._source = source
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._lock = threading.RLock()
+
+    # ---- steps 1-4 -------------------------------------------------------------------------
+    def parse(self, data: bytes, media_type: str) -> Graph:
+        try:
+            return parse_rdf(data, media_type, self._dataset_base + "/", self.max_bytes)
+        except DocumentTooLargeError as error:
+            raise PublishError(
+                413,
+                error.code,
+                "Document too large",
+                str(error),
+                [("body", str(error))],
+                {"limit": error.limit},
+            ) from None
+        except RdfSyntaxError as error:
+            where = ""
+            if error.line is not None:
+                where = (
+                    f"line {error.line}"
+                    + (f", column {error.column}" if error.column is not None else "")
+                    + ": "
+                )
+            raise PublishError(
+                400,
+                error.code,
+                "Malformed RDF",
+                str(error),
+                [("body", f"{where}{error.reason}")],
+                {"line": error.line, "column": error.column},
+            ) from None
+        except VocabError as error:
+            status = 415 if error.code == "unsupported-media-type" else 400
+            raise PublishError(
+                status, error.code, "Unreadable document", str(error), [("body", str(error))]
+            ) from None
+
+    def _locate(self, graph: Graph, record_id: str | None) -> tuple[str, URIRef, Graph, RecordVersion | None]:
+        subject = find_record_subject(graph)
+        record = extract_record(graph, subject)
+        existing: RecordVersion | None = None
+        if record_id is not None:
+            existing = self.store.current(record_id)
+            if existing is None:
+                raise PublishError(
+                    404,
+                    "unknown-record",
+                    "No such record",
+                    f"no record {record_id!r}",
+                    [("id", "no record with this id; POST creates records")],
+                )
+            if isinstance(subject, BNode):
+                record = _rename(record, subject, URIRef(existing.dataset))
+                subject = URIRef(existing.dataset)
+            elif str(subject) != existing.dataset:
+                raise PublishError(
+                    409,
+                    "dataset-mismatch",
+                    "The document describes another dataset",
+                    f"record {record_id} is about {existing.dataset}, the document about {subject}",
+                    [("body", f"dataset IRI must stay {existing.dataset}")],
+                )
+            return record_id, URIRef(str(subject)), record, existing
+        if isinstance(subject, BNode):
+            new_id = uuid.uuid4().hex[:24]
+            dataset = URIRef(f"{self._dataset_base}/{new_id}")
+            return new_id, dataset, _rename(record, subject, dataset), None
+        new_id = record_id_for(str(subject))
+        existing = self.store.current(new_id)
+        if existing is not None and not existing.deleted:
+            raise PublishError(
+                409,
+                "already-published",
+                "Dataset already published",
+                f"{subject} is already published as record {new_id}; "
+                f"PUT /catalogue/datasets/{new_id} replaces it",
+                [("body", f"dataset {subject} exists as record {new_id}")],
+                {"id": new_id},
+            )
+        return new_id, URIRef(str(subject)), record, existing
+
+    @staticmethod
+    def _authorise(record: Graph, dataset: URIRef, owner: str | None, existing: RecordVersion | None) -> str:
+        publishers = list(record.objects(dataset, DCT.publisher))
+        named = [str(value) for value in publishers if isinstance(value, URIRef)]
+        if owner is None:
+            return named[0] if named else (existing.owner if existing else LOCAL_SOURCE)
+        if existing is not None and existing.owner != owner:
+            raise PublishError(
+                403,
+                "not-owner",
+                "Not your record",
+                f"record is owned by {existing.owner}; your token is for {owner}",
+                [("id", "the record belongs to another publisher")],
+            )
+        if publishers and named != [owner]:
+            raise PublishError(
+                403,
+                "publisher-mismatch",
+                "The record names another publisher",
+                f"dct:publisher must be {owner} (the publisher your token was issued for)",
+                [("dct:publisher", f"expected <{owner}>, found {', '.join(str(p) for p in publishers)}")],
+            )
+        return owner
+
+    def validation_context(self, record: Graph) -> Graph | None:
+        """The current descriptions of the records this one links to (for sh:class on the links)."""
+        context: Graph | None = None
+        for predicate in _LINKS_TO_RECORDS:
+            for target in set(record.objects(None, predicate)):
+                if not isinstance(target, URIRef) or (target, RDF.type, None) in record:
+                    continue
+                linked_id = self.store.record_for_dataset(str(target))
+                linked = self.store.current(linked_id) if linked_id else None
+                if linked is None or linked.deleted:
+                    continue
+                context = context if context is not None else Graph()
+                context += record_graph_of(linked, with_quality=False)
+        return context
+
+    def _validate_in_context(self, records: Sequence[Graph]) -> list[ValidationReport]:
+        contexts = [self.validation_context(record) for record in records]
+        graphs = [
+            record if context is None else record + context
+            for record, context in zip(records, contexts, strict=True)
+        ]
+        reports = (
+            self._validate_many(graphs) if len(graphs) > 1 else [self._validate(graphs[0])] if graphs else []
+        )
+        return [
+            report if context is None else _without_context(report, record, context)
+            for report, record, context in zip(reports, records, contexts, strict=True)
+        ]
+
+    # ---- the whole pipeline ----------------------------------------------------------------
+    def prepare(
+        self,
+        graph: Graph,
+        *,
+        owner: str | None,
+        record_id: str | None = None,
+        report: ValidationReport | None = None,
+    ) -> PreparedRecord:
+        """Steps 2-7 on a parsed document; raises :class:`PublishError`, writes nothing."""
+        new_id, dataset, record, existing = self._locate(graph, record_id)
+        _check_iris(record)
+        owner_iri = self._authorise(record, dataset, owner, existing)
+        try:
+            publisher_proofs = take_publisher_proofs(record, dataset)
+            verify_publisher_proofs(record, str(dataset), publisher_proofs, self._key_for)
+        except ProofError as error:
+            raise PublishError(
+                422,
+                error.code,
+                "Publisher proof does not verify",
+                error.message,
+                [("sluis:recordProof", error.message)],
+            ) from None
+        if report is None:
+            report = self._validate_in_context([record])[0]
+        if report.violations:
+            raise violations_error(report)
+        assessment = self._assess(
+            record, dataset, report, signed=bool(publisher_proofs), publisher_verified=owner is not None
+        )
+        quality = assessment.to_json()
+        proof = self.signer.sign(record, str(dataset), publisher_proofs)
+        now = self._clock()
+        version_number = 1 if existing is None else existing.version + 1
+        content = record.serialize(format="nt")
+        dqv = assessment.to_dqv(dataset).serialize(format="nt")
+        version = RecordVersion(
+            record_id=new_id,
+            version=version_number,
+            dataset=str(dataset),
+            modified=now,
+            deleted=False,
+            owner=owner_iri,
+            source=self._source,
+            content=content,
+            quality_content=dqv,
+            proof=proof,
+            quality={
+                "quality": quality,
+                "warnings": [result_json(result) for result in report.warnings],
+            },
+        )
+        row = flatten_record(
+            record,
+            dataset,
+            record_id=new_id,
+            record_modified=timestamp(now),
+            version=version_number,
+            quality=quality,
+        )
+        return PreparedRecord(new_id, dataset, record, version, row, report, existing is None)
+
+    def _commit(self, prepared: Sequence[PreparedRecord]) -> None:
+        versions = [item.version for item in prepared]
+        written = False
+        try:
+            with self.index.transaction() as transaction:
+                for item in prepared:
+                    if item.version.deleted:
+                        transaction.tombstone(
+                            item.record_id,
+                            record_modified=item.row.record_modified,
+                            version=item.version.version,
+                        )
+                    else:
+                        transaction.upsert(item.row)
+                self.store.write(versions)
+                written = True
+        except BaseException:
+            if written:
+                _log.error(
+                    "index commit failed after store write; reverting", extra={"records": len(versions)}
+                )
+                self.store.revert(versions)
+            raise
+
+    def publish(
+        self, data: bytes, media_type: str, *, owner: str | None, record_id: str | None = None
+    ) -> PublishOutcome:
+        """Publish (``record_id`` None) or replace one record; all or nothing."""
+        graph = self.parse(data, media_type)
+        with self._lock:
+            prepared = self.prepare(graph, owner=owner, record_id=record_id)
+            self._commit([prepared])
+        _log.info(
+            "published record", extra={"record": prepared.record_id, "version": prepared.version.version}
+        )
+        return _outcome(prepared)
+
+    def retract(self, record_id: str, *, owner: str | None) -> PublishOutcome:
+        """Delete a record: a new version that is a tombstone; earlier versions stay readable."""
+        with self._lock:
+            existing = self.store.current(record_id)
+            if existing is None or existing.deleted:
+                raise PublishError(
+                    404 if existing is None else 410,
+                    "unknown-record",
+                    "No such record" if existing is None else "Record already deleted",
+                    f"no current record {record_id!r}",
+                    [("id", "no current record with this id")],
+                )
+            if owner is not None and existing.owner != owner:
+                raise PublishError(
+                    403,
+                    "not-owner",
+                    "Not your record",
+                    f"record is owned by {existing.owner}; your token is for {owner}",
+                    [("id", "the record belongs to another publisher")],
+                )
+            now = self._clock()
+            version = RecordVersion(
+                record_id=record_id,
+                version=existing.version + 1,
+                dataset=existing.dataset,
+                modified=now,
+                deleted=True,
+                owner=existing.owner,
+                source=existing.source,
+            )
+            row = IndexRow(
+                record_id,
+                existing.dataset,
+                "dataset",
+                "",
+                "",
+                (),
+                None,
+                None,
+                timestamp(now),
+                timestamp(now),
+                version.version,
+                deleted=True,
+            )
+            tombstone = PreparedRecord(
+                record_id, URIRef(existing.dataset), Graph(), version, row, ValidationReport(True, []), False
+            )
+            self._commit([tombstone])
+        return PublishOutcome(record_id, existing.dataset, version.version, False, deleted=True)
+
+    def publish_many(
+        self,
+        items: Iterable[BulkItem],
+        *,
+        owner: str | None,
+        batch_size: int = 500,
+        on_done: Callable[[BulkResult], None] | None = None,
+    ) -> list[BulkResult]:
+        """The bulk path: batches validated together and written in one transaction each.
+
+        A bad record is reported and skipped; the others of its batch are still published.
+        """
+        results: list[BulkResult] = []
+        batch: list[tuple[str, Graph]] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            located: list[tuple[str, Graph]] = []
+            for name, graph in batch:
+                located.append((name, graph))
+            finished = self._publish_batch(located, owner)
+            for result in finished:
+                results.append(result)
+                if on_done is not None:
+                    on_done(result)
+            batch.clear()
+
+        for item in items:
+            try:
+                graph = self.parse(item.data, item.media_type)
+            except PublishError as error:
+                result = BulkResult(item.name, error=error)
+                results.append(result)
+                if on_done is not None:
+                    on_done(result)
+                continue
+            batch.append((item.name, graph))
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+        return results
+
+    def _publish_batch(self, batch: Sequence[tuple[str, Graph]], owner: str | None) -> list[BulkResult]:
+        results: list[BulkResult] = []
+        records: list[tuple[str, Graph, Graph]] = []
+        for name, graph in batch:
+            try:
+                subject = find_record_subject(graph)
+                records.append((name, graph, extract_record(graph, subject)))
+            except PublishError as error:
+                results.append(BulkResult(name, error=error))
+        reports = self._validate_in_context([record for _, _, record in records])
+        with self._lock:
+            ready: list[tuple[str, PreparedRecord]] = []
+            seen: set[str] = set()
+            for (name, graph, _record), report in zip(records, reports, strict=True):
+                try:
+                    prepared = self.prepare(graph, owner=owner, report=report)
+                    if prepared.record_id in seen:
+                        raise PublishError(
+                            409,
+                            "duplicate-in-batch",
+                            "Dataset twice in one batch",
+                            f"{prepared.dataset} appears twice",
+                            [("body", "duplicate dataset")],
+                        )
+                    seen.add(prepared.record_id)
+                    ready.append((name, prepared))
+                except PublishError as error:
+                    results.append(BulkResult(name, error=error))
+            if ready:
+                self._commit([prepared for _, prepared in ready])
+        results.extend(BulkResult(name, outcome=_outcome(prepared)) for name, prepared in ready)
+        return results
+
+
+def _node_names(graph: Graph) -> set[str]:
+    names: set[str] = set()
+    for subject in graph.subjects():
+        names.add(str(subject))
+        if isinstance(subject, BNode):
+            names.add(f"_:{subject}")
+    return names
+
+
+def _without_context(report: ValidationReport, record: Graph, context: Graph) -> ValidationReport:
+    """Drop the results about linked records: they were validated when they were published."""
+    foreign = _node_names(context) - _node_names(record)
+    kept = [result for result in report.results if result.focus_node not in foreign]
+    return ValidationReport(not any(result.severity == "Violation" for result in kept), kept)
+
+
+def _outcome(prepared: PreparedRecord) -> PublishOutcome:
+    return PublishOutcome(
+        prepared.record_id,
+        str(prepared.dataset),
+        prepared.version.version,
+        prepared.created,
+        quality=dict(prepared.version.quality.get("quality", {})),
+        warnings=list(prepared.version.quality.get("warnings", [])),
+    )
+
+
+def record_graph_of(version: RecordVersion, *, with_quality: bool = True) -> Graph:
+    """The stored record (as received, datatypes intact), plus its DQV measurements."""
+    graph = parse_rdf(version.content, N_TRIPLES, version.dataset, STORED_RECORD_MAX_BYTES)
+    if with_quality and version.quality_content:
+        graph += parse_rdf(version.quality_content, N_TRIPLES, version.dataset, STORED_RECORD_MAX_BYTES)
+    return graph

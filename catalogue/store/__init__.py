@@ -1,0 +1,38 @@
+"""The catalogue's system of record (Oxigraph, behind :class:`RecordStore`) and its read-only SPARQL."""
+
+from catalogue.store.records import (
+    CHANGE_CREATED,
+    CHANGE_DELETED,
+    CHANGE_UPDATED,
+    HISTORY_GRAPH,
+    LOCAL_SOURCE,
+    RECORDS_GRAPH,
+    OxigraphStore,
+    RecordStore,
+    RecordVersion,
+    StoreError,
+    VersionInfo,
+    record_graph,
+    version_node,
+)
+from catalogue.store.sparql import QueryRefused, QueryResult, QueryTimeout, SparqlRunner
+
+__all__ = [
+    "CHANGE_CREATED",
+    "CHANGE_DELETED",
+    "CHANGE_UPDATED",
+    "HISTORY_GRAPH",
+    "LOCAL_SOURCE",
+    "RECORDS_GRAPH",
+    "OxigraphStore",
+    "QueryRefused",
+    "QueryResult",
+    "QueryTimeout",
+    "RecordStore",
+    "RecordVersion",
+    "SparqlRunner",
+    "StoreError",
+    "VersionInfo",
+    "record_graph",
+    "version_node",
+]

@@ -1,0 +1,120 @@
+"""``create_app(config)``: one participant's connector as a FastAPI application.
+
+Mounts the DSP endpoints (``/dsp``), the unauthenticated discovery documents
+(``/.well-known/dspace-version``, ``/.well-known/did.json``), the management API
+(``/management``) and, when the data plane package provides one, the data plane (``/data``).
+The outbox worker runs for the lifetime of the application.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from connector.config import ConnectorConfig
+from connector.dsp_client import DspClient
+from connector.dsp_http import dsp_router
+from connector.identity import DidResolver, did_document, dsp_service
+from connector.management import management_router
+from connector.problems import install_problem_handlers
+from connector.service import AccessIssuer, ConnectorService
+from connector.store import Store
+
+_log = logging.getLogger(__name__)
+
+Recorder = Callable[[str, str, Mapping[str, Any]], None]
+DSP_VERSION = "2025-1"
+
+
+def _data_plane(config: ConnectorConfig, store: Store, key: Any, resolver: Any) -> Any | None:
+    """The data plane, if this installation has one (``connector.dataplane.DataPlane``)."""
+    module = importlib.import_module("connector.dataplane")
+    factory = getattr(module, "DataPlane", None)
+    if factory is None:
+        try:
+            factory = importlib.import_module("connector.dataplane.plane").DataPlane
+        except (ImportError, AttributeError):
+            _log.warning("no data plane available; transfers will be refused")
+            return None
+    return factory(config, store, key, config.storage.url, key_resolver=resolver)
+
+
+def create_app(
+    config: ConnectorConfig,
+    *,
+    recorder: Recorder | None = None,
+    resolver: Any | None = None,
+) -> FastAPI:
+    """The connector app. ``recorder`` sees every DSP message received, sent and answered."""
+    key = config.load_key()
+    credentials = config.load_credentials()
+    store = Store(config.storage.url, data_root=config.dataplane.data_root)
+    store.migrate()
+    participant = config.participant_id
+    resolver = resolver or DidResolver()
+    dataplane = _data_plane(config, store, key, resolver)
+    issuer: AccessIssuer | None = dataplane
+    service = ConnectorService(
+        participant_id=participant,
+        key=key,
+        public_url=config.server.public_url,
+        store=store,
+        resolver=resolver,
+        trusted=config.trusted_authority,
+        credentials=credentials,
+        callback_allow_list=config.security.callback_allow_list,
+        dataplane=issuer,
+        client=DspClient(participant, key, credentials, recorder=None),
+    )
+    did_doc = did_document(participant, key, [dsp_service(participant, service.dsp_base)])
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start_worker()
+        try:
+            yield
+        finally:
+            service.stop_worker()
+            service.client.close()
+
+    app = FastAPI(
+        title="Sluis connector",
+        description="DSP 2025-1 control plane, management API and data plane of one participant.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.state.service = service
+    app.state.store = store
+
+    @app.get("/.well-known/dspace-version", tags=["discovery"], summary="DSP versions this connector speaks")
+    def dspace_version() -> JSONResponse:
+        return JSONResponse(
+            {
+                "protocolVersions": [
+                    {
+                        "version": DSP_VERSION,
+                        "path": "/dsp",
+                        "binding": "HTTPS",
+                        "identifierType": "did:web",
+                        "serviceId": f"{participant}#dsp",
+                    }
+                ]
+            }
+        )
+
+    @app.get("/.well-known/did.json", tags=["discovery"], summary="This participant's DID document")
+    def did_json() -> JSONResponse:
+        return JSONResponse(did_doc, media_type="application/did+json")
+
+    app.include_router(dsp_router(service, recorder))
+    app.include_router(management_router(service, config.management.token))
+    if dataplane is not None:
+        app.include_router(dataplane.router())
+    return app

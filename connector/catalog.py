@@ -1,0 +1,131 @@
+"""The connector's DSP catalog, generated from its assets and contract definitions.
+
+A contract definition ties assets to two policies: the *access* policy decides who may even see
+the assets (evaluated here against the requester's verified claims), the *contract* policy is
+what a consumer gets offered. Offers are DSP ``Offer``s without ``target`` (the dataset is the
+target); their ``@id`` names the contract definition and asset so a later request can be traced
+back to exactly what was offered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from connector._policy import decide, offer_for_catalog
+from connector.store import AssetRecord, ContractDefinition, Store
+from vocab import dsp
+
+#: Data-transfer formats this connector offers for every dataset.
+DISTRIBUTION_FORMATS = ("HttpData-PULL",)
+#: A catalog lists at most this many datasets (DSP has no paging of its own in 2025-1).
+MAX_CATALOG_DATASETS = 10_000
+_DCT_TITLE = "http://purl.org/dc/terms/title"
+
+
+def offer_id(definition_id: str, asset_id: str) -> str:
+    return f"urn:sluis:offer:{len(definition_id)}:{definition_id}:{asset_id}"
+
+
+@dataclass(frozen=True)
+class OfferedAsset:
+    """One offer of one asset under one contract definition."""
+
+    asset: AssetRecord
+    definition: ContractDefinition
+    offer: dict[str, Any]
+
+
+class CatalogBuilder:
+    """Builds the catalog (or one dataset) a given requester is allowed to see."""
+
+    def __init__(self, store: Store, participant_id: str, dsp_base: str) -> None:
+        self.store = store
+        self.participant_id = participant_id
+        self.dsp_base = dsp_base
+        self.service_id = f"{dsp_base}#service"
+
+    def _visible(
+        self,
+        definition: ContractDefinition,
+        asset_id: str,
+        requester: str,
+        context: Mapping[str, object],
+        now: datetime,
+    ) -> bool:
+        access = self.store.get_policy(definition.access_policy_id)
+        if access is None:
+            return False
+        return decide(access, assignee=requester, target=asset_id, context=context, now=now).permitted
+
+    def offers(
+        self, requester: str, context: Mapping[str, object], now: datetime, asset_id: str | None = None
+    ) -> list[OfferedAsset]:
+        found: list[OfferedAsset] = []
+        for definition in self.store.contract_definitions():
+            if asset_id is not None and asset_id not in definition.asset_ids:
+                continue
+            contract = self.store.get_policy(definition.contract_policy_id)
+            if contract is None:
+                continue
+            for each in definition.asset_ids:
+                if asset_id is not None and each != asset_id:
+                    continue
+                if not self._visible(definition, each, requester, context, now):
+                    continue
+                asset = self.store.get_asset(each)
+                if asset is None:
+                    continue
+                found.append(
+                    OfferedAsset(
+                        asset, definition, offer_for_catalog(contract, offer_id(definition.id, each))
+                    )
+                )
+                if len(found) >= MAX_CATALOG_DATASETS:
+                    return found
+        return found
+
+    def find_offer(
+        self, offer_identifier: str
+    ) -> tuple[AssetRecord, ContractDefinition, dict[str, Any]] | None:
+        """The asset, definition and current offer behind an offer id (no visibility check)."""
+        for definition in self.store.contract_definitions():
+            for each in definition.asset_ids:
+                if offer_id(definition.id, each) != offer_identifier:
+                    continue
+                asset = self.store.get_asset(each)
+                contract = self.store.get_policy(definition.contract_policy_id)
+                if asset is None or contract is None:
+                    return None
+                return asset, definition, offer_for_catalog(contract, offer_identifier)
+        return None
+
+    def _dataset(self, asset: AssetRecord, offers: list[dict[str, Any]]) -> dict[str, Any]:
+        distributions = [
+            {"@type": "Distribution", "format": fmt, "accessService": self.service_id}
+            for fmt in DISTRIBUTION_FORMATS
+        ]
+        body = dsp.dataset(asset.id, offers, distributions, {_DCT_TITLE: asset.title})
+        body.pop("@context")
+        return body
+
+    def _grouped(self, offered: list[OfferedAsset]) -> list[dict[str, Any]]:
+        by_asset: dict[str, tuple[AssetRecord, list[dict[str, Any]]]] = {}
+        for item in offered:
+            by_asset.setdefault(item.asset.id, (item.asset, []))[1].append(item.offer)
+        return [self._dataset(asset, offers) for asset, offers in by_asset.values()]
+
+    def catalog(self, requester: str, context: Mapping[str, object], now: datetime) -> dict[str, Any]:
+        datasets = self._grouped(self.offers(requester, context, now))
+        service = {"@id": self.service_id, "@type": "DataService", "endpointURL": self.dsp_base}
+        return dsp.catalog(f"{self.dsp_base}#catalog", self.participant_id, datasets, [service])
+
+    def dataset(
+        self, requester: str, context: Mapping[str, object], now: datetime, asset_id: str
+    ) -> dict[str, Any] | None:
+        datasets = self._grouped(self.offers(requester, context, now, asset_id))
+        if not datasets:
+            return None
+        return {"@context": [dsp.DSP_CONTEXT_URL], **datasets[0]}

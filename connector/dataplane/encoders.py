@@ -1,0 +1,135 @@
+"""Turn a stream of Arrow record batches into response bytes, one batch at a time.
+
+Memory stays bounded by one batch (plus a Parquet row group's encoding buffer): nothing is
+materialised whole. Arrow IPC stream is the default (zero parsing on the job's side); Parquet
+and CSV are chosen with ``Accept``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from connector.dataplane.errors import DataPlaneError
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+PARQUET = "application/vnd.apache.parquet"
+CSV = "text/csv"
+_ALIASES = {
+    ARROW_STREAM: ARROW_STREAM,
+    "application/vnd.apache.arrow": ARROW_STREAM,
+    PARQUET: PARQUET,
+    "application/x-parquet": PARQUET,
+    "application/parquet": PARQUET,
+    CSV: CSV,
+}
+SUPPORTED_MEDIA_TYPES = (ARROW_STREAM, PARQUET, CSV)
+
+
+class NotAcceptable(DataPlaneError):
+    status = 406
+    title = "Not acceptable"
+
+
+def negotiate(accept: str | None) -> str:
+    """The media type to answer with: the first supported one ``Accept`` lists (default Arrow)."""
+    if not accept:
+        return ARROW_STREAM
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept.split(",")[:32]):
+        fields = [field.strip() for field in part.split(";")]
+        media = fields[0].lower()
+        quality = 1.0
+        for parameter in fields[1:]:
+            if parameter.startswith("q="):
+                try:
+                    quality = float(parameter[2:])
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((-quality, position, media))
+    for _, _, media in sorted(ranked):
+        if media in ("*/*", "application/*"):
+            return ARROW_STREAM
+        if media in _ALIASES:
+            return _ALIASES[media]
+    raise NotAcceptable(
+        "not_acceptable", f"the data plane answers with one of {', '.join(SUPPORTED_MEDIA_TYPES)}"
+    )
+
+
+class _Chunks:
+    """A write-only file for pyarrow writers that hands over what was written since last time."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        if not self._parts:
+            return b""
+        data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+# End-of-stream marker of the Arrow IPC streaming format (continuation token, zero length).
+ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def _has_dictionary(schema: pa.Schema) -> bool:
+    return any(pa.types.is_dictionary(field.type) for field in schema)
+
+
+def _arrow_stream(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes | memoryview]:
+    """The IPC stream as schema message, one message per batch, end marker: each batch is
+    serialised once into an Arrow buffer and handed to the socket without another copy."""
+    yield memoryview(schema.serialize())
+    for batch in batches:
+        yield memoryview(batch.serialize())
+    yield ARROW_EOS
+
+
+def encode(
+    schema: pa.Schema, batches: Iterator[pa.RecordBatch], media_type: str
+) -> Iterator[bytes | memoryview]:
+    """Yield the encoded stream: header, one chunk per batch, then the trailer."""
+    if media_type == ARROW_STREAM and not _has_dictionary(schema):
+        yield from _arrow_stream(schema, batches)
+        return
+    sink = _Chunks()
+    if media_type == ARROW_STREAM:
+        writer: pa.ipc.RecordBatchStreamWriter | pq.ParquetWriter | pa_csv.CSVWriter = pa.ipc.new_stream(
+            sink, schema
+        )
+    elif media_type == PARQUET:
+        writer = pq.ParquetWriter(sink, schema)
+    elif media_type == CSV:
+        writer = pa_csv.CSVWriter(sink, schema)
+    else:
+        raise NotAcceptable("not_acceptable", f"cannot encode {media_type}")
+    head = sink.take()
+    if head:
+        yield head
+    for batch in batches:
+        writer.write_batch(batch)
+        chunk = sink.take()
+        if chunk:
+            yield chunk
+    writer.close()
+    tail = sink.take()
+    if tail:
+        yield tail

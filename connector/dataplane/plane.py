@@ -1,0 +1,497 @@
+"""The data plane: every read re-checks token, contract state and policy, then runs sandboxed.
+
+Order of checks for one read (each failure is audited and answered with a problem body):
+
+1. the access token (signature, issuer, audience, expiry, not refreshed or revoked) and the
+   proof of possession (consumer's key, method, URL, token hash, age, single use);
+2. the transfer is STARTED and belongs to this token's consumer and agreement; the agreement
+   is not terminated (read from ``ContractState`` at every read: no cache window);
+3. the SQL passes ``sql_guard`` (one SELECT over the granted view);
+4. ``policies.evaluate`` in scope *access*, with the read's context: time, purpose, compute
+   site, job, reads so far, requested columns (and ``aggregate`` as the action for a grouped
+   aggregate); then ``data_scope`` gives columns, row filters, aggregate-only and read limit;
+5. the read is counted atomically against the limit (compare-and-set in the database);
+6. the query runs in a fresh locked-down DuckDB over the granted view and streams out;
+7. a signed, hash-chained audit entry records what left (rows, bytes, query hash, decision).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from fastapi import APIRouter
+
+from connector.audit import AuditLog, Database
+from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
+from connector.dataplane.encoders import encode
+from connector.dataplane.errors import AccessDenied, DataPlaneError, InvalidToken, NotFound, ResultTooLarge
+from connector.dataplane.obligations import Duty, duties_of
+from connector.dataplane.sandbox import Sandbox, SandboxLimits
+from connector.dataplane.sql_guard import GuardedQuery, ParsedQuery, finalize, parse_query, select_all_sql
+from connector.dataplane.store import ACTIVE, DataPlaneStore
+from connector.dataplane.tokens import (
+    DEFAULT_ACCESS_TOKEN_SECONDS,
+    REFRESH_GRACE_SECONDS,
+    AccessClaims,
+    issue_access_token,
+    jwk_thumbprint,
+    verify_access_token,
+    verify_proof,
+)
+from connector.identity import KeyPair, PublicKeyResolver, verification_method_id
+from policies import (
+    DataScope,
+    Decision,
+    Policy,
+    PolicyError,
+    Request,
+    World,
+    data_scope,
+    evaluate,
+    parse_policy,
+)
+
+_log = logging.getLogger(__name__)
+
+DATA_PREFIX = "/data"
+
+
+@dataclass(frozen=True)
+class DataAddress:
+    """Where and how a job reads one transfer (what the DSP TransferStartMessage carries)."""
+
+    endpoint: str
+    token: str
+    expires_at: datetime
+    refresh_endpoint: str
+    token_type: str = "DPoP"  # noqa: S105 - the token scheme name, not a secret
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "endpoint": self.endpoint,
+            "token": self.token,
+            "token_type": self.token_type,
+            "expires_at": self.expires_at.astimezone(UTC).isoformat(timespec="seconds"),
+            "refresh_endpoint": self.refresh_endpoint,
+        }
+
+    def to_dsp(self) -> dict[str, Any]:
+        """The DSP 2025-1 ``DataAddress`` form (HTTP pull with endpoint properties)."""
+        properties = [
+            ("authorization", self.token),
+            ("authType", self.token_type),
+            ("expiresAt", self.expires_at.astimezone(UTC).isoformat(timespec="seconds")),
+            ("refreshEndpoint", self.refresh_endpoint),
+        ]
+        return {
+            "@type": "DataAddress",
+            "endpointType": "https://w3id.org/idsa/v4.1/HTTP",
+            "endpoint": self.endpoint,
+            "endpointProperties": [
+                {"@type": "EndpointProperty", "name": name, "value": value} for name, value in properties
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class DataPlaneLimits:
+    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+    # Rows one read may return: a job wanting more reads in slices (LIMIT/OFFSET or filters).
+    max_result_rows: int = 200_000_000
+    # Bytes one read may send (encoded): bounds egress per token and request.
+    max_result_bytes: int = 32 * 1024**3
+    # Lifetime of an access token (the issue caps it at 10 minutes).
+    token_seconds: int = DEFAULT_ACCESS_TOKEN_SECONDS
+
+
+@dataclass
+class ReadContext:
+    """What one read is about, gathered as checks pass (the audit entry is built from it)."""
+
+    transfer_id: str
+    kind: str
+    claims: AccessClaims | None = None
+    transfer: TransferView | None = None
+    agreement: AgreementView | None = None
+    query_hash: str | None = None
+    sql: str | None = None
+    read_number: int | None = None
+
+    def audit_body(self) -> dict[str, Any]:
+        transfer, claims, agreement = self.transfer, self.claims, self.agreement
+        return {
+            "kind": self.kind,
+            "transfer_id": self.transfer_id,
+            "agreement_id": transfer.agreement_id if transfer else claims.agreement_id if claims else None,
+            "consumer_id": transfer.consumer_id if transfer else claims.consumer_id if claims else None,
+            "provider_id": agreement.provider_id if agreement else transfer.provider_id if transfer else None,
+            "asset_id": transfer.asset_id if transfer else None,
+            "job_id": claims.job_id if claims else (transfer.job_id if transfer else None),
+            "purpose": claims.purpose if claims else (transfer.purpose if transfer else None),
+            "compute_site": claims.compute_site if claims else (transfer.compute_site if transfer else None),
+            "token_id": claims.jti if claims else None,
+            "query_hash": self.query_hash,
+            "query": self.sql,
+            "read_number": self.read_number,
+        }
+
+
+@dataclass
+class PreparedRead:
+    """A read that passed every check: its sandbox is open and its batches are ready to stream."""
+
+    context: ReadContext
+    sandbox: Sandbox
+    reader: pa.RecordBatchReader
+    media_type: str
+    decision: str
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_policy(text: str) -> Policy:
+    """Parsing is pure, so the same agreement JSON is parsed once (the *state* is never cached)."""
+    return parse_policy(json.loads(text))
+
+
+def _policy_of(agreement: AgreementView) -> Policy:
+    try:
+        return _parsed_policy(json.dumps(agreement.policy, sort_keys=True))
+    except PolicyError as error:
+        reason = f"the agreement's policy cannot be read: {error}"
+        raise AccessDenied("bad_agreement_policy", reason) from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DataPlane:
+    """Issues job-scoped access and serves policy-checked reads. Stateless beyond the database."""
+
+    def __init__(
+        self,
+        config: Any,
+        state: ContractState,
+        signing_key: KeyPair,
+        storage_url: str,
+        *,
+        key_resolver: PublicKeyResolver | None = None,
+        limits: DataPlaneLimits | None = None,
+        clock: Callable[[], datetime] = _now,
+        provider_id: str | None = None,
+        public_url: str | None = None,
+        data_root: Path | None = None,
+        management_token: str | None = None,
+    ) -> None:
+        self.state = state
+        self.key = signing_key
+        self.provider_id: str = provider_id or config.participant.id
+        self.public_url: str = (public_url or config.server.public_url).rstrip("/")
+        root = data_root if data_root is not None else (config.dataplane.data_root if config else None)
+        self.data_root: Path | None = Path(root) if root is not None else None
+        self.management_token: str | None = management_token or (config.management.token if config else None)
+        self.limits = limits or DataPlaneLimits()
+        self.clock = clock
+        self.database = Database(storage_url)
+        self.store = DataPlaneStore(self.database)
+        self.audit_signer = verification_method_id(self.provider_id)
+        self.audit = AuditLog(self.database, signing_key, self.audit_signer)
+        if key_resolver is None:
+            from connector.identity import DidResolver
+
+            key_resolver = DidResolver()
+        self.key_resolver = key_resolver
+
+    def router(self) -> APIRouter:
+        """The ``/data`` routes, to mount on the connector's app."""
+        from connector.dataplane.routes import build_router
+
+        return build_router(self)
+
+    # --- addresses and tokens -----------------------------------------------------------------
+    @property
+    def audience(self) -> str:
+        return self.public_url + DATA_PREFIX
+
+    def endpoint_for(self, transfer_id: str) -> str:
+        return f"{self.audience}/{transfer_id}"
+
+    def consumer_thumbprint(self, consumer_id: str) -> str:
+        """The thumbprint of the consumer's authentication key, from its DID document."""
+        public_key = self.key_resolver.public_key(verification_method_id(consumer_id), "authentication")
+        return jwk_thumbprint(public_key)
+
+    def issue_access(self, transfer: TransferView, now: datetime | None = None) -> DataAddress:
+        """A data address and a fresh token for a STARTED transfer (called when it starts)."""
+        moment = now or self.clock()
+        return self._issue(transfer, self.consumer_thumbprint(transfer.consumer_id), moment, "access-issued")
+
+    def _issue(self, transfer: TransferView, jkt: str, moment: datetime, kind: str,
+               replaces: str | None = None) -> DataAddress:
+        token, claims = issue_access_token(
+            self.key, self.provider_id, self.audience, transfer, jkt, moment, self.limits.token_seconds
+        )
+        self.store.record_token(claims.jti, transfer.id, transfer.agreement_id, transfer.consumer_id,
+                                claims.expires_at)
+        if replaces is not None:
+            self.store.link_refresh(replaces, claims.jti)
+        context = ReadContext(transfer.id, kind, claims=claims, transfer=transfer)
+        self.audit.append({**context.audit_body(), "decision": "permit", "replaces": replaces,
+                           "at": moment.isoformat(timespec="microseconds")})
+        endpoint = self.endpoint_for(transfer.id)
+        return DataAddress(endpoint, token, claims.expires_datetime(), endpoint + "/token/refresh")
+
+    def revoke(self, transfer_id: str) -> None:
+        """Kill every token of a transfer now (the next read is also denied by the state check)."""
+        revoked = self.store.revoke_transfer(transfer_id)
+        transfer = self.state.transfer(transfer_id)
+        context = ReadContext(transfer_id, "revocation", transfer=transfer)
+        self.audit.append({**context.audit_body(), "decision": "revoke", "tokens_revoked": revoked})
+
+    def refresh(
+        self, transfer_id: str, authorization: str | None, proof: str | None, path: str
+    ) -> DataAddress:
+        """Exchange a token (once) for a new one; state is re-checked, the key binding kept."""
+        moment = self.clock()
+        context = ReadContext(transfer_id, "token-refresh")
+        try:
+            claims = self._authenticate(context, authorization, proof, "POST", path, moment,
+                                        grace=REFRESH_GRACE_SECONDS, check_status=False)
+            transfer, _ = self._check_state(context, claims)
+            if not self.store.claim_refresh(claims.jti):
+                raise InvalidToken("token_replayed", "this token was already refreshed or revoked")
+        except DataPlaneError as error:
+            self._audit_denial(context, error)
+            raise
+        return self._issue(transfer, claims.jkt, moment, "token-refreshed", replaces=claims.jti)
+
+    # --- the checks ---------------------------------------------------------------------------
+    def _authenticate(self, context: ReadContext, authorization: str | None, proof: str | None,
+                      method: str, path: str, moment: datetime, grace: int = 0,
+                      check_status: bool = True) -> AccessClaims:
+        token = _bearer(authorization)
+        claims = verify_access_token(
+            token, self.key.public_key, self.provider_id, self.audience, moment, grace
+        )
+        context.claims = claims
+        if claims.transfer_id != context.transfer_id:
+            raise InvalidToken("wrong_transfer", "the token was issued for another transfer")
+        verified = verify_proof(proof, method, path, token, claims.jkt, moment)
+        if not self.store.remember_proof(verified.jti, verified.issued_at + 2 * 3600):
+            raise InvalidToken("proof_replayed", "this proof was already used; make a fresh one per request")
+        if check_status:
+            status = self.store.token_status(claims.jti)
+            if status != ACTIVE:
+                reason = {"refreshed": "it was replaced by a refreshed token",
+                          "revoked": "the transfer was revoked"}.get(status or "", "it is unknown here")
+                raise InvalidToken("token_inactive", f"the token can no longer be used: {reason}")
+        return claims
+
+    def _check_state(self, context: ReadContext, claims: AccessClaims) -> tuple[TransferView, AgreementView]:
+        transfer = self.state.transfer(context.transfer_id)
+        if transfer is None:
+            raise NotFound("unknown_transfer", "no such transfer on this connector")
+        context.transfer = transfer
+        if transfer.consumer_id != claims.consumer_id or transfer.agreement_id != claims.agreement_id:
+            raise AccessDenied("wrong_consumer", "the token does not belong to this transfer's consumer")
+        if (transfer.purpose, transfer.compute_site, transfer.job_id) != (
+            claims.purpose, claims.compute_site, claims.job_id
+        ):
+            raise AccessDenied(
+                "job_mismatch", "the token's job, purpose or compute site differ from the transfer's"
+            )
+        if transfer.state != STARTED:
+            raise AccessDenied("transfer_not_started", f"the transfer is {transfer.state}, not {STARTED}")
+        agreement = self.state.agreement(transfer.agreement_id)
+        if agreement is None:
+            raise AccessDenied("unknown_agreement", "the transfer's agreement is unknown")
+        context.agreement = agreement
+        if agreement.terminated:
+            raise AccessDenied("agreement_terminated", "the agreement was terminated; no further reads")
+        if agreement.consumer_id != claims.consumer_id:
+            raise AccessDenied("wrong_consumer", "the agreement was concluded with another consumer")
+        return transfer, agreement
+
+    def _decide(self, policy: Policy, claims: AccessClaims, transfer: TransferView, action: str,
+                columns: frozenset[str] | None, moment: datetime, reads: int,
+                duties: Mapping[str, str]) -> tuple[Decision, Request, World]:
+        context: dict[str, object] = {"recipient": claims.consumer_id}
+        if claims.purpose:
+            context["purpose"] = claims.purpose
+        if claims.compute_site:
+            context["sluis:computeSite"] = claims.compute_site
+        if claims.job_id:
+            context["sluis:jobId"] = claims.job_id
+        if columns is not None:
+            context["sluis:columns"] = sorted(columns)
+        request = Request(
+            assignee=claims.consumer_id, action=action, target=transfer.asset_id, context=context
+        )
+        world = World(now=moment, counts={policy.uid: reads}, duties=dict(duties))
+        return evaluate(policy, request, world), request, world
+
+    def _duty_states(self, agreement_id: str, duties: list[Duty], moment: datetime) -> dict[str, str]:
+        states: dict[str, str] = {duty.uid: "fulfilled" for duty in duties if duty.per_use}
+        for obligation in self.store.obligations(agreement_id=agreement_id):
+            shown = obligation.to_json(moment)["status"]
+            if shown == "fulfilled":
+                states[obligation.duty_uid] = "fulfilled"
+            elif shown == "overdue":
+                states[obligation.duty_uid] = "violated"
+        return states
+
+    # --- reads --------------------------------------------------------------------------------
+    def prepare_read(self, transfer_id: str, authorization: str | None, proof: str | None, method: str,
+                     path: str, sql: str | None, media_type: str) -> PreparedRead:
+        """Run every check and open the sandbox; raises ``DataPlaneError`` (audited) on denial."""
+        moment = self.clock()
+        context = ReadContext(transfer_id, "read")
+        sandbox: Sandbox | None = None
+        try:
+            claims = self._authenticate(context, authorization, proof, method, path, moment)
+            transfer, agreement = self._check_state(context, claims)
+            parsed: ParsedQuery | None = parse_query(sql) if sql is not None else None
+            policy = _policy_of(agreement)
+            duties = duties_of(policy)
+            duty_states = self._duty_states(agreement.id, duties, moment)
+            action = "aggregate" if parsed is not None and parsed.aggregate else "use"
+            requested = parsed.columns if parsed is not None and not parsed.selects_all else None
+            reads = self.store.reads(agreement.id)
+            decision, request, world = self._decide(
+                policy, claims, transfer, action, requested, moment, reads, duty_states
+            )
+            if not decision.permitted:
+                raise AccessDenied("policy_denied", decision.summary, decision.to_json())
+            scope = data_scope(policy, request, world)
+            asset = self.state.asset_data(transfer.asset_id)
+            if asset is None:
+                raise NotFound("unknown_asset", "the transfer's asset has no data on this connector")
+            sandbox = Sandbox(asset, self.limits.sandbox, self.data_root)
+            view_columns = self._granted_columns(sandbox.source_columns(), scope)
+            guarded = self._guard(parsed, view_columns, scope)
+            context.sql, context.query_hash = guarded.sql, guarded.query_hash
+            sandbox.create_view(view_columns, scope.row_filters, sandbox.source_columns())
+            reader = sandbox.stream(guarded.sql)
+            number = self.store.reserve_read(agreement.id, scope.max_reads)
+            if number is None:
+                limit_reads = scope.max_reads or 0
+                denied, _, _ = self._decide(policy, claims, transfer, action, requested, moment, limit_reads,
+                                            duty_states)
+                raise AccessDenied(
+                    "read_limit", denied.summary if not denied.permitted else
+                    f"the agreement allows {limit_reads} reads and they have all been made",
+                    denied.to_json(),
+                )
+            context.read_number = number
+            self._track_obligations(agreement, duties, moment)
+            return PreparedRead(context, sandbox, reader, media_type, decision.decision)
+        except PolicyError as error:
+            if sandbox is not None:
+                sandbox.close()
+            denial = AccessDenied("policy_denied", str(error))
+            self._audit_denial(context, denial)
+            raise denial from None
+        except DataPlaneError as error:
+            if sandbox is not None:
+                sandbox.close()
+            self._audit_denial(context, error)
+            raise
+
+    def _granted_columns(self, source: list[str], scope: DataScope) -> list[str]:
+        denied = {name.lower() for name in scope.denied_columns}
+        allowed = None if scope.allowed_columns is None else {name.lower() for name in scope.allowed_columns}
+        return [name for name in source
+                if name.lower() not in denied and (allowed is None or name.lower() in allowed)]
+
+    def _guard(self, parsed: ParsedQuery | None, view_columns: list[str], scope: DataScope) -> GuardedQuery:
+        aggregate_only = scope.aggregate_only or scope.min_group_size is not None
+        if parsed is None:
+            if aggregate_only:
+                raise AccessDenied("aggregate_only", "the agreement allows only grouped aggregates: "
+                                   "POST a query to /data/{transfer}/query")
+            parsed = parse_query(select_all_sql(view_columns))
+        return finalize(parsed, view_columns, aggregate_only, scope.min_group_size)
+
+    def _track_obligations(self, agreement: AgreementView, duties: list[Duty], moment: datetime) -> None:
+        for duty in duties:
+            self.store.track_obligation(
+                agreement.id, duty.uid, agreement.consumer_id, agreement.provider_id, duty.action,
+                duty.description, duty.due(moment), duty.per_use, moment,
+            )
+
+    def stream(self, read: PreparedRead) -> Iterator[bytes | memoryview]:
+        """Encode and send the result batch by batch; caps are enforced while streaming, and
+        the audit entry is written when the stream ends (completed, capped or aborted)."""
+        rows = 0
+        sent = 0
+        status = "aborted"
+        reason: str | None = None
+        limits = self.limits
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            for batch in read.sandbox.batches(read.reader):
+                rows += batch.num_rows
+                if rows > limits.max_result_rows:
+                    raise ResultTooLarge("result_rows", f"the result exceeds {limits.max_result_rows} rows")
+                yield batch
+
+        try:
+            for chunk in encode(read.reader.schema, counted(), read.media_type):
+                sent += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
+                if sent > limits.max_result_bytes:
+                    cap = limits.max_result_bytes
+                    raise ResultTooLarge("result_bytes", f"the result exceeds {cap} bytes")
+                yield chunk
+            status = "completed"
+        except DataPlaneError as error:
+            status, reason = "failed", error.message
+            _log.warning("read stopped", extra={"transfer": read.context.transfer_id, "code": error.code})
+            raise
+        finally:
+            read.sandbox.close()
+            self.audit.append({
+                **read.context.audit_body(), "decision": read.decision, "status": status, "reason": reason,
+                "rows": rows, "bytes": sent, "media_type": read.media_type,
+            })
+
+    def _audit_denial(self, context: ReadContext, error: DataPlaneError) -> None:
+        body = {**context.audit_body(), "kind": context.kind, "decision": "deny", "code": error.code,
+                "reason": error.message, "status": error.status}
+        if error.decision is not None:
+            body["policy_decision"] = error.decision.get("summary")
+        self.audit.append(body)
+
+    # --- obligations --------------------------------------------------------------------------
+    def consumer_context(self, transfer_id: str, authorization: str | None, proof: str | None, method: str,
+                         path: str) -> tuple[TransferView, AgreementView | None]:
+        """Authenticate the consumer for side endpoints (obligations, audit); state not required."""
+        moment = self.clock()
+        context = ReadContext(transfer_id, "consumer-request")
+        claims = self._authenticate(context, authorization, proof, method, path, moment,
+                                    grace=REFRESH_GRACE_SECONDS, check_status=False)
+        transfer = self.state.transfer(transfer_id)
+        if transfer is None or transfer.consumer_id != claims.consumer_id:
+            raise NotFound("unknown_transfer", "no such transfer for this consumer")
+        return transfer, self.state.agreement(transfer.agreement_id)
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise InvalidToken("token_missing", "send the access token as 'Authorization: DPoP <token>'")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "dpop" or not token.strip():
+        raise InvalidToken("token_scheme", "the access token is key-bound: use 'Authorization: DPoP <token>'"
+                           " with a DPoP proof header")
+    return token.strip()

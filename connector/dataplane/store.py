@@ -1,0 +1,244 @@
+"""The data plane's own tables, in the connector's database (same storage URL).
+
+* ``sluis_dp_tokens``: every access token issued, and whether it is still usable. Refresh is a
+  compare-and-set from ``active`` to ``refreshed`` (a replayed refresh finds nothing to update);
+  revocation flips every token of a transfer to ``revoked``.
+* ``sluis_dp_proofs``: proof-of-possession ids seen, so each proof is used once, on any replica.
+* ``sluis_dp_reads``: reads per agreement. A read is reserved with
+  ``UPDATE ... SET reads = reads + 1 WHERE agreement_id = ? AND reads < ? RETURNING reads``:
+  one statement, so twenty concurrent reads on several replicas can never exceed the limit.
+* ``sluis_dp_obligations``: duties of the agreement (delete within N days, notify on use, ...)
+  with their due dates and state, shown to both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from connector.audit import Database
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sluis_dp_tokens (
+        jti TEXT PRIMARY KEY,
+        transfer_id TEXT NOT NULL,
+        agreement_id TEXT NOT NULL,
+        consumer_id TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        replaced_by TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS sluis_dp_tokens_by_transfer ON sluis_dp_tokens (transfer_id)",
+    """CREATE TABLE IF NOT EXISTS sluis_dp_proofs (
+        jti TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS sluis_dp_reads (
+        agreement_id TEXT PRIMARY KEY,
+        reads BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS sluis_dp_obligations (
+        id TEXT PRIMARY KEY,
+        agreement_id TEXT NOT NULL,
+        duty_uid TEXT NOT NULL,
+        consumer_id TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        description TEXT NOT NULL,
+        due_at TEXT,
+        status TEXT NOT NULL,
+        uses BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        evidence TEXT,
+        UNIQUE (agreement_id, duty_uid)
+    )""",
+)
+
+ACTIVE, REFRESHED, REVOKED = "active", "refreshed", "revoked"
+# Expired proof ids are swept at most this often (each sweep is one DELETE).
+PROOF_SWEEP_INTERVAL_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """One duty the consumer owes under an agreement, as both sides see it."""
+
+    id: str
+    agreement_id: str
+    duty_uid: str
+    consumer_id: str
+    provider_id: str
+    action: str
+    description: str
+    due_at: str | None
+    status: str  # pending | fulfilled | recorded (notify-on-use: every use is recorded)
+    uses: int
+    created_at: str
+    updated_at: str
+    evidence: str | None
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        overdue = (
+            self.status == "pending" and self.due_at is not None
+            and datetime.fromisoformat(self.due_at) < now
+        )
+        return {
+            "id": self.id, "agreement_id": self.agreement_id, "duty": self.duty_uid,
+            "consumer_id": self.consumer_id, "provider_id": self.provider_id, "action": self.action,
+            "description": self.description, "due_at": self.due_at,
+            "status": "overdue" if overdue else self.status, "uses": self.uses,
+            "created_at": self.created_at, "updated_at": self.updated_at, "evidence": self.evidence,
+        }
+
+
+_OBLIGATION_COLUMNS = (
+    "id, agreement_id, duty_uid, consumer_id, provider_id, action, description, due_at, status, uses,"
+    " created_at, updated_at, evidence"
+)
+
+
+def _obligation(row: tuple[Any, ...]) -> Obligation:
+    values = list(row)
+    values[9] = int(values[9])
+    return Obligation(*values)
+
+
+class DataPlaneStore:
+    """All data-plane state that must be shared by replicas lives behind this class."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        database.ensure_schema("dataplane", SCHEMA)
+        self._last_sweep = 0.0
+
+    # --- tokens -------------------------------------------------------------------------------
+    def record_token(self, jti: str, transfer_id: str, agreement_id: str, consumer_id: str,
+                     expires_at: int) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO sluis_dp_tokens (jti, transfer_id, agreement_id, consumer_id, expires_at,"
+                " status) VALUES (?, ?, ?, ?, ?, ?)",
+                (jti, transfer_id, agreement_id, consumer_id, expires_at, ACTIVE),
+            )
+
+    def token_status(self, jti: str) -> str | None:
+        with self.db.transaction() as tx:
+            rows = tx.execute("SELECT status FROM sluis_dp_tokens WHERE jti = ?", (jti,))
+        return str(rows[0][0]) if rows else None
+
+    def claim_refresh(self, jti: str) -> bool:
+        """Compare-and-set ``active`` -> ``refreshed``; False when already refreshed or revoked."""
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE sluis_dp_tokens SET status = ? WHERE jti = ? AND status = ? RETURNING jti",
+                (REFRESHED, jti, ACTIVE),
+            )
+        return bool(rows)
+
+    def link_refresh(self, old_jti: str, new_jti: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE sluis_dp_tokens SET replaced_by = ? WHERE jti = ?", (new_jti, old_jti))
+
+    def revoke_transfer(self, transfer_id: str) -> int:
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE sluis_dp_tokens SET status = ? WHERE transfer_id = ? AND status = ? RETURNING jti",
+                (REVOKED, transfer_id, ACTIVE),
+            )
+        return len(rows)
+
+    # --- proofs -------------------------------------------------------------------------------
+    def remember_proof(self, jti: str, expires_at: int) -> bool:
+        """Record a proof id; False if it was seen before (a replayed request)."""
+        now = time.time()
+        with self.db.transaction() as tx:
+            if now - self._last_sweep > PROOF_SWEEP_INTERVAL_SECONDS:
+                self._last_sweep = now
+                tx.execute("DELETE FROM sluis_dp_proofs WHERE expires_at < ?", (int(now),))
+            rows = tx.execute(
+                "INSERT INTO sluis_dp_proofs (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING"
+                " RETURNING jti",
+                (jti, expires_at),
+            )
+        return bool(rows)
+
+    # --- read counters ------------------------------------------------------------------------
+    def reads(self, agreement_id: str) -> int:
+        with self.db.transaction() as tx:
+            rows = tx.execute("SELECT reads FROM sluis_dp_reads WHERE agreement_id = ?", (agreement_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def reserve_read(self, agreement_id: str, limit: int | None) -> int | None:
+        """Count one more read, atomically; ``None`` when ``limit`` reads were already made."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO sluis_dp_reads (agreement_id, reads) VALUES (?, 0)"
+                " ON CONFLICT (agreement_id) DO NOTHING",
+                (agreement_id,),
+            )
+            if limit is None:
+                rows = tx.execute(
+                    "UPDATE sluis_dp_reads SET reads = reads + 1 WHERE agreement_id = ? RETURNING reads",
+                    (agreement_id,),
+                )
+            else:
+                rows = tx.execute(
+                    "UPDATE sluis_dp_reads SET reads = reads + 1 WHERE agreement_id = ? AND reads < ?"
+                    " RETURNING reads",
+                    (agreement_id, limit),
+                )
+        return int(rows[0][0]) if rows else None
+
+    # --- obligations --------------------------------------------------------------------------
+    def track_obligation(self, agreement_id: str, duty_uid: str, consumer_id: str, provider_id: str,
+                         action: str, description: str, due_at: datetime | None, per_use: bool,
+                         now: datetime) -> None:
+        """Create the obligation on first use; count every use (notify-on-use duties)."""
+        stamp = now.astimezone(UTC).isoformat(timespec="seconds")
+        due = due_at.astimezone(UTC).isoformat(timespec="seconds") if due_at else None
+        status = "recorded" if per_use else "pending"
+        with self.db.transaction() as tx:
+            tx.execute(
+                f"INSERT INTO sluis_dp_obligations ({_OBLIGATION_COLUMNS}) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL) ON CONFLICT (agreement_id, duty_uid) DO NOTHING",
+                (str(uuid.uuid4()), agreement_id, duty_uid, consumer_id, provider_id, action, description,
+                 due, status, stamp, stamp),
+            )
+            tx.execute(
+                "UPDATE sluis_dp_obligations SET uses = uses + 1, updated_at = ?"
+                " WHERE agreement_id = ? AND duty_uid = ?",
+                (stamp, agreement_id, duty_uid),
+            )
+
+    def obligations(
+        self, agreement_id: str | None = None, consumer_id: str | None = None
+    ) -> list[Obligation]:
+        clauses, params = [], []
+        if agreement_id is not None:
+            clauses.append("agreement_id = ?")
+            params.append(agreement_id)
+        if consumer_id is not None:
+            clauses.append("consumer_id = ?")
+            params.append(consumer_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT {_OBLIGATION_COLUMNS} FROM sluis_dp_obligations{where} ORDER BY created_at, id",
+                params,
+            )
+        return [_obligation(row) for row in rows]
+
+    def fulfil_obligation(self, obligation_id: str, agreement_id: str, evidence: str, now: datetime) -> bool:
+        stamp = now.astimezone(UTC).isoformat(timespec="seconds")
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE sluis_dp_obligations SET status = 'fulfilled', evidence = ?, updated_at = ?"
+                " WHERE id = ? AND agreement_id = ? AND status = 'pending' RETURNING id",
+                (json.dumps({"note": evidence}), stamp, obligation_id, agreement_id),
+            )
+        return bool(rows)

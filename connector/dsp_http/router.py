@@ -1,0 +1,182 @@
+"""FastAPI routes of the DSP 2025-1 HTTPS binding: catalog, negotiations, transfers.
+
+Each route authenticates the caller's token, reads the body within limits, checks the message
+(fast path for the known compact form) and hands it to the service. Failures are DSP error
+messages (``CatalogError``, ``ContractNegotiationError``, ``TransferError``) with the status
+code that says what went wrong: 400 bad message or illegal transition, 401 no valid token,
+404 unknown or not yours, 409 concurrent change, 413 body too large - never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from connector.dsp_http._body import BodyError, read_json_body
+from connector.identity import IdentityError, VerifiedClaims
+from connector.service import ConnectorService, DspError, DspReply
+from vocab import dsp
+
+_log = logging.getLogger(__name__)
+
+Recorder = Callable[[str, str, Mapping[str, Any]], None]
+_Handler = Callable[[VerifiedClaims, dsp.DspMessage], DspReply]
+
+
+def _error_body(area: str, error: DspError) -> dict[str, Any]:
+    reasons = [error.reason]
+    if area == "catalog":
+        return dsp.catalog_error(error.code, reasons)
+    if area == "negotiations":
+        return dsp.negotiation_error(error.provider_pid, error.consumer_pid, error.code, reasons)
+    return dsp.transfer_error(error.provider_pid, error.consumer_pid, error.code, reasons)
+
+
+def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> APIRouter:
+    """The DSP endpoints, mounted under ``/dsp``."""
+    router = APIRouter(prefix="/dsp", tags=["dsp"])
+
+    def respond(area: str, path: str, outcome: DspReply | DspError) -> Response:
+        if isinstance(outcome, DspError):
+            body: dict[str, Any] | None = _error_body(area, outcome)
+            status = outcome.status
+        else:
+            body, status = outcome.body, outcome.status
+        if recorder is not None and body is not None:
+            recorder("sent", path, body)
+        if body is None:
+            return Response(status_code=status)
+        return JSONResponse(body, status_code=status)
+
+    async def handle(
+        request: Request, area: str, expected: Collection[str] | None, handler: _Handler, pids: dict[str, str]
+    ) -> Response:
+        path = request.url.path
+        try:
+            claims = await run_in_threadpool(service.authenticate, request.headers.get("authorization"))
+            if expected is None:
+                message = dsp.DspMessage("", {}, True)
+            else:
+                raw = await read_json_body(request)
+                if recorder is not None and isinstance(raw, dict):
+                    recorder("received", path, raw)
+                message = await run_in_threadpool(dsp.read_message, raw, expected, service.dsp_base)
+            outcome: DspReply | DspError = await run_in_threadpool(handler, claims, message)
+        except DspError as error:
+            if not error.provider_pid and not error.consumer_pid:
+                error.provider_pid = pids.get("provider", "")
+                error.consumer_pid = pids.get("consumer", "")
+            outcome = error
+        except BodyError as error:
+            outcome = DspError(
+                error.status, "invalid-body", f"{error.field}: {error.reason}", **_pid_kwargs(pids)
+            )
+        except dsp.DspMessageError as error:
+            outcome = DspError(400, error.code, str(error), **_pid_kwargs(pids))
+        except IdentityError as error:
+            outcome = DspError(400, error.code, str(error), **_pid_kwargs(pids))
+        return respond(area, path, outcome)
+
+    # -- catalog ---------------------------------------------------------------------------
+    @router.post("/catalog/request", summary="CatalogRequestMessage -> Catalog")
+    async def catalog_request(request: Request) -> Response:
+        return await handle(
+            request,
+            "catalog",
+            {"CatalogRequestMessage"},
+            lambda c, _m: DspReply(200, service.catalog_for(c)),
+            {},
+        )
+
+    @router.get("/catalog/datasets/{dataset_id:path}", summary="Dataset")
+    async def dataset(request: Request, dataset_id: str) -> Response:
+        return await handle(
+            request, "catalog", None, lambda c, _m: DspReply(200, service.dataset_for(c, dataset_id)), {}
+        )
+
+    # -- negotiations ----------------------------------------------------------------------
+    @router.post(
+        "/negotiations/request", status_code=201, summary="initial ContractRequestMessage (provider)"
+    )
+    async def negotiation_request(request: Request) -> Response:
+        return await handle(
+            request, "negotiations", {"ContractRequestMessage"}, service.request_negotiation, {}
+        )
+
+    @router.post("/negotiations/offers", status_code=201, summary="initial ContractOfferMessage (consumer)")
+    async def negotiation_offer(request: Request) -> Response:
+        return await handle(request, "negotiations", {"ContractOfferMessage"}, service.receive_offer, {})
+
+    @router.get("/negotiations/{pid}", summary="ContractNegotiation state")
+    async def negotiation_get(request: Request, pid: str) -> Response:
+        return await handle(
+            request, "negotiations", None, lambda c, _m: service.negotiation_state(c, pid), {"provider": pid}
+        )
+
+    negotiation_routes = {
+        "request": {"ContractRequestMessage"},
+        "offers": {"ContractOfferMessage"},
+        "events": {"ContractNegotiationEventMessage"},
+        "agreement": {"ContractAgreementMessage"},
+        "agreement/verification": {"ContractAgreementVerificationMessage"},
+        "termination": {"ContractNegotiationTerminationMessage"},
+    }
+    for suffix, types in negotiation_routes.items():
+        _add_process_route(router, "negotiations", suffix, types, handle, service.negotiation_message)
+
+    # -- transfers -------------------------------------------------------------------------
+    @router.post("/transfers/request", status_code=201, summary="TransferRequestMessage (provider)")
+    async def transfer_request(request: Request) -> Response:
+        return await handle(request, "transfers", {"TransferRequestMessage"}, service.request_transfer, {})
+
+    @router.get("/transfers/{pid}", summary="TransferProcess state")
+    async def transfer_get(request: Request, pid: str) -> Response:
+        return await handle(
+            request, "transfers", None, lambda c, _m: service.transfer_state(c, pid), {"provider": pid}
+        )
+
+    transfer_routes = {
+        "start": {"TransferStartMessage"},
+        "suspension": {"TransferSuspensionMessage"},
+        "completion": {"TransferCompletionMessage"},
+        "termination": {"TransferTerminationMessage"},
+    }
+    for suffix, types in transfer_routes.items():
+        _add_process_route(router, "transfers", suffix, types, handle, service.transfer_message)
+    return router
+
+
+def _pid_kwargs(pids: Mapping[str, str]) -> dict[str, str]:
+    return {"provider_pid": pids.get("provider", ""), "consumer_pid": pids.get("consumer", "")}
+
+
+def _add_process_route(
+    router: APIRouter,
+    area: str,
+    suffix: str,
+    types: Collection[str],
+    handle: Any,
+    method: Callable[[VerifiedClaims, str, dsp.DspMessage], DspReply],
+) -> None:
+    async def endpoint(request: Request, pid: str) -> Response:
+        response: Response = await handle(
+            request,
+            area,
+            types,
+            lambda claims, message: method(claims, pid, message),
+            {"provider": pid, "consumer": pid},
+        )
+        return response
+
+    router.add_api_route(
+        f"/{area}/{{pid}}/{suffix}",
+        endpoint,
+        methods=["POST"],
+        summary=f"{' or '.join(sorted(types))} for process {{pid}}",
+        name=f"{area}-{suffix.replace('/', '-')}",
+    )

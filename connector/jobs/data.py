@@ -1,0 +1,177 @@
+"""Read one transfer from a provider's data plane: Arrow in, ``pyarrow.Table`` out.
+
+The reader holds the data address (endpoint, key-bound token, expiry, refresh endpoint) and
+the consumer's key. Each request carries a fresh DPoP proof; the token is refreshed before it
+expires (and once more if the server says it expired). Every byte received is hashed, so the
+job's lineage record can name exactly what went into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from connector.dataplane.tokens import make_proof
+from connector.identity import KeyPair
+from connector.jobs.errors import JobError
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+# Refresh this long before expiry, so a request never leaves with a token about to lapse.
+REFRESH_MARGIN = timedelta(seconds=60)
+# Read timeout between two chunks; a full read of a large table may take much longer.
+READ_TIMEOUT_SECONDS = 300.0
+# Chunk size when receiving the stream (large chunks keep loopback throughput high).
+RECEIVE_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Address:
+    endpoint: str
+    token: str
+    expires_at: datetime
+    refresh_endpoint: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Address:
+        """Accept the flat form (``endpoint``, ``token``, ``expires_at``, ``refresh_endpoint``) and
+        the DSP ``DataAddress`` form (``endpointProperties``)."""
+        flat: dict[str, Any] = dict(data)
+        for prop in data.get("endpointProperties") or []:
+            if isinstance(prop, Mapping):
+                flat.setdefault(str(prop.get("name")), prop.get("value"))
+        token = flat.get("token") or flat.get("authorization")
+        expires = flat.get("expires_at") or flat.get("expiresAt")
+        refresh = flat.get("refresh_endpoint") or flat.get("refreshEndpoint")
+        endpoint = flat.get("endpoint")
+        if not all(isinstance(v, str) and v for v in (token, expires, refresh, endpoint)):
+            raise JobError(
+                "bad_data_address", "the data address lacks endpoint, token, expiry or refresh endpoint"
+            )
+        try:
+            moment = datetime.fromisoformat(str(expires).replace("Z", "+00:00"))
+        except ValueError:
+            raise JobError("bad_data_address", f"expires_at is not a date-time: {expires!r}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return cls(str(endpoint), str(token), moment, str(refresh))
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    """One read, for lineage: what was asked and the hash of exactly what came back."""
+
+    transfer_id: str
+    endpoint: str
+    sql: str | None
+    query_hash: str | None
+    content_sha256: str
+    rows: int
+    bytes: int
+    at: datetime
+
+
+class TransferReader:
+    """Reads of one transfer, authenticated with the consumer's key."""
+
+    def __init__(self, address: Address, key: KeyPair, transfer_id: str = "",
+                 http: httpx.Client | None = None) -> None:
+        self.address = address
+        self.key = key
+        self.transfer_id = transfer_id or address.endpoint.rstrip("/").rsplit("/", 1)[-1]
+        self._http = http or httpx.Client(timeout=httpx.Timeout(30.0, read=READ_TIMEOUT_SECONDS))
+        self._owns_http = http is None
+        self.reads: list[ReadRecord] = []
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def _headers(self, method: str, url: str) -> dict[str, str]:
+        return {
+            "Authorization": f"DPoP {self.address.token}",
+            "DPoP": make_proof(self.key, method, url, self.address.token),
+        }
+
+    def refresh(self) -> None:
+        """Exchange the token for a new one (the old one cannot be refreshed again)."""
+        url = self.address.refresh_endpoint
+        response = self._http.post(url, headers=self._headers("POST", url))
+        if response.status_code != 200:
+            raise _error_from(response, "refresh_failed")
+        self.address = Address.from_json(response.json())
+
+    def _fresh(self) -> None:
+        if self.address.expires_at - datetime.now(UTC) < REFRESH_MARGIN:
+            self.refresh()
+
+    def read(self) -> pa.Table:
+        """The whole granted view."""
+        return self._fetch("GET", self.address.endpoint, None)
+
+    def query(self, sql: str) -> pa.Table:
+        """One SQL SELECT over the view named ``data``."""
+        return self._fetch("POST", self.address.endpoint + "/query", sql)
+
+    def _fetch(self, method: str, url: str, sql: str | None) -> pa.Table:
+        self._fresh()
+        for attempt in (1, 2):
+            try:
+                return self._once(method, url, sql)
+            except JobError as error:
+                if attempt == 1 and error.code == "token_expired":
+                    self.refresh()
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _once(self, method: str, url: str, sql: str | None) -> pa.Table:
+        headers = {**self._headers(method, url), "Accept": ARROW_STREAM}
+        body = {"json": {"sql": sql}} if sql is not None else {}
+        digest = hashlib.sha256()
+        data = bytearray()
+        try:
+            with self._http.stream(method, url, headers=headers, **body) as response:  # type: ignore[arg-type]
+                if response.status_code != 200:
+                    response.read()
+                    raise _error_from(response, "read_failed")
+                for chunk in response.iter_bytes(RECEIVE_CHUNK_BYTES):
+                    digest.update(chunk)
+                    data += chunk
+                query_hash = response.headers.get("sluis-query-hash")
+        except httpx.HTTPError as error:
+            reason = f"the read did not complete (result cap or failure): {error}"
+            raise JobError("read_interrupted", reason) from None
+        try:
+            table = pa.ipc.open_stream(pa.py_buffer(bytes(data))).read_all()
+        except pa.ArrowInvalid as error:
+            raise JobError("bad_stream", f"the data plane sent an invalid Arrow stream: {error}") from None
+        self.reads.append(ReadRecord(self.transfer_id, url, sql, query_hash, digest.hexdigest(),
+                                     table.num_rows, len(data), datetime.now(UTC)))
+        return table
+
+    def obligations(self) -> list[dict[str, Any]]:
+        url = self.address.endpoint + "/obligations"
+        self._fresh()
+        response = self._http.get(url, headers=self._headers("GET", url))
+        if response.status_code != 200:
+            raise _error_from(response, "obligations_failed")
+        items = response.json().get("obligations", [])
+        return [item for item in items if isinstance(item, dict)]
+
+
+def _error_from(response: httpx.Response, default: str) -> JobError:
+    problem: dict[str, Any] | None = None
+    try:
+        parsed = response.json()
+        problem = parsed if isinstance(parsed, dict) else None
+    except ValueError:
+        problem = None
+    code = str(problem.get("code", default)) if problem else default
+    detail = str(problem.get("detail") or problem.get("title")) if problem else response.text[:300]
+    return JobError(code, f"HTTP {response.status_code}: {detail}", response.status_code, problem)

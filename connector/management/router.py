@@ -1,0 +1,338 @@
+"""The management API: what the participant's own people and tools use (bearer-token protected).
+
+Provider side: assets, policy definitions, contract definitions. Consumer side: fetch a
+counter-party's catalog, start / inspect / accept / terminate negotiations, list and terminate
+agreements, start and steer transfers. Every body is a typed model (documented in the OpenAPI
+description); bad input is a 400 problem naming the field.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from connector import _policy
+from connector.dsp_client import DspClientError
+from connector.problems import FieldError, ProblemError
+from connector.service import ConnectorService, ServiceError
+from connector.store import AssetRecord, ContractDefinition, ProcessRecord
+
+#: Longest identifier accepted for assets, policies and definitions.
+MAX_ID_CHARS = 512
+#: Most assets one contract definition may name.
+MAX_ASSETS_PER_DEFINITION = 1000
+
+_ID = Field(min_length=1, max_length=MAX_ID_CHARS)
+
+
+class AssetData(BaseModel):
+    kind: Literal["parquet", "csv", "duckdb"]
+    path: str = Field(min_length=1, max_length=4096, description="relative to the data root")
+    table: str | None = Field(default=None, max_length=256)
+
+
+class AssetIn(BaseModel):
+    id: str = _ID
+    title: str = Field(min_length=1, max_length=2000)
+    dataset: dict[str, Any] = Field(default_factory=dict, description="DCAT JSON-LD of the dataset")
+    data: AssetData
+
+
+class PolicyIn(BaseModel):
+    id: str = _ID
+    policy: dict[str, Any] = Field(description="ODRL JSON-LD")
+
+
+class ContractDefinitionIn(BaseModel):
+    id: str = _ID
+    access_policy_id: str = _ID
+    contract_policy_id: str = _ID
+    asset_ids: list[str] = Field(min_length=1, max_length=MAX_ASSETS_PER_DEFINITION)
+
+
+class CatalogRequestIn(BaseModel):
+    counterparty_address: str = Field(min_length=1, max_length=2048, description="the peer's DSP base URL")
+    counterparty_id: str | None = Field(default=None, max_length=MAX_ID_CHARS, description="the peer's DID")
+
+
+class NegotiationIn(BaseModel):
+    counterparty_address: str = Field(min_length=1, max_length=2048)
+    counterparty_id: str = _ID
+    dataset_id: str = _ID
+    offer: dict[str, Any] = Field(description="the DSP Offer from the peer's catalog")
+    purpose: str | None = Field(
+        default=None, max_length=MAX_ID_CHARS, description="purpose IRI declared to the provider"
+    )
+    auto_accept: bool = Field(default=False, description="accept a counter-offer without asking")
+
+
+class TerminateIn(BaseModel):
+    reason: str = Field(default="terminated by the user", max_length=1000)
+
+
+class JobIn(BaseModel):
+    id: str = _ID
+    purpose: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    compute_site: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+
+
+class TransferIn(BaseModel):
+    agreement_id: str = _ID
+    counterparty_address: str = Field(min_length=1, max_length=2048)
+    format: str = Field(default="HttpData-PULL", max_length=128)
+    job: JobIn | None = None
+
+
+def _negotiation_json(record: ProcessRecord) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": record.id,
+        "role": record.role,
+        "state": record.state,
+        "counterparty_id": record.counterparty_id,
+        "dataset_id": record.details.get("dataset_id"),
+        "provider_pid": record.provider_pid,
+        "consumer_pid": record.consumer_pid,
+    }
+    if record.agreement_id:
+        body["agreement_id"] = record.agreement_id
+    if record.error:
+        body["error"] = record.error
+    if record.details.get("offer"):
+        body["offer"] = record.details["offer"]
+    return body
+
+
+def _transfer_json(record: ProcessRecord) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": record.id,
+        "role": record.role,
+        "state": record.state,
+        "agreement_id": record.agreement_id,
+        "counterparty_id": record.counterparty_id,
+        "provider_pid": record.provider_pid,
+        "consumer_pid": record.consumer_pid,
+        "job_id": record.details.get("job_id"),
+    }
+    if record.details.get("data_address"):
+        body["data_address"] = record.details["data_address"]
+    if record.error:
+        body["error"] = record.error
+    return body
+
+
+def _raise(error: ServiceError) -> ProblemError:
+    errors = [FieldError(error.field, error.reason)] if error.field else []
+    return ProblemError(error.status, error.code, error.reason, code=error.code, errors=errors)
+
+
+def management_router(service: ConnectorService, token: str) -> APIRouter:
+    expected = token.encode()
+
+    def require_token(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not given or not hmac.compare_digest(given.encode(), expected):
+            raise ProblemError(
+                401, "Unauthorized", "a valid management bearer token is required", code="unauthorized"
+            )
+
+    router = APIRouter(prefix="/management", tags=["management"], dependencies=[Depends(require_token)])
+    store = service.store
+
+    @router.post("/assets", status_code=201, summary="Register an asset: a dataset and where its data is")
+    def put_asset(asset: AssetIn) -> dict[str, str]:
+        if ".." in asset.data.path.split("/") or asset.data.path.startswith("/"):
+            raise ProblemError(
+                400,
+                "Invalid asset",
+                "data.path must stay inside the data root",
+                errors=[FieldError("data.path", "must be relative, without ..")],
+            )
+        store.put_asset(
+            AssetRecord(
+                asset.id, asset.title, asset.dataset, asset.data.kind, asset.data.path, asset.data.table
+            )
+        )
+        return {"id": asset.id}
+
+    @router.post("/policies", status_code=201, summary="Register a policy definition (ODRL)")
+    def put_policy(body: PolicyIn) -> dict[str, str]:
+        try:
+            _policy.offer_for_catalog(body.policy, "urn:check")
+        except Exception as error:
+            raise ProblemError(
+                400, "Invalid policy", str(error), errors=[FieldError("policy", str(error))]
+            ) from None
+        store.put_policy(body.id, body.policy)
+        return {"id": body.id}
+
+    @router.post(
+        "/contract-definitions", status_code=201, summary="Offer assets under an access and a contract policy"
+    )
+    def put_definition(body: ContractDefinitionIn) -> dict[str, str]:
+        for name in ("access_policy_id", "contract_policy_id"):
+            if store.get_policy(getattr(body, name)) is None:
+                raise ProblemError(
+                    400,
+                    "Unknown policy",
+                    f"no policy {getattr(body, name)}",
+                    errors=[FieldError(name, "no such policy")],
+                )
+        for index, asset_id in enumerate(body.asset_ids):
+            if store.get_asset(asset_id) is None:
+                raise ProblemError(
+                    400,
+                    "Unknown asset",
+                    f"no asset {asset_id}",
+                    errors=[FieldError(f"asset_ids.{index}", "no such asset")],
+                )
+        store.put_contract_definition(
+            ContractDefinition(body.id, body.access_policy_id, body.contract_policy_id, tuple(body.asset_ids))
+        )
+        return {"id": body.id}
+
+    @router.post("/catalog/request", summary="Fetch a counter-party's DSP catalog")
+    async def catalog_request(body: CatalogRequestIn) -> dict[str, Any]:
+        audience = body.counterparty_id or _did_for_address(body.counterparty_address)
+        try:
+            response = await run_in_threadpool(service.client.catalog, body.counterparty_address, audience)
+        except DspClientError as error:
+            raise ProblemError(502, "Counter-party unreachable", str(error), code="unreachable") from None
+        if response.status != 200 or response.body is None:
+            raise ProblemError(
+                502,
+                "Catalog refused",
+                f"the counter-party answered HTTP {response.status}",
+                code="catalog-refused",
+                extra={"counterparty_error": response.body},
+            )
+        return response.body
+
+    @router.post("/negotiations", status_code=201, summary="Start a contract negotiation as consumer")
+    def start_negotiation(body: NegotiationIn) -> dict[str, str]:
+        try:
+            record = service.start_negotiation(
+                body.counterparty_address,
+                body.counterparty_id,
+                body.dataset_id,
+                body.offer,
+                purpose=body.purpose,
+                auto_accept=body.auto_accept,
+            )
+        except ServiceError as error:
+            raise _raise(error) from None
+        return {"id": record.id}
+
+    @router.get("/negotiations", summary="All negotiations")
+    def list_negotiations() -> list[dict[str, Any]]:
+        return [_negotiation_json(r) for r in store.list_processes("negotiation")]
+
+    @router.get("/negotiations/{negotiation_id}", summary="One negotiation: state, agreement id, error")
+    def get_negotiation(negotiation_id: str) -> dict[str, Any]:
+        record = store.get_process(negotiation_id, "negotiation")
+        if record is None:
+            raise ProblemError(
+                404, "Unknown negotiation", f"no negotiation {negotiation_id}", code="unknown-negotiation"
+            )
+        return _negotiation_json(record)
+
+    @router.post("/negotiations/{negotiation_id}/accept", summary="Accept the provider's current offer")
+    def accept(negotiation_id: str) -> dict[str, Any]:
+        try:
+            return _negotiation_json(service.accept_offer(negotiation_id))
+        except ServiceError as error:
+            raise _raise(error) from None
+
+    @router.post("/negotiations/{negotiation_id}/terminate", summary="Terminate a negotiation")
+    def terminate_negotiation(negotiation_id: str, body: TerminateIn | None = None) -> dict[str, Any]:
+        try:
+            return _negotiation_json(
+                service.terminate_negotiation(negotiation_id, (body or TerminateIn()).reason)
+            )
+        except ServiceError as error:
+            raise _raise(error) from None
+
+    @router.get("/agreements", summary="All agreements")
+    def list_agreements() -> list[dict[str, Any]]:
+        return [
+            {
+                "id": a.id,
+                "provider_id": a.provider_id,
+                "consumer_id": a.consumer_id,
+                "asset_id": a.asset_id,
+                "terminated": a.terminated,
+            }
+            for a in store.list_agreements()
+        ]
+
+    @router.get("/agreements/{agreement_id}", summary="One agreement, as signed (and counter-signed)")
+    def get_agreement(agreement_id: str) -> dict[str, Any]:
+        record = store.get_agreement(agreement_id)
+        if record is None:
+            raise ProblemError(
+                404, "Unknown agreement", f"no agreement {agreement_id}", code="unknown-agreement"
+            )
+        return record.agreement
+
+    @router.post("/agreements/{agreement_id}/terminate", summary="Revoke an agreement and end its transfers")
+    def terminate_agreement(agreement_id: str, body: TerminateIn | None = None) -> dict[str, Any]:
+        try:
+            ended = service.terminate_agreement(
+                agreement_id, (body or TerminateIn(reason="agreement terminated")).reason
+            )
+        except ServiceError as error:
+            raise _raise(error) from None
+        return {"id": agreement_id, "terminated": True, "transfers_terminated": [r.id for r in ended]}
+
+    @router.post("/transfers", status_code=201, summary="Start a transfer under an agreement, bound to a job")
+    def start_transfer(body: TransferIn) -> dict[str, str]:
+        try:
+            record = service.start_transfer(
+                body.agreement_id,
+                body.counterparty_address,
+                body.format,
+                body.job.model_dump() if body.job else None,
+            )
+        except ServiceError as error:
+            raise _raise(error) from None
+        return {"id": record.id}
+
+    @router.get("/transfers", summary="All transfers")
+    def list_transfers() -> list[dict[str, Any]]:
+        return [_transfer_json(r) for r in store.list_processes("transfer")]
+
+    @router.get("/transfers/{transfer_id}", summary="One transfer: state and, once started, its data address")
+    def get_transfer(transfer_id: str) -> dict[str, Any]:
+        record = store.get_process(transfer_id, "transfer")
+        if record is None:
+            raise ProblemError(404, "Unknown transfer", f"no transfer {transfer_id}", code="unknown-transfer")
+        return _transfer_json(record)
+
+    @router.post(
+        "/transfers/{transfer_id}/{command}", summary="suspend, resume, complete or terminate a transfer"
+    )
+    def transfer_command(
+        transfer_id: str,
+        command: Literal["suspend", "resume", "complete", "terminate"],
+        body: TerminateIn | None = None,
+    ) -> dict[str, Any]:
+        try:
+            reason = body.reason if body else ""
+            return _transfer_json(service.transfer_command(transfer_id, command, reason))
+        except ServiceError as error:
+            raise _raise(error) from None
+
+    return router
+
+
+def _did_for_address(address: str) -> str:
+    """The did:web of a DSP base URL's host, for when the caller did not name the peer's DID."""
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(address)
+    host = parts.hostname or ""
+    return f"did:web:{quote(f'{host}:{parts.port}', safe='') if parts.port else host}"

@@ -1,0 +1,231 @@
+"""``sluis catalogue``: run a catalogue node, issue publisher tokens, publish and validate records.
+
+Stable contracts scripts rely on:
+
+* ``sluis catalogue serve --data DIR [--host 127.0.0.1] [--port 8080]``
+* ``sluis catalogue token create --data DIR --publisher IRI`` prints the token and nothing else;
+* ``sluis catalogue publish FILE... (--data DIR | --url URL --token T)``: exit 0 when every file
+  was published, 1 when some were rejected (each reason printed), 2 on usage errors;
+* ``sluis catalogue validate FILE...``: exit 0 when every record is valid, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sluis.cli import EXIT_FINDINGS, EXIT_OK, CommandError
+from sluis.progress import Progress
+
+# A bulk publish reads files one by one; anything past the document limit is refused anyway.
+HTTP_TIMEOUT_SECONDS = 60.0
+
+
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = groups.add_parser("catalogue", help="run and feed a DCAT-AP catalogue node")
+    commands = group.add_subparsers(dest="catalogue_command", metavar="COMMAND")
+    commands.required = True
+
+    serve = commands.add_parser("serve", help="run a catalogue node on embedded storage in DIR")
+    serve.add_argument("--data", required=True, type=Path, help="folder holding the node's store and index")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--public-url", help="URL clients reach the node at (default http://HOST:PORT)")
+    serve.set_defaults(handler=_serve)
+
+    token = commands.add_parser("token", help="publisher API tokens")
+    token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND")
+    token_commands.required = True
+    create = token_commands.add_parser("create", help="print a new token for a publisher")
+    create.add_argument("--data", required=True, type=Path)
+    create.add_argument("--publisher", required=True, help="the publisher's IRI (its records' dct:publisher)")
+    create.set_defaults(handler=_token_create)
+
+    publish = commands.add_parser("publish", help="publish DCAT-AP records (one dataset per file)")
+    publish.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    target = publish.add_mutually_exclusive_group(required=True)
+    target.add_argument("--data", type=Path, help="publish straight into a node's storage (node stopped)")
+    target.add_argument("--url", help="publish to a running node, e.g. http://127.0.0.1:8080")
+    publish.add_argument("--token", help="publisher token (with --url)")
+    publish.set_defaults(handler=_publish)
+
+    validate = commands.add_parser("validate", help="validate records against their DCAT-AP profiles")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("--json", action="store_true", help="print the reports as JSON")
+    validate.set_defaults(handler=_validate)
+
+
+def _media_type(path: Path) -> str:
+    from vocab.errors import VocabError
+    from vocab.rdfio import media_type_for_path
+
+    try:
+        return media_type_for_path(path)
+    except VocabError as error:
+        raise CommandError(str(error)) from None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from catalogue.api import create_catalogue_app
+    from catalogue.config import CatalogueConfig
+
+    public_url = args.public_url or f"http://{args.host}:{args.port}"
+    app = create_catalogue_app(args.data, CatalogueConfig(public_url=public_url))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from catalogue.tokens import TOKENS_FILE, TokenError, TokenStore
+
+    store = TokenStore(args.data / TOKENS_FILE)
+    try:
+        issued = store.create(args.publisher)
+    except TokenError as error:
+        raise CommandError(str(error)) from None
+    finally:
+        store.close()
+    print(issued.token)
+    return EXIT_OK
+
+
+def _problem_text(body: Any) -> str:
+    if not isinstance(body, dict):
+        return str(body)
+    reasons = [f"{item.get('field')}: {item.get('reason')}" for item in body.get("errors", []) if isinstance(item, dict)]
+    return f"{body.get('title', 'rejected')} ({body.get('status')}): " + ("; ".join(reasons) or body.get("detail", ""))
+
+
+def _publish(args: argparse.Namespace) -> int:
+    for path in args.files:
+        if not path.is_file():
+            raise CommandError(f"{path} is not a file")
+        _media_type(path)
+    if args.url:
+        if not args.token:
+            raise CommandError("--url needs --token (create one with: sluis catalogue token create)")
+        return _publish_remote(args.files, args.url.rstrip("/"), args.token)
+    return _publish_local(args.files, args.data)
+
+
+def _publish_remote(files: list[Path], url: str, token: str) -> int:
+    import httpx
+
+    failures = 0
+    with (
+        httpx.Client(timeout=HTTP_TIMEOUT_SECONDS) as client,
+        Progress(len(files), "publishing") as progress,
+    ):
+        for path in files:
+            try:
+                response = client.post(
+                    f"{url}/catalogue/datasets",
+                    content=_read(path),
+                    headers={"Content-Type": _media_type(path), "Authorization": f"Bearer {token}"},
+                )
+            except httpx.HTTPError as error:
+                raise CommandError(f"cannot reach {url}: {error}") from None
+            if response.status_code == 201:
+                print(f"{path}\t{response.headers.get('location', '')}")
+            else:
+                failures += 1
+                try:
+                    detail = _problem_text(response.json())
+                except ValueError:
+                    detail = f"HTTP {response.status_code}"
+                print(f"{path}\trejected\t{detail}", file=sys.stderr)
+            progress.advance()
+    return EXIT_FINDINGS if failures else EXIT_OK
+
+
+def _publish_local(files: list[Path], data_dir: Path) -> int:
+    from catalogue.api import open_node
+    from catalogue.publish import BulkItem, BulkResult
+
+    try:
+        node = open_node(data_dir)
+    except OSError as error:
+        raise CommandError(f"cannot open the node in {data_dir} (is it being served?): {error}") from None
+    failures = 0
+
+    def items() -> Iterator[BulkItem]:
+        for path in files:
+            yield BulkItem(str(path), _read(path), _media_type(path))
+
+    try:
+        with Progress(len(files), "publishing") as progress:
+
+            def done(result: BulkResult) -> None:
+                nonlocal failures
+                if result.outcome is not None:
+                    print(f"{result.name}\t{result.outcome.record_id}")
+                elif result.error is not None:
+                    failures += 1
+                    reasons = "; ".join(f"{field}: {reason}" for field, reason in result.error.errors)
+                    print(f"{result.name}\trejected\t{result.error.title}: {reasons or result.error.detail}",
+                          file=sys.stderr)
+                progress.advance()
+
+            node.publisher.publish_many(items(), owner=None, on_done=done)
+    finally:
+        node.close()
+    return EXIT_FINDINGS if failures else EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from catalogue.publish import PublishError, extract_record, find_record_subject, result_json
+    from catalogue.validation import validate_record
+    from vocab.errors import VocabError
+    from vocab.rdfio import parse_rdf
+
+    invalid = 0
+    reports: list[dict[str, Any]] = []
+    for path in args.files:
+        if not path.is_file():
+            raise CommandError(f"{path} is not a file")
+        entry: dict[str, Any] = {"file": str(path)}
+        try:
+            graph = parse_rdf(_read(path), _media_type(path), path.resolve().as_uri())
+            subject = find_record_subject(graph)
+            report = validate_record(extract_record(graph, subject))
+        except (VocabError, PublishError) as error:
+            invalid += 1
+            entry.update({"valid": False, "error": str(error)})
+            reports.append(entry)
+            if not args.json:
+                print(f"{path}: INVALID — {error}")
+            continue
+        violations, warnings = report.violations, report.warnings
+        entry.update(
+            {
+                "dataset": str(subject),
+                "valid": not violations,
+                "violations": [result_json(result) for result in violations],
+                "warnings": [result_json(result) for result in warnings],
+            }
+        )
+        reports.append(entry)
+        if violations:
+            invalid += 1
+        if not args.json:
+            verdict = "valid" if not violations else "INVALID"
+            print(f"{path}: {verdict} ({len(violations)} violation(s), {len(warnings)} warning(s))")
+            for result in [*violations, *warnings]:
+                where = f" {result.path}" if result.path else ""
+                print(f"  {result.severity}: {result.focus_node}{where}: {result.message}")
+    if args.json:
+        print(json.dumps(reports, indent=2))
+    return EXIT_FINDINGS if invalid else EXIT_OK

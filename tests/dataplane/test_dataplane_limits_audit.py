@@ -1,0 +1,158 @@
+"""Read limits hold under concurrency on SQLite and PostgreSQL; the audit log shows tampering."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from connector.audit import AuditLog, Database, export_log, verify_export
+from connector.audit.export import public_key_verifier
+from connector.jobs import JobError
+from sluis.cli import main as sluis_main
+
+from .conftest import DataSpace, research_permission
+
+CONCURRENT_READS = 20
+READ_LIMIT = 5
+
+
+def _concurrent_reads(space: DataSpace) -> tuple[int, list[str]]:
+    count = {"leftOperand": "count", "operator": "lteq", "rightOperand": READ_LIMIT}
+    transfer = space.transfer(space.agreement(research_permission(count)))
+    readers = [space.reader(transfer) for _ in range(CONCURRENT_READS)]
+    barrier = threading.Barrier(CONCURRENT_READS)
+    successes: list[int] = []
+    refusals: list[str] = []
+    lock = threading.Lock()
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            rows = readers[index].query("SELECT count(*) AS n FROM data").column("n").to_pylist()[0]
+            with lock:
+                successes.append(rows)
+        except JobError as error:
+            with lock:
+                refusals.append(error.code)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(CONCURRENT_READS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return len(successes), refusals
+
+
+def test_read_limit_holds_under_concurrent_reads_on_sqlite(space: DataSpace) -> None:
+    made, refusals = _concurrent_reads(space)
+    assert made == READ_LIMIT
+    assert len(refusals) == CONCURRENT_READS - READ_LIMIT
+    assert set(refusals) <= {"read_limit", "policy_denied"}
+
+
+@pytest.mark.postgres
+def test_read_limit_holds_under_concurrent_reads_on_postgresql(
+    make_space: Callable[..., DataSpace], postgres_url: str
+) -> None:
+    space = make_space(storage_url=postgres_url)
+    made, refusals = _concurrent_reads(space)
+    assert made == READ_LIMIT
+    assert len(refusals) == CONCURRENT_READS - READ_LIMIT
+    intact = space.plane.audit.verify(public_key_verifier(space.plane.key.public_key))
+    assert intact.intact
+    assert intact.checked >= CONCURRENT_READS
+
+
+def _space_with_history(space: DataSpace) -> None:
+    reader = space.reader(space.transfer(space.agreement(research_permission())))
+    reader.read()
+    reader.query("SELECT count(*) FROM data")
+    with pytest.raises(JobError):
+        reader.query("COPY (SELECT 1) TO 'x.csv'")
+
+
+def _export(space: DataSpace, path: Path, consumer: str | None = None) -> list[dict[str, object]]:
+    with path.open("w") as out:
+        export_log(space.plane.audit, out, space.plane.key, space.plane.key.public_multibase,
+                   space.plane.audit_signer, consumer_id=consumer)
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _write(path: Path, lines: list[dict[str, object]]) -> None:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_every_read_and_denial_is_in_a_verifiable_chain(space: DataSpace, tmp_path: Path) -> None:
+    _space_with_history(space)
+    lines = _export(space, tmp_path / "audit.jsonl")
+    kinds = [(line["body"]["kind"], line["body"]["decision"]) for line in lines[1:]]  # type: ignore[index]
+    assert ("read", "permit") in kinds
+    assert ("read", "deny") in kinds
+    assert ("access-issued", "permit") in kinds
+    reads = [line["body"] for line in lines[1:] if line["body"]["kind"] == "read"]  # type: ignore[index]
+    assert any(body["rows"] == 1_000 and body["bytes"] > 0 and body["query_hash"] for body in reads)
+    report = verify_export(tmp_path / "audit.jsonl", space.plane.key.public_multibase)
+    assert report.intact, report.report.problem
+    key = space.plane.key.public_multibase
+    assert sluis_main(["audit", "verify", str(tmp_path / "audit.jsonl"), "--key", key]) == 0
+
+
+@pytest.mark.parametrize("tamper", ["changed", "removed", "reordered", "truncated"])
+def test_audit_tampering_is_detected(space: DataSpace, tmp_path: Path, tamper: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _space_with_history(space)
+    lines = _export(space, tmp_path / "audit.jsonl")
+    header, entries = lines[0], lines[1:]
+    if tamper == "changed":
+        entries[2]["body"]["rows"] = 999_999  # type: ignore[index]
+    elif tamper == "removed":
+        del entries[2]
+    elif tamper == "reordered":
+        entries[1], entries[2] = entries[2], entries[1]
+    else:
+        entries = entries[:-1]
+    _write(tmp_path / "tampered.jsonl", [header, *entries])
+    report = verify_export(tmp_path / "tampered.jsonl", space.plane.key.public_multibase)
+    assert not report.intact
+    assert report.report.problem is not None
+    key = space.plane.key.public_multibase
+    assert sluis_main(["audit", "verify", str(tmp_path / "tampered.jsonl"), "--key", key]) == 1
+    printed = capsys.readouterr().out
+    assert "seq" in printed
+
+
+def test_tampering_in_the_database_is_detected(space: DataSpace, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    _space_with_history(space)
+    url = space.plane.database.url
+    key = space.plane.key.public_multibase
+    assert sluis_main(["audit", "verify", "--storage", url, "--key", key]) == 0
+    db_path = url[len("sqlite:///"):]
+    with sqlite3.connect(db_path) as db:
+        body = json.loads(db.execute("SELECT body FROM sluis_audit_entries WHERE seq = 3").fetchone()[0])
+        body["rows"] = 123_456
+        db.execute("UPDATE sluis_audit_entries SET body = ? WHERE seq = 3", (json.dumps(body),))
+    assert sluis_main(["audit", "verify", "--storage", url, "--key", key]) == 1
+    assert "seq 3" in capsys.readouterr().out
+    log = AuditLog(Database(url))
+    assert not log.verify(public_key_verifier(space.plane.key.public_key)).intact
+
+
+def test_consumer_export_redacts_other_consumers_and_still_verifies(space: DataSpace, tmp_path: Path) -> None:
+    _space_with_history(space)
+    bob = space.reader(space.transfer(space.agreement(research_permission(), consumer="bob"), consumer="bob"),
+                       consumer="bob")
+    bob.read()
+    alice = space.consumers["alice"].did
+    lines = _export(space, tmp_path / "alice.jsonl", consumer=alice)
+    shown = [line for line in lines[1:] if "body" in line]
+    hidden = [line for line in lines[1:] if line.get("redacted")]
+    assert shown
+    assert hidden
+    assert all(line["body"]["consumer_id"] == alice for line in shown)  # type: ignore[index]
+    assert verify_export(tmp_path / "alice.jsonl", space.plane.key.public_multibase).intact

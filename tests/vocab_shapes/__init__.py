@@ -1,0 +1,1 @@
+"""Tests of the SHACL shapes, SKOS vocabularies and hierarchies in vocab/."""
