@@ -7,10 +7,12 @@ outgrown: everything here is expressed as SPARQL updates and quad look-ups.
 
 Layout (all in one store, so one SPARQL update makes a publish atomic):
 
-* ``urn:sluis:record:{id}`` — one named graph per *current* record: the dataset's subgraph plus
-  its DQV quality measurements. This is what ``/catalogue/sparql`` queries see.
+* ``urn:sluis:record:{id}`` — one named graph per *current* record: the dataset's subgraph. This
+  is what ``/catalogue/sparql`` queries see.
 * ``urn:sluis:records`` — one ``dcat:CatalogRecord`` per record (primary topic, version, owner,
-  source, modification time, ADMS change type; tombstones stay here).
+  source, modification time, ADMS change type, quality score and band; tombstones stay here).
+  The full DQV measurements (~300 statements a record) are kept with the version, not as live
+  triples: a million records would otherwise carry 300 million quality statements.
 * ``urn:sluis:history`` — one node per version carrying the record exactly as received (its
   N-Triples, with the original datatypes: Oxigraph normalises e.g. ``xsd:nonNegativeInteger`` to
   ``xsd:integer``, so output is served from this text, never re-read from the triples), its
@@ -155,8 +157,15 @@ def _catalog_record_statements(record: RecordVersion, issued: datetime) -> str:
     change = CHANGE_CREATED if record.version == 1 else CHANGE_UPDATED
     if record.deleted:
         change = CHANGE_DELETED
+    summary = record.quality.get("quality", {}) if isinstance(record.quality, dict) else {}
+    quality_lines = []
+    if isinstance(summary, dict) and isinstance(summary.get("total"), int):
+        quality_lines.append(f"{node} {_iri(str(SLUIS.qualityScore))} {summary['total']} .")
+    if isinstance(summary, dict) and isinstance(summary.get("band"), str):
+        quality_lines.append(f"{node} {_iri(str(SLUIS.qualityBand))} {_literal(summary['band'])} .")
     return "\n".join(
         [
+            *quality_lines,
             f"{node} {_iri(_RDF_TYPE)} {_iri(str(DCAT.CatalogRecord))} .",
             f"{node} {_iri(str(FOAF.primaryTopic))} {_iri(record.dataset)} .",
             f"{node} {_iri(str(SLUIS.version))} {record.version} .",
@@ -324,7 +333,7 @@ class OxigraphStore:
             history.append(_version_statements(record))
             catalogue.append(_catalog_record_statements(record, issued))
             if not record.deleted:
-                graphs.append(f"GRAPH {graph} {{\n{record.content}\n{record.quality_content}\n}}")
+                graphs.append(f"GRAPH {graph} {{\n{record.content}\n}}")
         inserts = "\n".join(
             [
                 f"GRAPH <{HISTORY_GRAPH}> {{\n" + "\n".join(history) + "\n}",
@@ -377,9 +386,7 @@ class OxigraphStore:
                             f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
                         ]
                         if not previous.deleted:
-                            restore.append(
-                                f"GRAPH {graph} {{\n{previous.content}\n{previous.quality_content}\n}}"
-                            )
+                            restore.append(f"GRAPH {graph} {{\n{previous.content}\n}}")
                         self._store.update("INSERT DATA {\n" + "\n".join(restore) + "\n}")
 
     def query(self, sparql: str) -> Any:

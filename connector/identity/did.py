@@ -263,7 +263,7 @@ class StaticDidResolver:
             did = document.get("id")
             if not isinstance(did, str):
                 raise IdentityError("bad_did_document", "a DID document must have a string id")
-            self._documents[did] = document
+            self._documents[did] = copy.deepcopy(dict(document))
 
     def resolve(self, did: str) -> dict[str, Any]:
         return copy.deepcopy(dict(self._document(did)))

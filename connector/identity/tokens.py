@@ -52,7 +52,9 @@ CLOCK_SKEW_SECONDS = 30
 MAX_TOKEN_LIFETIME_SECONDS = 3600
 # A token with a handful of credentials is a few KB; 64 KiB bounds parsing and proof work.
 MAX_TOKEN_BYTES = 64 * 1024
+# A participant holds a membership credential and a few permits; more is a verification-cost attack.
 MAX_CREDENTIALS_PER_TOKEN = 8
+# A UUID is 36 characters; the replay store indexes this value, so it must stay short.
 MAX_JTI_CHARS = 128
 _REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "iat", "exp", "nbf", "jti", "vp"})
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from connector.config import (
+    MAX_CREDENTIAL_FILES,
     AuthorityConfig,
     ConfigError,
     ConnectorConfig,
@@ -30,9 +32,12 @@ from connector.identity import (
     MEMBERSHIP_CREDENTIAL,
     IdentityError,
     KeyPair,
+    credential_subject,
+    credential_types,
     issue_credential,
     parse_did_web,
     public_key_from_multibase,
+    verify_credential,
 )
 from connector.identity._time import utc_now
 from connector.identity.did import LOOPBACK_HOSTS
@@ -153,8 +158,53 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_credential(args: argparse.Namespace) -> int:
+    """Check a credential against the pinned authority, copy it next to the config, list it."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        raise CommandError(f"{args.config}: {error}") from None
+    if len(config.participant.credentials) >= MAX_CREDENTIAL_FILES:
+        raise CommandError(f"{args.config}: already lists {MAX_CREDENTIAL_FILES} credentials")
+    source: Path = args.credential
+    try:
+        credential = json.loads(source.read_bytes())
+    except OSError as error:
+        raise CommandError(f"{source}: cannot read ({error.strerror})") from None
+    except ValueError:
+        raise CommandError(f"{source}: not JSON") from None
+    try:
+        verify_credential(credential, config.trusted_authority, utc_now())
+        subject = credential_subject(credential)["id"]
+    except IdentityError as error:
+        raise CommandError(f"{source}: {error.message}") from None
+    if subject != config.participant_id:
+        raise CommandError(f"{source}: the credential is about {subject}, not {config.participant_id}")
+    folder = Path(args.config).resolve().parent / "credentials"
+    folder.mkdir(parents=True, exist_ok=True)
+    kind = "-".join(sorted(credential_types(credential))).lower() or "credential"
+    target = folder / f"{kind}-{str(credential.get('id', '')).rsplit(':', 1)[-1][:36] or 'unnamed'}.json"
+    if target in config.participant.credentials:
+        raise CommandError(f"{target} is already listed in {args.config}")
+    target.write_text(json.dumps(credential, indent=2) + "\n", encoding="utf-8")
+    updated = replace(
+        config, participant=replace(config.participant, credentials=(*config.participant.credentials, target))
+    )
+    write_config(updated, args.config)
+    print(
+        json.dumps(
+            {
+                "config": str(args.config),
+                "credential": str(target),
+                "types": sorted(credential_types(credential)),
+            }
+        )
+    )
+    return 0
+
+
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = groups.add_parser("participant", help="data space participants: create one")
+    group = groups.add_parser("participant", help="data space participants: create one, add credentials")
     commands = group.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     init = commands.add_parser("init", help="create a participant: key, credentials, connector.toml")
@@ -179,3 +229,10 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="membership credential validity (default 365)",
     )
     init.set_defaults(handler=_init)
+
+    add = commands.add_parser("add-credential", help="verify a credential and list it in connector.toml")
+    add.add_argument("--config", required=True, type=Path, help="the participant's connector.toml")
+    add.add_argument(
+        "--credential", required=True, type=Path, help="credential JSON from 'sluis authority issue'"
+    )
+    add.set_defaults(handler=_add_credential)
