@@ -425,7 +425,8 @@ def create_catalogue_app(
         record_id, suffix_type = _split_suffix(name)
         media_type = suffix_type or _negotiate(request.headers.get("accept"))
         record = current_or_problem(record_id)
-        return _rdf_response(record_graph_of(record), media_type, record_headers(record))
+        graph = record_graph_of(record, with_quality=False) + catalogue.publisher.quality_graph(record)
+        return _rdf_response(graph, media_type, record_headers(record))
 
     @app.get("/catalogue/datasets/{record_id}/versions")
     def list_versions(record_id: str) -> dict[str, Any]:
@@ -480,7 +481,8 @@ def create_catalogue_app(
                 f"version {record.version} retracted the record",
                 [("version", "this version is a tombstone")],
             )
-        return _rdf_response(record_graph_of(record), media_type, record_headers(record))
+        graph = record_graph_of(record, with_quality=False) + catalogue.publisher.quality_graph(record)
+        return _rdf_response(graph, media_type, record_headers(record))
 
     @app.get("/catalogue/datasets/{record_id}/proof")
     def read_proof(record_id: str) -> JSONResponse:
@@ -551,7 +553,7 @@ def create_catalogue_app(
             if record is None or record.deleted:
                 continue
             graph.add((catalog, DCAT.dataset, dataset))
-            graph += record_graph_of(record)
+            graph += record_graph_of(record, with_quality=False)
 
         def page_url(number: int) -> URIRef:
             query: dict[str, Any] = {"page": number, "page_size": page_size}

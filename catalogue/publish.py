@@ -36,6 +36,7 @@ from catalogue.index import IndexRow, SearchIndex, flatten_record
 from catalogue.signing import (
     KeyLookup,
     RecordSigner,
+    ntriples_lines,
     take_publisher_proofs,
     verify_publisher_proofs,
 )
@@ -463,6 +464,25 @@ class CataloguePublisher:
             for report, record, context in zip(reports, records, contexts, strict=True)
         ]
 
+    def quality_graph(self, version: RecordVersion) -> Graph:
+        """The DQV statements of a stored record (made now for records from the bulk path)."""
+        if version.quality_content:
+            return parse_rdf(version.quality_content, N_TRIPLES, version.dataset, STORED_RECORD_MAX_BYTES)
+        record = record_graph_of(version, with_quality=False)
+        dataset = URIRef(version.dataset)
+        report = self._validate_in_context([record])[0]
+        trust = (
+            version.quality.get("quality", {}).get("trust", {}) if isinstance(version.quality, dict) else {}
+        )
+        assessment = self._assess(
+            record,
+            dataset,
+            report,
+            signed=bool(trust.get("signed")),
+            publisher_verified=bool(trust.get("publisher_verified")),
+        )
+        return assessment.to_dqv(dataset)
+
     # ---- the whole pipeline ----------------------------------------------------------------
     def prepare(
         self,
@@ -471,6 +491,7 @@ class CataloguePublisher:
         owner: str | None,
         record_id: str | None = None,
         report: ValidationReport | None = None,
+        with_dqv: bool = True,
     ) -> PreparedRecord:
         """Steps 2-7 on a parsed document; raises :class:`PublishError`, writes nothing."""
         new_id, dataset, record, existing = self._locate(graph, record_id)
@@ -498,8 +519,9 @@ class CataloguePublisher:
         proof = self.signer.sign(record, str(dataset), publisher_proofs)
         now = self._clock()
         version_number = 1 if existing is None else existing.version + 1
-        content = record.serialize(format="nt")
-        dqv = assessment.to_dqv(dataset).serialize(format="nt")
+        content = "\n".join(ntriples_lines(record))
+        # The bulk path leaves the DQV statements to be made when the record is read.
+        dqv = "\n".join(ntriples_lines(assessment.to_dqv(dataset))) if with_dqv else ""
         version = RecordVersion(
             record_id=new_id,
             version=version_number,
@@ -671,7 +693,7 @@ class CataloguePublisher:
             seen: set[str] = set()
             for (name, graph, _record), report in zip(records, reports, strict=True):
                 try:
-                    prepared = self.prepare(graph, owner=owner, report=report)
+                    prepared = self.prepare(graph, owner=owner, report=report, with_dqv=False)
                     if prepared.record_id in seen:
                         raise PublishError(
                             409,

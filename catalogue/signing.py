@@ -13,6 +13,7 @@ publish, and kept next to the node's proof in the record's proof set.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.compare import to_canonical_graph
+from rdflib.term import Node
 
 from connector.identity import (
     IdentityError,
@@ -47,12 +49,73 @@ MAX_PROOF_CHARS = 8 * 1024
 KeyLookup = Callable[[str], Ed25519PublicKey]
 
 
+def ntriples_lines(graph: Graph, labels: Mapping[BNode, str] | None = None) -> list[str]:
+    """The graph's statements as N-Triples lines (blank nodes renamed by ``labels`` when given)."""
+
+    def term(node: Node) -> str:
+        if labels is not None and isinstance(node, BNode):
+            return labels[node]
+        return str(node.n3())
+
+    return [f"{term(s)} {term(p)} {term(o)} ." for s, p, o in graph]
+
+
+class _NotATree(Exception):
+    pass
+
+
+def _tree_labels(graph: Graph) -> dict[BNode, str] | None:
+    """Canonical blank node labels when blank nodes form trees (what Turtle ``[ ]`` writes).
+
+    Each blank node is named by a hash of its own statements (nested blank nodes by their
+    names), which does not depend on parser labels. Shared or cyclic blank nodes, or two with the
+    same content, give None and the general algorithm is used instead.
+    """
+    referenced: dict[BNode, int] = {}
+    for _, _, value in graph:
+        if isinstance(value, BNode):
+            referenced[value] = referenced.get(value, 0) + 1
+            if referenced[value] > 1:
+                return None
+    blanks = {subject for subject in graph.subjects() if isinstance(subject, BNode)} | set(referenced)
+    labels: dict[BNode, str] = {}
+    visiting: set[BNode] = set()
+
+    def label(node: BNode) -> str:
+        known = labels.get(node)
+        if known is not None:
+            return known
+        if node in visiting:
+            raise _NotATree
+        visiting.add(node)
+        lines = sorted(
+            f"{predicate.n3()} {label(value) if isinstance(value, BNode) else value.n3()}"
+            for predicate, value in graph.predicate_objects(node)
+        )
+        visiting.discard(node)
+        name = "_:t" + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:32]
+        labels[node] = name
+        return name
+
+    try:
+        for node in blanks:
+            label(node)
+    except _NotATree:
+        return None
+    if len(set(labels.values())) != len(labels):
+        return None
+    return labels
+
+
 def canonical_statements(graph: Graph) -> list[str]:
     """The record's statements as sorted N-Triples lines, blank nodes labelled canonically."""
     has_blank = any(isinstance(term, BNode) for triple in graph for term in (triple[0], triple[2]))
-    source = to_canonical_graph(graph) if has_blank else graph
-    text = source.serialize(format="nt")
-    return sorted({line.strip() for line in text.splitlines() if line.strip()})
+    if not has_blank:
+        return sorted(set(ntriples_lines(graph)))
+    labels = _tree_labels(graph)
+    if labels is not None:
+        return sorted(set(ntriples_lines(graph, labels)))
+    return sorted(set(ntriples_lines(to_canonical_graph(graph))))
 
 
 def record_document(graph: Graph, subject: str) -> dict[str, Any]:

@@ -9,7 +9,9 @@ every premise, so the fast path and the explained path cannot disagree.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
+from datetime import datetime
 from typing import Final
 
 from policies import terms
@@ -71,6 +73,7 @@ class _Atom:
         "reason",
         "rights",
         "set_left",
+        "shortcut",
         "static",
         "unknown_term",
     )
@@ -86,6 +89,7 @@ class _Atom:
         self.narrower: tuple[frozenset[str], ...] = ()
         self.kind = Kind.TEXT
         self.set_left = False
+        self.shortcut: _Shortcut | None = None
         if self.operand is None:
             self._fail(
                 constraint.left_operand,
@@ -123,6 +127,7 @@ class _Atom:
             return
         if self.op in ("isA", "isPartOf", "hasPart"):
             self.narrower = tuple(_narrower(str(r)) for r in self.rights)
+        self.shortcut = _shortcut(self)
 
     def _fail(self, term: str, reason: str) -> None:
         self.static = _UNKNOWN
@@ -150,6 +155,22 @@ class _Atom:
             return (_SAT if self._test(left, env) else _UNSAT), left, ""
         except ValueMismatch as error:
             return _UNKNOWN, raw, str(error)
+
+    def state(self, env: Env) -> State:
+        """The fast path: the same answer as ``evaluate`` without building a report."""
+        if self.static is not None:
+            return self.static
+        assert self.operand is not None
+        raw = self.operand.resolve(env)
+        if raw is DEFERRED:
+            return _DEFERRED
+        if isinstance(raw, Missing):
+            return _UNKNOWN
+        if self.shortcut is not None:
+            quick = self.shortcut(raw, env)
+            if quick is not None:
+                return quick
+        return self.evaluate(env)[0]
 
     def _left(self, raw: object, credential: bool) -> Comparable:
         value = coerce_left(raw, self.kind)
@@ -284,6 +305,89 @@ def _ancestors_cached(part: str) -> frozenset[str]:
     return cached
 
 
+_Shortcut = Callable[[object, Env], "State | None"]
+_ORDER: Final = {
+    "lt": operator.lt,
+    "lteq": operator.le,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+    "eq": operator.eq,
+    "neq": operator.ne,
+}
+
+
+def _spellings(iri: str, credential: bool) -> set[str]:
+    """Every way a request may write ``iri`` (full, prefixed, or bare for our credentials)."""
+    forms = {iri}
+    for prefix, namespace in terms.PREFIXES.items():
+        if iri.startswith(namespace):
+            forms.add(f"{prefix}:{iri[len(namespace):]}")
+    if credential and iri.startswith(terms.SLUIS_NS):
+        forms.add(iri[len(terms.SLUIS_NS):])
+    return forms
+
+
+def _shortcut(atom: _Atom) -> _Shortcut | None:
+    """A specialised test for the common shapes; ``None`` from it means "take the general path".
+
+    Each shortcut answers only when its answer is certainly the general path's answer; the
+    property tests compare both paths on generated policies.
+    """
+    op, rights, kind = atom.op, atom.rights, atom.kind
+    single = len(rights) == 1 and not atom.constraint.right_is_list
+    if kind is Kind.DATETIME and single and op in _ORDER and isinstance(rights[0], datetime):
+        compare, bound = _ORDER[op], rights[0]
+
+        def on_time(raw: object, env: Env) -> State | None:
+            if type(raw) is datetime and raw.tzinfo is not None:
+                return _SAT if compare(raw, bound) else _UNSAT
+            return None
+
+        return on_time
+    if kind is Kind.NUMBER and single and op in _ORDER and not atom.set_left:
+        compare, number = _ORDER[op], rights[0]
+
+        def on_number(raw: object, env: Env) -> State | None:
+            if type(raw) is int:
+                return _SAT if compare(raw, number) else _UNSAT
+            return None
+
+        return on_number
+    if kind is Kind.IRI and not atom.set_left and op in ("isA", "isPartOf"):
+        union: frozenset[str] = frozenset().union(*atom.narrower)
+
+        def on_hierarchy(raw: object, env: Env) -> State | None:
+            if type(raw) is str:
+                if raw in union:
+                    return _SAT
+                if not env.world.part_of and raw.partition(":")[0] not in terms.PREFIXES:
+                    return _UNSAT
+            return None
+
+        return on_hierarchy
+    if kind in (Kind.IRI, Kind.TEXT) and not atom.set_left and op in ("eq", "isAnyOf", "neq", "isNoneOf"):
+        members = frozenset(str(r) for r in rights)
+        positive = op in ("eq", "isAnyOf")
+
+        def on_member(raw: object, env: Env) -> State | None:
+            if type(raw) is str and (kind is Kind.TEXT or raw.partition(":")[0] not in terms.PREFIXES):
+                return _SAT if (raw in members) is positive else _UNSAT
+            return None
+
+        return on_member
+    credential = atom.operand is not None and atom.operand.iri == terms.CREDENTIAL
+    if credential and ((op == "eq" and single) or op == "isAnyOf"):
+        forms: frozenset[str] = frozenset().union(*(_spellings(str(r), True) for r in rights))
+
+        def on_credential(raw: object, env: Env) -> State | None:
+            if type(raw) is list and len(raw) <= MAX_SET_SIZE and all(type(item) is str for item in raw):
+                return _SAT if any(item in forms for item in raw) else _UNSAT
+            return None
+
+        return on_credential
+    return None
+
+
 class _Logical:
     __slots__ = ("children", "constraint", "name")
 
@@ -356,7 +460,7 @@ def _compile_constraint(node: ConstraintNode) -> _Compiled:
 
 def _state(compiled: _Compiled, env: Env) -> State:
     if isinstance(compiled, _Atom):
-        return compiled.evaluate(env)[0]
+        return compiled.state(env)
     return compiled.evaluate(env)
 
 

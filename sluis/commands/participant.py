@@ -3,6 +3,8 @@
 Creates, in one folder: an Ed25519 key (``participant-key.pem``, 0600), a data folder, a random
 management token, optionally a membership credential issued by the authority, and
 ``connector.toml`` — a config ``sluis connector serve --config`` accepts as it is.
+``sluis participant add-credential`` later adds a credential (an EHDS data permit) after checking
+it against the pinned authority and that it is about this participant.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from connector.config import (
+    MAX_CREDENTIAL_FILE_BYTES,
     MAX_CREDENTIAL_FILES,
     AuthorityConfig,
     ConfigError,
@@ -168,6 +171,8 @@ def _add_credential(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.config}: already lists {MAX_CREDENTIAL_FILES} credentials")
     source: Path = args.credential
     try:
+        if source.stat().st_size > MAX_CREDENTIAL_FILE_BYTES:
+            raise CommandError(f"{source}: larger than {MAX_CREDENTIAL_FILE_BYTES} bytes")
         credential = json.loads(source.read_bytes())
     except OSError as error:
         raise CommandError(f"{source}: cannot read ({error.strerror})") from None

@@ -358,3 +358,64 @@ def test_participant_init_output_runs_a_connector_that_serves_its_did(
     with serve_in_thread(create_app(config), port=port), DidResolver() as resolver:
         published = resolver.public_key(f"{did}#key-1", "assertionMethod")
     assert public_key_to_multibase(published) == config.load_key().public_multibase
+
+
+def test_a_permit_is_added_to_the_participant_after_it_is_checked(
+    tmp_path: Path, authority_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    participant = tmp_path / "ai"
+    init = ["participant", "init", "--id", CONSUMER_DID, "--dir", str(participant)]
+    assert main([*init, "--authority-dir", str(authority_dir)]) == 0
+    permit = tmp_path / "permit.json"
+    issue = [
+        "authority",
+        "issue",
+        "--authority-dir",
+        str(authority_dir),
+        "--type",
+        "EHDSDataPermit",
+        "--claim",
+        "permitId=P-9",
+        "--claim",
+        "purposes=ai-training",
+        "--claim",
+        "datasets=urn:uuid:9",
+        "--claim",
+        "healthDataAccessBody=did:web:hdab.example.nl",
+        "--out",
+        str(permit),
+    ]
+    assert main([*issue, "--subject", CONSUMER_DID]) == 0
+    config_file = participant / "connector.toml"
+    assert (
+        main(["participant", "add-credential", "--config", str(config_file), "--credential", str(permit)])
+        == 0
+    )
+    config = load_config(config_file)
+    assert sorted(c["type"][1] for c in config.load_credentials()) == [
+        "EHDSDataPermit",
+        "MembershipCredential",
+    ]
+
+    # Someone else's permit, and a permit from a rogue authority, are refused and not listed.
+    other = tmp_path / "other.json"
+    assert main([*issue[:-1], str(other), "--subject", PROVIDER_DID]) == 0
+    capsys.readouterr()
+    assert (
+        main(["participant", "add-credential", "--config", str(config_file), "--credential", str(other)]) == 2
+    )
+    assert "not did:web:127.0.0.1%3A9292" in capsys.readouterr().err
+    rogue_dir = tmp_path / "rogue"
+    assert main(["authority", "init", "--id", "did:web:rogue.example", "--dir", str(rogue_dir)]) == 0
+    rogue_permit = tmp_path / "rogue.json"
+    rogue_issue = [*issue[:3], str(rogue_dir), *issue[4:-1], str(rogue_permit), "--subject", CONSUMER_DID]
+    assert main(rogue_issue) == 0
+    capsys.readouterr()
+    assert (
+        main(
+            ["participant", "add-credential", "--config", str(config_file), "--credential", str(rogue_permit)]
+        )
+        == 2
+    )
+    assert "not trusted" in capsys.readouterr().err
+    assert len(load_config(config_file).participant.credentials) == 2
