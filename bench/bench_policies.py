@@ -30,13 +30,27 @@ OFFER = {
         {
             "action": "use",
             "constraint": [
-                {"leftOperand": "purpose", "operator": "isA", "rightOperand": PURPOSE + "scientific-research"},
+                {
+                    "leftOperand": "purpose",
+                    "operator": "isA",
+                    "rightOperand": PURPOSE + "scientific-research",
+                },
                 {"leftOperand": "spatial", "operator": "isPartOf", "rightOperand": PLACE + "EU"},
-                {"leftOperand": "dateTime", "operator": "gteq",
-                 "rightOperand": {"@value": "2025-01-01T00:00:00Z", "@type": "xsd:dateTime"}},
-                {"leftOperand": "dateTime", "operator": "lt",
-                 "rightOperand": {"@value": "2027-01-01T00:00:00Z", "@type": "xsd:dateTime"}},
-                {"leftOperand": "count", "operator": "lteq", "rightOperand": {"@value": 1000, "@type": "xsd:integer"}},
+                {
+                    "leftOperand": "dateTime",
+                    "operator": "gteq",
+                    "rightOperand": {"@value": "2025-01-01T00:00:00Z", "@type": "xsd:dateTime"},
+                },
+                {
+                    "leftOperand": "dateTime",
+                    "operator": "lt",
+                    "rightOperand": {"@value": "2027-01-01T00:00:00Z", "@type": "xsd:dateTime"},
+                },
+                {
+                    "leftOperand": "count",
+                    "operator": "lteq",
+                    "rightOperand": {"@value": 1000, "@type": "xsd:integer"},
+                },
                 {"leftOperand": "sluis:credential", "operator": "eq", "rightOperand": "EHDSDataPermit"},
             ],
         }
@@ -58,8 +72,9 @@ def _requests() -> list[tuple[Request, World]]:
     return cases
 
 
-def _measure(label: str, decide: Callable[[Request, World], object], cases: list[tuple[Request, World]],
-             seconds: float) -> float:
+def _measure(
+    label: str, decide: Callable[[Request, World], object], cases: list[tuple[Request, World]], seconds: float
+) -> float:
     done = 0
     started = time.perf_counter()
     deadline = started + seconds
@@ -82,25 +97,36 @@ def main() -> None:
     started = time.perf_counter()
     policy = parse_policy(OFFER)
     compiled = compile_policy(policy)
-    print(f"parse + compile once: {(time.perf_counter() - started) * 1000:.1f} ms (includes loading hierarchies)")
+    print(
+        f"parse + compile once: {(time.perf_counter() - started) * 1000:.1f} ms "
+        "(includes loading hierarchies)"
+    )
     cases = _requests()
     permitted = sum(compiled.decide(r, w) for r, w in cases)
     print(f"request mix: {len(cases)} requests, {permitted} permitted, {len(cases) - permitted} denied")
     assert all(compiled.decide(r, w) == evaluate(policy, r, w).permitted for r, w in cases)
 
     fast = _measure("compiled decide (no explanation)", compiled.decide, cases, seconds)
-    explained = _measure("evaluate (full explanation tree)", lambda r, w: evaluate(policy, r, w), cases, seconds)
-    with_json = _measure("evaluate + to_json()", lambda r, w: evaluate(policy, r, w).to_json(), cases, seconds)
+    explained = _measure(
+        "evaluate (full explanation tree)", lambda r, w: evaluate(policy, r, w), cases, seconds
+    )
+    with_json = _measure(
+        "evaluate + to_json()", lambda r, w: evaluate(policy, r, w).to_json(), cases, seconds
+    )
 
     def fresh(request: Request, world: World) -> bool:
-        return compiled.decide(Request(request.assignee, request.action, request.target, request.context), world)
+        return compiled.decide(
+            Request(request.assignee, request.action, request.target, request.context), world
+        )
 
     building = _measure("compiled decide incl. building the Request", fresh, cases, seconds)
     print()
     print(f"fast path      : {fast / TARGET_FAST:5.2f} x the target of {TARGET_FAST:,}/s")
     print(f"explained path : {explained / TARGET_EXPLAINED:5.2f} x the target of {TARGET_EXPLAINED:,}/s")
-    print(f"explained + JSON {with_json / TARGET_EXPLAINED:5.2f} x; request construction included: "
-          f"{building / TARGET_FAST:5.2f} x")
+    print(
+        f"explained + JSON {with_json / TARGET_EXPLAINED:5.2f} x; request construction included: "
+        f"{building / TARGET_FAST:5.2f} x"
+    )
     print(f"explanation costs {fast / explained:4.1f} x the fast path")
 
 

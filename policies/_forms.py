@@ -63,6 +63,10 @@ _COMPACT_KEYS: Final[dict[str, tuple[str, str]]] = {
     "hasPolicy": (terms.odrl("hasPolicy"), _IRI),
     "timestamp": (terms.DSPACE_NS + "timestamp", _LITERAL),
     "value": (terms.RDF_NS + "value", _VOCAB),
+    # DSP messages and catalogs that embed a policy: the policy is found inside them.
+    "offer": (terms.DSPACE_NS + "offer", _NODE),
+    "agreement": (terms.DSPACE_NS + "agreement", _NODE),
+    "dataset": ("http://www.w3.org/ns/dcat#dataset", _NODE),
     "rdf:value": (terms.RDF_NS + "value", _VOCAB),
 }
 # The ODRL context maps these to keywords.

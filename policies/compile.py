@@ -71,6 +71,7 @@ class _Atom:
         "op",
         "operand",
         "reason",
+        "right_shown",
         "rights",
         "set_left",
         "shortcut",
@@ -90,6 +91,11 @@ class _Atom:
         self.kind = Kind.TEXT
         self.set_left = False
         self.shortcut: _Shortcut | None = None
+        self.right_shown: object = (
+            [v.value for v in constraint.right]
+            if constraint.right_is_list
+            else (constraint.right[0].value if constraint.right else None)
+        )
         if self.operand is None:
             self._fail(
                 constraint.left_operand,
@@ -135,14 +141,19 @@ class _Atom:
         self.reason = reason
 
     def evaluate(self, env: Env) -> tuple[State, object, str]:
+        """The general path (no shortcut): state, the value compared, and a reason if any."""
         if self.static is not None:
             return self.static, None, self.reason
         assert self.operand is not None
         raw = self.operand.resolve(env)
         if raw is DEFERRED:
-            return _DEFERRED, None, ""
+            return _DEFERRED, None, "enforced by the data plane on every read"
         if isinstance(raw, Missing):
             return _UNKNOWN, None, raw.reason
+        return self._general(raw, env)
+
+    def _general(self, raw: object, env: Env) -> tuple[State, object, str]:
+        assert self.operand is not None
         try:
             if self.set_left or isinstance(raw, list | tuple | set | frozenset):
                 items = raw if isinstance(raw, list | tuple | set | frozenset) else [raw]
@@ -170,7 +181,7 @@ class _Atom:
             quick = self.shortcut(raw, env)
             if quick is not None:
                 return quick
-        return self.evaluate(env)[0]
+        return self._general(raw, env)[0]
 
     def _left(self, raw: object, credential: bool) -> Comparable:
         value = coerce_left(raw, self.kind)
@@ -243,18 +254,19 @@ class _Atom:
         raise ValueMismatch(f"{op} does not compare a set of values")
 
     def premise(self, env: Env, kind: str) -> Premise:
-        state, value, reason = self.evaluate(env)
+        """The explained path: like ``state`` but keeps the value; the sentence is made on output."""
         c = self.constraint
-        if state is _DEFERRED:
-            reason = "enforced by the data plane on every read"
-        right: object = (
-            [v.value for v in c.right] if c.right_is_list else (c.right[0].value if c.right else None)
-        )
-        if not reason:
-            from policies.values import display
-
-            verb = "satisfies" if state is _SAT else "does not satisfy"
-            reason = f"{terms.compact_term(c.left_operand)} = {display(value)} {verb} {self.op} {display(right)}"
+        quick = None
+        if self.static is None and self.shortcut is not None:
+            assert self.operand is not None
+            raw = self.operand.resolve(env)
+            if raw is not DEFERRED and not isinstance(raw, Missing):
+                quick = self.shortcut(raw, env)
+        if quick is not None:
+            state, value, reason = quick, raw, ""
+        else:
+            state, value, reason = self.evaluate(env)
+        right = self.right_shown
         return Premise(
             kind=kind,
             state=state,
@@ -321,9 +333,9 @@ def _spellings(iri: str, credential: bool) -> set[str]:
     forms = {iri}
     for prefix, namespace in terms.PREFIXES.items():
         if iri.startswith(namespace):
-            forms.add(f"{prefix}:{iri[len(namespace):]}")
+            forms.add(f"{prefix}:{iri[len(namespace) :]}")
     if credential and iri.startswith(terms.SLUIS_NS):
-        forms.add(iri[len(terms.SLUIS_NS):])
+        forms.add(iri[len(terms.SLUIS_NS) :])
     return forms
 
 
@@ -491,10 +503,17 @@ class _Match:
         return _UNSAT, f"{requested} is not {iri} and not part of it"
 
     def evaluate(self, requested: str, env: Env) -> State:
-        state, _ = self._base(requested, env)
-        if not self.refinements or state is _UNSAT:
+        entity = self.entity
+        outside = entity is not None and requested != entity.iri
+        if outside and not (env.world.part_of and entity is not None and self._within(requested, env)):
+            return _UNSAT
+        state = _SAT
+        if not self.refinements:
             return state
         return all_of([state, *(_state(r, env) for r in self.refinements)])
+
+    def _within(self, requested: str, env: Env) -> bool:
+        return self.entity is not None and self.entity.iri in env.world.collections_of(requested)
 
     def premise(self, requested: str, env: Env) -> Premise:
         state, reason = self._base(requested, env)
@@ -511,12 +530,18 @@ class _Match:
         )
 
 
+# Distinct requested actions remembered per rule; the action vocabulary is small.
+_ACTION_CACHE_SIZE: Final = 256
+
+
 class _ActionMatch:
-    __slots__ = ("action", "refinements")
+    __slots__ = ("action", "explained", "known", "refinements")
 
     def __init__(self, action: Action) -> None:
         self.action = action
         self.refinements = tuple(_compile_constraint(c) for c in action.refinements)
+        self.known: dict[str, State] = {}
+        self.explained: dict[str, tuple[State, str, str | None]] = {}
 
     def _base(self, requested: str) -> tuple[State, str, str | None]:
         granted = self.action.iri
@@ -533,13 +558,22 @@ class _ActionMatch:
         )
 
     def evaluate(self, requested: str, env: Env) -> State:
-        state = self._base(requested)[0]
+        state = self.known.get(requested)
+        if state is None:
+            state = self._base(requested)[0]
+            if len(self.known) < _ACTION_CACHE_SIZE:
+                self.known[requested] = state
         if not self.refinements or state is _UNSAT:
             return state
         return all_of([state, *(_state(r, env) for r in self.refinements)])
 
     def premise(self, requested: str, env: Env) -> Premise:
-        state, reason, unknown = self._base(requested)
+        found = self.explained.get(requested)
+        if found is None:
+            found = self._base(requested)
+            if len(self.explained) < _ACTION_CACHE_SIZE:
+                self.explained[requested] = found
+        state, reason, unknown = found
         children = tuple(r.premise(env, "refinement") for r in self.refinements)
         if children:
             state = all_of([state, *(c.state for c in children)])
@@ -646,16 +680,23 @@ class _Rule:
         self.remedies = tuple(_Duty(d, "remedy") for d in rule.remedies)
 
     def _premise_state(self, env: Env) -> State:
+        """All premises in conjunction, stopping at the first that fails (the fast path)."""
         request = env.request
-        states = [
+        unknown = False
+        for state in (
             self.target.evaluate(request.target, env),
             self.party.evaluate(request.assignee, env),
             self.action.evaluate(request.action_iri, env),
-        ]
-        if _UNSAT in states:
-            return _UNSAT
-        states.extend(_state(c, env) for c in self.constraints)
-        return all_of(states)
+        ):
+            if state is _UNSAT:
+                return _UNSAT
+            unknown = unknown or state is _UNKNOWN
+        for constraint in self.constraints:
+            state = _state(constraint, env)
+            if state is _UNSAT:
+                return _UNSAT
+            unknown = unknown or state is _UNKNOWN
+        return _UNKNOWN if unknown else _SAT
 
     def grants(self, env: Env) -> bool:
         """A permission is exercisable: every premise holds and no duty stands in the way."""
@@ -685,7 +726,8 @@ class _Rule:
                 reason = _first_failure(premises, "is not active")
             elif blocking:
                 duty = blocking[0]
-                reason = f"is not exercisable: its duty {duty.rule} ({terms.compact_term(duty.action)}) is {duty.state}"
+                action = terms.compact_term(duty.action)
+                reason = f"is not exercisable: its duty {duty.rule} ({action}) is {duty.state}"
             else:
                 reason = "every premise holds and no duty is outstanding: grants the request"
         else:
@@ -740,8 +782,8 @@ def _describe(premise: Premise) -> str:
         )
         if premise.value is not None:
             text += f" (value {display(premise.value)})"
-        return f"{text} is {premise.state.value}: {premise.reason}"
-    return premise.reason
+        return f"{text} is {premise.state.value}: {premise.describe()}"
+    return premise.describe()
 
 
 class CompiledPolicy:

@@ -75,11 +75,20 @@ class Premise:
             body["value"] = display(self.value)
         if self.unknown_term:
             body["unknownTerm"] = self.unknown_term
-        if self.reason:
-            body["reason"] = self.reason
+        body["reason"] = self.describe()
         if self.premises:
             body["premises"] = [p.to_json() for p in self.premises]
         return body
+
+    def describe(self) -> str:
+        """Why this premise has its state, in a sentence (made on demand, not per decision)."""
+        if self.reason or self.left_operand is None:
+            return self.reason
+        verb = "satisfies" if self.state is State.SATISFIED else "does not satisfy"
+        return (
+            f"{terms.compact_term(self.left_operand)} = {display(self.value)} {verb} "
+            f"{terms.local_name(self.operator or '')} {display(self.right_operand)}"
+        )
 
     def unknown_terms(self) -> list[str]:
         found = [self.unknown_term] if self.unknown_term else []

@@ -90,7 +90,9 @@ def _elapsed_time(env: Env) -> object:
     if env.policy.timestamp is None:
         if env.policy.type != terms.AGREEMENT:
             return Decimal(0)  # an Offer or Set has not taken effect: no time has elapsed under it
-        return Missing("elapsed time unknown: the request does not state it and the agreement has no timestamp")
+        return Missing(
+            "elapsed time unknown: the request does not state it and the agreement has no timestamp"
+        )
     try:
         start = to_datetime(env.policy.timestamp)
     except ValueMismatch:

@@ -123,10 +123,10 @@ def _json_nodes(document: Mapping[str, Any], base: str | None) -> list[Node]:
     if context is None:
         if "@graph" in document or any(isinstance(k, str) and "://" in k for k in document):
             return _expanded_nodes([document])
-        return expand_compact(document)
+        return _expanded_nodes(expand_compact(document))
     contexts = context if isinstance(context, list) else [context]
     if contexts and all(isinstance(c, str) and c in _DSP_CONTEXTS for c in contexts):
-        return expand_compact(document)
+        return _expanded_nodes(expand_compact(document))
     from vocab.errors import VocabError
     from vocab.jsonld import expand
 

@@ -94,8 +94,8 @@ def _premise(graph: Graph, premise: Premise, fail_closed: bool) -> BNode:
     satisfied = holds(premise.state) or (fail_closed and premise.state is State.UNKNOWN)
     graph.add((node, REPORT.satisfactionState, REPORT.Satisfied if satisfied else REPORT.Unsatisfied))
     graph.add((node, SLUIS.state, Literal(premise.state.value)))
-    if premise.reason:
-        graph.add((node, RDFS.comment, Literal(premise.reason)))
+    if premise.describe():
+        graph.add((node, RDFS.comment, Literal(premise.describe())))
     if premise.uid:
         graph.add((node, REPORT.constraint, _node(premise.uid)))
     if premise.left_operand is not None:
@@ -177,8 +177,8 @@ def _premise_lines(premise: Premise, depth: int) -> list[str]:
         line = f"{pad}Constraint {text}: {premise.state.value}"
     else:
         line = f"{pad}{premise.kind.capitalize()}: {premise.state.value}"
-    if premise.reason:
-        line += f" ({premise.reason})"
+    if premise.describe():
+        line += f" ({premise.describe()})"
     lines = [line + "."]
     for child in premise.premises:
         lines.extend(_premise_lines(child, depth + 1))

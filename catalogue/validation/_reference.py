@@ -33,7 +33,7 @@ def reference_raw(
     shapes: Graph,
     background: Graph | None = None,
     *,
-    allow_warnings: bool = False,
+    allow_warnings: bool = True,
     allow_infos: bool = False,
 ) -> tuple[bool, list[RawResult]]:
     """pyshacl's verdict and results for ``data`` (merged with ``background``) against ``shapes``."""

@@ -34,7 +34,7 @@ from connector.dataplane.contract_state import STARTED, AgreementView, ContractS
 from connector.dataplane.encoders import encode
 from connector.dataplane.errors import AccessDenied, DataPlaneError, InvalidToken, NotFound, ResultTooLarge
 from connector.dataplane.obligations import Duty, duties_of
-from connector.dataplane.sandbox import Sandbox, SandboxLimits
+from connector.dataplane.sandbox import BlankConnections, Sandbox, SandboxLimits
 from connector.dataplane.sql_guard import GuardedQuery, ParsedQuery, finalize, parse_query, select_all_sql
 from connector.dataplane.store import ACTIVE, DataPlaneStore
 from connector.dataplane.tokens import (
@@ -199,6 +199,7 @@ class DataPlane:
         self.data_root: Path | None = Path(root) if root is not None else None
         self.management_token: str | None = management_token or (config.management.token if config else None)
         self.limits = limits or DataPlaneLimits()
+        self.connections = BlankConnections(self.limits.sandbox)
         self.clock = clock
         self.database = Database(storage_url)
         self.store = DataPlaneStore(self.database)
@@ -374,7 +375,7 @@ class DataPlane:
             asset = self.state.asset_data(transfer.asset_id)
             if asset is None:
                 raise NotFound("unknown_asset", "the transfer's asset has no data on this connector")
-            sandbox = Sandbox(asset, self.limits.sandbox, self.data_root)
+            sandbox = Sandbox(asset, self.limits.sandbox, self.data_root, self.connections)
             view_columns = self._granted_columns(sandbox.source_columns(), scope)
             guarded = self._guard(parsed, view_columns, scope)
             context.sql, context.query_hash = guarded.sql, guarded.query_hash
@@ -484,6 +485,7 @@ class DataPlane:
         return transfer, self.state.agreement(transfer.agreement_id)
 
     def close(self) -> None:
+        self.connections.close()
         self.database.close()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from connector.dataplane.contract_state import AssetData
@@ -161,24 +163,82 @@ def _check_asset(asset: AssetData, data_root: Path | None) -> Path:
     return resolved
 
 
+def _blank_connection(limits: SandboxLimits) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(
+        ":memory:",
+        config={
+            "autoload_known_extensions": False,
+            "autoinstall_known_extensions": False,
+            "threads": limits.threads,
+            "memory_limit": limits.memory_limit,
+        },
+    )
+
+
+class BlankConnections:
+    """Fresh, never-used in-memory DuckDB connections, opened ahead of time.
+
+    Opening a DuckDB database costs tens of milliseconds; a background thread keeps a few
+    blank ones ready so a read does not wait for it. Each connection serves exactly one read
+    and is closed after it (nothing carries over between reads). Blank means: no file access
+    has been granted yet and no view exists; the sandbox recipe is applied when it is taken.
+    """
+
+    # Connections kept ready: enough for a burst of concurrent reads, cheap when idle.
+    READY = 4
+
+    def __init__(self, limits: SandboxLimits) -> None:
+        self.limits = limits
+        self._ready: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue(maxsize=self.READY)
+        self._wanted = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._fill, name="duckdb-prewarm", daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        while not self._closed:
+            if self._ready.full():
+                self._wanted.wait(timeout=1.0)
+                self._wanted.clear()
+                continue
+            try:
+                self._ready.put_nowait(_blank_connection(self.limits))
+            except queue.Full:
+                continue
+            except duckdb.Error:
+                _log.exception("could not open a DuckDB connection ahead of time")
+                self._wanted.wait(timeout=1.0)
+
+    def take(self) -> duckdb.DuckDBPyConnection:
+        try:
+            connection = self._ready.get_nowait()
+        except queue.Empty:
+            connection = _blank_connection(self.limits)
+        self._wanted.set()
+        return connection
+
+    def close(self) -> None:
+        self._closed = True
+        self._wanted.set()
+        while True:
+            try:
+                self._ready.get_nowait().close()
+            except queue.Empty:
+                return
+
+
 class Sandbox:
     """A locked-down connection for one read. Use as a context manager; it closes itself."""
 
-    def __init__(self, asset: AssetData, limits: SandboxLimits, data_root: Path | None = None) -> None:
+    def __init__(self, asset: AssetData, limits: SandboxLimits, data_root: Path | None = None,
+                 connections: BlankConnections | None = None) -> None:
         self.asset = asset
         self.limits = limits
         path = _check_asset(asset, data_root)
         self._asset = AssetData(asset.kind, str(path), asset.table)
         folder = str(path.parent).rstrip(os.sep) + os.sep
-        self._connection = duckdb.connect(
-            ":memory:",
-            config={
-                "autoload_known_extensions": False,
-                "autoinstall_known_extensions": False,
-                "threads": limits.threads,
-                "memory_limit": limits.memory_limit,
-            },
-        )
+        self._connection = connections.take() if connections is not None else _blank_connection(limits)
+        self._source_columns: list[str] | None = None
         self._timer: threading.Timer | None = None
         self.interrupted = False
         try:
@@ -206,10 +266,19 @@ class Sandbox:
         self._timer.start()
 
     def source_columns(self) -> list[str]:
-        """The columns the asset's data has (before any restriction)."""
-        relation = exp.select(exp.Star()).from_(_source_relation(self._asset)).sql("duckdb")
-        rows = self._run(lambda: self._connection.execute(f"DESCRIBE {relation}").fetchall())
-        return [str(row[0]) for row in rows]
+        """The columns the asset's data has (before any restriction); Parquet from its footer."""
+        if self._source_columns is None:
+            if self._asset.kind == "parquet":
+                try:
+                    self._source_columns = list(pq.read_schema(self._asset.path).names)
+                except (OSError, pa.ArrowInvalid) as error:
+                    raise DataPlaneError("asset_unreadable", f"the asset's Parquet file is unreadable: {error}") \
+                        from None
+            else:
+                relation = exp.select(exp.Star()).from_(_source_relation(self._asset)).sql("duckdb")
+                rows = self._run(lambda: self._connection.execute(f"DESCRIBE {relation}").fetchall())
+                self._source_columns = [str(row[0]) for row in rows]
+        return list(self._source_columns)
 
     def create_view(self, columns: Sequence[str], filters: Sequence[RowFilterLike],
                     source_columns: Sequence[str]) -> None:

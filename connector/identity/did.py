@@ -292,7 +292,13 @@ class DidResolver:
         allow_http_loopback: bool = True,
         cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
         timeout_seconds: float = RESOLVE_TIMEOUT_SECONDS,
+        allowed_hosts: Iterable[str] | None = None,
     ) -> None:
+        """``allowed_hosts`` (host names, or ``host:port``) restricts whom we ever contact.
+
+        A DID arrives in a stranger's token, so resolving it makes us send a request to a host
+        the stranger chose; a closed data space can pin its members' hosts here.
+        """
         self._client = http_client or httpx.Client(timeout=timeout_seconds, follow_redirects=False)
         self._owns_client = http_client is None
         self._allow_http_loopback = allow_http_loopback
@@ -300,6 +306,7 @@ class DidResolver:
         self._timeout = timeout_seconds
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
 
     def close(self) -> None:
         if self._owns_client:
@@ -325,6 +332,13 @@ class DidResolver:
 
     def _document(self, did: str) -> dict[str, Any]:
         url = did_to_url(did, allow_http_loopback=self._allow_http_loopback)
+        if self._allowed_hosts is not None:
+            host, port, _ = parse_did_web(did)
+            names = {host.lower(), f"{host}:{port}".lower()} if port else {host.lower()}
+            if not names & self._allowed_hosts:
+                raise IdentityError(
+                    "did_host_not_allowed", f"{did} is on a host this connector does not contact"
+                )
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(did)

@@ -275,6 +275,8 @@ def verify_document(
             raise
         except IdentityError as error:
             raise ProofError(error.code, error.message) from None
+        except LookupError:
+            raise ProofError("unknown_key", f"no key is known for {proof['verificationMethod']}") from None
         verify_proof(doc, proof, public_key, previous)
         verified.append(proof["verificationMethod"])
     return verified

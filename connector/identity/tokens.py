@@ -20,8 +20,11 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from joserfc import jws, jwt
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
@@ -183,6 +186,16 @@ def issue_token(
         return jwt.encode(header, claims, OKPKey.import_key(key.private_key), algorithms=[algorithm])
 
 
+def _jose_key(public_key: Ed25519PublicKey) -> OKPKey:
+    """joserfc's wrapper of a peer key, cached by the raw key: the same few peers call us."""
+    return _jose_key_for(public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
+@lru_cache(maxsize=1024)
+def _jose_key_for(raw: bytes) -> OKPKey:
+    return OKPKey.import_key(Ed25519PublicKey.from_public_bytes(raw))
+
+
 @contextmanager
 def _quiet_about_eddsa(algorithm: str) -> Iterator[None]:
     """joserfc warns on every use of the pre-RFC 9864 name; we accept it on purpose for older peers."""
@@ -312,7 +325,7 @@ def verify_token(
     try:
         compact = jws.extract_compact(raw)
         with _quiet_about_eddsa(algorithm):
-            valid = jws.validate_compact(compact, OKPKey.import_key(public_key), algorithms=[algorithm])
+            valid = jws.validate_compact(compact, _jose_key(public_key), algorithms=[algorithm])
     except (JoseError, ValueError):
         raise IdentityError("token_malformed", "the token is not a valid compact JWS") from None
     if not valid:

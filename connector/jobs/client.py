@@ -47,7 +47,7 @@ class Dataset:
     dataset_id: str
     provider_id: str
     agreement_id: str
-    transfer_id: str
+    transfer_id: str  # the consumer connector's id of the transfer process
     purpose: str
     reader: TransferReader
 
@@ -142,9 +142,11 @@ class Job:
             if state.get("state") in done:
                 return dict(state)
             if state.get("state") in FAILED_STATES:
-                raise JobError(f"{what}_failed", f"the {what} ended {state.get('state')}: {state.get('error')}")
+                reason = f"the {what} ended {state.get('state')}: {state.get('error')}"
+                raise JobError(f"{what}_failed", reason)
             if time.monotonic() > deadline:
-                raise JobError(f"{what}_timeout", f"the {what} is still {state.get('state')} after {WAIT_SECONDS} s")
+                reason = f"the {what} is still {state.get('state')} after {WAIT_SECONDS} s"
+                raise JobError(f"{what}_timeout", reason)
             time.sleep(POLL_INTERVAL_SECONDS)
 
     def offer_for(self, dataset_id: str, provider_dsp_url: str, provider_id: str) -> dict[str, Any]:
@@ -172,7 +174,9 @@ class Job:
     def negotiate(self, dataset_id: str, provider_dsp_url: str, provider_id: str,
                   offer: Mapping[str, Any] | None = None) -> str:
         """Negotiate an agreement for ``dataset_id``; returns the agreement id."""
-        chosen = dict(offer) if offer is not None else self.offer_for(dataset_id, provider_dsp_url, provider_id)
+        chosen = dict(offer) if offer is not None else self.offer_for(
+            dataset_id, provider_dsp_url, provider_id
+        )
         created = self._management("POST", "/negotiations", {
             "counterparty_address": provider_dsp_url, "counterparty_id": provider_id,
             "dataset_id": dataset_id, "offer": chosen, "purpose": self.purpose,
@@ -199,7 +203,7 @@ class Job:
             raise JobError("no_data_address", "the transfer started without a data address")
         address = Address.from_json(address_json)
         reader = TransferReader(address, self.key, http=self._http)
-        opened = Dataset(dataset_id, provider_id, agreement_id, reader.transfer_id, self.purpose, reader)
+        opened = Dataset(dataset_id, provider_id, agreement_id, str(created["id"]), self.purpose, reader)
         self.datasets.append(opened)
         return opened
 
@@ -218,7 +222,9 @@ class Job:
                        tuple(d.reader.reads))
             for d in self.datasets
         ]
-        return lineage_record(self.job_id, self.consumer_id, self.purpose, self.compute_site, self.started, uses)
+        return lineage_record(
+            self.job_id, self.consumer_id, self.purpose, self.compute_site, self.started, uses
+        )
 
     def write_lineage(self, path: str | Path) -> Path:
         target = Path(path)

@@ -61,15 +61,19 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def lineage_record(job_id: str, consumer_id: str, purpose: str, compute_site: str | None,
-                   started: datetime, uses: Sequence[DatasetUse], ended: datetime | None = None) -> dict[str, Any]:
+def lineage_record(
+    job_id: str, consumer_id: str, purpose: str, compute_site: str | None, started: datetime,
+    uses: Sequence[DatasetUse], ended: datetime | None = None,
+) -> dict[str, Any]:
     """The PROV-O document: the job as a ``prov:Activity`` that used each read result (a
     ``prov:Entity`` with its SHA-256), each derived from a dataset under an agreement."""
     activity = f"urn:sluis:job:{job_id}"
     graph: list[dict[str, Any]] = []
     used: list[str] = []
     for use in uses:
-        graph.append({"@id": use.dataset_id, "@type": ["dcat:Dataset", "prov:Entity"], "provider": use.provider_id})
+        graph.append(
+            {"@id": use.dataset_id, "@type": ["dcat:Dataset", "prov:Entity"], "provider": use.provider_id}
+        )
         graph.append({"@id": use.agreement_id, "@type": "odrl:Agreement", "provider": use.provider_id,
                       "purpose": use.purpose})
         for number, read in enumerate(use.reads, start=1):
@@ -77,10 +81,13 @@ def lineage_record(job_id: str, consumer_id: str, purpose: str, compute_site: st
             used.append(entity)
             graph.append({
                 "@id": entity, "@type": "prov:Entity", "wasDerivedFrom": use.dataset_id,
-                "agreement": use.agreement_id, "transfer": use.transfer_id, "generatedAtTime": _stamp(read.at),
+                "agreement": use.agreement_id, "transfer": use.transfer_id,
+                "generatedAtTime": _stamp(read.at),
                 "query": read.sql or "SELECT * FROM data", "queryHash": read.query_hash,
                 "rows": read.rows, "bytes": read.bytes,
-                "checksum": {"@type": "spdx:Checksum", "algorithm": SHA256, "checksumValue": read.content_sha256},
+                "checksum": {
+                    "@type": "spdx:Checksum", "algorithm": SHA256, "checksumValue": read.content_sha256,
+                },
             })
     job: dict[str, Any] = {
         "@id": activity, "@type": "prov:Activity", "dct:identifier": job_id,

@@ -134,11 +134,18 @@ class Database:
         self._pool.put(connection)
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """One atomic unit: everything inside commits together or not at all."""
+    def transaction(self, write: bool = True) -> Iterator[Transaction]:
+        """One atomic unit: everything inside commits together or not at all.
+
+        ``write=False`` is for a single read statement: it runs in autocommit mode and takes no
+        write lock, so readers never queue behind SQLite's one writer.
+        """
         connection = self._acquire()
         broken = False
         try:
+            if not write:
+                yield Transaction(connection, self.dialect)
+                return
             connection.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
             try:
                 yield Transaction(connection, self.dialect)

@@ -199,7 +199,7 @@ class Store:
             )
 
     def get_asset(self, asset_id: str) -> AssetRecord | None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             row = tx.one("SELECT * FROM assets WHERE id = ?", (asset_id,))
         if row is None:
             return None
@@ -224,7 +224,7 @@ class Store:
                 )
 
     def get_policy(self, policy_id: str) -> dict[str, Any] | None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             row = tx.one("SELECT policy_json FROM policies WHERE id = ?", (policy_id,))
         return None if row is None else dict(json.loads(row["policy_json"]))
 
@@ -244,7 +244,7 @@ class Store:
             )
 
     def contract_definitions(self) -> list[ContractDefinition]:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             rows = tx.all("SELECT * FROM contract_definitions ORDER BY id")
         return [
             ContractDefinition(
@@ -316,7 +316,7 @@ class Store:
         return stored
 
     def get_process(self, process_id: str, kind: str | None = None) -> ProcessRecord | None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             row = tx.one("SELECT * FROM processes WHERE id = ?", (process_id,))
         if row is None or (kind is not None and row["kind"] != kind):
             return None
@@ -326,7 +326,7 @@ class Store:
         self, kind: str, counterparty_id: str, consumer_pid: str
     ) -> ProcessRecord | None:
         """The process a consumer already created with this pid (a re-delivered initial request)."""
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             row = tx.one(
                 "SELECT * FROM processes WHERE kind = ? AND role = 'provider' AND counterparty_id = ? "
                 "AND consumer_pid = ?",
@@ -335,12 +335,12 @@ class Store:
         return None if row is None else _process(row)
 
     def list_processes(self, kind: str) -> list[ProcessRecord]:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             rows = tx.all("SELECT * FROM processes WHERE kind = ? ORDER BY created_at", (kind,))
         return [_process(row) for row in rows]
 
     def processes_for_agreement(self, agreement_id: str) -> list[ProcessRecord]:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             rows = tx.all(
                 "SELECT * FROM processes WHERE kind = 'transfer' AND agreement_id = ? ORDER BY created_at",
                 (agreement_id,),
@@ -418,19 +418,19 @@ class Store:
         )
 
     def messages_of(self, process_id: str) -> list[LoggedMessage]:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             rows = tx.all("SELECT * FROM messages WHERE process_id = ? ORDER BY id", (process_id,))
         return [LoggedMessage(r["direction"], r["type"], json.loads(r["body_json"])) for r in rows]
 
     # -- agreements -------------------------------------------------------------------------
 
     def get_agreement(self, agreement_id: str) -> AgreementRecord | None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             row = tx.one("SELECT * FROM agreements WHERE id = ?", (agreement_id,))
         return None if row is None else _agreement(row)
 
     def list_agreements(self) -> list[AgreementRecord]:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             rows = tx.all("SELECT * FROM agreements ORDER BY created_at")
         return [_agreement(row) for row in rows]
 
@@ -505,14 +505,14 @@ class Store:
             )
 
     def outbox_pending(self) -> int:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             row = tx.one(
                 "SELECT count(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_reason IS NULL"
             )
         return int(row["n"]) if row else 0
 
     def next_outbox_due(self) -> float | None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             row = tx.one(
                 "SELECT min(next_attempt_at) AS t FROM outbox "
                 "WHERE delivered_at IS NULL AND failed_reason IS NULL"

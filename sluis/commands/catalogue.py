@@ -105,8 +105,14 @@ def _token_create(args: argparse.Namespace) -> int:
 def _problem_text(body: Any) -> str:
     if not isinstance(body, dict):
         return str(body)
-    reasons = [f"{item.get('field')}: {item.get('reason')}" for item in body.get("errors", []) if isinstance(item, dict)]
-    return f"{body.get('title', 'rejected')} ({body.get('status')}): " + ("; ".join(reasons) or body.get("detail", ""))
+    reasons = [
+        f"{item.get('field')}: {item.get('reason')}"
+        for item in body.get("errors", [])
+        if isinstance(item, dict)
+    ]
+    return f"{body.get('title', 'rejected')} ({body.get('status')}): " + (
+        "; ".join(reasons) or body.get("detail", "")
+    )
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -175,8 +181,10 @@ def _publish_local(files: list[Path], data_dir: Path) -> int:
                 elif result.error is not None:
                     failures += 1
                     reasons = "; ".join(f"{field}: {reason}" for field, reason in result.error.errors)
-                    print(f"{result.name}\trejected\t{result.error.title}: {reasons or result.error.detail}",
-                          file=sys.stderr)
+                    print(
+                        f"{result.name}\trejected\t{result.error.title}: {reasons or result.error.detail}",
+                        file=sys.stderr,
+                    )
                 progress.advance()
 
             node.publisher.publish_many(items(), owner=None, on_done=done)

@@ -37,13 +37,16 @@ def dataset_turtle(
     """One dataset with one distribution, its publisher and contact point (valid DCAT-AP 3)."""
     iri = dataset_iri(slug)
     words = " , ".join(f'"{word}"@en' for word in keywords)
-    return PREFIXES + f"""
+    return (
+        PREFIXES
+        + f"""
 <{iri}> a {kind} ;
     dct:title "{title}"@en ;
     dct:description "{description}"@en ;
     dct:identifier "{slug}" ;
     dct:publisher <{publisher}> ;
-    dcat:contactPoint [ a vcard:Kind ; vcard:fn "Open data desk" ; vcard:hasEmail <mailto:opendata@example.eu> ] ;
+    dcat:contactPoint [ a vcard:Kind ; vcard:fn "Open data desk" ;
+                        vcard:hasEmail <mailto:opendata@example.eu> ] ;
     dcat:theme <{EU}data-theme/{theme}> ;
     dcat:keyword {words} ;
     dct:spatial <{EU}country/{country}> ;
@@ -62,12 +65,15 @@ def dataset_turtle(
 <{publisher}> a foaf:Agent ;
     foaf:name "{publisher_name}"@en .
 """
+    )
 
 
 def invalid_turtle(slug: str) -> str:
     """A dataset missing its mandatory title and description, with a distribution lacking an access URL."""
     iri = dataset_iri(slug)
-    return PREFIXES + f"""
+    return (
+        PREFIXES
+        + f"""
 <{iri}> a dcat:Dataset ;
     dct:publisher <{PUBLISHER}> ;
     dcat:distribution <{iri}/csv> .
@@ -77,3 +83,4 @@ def invalid_turtle(slug: str) -> str:
 
 <{PUBLISHER}> a foaf:Agent ; foaf:name "Example Transmission System Operator"@en .
 """
+    )

@@ -29,19 +29,25 @@ class RunningNode:
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
 
-    def publish(self, body: str | bytes, media_type: str = "text/turtle", token: str | None = None) -> httpx.Response:
+    def publish(
+        self, body: str | bytes, media_type: str = "text/turtle", token: str | None = None
+    ) -> httpx.Response:
         return self.client.post(
             "/catalogue/datasets", content=body, headers={"Content-Type": media_type, **self.auth(token)}
         )
 
     def replace(self, record_id: str, body: str, token: str | None = None) -> httpx.Response:
         return self.client.put(
-            f"/catalogue/datasets/{record_id}", content=body, headers={"Content-Type": "text/turtle", **self.auth(token)}
+            f"/catalogue/datasets/{record_id}",
+            content=body,
+            headers={"Content-Type": "text/turtle", **self.auth(token)},
         )
 
     def snapshot(self) -> tuple[Any, ...]:
         """Everything a failed request must leave untouched: store quads and index rows."""
-        quads = sorted(str(quad) for quad in self.node.store.oxigraph.quads_for_pattern(None, None, None, None))
+        quads = sorted(
+            str(quad) for quad in self.node.store.oxigraph.quads_for_pattern(None, None, None, None)
+        )
         connection = self.node.index._reader()
         records = connection.execute("SELECT * FROM record ORDER BY id").fetchall()
         facets = connection.execute("SELECT * FROM facet ORDER BY facet, value, record").fetchall()
@@ -55,7 +61,7 @@ NodeFactory = Callable[..., AbstractContextManager[RunningNode]]
 
 @pytest.fixture
 def start_node(tmp_path: Path) -> NodeFactory:
-    """Start a node with optional config overrides: ``with start_node(sparql_timeout_seconds=0.1) as node``."""
+    """Start a node with config overrides: ``with start_node(sparql_timeout_seconds=0.1) as node``."""
 
     @contextmanager
     def start(data_dir: Path | None = None, **overrides: Any) -> Iterator[RunningNode]:

@@ -11,7 +11,9 @@ from tests.catalogue.conftest import NodeFactory, RunningNode
 def test_writes_need_a_valid_token_and_reads_are_public(catalogue_node: RunningNode) -> None:
     body = dataset_turtle("grid-load")
     before = catalogue_node.snapshot()
-    anonymous = catalogue_node.client.post("/catalogue/datasets", content=body, headers={"Content-Type": "text/turtle"})
+    anonymous = catalogue_node.client.post(
+        "/catalogue/datasets", content=body, headers={"Content-Type": "text/turtle"}
+    )
     assert anonymous.status_code == 401
     assert anonymous.json()["errors"][0]["field"] == "Authorization"
     forged = catalogue_node.publish(body, token="sluis_pub_0000_forged")
@@ -77,7 +79,9 @@ def test_sparql_answers_select_ask_and_construct_with_a_result_cap(start_node: N
         assert response.headers["sluis-results-truncated"] == "true"
 
         posted = node.client.post(
-            "/catalogue/sparql", content=select + " LIMIT 2", headers={"Content-Type": "application/sparql-query"}
+            "/catalogue/sparql",
+            content=select + " LIMIT 2",
+            headers={"Content-Type": "application/sparql-query"},
         )
         assert len(posted.json()["results"]["bindings"]) == 2
         assert posted.headers["sluis-results-truncated"] == "false"
@@ -85,7 +89,10 @@ def test_sparql_answers_select_ask_and_construct_with_a_result_cap(start_node: N
         assert json.loads(form.text)["boolean"] is True
         construct = node.client.get(
             "/catalogue/sparql",
-            params={"query": "CONSTRUCT { ?d a <http://www.w3.org/ns/dcat#Dataset> } WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> }"},
+            params={
+                "query": "CONSTRUCT { ?d a <http://www.w3.org/ns/dcat#Dataset> } "
+                "WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> }"
+            },
         )
         assert construct.headers["content-type"].startswith("application/n-triples")
         assert construct.text.count("<http://www.w3.org/ns/dcat#Dataset> .") == 3

@@ -31,7 +31,8 @@ def test_unparsable_turtle_is_refused_with_line_and_column(seeded: RunningNode) 
     before = seeded.snapshot()
     body = PREFIXES + '<https://data.example.eu/dataset/x> a dcat:Dataset ;\n    dct:title "unterminated .\n'
     problem = _problem(seeded.publish(body), 400, "body")
-    assert problem["line"] is not None and problem["column"] is not None
+    assert problem["line"] is not None
+    assert problem["column"] is not None
     assert f"line {problem['line']}" in problem["errors"][0]["reason"]
     assert seeded.snapshot() == before
 
@@ -80,21 +81,31 @@ def test_invalid_record_is_refused_with_every_violation(seeded: RunningNode) -> 
     assert seeded.snapshot() == before
 
 
-def test_missing_recommended_properties_are_stored_as_warnings_not_blocking(catalogue_node: RunningNode) -> None:
-    minimal = PREFIXES + f"""
+def test_missing_recommended_properties_are_stored_as_warnings_not_blocking(
+    catalogue_node: RunningNode,
+) -> None:
+    minimal = (
+        PREFIXES
+        + """
 <https://data.example.eu/dataset/minimal> a dcat:Dataset ;
     dct:title "Minimal record"@en ;
     dct:description "Only what DCAT-AP 3 requires."@en .
 """
+    )
     response = catalogue_node.publish(minimal, token=catalogue_node.token)
     assert response.status_code == 201, response.text
     warned_paths = {warning["path"] for warning in response.json()["warnings"]}
-    assert "http://purl.org/dc/terms/publisher" in warned_paths or "http://www.w3.org/ns/dcat#theme" in warned_paths
+    assert (
+        "http://purl.org/dc/terms/publisher" in warned_paths
+        or "http://www.w3.org/ns/dcat#theme" in warned_paths
+    )
     assert all(warning["severity"] == "Warning" for warning in response.json()["warnings"])
     record_id = response.json()["id"]
     assert catalogue_node.client.get(f"/catalogue/datasets/{record_id}").status_code == 200
     assert PUBLISHER  # a record without dct:publisher is owned by the token's publisher
-    other = catalogue_node.client.delete(f"/catalogue/datasets/{record_id}", headers=catalogue_node.auth(catalogue_node.other_token))
+    other = catalogue_node.client.delete(
+        f"/catalogue/datasets/{record_id}", headers=catalogue_node.auth(catalogue_node.other_token)
+    )
     assert other.status_code == 403
 
 
@@ -122,7 +133,9 @@ def test_unknown_record_and_unsupported_media_types(seeded: RunningNode) -> None
     _problem(seeded.client.get("/catalogue/datasets/nope"), 404, "id")
     _problem(seeded.client.get("/catalogue/datasets/nope/versions"), 404, "id")
     record_id = seeded.client.get("/catalogue/search").json()["hits"][0]["id"]
-    _problem(seeded.client.get(f"/catalogue/datasets/{record_id}", headers={"Accept": "image/png"}), 406, "Accept")
+    _problem(
+        seeded.client.get(f"/catalogue/datasets/{record_id}", headers={"Accept": "image/png"}), 406, "Accept"
+    )
     before = seeded.snapshot()
     _problem(seeded.publish(b"a,b,c", media_type="text/csv"), 415, "body")
     _problem(

@@ -24,7 +24,9 @@ def _graph(response_text: str, media_type: str, base: str) -> Graph:
     return parse_rdf(response_text.encode(), media_type, base)
 
 
-def test_provider_publishes_record_and_reads_it_back_in_every_format_with_datatypes(catalogue_node: RunningNode) -> None:
+def test_provider_publishes_record_and_reads_it_back_in_every_format_with_datatypes(
+    catalogue_node: RunningNode,
+) -> None:
     sent = dataset_turtle("grid-load", byte_size=2048)
     response = catalogue_node.publish(sent)
     assert response.status_code == 201, response.text
@@ -52,14 +54,28 @@ def test_provider_publishes_record_and_reads_it_back_in_every_format_with_dataty
 
 
 def test_ai_team_finds_record_by_text_and_two_facets_with_counts(catalogue_node: RunningNode) -> None:
-    catalogue_node.publish(dataset_turtle("grid-load", title="Hourly grid load", theme="ENER", file_type="CSV"))
     catalogue_node.publish(
-        dataset_turtle("grid-capacity", title="Grid connection capacity", theme="ENER", file_type="JSON",
-                       keywords=("capacity", "grid"))
+        dataset_turtle("grid-load", title="Hourly grid load", theme="ENER", file_type="CSV")
     )
     catalogue_node.publish(
-        dataset_turtle("mortality", title="Weekly mortality", description="Deaths per week and region.",
-                       theme="HEAL", file_type="CSV", country="BEL", keywords=("mortality",))
+        dataset_turtle(
+            "grid-capacity",
+            title="Grid connection capacity",
+            theme="ENER",
+            file_type="JSON",
+            keywords=("capacity", "grid"),
+        )
+    )
+    catalogue_node.publish(
+        dataset_turtle(
+            "mortality",
+            title="Weekly mortality",
+            description="Deaths per week and region.",
+            theme="HEAL",
+            file_type="CSV",
+            country="BEL",
+            keywords=("mortality",),
+        )
     )
     found = catalogue_node.client.get("/catalogue/search", params={"q": "grid"}).json()
     assert found["total"] == 2
@@ -68,7 +84,14 @@ def test_ai_team_finds_record_by_text_and_two_facets_with_counts(catalogue_node:
     formats = {entry["code"]: entry["count"] for entry in found["facets"]["format"]}
     assert formats == {"CSV": 1, "JSON": 1}
     assert set(found["facets"]) == {
-        "theme", "publisher", "format", "license", "access_rights", "spatial", "health_category", "quality_band",
+        "theme",
+        "publisher",
+        "format",
+        "license",
+        "access_rights",
+        "spatial",
+        "health_category",
+        "quality_band",
     }
 
     narrowed = catalogue_node.client.get(
@@ -85,8 +108,14 @@ def test_ai_team_finds_record_by_text_and_two_facets_with_counts(catalogue_node:
     assert sum(entry["count"] for entry in bands) == 3
 
     by_title = catalogue_node.client.get("/catalogue/search", params={"sort": "title"}).json()
-    assert [hit["title"] for hit in by_title["hits"]] == ["Grid connection capacity", "Hourly grid load", "Weekly mortality"]
-    paged = catalogue_node.client.get("/catalogue/search", params={"sort": "title", "page": 2, "page_size": 2}).json()
+    assert [hit["title"] for hit in by_title["hits"]] == [
+        "Grid connection capacity",
+        "Hourly grid load",
+        "Weekly mortality",
+    ]
+    paged = catalogue_node.client.get(
+        "/catalogue/search", params={"sort": "title", "page": 2, "page_size": 2}
+    ).json()
     assert [hit["title"] for hit in paged["hits"]] == ["Weekly mortality"]
 
 
@@ -102,13 +131,15 @@ def test_revision_keeps_earlier_versions_and_retraction_leaves_a_tombstone_for_h
     versions = catalogue_node.client.get(f"/catalogue/datasets/{record_id}/versions").json()["versions"]
     assert [(v["version"], v["deleted"]) for v in versions] == [(1, False), (2, False)]
     first = catalogue_node.client.get(f"/catalogue/datasets/{record_id}/versions/1.ttl")
-    assert "Grid load 2024\"@en" in first.text and "revised" not in first.text
+    assert 'Grid load 2024"@en' in first.text
+    assert "revised" not in first.text
     assert "revised" in catalogue_node.client.get(f"/catalogue/datasets/{record_id}.ttl").text
     hits = catalogue_node.client.get("/catalogue/search", params={"q": "revised"}).json()
     assert hits["total"] == 1
 
     deleted = catalogue_node.client.delete(f"/catalogue/datasets/{record_id}", headers=catalogue_node.auth())
-    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert deleted.status_code == 200
+    assert deleted.json()["deleted"] is True
     gone = catalogue_node.client.get(f"/catalogue/datasets/{record_id}")
     assert gone.status_code == 410
     assert gone.headers["content-type"].startswith("application/problem+json")
@@ -116,7 +147,9 @@ def test_revision_keeps_earlier_versions_and_retraction_leaves_a_tombstone_for_h
     versions = catalogue_node.client.get(f"/catalogue/datasets/{record_id}/versions").json()["versions"]
     assert [(v["version"], v["deleted"]) for v in versions] == [(1, False), (2, False), (3, True)]
 
-    listing = catalogue_node.client.get("/catalogue/catalog", params={"modified_since": versions[2]["modified"]})
+    listing = catalogue_node.client.get(
+        "/catalogue/catalog", params={"modified_since": versions[2]["modified"]}
+    )
     graph = _graph(listing.text, "text/turtle", catalogue_node.url)
     records = list(graph.subjects(FOAF.primaryTopic, URIRef(dataset_iri("grid-load"))))
     assert len(records) == 1
@@ -125,7 +158,9 @@ def test_revision_keeps_earlier_versions_and_retraction_leaves_a_tombstone_for_h
 
 
 def test_catalog_pages_with_hydra_links_and_modified_since(catalogue_node: RunningNode) -> None:
-    ids = [catalogue_node.publish(dataset_turtle(f"set-{n}", title=f"Set {n}")).json()["id"] for n in range(5)]
+    ids = [
+        catalogue_node.publish(dataset_turtle(f"set-{n}", title=f"Set {n}")).json()["id"] for n in range(5)
+    ]
     assert len(set(ids)) == 5
     first = catalogue_node.client.get("/catalogue/catalog", params={"page": 1, "page_size": 2})
     graph = _graph(first.text, "text/turtle", catalogue_node.url)
@@ -151,7 +186,9 @@ def test_catalog_pages_with_hydra_links_and_modified_since(catalogue_node: Runni
     as_jsonld = catalogue_node.client.get("/catalogue/catalog", headers={"Accept": "application/ld+json"})
     assert as_jsonld.headers["content-type"].startswith("application/ld+json")
     assert json.loads(as_jsonld.text)
-    future = catalogue_node.client.get("/catalogue/catalog", params={"modified_since": "2999-01-01T00:00:00Z"})
+    future = catalogue_node.client.get(
+        "/catalogue/catalog", params={"modified_since": "2999-01-01T00:00:00Z"}
+    )
     assert not list(_graph(future.text, "text/turtle", catalogue_node.url).objects(catalog, DCAT.dataset))
 
 

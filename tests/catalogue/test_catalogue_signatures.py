@@ -17,10 +17,14 @@ from vocab.rdfio import parse_rdf
 
 def _node_keys(node: RunningNode) -> TrustedKeys:
     identity = node.client.get("/catalogue/node").json()
-    return TrustedKeys({identity["verification_method"]: public_key_from_multibase(identity["public_key_multibase"])})
+    return TrustedKeys(
+        {identity["verification_method"]: public_key_from_multibase(identity["public_key_multibase"])}
+    )
 
 
-def test_stored_record_carries_a_proof_anyone_can_verify_with_the_node_key(catalogue_node: RunningNode) -> None:
+def test_stored_record_carries_a_proof_anyone_can_verify_with_the_node_key(
+    catalogue_node: RunningNode,
+) -> None:
     record_id = catalogue_node.publish(dataset_turtle("grid-load")).json()["id"]
     signed = catalogue_node.client.get(f"/catalogue/datasets/{record_id}/proof").json()
     assert signed["proof"]["cryptosuite"] == "eddsa-jcs-2022"
@@ -68,7 +72,8 @@ def test_publisher_proof_is_verified_on_publish_and_kept(catalogue_node: Running
     assert response.json()["quality"]["trust"]["signed"] is True
     record_id = response.json()["id"]
     signed = catalogue_node.client.get(f"/catalogue/datasets/{record_id}/proof").json()
-    assert isinstance(signed["proof"], list) and len(signed["proof"]) == 2
+    assert isinstance(signed["proof"], list)
+    assert len(signed["proof"]) == 2
     methods = verify_document(signed, _node_keys(catalogue_node))
     assert did_key_for(publisher_key)[1] in methods
     assert "recordProof" not in catalogue_node.client.get(f"/catalogue/datasets/{record_id}.ttl").text

@@ -28,7 +28,9 @@ OFFICIAL_SCHEMA_FILES = {
     "ContractAgreementMessage": "negotiation/contract-agreement-message-schema.json",
     "ContractAgreementVerificationMessage": "negotiation/contract-agreement-verification-message-schema.json",
     "ContractNegotiationEventMessage": "negotiation/contract-negotiation-event-message-schema.json",
-    "ContractNegotiationTerminationMessage": "negotiation/contract-negotiation-termination-message-schema.json",
+    "ContractNegotiationTerminationMessage": (
+        "negotiation/contract-negotiation-termination-message-schema.json"
+    ),
     "ContractNegotiation": "negotiation/contract-negotiation-schema.json",
     "ContractNegotiationError": "negotiation/contract-negotiation-error-schema.json",
     "TransferRequestMessage": "transfer/transfer-request-message-schema.json",

@@ -13,9 +13,14 @@ from vocab import dsp, jsonld
 PIDS = ("urn:uuid:p-1", "urn:uuid:c-1")
 OFFER = {"@id": "urn:offer:1", "@type": "Offer", "target": "urn:ds:1", "permission": [{"action": "use"}]}
 AGREEMENT = {
-    "@id": "urn:agreement:1", "@type": "Agreement", "target": "urn:ds:1", "assigner": "did:web:p",
-    "assignee": "did:web:c", "timestamp": "2026-01-01T00:00:00Z", "permission": [{"action": "use"}],
-}  # fmt: skip
+    "@id": "urn:agreement:1",
+    "@type": "Agreement",
+    "target": "urn:ds:1",
+    "assigner": "did:web:p",
+    "assignee": "did:web:c",
+    "timestamp": "2026-01-01T00:00:00Z",
+    "permission": [{"action": "use"}],
+}
 
 
 def _built_messages() -> list[dict[str, object]]:
@@ -59,7 +64,8 @@ def test_every_official_example_is_recognised_on_the_fast_path(dsp_examples: Pat
         if example.get("@type") not in dsp.MESSAGE_SCHEMAS:
             continue
         message = dsp.read_message(example)
-        assert message.fast_path and message.body == example, file.name
+        assert message.fast_path, file.name
+        assert message.body == example, file.name
         seen += 1
     assert seen == 24
 
@@ -81,7 +87,8 @@ def test_expanded_json_ld_is_understood_too() -> None:
     compact = dsp.negotiation_event_message(*PIDS, "FINALIZED")
     expanded = jsonld.expand(compact, base="https://dsp.invalid/")
     message = dsp.read_message(expanded[0])
-    assert not message.fast_path and message.body == compact
+    assert not message.fast_path
+    assert message.body == compact
 
 
 def test_both_paths_agree_on_a_contract_request() -> None:
@@ -95,12 +102,18 @@ def test_both_paths_agree_on_a_contract_request() -> None:
         (lambda m: m.pop("consumerPid"), "(message)"),
         (lambda m: m.update({"consumerPid": 7}), "consumerPid"),
         (lambda m: m["offer"].pop("@id"), "offer"),
-        (lambda m: m["offer"]["permission"][0].update({"constraint": [{"leftOperand": "x", "operator": "near",
-                                                                         "rightOperand": "y"}]}), "offer"),
+        (
+            lambda m: m["offer"]["permission"][0].update(
+                {"constraint": [{"leftOperand": "x", "operator": "near", "rightOperand": "y"}]}
+            ),
+            "offer",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_messages_are_refused_naming_the_field(mutation: object, field: str) -> None:
-    message = json.loads(json.dumps(dsp.contract_request_message(PIDS[1], OFFER, callback_address="http://x/dsp")))
+    message = json.loads(
+        json.dumps(dsp.contract_request_message(PIDS[1], OFFER, callback_address="http://x/dsp"))
+    )
     mutation(message)  # type: ignore[operator]
     with pytest.raises(dsp.DspMessageError) as raised:
         dsp.read_message(message)

@@ -69,20 +69,30 @@ def test_consumer_negotiates_signed_agreement_and_starts_a_transfer(
     with DidResolver() as resolver:
         verification = verify_agreement(signed, resolver, require_countersignature=True)
     assert verification.valid, verification.reason
-    assert verification.assigner == provider.did and verification.assignee == consumer.did
+    assert verification.assigner == provider.did
+    assert verification.assignee == consumer.did
     assert signed["target"] == dataset_id
 
     with consumer.management() as api:
-        response = api.post("/transfers", json={
-            "agreement_id": agreement_id, "counterparty_address": provider.dsp,
-            "job": {"id": "job-1", "purpose": RESEARCH, "compute_site": "https://w3id.org/sluis/place/NL-NH"},
-        })  # fmt: skip
+        response = api.post(
+            "/transfers",
+            json={
+                "agreement_id": agreement_id,
+                "counterparty_address": provider.dsp,
+                "job": {
+                    "id": "job-1",
+                    "purpose": RESEARCH,
+                    "compute_site": "https://w3id.org/sluis/place/NL-NH",
+                },
+            },
+        )
         assert response.status_code == 201, response.text
         transfer_id = response.json()["id"]
     started = wait_for_state(consumer, "transfers", transfer_id, "STARTED", "TERMINATED")
     assert started["state"] == "STARTED", started
     address = started["data_address"]
-    assert address["endpoint"].startswith(f"{provider.url}/data/") and address["token"]
+    assert address["endpoint"].startswith(f"{provider.url}/data/")
+    assert address["token"]
 
     # the provider revokes the agreement: its transfers end and the consumer is told over DSP
     with provider.management() as api:
@@ -91,10 +101,19 @@ def test_consumer_negotiates_signed_agreement_and_starts_a_transfer(
     assert ended["state"] == "TERMINATED"
 
     types = {body.get("@type") for _, _, body in recorder.messages}
-    for expected in ("CatalogRequestMessage", "Catalog", "ContractRequestMessage", "ContractNegotiation",
-                     "ContractAgreementMessage", "ContractAgreementVerificationMessage",
-                     "ContractNegotiationEventMessage", "TransferRequestMessage", "TransferProcess",
-                     "TransferStartMessage", "TransferTerminationMessage"):  # fmt: skip
+    for expected in (
+        "CatalogRequestMessage",
+        "Catalog",
+        "ContractRequestMessage",
+        "ContractNegotiation",
+        "ContractAgreementMessage",
+        "ContractAgreementVerificationMessage",
+        "ContractNegotiationEventMessage",
+        "TransferRequestMessage",
+        "TransferProcess",
+        "TransferStartMessage",
+        "TransferTerminationMessage",
+    ):
         assert expected in types, f"{expected} was never exchanged"
     _assert_all_schema_valid(recorder, official_schemas)
 
@@ -108,9 +127,11 @@ def test_policy_denial_reaches_the_consumer_with_the_decision_summary(
     negotiation_id = negotiate(consumer, provider, dataset_id, offer, purpose=AI_TRAINING)
     ended = wait_for_state(consumer, "negotiations", negotiation_id, "TERMINATED", "FINALIZED")
     assert ended["state"] == "TERMINATED"
-    assert "purpose" in ended["error"] and "deny" in ended["error"]
+    assert "purpose" in ended["error"]
+    assert "deny" in ended["error"]
     errors = [b for _, _, b in recorder.messages if b.get("@type") == "ContractNegotiationError"]
-    assert errors and "purpose" in errors[0]["reason"][0]
+    assert errors
+    assert "purpose" in errors[0]["reason"][0]
     _assert_all_schema_valid(recorder, official_schemas)
 
 
@@ -143,7 +164,9 @@ def test_either_side_can_terminate_a_negotiation(
     counter = {**offer, "permission": [{"action": "use"}]}
     negotiation_id = negotiate(consumer, provider, dataset_id, counter, purpose=RESEARCH)
     offered = wait_for_state(consumer, "negotiations", negotiation_id, "OFFERED")
-    party, local_id = (consumer, negotiation_id) if side == "consumer" else (provider, offered["provider_pid"])
+    party, local_id = (
+        (consumer, negotiation_id) if side == "consumer" else (provider, offered["provider_pid"])
+    )
     with party.management() as api:
         response = api.post(f"/negotiations/{local_id}/terminate", json={"reason": f"the {side} walked away"})
         assert response.status_code == 200, response.text
@@ -152,7 +175,8 @@ def test_either_side_can_terminate_a_negotiation(
     assert f"the {side} walked away" in (ended_consumer.get("error", "") + ended_provider.get("error", ""))
     with party.management() as api:  # a terminated negotiation cannot be terminated again
         again = api.post(f"/negotiations/{local_id}/terminate")
-        assert again.status_code == 409 and "TERMINATED" in again.json()["detail"]
+        assert again.status_code == 409
+        assert "TERMINATED" in again.json()["detail"]
     _assert_all_schema_valid(recorder, official_schemas)
 
 
@@ -175,7 +199,8 @@ def test_callback_address_on_a_foreign_host_is_refused(pair: tuple[Party, Party]
     response = client.post(f"{provider.dsp}/negotiations/request", provider.did, message)
     client.close()
     assert response.status == 400
-    assert response.body is not None and response.body["@type"] == "ContractNegotiationError"
+    assert response.body is not None
+    assert response.body["@type"] == "ContractNegotiationError"
     assert "callbackAddress" in response.body["reason"][0]
     with provider.management() as api:
         assert api.get("/negotiations").json() == []
@@ -195,6 +220,9 @@ def test_a_replayed_token_is_refused(pair: tuple[Party, Party]) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     first = httpx.post(f"{provider.dsp}/catalog/request", json=dsp.catalog_request_message(), headers=headers)
     assert first.status_code == 200, first.text
-    second = httpx.post(f"{provider.dsp}/catalog/request", json=dsp.catalog_request_message(), headers=headers)
+    second = httpx.post(
+        f"{provider.dsp}/catalog/request", json=dsp.catalog_request_message(), headers=headers
+    )
     assert second.status_code == 401
-    assert second.json()["@type"] == "CatalogError" and "replay" in second.json()["code"]
+    assert second.json()["@type"] == "CatalogError"
+    assert "replay" in second.json()["code"]

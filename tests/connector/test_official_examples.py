@@ -28,34 +28,91 @@ CONSUMER_PID = "urn:uuid:32541fe6-c580-409e-85a8-8a9a32fbe833"
 REQUEST_EXAMPLES: dict[str, tuple[str, str, int, str]] = {
     "catalog/catalog-request-message.json": ("POST", "/catalog/request", 200, "Catalog"),
     "catalog/dataset-request-message.json": (
-        "GET", "/catalog/datasets/urn:uuid:3afeadd8-ed2d-569e-d634-8394a8836d57", 404, "CatalogError"),
+        "GET",
+        "/catalog/datasets/urn:uuid:3afeadd8-ed2d-569e-d634-8394a8836d57",
+        404,
+        "CatalogError",
+    ),
     "negotiation/contract-request-message_initial.json": (
-        "POST", "/negotiations/request", 400, "ContractNegotiationError"),
+        "POST",
+        "/negotiations/request",
+        400,
+        "ContractNegotiationError",
+    ),
     "negotiation/contract-request-message.json": (
-        "POST", f"/negotiations/{PROVIDER_PID}/request", 404, "ContractNegotiationError"),
+        "POST",
+        f"/negotiations/{PROVIDER_PID}/request",
+        404,
+        "ContractNegotiationError",
+    ),
     "negotiation/contract-offer-message_initial.json": (
-        "POST", "/negotiations/offers", 400, "ContractNegotiationError"),
+        "POST",
+        "/negotiations/offers",
+        400,
+        "ContractNegotiationError",
+    ),
     "negotiation/contract-offer-message.json": (
-        "POST", f"/negotiations/{CONSUMER_PID}/offers", 404, "ContractNegotiationError"),
+        "POST",
+        f"/negotiations/{CONSUMER_PID}/offers",
+        404,
+        "ContractNegotiationError",
+    ),
     "negotiation/contract-agreement-message.json": (
-        "POST", f"/negotiations/{CONSUMER_PID}/agreement", 404, "ContractNegotiationError"),
+        "POST",
+        f"/negotiations/{CONSUMER_PID}/agreement",
+        404,
+        "ContractNegotiationError",
+    ),
     "negotiation/contract-agreement-message-full.json": (
-        "POST", f"/negotiations/{CONSUMER_PID}/agreement", 404, "ContractNegotiationError"),
+        "POST",
+        f"/negotiations/{CONSUMER_PID}/agreement",
+        404,
+        "ContractNegotiationError",
+    ),
     "negotiation/contract-agreement-verification-message.json": (
-        "POST", f"/negotiations/{PROVIDER_PID}/agreement/verification", 404, "ContractNegotiationError"),
+        "POST",
+        f"/negotiations/{PROVIDER_PID}/agreement/verification",
+        404,
+        "ContractNegotiationError",
+    ),
     "negotiation/contract-negotiation-event-message.json": (
-        "POST", f"/negotiations/{PROVIDER_PID}/events", 404, "ContractNegotiationError"),
+        "POST",
+        f"/negotiations/{PROVIDER_PID}/events",
+        404,
+        "ContractNegotiationError",
+    ),
     "negotiation/contract-negotiation-termination-message.json": (
-        "POST", f"/negotiations/{PROVIDER_PID}/termination", 404, "ContractNegotiationError"),
+        "POST",
+        f"/negotiations/{PROVIDER_PID}/termination",
+        404,
+        "ContractNegotiationError",
+    ),
     "transfer/transfer-request-message.json": ("POST", "/transfers/request", 400, "TransferError"),
-    "transfer/transfer-start-message.json": ("POST", f"/transfers/{CONSUMER_PID}/start", 404, "TransferError"),
+    "transfer/transfer-start-message.json": (
+        "POST",
+        f"/transfers/{CONSUMER_PID}/start",
+        404,
+        "TransferError",
+    ),
     "transfer/transfer-completion-message.json": (
-        "POST", f"/transfers/{PROVIDER_PID}/completion", 404, "TransferError"),
+        "POST",
+        f"/transfers/{PROVIDER_PID}/completion",
+        404,
+        "TransferError",
+    ),
     "transfer/transfer-suspension-message.json": (
-        "POST", f"/transfers/{PROVIDER_PID}/suspension", 404, "TransferError"),
+        "POST",
+        f"/transfers/{PROVIDER_PID}/suspension",
+        404,
+        "TransferError",
+    ),
     "transfer/transfer-termination-message.json": (
-        "POST", f"/transfers/{PROVIDER_PID}/termination", 404, "TransferError"),
-}  # fmt: skip
+        "POST",
+        f"/transfers/{PROVIDER_PID}/termination",
+        404,
+        "TransferError",
+    ),
+}
 
 # answers and errors are not requests: posted where a request is expected they are refused (400)
 NOT_REQUESTS: dict[str, tuple[str, str]] = {
@@ -98,14 +155,21 @@ def test_every_official_request_example_gets_a_protocol_answer(
         example = json.loads((dsp_examples / name).read_text())
         response = _call(client, provider, method, path, example)
         assert response.status == status, f"{name}: HTTP {response.status} {response.body}"
-        assert response.body is not None and response.body["@type"] == answer_type, name
+        assert response.body is not None, name
+        assert response.body["@type"] == answer_type, name
         assert not official_schemas.errors(response.body), (name, official_schemas.errors(response.body))
     official = {str(p.relative_to(dsp_examples)) for p in dsp_examples.rglob("*.json")}
-    covered = set(REQUEST_EXAMPLES) | set(NOT_REQUESTS) | {
-        "catalog/dataset.json", "catalog/nested-catalog.json",  # answers: checked by our schema test
-        "common/protocol-version.json", "common/dataservice-did-service.json",
-        "common/catalogservice-did-service.json",
-    }  # fmt: skip
+    covered = (
+        set(REQUEST_EXAMPLES)
+        | set(NOT_REQUESTS)
+        | {
+            "catalog/dataset.json",
+            "catalog/nested-catalog.json",  # answers: checked by our schema test
+            "common/protocol-version.json",
+            "common/dataservice-did-service.json",
+            "common/catalogservice-did-service.json",
+        }
+    )
     assert official <= covered, f"examples without a test: {sorted(official - covered)}"
 
 
@@ -117,7 +181,8 @@ def test_answers_posted_as_requests_are_refused_with_dsp_errors(
         example = json.loads((dsp_examples / name).read_text())
         response = client.post(f"{provider.dsp}{path}", provider.did, example)
         assert response.status == 400, name
-        assert response.body is not None and response.body["@type"] == answer_type
+        assert response.body is not None
+        assert response.body["@type"] == answer_type
         assert "@type" in response.body["reason"][0]
         assert not official_schemas.errors(response.body)
 
@@ -130,12 +195,16 @@ def test_dspace_version_is_public_and_schema_valid(
 
     response = httpx.get(f"{provider.url}/.well-known/dspace-version")
     assert response.status_code == 200
-    schema = json.loads((conformance_dir / "dsp/2025-1/schemas/common/protocol-version-schema.json").read_text())
+    schema = json.loads(
+        (conformance_dir / "dsp/2025-1/schemas/common/protocol-version-schema.json").read_text()
+    )
     Draft201909Validator(schema).validate(response.json())
     assert response.json()["protocolVersions"][0]["version"] == "2025-1"
 
 
-def test_requests_without_a_token_are_refused_not_crashed(provider_and_caller: tuple[Party, DspClient]) -> None:
+def test_requests_without_a_token_are_refused_not_crashed(
+    provider_and_caller: tuple[Party, DspClient],
+) -> None:
     provider, _ = provider_and_caller
     response = httpx.post(f"{provider.dsp}/negotiations/request", json={"@type": "ContractRequestMessage"})
     assert response.status_code == 401
@@ -144,14 +213,24 @@ def test_requests_without_a_token_are_refused_not_crashed(provider_and_caller: t
 
 def test_oversized_and_deeply_nested_bodies_are_refused(provider_and_caller: tuple[Party, DspClient]) -> None:
     provider, client = provider_and_caller
-    huge = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "CatalogRequestMessage",
-            "filter": ["x" * 1024] * 400}  # fmt: skip
+    huge = {
+        "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
+        "@type": "CatalogRequestMessage",
+        "filter": ["x" * 1024] * 400,
+    }
     response = client.post(f"{provider.dsp}/catalog/request", provider.did, huge)
-    assert response.status == 413 and response.body is not None and "limit" in response.body["reason"][0]
+    assert response.status == 413
+    assert response.body is not None
+    assert "limit" in response.body["reason"][0]
     deep: Any = []
     for _ in range(100):
         deep = [deep]
-    nested = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "CatalogRequestMessage",
-              "filter": deep}  # fmt: skip
+    nested = {
+        "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
+        "@type": "CatalogRequestMessage",
+        "filter": deep,
+    }
     response = client.post(f"{provider.dsp}/catalog/request", provider.did, nested)
-    assert response.status == 400 and response.body is not None and "deeper" in response.body["reason"][0]
+    assert response.status == 400
+    assert response.body is not None
+    assert "deeper" in response.body["reason"][0]

@@ -47,22 +47,28 @@ def test_the_happy_negotiation_walks_requested_agreed_verified_finalized() -> No
 
 def test_counter_offer_round_trip() -> None:
     offered = negotiation_step(N.REQUESTED, NM.OFFER, Role.PROVIDER)
-    assert isinstance(offered, Transition) and offered.after == N.OFFERED
+    assert isinstance(offered, Transition)
+    assert offered.after == N.OFFERED
     assert offered.effects == (Effect.DECIDE_ON_OFFER,)
     again = negotiation_step(N.OFFERED, NM.REQUEST, Role.CONSUMER)
-    assert isinstance(again, Transition) and again.after == N.REQUESTED
+    assert isinstance(again, Transition)
+    assert again.after == N.REQUESTED
     accepted = negotiation_step(N.OFFERED, NM.ACCEPT, Role.CONSUMER)
-    assert isinstance(accepted, Transition) and accepted.effects == (Effect.SEND_AGREEMENT,)
+    assert isinstance(accepted, Transition)
+    assert accepted.effects == (Effect.SEND_AGREEMENT,)
 
 
 @pytest.mark.parametrize("sender", list(Role))
-def test_either_party_may_terminate_any_open_negotiation_and_nothing_leaves_a_final_state(sender: Role) -> None:
+def test_either_party_may_terminate_any_open_negotiation_and_nothing_leaves_a_final_state(
+    sender: Role,
+) -> None:
     for state in N:
         result = negotiation_step(state, NM.TERMINATION, sender)
         if state in FINAL_NEGOTIATION_STATES or state == N.INITIAL:
             assert isinstance(result, IllegalTransition)
         else:
-            assert isinstance(result, Transition) and result.after == N.TERMINATED
+            assert isinstance(result, Transition)
+            assert result.after == N.TERMINATED
     for state, message in itertools.product(FINAL_NEGOTIATION_STATES, NM):
         assert isinstance(negotiation_step(state, message, sender), IllegalTransition)
 
@@ -77,11 +83,15 @@ def test_every_negotiation_triple_is_either_in_the_table_or_an_error_value() -> 
             legal += 1
         else:
             assert isinstance(result, IllegalTransition)
-            assert result.state == state and result.message == message and result.sender == sender
-            assert str(state) in result.reason and str(message) in result.reason
+            assert result.state == state
+            assert result.message == message
+            assert result.sender == sender
+            assert str(state) in result.reason
+            assert str(message) in result.reason
             assert result.code == "illegal-transition"
             illegal += 1
-    assert legal == 19 and illegal == len(N) * len(NM) * 2 - 19
+    assert legal == 19
+    assert illegal == len(N) * len(NM) * 2 - 19
 
 
 def test_a_consumer_cannot_send_the_agreement() -> None:
@@ -107,7 +117,8 @@ def test_transfer_start_suspend_resume_complete() -> None:
     ]
     for before, message, sender, after in steps:
         result = transfer_step(before, message, sender)
-        assert isinstance(result, Transition) and result.after == after
+        assert isinstance(result, Transition)
+        assert result.after == after
 
 
 def test_only_the_provider_starts_a_requested_transfer() -> None:
@@ -117,9 +128,14 @@ def test_only_the_provider_starts_a_requested_transfer() -> None:
 
 
 def test_provider_revokes_access_whenever_the_consumer_stops_a_transfer() -> None:
-    for message, after in ((TM.SUSPENSION, T.SUSPENDED), (TM.COMPLETION, T.COMPLETED), (TM.TERMINATION, T.TERMINATED)):
+    for message, after in (
+        (TM.SUSPENSION, T.SUSPENDED),
+        (TM.COMPLETION, T.COMPLETED),
+        (TM.TERMINATION, T.TERMINATED),
+    ):
         result = transfer_step(T.STARTED, message, Role.CONSUMER)
-        assert isinstance(result, Transition) and result.after == after
+        assert isinstance(result, Transition)
+        assert result.after == after
         assert result.effects == (Effect.REVOKE_ACCESS,)
 
 
@@ -129,7 +145,8 @@ def test_every_transfer_triple_is_either_in_the_table_or_an_error_value() -> Non
         if message in TRANSFER_TRANSITIONS[sender].get(state, {}):
             assert isinstance(result, Transition)
         else:
-            assert isinstance(result, IllegalTransition) and str(state) in result.reason
+            assert isinstance(result, IllegalTransition)
+            assert str(state) in result.reason
     for state, message, sender in itertools.product(FINAL_TRANSFER_STATES, TM, Role):
         assert isinstance(transfer_step(state, message, sender), IllegalTransition)
 

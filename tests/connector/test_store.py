@@ -35,9 +35,17 @@ def store(storage_urls: Callable[[str], str], tmp_path: Path) -> Store:
 def _negotiation(state: str = "REQUESTED", **details: object) -> ProcessRecord:
     pid = new_pid()
     return ProcessRecord(
-        id=pid, kind="negotiation", role="provider", state=state, version=0, counterparty_id="did:web:c",
-        counterparty_address="http://127.0.0.1:1/dsp", provider_pid=pid, consumer_pid="urn:uuid:c", details=dict(details),
-    )  # fmt: skip
+        id=pid,
+        kind="negotiation",
+        role="provider",
+        state=state,
+        version=0,
+        counterparty_id="did:web:c",
+        counterparty_address="http://127.0.0.1:1/dsp",
+        provider_pid=pid,
+        consumer_pid="urn:uuid:c",
+        details=dict(details),
+    )
 
 
 def test_migrations_are_idempotent(store: Store) -> None:
@@ -46,29 +54,45 @@ def test_migrations_are_idempotent(store: Store) -> None:
 
 def test_a_stale_writer_cannot_advance_a_process(store: Store) -> None:
     created = store.create_process(_negotiation(), [LoggedMessage("in", "ContractRequestMessage", {"a": 1})])
-    first = store.advance(created, "AGREED", messages=[LoggedMessage("out", "ContractAgreementMessage", {"b": 2})])
-    assert first is not None and first.version == created.version + 1
+    first = store.advance(
+        created, "AGREED", messages=[LoggedMessage("out", "ContractAgreementMessage", {"b": 2})]
+    )
+    assert first is not None
+    assert first.version == created.version + 1
     assert store.advance(created, "OFFERED") is None  # read before the first advance: refused
     current = store.get_process(created.id)
-    assert current is not None and current.state == "AGREED"
-    assert [m.type for m in store.messages_of(created.id)] == ["ContractRequestMessage", "ContractAgreementMessage"]
+    assert current is not None
+    assert current.state == "AGREED"
+    assert [m.type for m in store.messages_of(created.id)] == [
+        "ContractRequestMessage",
+        "ContractAgreementMessage",
+    ]
 
 
 def test_state_change_and_outbox_and_agreement_commit_together(store: Store) -> None:
     created = store.create_process(_negotiation(dataset_id="ds"))
-    agreement = AgreementRecord("urn:agreement:1", created.id, "did:web:p", "did:web:c", "ds", {"@id": "urn:agreement:1"})
+    agreement = AgreementRecord(
+        "urn:agreement:1", created.id, "did:web:p", "did:web:c", "ds", {"@id": "urn:agreement:1"}
+    )
     updated = store.advance(
-        created, "AGREED", changes={"agreement_id": agreement.id}, agreement=agreement,
-        outbox=[OutboundMessage("http://127.0.0.1:1/dsp/x", "did:web:c", {"@type": "ContractAgreementMessage"})],
-    )  # fmt: skip
-    assert updated is not None and updated.agreement_id == agreement.id
+        created,
+        "AGREED",
+        changes={"agreement_id": agreement.id},
+        agreement=agreement,
+        outbox=[
+            OutboundMessage("http://127.0.0.1:1/dsp/x", "did:web:c", {"@type": "ContractAgreementMessage"})
+        ],
+    )
+    assert updated is not None
+    assert updated.agreement_id == agreement.id
     assert store.get_agreement(agreement.id) == agreement
     assert store.outbox_pending() == 1
     # a failing transaction leaves nothing behind
     with pytest.raises(ValueError, match="cannot change"):
         store.advance(updated, "VERIFIED", changes={"state": "oops"})
     again = store.get_process(created.id)
-    assert again is not None and again.state == "AGREED"
+    assert again is not None
+    assert again.state == "AGREED"
 
 
 def test_outbox_keeps_per_process_order_and_leases_are_exclusive(store: Store) -> None:
@@ -84,14 +108,17 @@ def test_outbox_keeps_per_process_order_and_leases_are_exclusive(store: Store) -
     assert store.claim_outbox("worker-b") == []  # leased, and the second waits for the first
     store.outbox_delivered(claimed[0].id)
     second = store.claim_outbox("worker-b")
-    assert [item.body["n"] for item in second] == [2] and second[0].process_id == created.id
+    assert [item.body["n"] for item in second] == [2]
+    assert second[0].process_id == created.id
     store.outbox_retry(second[0].id, 1, time.time() + 60, "unreachable")
     assert store.claim_outbox("worker-a") == []  # not due yet
     assert [i.body["n"] for i in store.claim_outbox("worker-a", now=time.time() + 61)] == [2]
 
 
 def test_a_killed_workers_lease_expires(store: Store) -> None:
-    store.create_process(_negotiation(), outbox=[OutboundMessage("http://127.0.0.1:1/x", "did:web:c", {"n": 1})])
+    store.create_process(
+        _negotiation(), outbox=[OutboundMessage("http://127.0.0.1:1/x", "did:web:c", {"n": 1})]
+    )
     assert store.claim_outbox("dead-worker")
     assert store.claim_outbox("other", now=time.time() + 1) == []
     assert store.claim_outbox("other", now=time.time() + 3600)
@@ -107,25 +134,45 @@ def test_replay_guard_accepts_a_jti_once(store: Store) -> None:
 def test_contract_state_views_for_the_data_plane(store: Store, tmp_path: Path) -> None:
     store.put_asset(AssetRecord("ds", "Cohort", {}, "csv", "cohort.csv"))
     asset = store.asset_data("ds")
-    assert asset is not None and asset.path == str(tmp_path / "data" / "cohort.csv") and asset.kind == "csv"
+    assert asset is not None
+    assert asset.path == str(tmp_path / "data" / "cohort.csv")
+    assert asset.kind == "csv"
     negotiation = store.create_process(_negotiation())
-    agreement = AgreementRecord("urn:a", negotiation.id, "did:web:p", "did:web:c", "ds", {"@type": "Agreement"})
+    agreement = AgreementRecord(
+        "urn:a", negotiation.id, "did:web:p", "did:web:c", "ds", {"@type": "Agreement"}
+    )
     store.advance(negotiation, "AGREED", agreement=agreement)
     transfer = store.create_process(
         ProcessRecord(
-            id="urn:t", kind="transfer", role="provider", state="STARTED", version=0, counterparty_id="did:web:c",
-            counterparty_address="http://127.0.0.1:1/dsp", agreement_id="urn:a",
-            details={"asset_id": "ds", "provider_id": "did:web:p", "job_id": "job", "purpose": "p", "compute_site": "s"},
+            id="urn:t",
+            kind="transfer",
+            role="provider",
+            state="STARTED",
+            version=0,
+            counterparty_id="did:web:c",
+            counterparty_address="http://127.0.0.1:1/dsp",
+            agreement_id="urn:a",
+            details={
+                "asset_id": "ds",
+                "provider_id": "did:web:p",
+                "job_id": "job",
+                "purpose": "p",
+                "compute_site": "s",
+            },
         )
-    )  # fmt: skip
+    )
     view = store.transfer(transfer.id)
-    assert view is not None and (view.state, view.job_id, view.consumer_id) == ("STARTED", "job", "did:web:c")
+    assert view is not None
+    assert (view.state, view.job_id, view.consumer_id) == ("STARTED", "job", "did:web:c")
     assert store.transfer("urn:unknown") is None
     before = store.agreement("urn:a")
-    assert before is not None and not before.terminated
-    assert store.terminate_agreement("urn:a") and not store.terminate_agreement("urn:a")
+    assert before is not None
+    assert not before.terminated
+    assert store.terminate_agreement("urn:a")
+    assert not store.terminate_agreement("urn:a")
     after = store.agreement("urn:a")
-    assert after is not None and after.terminated
+    assert after is not None
+    assert after.terminated
 
 
 _RACER = textwrap.dedent(
@@ -152,7 +199,9 @@ def test_two_processes_never_both_advance_the_same_process(store: Store, tmp_pat
     ready = [tmp_path / f"ready-{n}" for n in range(2)]
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", _RACER, store.db.url, ids, str(go), str(flag)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", _RACER, store.db.url, ids, str(go), str(flag)],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for flag in ready
     ]
@@ -165,4 +214,5 @@ def test_two_processes_never_both_advance_the_same_process(store: Store, tmp_pat
     assert not set(wins[0]) & set(wins[1])
     for record in records:
         current = store.get_process(record.id)
-        assert current is not None and current.version == record.version + 1
+        assert current is not None
+        assert current.version == record.version + 1

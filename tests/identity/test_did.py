@@ -164,3 +164,15 @@ def test_keys_are_only_used_for_the_relationship_the_document_grants(did_host: D
         with pytest.raises(IdentityError) as unknown:
             resolver.public_key(f"{did}#key-2")
         assert unknown.value.code == "unknown_key"
+
+
+def test_a_closed_data_space_only_contacts_pinned_hosts(did_host: DidHost) -> None:
+    did = did_host.publish("pinned", KeyPair.generate())
+    with DidResolver(allowed_hosts=[f"127.0.0.1:{did_host.port}"]) as pinned:
+        assert pinned.resolve(did)["id"] == did
+    with (
+        DidResolver(allowed_hosts=["connector.example.eu"]) as closed,
+        pytest.raises(IdentityError) as caught,
+    ):
+        closed.resolve(did)
+    assert caught.value.code == "did_host_not_allowed"

@@ -419,3 +419,24 @@ def test_a_permit_is_added_to_the_participant_after_it_is_checked(
     )
     assert "not trusted" in capsys.readouterr().err
     assert len(load_config(config_file).participant.credentials) == 2
+
+
+def test_a_public_participant_gets_an_https_address_and_listens_locally(tmp_path: Path) -> None:
+    key = KeyPair.generate()
+    arguments = [
+        "participant",
+        "init",
+        "--id",
+        "did:web:connector.hospital.example.nl",
+        "--dir",
+        str(tmp_path / "h"),
+        "--authority-did",
+        AUTHORITY_DID,
+        "--authority-key-multibase",
+        key.public_multibase,
+    ]
+    assert main(arguments) == 0
+    config = load_config(tmp_path / "h" / "connector.toml")
+    assert config.server.public_url == "https://connector.hospital.example.nl"
+    assert config.dsp_base_url == "https://connector.hospital.example.nl/dsp"
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 9191)

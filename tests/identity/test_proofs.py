@@ -192,3 +192,9 @@ def test_numbers_outside_the_json_safe_range_cannot_be_signed() -> None:
     with pytest.raises(ProofError) as caught:
         sign_document(doc, SPEC_KEY, SPEC_METHOD)
     assert caught.value.code == "not_canonicalizable"
+
+
+def test_a_proof_by_an_unknown_key_is_refused() -> None:
+    with pytest.raises(ProofError) as caught:
+        verify_document(_signed(), {}.__getitem__)
+    assert caught.value.code == "unknown_key"

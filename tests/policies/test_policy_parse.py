@@ -322,3 +322,12 @@ def test_policies_are_immutable_values() -> None:
     with pytest.raises(AttributeError):
         policy.uid = "urn:other"  # type: ignore[misc]
     assert isinstance(policy.atomic_rules, tuple)
+
+
+def test_a_policy_is_found_inside_a_whole_dsp_message(conformance_dir: Path) -> None:
+    folder = conformance_dir / "dsp" / "2025-1" / "examples"
+    message = json.loads((folder / "negotiation" / "contract-agreement-message.json").read_text())
+    assert parse_policy(message).uid == message["agreement"]["@id"]
+    request = json.loads((folder / "negotiation" / "contract-request-message_initial.json").read_text())
+    policy = parse_policy(request)
+    assert policy.target == request["offer"]["target"]

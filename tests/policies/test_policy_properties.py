@@ -28,7 +28,17 @@ PURPOSES = [
         "marketing",
     )
 ]
-PLACES = [PLACE + "EU", PLACE + "EEA", PLACE + "NL-NH", COUNTRY + "NLD", COUNTRY + "NOR", COUNTRY + "USA"]
+LAB = "urn:site:lab"
+PLACES = [
+    PLACE + "EU",
+    PLACE + "EEA",
+    PLACE + "NL-NH",
+    COUNTRY + "NLD",
+    COUNTRY + "NOR",
+    COUNTRY + "USA",
+    LAB,
+    "sluis:purpose-not-a-place",
+]
 ACTIONS = ["use", "read", "aggregate", "derive", "distribute", "sell", "transfer", "print"]
 TARGETS = ["urn:ds:a", "urn:ds:b"]
 PARTIES = ["did:web:alice", "did:web:bob"]
@@ -113,14 +123,17 @@ requests = st.builds(
     st.sampled_from(TARGETS),
     st.sampled_from(PURPOSES),
     st.sampled_from(PLACES),
-    st.lists(st.sampled_from(["EHDSDataPermit", "Membership"]), unique=True),
+    st.lists(st.sampled_from(["EHDSDataPermit", "Membership", "sluis:EHDSDataPermit"]), unique=True),
 )
 worlds = st.builds(
-    lambda days, count, known: World(
-        now=START + timedelta(days=days) if known else None, counts={"urn:ds:a": count, "urn:ds:b": count}
+    lambda days, count, known, facts: World(
+        now=START + timedelta(days=days) if known else None,
+        counts={"urn:ds:a": count, "urn:ds:b": count},
+        part_of={LAB: [PLACE + "NL-NH"], "urn:ds:a": ["urn:ds:b"]} if facts else {},
     ),
     st.integers(0, 400),
     st.integers(0, 6),
+    st.booleans(),
     st.booleans(),
 )
 
@@ -230,3 +243,31 @@ def test_dsp_round_trip_keeps_every_decision(doc: dict[str, Any], req: Request, 
     policy = parse_policy(doc)
     again = parse_policy(to_dsp_json(policy))
     assert evaluate(again, req, w).permitted is evaluate(policy, req, w).permitted
+
+
+@SETTINGS
+@given(policies, requests, worlds)
+def test_every_shortcut_agrees_with_the_general_path(doc: dict[str, Any], req: Request, w: World) -> None:
+    """The compiled shortcuts (typed comparisons, pre-answered hierarchies) never change an answer."""
+    from policies.compile import _Atom, _Logical
+    from policies.operands import DEFERRED, Env, Missing
+
+    compiled = compile_policy(parse_policy(doc))
+    env = Env(req, w, compiled.policy)
+    pending = [c for rule in (*compiled.permissions, *compiled.prohibitions) for c in rule.constraints]
+    checked = 0
+    while pending:
+        node = pending.pop()
+        if isinstance(node, _Logical):
+            pending.extend(node.children)
+            continue
+        assert isinstance(node, _Atom)
+        if node.shortcut is None or node.operand is None or node.static is not None:
+            continue
+        raw = node.operand.resolve(env)
+        if raw is DEFERRED or isinstance(raw, Missing):
+            continue
+        quick = node.shortcut(raw, env)
+        if quick is not None:
+            assert quick is node.evaluate(env)[0], node.constraint
+            checked += 1

@@ -14,7 +14,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vocab.dsp._schemas import ARRAY_MEMBERS, DSP_CONTEXT_URL, MESSAGE_SCHEMAS, validator_for
+import fastjsonschema
+
+from vocab.dsp._schemas import ARRAY_MEMBERS, DSP_CONTEXT_URL, MESSAGE_SCHEMAS, fast_check_for, validator_for
 from vocab.errors import VocabError
 
 #: Deepest nesting accepted in a DSP message; real messages (policies with logical
@@ -86,6 +88,11 @@ def check_message(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     type_name = doc.get("@type")
     if not isinstance(type_name, str) or type_name not in MESSAGE_SCHEMAS:
         return [("@type", f"{type_name!r} is not a DSP 2025-1 message type")]
+    try:
+        fast_check_for(type_name)(doc)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        pass  # explained below by the interpreting validator, which names the failing member
     problems = []
     for error in sorted(validator_for(type_name).iter_errors(doc), key=lambda e: list(e.path)):
         path = "/".join(str(part) for part in error.absolute_path) or "(message)"

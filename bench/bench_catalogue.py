@@ -1,0 +1,238 @@
+"""Catalogue benchmark: validated ingest, search latency, facet counts, SPARQL, memory.
+
+Synthetic records shaped like data.europa.eu's DCAT-AP ones (title, description, keywords,
+publisher, contact point, themes, spatial, access rights, 1-3 distributions with format, licence
+and byte size; one in ten a HealthDCAT-AP record with health categories).
+
+Two phases, both printed:
+
+1. **validated ingest** — records as Turtle through the real bulk path (parse, extract,
+   SHACL validation with the fast validator, quality, signature, store, index), batch by batch;
+2. **scale** — the catalogue is filled up to the target size by a direct loader that writes the
+   same store and index rows without re-validating (the records are generated valid), then search
+   (full text + two facets), facet counts, a SPARQL top-20 and RSS are measured.
+
+Usage: ``python bench/bench_catalogue.py [--quick] [--records N] [--validated N]``
+(``--quick``: 10,000 records, 1,000 of them through the validated path; default 100,000 and
+1,000,000 runs one after the other). Prints figures and ratios to the targets, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from catalogue.api import open_node  # noqa: E402
+from catalogue.index import SearchQuery, flatten_record  # noqa: E402
+from catalogue.publish import BulkItem, find_record_subject, timestamp  # noqa: E402
+from catalogue.signing import ntriples_lines  # noqa: E402
+from catalogue.store import LOCAL_SOURCE, RecordVersion  # noqa: E402
+from vocab.rdfio import parse_rdf  # noqa: E402
+
+TARGET_INGEST_PER_SECOND = 2000
+TARGET_SEARCH_P99_MS = 50
+TARGET_RSS_GIB = 4.0
+
+EU = "http://publications.europa.eu/resource/authority/"
+THEMES = ["AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL", "INTR", "JUST", "REGI", "SOCI", "TECH", "TRAN"]
+FORMATS = ["CSV", "JSON", "XML", "XLSX", "PDF", "PARQUET", "GEOJSON", "ZIP", "RDF_TURTLE", "HTML"]
+LICENCES = ["CC_BY_4_0", "CC0", "CC_BY_SA_4_0", "ODC_BY", "OP_DATPRO"]
+COUNTRIES = ["NLD", "BEL", "DEU", "FRA", "ITA", "ESP", "POL", "SWE", "AUT", "DNK", "FIN", "IRL", "PRT", "CZE"]
+ACCESS = ["PUBLIC", "PUBLIC", "PUBLIC", "RESTRICTED", "NON_PUBLIC"]
+HEALTH_CATEGORIES = ["EHR", "CLAIMS", "REGISTRIES", "GENOMICS", "SURVEY", "PATIENT_REPORTED"]
+WORDS = (
+    "electricity grid load hourly regional population mortality weekly hospital admissions energy "
+    "consumption household income census employment unemployment rate emissions air quality station "
+    "traffic road rail passenger freight water reservoir level solar wind capacity generation "
+    "vaccination coverage cancer incidence registry prices inflation trade exports imports birth "
+    "deaths migration education enrolment school budget expenditure tax revenue agriculture harvest "
+    "forest cover land use building permits housing rents transport accidents crime statistics"
+).split()
+
+
+def record_turtle(n: int, rng: random.Random) -> str:
+    iri = f"https://data.example.eu/dataset/{n}"
+    publisher = f"https://data.example.eu/org/{rng.randrange(180)}"
+    title = " ".join(rng.sample(WORDS, 4)).capitalize()
+    description = " ".join(rng.choices(WORDS, k=30)).capitalize() + "."
+    keywords = " , ".join(f'"{word}"@en' for word in rng.sample(WORDS, 4))
+    themes = " , ".join(f"<{EU}data-theme/{theme}>" for theme in rng.sample(THEMES, rng.randint(1, 2)))
+    access = rng.choice(ACCESS)
+    distributions = []
+    links = []
+    for d in range(rng.randint(1, 3)):
+        links.append(f"<{iri}/d{d}>")
+        distributions.append(
+            f"""<{iri}/d{d}> a dcat:Distribution ;
+    dct:title "Download {d}"@en ;
+    dcat:accessURL <https://files.example.eu/{n}/{d}> ;
+    dct:format <{EU}file-type/{rng.choice(FORMATS)}> ;
+    dct:license <{EU}licence/{rng.choice(LICENCES)}> ;
+    dcat:byteSize "{rng.randrange(1, 10**9)}"^^xsd:nonNegativeInteger ."""
+        )
+    health = ""
+    if n % 10 == 0:
+        categories = " , ".join(f"<https://w3id.org/sluis/health-category/{c}>" for c in rng.sample(HEALTH_CATEGORIES, 2))
+        health = f";\n    healthdcatap:healthCategory {categories}"
+    year = rng.randint(2015, 2025)
+    return f"""@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix foaf: <http://xmlns.com/foaf/0.1/> .
+@prefix vcard: <http://www.w3.org/2006/vcard/ns#> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+@prefix healthdcatap: <http://healthdataportal.eu/ns/health#> .
+<{iri}> a dcat:Dataset ;
+    dct:title "{title} {n}"@en ;
+    dct:description "{description}"@en ;
+    dct:identifier "{n}" ;
+    dct:publisher <{publisher}> ;
+    dcat:contactPoint [ a vcard:Kind ; vcard:fn "Data desk" ; vcard:hasEmail <mailto:data@example.eu> ] ;
+    dcat:theme {themes} ;
+    dcat:keyword {keywords} ;
+    dct:spatial <{EU}country/{rng.choice(COUNTRIES)}> ;
+    dct:accessRights <{EU}access-right/{access}> ;
+    dct:issued "{year}-01-15"^^xsd:date ;
+    dct:modified "{year}-06-01T10:00:00Z"^^xsd:dateTime ;
+    dcat:distribution {", ".join(links)}{health} .
+<{publisher}> a foaf:Agent ; foaf:name "Publisher {publisher.rsplit("/", 1)[1]}"@en .
+{chr(10).join(distributions)}
+"""
+
+
+def rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def validated_ingest(node_dir: Path, count: int, rng: random.Random) -> float:
+    node = open_node(node_dir)
+    items: Iterator[BulkItem] = (
+        BulkItem(str(n), record_turtle(n, rng).encode(), "text/turtle") for n in range(count)
+    )
+    started = time.perf_counter()
+    results = node.publisher.publish_many(items, owner=None, batch_size=500)
+    elapsed = time.perf_counter() - started
+    failed = [result for result in results if result.error is not None]
+    node.close()
+    rate = count / elapsed
+    print(f"validated ingest: {count:,} records in {elapsed:.1f} s = {rate:,.0f} records/s "
+          f"({rate / TARGET_INGEST_PER_SECOND:.2f}x target {TARGET_INGEST_PER_SECOND:,}/s); rejected {len(failed)}")
+    if failed and failed[0].error is not None:
+        print(f"  first rejection: {failed[0].name}: {failed[0].error.detail}")
+    return rate
+
+
+def direct_load(node_dir: Path, start: int, stop: int, rng: random.Random, batch: int = 2000) -> float:
+    """Fill store and index with generated-valid records (no validation, no signature)."""
+    node = open_node(node_dir)
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    for first in range(start, stop, batch):
+        versions = []
+        rows = []
+        for n in range(first, min(stop, first + batch)):
+            graph = parse_rdf(record_turtle(n, rng), "text/turtle", "https://data.example.eu/")
+            dataset = find_record_subject(graph)
+            record_id = f"bench{n:09d}"
+            quality = {"total": rng.randrange(0, 406), "maximum": 405, "band": rng.choice(["excellent", "good", "sufficient", "bad"])}
+            versions.append(RecordVersion(record_id, 1, str(dataset), now, False, str(dataset), LOCAL_SOURCE,
+                                          content="\n".join(ntriples_lines(graph)), quality={"quality": quality}))
+            rows.append(flatten_record(graph, dataset, record_id=record_id, record_modified=timestamp(now),  # type: ignore[arg-type]
+                                       version=1, quality=quality))
+        with node.index.transaction() as transaction:
+            for row in rows:
+                transaction.upsert(row)
+            node.store.write(versions)
+        done = min(stop, first + batch) - start
+        if done % 50_000 < batch:
+            print(f"  direct load: {done:,}/{stop - start:,} ({done / (time.perf_counter() - started):,.0f}/s)", flush=True)
+    elapsed = time.perf_counter() - started
+    node.close()
+    return (stop - start) / max(elapsed, 1e-9)
+
+
+def measure(node_dir: Path, total: int, rng: random.Random) -> None:
+    node = open_node(node_dir)
+    latencies: list[float] = []
+    facet_latencies: list[float] = []
+    for _ in range(200):
+        query = SearchQuery(
+            rng.choice(WORDS),
+            {"theme": [rng.choice(THEMES)], "format": [rng.choice(FORMATS)]},
+            "relevance",
+            1,
+            20,
+        )
+        started = time.perf_counter()
+        result = node.index.search(query)
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert result.facets is not None
+    for _ in range(50):
+        started = time.perf_counter()
+        node.index.search(SearchQuery("", {"access_rights": [rng.choice(ACCESS)]}, "modified", 1, 20))
+        facet_latencies.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    landing = node.index.search(SearchQuery())
+    landing_ms = (time.perf_counter() - started) * 1000
+    p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+    print(f"search at {total:,}: full text + two facets p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+          f"(p99 {p99 / TARGET_SEARCH_P99_MS:.2f}x target {TARGET_SEARCH_P99_MS} ms)")
+    print(f"facet counts: one-facet filter (no text) p50 {statistics.median(facet_latencies):.1f} ms, "
+          f"p99 {percentile(facet_latencies, 0.99):.1f} ms; landing page (all facets, {landing.total:,} hits) "
+          f"{landing_ms:.1f} ms")
+    sparql = """PREFIX dcat: <http://www.w3.org/ns/dcat#> PREFIX dct: <http://purl.org/dc/terms/>
+        SELECT ?d ?title ?modified WHERE { ?d a dcat:Dataset ; dct:title ?title ; dct:modified ?modified ;
+        dcat:theme <http://publications.europa.eu/resource/authority/data-theme/HEAL> }
+        ORDER BY DESC(?modified) LIMIT 20"""
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        answer = node.sparql.run(sparql)
+        timings.append((time.perf_counter() - started) * 1000)
+    print(f"SPARQL top-20 (theme filter, ORDER BY modified): {min(timings):.0f} ms best of 3, {answer.count} rows")
+    print(f"RSS (peak) {rss_gib():.2f} GiB ({rss_gib() / TARGET_RSS_GIB:.2f}x budget {TARGET_RSS_GIB} GiB)")
+    node.close()
+
+
+def run(total: int, validated: int) -> None:
+    rng = random.Random(total)
+    with tempfile.TemporaryDirectory(prefix="sluis-bench-") as folder:
+        node_dir = Path(folder) / "node"
+        print(f"== catalogue with {total:,} records")
+        validated_ingest(node_dir, validated, rng)
+        if total > validated:
+            rate = direct_load(node_dir, validated, total, rng)
+            print(f"direct load (parse + flatten + store + index, no validation): {rate:,.0f} records/s")
+        measure(node_dir, total, rng)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 records, finishes in under a minute")
+    parser.add_argument("--records", type=int, action="append", help="catalogue size (repeatable)")
+    parser.add_argument("--validated", type=int, help="records sent through the validated bulk path")
+    args = parser.parse_args()
+    if args.quick:
+        run(10_000, args.validated or 1_000)
+        return
+    for total in args.records or [100_000, 1_000_000]:
+        run(total, args.validated or min(total, 20_000))
+
+
+if __name__ == "__main__":
+    main()
