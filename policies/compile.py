@@ -830,7 +830,6 @@ class CompiledPolicy:
         forbidding = [r for r in prohibition_reports if r.active]
         blocking = [o for o in obligation_reports if o.blocking]
         conflict = bool(granted and forbidding)
-        strategy = terms.local_name(self.strategy)
         if self.unsupported_profiles:
             permitted = False
             profile = self.unsupported_profiles[0]
@@ -871,7 +870,6 @@ class CompiledPolicy:
             rules=tuple(rules),
             unsupported_profiles=self.unsupported_profiles,
             conflict_found=conflict,
-            _extra={"strategy": strategy},
         )
 
 

@@ -9,7 +9,7 @@ compliance report model; ``Decision.sentences()`` reads it out for a person.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -179,7 +179,6 @@ class Decision:
     rules: tuple[RuleReport, ...]
     unsupported_profiles: tuple[str, ...] = ()
     conflict_found: bool = False
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def decision(self) -> str:

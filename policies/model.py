@@ -10,7 +10,7 @@ assignee each), which is what the evaluator works on.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from policies import terms
@@ -142,7 +142,6 @@ class Policy:
     actions: tuple[Action, ...] = ()
     timestamp: str | None = None
     inherited_rules: tuple[Rule, ...] = ()
-    metadata: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def conflict_strategy(self) -> str:

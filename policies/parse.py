@@ -80,6 +80,8 @@ def parse_nodes(
     if kind == "json":
         try:
             document = json.loads(text)
+        except RecursionError:
+            raise PolicyError("too-deep", "the JSON document nests too deeply") from None
         except json.JSONDecodeError as error:
             raise PolicyError(
                 "invalid-json", f"malformed JSON: {error.msg} at line {error.lineno}, column {error.colno}"

@@ -272,8 +272,8 @@ class Sandbox:
                 try:
                     self._source_columns = list(pq.read_schema(self._asset.path).names)
                 except (OSError, pa.ArrowInvalid) as error:
-                    raise DataPlaneError("asset_unreadable", f"the asset's Parquet file is unreadable: {error}") \
-                        from None
+                    reason = f"the asset's Parquet file is unreadable: {error}"
+                    raise DataPlaneError("asset_unreadable", reason) from None
             else:
                 relation = exp.select(exp.Star()).from_(_source_relation(self._asset)).sql("duckdb")
                 rows = self._run(lambda: self._connection.execute(f"DESCRIBE {relation}").fetchall())
