@@ -29,28 +29,43 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from catalogue.api import open_node  # noqa: E402
-from catalogue.index import SearchQuery, flatten_record  # noqa: E402
-from catalogue.publish import BulkItem, find_record_subject, timestamp  # noqa: E402
-from catalogue.signing import ntriples_lines  # noqa: E402
+from catalogue.index import IndexRow, SearchQuery  # noqa: E402
+from catalogue.publish import BulkItem, timestamp  # noqa: E402
 from catalogue.store import LOCAL_SOURCE, RecordVersion  # noqa: E402
-from vocab.rdfio import parse_rdf  # noqa: E402
 
 TARGET_INGEST_PER_SECOND = 2000
 TARGET_SEARCH_P99_MS = 50
 TARGET_RSS_GIB = 4.0
+BANDS = ["excellent", "good", "sufficient", "bad"]
 
 EU = "http://publications.europa.eu/resource/authority/"
-THEMES = ["AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL", "INTR", "JUST", "REGI", "SOCI", "TECH", "TRAN"]
+THEMES = [
+    "AGRI",
+    "ECON",
+    "EDUC",
+    "ENER",
+    "ENVI",
+    "GOVE",
+    "HEAL",
+    "INTR",
+    "JUST",
+    "REGI",
+    "SOCI",
+    "TECH",
+    "TRAN",
+]
 FORMATS = ["CSV", "JSON", "XML", "XLSX", "PDF", "PARQUET", "GEOJSON", "ZIP", "RDF_TURTLE", "HTML"]
-LICENCES = ["CC_BY_4_0", "CC0", "CC_BY_SA_4_0", "ODC_BY", "OP_DATPRO"]
+LICENCES = ["CC_BY_4_0", "CC0", "CC_BYSA_4_0", "ODC_BY", "EUPL_1_2"]
 COUNTRIES = ["NLD", "BEL", "DEU", "FRA", "ITA", "ESP", "POL", "SWE", "AUT", "DNK", "FIN", "IRL", "PRT", "CZE"]
 ACCESS = ["PUBLIC", "PUBLIC", "PUBLIC", "RESTRICTED", "NON_PUBLIC"]
-HEALTH_CATEGORIES = ["EHR", "CLAIMS", "REGISTRIES", "GENOMICS", "SURVEY", "PATIENT_REPORTED"]
+HEALTH_CATEGORIES = ["ehr", "medical-registries", "genomic", "population-registries", "administrative"]
+EHDS = "http://data.europa.eu/eli/reg/2025/327/oj"
 WORDS = (
     "electricity grid load hourly regional population mortality weekly hospital admissions energy "
     "consumption household income census employment unemployment rate emissions air quality station "
@@ -59,55 +74,185 @@ WORDS = (
     "deaths migration education enrolment school budget expenditure tax revenue agriculture harvest "
     "forest cover land use building permits housing rents transport accidents crime statistics"
 ).split()
+XSD = "http://www.w3.org/2001/XMLSchema#"
+P = {
+    "type": "http://www.w3.org/1999/02/22-rdf-syntax-ns#type",
+    "title": "http://purl.org/dc/terms/title",
+    "description": "http://purl.org/dc/terms/description",
+    "identifier": "http://purl.org/dc/terms/identifier",
+    "publisher": "http://purl.org/dc/terms/publisher",
+    "contactPoint": "http://www.w3.org/ns/dcat#contactPoint",
+    "theme": "http://www.w3.org/ns/dcat#theme",
+    "keyword": "http://www.w3.org/ns/dcat#keyword",
+    "spatial": "http://purl.org/dc/terms/spatial",
+    "accessRights": "http://purl.org/dc/terms/accessRights",
+    "issued": "http://purl.org/dc/terms/issued",
+    "modified": "http://purl.org/dc/terms/modified",
+    "distribution": "http://www.w3.org/ns/dcat#distribution",
+    "accessURL": "http://www.w3.org/ns/dcat#accessURL",
+    "format": "http://purl.org/dc/terms/format",
+    "license": "http://purl.org/dc/terms/license",
+    "byteSize": "http://www.w3.org/ns/dcat#byteSize",
+    "healthCategory": "http://healthdataportal.eu/ns/health#healthCategory",
+    "applicableLegislation": "http://data.europa.eu/r5r/applicableLegislation",
+    "name": "http://xmlns.com/foaf/0.1/name",
+    "fn": "http://www.w3.org/2006/vcard/ns#fn",
+    "hasEmail": "http://www.w3.org/2006/vcard/ns#hasEmail",
+}
 
 
-def record_turtle(n: int, rng: random.Random) -> str:
-    iri = f"https://data.example.eu/dataset/{n}"
-    publisher = f"https://data.example.eu/org/{rng.randrange(180)}"
-    title = " ".join(rng.sample(WORDS, 4)).capitalize()
-    description = " ".join(rng.choices(WORDS, k=30)).capitalize() + "."
-    keywords = " , ".join(f'"{word}"@en' for word in rng.sample(WORDS, 4))
-    themes = " , ".join(f"<{EU}data-theme/{theme}>" for theme in rng.sample(THEMES, rng.randint(1, 2)))
-    access = rng.choice(ACCESS)
-    distributions = []
-    links = []
-    for d in range(rng.randint(1, 3)):
-        links.append(f"<{iri}/d{d}>")
-        distributions.append(
-            f"""<{iri}/d{d}> a dcat:Distribution ;
+def synthetic_record(n: int, rng: random.Random) -> dict[str, Any]:
+    """One record's facts; rendered as Turtle (validated path) or N-Triples + index row (direct)."""
+    health = n % 10 == 0
+    themes = rng.sample(THEMES, rng.randint(1, 2))
+    if health and "HEAL" not in themes:
+        themes.append("HEAL")
+    year = rng.randint(2015, 2025)
+    return {
+        "iri": f"https://data.example.eu/dataset/{n}",
+        "n": n,
+        "publisher": f"https://data.example.eu/org/{rng.randrange(180)}",
+        "title": " ".join(rng.sample(WORDS, 4)).capitalize() + f" {n}",
+        "description": " ".join(rng.choices(WORDS, k=30)).capitalize() + ".",
+        "keywords": rng.sample(WORDS, 4),
+        "themes": themes,
+        "country": rng.choice(COUNTRIES),
+        "access": "PUBLIC" if health else rng.choice(ACCESS),
+        "health": rng.sample(HEALTH_CATEGORIES, 2) if health else [],
+        "year": year,
+        "distributions": [
+            (rng.choice(FORMATS), rng.choice(LICENCES), rng.randrange(1, 10**9))
+            for _ in range(rng.randint(1, 3))
+        ],
+    }
+
+
+def record_turtle(record: dict[str, Any]) -> str:
+    iri, n = record["iri"], record["n"]
+    keywords = " , ".join(f'"{word}"@en' for word in record["keywords"])
+    themes = " , ".join(f"<{EU}data-theme/{theme}>" for theme in record["themes"])
+    links = ", ".join(f"<{iri}/d{d}>" for d in range(len(record["distributions"])))
+    distributions = "\n".join(
+        f"""<{iri}/d{d}> a dcat:Distribution ;
     dct:title "Download {d}"@en ;
     dcat:accessURL <https://files.example.eu/{n}/{d}> ;
-    dct:format <{EU}file-type/{rng.choice(FORMATS)}> ;
-    dct:license <{EU}licence/{rng.choice(LICENCES)}> ;
-    dcat:byteSize "{rng.randrange(1, 10**9)}"^^xsd:nonNegativeInteger ."""
-        )
+    dct:format <{EU}file-type/{file_type}> ;
+    dct:license <{EU}licence/{licence}> ;
+    dcat:byteSize "{size}"^^xsd:nonNegativeInteger ."""
+        for d, (file_type, licence, size) in enumerate(record["distributions"])
+    )
     health = ""
-    if n % 10 == 0:
-        categories = " , ".join(f"<https://w3id.org/sluis/health-category/{c}>" for c in rng.sample(HEALTH_CATEGORIES, 2))
-        health = f";\n    healthdcatap:healthCategory {categories}"
-    year = rng.randint(2015, 2025)
+    if record["health"]:
+        categories = " , ".join(f"<https://w3id.org/sluis/health-category/{c}>" for c in record["health"])
+        health = (
+            f";\n    healthdcatap:healthCategory {categories} ;\n    dcatap:applicableLegislation <{EHDS}>"
+        )
+    publisher = record["publisher"]
     return f"""@prefix dcat: <http://www.w3.org/ns/dcat#> .
 @prefix dct: <http://purl.org/dc/terms/> .
+@prefix dcatap: <http://data.europa.eu/r5r/> .
 @prefix foaf: <http://xmlns.com/foaf/0.1/> .
 @prefix vcard: <http://www.w3.org/2006/vcard/ns#> .
 @prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
 @prefix healthdcatap: <http://healthdataportal.eu/ns/health#> .
 <{iri}> a dcat:Dataset ;
-    dct:title "{title} {n}"@en ;
-    dct:description "{description}"@en ;
+    dct:title "{record["title"]}"@en ;
+    dct:description "{record["description"]}"@en ;
     dct:identifier "{n}" ;
     dct:publisher <{publisher}> ;
     dcat:contactPoint [ a vcard:Kind ; vcard:fn "Data desk" ; vcard:hasEmail <mailto:data@example.eu> ] ;
     dcat:theme {themes} ;
     dcat:keyword {keywords} ;
-    dct:spatial <{EU}country/{rng.choice(COUNTRIES)}> ;
-    dct:accessRights <{EU}access-right/{access}> ;
-    dct:issued "{year}-01-15"^^xsd:date ;
-    dct:modified "{year}-06-01T10:00:00Z"^^xsd:dateTime ;
-    dcat:distribution {", ".join(links)}{health} .
+    dct:spatial <{EU}country/{record["country"]}> ;
+    dct:accessRights <{EU}access-right/{record["access"]}> ;
+    dct:issued "{record["year"]}-01-15"^^xsd:date ;
+    dct:modified "{record["year"]}-06-01T10:00:00Z"^^xsd:dateTime ;
+    dcat:distribution {links}{health} .
 <{publisher}> a foaf:Agent ; foaf:name "Publisher {publisher.rsplit("/", 1)[1]}"@en .
-{chr(10).join(distributions)}
+{distributions}
 """
+
+
+def record_ntriples(record: dict[str, Any]) -> str:
+    iri, n = record["iri"], record["n"]
+
+    def i(value: str) -> str:
+        return f"<{value}>"
+
+    def lit(value: str, datatype: str | None = None, lang: str | None = None) -> str:
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return text + (f"@{lang}" if lang else f"^^<{datatype}>" if datatype else "")
+
+    s = i(iri)
+    contact = f"_:c{n}"
+    lines = [
+        (s, i(P["type"]), "<http://www.w3.org/ns/dcat#Dataset>"),
+        (s, i(P["title"]), lit(record["title"], lang="en")),
+        (s, i(P["description"]), lit(record["description"], lang="en")),
+        (s, i(P["identifier"]), lit(str(n))),
+        (s, i(P["publisher"]), i(record["publisher"])),
+        (s, i(P["contactPoint"]), contact),
+        (contact, i(P["type"]), "<http://www.w3.org/2006/vcard/ns#Kind>"),
+        (contact, i(P["fn"]), lit("Data desk")),
+        (contact, i(P["hasEmail"]), "<mailto:data@example.eu>"),
+        (s, i(P["spatial"]), i(f"{EU}country/{record['country']}")),
+        (s, i(P["accessRights"]), i(f"{EU}access-right/{record['access']}")),
+        (s, i(P["issued"]), lit(f"{record['year']}-01-15", XSD + "date")),
+        (s, i(P["modified"]), lit(f"{record['year']}-06-01T10:00:00Z", XSD + "dateTime")),
+        (i(record["publisher"]), i(P["type"]), "<http://xmlns.com/foaf/0.1/Agent>"),
+        (
+            i(record["publisher"]),
+            i(P["name"]),
+            lit("Publisher " + record["publisher"].rsplit("/", 1)[1], lang="en"),
+        ),
+    ]
+    lines += [(s, i(P["theme"]), i(f"{EU}data-theme/{theme}")) for theme in record["themes"]]
+    lines += [(s, i(P["keyword"]), lit(word, lang="en")) for word in record["keywords"]]
+    for category in record["health"]:
+        lines.append((s, i(P["healthCategory"]), i(f"https://w3id.org/sluis/health-category/{category}")))
+    if record["health"]:
+        lines.append((s, i(P["applicableLegislation"]), i(EHDS)))
+    for d, (file_type, licence, size) in enumerate(record["distributions"]):
+        dist = i(f"{iri}/d{d}")
+        lines += [
+            (s, i(P["distribution"]), dist),
+            (dist, i(P["type"]), "<http://www.w3.org/ns/dcat#Distribution>"),
+            (dist, i(P["title"]), lit(f"Download {d}", lang="en")),
+            (dist, i(P["accessURL"]), i(f"https://files.example.eu/{n}/{d}")),
+            (dist, i(P["format"]), i(f"{EU}file-type/{file_type}")),
+            (dist, i(P["license"]), i(f"{EU}licence/{licence}")),
+            (dist, i(P["byteSize"]), lit(str(size), XSD + "nonNegativeInteger")),
+        ]
+    return "\n".join(f"{a} {b} {c} ." for a, b, c in lines)
+
+
+def record_row(record: dict[str, Any], record_id: str, modified: str, quality: dict[str, Any]) -> IndexRow:
+    return IndexRow(
+        record_id=record_id,
+        dataset=record["iri"],
+        kind="dataset",
+        title=record["title"],
+        description=record["description"],
+        keywords=tuple(record["keywords"]),
+        publisher=record["publisher"],
+        publisher_name="Publisher " + record["publisher"].rsplit("/", 1)[1],
+        modified=f"{record['year']}-06-01T10:00:00+00:00",
+        record_modified=modified,
+        version=1,
+        quality_total=quality["total"],
+        quality_maximum=405,
+        quality_band=quality["band"],
+        facets={
+            "theme": tuple(f"{EU}data-theme/{theme}" for theme in record["themes"]),
+            "publisher": (record["publisher"],),
+            "format": tuple(sorted({f"{EU}file-type/{d[0]}" for d in record["distributions"]})),
+            "license": tuple(sorted({f"{EU}licence/{d[1]}" for d in record["distributions"]})),
+            "access_rights": (f"{EU}access-right/{record['access']}",),
+            "spatial": (f"{EU}country/{record['country']}",),
+            "health_category": tuple(f"https://w3id.org/sluis/health-category/{c}" for c in record["health"]),
+            "quality_band": (quality["band"],),
+        },
+    )
 
 
 def rss_gib() -> float:
@@ -122,7 +267,8 @@ def percentile(values: list[float], fraction: float) -> float:
 def validated_ingest(node_dir: Path, count: int, rng: random.Random) -> float:
     node = open_node(node_dir)
     items: Iterator[BulkItem] = (
-        BulkItem(str(n), record_turtle(n, rng).encode(), "text/turtle") for n in range(count)
+        BulkItem(str(n), record_turtle(synthetic_record(n, rng)).encode(), "text/turtle")
+        for n in range(count)
     )
     started = time.perf_counter()
     results = node.publisher.publish_many(items, owner=None, batch_size=500)
@@ -130,37 +276,53 @@ def validated_ingest(node_dir: Path, count: int, rng: random.Random) -> float:
     failed = [result for result in results if result.error is not None]
     node.close()
     rate = count / elapsed
-    print(f"validated ingest: {count:,} records in {elapsed:.1f} s = {rate:,.0f} records/s "
-          f"({rate / TARGET_INGEST_PER_SECOND:.2f}x target {TARGET_INGEST_PER_SECOND:,}/s); rejected {len(failed)}")
+    print(
+        f"validated ingest: {count:,} records in {elapsed:.1f} s = {rate:,.0f} records/s "
+        f"({rate / TARGET_INGEST_PER_SECOND:.2f}x target {TARGET_INGEST_PER_SECOND:,}/s); rejected {len(failed)}"
+    )
     if failed and failed[0].error is not None:
         print(f"  first rejection: {failed[0].name}: {failed[0].error.detail}")
     return rate
 
 
 def direct_load(node_dir: Path, start: int, stop: int, rng: random.Random, batch: int = 2000) -> float:
-    """Fill store and index with generated-valid records (no validation, no signature)."""
+    """Fill store and index with generated-valid records (no parse, validation or signature)."""
     node = open_node(node_dir)
     started = time.perf_counter()
+    modified = timestamp(datetime.now(UTC))
     now = datetime.now(UTC)
     for first in range(start, stop, batch):
         versions = []
         rows = []
         for n in range(first, min(stop, first + batch)):
-            graph = parse_rdf(record_turtle(n, rng), "text/turtle", "https://data.example.eu/")
-            dataset = find_record_subject(graph)
+            record = synthetic_record(n, rng)
             record_id = f"bench{n:09d}"
-            quality = {"total": rng.randrange(0, 406), "maximum": 405, "band": rng.choice(["excellent", "good", "sufficient", "bad"])}
-            versions.append(RecordVersion(record_id, 1, str(dataset), now, False, str(dataset), LOCAL_SOURCE,
-                                          content="\n".join(ntriples_lines(graph)), quality={"quality": quality}))
-            rows.append(flatten_record(graph, dataset, record_id=record_id, record_modified=timestamp(now),  # type: ignore[arg-type]
-                                       version=1, quality=quality))
+            quality = {"total": rng.randrange(0, 406), "maximum": 405, "band": rng.choice(BANDS)}
+            versions.append(
+                RecordVersion(
+                    record_id,
+                    1,
+                    record["iri"],
+                    now,
+                    False,
+                    record["publisher"],
+                    LOCAL_SOURCE,
+                    content=record_ntriples(record),
+                    quality={"quality": quality},
+                )
+            )
+            rows.append(record_row(record, record_id, modified, quality))
         with node.index.transaction() as transaction:
             for row in rows:
                 transaction.upsert(row)
             node.store.write(versions)
         done = min(stop, first + batch) - start
         if done % 50_000 < batch:
-            print(f"  direct load: {done:,}/{stop - start:,} ({done / (time.perf_counter() - started):,.0f}/s)", flush=True)
+            rate = done / (time.perf_counter() - started)
+            print(
+                f"  direct load: {done:,}/{stop - start:,} ({rate:,.0f}/s, RSS {rss_gib():.2f} GiB)",
+                flush=True,
+            )
     elapsed = time.perf_counter() - started
     node.close()
     return (stop - start) / max(elapsed, 1e-9)
@@ -190,11 +352,15 @@ def measure(node_dir: Path, total: int, rng: random.Random) -> None:
     landing = node.index.search(SearchQuery())
     landing_ms = (time.perf_counter() - started) * 1000
     p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
-    print(f"search at {total:,}: full text + two facets p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-          f"(p99 {p99 / TARGET_SEARCH_P99_MS:.2f}x target {TARGET_SEARCH_P99_MS} ms)")
-    print(f"facet counts: one-facet filter (no text) p50 {statistics.median(facet_latencies):.1f} ms, "
-          f"p99 {percentile(facet_latencies, 0.99):.1f} ms; landing page (all facets, {landing.total:,} hits) "
-          f"{landing_ms:.1f} ms")
+    print(
+        f"search at {total:,}: full text + two facets p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+        f"(p99 {p99 / TARGET_SEARCH_P99_MS:.2f}x target {TARGET_SEARCH_P99_MS} ms)"
+    )
+    print(
+        f"facet counts: one-facet filter (no text) p50 {statistics.median(facet_latencies):.1f} ms, "
+        f"p99 {percentile(facet_latencies, 0.99):.1f} ms; landing page (all facets, {landing.total:,} hits) "
+        f"{landing_ms:.1f} ms"
+    )
     sparql = """PREFIX dcat: <http://www.w3.org/ns/dcat#> PREFIX dct: <http://purl.org/dc/terms/>
         SELECT ?d ?title ?modified WHERE { ?d a dcat:Dataset ; dct:title ?title ; dct:modified ?modified ;
         dcat:theme <http://publications.europa.eu/resource/authority/data-theme/HEAL> }
@@ -204,7 +370,9 @@ def measure(node_dir: Path, total: int, rng: random.Random) -> None:
         started = time.perf_counter()
         answer = node.sparql.run(sparql)
         timings.append((time.perf_counter() - started) * 1000)
-    print(f"SPARQL top-20 (theme filter, ORDER BY modified): {min(timings):.0f} ms best of 3, {answer.count} rows")
+    print(
+        f"SPARQL top-20 (theme filter, ORDER BY modified): {min(timings):.0f} ms best of 3, {answer.count} rows"
+    )
     print(f"RSS (peak) {rss_gib():.2f} GiB ({rss_gib() / TARGET_RSS_GIB:.2f}x budget {TARGET_RSS_GIB} GiB)")
     node.close()
 

@@ -126,8 +126,9 @@ def main() -> None:
             {"leftOperand": "purpose", "operator": "isA", "rightOperand": RESEARCH},
             {"leftOperand": "sluis:columns", "operator": "isNoneOf", "rightOperand": ["ssn"]},
         ]
+        permission = {"action": "use", "target": ASSET, "constraint": constraints}
         policy = {"@id": agreement_id, "@type": "Agreement", "assigner": provider, "assignee": consumer,
-                  "target": ASSET, "permission": [{"action": "use", "target": ASSET, "constraint": constraints}]}
+                  "target": ASSET, "permission": [permission]}
         state.agreements[agreement_id] = AgreementView(agreement_id, policy, False, consumer, provider, ASSET)
         transfer = TransferView(str(uuid.uuid4()), "STARTED", agreement_id, consumer, provider, ASSET,
                                 "bench-job", RESEARCH, None)
@@ -154,7 +155,8 @@ def main() -> None:
                 table = pa.Table.from_batches(list(read.sandbox.batches(read.reader)), read.reader.schema)
             finally:
                 read.sandbox.close()
-                plane.audit.append({**read.context.audit_body(), "decision": "permit", "rows": table.num_rows})
+                body = read.context.audit_body()
+                plane.audit.append({**body, "decision": "permit", "rows": table.num_rows})
             return table
 
         raw_times, enforced_times = [], []

@@ -406,7 +406,9 @@ class SearchIndex:
             params.extend([name, *values, name, *values])
         connection = self._reader()
         if match:
-            source = "record_text JOIN record r ON r.rowid = record_text.rowid"
+            # CROSS JOIN fixes the join order: the full-text match first, then its rows (left to
+            # itself, SQLite's planner scans the records and probes the text index per row).
+            source = "record_text CROSS JOIN record r ON r.rowid = record_text.rowid"
             conditions.insert(0, "record_text MATCH ?")
             params.insert(0, match)
         else:

@@ -189,6 +189,8 @@ class ConnectorService:
         self._worker: threading.Thread | None = None
         self._senders: ThreadPoolExecutor | None = None
         self._worker_id = f"worker-{uuid.uuid4()}"
+        self._flight_lock = threading.Lock()
+        self._in_flight = 0
 
     # -- identity --------------------------------------------------------------------------
 
@@ -1015,14 +1017,22 @@ class ConnectorService:
             self._senders = None
 
     def _run_worker(self) -> None:
+        """Claim due messages while senders are free; never wait for a slow peer before the next."""
         while not self._stop.is_set():
             self._wake.clear()
+            claimed = 0
             try:
-                delivered = self.deliver_due()
+                with self._flight_lock:
+                    free = OUTBOX_SENDERS - self._in_flight
+                if free > 0 and self._senders is not None:
+                    for item in self.store.claim_outbox(self._worker_id, limit=free):
+                        with self._flight_lock:
+                            self._in_flight += 1
+                        self._senders.submit(self._deliver_and_release, item)
+                        claimed += 1
             except Exception:
                 _log.exception("outbox pass failed")
-                delivered = 0
-            if delivered:
+            if claimed:
                 continue
             try:
                 due = self.store.next_outbox_due()
@@ -1033,16 +1043,21 @@ class ConnectorService:
             )
             self._wake.wait(wait)
 
+    def _deliver_and_release(self, item: OutboxItem) -> None:
+        try:
+            self._deliver(item)
+        except Exception:
+            _log.exception("outbox delivery failed", extra={"url": item.url})
+        finally:
+            with self._flight_lock:
+                self._in_flight -= 1
+            self._wake.set()
+
     def deliver_due(self) -> int:
-        """Deliver every message that is due now; returns how many were attempted."""
+        """Deliver, in this thread, every message that is due now; returns how many were attempted."""
         items = self.store.claim_outbox(self._worker_id)
-        if not items:
-            return 0
-        if self._senders is None:
-            for item in items:
-                self._deliver(item)
-        else:
-            list(self._senders.map(self._deliver, items))
+        for item in items:
+            self._deliver(item)
         return len(items)
 
     def _deliver(self, item: OutboxItem) -> None:

@@ -588,17 +588,37 @@ class _ActionMatch:
         )
 
 
-class _Duty:
-    """A duty (pre-condition), obligation, remedy or consequence."""
+def _is_deadline(node: ConstraintNode) -> bool:
+    """``dateTime lt/lteq T`` or ``elapsedTime lt/lteq D`` on a duty: perform it by then."""
+    return (
+        isinstance(node, Constraint)
+        and node.left_operand in (terms.DATE_TIME, terms.ELAPSED_TIME)
+        and node.operator in (terms.odrl("lt"), terms.odrl("lteq"))
+    )
 
-    __slots__ = ("action", "consequences", "constraints", "party", "role", "rule")
+
+class _Duty:
+    """A duty (of a permission), obligation, remedy or consequence.
+
+    Its constraints say when it is in force, except a *deadline* (``dateTime`` or
+    ``elapsedTime`` with ``lt``/``lteq``), which says by when it must be performed. A duty
+    without a deadline is a pre-condition: while in force and not fulfilled it blocks its
+    permission. A duty with a deadline is performed after use: it blocks only once it is
+    violated - recorded so, or its deadline passed unfulfilled. An obligation never blocks
+    while pending, only when violated.
+    """
+
+    __slots__ = ("action", "consequences", "constraints", "deadlines", "party", "role", "rule")
 
     def __init__(self, rule: Rule, role: str) -> None:
         self.rule = rule
         self.role = role
         self.action = rule.action.iri
         refinements = rule.action.refinements
-        self.constraints = tuple(_compile_constraint(c) for c in (*rule.constraints, *refinements))
+        self.deadlines = tuple(_compile_constraint(c) for c in rule.constraints if _is_deadline(c))
+        self.constraints = tuple(
+            _compile_constraint(c) for c in (*rule.constraints, *refinements) if not _is_deadline(c)
+        )
         self.party = _Match(rule.assignee, "party") if role == "obligation" else None
         self.consequences = tuple(_Duty(c, "consequence") for c in rule.consequences)
 
@@ -610,7 +630,7 @@ class _Duty:
             states.append(_UNKNOWN)
         return all_of(states)
 
-    def _outcome(self, activation: State, env: Env) -> tuple[str, bool]:
+    def _outcome(self, activation: State, deadline: State | None, env: Env) -> tuple[str, bool]:
         """(state, blocking): whether this duty stands in the way of the use."""
         if activation is _UNSAT:
             return "inactive", False
@@ -619,16 +639,21 @@ class _Duty:
         recorded = env.world.duty_state(self.rule.uid)
         if recorded == "fulfilled":
             return "fulfilled", False
-        if recorded == "violated":
+        if recorded == "violated" or deadline is _UNSAT:
             if self.consequences and all(
                 env.world.duty_state(c.rule.uid) == "fulfilled" for c in self.consequences
             ):
                 return "violated", False  # made good by its consequences
             return "violated", True
+        if deadline is _UNKNOWN:
+            return "unknown", True  # cannot tell whether the deadline passed (fail closed)
+        if deadline is not None:
+            return "pending", False  # due by its deadline, not before the use
         return "pending", self.role != "obligation"
 
     def blocking(self, env: Env) -> bool:
-        return self._outcome(self._activation(env), env)[1]
+        deadline = all_of([_state(d, env) for d in self.deadlines]) if self.deadlines else None
+        return self._outcome(self._activation(env), deadline, env)[1]
 
     def report(self, env: Env) -> DutyReport:
         premises = [c.premise(env, "constraint") for c in self.constraints]
@@ -644,14 +669,22 @@ class _Duty:
                 )
             )
         activation = all_of([p.state for p in premises])
-        state, blocking = self._outcome(activation, env)
+        deadline_premises = [d.premise(env, "deadline") for d in self.deadlines]
+        deadline = all_of([p.state for p in deadline_premises]) if deadline_premises else None
+        state, blocking = self._outcome(activation, deadline, env)
+        overdue = deadline is _UNSAT and env.world.duty_state(self.rule.uid) is None
         reasons = {
             "inactive": "not in force: its constraints do not hold",
-            "unknown": "cannot tell whether it is in force; treated as unfulfilled (fail closed)",
+            "unknown": "cannot tell whether it is in force or overdue; treated as unfulfilled (fail closed)",
             "fulfilled": "fulfilled",
             "pending": "in force and not yet fulfilled"
-            + ("" if self.role == "obligation" else "; a permission's duty must be fulfilled first"),
-            "violated": "violated" + (", made good by its consequences" if not blocking else ""),
+            + (
+                "; due by its deadline"
+                if deadline is not None
+                else ("" if self.role == "obligation" else "; a permission's duty must be fulfilled first")
+            ),
+            "violated": ("violated: its deadline passed unfulfilled" if overdue else "violated")
+            + (", made good by its consequences" if not blocking else ""),
         }
         return DutyReport(
             rule=self.rule.uid,
@@ -661,7 +694,7 @@ class _Duty:
             state=state,
             blocking=blocking,
             reason=reasons[state],
-            premises=tuple(premises),
+            premises=tuple(premises + deadline_premises),
             consequences=tuple(c.report(env) for c in self.consequences),
         )
 
@@ -719,25 +752,28 @@ class _Rule:
         ]
         state = all_of([p.state for p in premises])
         duties = tuple(d.report(env) for d in (*self.duties, *self.remedies))
+        cause: Premise | None = None
+        suffix = ""
         if self.kind == "permission":
             blocking = [d for d in duties if d.blocking and d.role == "duty"]
             active = holds(state) and not blocking
             if not holds(state):
-                reason = _first_failure(premises, "is not active")
+                note, cause = "is not active", _first_failure(premises)
             elif blocking:
                 duty = blocking[0]
                 action = terms.compact_term(duty.action)
-                reason = f"is not exercisable: its duty {duty.rule} ({action}) is {duty.state}"
+                note = f"is not exercisable: its duty {duty.rule} ({action}) is {duty.state}"
             else:
-                reason = "every premise holds and no duty is outstanding: grants the request"
+                note = "every premise holds and no duty is outstanding: grants the request"
         else:
             active = state is not _UNSAT
             if state is _UNSAT:
-                reason = _first_failure(premises, "is not in force")
+                note, cause = "is not in force", _first_failure(premises)
             elif state is _UNKNOWN:
-                reason = _first_failure(premises, "may be in force") + "; treated as in force (fail closed)"
+                note, cause = "may be in force", _first_failure(premises)
+                suffix = "; treated as in force (fail closed)"
             else:
-                reason = "every premise holds: forbids the request"
+                note = "every premise holds: forbids the request"
         target = self.rule.target.iri if self.rule.target else None
         return RuleReport(
             rule=self.rule.uid,
@@ -746,20 +782,23 @@ class _Rule:
             target=target,
             active=active,
             state=state,
-            reason=reason,
+            note=note,
             premises=tuple(premises),
             duties=duties,
             origin=self.rule.origin if self.rule.origin and self.rule.origin != env.policy.uid else "",
+            cause=cause,
+            suffix=suffix,
         )
 
 
-def _first_failure(premises: list[Premise], verb: str) -> str:
+def _first_failure(premises: list[Premise]) -> Premise | None:
+    """The innermost premise that fails (unsatisfied first, then unknown)."""
     for wanted in (_UNSAT, _UNKNOWN):
         for premise in premises:
             found = _find(premise, wanted)
             if found is not None:
-                return f"{verb}: {_describe(found)}"
-    return verb
+                return found
+    return None
 
 
 def _find(premise: Premise, wanted: State) -> Premise | None:
@@ -770,20 +809,6 @@ def _find(premise: Premise, wanted: State) -> Premise | None:
         if deeper is not None:
             return deeper
     return premise
-
-
-def _describe(premise: Premise) -> str:
-    if premise.left_operand is not None:
-        from policies.values import display
-
-        text = (
-            f"{terms.compact_term(premise.left_operand)} {terms.local_name(premise.operator or '')} "
-            f"{display(premise.right_operand)}"
-        )
-        if premise.value is not None:
-            text += f" (value {display(premise.value)})"
-        return f"{text} is {premise.state.value}: {premise.describe()}"
-    return premise.describe()
 
 
 class CompiledPolicy:
@@ -830,39 +855,19 @@ class CompiledPolicy:
         forbidding = [r for r in prohibition_reports if r.active]
         blocking = [o for o in obligation_reports if o.blocking]
         conflict = bool(granted and forbidding)
-        if self.unsupported_profiles:
+        if self.unsupported_profiles or blocking or not granted:
             permitted = False
-            profile = self.unsupported_profiles[0]
-            summary = f"deny: the policy uses the profile {profile}, which this engine does not support"
-        elif blocking:
-            permitted = False
-            duty = blocking[0]
-            summary = f"deny: obligation {duty.rule} ({terms.compact_term(duty.action)}) is {duty.state}"
-        elif not granted:
-            permitted = False
-            summary = "deny: " + _why_no_permission(permission_reports)
         elif not forbidding:
             permitted = True
-            summary = f"permit: permission {granted[0].rule} grants {terms.compact_term(request.action_iri)}"
-        elif self.strategy == terms.PERM:
-            permitted = True
-            summary = (
-                f"permit: permission {granted[0].rule} and prohibition {forbidding[0].rule} conflict; "
-                "the conflict strategy perm lets the permission win"
-            )
         else:
-            permitted = False
-            if conflict and self.strategy == terms.INVALID:
-                summary = (
-                    f"deny: permission {granted[0].rule} and prohibition {forbidding[0].rule} conflict "
-                    "and the "
-                    "conflict strategy is invalid (the default), so the policy is void for this request"
-                )
-            else:
-                summary = f"deny: prohibition {forbidding[0].rule} {forbidding[0].reason}"
+            permitted = self.strategy == terms.PERM
+
+        def summary() -> str:
+            return self._summary(request, permission_reports, granted, forbidding, blocking, conflict)
+
         return Decision(
             permitted=permitted,
-            summary=summary,
+            summary_text=summary,
             policy=self.policy,
             request=request,
             world=world,
@@ -871,6 +876,38 @@ class CompiledPolicy:
             unsupported_profiles=self.unsupported_profiles,
             conflict_found=conflict,
         )
+
+    def _summary(
+        self,
+        request: Request,
+        permissions: list[RuleReport],
+        granted: list[RuleReport],
+        forbidding: list[RuleReport],
+        blocking: list[DutyReport],
+        conflict: bool,
+    ) -> str:
+        """The one sentence that says what decided (made only when someone reads it)."""
+        if self.unsupported_profiles:
+            profile = self.unsupported_profiles[0]
+            return f"deny: the policy uses the profile {profile}, which this engine does not support"
+        if blocking:
+            duty = blocking[0]
+            return f"deny: obligation {duty.rule} ({terms.compact_term(duty.action)}) is {duty.state}"
+        if not granted:
+            return "deny: " + _why_no_permission(permissions)
+        if not forbidding:
+            return f"permit: permission {granted[0].rule} grants {terms.compact_term(request.action_iri)}"
+        if self.strategy == terms.PERM:
+            return (
+                f"permit: permission {granted[0].rule} and prohibition {forbidding[0].rule} conflict; "
+                "the conflict strategy perm lets the permission win"
+            )
+        if conflict and self.strategy == terms.INVALID:
+            return (
+                f"deny: permission {granted[0].rule} and prohibition {forbidding[0].rule} conflict and the "
+                "conflict strategy is invalid (the default), so the policy is void for this request"
+            )
+        return f"deny: prohibition {forbidding[0].rule} {forbidding[0].reason}"
 
 
 def _obligation_rule(report: DutyReport) -> RuleReport:
@@ -881,7 +918,7 @@ def _obligation_rule(report: DutyReport) -> RuleReport:
         target=None,
         active=report.active,
         state=State.SATISFIED if report.active else State.UNSATISFIED,
-        reason=f"obligation {report.reason}" + ("; it blocks the request" if report.blocking else ""),
+        note=f"obligation {report.reason}" + ("; it blocks the request" if report.blocking else ""),
         premises=report.premises,
         duties=(report,) if report.consequences else (),
     )

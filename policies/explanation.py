@@ -9,9 +9,11 @@ compliance report model; ``Decision.sentences()`` reads it out for a person.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from policies import terms
 from policies.values import display
@@ -46,9 +48,12 @@ def holds(state: State) -> bool:
     return state is State.SATISFIED or state is State.DEFERRED
 
 
-@dataclass(frozen=True, slots=True)
-class Premise:
-    """One premise of a rule: a target, party or action match, or a (logical) constraint."""
+class Premise(NamedTuple):
+    """One premise of a rule: a target, party or action match, or a (logical) constraint.
+
+    A named tuple rather than a frozen dataclass: as immutable, and several times cheaper to
+    build, which matters because an explained decision builds one per premise.
+    """
 
     kind: str  # target | party | action | constraint | refinement | and | or | xone | andSequence
     state: State
@@ -79,6 +84,18 @@ class Premise:
         if self.premises:
             body["premises"] = [p.to_json() for p in self.premises]
         return body
+
+    def failure_text(self) -> str:
+        """This premise as the cause of a rule's state, e.g. for a summary."""
+        if self.left_operand is None:
+            return self.describe()
+        text = (
+            f"{terms.compact_term(self.left_operand)} {terms.local_name(self.operator or '')} "
+            f"{display(self.right_operand)}"
+        )
+        if self.value is not None:
+            text += f" (value {display(self.value)})"
+        return f"{text} is {self.state.value}" + (f": {self.reason}" if self.reason else "")
 
     def describe(self) -> str:
         """Why this premise has its state, in a sentence (made on demand, not per decision)."""
@@ -127,9 +144,13 @@ class DutyReport:
         return body
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RuleReport:
-    """One atomic rule: whether it applies to the request, is active, and why."""
+    """One atomic rule: whether it applies to the request, is active, and why.
+
+    ``reason`` is written on demand from ``note`` and the first premise that failed (``cause``),
+    so a decision nobody reads out costs no sentence-making.
+    """
 
     rule: str
     kind: str  # permission | prohibition | obligation
@@ -137,10 +158,19 @@ class RuleReport:
     target: str | None
     active: bool
     state: State
-    reason: str
+    note: str
     premises: tuple[Premise, ...]
     duties: tuple[DutyReport, ...] = ()
     origin: str = ""
+    cause: Premise | None = None
+    suffix: str = ""
+
+    @cached_property
+    def reason(self) -> str:
+        text = self.note
+        if self.cause is not None:
+            text += ": " + self.cause.failure_text()
+        return text + self.suffix
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -171,7 +201,7 @@ class Decision:
     """The answer to a request: permit or deny, the rule reports, and a one-sentence summary."""
 
     permitted: bool
-    summary: str
+    summary_text: Callable[[], str] = field(repr=False, compare=False)
     policy: Policy
     request: Request
     world: World
@@ -179,6 +209,11 @@ class Decision:
     rules: tuple[RuleReport, ...]
     unsupported_profiles: tuple[str, ...] = ()
     conflict_found: bool = False
+
+    @cached_property
+    def summary(self) -> str:
+        """One sentence naming what decided: the rule, constraint, duty, profile or unknown term."""
+        return self.summary_text()
 
     @property
     def decision(self) -> str:

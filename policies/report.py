@@ -144,18 +144,18 @@ def decision_sentences(decision: Decision) -> list[str]:
     """The report read out: the decision, then one line per rule, premise and duty."""
     lines = [
         f"Decision: {decision.decision.upper()}.",
-        f"Why: {decision.summary[0].upper()}{decision.summary[1:]}.",
+        f"Why: {decision.summary.split(': ', 1)[-1]}.",
         f"Policy {decision.policy.uid} ({decision.policy.type_name}); conflict strategy "
         f"{terms.local_name(decision.conflict)}.",
     ]
     for term in decision.unknown_terms:
         lines.append(f"Unknown term: {term} - rules that use it fail closed.")
     for report in decision.rules:
-        status = "active" if report.active else "not active"
-        lines.append(
-            f"{report.kind.capitalize()} {report.rule} ({terms.compact_term(report.action)}) is {status}: "
-            f"{report.reason}."
-        )
+        name = f"{report.kind.capitalize()} {report.rule} ({terms.compact_term(report.action)})"
+        if report.reason.startswith("is "):
+            lines.append(f"{name} {report.reason}.")
+        else:
+            lines.append(f"{name} is {'active' if report.active else 'not active'}: {report.reason}.")
         for premise in report.premises:
             lines.extend(_premise_lines(premise, 1))
         for duty in report.duties:

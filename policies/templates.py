@@ -135,10 +135,11 @@ def no_commercial_use(uid: str) -> Policy:
 
 
 def delete_after(uid: str, days: int) -> Policy:
-    """Use, with the duty to delete the data once ``days`` days have passed since the agreement.
+    """Use, with the duty to delete the data within ``days`` days of the agreement.
 
-    The duty is in force once ``elapsedTime`` (now minus the agreement's timestamp) reaches the
-    period; from then on, use is permitted only while the deletion is recorded as fulfilled.
+    The duty carries a deadline (``elapsedTime lteq P<days>D``, counted from the agreement's
+    timestamp): until then use is permitted; once it has passed, use is permitted only if the
+    deletion is recorded as fulfilled - otherwise the duty is violated and use is denied.
     """
     return _offer(
         uid,
@@ -150,7 +151,7 @@ def delete_after(uid: str, days: int) -> Policy:
                     "constraint": [
                         {
                             "leftOperand": "elapsedTime",
-                            "operator": "gteq",
+                            "operator": "lteq",
                             "rightOperand": {"@value": f"P{days}D", "@type": "xsd:duration"},
                         }
                     ],

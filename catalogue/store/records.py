@@ -327,9 +327,11 @@ class OxigraphStore:
         graphs: list[str] = []
         for record in records:
             graph = _iri(record_graph(record.record_id))
-            issued = self._issued(record.record_id) or record.modified
-            operations.append(f"DROP SILENT GRAPH {graph}")
-            operations.append(f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}")
+            issued = record.modified
+            if record.version > 1:  # a first version has nothing to replace
+                issued = self._issued(record.record_id) or record.modified
+                operations.append(f"DROP SILENT GRAPH {graph}")
+                operations.append(f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}")
             history.append(_version_statements(record))
             catalogue.append(_catalog_record_statements(record, issued))
             if not record.deleted:

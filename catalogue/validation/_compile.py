@@ -147,6 +147,8 @@ class CompiledShapes:
     by_subjects_of: dict[Node, list[CompiledShape]]
     by_objects_of: dict[Node, list[CompiledShape]]
     with_target_nodes: list[CompiledShape]
+    # Predicates any shape reads backwards (inverse paths, sh:targetObjectsOf).
+    inverse_predicates: frozenset[Node] = frozenset()
 
 
 def compile_shapes(
@@ -223,6 +225,9 @@ class _Compiler:
             by_subjects_of=by_subj,
             by_objects_of=by_obj,
             with_target_nodes=[s for s in roots if s.target_nodes],
+            inverse_predicates=frozenset(
+                {self.intern(p) for p in g.objects(None, SH.inversePath)} | set(by_obj)
+            ),
         )
 
     def intern(self, term: Node) -> Node:
@@ -439,11 +444,23 @@ _DATATYPE_PYTHON: Final[dict[Node, type | tuple[type, ...]]] = {
 }
 
 
+def same_term(a: Node, b: Node) -> bool:
+    """rdflib term equality, without its Python-level ``__eq__`` for IRIs and blank nodes."""
+    if a is b:
+        return True
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is Literal or not isinstance(a, str) or not isinstance(b, str):
+        return bool(a == b)
+    return str.__eq__(a, b)
+
+
 def _datatype_matches(v: Node, rule: Node) -> bool:
     if not isinstance(v, Literal):
         return False
     python_type = _DATATYPE_PYTHON.get(rule)
-    if v.datatype == rule:
+    if v.datatype is not None and str.__eq__(v.datatype, rule):
         if getattr(v, "ill_typed", None) is True:
             return False
         return python_type is None or isinstance(v.value, python_type)
@@ -474,7 +491,12 @@ def _node_kind_check(shape: CompiledShape, kind: Node) -> Check:
     blank_ok, iri_ok, literal_ok = NODE_KINDS[kind]
     generic = f"Value is not of node kind {kind}"
 
+    by_type = {BNode: blank_ok, Literal: literal_ok, URIRef: iri_ok}
+
     def matches(v: Node) -> bool:
+        known = by_type.get(type(v))  # the exact rdflib classes, without isinstance's ABC checks
+        if known is not None:
+            return known
         if isinstance(v, BNode):
             return blank_ok
         if isinstance(v, Literal):
@@ -482,8 +504,13 @@ def _node_kind_check(shape: CompiledShape, kind: Node) -> Check:
         return iri_ok
 
     def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        for v in values:
+            if not matches(v):
+                break
+        else:
+            return True, []
         found = [shape.result(focus, v, component, generic) for v in values if not matches(v)]
-        return not found, found
+        return False, found
 
     return check
 
@@ -762,7 +789,7 @@ def _has_value_check(shape: CompiledShape, expected: list[Node]) -> Check:
     def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
         found = []
         for wanted in expected:
-            if not any(v == wanted for v in values):
+            if not any(same_term(v, wanted) for v in values):
                 found.append(shape.result(focus, None, component, f"Missing the value {wanted}"))
         return not found, found
 

@@ -46,9 +46,13 @@ def result_key(result: ValidationResult) -> ResultKey:
     return (result.focus_node, result.path, result.constraint, result.severity, result.value)
 
 
-def to_report(raw: Iterable[RawResult], data: Graph) -> ValidationReport:
-    """The report about ``data``'s own nodes: deduplicated, sorted, conforming when no violation."""
-    subjects = set(data.subjects(unique=True))
+def to_report(raw: Iterable[RawResult], data: Graph, subjects: set[Node] | None = None) -> ValidationReport:
+    """The report about ``data``'s own nodes: deduplicated, sorted, conforming when no violation.
+
+    ``subjects`` (the record's subject nodes) can be passed when already known.
+    """
+    if subjects is None:
+        subjects = set(data.subjects(unique=True))
     seen: set[ResultKey] = set()
     results: list[ValidationResult] = []
     for r in raw:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from rdflib import Graph
-from rdflib.namespace import RDF, RDFS
+from rdflib.namespace import RDF
 from rdflib.term import Node
 
 from catalogue.validation._compile import (
@@ -29,7 +29,7 @@ from catalogue.validation._compile import (
 from catalogue.validation._errors import UnsupportedShapesError
 from catalogue.validation._reference import reference_raw
 from catalogue.validation._report import to_report
-from catalogue.validation._view import Background, TrackingView, View, index_triples
+from catalogue.validation._view import SUBCLASS_OF, Background, TrackingView, View, index_triples, triples_of
 from vocab.shacl import ValidationReport
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ class FastValidator:
 
     def validate(self, data: Graph) -> ValidationReport:
         """The report pyshacl gives for ``data + background``, read by ``vocab.shacl``'s rules."""
-        _, raw = self.validate_raw(data)
-        return to_report(raw, data)
+        _, raw, subjects = self._run(data)
+        return to_report(raw, data, subjects)
 
     def reference(self, data: Graph) -> ValidationReport:
         """The same question answered by pyshacl (for comparison and diagnosis)."""
@@ -155,16 +155,24 @@ class FastValidator:
 
     def validate_raw(self, data: Graph) -> tuple[bool, list[RawResult]]:
         """(conforms, results) as pyshacl would give them for ``data + background``."""
+        conforms, results, _ = self._run(data)
+        return conforms, results
+
+    def _run(self, data: Graph) -> tuple[bool, list[RawResult], set[Node] | None]:
+        """(conforms, results, the record's subjects when known) for ``data + background``."""
         compiled = self._compiled
-        if compiled is None or (None, RDFS.subClassOf, None) in data:
-            return reference_raw(
+        data_out, data_inn = index_triples(
+            triples_of(data), self._canon, compiled.inverse_predicates if compiled else None
+        )
+        if compiled is None or any(SUBCLASS_OF in by_p for by_p in data_out.values()):
+            conforms, raw = reference_raw(
                 data,
                 self.shapes_graph,
                 self.background_graph,
                 allow_warnings=self.allow_warnings,
                 allow_infos=self.allow_infos,
             )
-        data_out, data_inn = index_triples(data.triples((None, None, None)), self._canon)
+            return conforms, raw, None
         view = View(self._background, data_out, data_inn)
         redo: set[int] = set()
         for s in data_out:
@@ -196,7 +204,7 @@ class FastValidator:
             ok, found_results = shape.validate(view, node)
             conforms = conforms and ok
             results.extend(found_results)
-        return conforms, results
+        return conforms, results, set(data_out)
 
     def _record_focus(self, compiled: CompiledShapes, view: View) -> list[tuple[CompiledShape, Node]]:
         """Focus nodes the record adds (those the background alone already had are cached)."""

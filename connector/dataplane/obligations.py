@@ -34,11 +34,13 @@ class Duty:
     due_at: datetime | None
     per_use: bool
 
-    def due(self, first_use: datetime) -> datetime | None:
+    def due(self, first_use: datetime, agreed: datetime | None = None) -> datetime | None:
+        """When the duty falls due: its instant, or its duration after the agreement was made
+        (the clock ``elapsedTime`` is measured by), else after the first read."""
         if self.due_at is not None:
             return self.due_at
         if self.due_after is not None:
-            return first_use + self.due_after
+            return (agreed or first_use) + self.due_after
         return None
 
 
@@ -73,11 +75,21 @@ def _duty(rule: Rule) -> Duty:
     elif due_at is not None:
         description = f"{name} by {due_at.isoformat()}"
     elif due_after is not None:
-        description = f"{name} within {due_after.days} day(s) of the first read" if due_after.days else \
-            f"{name} within {int(due_after.total_seconds())} s of the first read"
+        description = f"{name} within {due_after.days} day(s) of the agreement" if due_after.days else \
+            f"{name} within {int(due_after.total_seconds())} s of the agreement"
     else:
         description = f"{name} (no deadline stated)"
     return Duty(rule.uid, name, description, due_after, due_at, per_use)
+
+
+def agreed_at(policy: Policy) -> datetime | None:
+    """The agreement's timestamp, if it has a readable one."""
+    if policy.timestamp is None:
+        return None
+    try:
+        return to_datetime(policy.timestamp)
+    except ValueMismatch:
+        return None
 
 
 def duties_of(policy: Policy) -> list[Duty]:

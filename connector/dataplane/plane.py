@@ -33,7 +33,7 @@ from connector.audit import AuditLog, Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
 from connector.dataplane.encoders import encode
 from connector.dataplane.errors import AccessDenied, DataPlaneError, InvalidToken, NotFound, ResultTooLarge
-from connector.dataplane.obligations import Duty, duties_of
+from connector.dataplane.obligations import Duty, agreed_at, duties_of
 from connector.dataplane.sandbox import BlankConnections, Sandbox, SandboxLimits
 from connector.dataplane.sql_guard import GuardedQuery, ParsedQuery, finalize, parse_query, select_all_sql
 from connector.dataplane.store import ACTIVE, DataPlaneStore
@@ -46,7 +46,14 @@ from connector.dataplane.tokens import (
     verify_access_token,
     verify_proof,
 )
-from connector.identity import KeyPair, PublicKeyResolver, verification_method_id
+from connector.identity import (
+    IdentityError,
+    KeyPair,
+    PublicKeyResolver,
+    TrustedAuthority,
+    verification_method_id,
+    verify_token,
+)
 from policies import (
     DataScope,
     Decision,
@@ -124,6 +131,7 @@ class ReadContext:
     query_hash: str | None = None
     sql: str | None = None
     read_number: int | None = None
+    identity: dict[str, object] = field(default_factory=dict)
 
     def audit_body(self) -> dict[str, Any]:
         transfer, claims, agreement = self.transfer, self.claims, self.agreement
@@ -190,6 +198,7 @@ class DataPlane:
         public_url: str | None = None,
         data_root: Path | None = None,
         management_token: str | None = None,
+        trusted: TrustedAuthority | None = None,
     ) -> None:
         self.state = state
         self.key = signing_key
@@ -198,6 +207,7 @@ class DataPlane:
         root = data_root if data_root is not None else (config.dataplane.data_root if config else None)
         self.data_root: Path | None = Path(root) if root is not None else None
         self.management_token: str | None = management_token or (config.management.token if config else None)
+        self.trusted: TrustedAuthority | None = trusted or (config.trusted_authority if config else None)
         self.limits = limits or DataPlaneLimits()
         self.connections = BlankConnections(self.limits.sandbox)
         self.clock = clock
@@ -277,7 +287,7 @@ class DataPlane:
     # --- the checks ---------------------------------------------------------------------------
     def _authenticate(self, context: ReadContext, authorization: str | None, proof: str | None,
                       method: str, path: str, moment: datetime, grace: int = 0,
-                      check_status: bool = True) -> AccessClaims:
+                      check_status: bool = True, identity: str | None = None) -> AccessClaims:
         token = _bearer(authorization)
         claims = verify_access_token(
             token, self.key.public_key, self.provider_id, self.audience, moment, grace
@@ -294,7 +304,25 @@ class DataPlane:
                 reason = {"refreshed": "it was replaced by a refreshed token",
                           "revoked": "the transfer was revoked"}.get(status or "", "it is unknown here")
                 raise InvalidToken("token_inactive", f"the token can no longer be used: {reason}")
+        if identity:
+            context.identity = self._identity(identity, claims, moment)
         return claims
+
+    def _identity(self, identity: str, claims: AccessClaims, moment: datetime) -> dict[str, object]:
+        """The consumer's self-issued identity token with its credentials (optional header
+        ``Sluis-Identity``): verified like a DSP request's, so policies that require a credential
+        (an EHDS data permit) can be decided at every read."""
+        if self.trusted is None:
+            raise InvalidToken("identity_unverifiable", "this data plane trusts no credential authority")
+        try:
+            verified = verify_token(identity, self.audience, self.key_resolver, _ProofReplayGuard(self.store),
+                                    self.trusted, moment)
+        except IdentityError as error:
+            reason = f"the identity token does not verify: {error.message}"
+            raise InvalidToken("bad_identity", reason) from None
+        if verified.participant_id != claims.consumer_id:
+            raise InvalidToken("wrong_holder", "the identity token is another participant's")
+        return verified.policy_context()
 
     def _check_state(self, context: ReadContext, claims: AccessClaims) -> tuple[TransferView, AgreementView]:
         transfer = self.state.transfer(context.transfer_id)
@@ -323,8 +351,8 @@ class DataPlane:
 
     def _decide(self, policy: Policy, claims: AccessClaims, transfer: TransferView, action: str,
                 columns: frozenset[str] | None, moment: datetime, reads: int,
-                duties: Mapping[str, str]) -> tuple[Decision, Request, World]:
-        context: dict[str, object] = {"recipient": claims.consumer_id}
+                duties: Mapping[str, str], identity: Mapping[str, object]) -> tuple[Decision, Request, World]:
+        context: dict[str, object] = {**identity, "recipient": claims.consumer_id}
         if claims.purpose:
             context["purpose"] = claims.purpose
         if claims.compute_site:
@@ -350,14 +378,17 @@ class DataPlane:
         return states
 
     # --- reads --------------------------------------------------------------------------------
-    def prepare_read(self, transfer_id: str, authorization: str | None, proof: str | None, method: str,
-                     path: str, sql: str | None, media_type: str) -> PreparedRead:
+    def prepare_read(
+        self, transfer_id: str, authorization: str | None, proof: str | None, method: str, path: str,
+        sql: str | None, media_type: str, identity: str | None = None,
+    ) -> PreparedRead:
         """Run every check and open the sandbox; raises ``DataPlaneError`` (audited) on denial."""
         moment = self.clock()
         context = ReadContext(transfer_id, "read")
         sandbox: Sandbox | None = None
         try:
-            claims = self._authenticate(context, authorization, proof, method, path, moment)
+            claims = self._authenticate(context, authorization, proof, method, path, moment,
+                                        identity=identity)
             transfer, agreement = self._check_state(context, claims)
             parsed: ParsedQuery | None = parse_query(sql) if sql is not None else None
             policy = _policy_of(agreement)
@@ -367,7 +398,7 @@ class DataPlane:
             requested = parsed.columns if parsed is not None and not parsed.selects_all else None
             reads = self.store.reads(agreement.id)
             decision, request, world = self._decide(
-                policy, claims, transfer, action, requested, moment, reads, duty_states
+                policy, claims, transfer, action, requested, moment, reads, duty_states, context.identity
             )
             if not decision.permitted:
                 raise AccessDenied("policy_denied", decision.summary, decision.to_json())
@@ -385,14 +416,14 @@ class DataPlane:
             if number is None:
                 limit_reads = scope.max_reads or 0
                 denied, _, _ = self._decide(policy, claims, transfer, action, requested, moment, limit_reads,
-                                            duty_states)
+                                            duty_states, context.identity)
                 raise AccessDenied(
                     "read_limit", denied.summary if not denied.permitted else
                     f"the agreement allows {limit_reads} reads and they have all been made",
                     denied.to_json(),
                 )
             context.read_number = number
-            self._track_obligations(agreement, duties, moment)
+            self._track_obligations(agreement, policy, duties, moment)
             return PreparedRead(context, sandbox, reader, media_type, decision.decision)
         except PolicyError as error:
             if sandbox is not None:
@@ -421,11 +452,13 @@ class DataPlane:
             parsed = parse_query(select_all_sql(view_columns))
         return finalize(parsed, view_columns, aggregate_only, scope.min_group_size)
 
-    def _track_obligations(self, agreement: AgreementView, duties: list[Duty], moment: datetime) -> None:
+    def _track_obligations(self, agreement: AgreementView, policy: Policy, duties: list[Duty],
+                           moment: datetime) -> None:
+        agreed = agreed_at(policy)
         for duty in duties:
             self.store.track_obligation(
                 agreement.id, duty.uid, agreement.consumer_id, agreement.provider_id, duty.action,
-                duty.description, duty.due(moment), duty.per_use, moment,
+                duty.description, duty.due(moment, agreed), duty.per_use, moment,
             )
 
     def stream(self, read: PreparedRead) -> Iterator[bytes | memoryview]:
@@ -487,6 +520,16 @@ class DataPlane:
     def close(self) -> None:
         self.connections.close()
         self.database.close()
+
+
+class _ProofReplayGuard:
+    """Identity-token ids share the proof table: used once, on any replica."""
+
+    def __init__(self, store: DataPlaneStore) -> None:
+        self._store = store
+
+    def check_and_remember(self, jti: str, expires_at: datetime) -> bool:
+        return self._store.remember_proof(f"identity:{jti}", int(expires_at.timestamp()) + 60)
 
 
 def _bearer(authorization: str | None) -> str:

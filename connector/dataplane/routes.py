@@ -85,7 +85,7 @@ def build_router(plane: DataPlane) -> APIRouter:
         media_type = negotiate(request.headers.get("accept"))
         prepared = plane.prepare_read(
             transfer_id, request.headers.get("authorization"), request.headers.get("dpop"),
-            request.method, request.url.path, sql, media_type,
+            request.method, request.url.path, sql, media_type, request.headers.get("sluis-identity"),
         )
         headers = {
             "Cache-Control": "no-store",

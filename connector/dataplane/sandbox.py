@@ -18,6 +18,7 @@ folders read-only to the server process; we never run anything but a checked SEL
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -194,6 +195,8 @@ class BlankConnections:
         self._closed = False
         self._thread = threading.Thread(target=self._fill, name="duckdb-prewarm", daemon=True)
         self._thread.start()
+        # Apps that never call close() still release their ready connections at exit.
+        atexit.register(self.close)
 
     def _fill(self) -> None:
         while not self._closed:
@@ -220,6 +223,8 @@ class BlankConnections:
     def close(self) -> None:
         self._closed = True
         self._wanted.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
         while True:
             try:
                 self._ready.get_nowait().close()

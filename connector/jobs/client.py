@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,7 +66,7 @@ class Job:
 
     def __init__(self, job_id: str, purpose: str, compute_site: str | None, *, connector_url: str,
                  management_token: str, key: KeyPair, consumer_id: str, catalogue_url: str | None = None,
-                 http: httpx.Client | None = None) -> None:
+                 credentials: Sequence[Mapping[str, Any]] = (), http: httpx.Client | None = None) -> None:
         self.job_id = job_id
         self.purpose = purpose
         self.compute_site = compute_site
@@ -74,6 +74,7 @@ class Job:
         self.catalogue_url = catalogue_url.rstrip("/") if catalogue_url else None
         self.key = key
         self.consumer_id = consumer_id
+        self.credentials = [dict(credential) for credential in credentials]
         self._token = management_token
         self._http = http or httpx.Client(timeout=30.0)
         self.started = datetime.now(UTC)
@@ -88,7 +89,8 @@ class Job:
         config = load_config(config_path)
         return cls(job_id, purpose, compute_site, connector_url=config.server.public_url,
                    management_token=config.management.token, key=config.load_key(),
-                   consumer_id=config.participant_id, catalogue_url=catalogue_url)
+                   consumer_id=config.participant_id, catalogue_url=catalogue_url,
+                   credentials=config.load_credentials())
 
     def close(self) -> None:
         for dataset in self.datasets:
@@ -202,7 +204,7 @@ class Job:
         if not isinstance(address_json, dict):
             raise JobError("no_data_address", "the transfer started without a data address")
         address = Address.from_json(address_json)
-        reader = TransferReader(address, self.key, http=self._http)
+        reader = self._reader(address)
         opened = Dataset(dataset_id, provider_id, agreement_id, str(created["id"]), self.purpose, reader)
         self.datasets.append(opened)
         return opened
@@ -210,10 +212,14 @@ class Job:
     def open_transfer(self, dataset_id: str, provider_id: str, agreement_id: str,
                       address: Mapping[str, Any]) -> Dataset:
         """Use a data address obtained elsewhere (e.g. handed to the job by its orchestrator)."""
-        reader = TransferReader(Address.from_json(address), self.key, http=self._http)
+        reader = self._reader(Address.from_json(address))
         opened = Dataset(dataset_id, provider_id, agreement_id, reader.transfer_id, self.purpose, reader)
         self.datasets.append(opened)
         return opened
+
+    def _reader(self, address: Address) -> TransferReader:
+        return TransferReader(address, self.key, http=self._http, consumer_id=self.consumer_id,
+                              credentials=self.credentials)
 
     # --- lineage ------------------------------------------------------------------------------
     def lineage(self) -> dict[str, Any]:

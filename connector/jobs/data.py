@@ -9,7 +9,7 @@ job's lineage record can name exactly what went into it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ import httpx
 import pyarrow as pa
 
 from connector.dataplane.tokens import make_proof
-from connector.identity import KeyPair
+from connector.identity import KeyPair, issue_token
 from connector.jobs.errors import JobError
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -26,6 +26,8 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 REFRESH_MARGIN = timedelta(seconds=60)
 # Read timeout between two chunks; a full read of a large table may take much longer.
 READ_TIMEOUT_SECONDS = 300.0
+# A per-request identity token only needs to outlive its request.
+IDENTITY_TTL_SECONDS = 60
 # Chunk size when receiving the stream (large chunks keep loopback throughput high).
 RECEIVE_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -80,9 +82,12 @@ class TransferReader:
     """Reads of one transfer, authenticated with the consumer's key."""
 
     def __init__(self, address: Address, key: KeyPair, transfer_id: str = "",
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client | None = None, *, consumer_id: str | None = None,
+                 credentials: Sequence[Mapping[str, Any]] = ()) -> None:
         self.address = address
         self.key = key
+        self.consumer_id = consumer_id
+        self.credentials = [dict(credential) for credential in credentials]
         self.transfer_id = transfer_id or address.endpoint.rstrip("/").rsplit("/", 1)[-1]
         self._http = http or httpx.Client(timeout=httpx.Timeout(30.0, read=READ_TIMEOUT_SECONDS))
         self._owns_http = http is None
@@ -93,10 +98,18 @@ class TransferReader:
             self._http.close()
 
     def _headers(self, method: str, url: str) -> dict[str, str]:
-        return {
+        headers = {
             "Authorization": f"DPoP {self.address.token}",
             "DPoP": make_proof(self.key, method, url, self.address.token),
         }
+        if self.consumer_id and self.credentials:
+            # The consumer's self-issued identity token with its credentials, so that policies
+            # requiring one (an EHDS data permit) can be decided at every read.
+            audience = self.address.endpoint.rstrip("/").rsplit("/", 1)[0]
+            headers["Sluis-Identity"] = issue_token(
+                self.key, self.consumer_id, audience, self.credentials, ttl_seconds=IDENTITY_TTL_SECONDS
+            )
+        return headers
 
     def refresh(self) -> None:
         """Exchange the token for a new one (the old one cannot be refreshed again)."""

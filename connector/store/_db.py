@@ -84,6 +84,7 @@ class Database:
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=POOL_SIZE)
         self._opened = 0
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._closed = False
 
     def _connect(self) -> Any:
@@ -146,13 +147,17 @@ class Database:
             if not write:
                 yield Transaction(connection, self.dialect)
                 return
-            connection.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
-            try:
-                yield Transaction(connection, self.dialect)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+            # SQLite has one writer at a time; writers of this process queue on a Python lock
+            # (an immediate hand-over) instead of SQLite's busy handler, which sleeps in steps of
+            # up to 100 ms. Other processes still meet the file lock and the busy timeout.
+            with self._write_lock if self.dialect == "sqlite" else contextlib.nullcontext():
+                connection.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+                try:
+                    yield Transaction(connection, self.dialect)
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
         except (sqlite3.OperationalError, OSError):
             broken = True
             raise

@@ -82,6 +82,7 @@ MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL
     );
     CREATE INDEX outbox_pending ON outbox (delivered_at, next_attempt_at);
+    CREATE INDEX outbox_by_process ON outbox (process_id, id);
     CREATE TABLE replay_guard (
         jti TEXT PRIMARY KEY,
         expires_at DOUBLE PRECISION NOT NULL

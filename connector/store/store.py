@@ -514,8 +514,9 @@ class Store:
     def next_outbox_due(self) -> float | None:
         with self.db.transaction(write=False) as tx:
             row = tx.one(
-                "SELECT min(next_attempt_at) AS t FROM outbox "
-                "WHERE delivered_at IS NULL AND failed_reason IS NULL"
+                "SELECT min(next_attempt_at) AS t FROM outbox WHERE delivered_at IS NULL "
+                "AND failed_reason IS NULL AND (claimed_until IS NULL OR claimed_until < ?)",
+                (time.time(),),
             )
         return None if row is None or row["t"] is None else float(row["t"])
 

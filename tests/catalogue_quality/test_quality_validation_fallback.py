@@ -117,3 +117,25 @@ _:m ex:name "m" .
     assert fast_keys == ref_keys
     assert conforms == ref_conforms
     assert len({k[2] for k in ref_keys}) >= 10  # many different components actually fired
+
+
+def test_records_in_a_shared_store_are_read_as_their_own_triples_only() -> None:
+    """The fast triple reader must see one named graph of a dataset, not the whole store."""
+    from rdflib import Dataset, URIRef
+
+    from catalogue.validation._view import triples_of
+
+    dataset = Dataset()
+    first = dataset.graph(URIRef("https://example.org/g1"))
+    second = dataset.graph(URIRef("https://example.org/g2"))
+    first.parse(data=DATA, format="turtle")
+    second.parse(data=PREFIXES + "ex:c a ex:Thing .", format="turtle")
+    assert set(triples_of(first)) == set(first)
+    assert set(triples_of(second)) == set(second)
+    shapes = Graph().parse(
+        data=PREFIXES + "ex:S a sh:NodeShape ; sh:targetClass ex:Thing ; "
+        "sh:property [ sh:path ex:size ; sh:minCount 1 ] .",
+        format="turtle",
+    )
+    _, results = FastValidator(shapes).validate_raw(second)
+    assert {str(r.focus) for r in results} == {"https://example.org/c"}

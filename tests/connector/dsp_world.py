@@ -146,6 +146,36 @@ def running(party: Party, recorder: Recorder | None = None) -> Iterator[str]:
         yield url
 
 
+#: Attempts to start a party on a fresh port: another process may take the port we picked
+#: between picking it and binding it (the DID names the port, so the party is made anew).
+START_ATTEMPTS = 4
+
+
+@contextmanager
+def running_party(
+    root: Path,
+    name: str,
+    authority: Authority,
+    storage_url: str,
+    recorder: Recorder | None = None,
+    **options: Any,
+) -> Iterator[Party]:
+    for attempt in range(START_ATTEMPTS):
+        party = make_party(root / f"try-{attempt}", name, authority, storage_url, **options)
+        app = create_app(load_config(party.config_path), recorder=recorder)
+        try:
+            server = serve_in_thread(app, port=party.port)
+            server.__enter__()
+        except RuntimeError:
+            continue
+        try:
+            yield party
+        finally:
+            server.__exit__(None, None, None)
+        return
+    raise RuntimeError(f"could not start {name} on a free port")
+
+
 class ConnectorProcess:
     """``sluis connector serve`` as a real subprocess, for kill-and-restart tests."""
 

@@ -17,10 +17,9 @@ from tests.connector.dsp_world import (
     Party,
     Recorder,
     fetch_offer,
-    make_party,
     negotiate,
     publish_dataset,
-    running,
+    running_party,
     wait_for_state,
 )
 
@@ -34,9 +33,10 @@ def recorder() -> Recorder:
 def pair(
     tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str], recorder: Recorder
 ) -> Iterator[tuple[Party, Party]]:
-    provider = make_party(tmp_path, "provider", authority, storage_urls("provider"))
-    consumer = make_party(tmp_path, "consumer", authority, storage_urls("consumer"))
-    with running(provider, recorder), running(consumer, recorder):
+    with (
+        running_party(tmp_path, "provider", authority, storage_urls("provider"), recorder) as provider,
+        running_party(tmp_path, "consumer", authority, storage_urls("consumer"), recorder) as consumer,
+    ):
         yield provider, consumer
 
 

@@ -19,7 +19,7 @@ import pytest
 from connector.dsp_client import DspClient
 from connector.identity import KeyPair
 from tests.connector.conftest import OfficialSchemas
-from tests.connector.dsp_world import Authority, Party, make_party, publish_dataset, running
+from tests.connector.dsp_world import Authority, Party, publish_dataset, running_party
 
 PROVIDER_PID = "urn:uuid:a343fcbf-99fc-4ce8-8e9b-148c97605aab"
 CONSUMER_PID = "urn:uuid:32541fe6-c580-409e-85a8-8a9a32fbe833"
@@ -129,14 +129,15 @@ NOT_REQUESTS: dict[str, tuple[str, str]] = {
 def provider_and_caller(
     tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str]
 ) -> Iterator[tuple[Party, DspClient]]:
-    provider = make_party(tmp_path, "provider", authority, storage_urls("provider"))
-    caller = make_party(tmp_path, "caller", authority, storage_urls("caller"))
-    credentials = [json.loads((caller.root / "credentials" / "membership.json").read_text())]
-    client = DspClient(caller.did, KeyPair.load(caller.root / "participant-key.pem"), credentials)
     # the caller's DID must resolve for its tokens to verify, so it runs too
-    with running(provider), running(caller):
+    with (
+        running_party(tmp_path, "provider", authority, storage_urls("provider")) as provider,
+        running_party(tmp_path, "caller", authority, storage_urls("caller")) as caller,
+    ):
+        credentials = [json.loads((caller.root / "credentials" / "membership.json").read_text())]
+        client = DspClient(caller.did, KeyPair.load(caller.root / "participant-key.pem"), credentials)
         yield provider, client
-    client.close()
+        client.close()
 
 
 def _call(client: DspClient, provider: Party, method: str, path: str, body: dict[str, Any] | None) -> Any:

@@ -12,6 +12,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 
 from connector.dataplane import AgreementView, AssetData, DataPlane, DataPlaneLimits, TransferView
-from connector.identity import KeyPair, did_document, did_web_for
+from connector.identity import KeyPair, TrustedAuthority, did_document, did_web_for
 from connector.jobs.data import Address, TransferReader
 from connector.problems import install_problem_handlers
 from sluis.servers import free_port, serve_in_thread
@@ -106,8 +107,10 @@ class SqliteContractState:
 def agreement_policy(uid: str, assigner: str, assignee: str, permission: dict[str, Any],
                      **extra: Any) -> dict[str, Any]:
     """An ODRL agreement in the DSP compact form (what the connector stores)."""
+    stamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return {"@id": uid, "@type": "Agreement", "assigner": assigner, "assignee": assignee,
-            "target": ASSET_ID, "permission": [{"target": ASSET_ID, **permission}], **extra}
+            "target": ASSET_ID, "timestamp": {"@value": stamp, "@type": "xsd:dateTime"},
+            "permission": [{"target": ASSET_ID, **permission}], **extra}
 
 
 def research_permission(*constraints: dict[str, Any], action: str = "use") -> dict[str, Any]:
@@ -151,6 +154,8 @@ class DataSpace:
     data_path: Path
     consumers: dict[str, Consumer]
     management_token: str
+    authority: KeyPair
+    authority_did: str
     _readers: list[TransferReader] = field(default_factory=list)
 
     def agreement(self, permission: dict[str, Any], consumer: str = "alice", **extra: Any) -> str:
@@ -168,10 +173,11 @@ class DataSpace:
         return view
 
     def reader(self, transfer: TransferView, consumer: str = "alice", key: KeyPair | None = None,
-               **issue: Any) -> TransferReader:
+               credentials: list[dict[str, Any]] | None = None, **issue: Any) -> TransferReader:
         address = self.plane.issue_access(transfer, **issue)
         reader = TransferReader(Address.from_json(address.to_json()), key or self.consumers[consumer].key,
-                                transfer.id)
+                                transfer.id, consumer_id=self.consumers[consumer].did,
+                                credentials=credentials or [])
         self._readers.append(reader)
         return reader
 
@@ -216,17 +222,20 @@ def make_space(tmp_path: Path, did_host: dict[str, Consumer]) -> Iterator[Callab
         base = f"http://127.0.0.1:{port}"
         provider_id = did_web_for("127.0.0.1", port)
         token = uuid.uuid4().hex
+        authority = KeyPair.generate()
+        authority_did = did_web_for("127.0.0.1", free_port())
         plane = DataPlane(
             None, state, KeyPair.generate(), storage_url or f"sqlite:///{tmp_path / 'connector.db'}",
             provider_id=provider_id, public_url=base, data_root=data_root, management_token=token,
-            limits=limits,
+            limits=limits, trusted=TrustedAuthority(authority_did, authority.public_multibase),
         )
         app = FastAPI()
         install_problem_handlers(app)
         app.include_router(plane.router())
         server = serve_in_thread(app, port=port)
         server.__enter__()
-        space = DataSpace(plane, state, base, provider_id, data_path, did_host, token)
+        space = DataSpace(plane, state, base, provider_id, data_path, did_host, token, authority,
+                          authority_did)
         spaces.append((space, server))
         return space
 

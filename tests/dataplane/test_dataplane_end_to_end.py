@@ -91,7 +91,8 @@ def test_ai_job_reads_through_real_connectors_and_is_cut_off_by_revocation(
         assert set(activity["used"]) == {node["@id"] for node in reads}
 
         with provider.management() as api:
-            api.post(f"/agreements/{data.agreement_id}/terminate", json={"reason": "revoked"}).raise_for_status()
+            ended = api.post(f"/agreements/{data.agreement_id}/terminate", json={"reason": "revoked"})
+            ended.raise_for_status()
         with pytest.raises(JobError) as revoked:
             data.read()
         assert revoked.value.status in (401, 403)

@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from connector.dataplane import make_proof
+from connector.identity import EHDS_DATA_PERMIT, KeyPair, issue_credential
 from connector.jobs import JobError
 
-from .conftest import DataSpace, research_permission
+from .conftest import ASSET_ID, PURPOSE, DataSpace, research_permission
 
 FORBID_SSN = {"leftOperand": "sluis:columns", "operator": "isNoneOf", "rightOperand": ["ssn"]}
 
@@ -225,3 +226,24 @@ def test_aggregate_only_suppresses_small_groups(space: DataSpace) -> None:
     with pytest.raises(JobError) as whole:
         reader.read()
     assert whole.value.status == 403
+
+
+def test_read_requiring_a_data_permit_is_decided_with_the_consumers_credentials(space: DataSpace) -> None:
+    permit_type = EHDS_DATA_PERMIT
+    needs_permit = {"leftOperand": "sluis:credential", "operator": "hasPart", "rightOperand": permit_type}
+    transfer = space.transfer(space.agreement(research_permission(FORBID_SSN, needs_permit)))
+    without = space.reader(transfer)
+    with pytest.raises(JobError) as refused:
+        without.read()
+    assert refused.value.code == "policy_denied"
+    now = datetime.now(UTC)
+    alice = space.consumers["alice"].did
+    claims = {"permitId": "NL-2026-042", "purposes": [PURPOSE + "scientific-research"],
+              "datasets": [ASSET_ID], "healthDataAccessBody": "did:web:hdab.example"}
+    window = (now - timedelta(minutes=1), now + timedelta(days=1))
+    permit = issue_credential(space.authority, space.authority_did, alice, permit_type, claims, *window)
+    assert space.reader(transfer, credentials=[permit]).read().num_rows == 1_000
+    forged = issue_credential(KeyPair.generate(), space.authority_did, alice, permit_type, claims, *window)
+    with pytest.raises(JobError) as rejected:
+        space.reader(transfer, credentials=[forged]).read()
+    assert (rejected.value.status, rejected.value.code) == (401, "bad_identity")

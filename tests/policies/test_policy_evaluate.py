@@ -522,3 +522,37 @@ def test_sentences_name_the_decision_and_the_failing_constraint() -> None:
 def test_now_without_timezone_is_utc() -> None:
     naive = World(now=datetime(2025, 6, 1, 12, 0))
     assert naive.now == NOW
+
+
+def test_a_duty_with_a_deadline_is_performed_after_use_and_blocks_once_overdue() -> None:
+    deadline = constraint("dateTime", "lteq", {"@value": "2025-07-01T00:00:00Z", "@type": "xsd:dateTime"})
+    policy = _with_duty(**{"@id": "urn:duty:delete", "action": "delete", "constraint": [deadline]})
+    before, after = world(now=datetime(2025, 6, 1, tzinfo=UTC)), world(now=datetime(2025, 7, 2, tzinfo=UTC))
+    assert permits(policy, request(), before)  # pending, due later: not a pre-condition
+    overdue = decide(policy, request(), after)
+    assert not overdue.permitted
+    duty_report = overdue.to_json()["rules"][0]["duties"][0]
+    assert duty_report["state"] == "violated"
+    assert "deadline passed" in duty_report["reason"]
+    assert permits(policy, request(), world(now=after.now, duties={"urn:duty:delete": "fulfilled"}))
+
+
+def test_an_obligation_with_a_deadline_blocks_only_once_overdue() -> None:
+    policy = parse_policy(
+        {
+            "@id": "urn:p",
+            "permission": [{"action": "use"}],
+            "obligation": [
+                {
+                    "@id": "urn:ob:report",
+                    "action": "inform",
+                    "constraint": [
+                        constraint("dateTime", "lt", {"@value": "2025-07-01", "@type": "xsd:date"})
+                    ],
+                }
+            ],
+        }
+    )
+    assert permits(policy, request(), world(now=datetime(2025, 6, 1, tzinfo=UTC)))
+    assert not permits(policy, request(), world(now=datetime(2025, 7, 1, 12, tzinfo=UTC)))
+    assert not permits(policy, request(), World())  # time unknown: cannot tell, fail closed

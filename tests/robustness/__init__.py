@@ -1,0 +1,1 @@
+"""Cross-cutting robustness: hostile input to every route of every app, over real HTTP."""
