@@ -77,26 +77,49 @@ def write_parquet(path: Path, rows: int) -> None:
 
 
 CLIENT = """
-import sys, time, httpx
-url, token, proof = sys.argv[1:4]
+import http.client, json, sys, time
+from urllib.parse import urlsplit
+url, token, proof, sql = sys.argv[1:5]
+parts = urlsplit(url)
+connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
 started = time.perf_counter()
 received = 0
-with httpx.Client(timeout=600) as client:
-    with client.stream("GET", url, headers={"Authorization": "DPoP " + token, "DPoP": proof}) as response:
-        assert response.status_code == 200, response.read()
-        for chunk in response.iter_raw(8 * 1024 * 1024):
-            received += len(chunk)
+headers = {"Authorization": "DPoP " + token, "DPoP": proof, "Content-Type": "application/json"}
+connection.request("POST", parts.path, body=json.dumps({"sql": sql}).encode(), headers=headers)
+response = connection.getresponse()
+assert response.status == 200, response.read()
+while True:
+    chunk = response.read(8 * 1024 * 1024)
+    if not chunk:
+        break
+    received += len(chunk)
 print(received, time.perf_counter() - started)
 """
+# Numeric columns decode from Parquet fast, so the stream, not the scan, is what is measured.
+STREAM_SQL = "SELECT id, age, value FROM data"
 
 
-def loopback_rate(plane: DataPlane, endpoint: str, token: str, key: KeyPair) -> tuple[float, int]:
-    """MB/s of one full read, received by a separate Python process (no shared GIL)."""
-    proof = make_proof(key, "GET", endpoint, token)
-    done = subprocess.run([sys.executable, "-c", CLIENT, endpoint, token, proof],
+def loopback_rate(endpoint: str, token: str, key: KeyPair) -> tuple[float, int]:
+    """MB/s of one full read over HTTP, received by a separate Python process (no shared GIL),
+    reading the way ``connector.jobs`` does (the standard library's HTTP client)."""
+    url = endpoint + "/query"
+    proof = make_proof(key, "POST", url, token)
+    done = subprocess.run([sys.executable, "-c", CLIENT, url, token, proof, STREAM_SQL],
                           capture_output=True, text=True, check=True)
     received, seconds = done.stdout.split()
     return int(received) / float(seconds) / 1e6, int(received)
+
+
+def in_process_rate(
+    plane: DataPlane, transfer_id: str, endpoint: str, token: str, key: KeyPair
+) -> float:
+    """MB/s of the same read encoded to Arrow IPC bytes without HTTP (what the socket is fed)."""
+    url = endpoint + "/query"
+    started = time.perf_counter()
+    read = plane.prepare_read(transfer_id, f"DPoP {token}", make_proof(key, "POST", url, token), "POST",
+                              f"/data/{transfer_id}/query", STREAM_SQL, "application/vnd.apache.arrow.stream")
+    sent = sum(len(chunk) if isinstance(chunk, bytes) else chunk.nbytes for chunk in plane.stream(read))
+    return sent / (time.perf_counter() - started) / 1e6
 
 
 def main() -> None:
@@ -174,13 +197,20 @@ def main() -> None:
         print(f"enforcement ratio:          {enforced_s / raw_s:8.3f}x  "
               f"(target <= 1.15x; median of {ROUNDS}, {limits.threads} threads each)")
 
+        produced = statistics.median(
+            in_process_rate(plane, transfer.id, address.endpoint, address.token, consumer_key)
+            for _ in range(3)
+        )
         app = FastAPI()
         app.include_router(plane.router())
         with serve_in_thread(app, port=port):
-            rates = [loopback_rate(plane, address.endpoint, address.token, consumer_key) for _ in range(3)]
+            rates = [loopback_rate(address.endpoint, address.token, consumer_key) for _ in range(3)]
         best, median = max(rates), statistics.median(rates)
+        print(f"Arrow stream, no HTTP:      {produced:8.0f} MB/s median "
+              "(checks + scan + encode: what the socket is fed)")
         print(f"loopback Arrow stream:      {best[0]:8.0f} MB/s best, {median[0]:.0f} MB/s median "
-              f"({best[1] / 1e6:.0f} MB per read; client in its own process; target >= 500 MB/s)")
+              f"({best[1] / 1e6:.0f} MB per read, {STREAM_SQL!r}; client in its own process; "
+              f"target >= 500 MB/s)")
         plane.close()
 
 

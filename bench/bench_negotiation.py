@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,7 +69,8 @@ class Participant:
         self.db = self.root / "connector.db"
         config = self.root / "connector.toml"
         config.write_text(
-            f'[participant]\nid = "{self.did}"\nkey_file = "key.pem"\ncredentials = ["credentials/member.json"]\n'
+            f'[participant]\nid = "{self.did}"\nkey_file = "key.pem"\n'
+            f'credentials = ["credentials/member.json"]\n'
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\npublic_url = "{self.url}"\n'
             f'[storage]\nurl = "sqlite:///connector.db"\n'
             f'[authority]\ndid = "{authority_did}"\npublic_key_multibase = "{authority.public_multibase}"\n'
@@ -97,6 +97,15 @@ class Participant:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError((self.root / "server.log").read_text()[-2000:])
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process used so far (Linux /proc; 0 where unavailable)."""
+        try:
+            assert self.process is not None
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, AssertionError, IndexError, ValueError):
+            return 0.0
 
     def stop(self) -> None:
         if self.process is not None:
@@ -172,6 +181,7 @@ def bench_negotiations(count: int, concurrency: int) -> dict[str, float]:
                 with consumer.api() as api:
                     api.post("/negotiations", json=body).raise_for_status()
 
+            cpu_before = provider.cpu_seconds() + consumer.cpu_seconds()
             with ThreadPoolExecutor(concurrency) as pool:
                 list(pool.map(start_one, range(count)))
             deadline = time.monotonic() + 300
@@ -184,6 +194,7 @@ def bench_negotiations(count: int, concurrency: int) -> dict[str, float]:
                 if sum(1 for state, _, _ in rows if state in ("FINALIZED", "TERMINATED")) >= count:
                     break
                 time.sleep(0.2)
+            cpu = provider.cpu_seconds() + consumer.cpu_seconds() - cpu_before
         finally:
             consumer.stop()
             provider.stop()
@@ -198,6 +209,7 @@ def bench_negotiations(count: int, concurrency: int) -> dict[str, float]:
         "per_second": len(finished) / span if span > 0 else float("inf"),
         "p50_ms": _percentile(latencies, 0.50),
         "p99_ms": _percentile(latencies, 0.99),
+        "cpu_ms_per_negotiation": cpu * 1000 / len(finished),
     }
 
 
@@ -256,17 +268,16 @@ def main() -> int:
     print(f"  ratio fast/naive                            {messages['fast'] / messages['naive']:10.1f}x")
     print(f"  fast path + token verification              {messages['fast_with_token']:10.0f}")
     print(f"  naive path + token verification             {messages['naive_with_token']:10.0f}")
-    print(
-        f"  ratio with token                            {messages['fast_with_token'] / messages['naive_with_token']:10.1f}x"
-    )
+    with_token = messages["fast_with_token"] / messages["naive_with_token"]
+    print(f"  ratio with token                            {with_token:10.1f}x")
     result = bench_negotiations(count, args.concurrency)
-    print(
-        f"Complete negotiations between two connector processes (SQLite, loopback, {args.concurrency} in flight):"
-    )
+    print(f"Complete negotiations, two connector processes (SQLite, loopback, {args.concurrency} in flight):")
     print(f"  finished {result['negotiations']:.0f} of {count} (failed {result['failed']:.0f})")
     print(f"  negotiations/s                              {result['per_second']:10.1f}   (target >= 200)")
     print(f"  latency p50                                 {result['p50_ms']:10.1f} ms")
     print(f"  latency p99                                 {result['p99_ms']:10.1f} ms (target <= 100)")
+    print(f"  server CPU per negotiation (both sides)     {result['cpu_ms_per_negotiation']:10.1f} ms")
+    print(f"  machine load average (1 min)                {os.getloadavg()[0]:10.1f}, {os.cpu_count()} CPUs")
     return 0
 
 

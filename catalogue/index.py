@@ -392,19 +392,28 @@ class SearchIndex:
         match = fts_query(query.q) if query.q.strip() else ""
         if query.q.strip() and not match:
             raise SearchError("q", "holds no searchable words")
+        connection = self._reader()
         conditions = ["r.deleted = 0"]
         params: list[Any] = []
+        filters: list[tuple[int, str, list[str]]] = []
         for name in FACETS:
-            values = [value for value in query.filters.get(name, ()) if value]
-            if not values:
-                continue
+            wanted = [value for value in query.filters.get(name, ()) if value]
+            if wanted:
+                values, size = self._resolve(connection, name, wanted)
+                filters.append((size, name, values))
+        filters.sort()
+        driving: tuple[str, list[str]] | None = None
+        if filters and not match:
+            # Without text, the rarest facet value drives the query; the others are checked per row.
+            _, name, values = filters.pop(0)
+            driving = (name, values)
+        for _, name, values in filters:
             marks = ",".join("?" * len(values))
             conditions.append(
-                f"r.rowid IN (SELECT record FROM facet WHERE facet = ? AND value IN ({marks}) "
-                f"UNION SELECT record FROM facet WHERE facet = ? AND code IN ({marks}))"
+                "EXISTS (SELECT 1 FROM facet x WHERE x.record = r.rowid AND x.facet = ? "
+                f"AND x.value IN ({marks}))"
             )
-            params.extend([name, *values, name, *values])
-        connection = self._reader()
+            params.extend([name, *values])
         if match:
             # CROSS JOIN fixes the join order: the full-text match first, then its rows (left to
             # itself, SQLite's planner scans the records and probes the text index per row).
@@ -413,6 +422,12 @@ class SearchIndex:
             params.insert(0, match)
         else:
             source = "record r"
+            if driving is not None:
+                marks = ",".join("?" * len(driving[1]))
+                conditions.insert(
+                    0, f"r.rowid IN (SELECT record FROM facet WHERE facet = ? AND value IN ({marks}))"
+                )
+                params[0:0] = [driving[0], *driving[1]]
         where = " AND ".join(conditions)
         total = int(connection.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0])
         last_page = max(1, -(-total // query.page_size))
@@ -451,8 +466,21 @@ class SearchIndex:
         if len(conditions) == 1 and not match:
             facets = self._overall_facets(connection)
         else:
-            facets = self._facets_of(connection, f"SELECT r.rowid FROM {source} WHERE {where}", params)
+            facets = self._facets_of(connection, f"SELECT r.rowid AS id FROM {source} WHERE {where}", params)
         return SearchResult(total, query.page, query.page_size, hits, facets)
+
+    def _resolve(
+        self, connection: sqlite3.Connection, facet: str, wanted: Sequence[str]
+    ) -> tuple[list[str], int]:
+        """Facet values for what the user asked (full IRIs or short codes) and how many records hold them."""
+        known = connection.execute(
+            "SELECT value, count FROM facet_count WHERE facet = ?", (facet,)
+        ).fetchall()
+        codes = set(wanted)
+        values = [(value, count) for value, count in known if value in codes or facet_code(value) in codes]
+        if not values:
+            return [*wanted], 0
+        return [value for value, _ in values], sum(count for _, count in values)
 
     def _group(self, rows: Iterable[tuple[str, str, int]]) -> dict[str, list[dict[str, Any]]]:
         facets: dict[str, list[dict[str, Any]]] = {name: [] for name in FACETS}
@@ -472,7 +500,8 @@ class SearchIndex:
         self, connection: sqlite3.Connection, matching: str, params: Sequence[Any]
     ) -> dict[str, list[dict[str, Any]]]:
         rows = connection.execute(
-            f"SELECT f.facet, f.value, count(*) AS n FROM facet f WHERE f.record IN ({matching}) "
+            f"SELECT f.facet, f.value, count(*) AS n FROM ({matching}) m "
+            "CROSS JOIN facet f ON f.record = m.id "
             "GROUP BY f.facet, f.value ORDER BY f.facet, n DESC, f.value",
             list(params),
         ).fetchall()

@@ -166,16 +166,16 @@ def extract_record(graph: Graph, subject: Node) -> Graph:
     Other datasets, series and catalogues are boundaries (linked, not included): a dataset's
     ``dcat:inSeries`` names its series without copying the series' description.
     """
-    record = Graph()
-    for prefix, namespace in graph.namespaces():
-        record.bind(prefix, namespace, override=False)
+    record = Graph(bind_namespaces="none")  # prefixes are bound on output; binding here is costly
     seen: set[Node] = {subject}
     pending: list[Node] = [subject]
+    statements = 0  # counted here: len() of an rdflib graph walks every statement
     while pending:
         node = pending.pop()
         for triple in graph.triples((node, None, None)):
             record.add(triple)
-            if len(record) > MAX_RECORD_STATEMENTS:
+            statements += 1
+            if statements > MAX_RECORD_STATEMENTS:
                 raise PublishError(
                     413,
                     "record-too-large",
@@ -214,9 +214,7 @@ def _check_iris(graph: Graph) -> None:
 
 
 def _rename(graph: Graph, old: Node, new: URIRef) -> Graph:
-    renamed = Graph()
-    for prefix, namespace in graph.namespaces():
-        renamed.bind(prefix, namespace, override=False)
+    renamed = Graph(bind_namespaces="none")
     for s, p, o in graph:
         renamed.add((new if s == old else s, p, new if o == old else o))
     return renamed
@@ -367,9 +365,14 @@ class CataloguePublisher:
                 status, error.code, "Unreadable document", str(error), [("body", str(error))]
             ) from None
 
-    def _locate(self, graph: Graph, record_id: str | None) -> tuple[str, URIRef, Graph, RecordVersion | None]:
-        subject = find_record_subject(graph)
-        record = extract_record(graph, subject)
+    def _locate(
+        self, graph: Graph, record_id: str | None, extracted: tuple[Node, Graph] | None = None
+    ) -> tuple[str, URIRef, Graph, RecordVersion | None]:
+        if extracted is None:
+            subject = find_record_subject(graph)
+            record = extract_record(graph, subject)
+        else:
+            subject, record = extracted
         existing: RecordVersion | None = None
         if record_id is not None:
             existing = self.store.current(record_id)
@@ -492,9 +495,14 @@ class CataloguePublisher:
         record_id: str | None = None,
         report: ValidationReport | None = None,
         with_dqv: bool = True,
+        extracted: tuple[Node, Graph] | None = None,
     ) -> PreparedRecord:
-        """Steps 2-7 on a parsed document; raises :class:`PublishError`, writes nothing."""
-        new_id, dataset, record, existing = self._locate(graph, record_id)
+        """Steps 2-7 on a parsed document; raises :class:`PublishError`, writes nothing.
+
+        ``extracted`` is the record subject and subgraph when the caller already extracted them;
+        ``report`` its validation report when the caller validated it (the bulk path does both).
+        """
+        new_id, dataset, record, existing = self._locate(graph, record_id, extracted)
         _check_iris(record)
         owner_iri = self._authorise(record, dataset, owner, existing)
         try:
@@ -680,20 +688,22 @@ class CataloguePublisher:
 
     def _publish_batch(self, batch: Sequence[tuple[str, Graph]], owner: str | None) -> list[BulkResult]:
         results: list[BulkResult] = []
-        records: list[tuple[str, Graph, Graph]] = []
+        records: list[tuple[str, Graph, Node, Graph]] = []
         for name, graph in batch:
             try:
                 subject = find_record_subject(graph)
-                records.append((name, graph, extract_record(graph, subject)))
+                records.append((name, graph, subject, extract_record(graph, subject)))
             except PublishError as error:
                 results.append(BulkResult(name, error=error))
-        reports = self._validate_in_context([record for _, _, record in records])
+        reports = self._validate_in_context([record for _, _, _, record in records])
         with self._lock:
             ready: list[tuple[str, PreparedRecord]] = []
             seen: set[str] = set()
-            for (name, graph, _record), report in zip(records, reports, strict=True):
+            for (name, graph, subject, record), report in zip(records, reports, strict=True):
                 try:
-                    prepared = self.prepare(graph, owner=owner, report=report, with_dqv=False)
+                    prepared = self.prepare(
+                        graph, owner=owner, report=report, with_dqv=False, extracted=(subject, record)
+                    )
                     if prepared.record_id in seen:
                         raise PublishError(
                             409,

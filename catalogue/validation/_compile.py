@@ -101,6 +101,9 @@ class CompiledShape:
     predicate: URIRef | None = None
     # True when no check can report anything for a focus node without value nodes.
     empty_ok: bool = True
+    # ``run`` specialised once the checks are known (see ``specialise``); callers on hot paths
+    # use it instead of the general method.
+    fast_run: Check | None = None
 
     @property
     def has_targets(self) -> bool:
@@ -114,6 +117,25 @@ class CompiledShape:
             return True, []
         values = self.path(view, focus) if self.path is not None else [focus]
         return self.run(view, focus, values)
+
+    def specialise(self) -> Check:
+        """A ``run`` without the loop for the common single-check shape."""
+        checks = tuple(self.checks)
+        if len(checks) != 1:
+            return self.run
+        only = checks[0]
+        allowed = self.allowed
+        if not allowed:
+            return only  # conformance is the check's own verdict
+        severity = self.severity
+
+        def run_one(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+            ok, found = only(view, focus, values)
+            if ok or severity in allowed or all(r.severity in allowed for r in found):
+                return True, found
+            return False, found
+
+        return run_one
 
     def run(self, view: View, focus: Node, values: list[Node]) -> CheckOutcome:
         """Run every check on ``values`` (the focus node's value nodes), combining like pyshacl."""
@@ -295,6 +317,7 @@ class _Compiler:
             shape.checks = self.checks(shape, depth)
         finally:
             self.in_progress.discard(node)
+        shape.fast_run = shape.specialise()
         shape.empty_ok = not (
             (_int_param(g, node, SH.minCount) or 0) > 0
             or (_int_param(g, node, SH.qualifiedMinCount) or 0) > 0
@@ -715,14 +738,14 @@ def _property_check(nested: list[CompiledShape]) -> Check:
                 if props is None:
                     continue
                 for prop in props:
-                    ok, results = prop.run(view, v, prop_values)
+                    ok, results = prop.fast_run(view, v, prop_values)  # type: ignore[misc]
                     if not ok:
                         conforms = False
                     if results:
                         found.extend(results)
             for prop in always:
                 if prop.predicate is not None:
-                    ok, results = prop.run(view, v, out.get(prop.predicate, []))
+                    ok, results = prop.fast_run(view, v, out.get(prop.predicate, []))  # type: ignore[misc]
                 else:
                     ok, results = prop.validate(view, v)
                 if not ok:

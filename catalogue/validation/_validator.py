@@ -29,7 +29,15 @@ from catalogue.validation._compile import (
 from catalogue.validation._errors import UnsupportedShapesError
 from catalogue.validation._reference import reference_raw
 from catalogue.validation._report import to_report
-from catalogue.validation._view import SUBCLASS_OF, Background, TrackingView, View, index_triples, triples_of
+from catalogue.validation._view import (
+    SUBCLASS_OF,
+    Background,
+    TrackingView,
+    View,
+    index_triples,
+    iris_by_text,
+    triples_of,
+)
 from vocab.shacl import ValidationReport
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,8 @@ class FastValidator:
         self._static_conforms = True
         self._entries_with_results: set[int] = set()
         self._entries_not_conforming: set[int] = set()
+        # After compiling: the shapes' own terms are interned too.
+        self._known_iris = iris_by_text(self._canon)
         if self._compiled is not None:
             self._prepare_background(self._compiled)
 
@@ -162,7 +172,7 @@ class FastValidator:
         """(conforms, results, the record's subjects when known) for ``data + background``."""
         compiled = self._compiled
         data_out, data_inn = index_triples(
-            triples_of(data), self._canon, compiled.inverse_predicates if compiled else None
+            triples_of(data), self._known_iris, compiled.inverse_predicates if compiled else None
         )
         if compiled is None or any(SUBCLASS_OF in by_p for by_p in data_out.values()):
             conforms, raw = reference_raw(

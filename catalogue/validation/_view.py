@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from rdflib import Graph, Literal
+from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF, RDFS
 from rdflib.plugins.stores.memory import Memory
 from rdflib.term import Node
@@ -47,27 +47,45 @@ def triples_of(graph: Graph) -> Iterable[tuple[Node, Node, Node]]:
     return graph.triples((None, None, None))
 
 
+def iris_by_text(canon: Mapping[Node, Node]) -> dict[str, Node]:
+    """The IRIs of an interning table, keyed by their plain string."""
+    return {str.__str__(t): t for t in canon if type(t) is URIRef}
+
+
 def index_triples(
     triples: Iterable[tuple[Node, Node, Node]],
-    canon: dict[Node, Node] | None = None,
+    known_iris: Mapping[str, Node] | None = None,
     inverse_predicates: frozenset[Node] | None = None,
 ) -> tuple[Index, Index]:
     """Index triples both ways: ``out[s][p] -> [o...]`` and ``inn[o][p] -> [s...]``.
 
-    With ``canon``, subjects, predicates and non-literal objects are replaced by their interned
-    objects first (terms ``canon`` does not know go to a per-call table), so that later lookups
-    match by identity. With ``inverse_predicates``, ``inn`` only holds those predicates: the
-    only ones a compiled shapes graph ever reads backwards.
+    IRIs and blank nodes are interned (IRIs to the object in ``known_iris`` when it has one,
+    others to one object per call), so that later lookups match by identity; literals are kept
+    as they are. With ``inverse_predicates``, ``inn`` only holds those predicates: the only ones
+    a compiled shapes graph ever reads backwards.
     """
     out: Index = {}
     inn: Index = {}
-    local: dict[Node, Node] = {}
-    known = canon if canon is not None else local
+    # Interning tables keyed by the plain string of an IRI or blank-node id: a lookup then
+    # compares C strings instead of calling rdflib's Python-level term equality.
+    iris: dict[str, Node] = {}
+    blanks: dict[str, Node] = {}
+    known = known_iris if known_iris is not None else {}
     for s, p, o in triples:
-        s = known.get(s) or local.setdefault(s, s)
-        p = known.get(p) or local.setdefault(p, p)
-        if type(o) is not Literal:
-            o = known.get(o) or local.setdefault(o, o)
+        if type(s) is URIRef:
+            key = str.__str__(s)
+            s = known.get(key) or iris.setdefault(key, s)
+        elif type(s) is BNode:
+            s = blanks.setdefault(str.__str__(s), s)
+        if type(p) is URIRef:
+            key = str.__str__(p)
+            p = known.get(key) or iris.setdefault(key, p)
+        kind = type(o)
+        if kind is URIRef:
+            key = str.__str__(o)
+            o = known.get(key) or iris.setdefault(key, o)
+        elif kind is BNode:
+            o = blanks.setdefault(str.__str__(o), o)
         by_p = out.get(s)
         if by_p is None:
             out[s] = {p: [o]}
@@ -118,7 +136,7 @@ class Background:
             for term in triple:
                 canon.setdefault(term, term)
         self.canon = canon
-        self.out, self.inn = index_triples(triples_of(graph), canon)
+        self.out, self.inn = index_triples(triples_of(graph), iris_by_text(canon))
         self._supers: dict[Node, frozenset[Node]] = {}
 
     def superclasses(self, cls: Node) -> frozenset[Node]:

@@ -18,6 +18,7 @@ from connector.dataplane.encoders import ARROW_STREAM, CSV, PARQUET
 from connector.dataplane.errors import (
     AccessDenied,
     BadQuery,
+    Busy,
     DataPlaneError,
     InvalidToken,
     NotFound,
@@ -39,6 +40,7 @@ __all__ = [
     "AgreementView",
     "AssetData",
     "BadQuery",
+    "Busy",
     "ContractState",
     "DataAddress",
     "DataPlane",

@@ -60,3 +60,10 @@ class BadQuery(DataPlaneError):
 class ResultTooLarge(DataPlaneError):
     status = 413
     title = "Result too large"
+
+
+class Busy(DataPlaneError):
+    """Too many reads are running; the job should retry shortly."""
+
+    status = 503
+    title = "Data plane busy"

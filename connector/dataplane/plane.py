@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +33,14 @@ from fastapi import APIRouter
 from connector.audit import AuditLog, Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
 from connector.dataplane.encoders import encode
-from connector.dataplane.errors import AccessDenied, DataPlaneError, InvalidToken, NotFound, ResultTooLarge
+from connector.dataplane.errors import (
+    AccessDenied,
+    Busy,
+    DataPlaneError,
+    InvalidToken,
+    NotFound,
+    ResultTooLarge,
+)
 from connector.dataplane.obligations import Duty, agreed_at, duties_of
 from connector.dataplane.sandbox import BlankConnections, Sandbox, SandboxLimits
 from connector.dataplane.sql_guard import GuardedQuery, ParsedQuery, finalize, parse_query, select_all_sql
@@ -117,6 +125,10 @@ class DataPlaneLimits:
     max_result_bytes: int = 32 * 1024**3
     # Lifetime of an access token (the issue caps it at 10 minutes).
     token_seconds: int = DEFAULT_ACCESS_TOKEN_SECONDS
+    # Reads running at once (each holds a DuckDB database with its own memory limit and threads).
+    max_concurrent_reads: int = 16
+    # How long a read waits for a free slot before it is answered 503.
+    slot_wait_seconds: float = 30.0
 
 
 @dataclass
@@ -161,6 +173,15 @@ class PreparedRead:
     reader: pa.RecordBatchReader
     media_type: str
     decision: str
+    release: Callable[[], None] = lambda: None
+    finished: bool = False
+
+    def finish(self) -> None:
+        """Close the sandbox and free the read slot, once (also if the stream never started)."""
+        if not self.finished:
+            self.finished = True
+            self.sandbox.close()
+            self.release()
 
 
 @functools.lru_cache(maxsize=256)
@@ -210,6 +231,7 @@ class DataPlane:
         self.trusted: TrustedAuthority | None = trusted or (config.trusted_authority if config else None)
         self.limits = limits or DataPlaneLimits()
         self.connections = BlankConnections(self.limits.sandbox)
+        self._slots = threading.BoundedSemaphore(self.limits.max_concurrent_reads)
         self.clock = clock
         self.database = Database(storage_url)
         self.store = DataPlaneStore(self.database)
@@ -386,6 +408,7 @@ class DataPlane:
         moment = self.clock()
         context = ReadContext(transfer_id, "read")
         sandbox: Sandbox | None = None
+        holding = False
         try:
             claims = self._authenticate(context, authorization, proof, method, path, moment,
                                         identity=identity)
@@ -406,6 +429,9 @@ class DataPlane:
             asset = self.state.asset_data(transfer.asset_id)
             if asset is None:
                 raise NotFound("unknown_asset", "the transfer's asset has no data on this connector")
+            if not self._slots.acquire(timeout=self.limits.slot_wait_seconds):
+                raise Busy("busy", f"{self.limits.max_concurrent_reads} reads are running; retry shortly")
+            holding = True
             sandbox = Sandbox(asset, self.limits.sandbox, self.data_root, self.connections)
             view_columns = self._granted_columns(sandbox.source_columns(), scope)
             guarded = self._guard(parsed, view_columns, scope)
@@ -424,17 +450,27 @@ class DataPlane:
                 )
             context.read_number = number
             self._track_obligations(agreement, policy, duties, moment)
-            return PreparedRead(context, sandbox, reader, media_type, decision.decision)
+            return PreparedRead(context, sandbox, reader, media_type, decision.decision, self._slots.release)
         except PolicyError as error:
             if sandbox is not None:
                 sandbox.close()
+            if holding:
+                self._slots.release()
             denial = AccessDenied("policy_denied", str(error))
             self._audit_denial(context, denial)
             raise denial from None
         except DataPlaneError as error:
             if sandbox is not None:
                 sandbox.close()
+            if holding:
+                self._slots.release()
             self._audit_denial(context, error)
+            raise
+        except BaseException:
+            if sandbox is not None:
+                sandbox.close()
+            if holding:
+                self._slots.release()
             raise
 
     def _granted_columns(self, source: list[str], scope: DataScope) -> list[str]:
@@ -491,7 +527,7 @@ class DataPlane:
             _log.warning("read stopped", extra={"transfer": read.context.transfer_id, "code": error.code})
             raise
         finally:
-            read.sandbox.close()
+            read.finish()
             self.audit.append({
                 **read.context.audit_body(), "decision": read.decision, "status": status, "reason": reason,
                 "rows": rows, "bytes": sent, "media_type": read.media_type,

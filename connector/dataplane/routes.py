@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import io
 import json
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -96,7 +97,11 @@ def build_router(plane: DataPlane) -> APIRouter:
         }
         if media_type == PARQUET:
             headers["Content-Disposition"] = f'attachment; filename="{transfer_id}.parquet"'
-        return StreamingResponse(plane.stream(prepared), media_type=media_type, headers=headers)
+        body = plane.stream(prepared)
+        # A client that leaves before the first byte never starts the generator, so its
+        # ``finally`` would not run: free the sandbox and the read slot when it is collected.
+        weakref.finalize(body, prepared.finish)
+        return StreamingResponse(body, media_type=media_type, headers=headers)
 
     @router.get("/obligations", summary="Provider: every tracked obligation (management token)")
     async def provider_obligations(request: Request, agreement_id: str | None = None) -> Response:

@@ -49,7 +49,8 @@ class SandboxLimits:
     """Resource limits of one read (named here so operators can tune them in one place)."""
 
     # DuckDB memory per read; with temp_directory='' a query needing more fails instead of spilling.
-    memory_limit: str = "2GB"
+    # Times DataPlaneLimits.max_concurrent_reads, this bounds the data plane's DuckDB memory.
+    memory_limit: str = "1GB"
     # Threads per read: reads run concurrently, so each gets a small share of the machine.
     threads: int = 2
     # Wall-clock budget of one read (query plus streaming) before the watchdog interrupts it.

@@ -108,7 +108,7 @@ class Job:
         """Full-text search over the federated catalogue; returns its ``hits``."""
         if self.catalogue_url is None:
             raise JobError("no_catalogue", "this job was created without a catalogue URL")
-        params = {"q": text, "size": str(SEARCH_PAGE_SIZE), **facets}
+        params = {"q": text, "page_size": str(SEARCH_PAGE_SIZE), **facets}
         response = self._http.get(f"{self.catalogue_url}/catalogue/search", params=params,
                                   headers={"Accept": "application/json"})
         body = self._json(response, "search_failed")

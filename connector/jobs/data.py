@@ -9,10 +9,13 @@ job's lineage record can name exactly what went into it.
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pyarrow as pa
@@ -29,7 +32,9 @@ READ_TIMEOUT_SECONDS = 300.0
 # A per-request identity token only needs to outlive its request.
 IDENTITY_TTL_SECONDS = 60
 # Chunk size when receiving the stream (large chunks keep loopback throughput high).
-RECEIVE_CHUNK_BYTES = 4 * 1024 * 1024
+RECEIVE_CHUNK_BYTES = 8 * 1024 * 1024
+# A problem body is a few KB; more is not read.
+MAX_PROBLEM_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -145,21 +150,28 @@ class TransferReader:
 
     def _once(self, method: str, url: str, sql: str | None) -> pa.Table:
         headers = {**self._headers(method, url), "Accept": ARROW_STREAM}
-        body = {"json": {"sql": sql}} if sql is not None else {}
+        body: bytes | None = None
+        if sql is not None:
+            body = json.dumps({"sql": sql}).encode("utf-8")
+            headers["Content-Type"] = "application/json"
         digest = hashlib.sha256()
         data = bytearray()
+        connection, response = _open(method, url, headers, body)
         try:
-            with self._http.stream(method, url, headers=headers, **body) as response:  # type: ignore[arg-type]
-                if response.status_code != 200:
-                    response.read()
-                    raise _error_from(response, "read_failed")
-                for chunk in response.iter_bytes(RECEIVE_CHUNK_BYTES):
-                    digest.update(chunk)
-                    data += chunk
-                query_hash = response.headers.get("sluis-query-hash")
-        except httpx.HTTPError as error:
-            reason = f"the read did not complete (result cap or failure): {error}"
+            if response.status != 200:
+                raise _problem(response.status, response.read(MAX_PROBLEM_BYTES), "read_failed")
+            query_hash = response.getheader("sluis-query-hash")
+            while True:
+                chunk = response.read(RECEIVE_CHUNK_BYTES)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                data += chunk
+        except (OSError, http.client.HTTPException) as error:
+            reason = f"the read did not complete (result cap or failure): {error!r}"
             raise JobError("read_interrupted", reason) from None
+        finally:
+            connection.close()
         try:
             table = pa.ipc.open_stream(pa.py_buffer(bytes(data))).read_all()
         except pa.ArrowInvalid as error:
@@ -176,6 +188,39 @@ class TransferReader:
             raise _error_from(response, "obligations_failed")
         items = response.json().get("obligations", [])
         return [item for item in items if isinstance(item, dict)]
+
+
+def _open(method: str, url: str, headers: Mapping[str, str],
+          body: bytes | None) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    """The data stream goes through the standard library's HTTP client: it reads large
+    chunked bodies in big blocks (several times faster than a pure-Python HTTP parser)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JobError("bad_data_address", f"the data endpoint is not an http(s) URL: {url!r}")
+    factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = factory(parts.hostname, parts.port, timeout=READ_TIMEOUT_SECONDS)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request(method, target, body=body, headers=dict(headers))
+        return connection, connection.getresponse()
+    except (OSError, http.client.HTTPException) as error:
+        connection.close()
+        raise JobError("unreachable", f"cannot reach the data plane at {url}: {error!r}") from None
+
+
+def _problem(status: int, raw: bytes, default: str) -> JobError:
+    problem: dict[str, Any] | None = None
+    try:
+        parsed = json.loads(raw)
+        problem = parsed if isinstance(parsed, dict) else None
+    except ValueError:
+        problem = None
+    code = str(problem.get("code", default)) if problem else default
+    if problem:
+        detail = str(problem.get("detail") or problem.get("title"))
+    else:
+        detail = raw[:300].decode(errors="replace")
+    return JobError(code, f"HTTP {status}: {detail}", status, problem)
 
 
 def _error_from(response: httpx.Response, default: str) -> JobError:

@@ -15,6 +15,16 @@ from connector.protocol._machine import ReactionTable, Role, TransitionTable, al
 from connector.protocol.negotiation import NEGOTIATION_REACTIONS, NEGOTIATION_TRANSITIONS
 from connector.protocol.transfer import TRANSFER_REACTIONS, TRANSFER_TRANSITIONS
 
+#: Extension members of our DSP messages (documented here; used by ``connector.service``).
+EXTENSION_MEMBERS = {
+    "https://w3id.org/sluis/ns#purpose": "the purpose the consumer declares "
+    "(ContractRequestMessage, TransferRequestMessage); the provider evaluates its policy with it",
+    "https://w3id.org/sluis/ns#jobId": "the AI job a transfer is bound to (TransferRequestMessage)",
+    "https://w3id.org/sluis/ns#computeSite": "where the job runs (TransferRequestMessage)",
+    "https://w3id.org/sluis/ns#consumerProof": "the consumer's eddsa-jcs-2022 counter-signature of the "
+    "agreement (ContractAgreementVerificationMessage)",
+}
+
 S = TypeVar("S", bound=StrEnum)
 M = TypeVar("M", bound=StrEnum)
 
@@ -79,6 +89,13 @@ def render_protocol_doc() -> str:
         "```",
         "",
         render_table(TRANSFER_TRANSITIONS, TRANSFER_REACTIONS),
+        "",
+        "## What DSP 2025-1 has no field for",
+        "",
+        "Sluis adds members keyed by absolute IRIs (kept by every JSON-LD processor, allowed by the",
+        "official schemas) where the protocol has no field of its own:",
+        "",
+        *(f"- `{iri}`: {meaning}" for iri, meaning in EXTENSION_MEMBERS.items()),
         "",
     ]
     return "\n".join(parts)

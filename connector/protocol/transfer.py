@@ -70,9 +70,10 @@ TRANSFER_TRANSITIONS: TransitionTable[TransferState, TransferMessage] = {
     Role.PROVIDER: _provider_moves(),
 }
 
+#: A consumer resuming a suspended transfer needs nothing new from the provider: its token is
+#: refreshed through the data plane's refresh endpoint, which checks the transfer is STARTED.
 TRANSFER_REACTIONS: ReactionTable[TransferMessage, TransferState] = {
     (Role.PROVIDER, _Msg.REQUEST, _T.REQUESTED): (Effect.START_TRANSFER,),
-    (Role.PROVIDER, _Msg.START, _T.STARTED): (Effect.START_TRANSFER,),
     (Role.CONSUMER, _Msg.START, _T.STARTED): (Effect.RECORD_DATA_ADDRESS,),
     (Role.PROVIDER, _Msg.SUSPENSION, _T.SUSPENDED): (Effect.REVOKE_ACCESS,),
     (Role.PROVIDER, _Msg.COMPLETION, _T.COMPLETED): (Effect.REVOKE_ACCESS,),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.audit import AuditError, AuditLog, ChainReport, Database, export_log, verify_export
+from connector.audit.database import sqlite_path
 from connector.audit.export import public_key_verifier
 from connector.identity import KeyPair, public_key_from_multibase, public_key_to_multibase
 from sluis.cli import EXIT_FINDINGS, EXIT_OK, CommandError
@@ -90,6 +91,8 @@ def _verify(args: argparse.Namespace) -> int:
         if not storage or not key_text:
             raise CommandError("give an export FILE, or --storage URL with --key (or --config FILE)")
         public = public_key_from_multibase(_public_multibase(key_text))
+        if storage.startswith("sqlite:") and not Path(sqlite_path(storage)).is_file():
+            raise CommandError(f"--storage: no database at {sqlite_path(storage)}")
         log = AuditLog(Database(storage))
         return _print_report(log.verify(public_key_verifier(public)), storage)
     except AuditError as error:
@@ -101,7 +104,13 @@ def _export(args: argparse.Namespace) -> int:
     key = config.load_key()
     from connector.identity import verification_method_id
 
-    log = AuditLog(Database(args.storage or config.storage.url))
+    storage = args.storage or config.storage.url
+    try:
+        if storage.startswith("sqlite:") and not Path(sqlite_path(storage)).is_file():
+            raise CommandError(f"storage: no database at {sqlite_path(storage)}")
+        log = AuditLog(Database(storage))
+    except AuditError as error:
+        raise CommandError(str(error)) from None
     out_path = Path(args.out)
     try:
         with out_path.open("w", encoding="utf-8") as out:

@@ -65,7 +65,7 @@ def single_mutations(graph: Graph) -> Iterator[Mutation]:
     """Every single-edit mutation of ``graph``."""
     for predicate in MANDATORY:
         subjects = sorted({s for s, _, _ in graph.triples((None, predicate, None))}, key=str)
-        for subject in subjects[:3]:
+        for subject in subjects[:2]:
             copy = _copy(graph)
             copy.remove((subject, predicate, None))
             yield Mutation(f"remove {predicate} of {subject}", copy)

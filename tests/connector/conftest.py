@@ -120,3 +120,25 @@ def storage_urls(storage_kind: str, tmp_path: Path) -> Iterator[Callable[[str], 
     yield make
     for cleanup in cleanups:
         cleanup()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_storage_urls(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], str]]:
+    """Like ``storage_urls`` but shared by the tests of one module (connectors started once)."""
+    if request.param == "postgres" and not os.environ.get("SLUIS_TEST_POSTGRES_URL"):
+        pytest.skip("no PostgreSQL: run the suite with ./dev test, which starts one")
+    root = tmp_path_factory.mktemp("stores")
+    cleanups: list[Callable[[], None]] = []
+
+    def make(name: str) -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{root / name / 'connector.db'}"
+        url, drop = _fresh_postgres_database(os.environ["SLUIS_TEST_POSTGRES_URL"])
+        cleanups.append(drop)
+        return url
+
+    yield make
+    for cleanup in cleanups:
+        cleanup()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from connector.config import load_config
 from connector.jobs import Job, JobError
+from sluis.cli import main as sluis_main
 from tests.connector.dsp_world import (
     RESEARCH,
     Party,
@@ -97,3 +99,18 @@ def test_ai_job_reads_through_real_connectors_and_is_cut_off_by_revocation(
             data.read()
         assert revoked.value.status in (401, 403)
         wait_for_state(consumer, "transfers", data.transfer_id, "TERMINATED")
+
+    # the compliance officers of both sides get their exports and check them offline
+    provider_export = provider.root / "audit-provider.jsonl"
+    consumer_export = provider.root / "audit-consumer.jsonl"
+    config_args = ["--config", str(provider.config_path)]
+    assert sluis_main(["audit", "export", *config_args, "--out", str(provider_export)]) == 0
+    assert sluis_main(["audit", "export", *config_args, "--out", str(consumer_export),
+                       "--consumer", consumer.did]) == 0
+    key_file = str(provider.root / "participant-key.pem")
+    for export in (provider_export, consumer_export):
+        assert sluis_main(["audit", "verify", str(export), "--key", key_file]) == 0
+    assert sluis_main(["audit", "verify", "--config", str(provider.config_path)]) == 0
+    lines = provider_export.read_text().splitlines()[1:]
+    kinds = [json.loads(line).get("body", {}).get("kind") for line in lines]
+    assert {"access-issued", "read", "revocation"} <= set(kinds)

@@ -156,3 +156,18 @@ def test_consumer_export_redacts_other_consumers_and_still_verifies(space: DataS
     assert hidden
     assert all(line["body"]["consumer_id"] == alice for line in shown)  # type: ignore[index]
     assert verify_export(tmp_path / "alice.jsonl", space.plane.key.public_multibase).intact
+
+
+def test_result_over_the_row_cap_is_aborted_not_truncated(make_space: Callable[..., DataSpace]) -> None:
+    from connector.dataplane import DataPlaneLimits, SandboxLimits
+
+    space = make_space(limits=DataPlaneLimits(sandbox=SandboxLimits(batch_rows=100), max_result_rows=250))
+    reader = space.reader(space.transfer(space.agreement(research_permission())))
+    assert reader.query("SELECT * FROM data LIMIT 200").num_rows == 200
+    with pytest.raises(JobError) as aborted:
+        reader.read()
+    assert aborted.value.code == "read_interrupted"
+    last = list(space.plane.audit.entries())[-1].body
+    assert last is not None
+    assert (last["kind"], last["status"]) == ("read", "failed")
+    assert "250 rows" in str(last["reason"])

@@ -247,3 +247,32 @@ def test_read_requiring_a_data_permit_is_decided_with_the_consumers_credentials(
     with pytest.raises(JobError) as rejected:
         space.reader(transfer, credentials=[forged]).read()
     assert (rejected.value.status, rejected.value.code) == (401, "bad_identity")
+
+
+@pytest.mark.parametrize("kind", ["csv", "duckdb"])
+def test_csv_and_duckdb_assets_are_served_through_the_same_view(space: DataSpace, kind: str) -> None:
+    import duckdb
+
+    folder = space.data_path.parent
+    source = pq.read_table(space.data_path)
+    if kind == "csv":
+        path = folder / "patients.csv"
+        pa_csv.write_csv(source, path)
+        table_name = None
+    else:
+        path, table_name = folder / "patients.duckdb", "patients"
+        with duckdb.connect(str(path)) as db:
+            db.register("source", source)
+            db.execute("CREATE TABLE patients AS SELECT * FROM source")
+    space.state.put_asset(ASSET_ID, kind, path, table_name)
+    reader = space.reader(space.transfer(space.agreement(research_permission(FORBID_SSN))))
+    table = reader.read()
+    assert table.num_rows == 1_000
+    assert "ssn" not in table.column_names
+    with pytest.raises(JobError) as refused:
+        reader.query(f"SELECT * FROM {'read_csv' if kind == 'csv' else 'read_parquet'}('{path}')")
+    assert refused.value.status == 403
+    if kind == "duckdb":
+        with pytest.raises(JobError) as qualified:
+            reader.query("SELECT ssn FROM asset_source.main.patients")
+        assert qualified.value.status == 403

@@ -163,15 +163,23 @@ class ConnectorWorld:
     data_token: str
     consumer_key: KeyPair
     consumer_credentials: list[dict[str, Any]]
+    provider_key: KeyPair
+    provider_credentials: list[dict[str, Any]]
+    clients: dict[str, httpx.Client]
 
-    def dsp_token(self) -> str:
-        """A fresh self-issued token of the consumer for the provider (each jti is used once)."""
-        return issue_token(
-            self.consumer_key, self.consumer.did, self.provider.did, self.consumer_credentials, ttl_seconds=120
-        )
+    def dsp_token(self, to: str = "provider") -> str:
+        """A fresh self-issued token from the other party to ``to`` (each jti is used once)."""
+        if to == "provider":
+            return issue_token(self.consumer_key, self.consumer.did, self.provider.did,
+                               self.consumer_credentials, ttl_seconds=120)
+        return issue_token(self.provider_key, self.provider.did, self.consumer.did,
+                           self.provider_credentials, ttl_seconds=120)
 
-    def dsp_auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.dsp_token()}"}
+    def dsp_auth(self, to: str = "provider") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.dsp_token(to)}"}
+
+    def party(self, name: str) -> Participant:
+        return self.provider if name == "provider" else self.consumer
 
     def data_auth(self, method: str, url: str) -> dict[str, str]:
         """The access token with a fresh proof of possession for exactly this request."""
@@ -184,11 +192,11 @@ class ConnectorWorld:
         """Both sides' contract state: management listings over HTTP and the stored rows."""
         views: list[Any] = []
         for party in (self.provider, self.consumer):
-            with party.management() as api:
-                for listing in ("/negotiations", "/agreements", "/transfers"):
-                    response = api.get(listing)
-                    assert response.status_code == 200, response.text
-                    views.append(_without_volatile(response.json()))
+            api = self.clients[party.name]
+            for listing in ("/negotiations", "/agreements", "/transfers"):
+                response = api.get(listing)
+                assert response.status_code == 200, response.text
+                views.append(_without_volatile(response.json()))
             views.append(_table_rows(party.database()))
         return tuple(views)
 
@@ -334,8 +342,8 @@ def connector_world(root: Path) -> Iterator[ConnectorWorld]:
         with consumer.management() as api:
             negotiation = api.get("/negotiations").json()[0]
         wait_until(lambda: _settled(provider) and _settled(consumer), "the outboxes to drain")
-        credentials = [json.loads(Path(p).read_text()) for p in consumer.config.participant.credentials]
         address = opened.reader.address
+        clients = {party.name: stack.enter_context(party.management()) for party in (provider, consumer)}
         yield ConnectorWorld(
             provider=provider,
             consumer=consumer,
@@ -347,5 +355,12 @@ def connector_world(root: Path) -> Iterator[ConnectorWorld]:
             data_endpoint=address.endpoint,
             data_token=address.token,
             consumer_key=KeyPair.load(consumer.config.participant.key_file),
-            consumer_credentials=credentials,
+            consumer_credentials=_credentials(consumer),
+            provider_key=KeyPair.load(provider.config.participant.key_file),
+            provider_credentials=_credentials(provider),
+            clients=clients,
         )
+
+
+def _credentials(party: Participant) -> list[dict[str, Any]]:
+    return [json.loads(Path(path).read_text()) for path in party.config.participant.credentials]

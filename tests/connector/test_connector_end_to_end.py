@@ -18,21 +18,28 @@ from tests.connector.dsp_world import (
     Recorder,
     fetch_offer,
     negotiate,
+    negotiation_state,
     publish_dataset,
     running_party,
     wait_for_state,
 )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def recorder() -> Recorder:
     return Recorder()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pair(
-    tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str], recorder: Recorder
+    tmp_path_factory: pytest.TempPathFactory,
+    authority: Authority,
+    module_storage_urls: Callable[[str], str],
+    recorder: Recorder,
 ) -> Iterator[tuple[Party, Party]]:
+    """One provider and one consumer, started once for the module (each test uses fresh processes)."""
+    tmp_path = tmp_path_factory.mktemp("parties")
+    storage_urls = module_storage_urls
     with (
         running_party(tmp_path, "provider", authority, storage_urls("provider"), recorder) as provider,
         running_party(tmp_path, "consumer", authority, storage_urls("consumer"), recorder) as consumer,
@@ -203,7 +210,7 @@ def test_callback_address_on_a_foreign_host_is_refused(pair: tuple[Party, Party]
     assert response.body["@type"] == "ContractNegotiationError"
     assert "callbackAddress" in response.body["reason"][0]
     with provider.management() as api:
-        assert api.get("/negotiations").json() == []
+        assert all(n["consumer_pid"] != "urn:uuid:foreign-1" for n in api.get("/negotiations").json())
 
 
 def test_a_replayed_token_is_refused(pair: tuple[Party, Party]) -> None:
@@ -226,3 +233,170 @@ def test_a_replayed_token_is_refused(pair: tuple[Party, Party]) -> None:
     assert second.status_code == 401
     assert second.json()["@type"] == "CatalogError"
     assert "replay" in second.json()["code"]
+
+
+def _finalized_agreement(consumer: Party, provider: Party) -> str:
+    dataset_id = publish_dataset(provider)
+    offer = fetch_offer(consumer, provider, dataset_id)
+    negotiation_id = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH)
+    done = wait_for_state(consumer, "negotiations", negotiation_id, "FINALIZED", "TERMINATED")
+    assert done["state"] == "FINALIZED", done
+    wait_for_state(provider, "negotiations", done["provider_pid"], "FINALIZED")
+    return str(done["agreement_id"])
+
+
+def test_transfer_is_suspended_resumed_and_completed_across_both_connectors(
+    pair: tuple[Party, Party], recorder: Recorder, official_schemas: OfficialSchemas
+) -> None:
+    provider, consumer = pair
+    agreement_id = _finalized_agreement(consumer, provider)
+    with consumer.management() as api:
+        job = {"id": "job-2", "purpose": RESEARCH, "compute_site": "https://w3id.org/sluis/place/EU"}
+        body = {"agreement_id": agreement_id, "counterparty_address": provider.dsp, "job": job}
+        transfer_id = api.post("/transfers", json=body).json()["id"]
+    started = wait_for_state(consumer, "transfers", transfer_id, "STARTED", "TERMINATED")
+    assert started["state"] == "STARTED", started
+    provider_id = started["provider_pid"]
+    with provider.management() as api:
+        assert api.get(f"/transfers/{provider_id}").json()["job_id"] == "job-2"
+
+    with consumer.management() as api:
+        assert api.post(f"/transfers/{transfer_id}/suspend").status_code == 200
+    wait_for_state(provider, "transfers", provider_id, "SUSPENDED")
+    with consumer.management() as api:
+        assert api.post(f"/transfers/{transfer_id}/resume").status_code == 200
+    wait_for_state(provider, "transfers", provider_id, "STARTED")
+    with provider.management() as api:
+        assert api.post(f"/transfers/{provider_id}/complete").status_code == 200
+    wait_for_state(consumer, "transfers", transfer_id, "COMPLETED")
+    with consumer.management() as api:  # nothing leaves COMPLETED
+        refused = api.post(f"/transfers/{transfer_id}/resume")
+        assert refused.status_code == 409
+        assert "COMPLETED" in refused.json()["detail"]
+    _assert_all_schema_valid(recorder, official_schemas)
+
+
+def test_transfer_for_another_purpose_is_refused_with_the_policy_summary(pair: tuple[Party, Party]) -> None:
+    provider, consumer = pair
+    agreement_id = _finalized_agreement(consumer, provider)
+    with consumer.management() as api:
+        job = {"id": "job-3", "purpose": AI_TRAINING}
+        body = {"agreement_id": agreement_id, "counterparty_address": provider.dsp, "job": job}
+        transfer_id = api.post("/transfers", json=body).json()["id"]
+    ended = wait_for_state(consumer, "transfers", transfer_id, "TERMINATED", "STARTED")
+    assert ended["state"] == "TERMINATED"
+    assert "purpose" in ended["error"]
+
+
+def test_catalog_shows_only_offers_whose_access_policy_the_verified_claims_satisfy(
+    pair: tuple[Party, Party],
+) -> None:
+    provider, consumer = pair
+    permit_holders = {
+        "@id": "urn:sluis:policy:permit-holders",
+        "@type": "Offer",
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {
+                        "leftOperand": "sluis:credential",
+                        "operator": "hasPart",
+                        "rightOperand": "EHDSDataPermit",
+                    }
+                ],
+            }
+        ],
+    }
+    dataset_id = publish_dataset(provider, "urn:sluis:dataset:restricted", access_policy=permit_holders)
+    with consumer.management() as api:
+        catalog = api.post(
+            "/catalog/request", json={"counterparty_address": provider.dsp, "counterparty_id": provider.did}
+        ).json()
+    assert catalog["@type"] == "Catalog"
+    assert "dataset" not in catalog  # the consumer holds a membership credential, no data permit
+    from connector.dsp_client import DspClient
+    from connector.identity import KeyPair
+
+    key = KeyPair.load(consumer.root / "participant-key.pem")
+    client = DspClient(consumer.did, key)
+    response = client.get(f"{provider.dsp}/catalog/datasets/{dataset_id}", provider.did)
+    client.close()
+    assert response.status == 404
+    assert response.body is not None
+    assert response.body["@type"] == "CatalogError"
+
+
+def test_management_api_needs_its_token_and_is_documented(pair: tuple[Party, Party]) -> None:
+    provider, _ = pair
+    assert httpx.get(f"{provider.url}/management/negotiations").status_code == 401
+    wrong = httpx.get(f"{provider.url}/management/negotiations", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    paths = httpx.get(f"{provider.url}/openapi.json").json()["paths"]
+    for path in (
+        "/management/assets",
+        "/management/negotiations",
+        "/management/transfers/{transfer_id}",
+        "/dsp/negotiations/request",
+        "/.well-known/dspace-version",
+    ):
+        assert path in paths
+    with provider.management() as api:
+        bad = api.post("/assets", json={"id": "x", "title": "t", "data": {"kind": "xls", "path": "a"}})
+        assert bad.status_code == 400
+        assert any(e["field"] == "data.kind" for e in bad.json()["errors"])
+        escape = api.post(
+            "/assets", json={"id": "x", "title": "t", "data": {"kind": "csv", "path": "../etc"}}
+        )
+        assert escape.status_code == 400
+
+
+def test_another_participant_cannot_touch_a_negotiation_and_repeats_are_idempotent(
+    pair: tuple[Party, Party], tmp_path: Path, authority: Authority, module_storage_urls: Callable[[str], str]
+) -> None:
+    storage_urls = module_storage_urls
+    import json
+
+    from connector.dsp_client import DspClient
+    from connector.identity import KeyPair
+    from vocab import dsp
+
+    provider, consumer = pair
+    dataset_id = publish_dataset(provider)
+    offer = fetch_offer(consumer, provider, dataset_id)
+    counter = {**offer, "permission": [{"action": "use"}]}
+    negotiation_id = negotiate(consumer, provider, dataset_id, counter, purpose=RESEARCH)
+    offered = wait_for_state(consumer, "negotiations", negotiation_id, "OFFERED")
+    provider_pid = offered["provider_pid"]
+    termination = dsp.negotiation_termination_message(provider_pid, negotiation_id, "x", ["not yours"])
+
+    with running_party(tmp_path, "intruder", authority, storage_urls("intruder")) as intruder:
+        key = KeyPair.load(intruder.root / "participant-key.pem")
+        credentials = [json.loads((intruder.root / "credentials" / "membership.json").read_text())]
+        client = DspClient(intruder.did, key, credentials)
+        refused = client.post(
+            f"{provider.dsp}/negotiations/{provider_pid}/termination", provider.did, termination
+        )
+        client.close()
+    assert refused.status == 404  # unknown and not-yours look the same
+    assert refused.body is not None
+    assert refused.body["@type"] == "ContractNegotiationError"
+    assert negotiation_state(provider, provider_pid)["state"] == "OFFERED"
+
+    key = KeyPair.load(consumer.root / "participant-key.pem")
+    credentials = [json.loads((consumer.root / "credentials" / "membership.json").read_text())]
+    client = DspClient(consumer.did, key, credentials)
+    url = f"{provider.dsp}/negotiations/{provider_pid}/termination"
+    first = client.post(url, provider.did, termination)
+    again = client.post(url, provider.did, termination)  # a retried delivery is acknowledged again
+    verification = dsp.agreement_verification_message(provider_pid, negotiation_id)
+    illegal = client.post(
+        f"{provider.dsp}/negotiations/{provider_pid}/agreement/verification", provider.did, verification
+    )
+    client.close()
+    assert (first.status, again.status) == (200, 200)
+    assert negotiation_state(provider, provider_pid)["state"] == "TERMINATED"
+    assert illegal.status == 400
+    assert illegal.body is not None
+    assert "TERMINATED" in illegal.body["reason"][0]

@@ -161,3 +161,11 @@ def test_protocol_doc_is_generated_from_the_tables() -> None:
         for state, moves in NEGOTIATION_TRANSITIONS[role].items():
             for message, after in moves.items():
                 assert f"| {role} | {state} | {message} | {after} |" in rendered
+
+
+def test_extension_members_in_the_doc_are_the_ones_the_service_sends() -> None:
+    from connector import service
+    from connector.protocol.diagrams import EXTENSION_MEMBERS
+
+    sent = {service.EXT_PURPOSE, service.EXT_JOB_ID, service.EXT_COMPUTE_SITE, service.EXT_CONSUMER_PROOF}
+    assert set(EXTENSION_MEMBERS) == sent

@@ -125,10 +125,12 @@ NOT_REQUESTS: dict[str, tuple[str, str]] = {
 }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def provider_and_caller(
-    tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str]
+    tmp_path_factory: pytest.TempPathFactory, authority: Authority, module_storage_urls: Callable[[str], str]
 ) -> Iterator[tuple[Party, DspClient]]:
+    tmp_path = tmp_path_factory.mktemp("parties")
+    storage_urls = module_storage_urls
     # the caller's DID must resolve for its tokens to verify, so it runs too
     with (
         running_party(tmp_path, "provider", authority, storage_urls("provider")) as provider,
