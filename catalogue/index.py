@@ -6,8 +6,9 @@ index is written in the same publish, inside a transaction that is committed onl
 accepted the write (see :mod:`catalogue.publish`).
 
 Facets are multi-valued (a dataset has several themes, its distributions several formats), so
-they live in their own table keyed (facet, value, record); unfiltered facet counts are kept in a
-counter table so the landing page of a million-record catalogue does not scan.
+each distinct (facet, value) gets an integer id in ``facet_value`` (with its record count, so the
+landing page of a million-record catalogue does not scan) and ``record_facet`` pairs ids with
+records: counting facets over a hit list groups small integers, not strings.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ SORTS: tuple[str, ...] = ("relevance", "modified", "title")
 
 # Facet lists stay readable: the most frequent values of each facet are returned, not all of them.
 MAX_FACET_VALUES = 50
+# Facet counts over a huge hit list (a common word, a broad filter at a million records) cost time
+# in proportion to the hits: past this many, counts are estimated from this many hits and scaled
+# to the total, and the answer says so (``facets_exact: false``). Totals and hits stay exact.
+FACET_SAMPLE_LIMIT = 20_000
 # A search query is a few words; longer input is abuse of the ranking function.
 MAX_QUERY_TERMS = 32
 MAX_QUERY_CHARS = 1000
@@ -76,21 +81,19 @@ CREATE VIRTUAL TABLE IF NOT EXISTS record_text USING fts5(
     content='record', content_rowid='rowid',
     tokenize='unicode61 remove_diacritics 2'
 );
-CREATE TABLE IF NOT EXISTS facet (
+CREATE TABLE IF NOT EXISTS facet_value (
+    id INTEGER PRIMARY KEY,
     facet TEXT NOT NULL,
     value TEXT NOT NULL,
-    code TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (facet, value)
+);
+CREATE TABLE IF NOT EXISTS record_facet (
+    value_id INTEGER NOT NULL,
     record INTEGER NOT NULL,
-    PRIMARY KEY (facet, value, record)
+    PRIMARY KEY (value_id, record)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS facet_by_code ON facet(facet, code, record);
-CREATE INDEX IF NOT EXISTS facet_by_record ON facet(record, facet, value);
-CREATE TABLE IF NOT EXISTS facet_count (
-    facet TEXT NOT NULL,
-    value TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (facet, value)
-) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_facet_by_record ON record_facet(record, value_id);
 """
 
 # BM25 column weights: a word in the title says more than one in the description.
@@ -169,6 +172,7 @@ class SearchResult:
     page_size: int
     hits: list[Hit]
     facets: dict[str, list[dict[str, Any]]]
+    facets_exact: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,6 +181,7 @@ class SearchResult:
             "page_size": self.page_size,
             "hits": [hit.to_json() for hit in self.hits],
             "facets": self.facets,
+            "facets_exact": self.facets_exact,
         }
 
 
@@ -312,8 +317,9 @@ def fts_query(text: str) -> str:
 class SearchIndex:
     """SQLite FTS5 + facet tables in one file; one writer, a read connection per thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, facet_sample_limit: int = FACET_SAMPLE_LIMIT) -> None:
         self._path = path
+        self._facet_sample_limit = facet_sample_limit
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
@@ -395,25 +401,23 @@ class SearchIndex:
         connection = self._reader()
         conditions = ["r.deleted = 0"]
         params: list[Any] = []
-        filters: list[tuple[int, str, list[str]]] = []
+        filters: list[tuple[int, str, list[int]]] = []
         for name in FACETS:
             wanted = [value for value in query.filters.get(name, ()) if value]
             if wanted:
-                values, size = self._resolve(connection, name, wanted)
-                filters.append((size, name, values))
+                size, ids = self._resolve(connection, name, wanted)
+                filters.append((size, name, ids))
         filters.sort()
-        driving: tuple[str, list[str]] | None = None
+        driving: list[int] | None = None
         if filters and not match:
             # Without text, the rarest facet value drives the query; the others are checked per row.
-            _, name, values = filters.pop(0)
-            driving = (name, values)
-        for _, name, values in filters:
+            driving = filters.pop(0)[2]
+        for _, _name, values in filters:
             marks = ",".join("?" * len(values))
             conditions.append(
-                "EXISTS (SELECT 1 FROM facet x WHERE x.record = r.rowid AND x.facet = ? "
-                f"AND x.value IN ({marks}))"
+                f"EXISTS (SELECT 1 FROM record_facet x WHERE x.record = r.rowid AND x.value_id IN ({marks}))"
             )
-            params.extend([name, *values])
+            params.extend(values)
         if match:
             # CROSS JOIN fixes the join order: the full-text match first, then its rows (left to
             # itself, SQLite's planner scans the records and probes the text index per row).
@@ -423,11 +427,11 @@ class SearchIndex:
         else:
             source = "record r"
             if driving is not None:
-                marks = ",".join("?" * len(driving[1]))
+                marks = ",".join("?" * len(driving))
                 conditions.insert(
-                    0, f"r.rowid IN (SELECT record FROM facet WHERE facet = ? AND value IN ({marks}))"
+                    0, f"r.rowid IN (SELECT record FROM record_facet WHERE value_id IN ({marks}))"
                 )
-                params[0:0] = [driving[0], *driving[1]]
+                params[0:0] = driving
         where = " AND ".join(conditions)
         total = int(connection.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0])
         last_page = max(1, -(-total // query.page_size))
@@ -463,24 +467,31 @@ class SearchIndex:
             )
             for row in rows
         ]
+        exact = True
         if len(conditions) == 1 and not match:
             facets = self._overall_facets(connection)
         else:
-            facets = self._facets_of(connection, f"SELECT r.rowid AS id FROM {source} WHERE {where}", params)
-        return SearchResult(total, query.page, query.page_size, hits, facets)
+            exact = total <= FACET_SAMPLE_LIMIT
+            matching = f"SELECT r.rowid AS id FROM {source} WHERE {where} LIMIT {FACET_SAMPLE_LIMIT}"
+            facets = self._facets_of(
+                connection, matching, params, 1.0 if exact else total / FACET_SAMPLE_LIMIT
+            )
+        return SearchResult(total, query.page, query.page_size, hits, facets, exact)
 
     def _resolve(
         self, connection: sqlite3.Connection, facet: str, wanted: Sequence[str]
-    ) -> tuple[list[str], int]:
-        """Facet values for what the user asked (full IRIs or short codes) and how many records hold them."""
+    ) -> tuple[int, list[int]]:
+        """Ids of the facet values asked for (full IRIs or short codes), and how many records hold them."""
         known = connection.execute(
-            "SELECT value, count FROM facet_count WHERE facet = ?", (facet,)
+            "SELECT id, value, count FROM facet_value WHERE facet = ?", (facet,)
         ).fetchall()
         codes = set(wanted)
-        values = [(value, count) for value, count in known if value in codes or facet_code(value) in codes]
-        if not values:
-            return [*wanted], 0
-        return [value for value, _ in values], sum(count for _, count in values)
+        found = [
+            (int(row[0]), int(row[2])) for row in known if row[1] in codes or facet_code(row[1]) in codes
+        ]
+        if not found:
+            return 0, [-1]  # no record holds it: the filter matches nothing
+        return sum(count for _, count in found), [value_id for value_id, _ in found]
 
     def _group(self, rows: Iterable[tuple[str, str, int]]) -> dict[str, list[dict[str, Any]]]:
         facets: dict[str, list[dict[str, Any]]] = {name: [] for name in FACETS}
@@ -492,19 +503,22 @@ class SearchIndex:
 
     def _overall_facets(self, connection: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
         rows = connection.execute(
-            "SELECT facet, value, count FROM facet_count WHERE count > 0 ORDER BY facet, count DESC, value"
+            "SELECT facet, value, count FROM facet_value WHERE count > 0 ORDER BY facet, count DESC, value"
         ).fetchall()
         return self._group(rows)
 
     def _facets_of(
-        self, connection: sqlite3.Connection, matching: str, params: Sequence[Any]
+        self, connection: sqlite3.Connection, matching: str, params: Sequence[Any], scale: float
     ) -> dict[str, list[dict[str, Any]]]:
         rows = connection.execute(
-            f"SELECT f.facet, f.value, count(*) AS n FROM ({matching}) m "
-            "CROSS JOIN facet f ON f.record = m.id "
-            "GROUP BY f.facet, f.value ORDER BY f.facet, n DESC, f.value",
+            "SELECT v.facet, v.value, c.n FROM ("
+            f"SELECT f.value_id, count(*) AS n FROM ({matching}) m "
+            "CROSS JOIN record_facet f ON f.record = m.id GROUP BY f.value_id) c "
+            "JOIN facet_value v ON v.id = c.value_id ORDER BY v.facet, c.n DESC, v.value",
             list(params),
         ).fetchall()
+        if scale != 1.0:
+            rows = [(facet, value, round(count * scale)) for facet, value, count in rows]
         return self._group(rows)
 
 
@@ -529,11 +543,11 @@ class IndexTransaction:
                 (rowid, row[1], row[2], row[3]),
             )
             self._connection.execute(
-                "UPDATE facet_count SET count = count - 1 WHERE (facet, value) IN "
-                "(SELECT facet, value FROM facet WHERE record = ?)",
+                "UPDATE facet_value SET count = count - 1 WHERE id IN "
+                "(SELECT value_id FROM record_facet WHERE record = ?)",
                 (rowid,),
             )
-        self._connection.execute("DELETE FROM facet WHERE record = ?", (rowid,))
+        self._connection.execute("DELETE FROM record_facet WHERE record = ?", (rowid,))
         return rowid
 
     def upsert(self, row: IndexRow) -> None:
@@ -576,16 +590,16 @@ class IndexTransaction:
             "INSERT INTO record_text(rowid, title, description, keywords) VALUES (?, ?, ?, ?)",
             (rowid, row.title, row.description, keywords),
         )
-        pairs = [(name, value) for name, values_ in row.facets.items() for value in set(values_)]
-        self._connection.executemany(
-            "INSERT INTO facet(facet, value, code, record) VALUES (?, ?, ?, ?)",
-            [(name, value, facet_code(value), rowid) for name, value in pairs],
-        )
-        self._connection.executemany(
-            "INSERT INTO facet_count(facet, value, count) VALUES (?, ?, 1) "
-            "ON CONFLICT(facet, value) DO UPDATE SET count = count + 1",
-            pairs,
-        )
+        ids: list[tuple[int, int]] = []
+        for name, values_ in row.facets.items():
+            for value in set(values_):
+                found = self._connection.execute(
+                    "INSERT INTO facet_value(facet, value, count) VALUES (?, ?, 1) "
+                    "ON CONFLICT(facet, value) DO UPDATE SET count = count + 1 RETURNING id",
+                    (name, value),
+                ).fetchone()
+                ids.append((int(found[0]), rowid))
+        self._connection.executemany("INSERT INTO record_facet(value_id, record) VALUES (?, ?)", ids)
 
     def tombstone(self, record_id: str, *, record_modified: str, version: int) -> None:
         """Mark a record deleted: gone from search, still listed (as deleted) for harvesters."""

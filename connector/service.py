@@ -356,7 +356,7 @@ class ConnectorService:
             counterparty_address=callback,
             provider_pid=pid,
             consumer_pid=consumer_pid,
-            details={"purpose": body.get(EXT_PURPOSE)},
+            details={"purpose": body.get(EXT_PURPOSE), "compute_site": body.get(EXT_COMPUTE_SITE)},
         )
         result = negotiation_step(NegotiationState.INITIAL, NegotiationMessage.REQUEST, Role.CONSUMER)
         assert not isinstance(result, IllegalTransition)
@@ -459,8 +459,9 @@ class ConnectorService:
             )
             return
         plan.details.update({"dataset_id": asset.id, "offer": ours})
-        if record.details.get("purpose") is None and body.get(EXT_PURPOSE) is not None:
-            plan.details["purpose"] = body.get(EXT_PURPOSE)
+        for key, member in (("purpose", EXT_PURPOSE), ("compute_site", EXT_COMPUTE_SITE)):
+            if body.get(member) is not None:  # a counter-request may declare them anew
+                plan.details[key] = body.get(member)
         if same_rules(requested, ours):
             self._agree(replace(record, details={**record.details, **plan.details}), ours, claims, plan)
             return
@@ -478,13 +479,17 @@ class ConnectorService:
         self, record: ProcessRecord, offer: Mapping[str, Any], claims: VerifiedClaims, plan: _Plan
     ) -> None:
         dataset_id = str(record.details.get("dataset_id") or plan.details.get("dataset_id") or "")
-        purpose = plan.details.get("purpose", record.details.get("purpose"))
+        declared = {**record.details, **plan.details}
         now = self.clock()
+        # scope negotiation: the verified claims plus what the consumer declared (purpose, site)
         verdict = decide(
             offer,
             assignee=claims.participant_id,
             target=dataset_id,
-            context=self._policy_context(claims, {"purpose": purpose}),
+            context=self._policy_context(
+                claims,
+                {"purpose": declared.get("purpose"), "sluis:computeSite": declared.get("compute_site")},
+            ),
             now=now,
         )
         if not verdict.permitted:
@@ -608,6 +613,7 @@ class ConnectorService:
         offer: Mapping[str, Any],
         *,
         purpose: str | None = None,
+        compute_site: str | None = None,
         auto_accept: bool = False,
     ) -> ProcessRecord:
         if not isinstance(offer.get("@id"), str):
@@ -618,7 +624,12 @@ class ConnectorService:
             pid,
             requested,
             callback_address=self.dsp_base,
-            extensions={EXT_PURPOSE: purpose} if purpose else None,
+            extensions={
+                key: value
+                for key, value in ((EXT_PURPOSE, purpose), (EXT_COMPUTE_SITE, compute_site))
+                if value
+            }
+            or None,
         )
         problems = dsp.check_message(message)
         if problems:
@@ -639,6 +650,7 @@ class ConnectorService:
                 "dataset_id": dataset_id,
                 "offer": requested,
                 "purpose": purpose,
+                "compute_site": compute_site,
                 "auto_accept": auto_accept,
             },
         )

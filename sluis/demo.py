@@ -684,20 +684,18 @@ class JobRun:
     reads: int
 
 
-def find_dataset(urls: Endpoints, say: Narrator) -> tuple[str, str]:
+def find_dataset(job: Job, urls: Endpoints, say: Narrator) -> tuple[str, str]:
     """The AI job finds the dataset in the catalogue and, from its record, the provider's connector."""
+    say.say('job.search("hourly household electricity", access_rights="RESTRICTED", spatial="NLD")')
+    found = job.search("hourly household electricity", access_rights="RESTRICTED", spatial="NLD")
+    hits = [hit for hit in found if hit.get("dataset") == DATASET_IRI]
+    if not hits:
+        raise DemoError(f"the provider's dataset is not found by search: {found}")
+    say.say(f"found: {hits[0]['title']}")
     with httpx.Client(base_url=urls.catalogue, timeout=HTTP_TIMEOUT_SECONDS) as client:
-        params = {"q": "hourly household electricity", "access_rights": "RESTRICTED", "spatial": "NLD"}
-        say.say("job: GET /catalogue/search?q=hourly+household+electricity")
-        say.say("         &access_rights=RESTRICTED&spatial=NLD")
-        body = _search(client, params)
-        hits = [hit for hit in body.get("hits", []) if hit.get("dataset") == DATASET_IRI]
-        if not hits:
-            raise DemoError(f"the provider's dataset is not found by search: {body.get('hits')}")
-        say.say(f"found: {hits[0]['title']}")
         record = client.get(f"/catalogue/datasets/{hits[0]['id']}", headers={"Accept": "text/turtle"})
         if record.status_code != 200:
-            raise DemoError(f"GET {hits[0]['href']} answered HTTP {record.status_code}")
+            raise DemoError(f"GET {hits[0].get('href')} answered HTTP {record.status_code}")
         graph = Graph().parse(data=record.text, format="turtle")
         endpoint = URIRef("http://www.w3.org/ns/dcat#endpointURL")
         addresses = sorted(str(url) for url in graph.objects(None, endpoint))
@@ -717,13 +715,13 @@ def find_dataset(urls: Endpoints, say: Narrator) -> tuple[str, str]:
 def run_ai_job(space: DemoSpace, urls: Endpoints, say: Narrator, table: pa.Table) -> JobRun:
     """Step 5: negotiate over DSP, verify the agreement offline, start a transfer, read, aggregate."""
     say.step(5, "The AI job negotiates an agreement and reads the data it may read")
-    dsp, provider_id = find_dataset(urls, say)
-    say.check(provider_id == space.provider_did, "the provider's DID is the one its connector serves")
     job = Job.from_config(
         space.consumer_config, JOB_ID, AI_TRAINING, COMPUTE_SITE, catalogue_url=urls.catalogue
     )
+    say.say(f"from connector.jobs import Job: job {JOB_ID}, purpose ai-training, compute site NLD")
     try:
-        say.say(f"job {JOB_ID}: purpose {AI_TRAINING}, compute site {COMPUTE_SITE}")
+        dsp, provider_id = find_dataset(job, urls, say)
+        say.check(provider_id == space.provider_did, "the provider's DID is the one its connector serves")
         offer = job.offer_for(DATASET_IRI, dsp, provider_id)
         say.say(f"the provider's DSP catalog offers {offer.get('@id')} to this member")
         dataset = job.dataset(DATASET_IRI, dsp, provider_id, offer)

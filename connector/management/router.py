@@ -67,6 +67,9 @@ class NegotiationIn(BaseModel):
     purpose: str | None = Field(
         default=None, max_length=MAX_ID_CHARS, description="purpose IRI declared to the provider"
     )
+    compute_site: str | None = Field(
+        default=None, max_length=MAX_ID_CHARS, description="place IRI where the data will be processed"
+    )
     auto_accept: bool = Field(default=False, description="accept a counter-offer without asking")
 
 
@@ -221,6 +224,7 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
                 body.dataset_id,
                 body.offer,
                 purpose=body.purpose,
+                compute_site=body.compute_site,
                 auto_accept=body.auto_accept,
             )
         except ServiceError as error:

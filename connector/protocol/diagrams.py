@@ -20,7 +20,8 @@ EXTENSION_MEMBERS = {
     "https://w3id.org/sluis/ns#purpose": "the purpose the consumer declares "
     "(ContractRequestMessage, TransferRequestMessage); the provider evaluates its policy with it",
     "https://w3id.org/sluis/ns#jobId": "the AI job a transfer is bound to (TransferRequestMessage)",
-    "https://w3id.org/sluis/ns#computeSite": "where the job runs (TransferRequestMessage)",
+    "https://w3id.org/sluis/ns#computeSite": "where the data will be processed, declared by the consumer "
+    "(ContractRequestMessage, TransferRequestMessage)",
     "https://w3id.org/sluis/ns#consumerProof": "the consumer's eddsa-jcs-2022 counter-signature of the "
     "agreement (ContractAgreementVerificationMessage)",
 }

@@ -50,8 +50,8 @@ class RunningNode:
         )
         connection = self.node.index._reader()
         records = connection.execute("SELECT * FROM record ORDER BY id").fetchall()
-        facets = connection.execute("SELECT * FROM facet ORDER BY facet, value, record").fetchall()
-        counts = connection.execute("SELECT * FROM facet_count ORDER BY facet, value").fetchall()
+        facets = connection.execute("SELECT * FROM record_facet ORDER BY value_id, record").fetchall()
+        counts = connection.execute("SELECT * FROM facet_value ORDER BY facet, value").fetchall()
         text = connection.execute("SELECT rowid FROM record_text WHERE record_text MATCH 'grid'").fetchall()
         return (tuple(quads), tuple(records), tuple(facets), tuple(counts), tuple(text))
 

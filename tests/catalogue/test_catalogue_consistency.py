@@ -50,7 +50,11 @@ def _state(node: CatalogueNode) -> tuple[Any, ...]:
     rows = (
         node.index._reader().execute("SELECT id, version, title, deleted FROM record ORDER BY id").fetchall()
     )
-    facets = node.index._reader().execute("SELECT * FROM facet_count ORDER BY facet, value").fetchall()
+    facets = (
+        node.index._reader()
+        .execute("SELECT facet, value, count FROM facet_value ORDER BY facet, value")
+        .fetchall()
+    )
     return tuple(quads), tuple(rows), tuple(facets)
 
 

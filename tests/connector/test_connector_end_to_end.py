@@ -10,6 +10,10 @@ import pytest
 
 from connector.identity import DidResolver, verify_agreement
 from tests.connector.conftest import OfficialSchemas
+
+EU = "https://w3id.org/sluis/place/EU"
+NL_NH = "https://w3id.org/sluis/place/NL-NH"
+
 from tests.connector.dsp_world import (
     AI_TRAINING,
     RESEARCH,
@@ -80,6 +84,21 @@ def test_consumer_negotiates_signed_agreement_and_starts_a_transfer(
     assert verification.assignee == consumer.did
     assert signed["target"] == dataset_id
 
+    # either side can ask the other for the negotiation's state (GET /negotiations/{pid})
+    import json
+
+    from connector.dsp_client import DspClient
+    from connector.identity import KeyPair
+
+    credentials = [json.loads((consumer.root / "credentials" / "membership.json").read_text())]
+    client = DspClient(consumer.did, KeyPair.load(consumer.root / "participant-key.pem"), credentials)
+    state = client.get(f"{provider.dsp}/negotiations/{finished['provider_pid']}", provider.did)
+    client.close()
+    assert state.status == 200
+    assert state.body is not None
+    assert state.body["state"] == "FINALIZED"
+    assert not official_schemas.errors(state.body)
+
     with consumer.management() as api:
         response = api.post(
             "/transfers",
@@ -138,7 +157,7 @@ def test_policy_denial_reaches_the_consumer_with_the_decision_summary(
     assert "deny" in ended["error"]
     errors = [b for _, _, b in recorder.messages if b.get("@type") == "ContractNegotiationError"]
     assert errors
-    assert "purpose" in errors[0]["reason"][0]
+    assert any("purpose" in error["reason"][0] for error in errors)
     _assert_all_schema_valid(recorder, official_schemas)
 
 
@@ -400,3 +419,29 @@ def test_another_participant_cannot_touch_a_negotiation_and_repeats_are_idempote
     assert illegal.status == 400
     assert illegal.body is not None
     assert "TERMINATED" in illegal.body["reason"][0]
+
+
+def test_consumer_declares_the_compute_site_when_the_offer_restricts_it(pair: tuple[Party, Party]) -> None:
+    provider, consumer = pair
+    eu_only = {
+        "@id": "urn:sluis:policy:eu-only",
+        "@type": "Offer",
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {"leftOperand": "sluis:computeSite", "operator": "isPartOf", "rightOperand": EU},
+                    {"leftOperand": "purpose", "operator": "isA", "rightOperand": RESEARCH},
+                ],
+            }
+        ],
+    }
+    dataset_id = publish_dataset(provider, "urn:sluis:dataset:eu-only", contract_policy=eu_only)
+    offer = fetch_offer(consumer, provider, dataset_id)
+    undeclared = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH)
+    declared = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH, compute_site=NL_NH)
+    refused = wait_for_state(consumer, "negotiations", undeclared, "TERMINATED", "FINALIZED")
+    assert refused["state"] == "TERMINATED"
+    assert "computeSite" in refused["error"]
+    agreed = wait_for_state(consumer, "negotiations", declared, "FINALIZED", "TERMINATED")
+    assert agreed["state"] == "FINALIZED", agreed

@@ -7,13 +7,17 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
 
 from connector.audit import AuditLog, Database, export_log, verify_export
 from connector.audit.export import public_key_verifier
+from connector.dataplane import DataPlane
 from connector.jobs import JobError
 from sluis.cli import main as sluis_main
+from sluis.servers import serve_in_thread
 
 from .conftest import DataSpace, research_permission
 
@@ -21,10 +25,16 @@ CONCURRENT_READS = 20
 READ_LIMIT = 5
 
 
-def _concurrent_reads(space: DataSpace) -> tuple[int, list[str]]:
+def _concurrent_reads(space: DataSpace, replica_url: str | None = None) -> tuple[int, list[str]]:
+    """Twenty reads at once; with ``replica_url`` every other one goes to a second replica."""
     count = {"leftOperand": "count", "operator": "lteq", "rightOperand": READ_LIMIT}
     transfer = space.transfer(space.agreement(research_permission(count)))
     readers = [space.reader(transfer) for _ in range(CONCURRENT_READS)]
+    if replica_url is not None:
+        for reader in readers[::2]:
+            reader.address.endpoint = reader.address.endpoint.replace(space.base_url, replica_url)
+            refresh = reader.address.refresh_endpoint
+            reader.address.refresh_endpoint = refresh.replace(space.base_url, replica_url)
     barrier = threading.Barrier(CONCURRENT_READS)
     successes: list[int] = []
     refusals: list[str] = []
@@ -56,11 +66,31 @@ def test_read_limit_holds_under_concurrent_reads_on_sqlite(space: DataSpace) -> 
 
 
 @pytest.mark.postgres
-def test_read_limit_holds_under_concurrent_reads_on_postgresql(
+def test_read_limit_holds_under_concurrent_reads_on_two_replicas_on_postgresql(
     make_space: Callable[..., DataSpace], postgres_url: str
 ) -> None:
     space = make_space(storage_url=postgres_url)
-    made, refusals = _concurrent_reads(space)
+    # a second data plane process image: same key, same public URL, same database
+    replica = DataPlane(
+        None, space.state, space.plane.key, postgres_url, provider_id=space.provider_id,
+        public_url=space.base_url, data_root=space.data_path.parent.parent,
+        key_resolver=space.plane.key_resolver,
+    )
+    app = FastAPI()
+    app.include_router(replica.router())
+    served: list[str] = []
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Any) -> Any:
+        served.append(request.url.path)
+        return await call_next(request)
+
+    try:
+        with serve_in_thread(app) as replica_url:
+            made, refusals = _concurrent_reads(space, replica_url)
+    finally:
+        replica.close()
+    assert len(served) == CONCURRENT_READS // 2
     assert made == READ_LIMIT
     assert len(refusals) == CONCURRENT_READS - READ_LIMIT
     intact = space.plane.audit.verify(public_key_verifier(space.plane.key.public_key))

@@ -141,12 +141,12 @@ def test_ai_job_against_real_server_processes(running_space: tuple[DemoSpace, En
 
     # the provider's offer through its management API, its record in the catalogue
     table = demo.offer_dataset(space, urls, Narrator(io.StringIO(), space.root))
-    dsp, provider_id = demo.find_dataset(urls, Narrator(io.StringIO(), space.root))
-    assert (dsp, provider_id) == (urls.provider_dsp, space.provider_did)
 
-    # the AI job: negotiate, read permitted data, aggregate; the forbidden column is refused
+    # the AI job: find, negotiate, read permitted data, aggregate; the forbidden column is refused
     with Job.from_config(space.consumer_config, "process-test", demo.AI_TRAINING, demo.COMPUTE_SITE,
                          catalogue_url=urls.catalogue) as job:
+        dsp, provider_id = demo.find_dataset(job, urls, Narrator(io.StringIO(), space.root))
+        assert (dsp, provider_id) == (urls.provider_dsp, space.provider_did)
         data = job.dataset(demo.DATASET_IRI, dsp, provider_id)
         full = data.read()
         assert full.num_rows == table.num_rows

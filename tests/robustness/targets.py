@@ -12,15 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from tests.robustness.hostile import Reply
+from tests.robustness.hostile import Reply, http
 from tests.robustness.routes import CATALOGUE, Operation
 from tests.robustness.worlds import ASSET_ID, CatalogueWorld, ConnectorWorld
 
 UNKNOWN_ID = "urn:uuid:00000000-0000-4000-8000-00000000dead"
 UNKNOWN_VALUES = {"command": "explode", "name": "robustness-unknown"}
-TIMEOUT = httpx.Timeout(60.0)
 
 
 @dataclass
@@ -130,6 +127,4 @@ class Targets:
         if content_type:
             sent["Content-Type"] = content_type
         sent.update(headers or {})
-        with httpx.Client(timeout=TIMEOUT) as client:
-            response = client.request(op.method, url, content=content, headers=sent)
-        return Reply.of(response)
+        return Reply.of(http().request(op.method, url, content=content, headers=sent))

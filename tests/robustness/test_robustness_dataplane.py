@@ -16,7 +16,7 @@ import pytest
 
 from connector.dataplane.tokens import make_proof
 from connector.identity import KeyPair
-from tests.robustness.hostile import Rejection, Reply, assert_rejected
+from tests.robustness.hostile import Rejection, Reply, assert_rejected, http
 from tests.robustness.worlds import TABLE_ROWS, ConnectorWorld
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -63,8 +63,7 @@ def _query(world: ConnectorWorld, body: bytes, key: KeyPair | None = None, proof
         "Content-Type": "application/json",
         "Accept": ARROW,
     }
-    with httpx.Client(timeout=60) as client:
-        return Reply.of(client.post(url, content=body, headers=headers))
+    return Reply.of(http().post(url, content=body, headers=headers))
 
 
 def _reads_and_file(world: ConnectorWorld) -> tuple[Any, str]:

@@ -158,6 +158,12 @@ def read_message(doc: object, expected: Collection[str] | None = None, base: str
     mapping = _ensure_object(doc)
     if is_known_compact_form(mapping):
         return _finish(dict(mapping), expected, fast=True)
+    if "@type" not in mapping:
+        raise DspMessageError("@type", "a DSP message names its message type in @type")
+    type_name = mapping.get("@type")
+    compact_type = isinstance(type_name, str) and ":" not in type_name
+    if expected is not None and compact_type and type_name not in expected:
+        raise DspMessageError("@type", f"expected {' or '.join(sorted(expected))}, got {type_name!r}")
     return read_message_naive(mapping, expected, base)
 
 

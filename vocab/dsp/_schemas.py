@@ -18,7 +18,10 @@ from jsonschema import Draft202012Validator
 
 DSP_CONTEXT_URL = "https://w3id.org/dspace/2025/1/context.jsonld"
 
-_STRING: dict[str, Any] = {"type": "string", "minLength": 1}
+#: Longest identifier (pid, agreement id, dataset id, offer id) or URL we accept. Real ones are
+#: URNs, UUIDs or short URLs; anything longer is abuse and would only be echoed back and stored.
+MAX_IDENTIFIER_CHARS = 2048
+_STRING: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_IDENTIFIER_CHARS}
 _ANY_STRING: dict[str, Any] = {"type": "string"}
 _REASONS: dict[str, Any] = {"type": "array", "minItems": 1}
 _CONTEXT: dict[str, Any] = {
