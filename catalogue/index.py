@@ -471,11 +471,10 @@ class SearchIndex:
         if len(conditions) == 1 and not match:
             facets = self._overall_facets(connection)
         else:
-            exact = total <= FACET_SAMPLE_LIMIT
-            matching = f"SELECT r.rowid AS id FROM {source} WHERE {where} LIMIT {FACET_SAMPLE_LIMIT}"
-            facets = self._facets_of(
-                connection, matching, params, 1.0 if exact else total / FACET_SAMPLE_LIMIT
-            )
+            limit = self._facet_sample_limit
+            exact = total <= limit
+            matching = f"SELECT r.rowid AS id FROM {source} WHERE {where} LIMIT {int(limit)}"
+            facets = self._facets_of(connection, matching, params, 1.0 if exact else total / limit)
         return SearchResult(total, query.page, query.page_size, hits, facets, exact)
 
     def _resolve(

@@ -21,7 +21,7 @@ from connector.config import ConnectorConfig
 from connector.dsp_client import DspClient
 from connector.dsp_http import dsp_router
 from connector.identity import DidResolver, did_document, dsp_service
-from connector.management import management_router
+from connector.management import BodySizeLimit, management_router
 from connector.problems import install_problem_handlers
 from connector.service import AccessIssuer, ConnectorService
 from connector.store import Store
@@ -90,6 +90,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, prefix="/management")
     app.state.service = service
     app.state.store = store
 

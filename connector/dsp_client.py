@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from connector.identity import KeyPair, issue_token
+from vocab.dsp import catalog_request_message
 
 #: Largest response body we read from a peer (a catalog of a few thousand datasets fits).
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -106,8 +107,6 @@ class DspClient:
         return self._send("GET", url, audience, None)
 
     def catalog(self, dsp_base: str, audience: str, filters: Sequence[Any] = ()) -> DspResponse:
-        from vocab.dsp import catalog_request_message
-
         return self.post(
             f"{dsp_base.rstrip('/')}/catalog/request", audience, catalog_request_message(filters)
         )

@@ -319,7 +319,11 @@ class ConnectorService:
         raise DspError(409, "concurrent-update", "the negotiation changed while this message was applied")
 
     def _is_repeat(self, record: ProcessRecord, kind: NegotiationMessage | TransferMessage) -> bool:
-        """A re-delivered message we already applied (the peer's outbox retried after a lost ack)."""
+        """A re-delivered message we already applied (the peer's outbox retried after a lost ack).
+
+        DSP messages carry no message id, so a message of the same type among the last few this
+        process received counts as the same message: it is acknowledged again, changing nothing.
+        """
         return any(
             m.direction == "in" and m.type == kind.value.split(":")[0]
             for m in self.store.messages_of(record.id)[-3:]
@@ -491,6 +495,7 @@ class ConnectorService:
                 {"purpose": declared.get("purpose"), "sluis:computeSite": declared.get("compute_site")},
             ),
             now=now,
+            defer_job_facts=True,
         )
         if not verdict.permitted:
             self._refuse(record, plan, "policy-denied", verdict.summary)

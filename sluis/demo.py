@@ -22,7 +22,8 @@ import random
 import shutil
 import tempfile
 import textwrap
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -654,7 +655,7 @@ def offer_dataset(space: DemoSpace, urls: Endpoints, say: Narrator) -> pa.Table:
         })
     say.say("POST /management/assets, /management/policies (access, contract),")
     say.say("     /management/contract-definitions")
-    say.check(True, "asset, policies and contract definition registered")
+    say.say("asset, policies and contract definition registered")
     with httpx.Client(base_url=urls.catalogue, timeout=HTTP_TIMEOUT_SECONDS) as client:
         response = client.post(
             "/catalogue/datasets",
@@ -724,10 +725,20 @@ def run_ai_job(space: DemoSpace, urls: Endpoints, say: Narrator, table: pa.Table
         say.check(provider_id == space.provider_did, "the provider's DID is the one its connector serves")
         offer = job.offer_for(DATASET_IRI, dsp, provider_id)
         say.say(f"the provider's DSP catalog offers {offer.get('@id')} to this member")
+        say.say("job.dataset(...): negotiate over DSP, then start a transfer bound to the job")
         dataset = job.dataset(DATASET_IRI, dsp, provider_id, offer)
-        say.check(True, f"contract negotiation FINALIZED over DSP 2025-1: agreement {dataset.agreement_id}")
+        negotiations, transfer = _consumer_view(space, urls, dataset.transfer_id)
+        say.check(
+            any(n.get("state") == "FINALIZED" and n.get("agreement_id") == dataset.agreement_id
+                for n in negotiations),
+            f"contract negotiation FINALIZED over DSP 2025-1: agreement {dataset.agreement_id}",
+        )
         valid = verify_agreement(space, urls, dataset.agreement_id, say)
-        say.check(True, f"transfer {dataset.transfer_id} STARTED, bound to job {JOB_ID}")
+        say.check(
+            transfer.get("state") == "STARTED" and transfer.get("job_id") == JOB_ID,
+            f"transfer {dataset.transfer_id} STARTED, bound to job {JOB_ID}",
+            f"the consumer connector reports {transfer}",
+        )
         say.say("(HTTP pull: a data address and a job-scoped token, refreshed by the client)")
         full = dataset.read()
         say.say(f"read(): GET /data/{{transfer}} -> Arrow, {full.num_rows:,} rows,")
@@ -750,6 +761,16 @@ def run_ai_job(space: DemoSpace, urls: Endpoints, say: Narrator, table: pa.Table
     except BaseException:
         job.close()
         raise
+
+
+def _consumer_view(
+    space: DemoSpace, urls: Endpoints, transfer_id: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The consumer connector's own record of its negotiations and of one transfer."""
+    with _management(urls.consumer, space.consumer_config) as api:
+        negotiations = api.get("/negotiations").json()
+        transfer = api.get(f"/transfers/{transfer_id}").json()
+    return [n for n in negotiations if isinstance(n, dict)], dict(transfer)
 
 
 def _aggregate_matches(aggregate: pa.Table, table: pa.Table) -> bool:
@@ -796,8 +817,15 @@ class Denial:
     explanation: str
 
 
-def _attempt(say: Narrator, what: str, action: Any, codes: Sequence[str] = ()) -> Denial:
-    """Run ``action``; a refusal is the expected outcome, anything read is a failure."""
+def _attempt(
+    say: Narrator,
+    what: str,
+    action: Callable[[], object],
+    codes: Sequence[str] = (),
+    statuses: Sequence[int | None] = (403,),
+) -> Denial:
+    """Run ``action``; a refusal (with one of ``statuses`` and, if given, ``codes``) is the
+    expected outcome; anything read, or a refusal for another reason, is a failure."""
     say.say(f"- {what}")
     try:
         result = action()
@@ -805,9 +833,11 @@ def _attempt(say: Narrator, what: str, action: Any, codes: Sequence[str] = ()) -
         problem = error.problem or {}
         explanation = str(problem.get("detail") or error.message)
         denial = Denial(what, True, error.status, error.code, explanation)
-        say.wrapped(f"HTTP {error.status} [{error.code}] {explanation}")
-        good = not codes or error.code in codes
-        say.check(good, "denied, with the reason", f"expected one of {', '.join(codes)}")
+        answer = f"HTTP {error.status}" if error.status else "refused"
+        say.wrapped(f"{answer} [{error.code}] {explanation}")
+        good = error.status in statuses and (not codes or error.code in codes)
+        expected = ", ".join([*(f"HTTP {status}" for status in statuses if status), *codes])
+        say.check(good, "denied, with the reason", f"expected {expected}")
         return denial
     rows = getattr(result, "num_rows", "?")
     say.check(False, "denied", f"the read was allowed and returned {rows} rows")
@@ -830,6 +860,7 @@ def denied_reads(space: DemoSpace, urls: Endpoints, say: Narrator, run: JobRun) 
         _attempt(say, f"the asset's file, around the view: {say.short(around)}", lambda: data.query(around))
     )
     denials.append(_non_eu_job(space, run, say))
+    run.reads += sum(1 for denial in denials if not denial.denied)  # a read let through counts too
     while run.reads < MAX_READS:
         data.query("SELECT count(*) AS readings FROM data")
         run.reads += 1
@@ -847,7 +878,7 @@ def denied_reads(space: DemoSpace, urls: Endpoints, say: Narrator, run: JobRun) 
     denials.append(
         _attempt(say, "the next read, after revocation",
                  lambda: data.query("SELECT province FROM data LIMIT 1"),
-                 ("agreement_terminated", "token_inactive", "transfer_not_started"))
+                 ("agreement_terminated", "token_inactive", "transfer_not_started"), (401, 403))
     )
     say.check(
         _consumer_told(space, urls, data.transfer_id),
@@ -867,13 +898,11 @@ def _non_eu_job(space: DemoSpace, run: JobRun, say: Narrator) -> Denial:
         site = NON_EU_SITE.rsplit("/", 1)[-1]
         return _attempt(
             say, f"a job of the same team at compute site {site}, outside the EU", read_outside_eu,
-            ("policy_denied", "transfer_failed"),
+            ("policy_denied", "transfer_failed"), (403, None),
         )
 
 
 def _consumer_told(space: DemoSpace, urls: Endpoints, transfer_id: str) -> bool:
-    import time
-
     deadline = time.monotonic() + NOTICE_WAIT_SECONDS
     with _management(urls.consumer, space.consumer_config) as api:
         while time.monotonic() < deadline:
@@ -906,7 +935,8 @@ def audit_and_lineage(
     line = say.short(output.strip())
     say.say(line)
     entries = _entries(line)
-    expected = run.reads + sum(1 for denial in denials if denial.denied)
+    # the reads and the data plane's own denials (a transfer refused at its start is not a read)
+    expected = run.reads + sum(1 for denial in denials if denial.denied and denial.status is not None)
     intact = say.check(
         code == 0 and entries >= expected,
         f"the provider's audit chain is intact: {entries} signed entries (every read and every denial)",

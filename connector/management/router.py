@@ -12,11 +12,12 @@ import hmac
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from connector import _policy
 from connector.dsp_client import DspClientError
+from connector.management._limits import check_depth
 from connector.problems import FieldError, ProblemError
 from connector.service import ConnectorService, ServiceError
 from connector.store import AssetRecord, ContractDefinition, ProcessRecord
@@ -41,10 +42,14 @@ class AssetIn(BaseModel):
     dataset: dict[str, Any] = Field(default_factory=dict, description="DCAT JSON-LD of the dataset")
     data: AssetData
 
+    _dataset_depth = field_validator("dataset")(check_depth)
+
 
 class PolicyIn(BaseModel):
     id: str = _ID
     policy: dict[str, Any] = Field(description="ODRL JSON-LD")
+
+    _policy_depth = field_validator("policy")(check_depth)
 
 
 class ContractDefinitionIn(BaseModel):
@@ -64,6 +69,7 @@ class NegotiationIn(BaseModel):
     counterparty_id: str = _ID
     dataset_id: str = _ID
     offer: dict[str, Any] = Field(description="the DSP Offer from the peer's catalog")
+    _offer_depth = field_validator("offer")(check_depth)
     purpose: str | None = Field(
         default=None, max_length=MAX_ID_CHARS, description="purpose IRI declared to the provider"
     )

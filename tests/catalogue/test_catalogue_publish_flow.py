@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import XSD
 
 from tests.catalogue.catalogue_records import EU, PUBLISHER, dataset_iri, dataset_turtle
 from tests.catalogue.conftest import RunningNode
-from vocab.namespaces import ADMS, DCAT, DCT, DQV, FOAF, HYDRA, RDF
+from vocab.namespaces import ADMS, DCAT, DCT, DQV, FOAF, HYDRA, RDF, XSD
 from vocab.rdfio import parse_rdf
 
 FORMATS = {

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from connector.identity import DidResolver, verify_agreement
 from tests.connector.conftest import OfficialSchemas
-
-EU = "https://w3id.org/sluis/place/EU"
-NL_NH = "https://w3id.org/sluis/place/NL-NH"
-
 from tests.connector.dsp_world import (
     AI_TRAINING,
     RESEARCH,
@@ -27,6 +24,10 @@ from tests.connector.dsp_world import (
     running_party,
     wait_for_state,
 )
+
+EU = "https://w3id.org/sluis/place/EU"
+NL_NH = "https://w3id.org/sluis/place/NL-NH"
+NORWAY = "http://publications.europa.eu/resource/authority/country/NOR"
 
 
 @pytest.fixture(scope="module")
@@ -369,6 +370,19 @@ def test_management_api_needs_its_token_and_is_documented(pair: tuple[Party, Par
             "/assets", json={"id": "x", "title": "t", "data": {"kind": "csv", "path": "../etc"}}
         )
         assert escape.status_code == 400
+        deep: dict[str, Any] = {}
+        for _ in range(40):
+            deep = {"nested": deep}
+        too_deep = api.post("/policies", json={"id": "deep", "policy": deep})
+        assert too_deep.status_code == 400
+        assert any(e["field"] == "policy" for e in too_deep.json()["errors"])
+        huge = b'{"id": "x", "title": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+        json_type = {"content-type": "application/json"}
+        too_big = api.post("/assets", content=huge, headers=json_type)
+        assert too_big.status_code == 413
+        chunked = api.post("/assets", content=iter([huge[:1024], huge[1024:]]), headers=json_type)
+        assert chunked.status_code == 413
+        assert chunked.headers["content-type"].startswith("application/problem+json")
 
 
 def test_another_participant_cannot_touch_a_negotiation_and_repeats_are_idempotent(
@@ -421,7 +435,7 @@ def test_another_participant_cannot_touch_a_negotiation_and_repeats_are_idempote
     assert "TERMINATED" in illegal.body["reason"][0]
 
 
-def test_consumer_declares_the_compute_site_when_the_offer_restricts_it(pair: tuple[Party, Party]) -> None:
+def test_compute_site_is_decided_when_declared_and_otherwise_at_transfer(pair: tuple[Party, Party]) -> None:
     provider, consumer = pair
     eu_only = {
         "@id": "urn:sluis:policy:eu-only",
@@ -438,10 +452,22 @@ def test_consumer_declares_the_compute_site_when_the_offer_restricts_it(pair: tu
     }
     dataset_id = publish_dataset(provider, "urn:sluis:dataset:eu-only", contract_policy=eu_only)
     offer = fetch_offer(consumer, provider, dataset_id)
+    outside = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH, compute_site=NORWAY)
     undeclared = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH)
-    declared = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH, compute_site=NL_NH)
-    refused = wait_for_state(consumer, "negotiations", undeclared, "TERMINATED", "FINALIZED")
+    refused = wait_for_state(consumer, "negotiations", outside, "TERMINATED", "FINALIZED")
     assert refused["state"] == "TERMINATED"
     assert "computeSite" in refused["error"]
-    agreed = wait_for_state(consumer, "negotiations", declared, "FINALIZED", "TERMINATED")
+    agreed = wait_for_state(consumer, "negotiations", undeclared, "FINALIZED", "TERMINATED")
     assert agreed["state"] == "FINALIZED", agreed
+
+    def transfer(site: str) -> dict[str, Any]:
+        job = {"id": f"job-{site[-3:]}", "purpose": RESEARCH, "compute_site": site}
+        body = {"agreement_id": agreed["agreement_id"], "counterparty_address": provider.dsp, "job": job}
+        with consumer.management() as api:
+            transfer_id = api.post("/transfers", json=body).json()["id"]
+        return wait_for_state(consumer, "transfers", transfer_id, "STARTED", "TERMINATED")
+
+    assert transfer(NL_NH)["state"] == "STARTED"
+    outside_eu = transfer(NORWAY)
+    assert outside_eu["state"] == "TERMINATED"
+    assert "computeSite" in outside_eu["error"]

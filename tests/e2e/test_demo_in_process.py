@@ -6,6 +6,7 @@ evidence it leaves behind, independently of the demo's own checks.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from connector.audit import verify_export
 from connector.config import load_config
 from connector.identity import verify_agreement
+from sluis import demo
 from sluis.cli import main
 
 
@@ -64,3 +66,23 @@ def test_demo_refuses_a_folder_that_is_not_empty(
     assert code == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "something.txt").read_text() == "keep me"
+
+
+def test_demo_fails_when_a_read_it_expects_denied_is_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider who forgets the column constraint: the demo must notice and exit 1."""
+    forgetful = demo.contract_policy()
+    rules = forgetful["permission"][0]
+    rules["constraint"] = [c for c in rules["constraint"] if c["leftOperand"] != "sluis:columns"]
+    monkeypatch.setattr(demo, "contract_policy", lambda: forgetful)
+    out = io.StringIO()
+
+    code = demo.run_demo(tmp_path / "space", keep=True, out=out)
+
+    text = out.getvalue()
+    assert code == 1
+    assert "[FAILED] denied: the read was allowed" in text
+    assert "[FAILED] every row, but the view has no household_id column" in text
+    assert "the demo stopped" not in text  # every later step still ran and held
+    assert "FAILED: 2 of" in text

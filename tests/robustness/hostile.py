@@ -47,8 +47,12 @@ SOCKET_TIMEOUT_SECONDS = 30.0
 
 @functools.cache
 def http() -> httpx.Client:
-    """One pooled client for the whole suite (building a client per request costs more than the request)."""
-    return httpx.Client(timeout=httpx.Timeout(60.0))
+    """One client for the whole suite (building a client per request costs more than the request).
+
+    Each request has its own connection: a server may rightly close one after refusing a request
+    whose body it did not read, and a reused connection would then fail on the client's side.
+    """
+    return httpx.Client(timeout=httpx.Timeout(60.0), headers={"Connection": "close"})
 
 
 @dataclass
@@ -63,7 +67,9 @@ class Reply:
 
     @classmethod
     def of(cls, response: Any) -> Reply:
-        return cls(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+        return cls(
+            response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content
+        )
 
     def describe(self) -> str:
         text = self.body[:600].decode("utf-8", "replace")
@@ -116,15 +122,18 @@ def assert_no_leak(reply: Reply, what: str) -> None:
 def assert_problem(body: Mapping[str, Any], reply: Reply, what: str) -> None:
     media_type = reply.headers.get("content-type", "").split(";")[0].strip()
     assert media_type == PROBLEM_MEDIA_TYPE, f"{what}: not {PROBLEM_MEDIA_TYPE}: {reply.describe()}"
-    assert isinstance(body.get("title"), str) and body["title"], f"{what}: problem without title"
+    assert isinstance(body.get("title"), str), f"{what}: problem without title"
+    assert body["title"], f"{what}: problem with an empty title"
     assert body.get("status") == reply.status, f"{what}: problem status differs from HTTP status"
 
 
 def assert_dsp_error(body: Mapping[str, Any], reply: Reply, what: str) -> None:
     assert body.get("@type") in DSP_ERROR_TYPES, f"{what}: not a DSP error message: {reply.describe()}"
-    assert isinstance(body.get("code"), str) and body["code"], f"{what}: DSP error without code"
+    assert isinstance(body.get("code"), str), f"{what}: DSP error without code"
+    assert body["code"], f"{what}: DSP error with an empty code"
     reasons = body.get("reason")
-    assert isinstance(reasons, list) and reasons, f"{what}: DSP error without reason"
+    assert isinstance(reasons, list), f"{what}: DSP error without reason"
+    assert reasons, f"{what}: DSP error with no reason given"
     media_type = reply.headers.get("content-type", "").split(";")[0].strip()
     assert media_type in ("application/json", "application/ld+json"), f"{what}: DSP error as {media_type}"
 
@@ -158,6 +167,9 @@ def deep_inside(field_name: str, base: Mapping[str, Any], depth: int = DEEP_NEST
 # Bodies every JSON endpoint must refuse: (case id, content, what must be named when refused).
 MALFORMED_JSON: tuple[tuple[str, bytes], ...] = (
     ("invalid-json", b'{"id": "x", '),
+    ("trailing-garbage", b'{"id": "x"} trailing'),
+    ("number-not-object", b"42"),
+    ("nan-literal", b'{"id": NaN}'),
     ("not-utf8", b'{"id": "\xff\xfe"}'),
     ("array-not-object", b'[{"id": "x"}]'),
     ("string-not-object", b'"just a string"'),
@@ -170,7 +182,9 @@ MALFORMED_JSON: tuple[tuple[str, bytes], ...] = (
 
 
 # ---- raw streaming client ---------------------------------------------------------------------------
-def body_parts(prefix: bytes, filler_bytes: int, suffix: bytes, chunk: int = UPLOAD_CHUNK_BYTES) -> Iterator[bytes]:
+def body_parts(
+    prefix: bytes, filler_bytes: int, suffix: bytes, chunk: int = UPLOAD_CHUNK_BYTES
+) -> Iterator[bytes]:
     yield prefix
     block = b"a" * chunk
     remaining = filler_bytes

@@ -24,10 +24,12 @@ CONNECTOR = "connector"
 DOCUMENTATION_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # POST routes that take no body (their input is the path): a body sent to them is ignored.
-BODYLESS_POSTS = frozenset({
-    "/management/negotiations/{negotiation_id}/accept",
-    "/data/{transfer_id}/token/refresh",
-})
+BODYLESS_POSTS = frozenset(
+    {
+        "/management/negotiations/{negotiation_id}/accept",
+        "/data/{transfer_id}/token/refresh",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,11 @@ class Operation:
     def auth(self) -> str:
         """The credential the route wants: none, publisher, management, dsp or dpop."""
         if self.path.startswith("/catalogue/"):
-            return "publisher" if self.method in ("POST", "PUT", "DELETE") and "/datasets" in self.path else "none"
+            return (
+                "publisher"
+                if self.method in ("POST", "PUT", "DELETE") and "/datasets" in self.path
+                else "none"
+            )
         if self.path.startswith("/management/") or self.path == "/data/obligations":
             return "management"
         if self.path.startswith("/dsp/"):
@@ -89,14 +95,24 @@ def operations_of(document: dict[str, Any], app: str) -> list[Operation]:
                 continue
             parameters = operation.get("parameters", [])
             path_params = tuple(p["name"] for p in parameters if p["in"] == "path")
-            query = tuple((p["name"], _schema_type(p.get("schema", {}))) for p in parameters if p["in"] == "query")
+            query = tuple(
+                (p["name"], _schema_type(p.get("schema", {}))) for p in parameters if p["in"] == "query"
+            )
             body = operation.get("requestBody")
             schema = None
             if body:
                 schema = body.get("content", {}).get("application/json", {}).get("schema")
-            found.append(Operation(app, method.upper(), path, path_params, query,
-                                   resolve(schema, document) if schema else None,
-                                   bool(body and body.get("required"))))
+            found.append(
+                Operation(
+                    app,
+                    method.upper(),
+                    path,
+                    path_params,
+                    query,
+                    resolve(schema, document) if schema else None,
+                    bool(body and body.get("required")),
+                )
+            )
     return found
 
 
@@ -130,8 +146,16 @@ def openapi_documents() -> dict[str, dict[str, Any]]:
         finally:
             catalogue_app.state.catalogue.close()
         run_cli("authority", "init", "--id", did_web_for("127.0.0.1", free_port()), "--dir", str(root / "a"))
-        run_cli("participant", "init", "--id", did_web_for("127.0.0.1", free_port()), "--dir",
-                str(root / "p"), "--authority-dir", str(root / "a"))
+        run_cli(
+            "participant",
+            "init",
+            "--id",
+            did_web_for("127.0.0.1", free_port()),
+            "--dir",
+            str(root / "p"),
+            "--authority-dir",
+            str(root / "a"),
+        )
         connector_app = create_app(load_config(root / "p" / "connector.toml"))
         try:
             connector_doc = connector_app.openapi()
@@ -146,8 +170,14 @@ def all_operations() -> tuple[Operation, ...]:
     return tuple(op for app, document in documents.items() for op in operations_of(document, app))
 
 
-def operations(*, app: str | None = None, body: bool | None = None, auth: bool | None = None,
-               path_params: bool | None = None, query: bool | None = None) -> list[Operation]:
+def operations(
+    *,
+    app: str | None = None,
+    body: bool | None = None,
+    auth: bool | None = None,
+    path_params: bool | None = None,
+    query: bool | None = None,
+) -> list[Operation]:
     chosen = []
     for op in all_operations():
         if app is not None and op.app != app:

@@ -35,7 +35,8 @@ class Targets:
             op.method == "GET"
             or (op.is_dsp and op.method == "POST")
             or (op.method == "PUT" and op.path.startswith("/catalogue/datasets/"))
-            or op.path in ("/data/{transfer_id}/query", "/data/{transfer_id}/obligations/{obligation_id}/fulfil")
+            or op.path
+            in ("/data/{transfer_id}/query", "/data/{transfer_id}/obligations/{obligation_id}/fulfil")
         )
 
     def live_ids(self, op: Operation) -> dict[str, str]:

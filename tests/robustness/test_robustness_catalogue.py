@@ -20,12 +20,17 @@ def unchanged(catalogue: CatalogueWorld) -> Iterator[None]:
     """Whatever the test sends, the catalogue is exactly as before, by store and over HTTP."""
     before = catalogue.snapshot(), catalogue.http_snapshot()
     yield
-    assert (catalogue.snapshot(), catalogue.http_snapshot()) == before, "a refused request changed the catalogue"
+    assert (catalogue.snapshot(), catalogue.http_snapshot()) == before, (
+        "a refused request changed the catalogue"
+    )
 
 
 def _publish(world: CatalogueWorld, body: bytes, media_type: str) -> Reply:
-    return Reply.of(world.client.post("/catalogue/datasets", content=body,
-                                      headers={**world.auth(), "Content-Type": media_type}))
+    return Reply.of(
+        world.client.post(
+            "/catalogue/datasets", content=body, headers={**world.auth(), "Content-Type": media_type}
+        )
+    )
 
 
 TWO_DATASETS = b"""
@@ -40,14 +45,30 @@ NO_DATASET = b"""@prefix dct: <http://purl.org/dc/terms/> . <urn:x> dct:title "n
 @pytest.mark.parametrize(
     ("body", "media_type", "fields"),
     [
-        pytest.param(b'@prefix dct: <http://purl.org/dc/terms/> .\n<urn:a> dct:title "unclosed .\n', "text/turtle",
-                     {"line", "body"}, id="broken-turtle"),
-        pytest.param(b'{"@context": {"dcat": "http://www.w3.org/ns/dcat#"}, "@type": ', "application/ld+json",
-                     {"body", "json", "line"}, id="broken-json-ld"),
-        pytest.param(b'{"@context": "https://evil.example/ctx.jsonld", "@type": "Dataset"}', "application/ld+json",
-                     {"context", "evil.example", "body"}, id="remote-context"),
-        pytest.param(b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><unclosed>",
-                     "application/rdf+xml", {"line", "body"}, id="broken-rdf-xml"),
+        pytest.param(
+            b'@prefix dct: <http://purl.org/dc/terms/> .\n<urn:a> dct:title "unclosed .\n',
+            "text/turtle",
+            {"line", "body"},
+            id="broken-turtle",
+        ),
+        pytest.param(
+            b'{"@context": {"dcat": "http://www.w3.org/ns/dcat#"}, "@type": ',
+            "application/ld+json",
+            {"body", "json", "line"},
+            id="broken-json-ld",
+        ),
+        pytest.param(
+            b'{"@context": "https://evil.example/ctx.jsonld", "@type": "Dataset"}',
+            "application/ld+json",
+            {"context", "evil.example", "body"},
+            id="remote-context",
+        ),
+        pytest.param(
+            b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><unclosed>",
+            "application/rdf+xml",
+            {"line", "body"},
+            id="broken-rdf-xml",
+        ),
         pytest.param(TWO_DATASETS, "text/turtle", {"dataset"}, id="two-datasets"),
         pytest.param(NO_DATASET, "text/turtle", {"dataset"}, id="no-dataset"),
         pytest.param(b"", "text/turtle", {"body", "dataset"}, id="empty-body"),
@@ -64,18 +85,26 @@ def test_bad_records_are_refused_naming_what_is_wrong(
 
 @pytest.mark.usefixtures("unchanged")
 def test_replacing_a_record_with_garbage_keeps_the_current_version(catalogue: CatalogueWorld) -> None:
-    reply = Reply.of(catalogue.client.put(
-        f"/catalogue/datasets/{catalogue.record_id}", content=b"<not> <turtle",
-        headers={**catalogue.auth(), "Content-Type": "text/turtle"}))
+    reply = Reply.of(
+        catalogue.client.put(
+            f"/catalogue/datasets/{catalogue.record_id}",
+            content=b"<not> <turtle",
+            headers={**catalogue.auth(), "Content-Type": "text/turtle"},
+        )
+    )
     assert_rejected(reply, Rejection(fields={"line", "body"}), "PUT with unparsable Turtle")
 
 
 @pytest.mark.usefixtures("unchanged")
 def test_replacing_a_record_with_another_dataset_is_refused(catalogue: CatalogueWorld) -> None:
     other = seed_files()[1].read_bytes()
-    reply = Reply.of(catalogue.client.put(
-        f"/catalogue/datasets/{catalogue.record_id}", content=other,
-        headers={**catalogue.auth(), "Content-Type": "text/turtle"}))
+    reply = Reply.of(
+        catalogue.client.put(
+            f"/catalogue/datasets/{catalogue.record_id}",
+            content=other,
+            headers={**catalogue.auth(), "Content-Type": "text/turtle"},
+        )
+    )
     assert_rejected(reply, Rejection(), "PUT of a different dataset (and publisher) over a record")
 
 
@@ -114,10 +143,13 @@ CATALOG_CASES = {
 }
 
 
-@pytest.mark.parametrize(("params", "fields"), [
-    case("test_bad_catalog_paging_is_refused_naming_the_parameter", *value, id=name)
-    for name, value in CATALOG_CASES.items()
-])
+@pytest.mark.parametrize(
+    ("params", "fields"),
+    [
+        case("test_bad_catalog_paging_is_refused_naming_the_parameter", *value, id=name)
+        for name, value in CATALOG_CASES.items()
+    ],
+)
 def test_bad_catalog_paging_is_refused_naming_the_parameter(
     catalogue: CatalogueWorld, params: dict[str, str], fields: set[str]
 ) -> None:
@@ -126,37 +158,52 @@ def test_bad_catalog_paging_is_refused_naming_the_parameter(
 
 
 def test_an_unsatisfiable_accept_header_is_406_naming_accept(catalogue: CatalogueWorld) -> None:
-    reply = Reply.of(catalogue.client.get(f"/catalogue/datasets/{catalogue.record_id}",
-                                          headers={"Accept": "application/x-spreadsheet"}))
+    reply = Reply.of(
+        catalogue.client.get(
+            f"/catalogue/datasets/{catalogue.record_id}", headers={"Accept": "application/x-spreadsheet"}
+        )
+    )
     assert_rejected(reply, Rejection(statuses={406}, fields={"accept"}), "Accept: application/x-spreadsheet")
 
 
 SPARQL_CASES = {
     "update-form": ("application/sparql-update", b"DELETE WHERE { ?s ?p ?o }", {"update"}),
     "update-in-query": ("application/sparql-query", b"DELETE WHERE { ?s ?p ?o }", {"query", "update"}),
-    "two-operations": ("application/sparql-query",
-                       b"SELECT * WHERE { ?s ?p ?o } ; DROP ALL", {"query"}),
+    "two-operations": ("application/sparql-query", b"SELECT * WHERE { ?s ?p ?o } ; DROP ALL", {"query"}),
     "not-sparql": ("application/sparql-query", b"SELECT FROM WHERE {{{", {"query"}),
     "load-remote": ("application/sparql-query", b"LOAD <http://evil.example/data.ttl>", {"query", "update"}),
-    "service-remote": ("application/sparql-query",
-                       b"SELECT * WHERE { SERVICE <http://evil.example/sparql> { ?s ?p ?o } }", {"query", "service"}),
-    "too-long": ("application/sparql-query",
-                 b"SELECT * WHERE { ?s ?p ?o } #" + b"x" * (MAX_SPARQL_QUERY_CHARS + 10), {"query"}),
+    "service-remote": (
+        "application/sparql-query",
+        b"SELECT * WHERE { SERVICE <http://evil.example/sparql> { ?s ?p ?o } }",
+        {"query", "service"},
+    ),
+    "too-long": (
+        "application/sparql-query",
+        b"SELECT * WHERE { ?s ?p ?o } #" + b"x" * (MAX_SPARQL_QUERY_CHARS + 10),
+        {"query"},
+    ),
     "json-body": ("application/json", b'{"query": "SELECT * WHERE {?s ?p ?o}"}', {"content-type"}),
 }
 
 
 @pytest.mark.usefixtures("unchanged")
-@pytest.mark.parametrize(("media_type", "body", "fields"), list(SPARQL_CASES.values()), ids=list(SPARQL_CASES))
+@pytest.mark.parametrize(
+    ("media_type", "body", "fields"), list(SPARQL_CASES.values()), ids=list(SPARQL_CASES)
+)
 def test_sparql_refuses_updates_and_garbage_naming_the_field(
     catalogue: CatalogueWorld, media_type: str, body: bytes, fields: set[str]
 ) -> None:
-    reply = Reply.of(catalogue.client.post("/catalogue/sparql", content=body, headers={"Content-Type": media_type}))
+    reply = Reply.of(
+        catalogue.client.post("/catalogue/sparql", content=body, headers={"Content-Type": media_type})
+    )
     assert_rejected(reply, Rejection(fields=fields), f"SPARQL {body[:40]!r} as {media_type}")
 
 
 def test_sparql_get_without_query_or_with_update_is_refused(catalogue: CatalogueWorld) -> None:
-    for params, fields in (({}, {"query"}), ({"update": "DROP ALL"}, {"update"}),
-                           ({"query": "ASK {"}, {"query"})):
+    for params, fields in (
+        ({}, {"query"}),
+        ({"update": "DROP ALL"}, {"update"}),
+        ({"query": "ASK {"}, {"query"}),
+    ):
         reply = Reply.of(catalogue.client.get("/catalogue/sparql", params=params))
         assert_rejected(reply, Rejection(fields=fields), f"GET /catalogue/sparql {params}")

@@ -80,7 +80,9 @@ def _good_read_still_works(world: ConnectorWorld) -> None:
 
 
 @pytest.mark.parametrize("sql", list(HOSTILE_SQL.values()), ids=list(HOSTILE_SQL))
-def test_ai_job_cannot_run_anything_but_one_select_over_its_view(connectors: ConnectorWorld, sql: str) -> None:
+def test_ai_job_cannot_run_anything_but_one_select_over_its_view(
+    connectors: ConnectorWorld, sql: str
+) -> None:
     before = _reads_and_file(connectors)
     reply = _query(connectors, json.dumps({"sql": sql}).encode())
     assert_rejected(reply, Rejection(statuses={400, 403, 413}), f"query {sql[:50]!r}")
@@ -130,7 +132,10 @@ def test_a_tampered_token_is_refused(connectors: ConnectorWorld) -> None:
     head, payload, signature = connectors.data_token.split(".")
     forged = f"{head}.{payload}.{signature[::-1]}"
     url = connectors.data_endpoint
-    headers = {"Authorization": f"DPoP {forged}", "DPoP": make_proof(connectors.consumer_key, "GET", url, forged)}
+    headers = {
+        "Authorization": f"DPoP {forged}",
+        "DPoP": make_proof(connectors.consumer_key, "GET", url, forged),
+    }
     with httpx.Client(timeout=60) as client:
         reply = Reply.of(client.get(url, headers=headers))
     assert_rejected(reply, Rejection(statuses={401, 403}), "a token with a changed signature")

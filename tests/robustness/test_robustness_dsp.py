@@ -8,10 +8,10 @@ endpoint is refused without the connector ever contacting it; no refusal changes
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime, timedelta
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,13 +23,21 @@ from tests.robustness.worlds import ASSET_ID, ConnectorWorld
 from vocab import dsp
 
 OFFER = {
-    "@id": "urn:sluis:offer:robustness", "@type": "Offer",
-    "permission": [{"action": "use"}], "target": ASSET_ID,
+    "@id": "urn:sluis:offer:robustness",
+    "@type": "Offer",
+    "permission": [{"action": "use"}],
+    "target": ASSET_ID,
 }
 
 
-def _post(world: ConnectorWorld, path: str, body: Any, *, to: str = "provider",
-          headers: dict[str, str] | None = None) -> Reply:
+def _post(
+    world: ConnectorWorld,
+    path: str,
+    body: Any,
+    *,
+    to: str = "provider",
+    headers: dict[str, str] | None = None,
+) -> Reply:
     party = world.party(to)
     sent = {**world.dsp_auth(to), **(headers or {})}
     return Reply.of(http().post(f"{party.dsp}{path}", json=body, headers=sent))
@@ -40,8 +48,9 @@ def _without(message: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _request() -> dict[str, Any]:
-    return dsp.contract_request_message("urn:uuid:robustness-consumer", OFFER,
-                                        callback_address="http://127.0.0.1:1/dsp")
+    return dsp.contract_request_message(
+        "urn:uuid:robustness-consumer", OFFER, callback_address="http://127.0.0.1:1/dsp"
+    )
 
 
 def _mutations() -> Iterator[object]:
@@ -53,13 +62,19 @@ def _mutations() -> Iterator[object]:
     yield pytest.param({**base, "consumerPid": {"@id": "x"}}, {"consumerPid"}, id="consumerPid-object")
     yield pytest.param({**base, "offer": "an offer"}, {"offer"}, id="offer-string")
     yield pytest.param({**base, "offer": [OFFER, OFFER]}, {"offer"}, id="offer-array")
-    yield pytest.param({**base, "@type": "ContractAgreementMessage"}, {"type", "contractrequest"}, id="wrong-type")
+    yield pytest.param(
+        {**base, "@type": "ContractAgreementMessage"}, {"type", "contractrequest"}, id="wrong-type"
+    )
     yield pytest.param({**base, "@type": 7}, {"type"}, id="type-number")
-    yield pytest.param({**base, "@context": ["https://evil.example/context.jsonld"]}, {"context"},
-                       id="remote-context")
-    yield pytest.param({**base, "callbackAddress": ["http://127.0.0.1:1/dsp"]}, {"callbackAddress"},
-                       id="callback-array")
-    yield pytest.param({**base, "consumerPid": "x" * 100_000}, {"consumerPid", "body", "large"}, id="pid-100k-chars")
+    yield pytest.param(
+        {**base, "@context": ["https://evil.example/context.jsonld"]}, {"context"}, id="remote-context"
+    )
+    yield pytest.param(
+        {**base, "callbackAddress": ["http://127.0.0.1:1/dsp"]}, {"callbackAddress"}, id="callback-array"
+    )
+    yield pytest.param(
+        {**base, "consumerPid": "x" * 100_000}, {"consumerPid", "body", "large"}, id="pid-100k-chars"
+    )
 
 
 @pytest.mark.parametrize(("message", "fields"), list(_mutations()))
@@ -75,36 +90,71 @@ def test_malformed_contract_requests_are_dsp_errors_naming_the_member(
 @pytest.mark.parametrize(
     ("path", "build"),
     [
-        ("/negotiations/{pid}/termination",
-         lambda w: {**dsp.negotiation_termination_message(w.provider_negotiation_pid, "urn:uuid:other"),
-                    "consumerPid": ["not", "a", "pid"]}),
-        ("/negotiations/{pid}/events",
-         lambda w: {**dsp.negotiation_event_message(w.provider_negotiation_pid, w.consumer_negotiation_pid,
-                                                    "ACCEPTED"), "eventType": {"evil": True}}),
-        ("/negotiations/{pid}/agreement/verification",
-         lambda w: _without(dsp.negotiation_event_message(w.provider_negotiation_pid, w.consumer_negotiation_pid,
-                                                          "ACCEPTED"), "@type")),
-        ("/transfers/{pid}/suspension",
-         lambda w: {**dsp.transfer_suspension_message(w.provider_transfer_id, w.consumer_transfer_id),
-                    "reason": "x" * 10}),
-        ("/transfers/{pid}/completion",
-         lambda w: {**dsp.transfer_completion_message(w.provider_transfer_id, w.consumer_transfer_id),
-                    "providerPid": None}),
+        (
+            "/negotiations/{pid}/termination",
+            lambda w: {
+                **dsp.negotiation_termination_message(w.provider_negotiation_pid, "urn:uuid:other"),
+                "consumerPid": ["not", "a", "pid"],
+            },
+        ),
+        (
+            "/negotiations/{pid}/events",
+            lambda w: {
+                **dsp.negotiation_event_message(
+                    w.provider_negotiation_pid, w.consumer_negotiation_pid, "ACCEPTED"
+                ),
+                "eventType": {"evil": True},
+            },
+        ),
+        (
+            "/negotiations/{pid}/agreement/verification",
+            lambda w: _without(
+                dsp.negotiation_event_message(
+                    w.provider_negotiation_pid, w.consumer_negotiation_pid, "ACCEPTED"
+                ),
+                "@type",
+            ),
+        ),
+        (
+            "/transfers/{pid}/suspension",
+            lambda w: {
+                **dsp.transfer_suspension_message(w.provider_transfer_id, w.consumer_transfer_id),
+                "reason": "x" * 10,
+            },
+        ),
+        (
+            "/transfers/{pid}/completion",
+            lambda w: {
+                **dsp.transfer_completion_message(w.provider_transfer_id, w.consumer_transfer_id),
+                "providerPid": None,
+            },
+        ),
     ],
-    ids=["termination-pid-array", "event-type-object", "verification-without-type", "suspension-reason-string",
-         "completion-null-pid"],
+    ids=[
+        "termination-pid-array",
+        "event-type-object",
+        "verification-without-type",
+        "suspension-reason-string",
+        "completion-null-pid",
+    ],
 )
 def test_wrong_typed_process_messages_leave_the_live_process_alone(
     connectors: ConnectorWorld, path: str, build: Callable[[ConnectorWorld], dict[str, Any]]
 ) -> None:
-    pid = connectors.provider_negotiation_pid if path.startswith("/negotiations") else connectors.provider_transfer_id
+    pid = (
+        connectors.provider_negotiation_pid
+        if path.startswith("/negotiations")
+        else connectors.provider_transfer_id
+    )
     before = connectors.snapshot()
     reply = _post(connectors, path.replace("{pid}", pid), build(connectors))
     assert_rejected(reply, Rejection(dsp=True), f"{path} with a wrong-typed message")
     assert connectors.snapshot() == before
 
 
-def test_consumer_side_endpoints_refuse_hostile_messages_from_the_provider(connectors: ConnectorWorld) -> None:
+def test_consumer_side_endpoints_refuse_hostile_messages_from_the_provider(
+    connectors: ConnectorWorld,
+) -> None:
     before = connectors.snapshot()
     pid = connectors.consumer_negotiation_pid
     for suffix, body in (
@@ -116,8 +166,12 @@ def test_consumer_side_endpoints_refuse_hostile_messages_from_the_provider(conne
         reply = _post(connectors, f"/negotiations/{pid}{suffix}", body, to="consumer")
         assert_rejected(reply, Rejection(dsp=True), f"consumer /negotiations/{{pid}}{suffix}")
     transfer = connectors.consumer_transfer_id
-    reply = _post(connectors, f"/transfers/{transfer}/start",
-                  {"@type": "TransferStartMessage", "dataAddress": "http://127.0.0.1:1/steal"}, to="consumer")
+    reply = _post(
+        connectors,
+        f"/transfers/{transfer}/start",
+        {"@type": "TransferStartMessage", "dataAddress": "http://127.0.0.1:1/steal"},
+        to="consumer",
+    )
     assert_rejected(reply, Rejection(dsp=True), "consumer /transfers/{pid}/start with a string data address")
     assert connectors.snapshot() == before
 
@@ -151,17 +205,23 @@ class _Listener:
         self.sock.close()
 
 
-def test_callback_to_an_unregistered_address_is_refused_and_never_contacted(connectors: ConnectorWorld) -> None:
+def test_callback_to_an_unregistered_address_is_refused_and_never_contacted(
+    connectors: ConnectorWorld,
+) -> None:
     listener = _Listener()
     try:
         before = connectors.snapshot()
         message = dsp.contract_request_message(
-            "urn:uuid:robustness-callback", {**OFFER, "@id": "urn:sluis:offer:8:readings:" + ASSET_ID},
+            "urn:uuid:robustness-callback",
+            {**OFFER, "@id": "urn:sluis:offer:8:readings:" + ASSET_ID},
             callback_address=f"http://127.0.0.1:{listener.port}/dsp",
         )
         reply = _post(connectors, "/negotiations/request", message)
-        assert_rejected(reply, Rejection(dsp=True, statuses={400, 403}, fields={"callback"}),
-                        "a callbackAddress that is not the consumer's")
+        assert_rejected(
+            reply,
+            Rejection(dsp=True, statuses={400, 403}, fields={"callback"}),
+            "a callbackAddress that is not the consumer's",
+        )
         time.sleep(0.5)  # give a wrongly started outbox delivery the chance to show itself
         assert listener.connections == 0, "the connector contacted an unregistered callback address"
         assert connectors.snapshot() == before
@@ -184,15 +244,30 @@ def test_a_replayed_token_is_refused(connectors: ConnectorWorld) -> None:
 def test_tokens_that_do_not_prove_the_caller_are_refused(connectors: ConnectorWorld, case: str) -> None:
     world = connectors
     if case == "other-audience":
-        token = issue_token(world.consumer_key, world.consumer.did, world.consumer.did, world.consumer_credentials)
+        token = issue_token(
+            world.consumer_key, world.consumer.did, world.consumer.did, world.consumer_credentials
+        )
     elif case == "expired":
-        token = issue_token(world.consumer_key, world.consumer.did, world.provider.did, world.consumer_credentials,
-                            ttl_seconds=60, now=datetime.now(UTC) - timedelta(hours=1))
+        token = issue_token(
+            world.consumer_key,
+            world.consumer.did,
+            world.provider.did,
+            world.consumer_credentials,
+            ttl_seconds=60,
+            now=datetime.now(UTC) - timedelta(hours=1),
+        )
     else:
-        token = issue_token(KeyPair.generate(), world.consumer.did, world.provider.did, world.consumer_credentials)
+        token = issue_token(
+            KeyPair.generate(), world.consumer.did, world.provider.did, world.consumer_credentials
+        )
     with httpx.Client(timeout=60) as client:
-        reply = Reply.of(client.post(f"{world.provider.dsp}/catalog/request", json=dsp.catalog_request_message(),
-                                     headers={"Authorization": f"Bearer {token}"}))
+        reply = Reply.of(
+            client.post(
+                f"{world.provider.dsp}/catalog/request",
+                json=dsp.catalog_request_message(),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        )
     assert_rejected(reply, Rejection(dsp=True, statuses={401}), f"a DSP token ({case})")
 
 
@@ -212,5 +287,8 @@ def test_json_nested_past_the_depth_limit_is_refused(connectors: ConnectorWorld)
         nested = {"https://w3id.org/sluis/ns#n": nested}
     message = {**dsp.catalog_request_message(), "https://w3id.org/sluis/ns#deep": nested}
     reply = _post(connectors, "/catalog/request", message)
-    assert_rejected(reply, Rejection(dsp=True, statuses={400}, fields={"deep", "nest", "depth"}),
-                    "a catalog request nested past the depth limit")
+    assert_rejected(
+        reply,
+        Rejection(dsp=True, statuses={400}, fields={"deep", "nest", "depth"}),
+        "a catalog request nested past the depth limit",
+    )

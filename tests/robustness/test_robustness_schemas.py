@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.robustness.hostile import LONG_STRING_CHARS, Rejection, Reply, assert_rejected
+from tests.robustness.known_bugs import known
 from tests.robustness.routes import Operation, operations
 from tests.robustness.targets import Targets
 from tests.robustness.worlds import CatalogueWorld, ConnectorWorld
@@ -83,8 +84,9 @@ def _outbound(op: Operation) -> bool:
 
 def _post(targets: Targets, op: Operation, body: Any) -> Reply:
     before = targets.snapshot(op)
-    reply = targets.send(op, ids=targets.unknown_ids(op), content=json.dumps(body).encode(),
-                         content_type="application/json")
+    reply = targets.send(
+        op, ids=targets.unknown_ids(op), content=json.dumps(body).encode(), content_type="application/json"
+    )
     if 400 <= reply.status < 500:
         assert targets.snapshot(op) == before, f"{op.id}: a refused body changed state"
     return reply
@@ -98,9 +100,13 @@ def _mutation_cases() -> Iterator[object]:
             yield pytest.param(op, "drop", field_name, None, id=f"{op.id}-without-{field_name}")
         for field_name, prop in properties.items():
             for index, wrong in enumerate(WRONG_VALUES.get(_type(prop), [])):
-                yield pytest.param(op, "set", field_name, wrong, id=f"{op.id}-{field_name}-wrong-type-{index}")
+                yield pytest.param(
+                    op, "set", field_name, wrong, id=f"{op.id}-{field_name}-wrong-type-{index}"
+                )
             if _type(prop) == "string" and "enum" not in _option(prop):
-                yield pytest.param(op, "set", field_name, "x" * LONG_STRING_CHARS, id=f"{op.id}-{field_name}-1M-chars")
+                yield pytest.param(
+                    op, "set", field_name, "x" * LONG_STRING_CHARS, id=f"{op.id}-{field_name}-1M-chars"
+                )
 
 
 @pytest.mark.parametrize(("op", "change", "field_name", "value"), list(_mutation_cases()))
@@ -113,7 +119,9 @@ def test_schema_violations_are_refused_naming_the_field(
     else:
         body[field_name] = value
     reply = _post(targets, op, body)
-    assert_rejected(reply, Rejection(fields={field_name}), f"{op.id} with {field_name} {change} {str(value)[:30]}")
+    assert_rejected(
+        reply, Rejection(fields={field_name}), f"{op.id} with {field_name} {change} {str(value)[:30]}"
+    )
 
 
 @pytest.mark.parametrize("op", [op for op in _schema_ops() if not _outbound(op)], ids=lambda op: op.id)
@@ -126,9 +134,14 @@ def test_extra_fields_are_ignored_or_refused_never_a_server_error(targets: Targe
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 NOT_A_STRING = st.none() | st.booleans() | st.integers() | st.lists(st.text(max_size=5), max_size=2)
@@ -142,8 +155,13 @@ def test_drawn_bodies_are_refused_cleanly_or_match_the_schema(targets: Targets, 
         for name, prop in schema["properties"].items()
     }
 
-    @settings(max_examples=HYPOTHESIS_EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=HYPOTHESIS_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(body=st.fixed_dictionaries(fields))
     def attempt(body: dict[str, Any]) -> None:
         reply = _post(targets, op, body)
@@ -154,3 +172,17 @@ def test_drawn_bodies_are_refused_cleanly_or_match_the_schema(targets: Targets, 
             jsonschema.validate(body, schema)
 
     attempt()
+
+
+@known("test_an_asset_description_nested_past_the_dsp_depth_limit_is_refused")
+def test_an_asset_description_nested_past_the_dsp_depth_limit_is_refused(targets: Targets) -> None:
+    """The description is served in DSP catalogs, whose peers refuse messages nested this deep."""
+    from vocab.dsp import MAX_MESSAGE_DEPTH
+
+    op = next(op for op in _schema_ops() if op.path == "/management/assets")
+    nested: dict[str, Any] = {"http://purl.org/dc/terms/title": "leaf"}
+    for _ in range(MAX_MESSAGE_DEPTH + 10):
+        nested = {"http://purl.org/dc/terms/relation": nested}
+    body = {**minimal(op.body_schema or {}), "id": "urn:sluis:robustness:deep-description", "dataset": nested}
+    reply = _post(targets, op, body)
+    assert_rejected(reply, Rejection(fields={"dataset"}), "an asset whose dataset nests past the DSP limit")

@@ -29,8 +29,11 @@ from tests.robustness.worlds import CatalogueWorld, ConnectorWorld
 
 
 @pytest.fixture(scope="module")
-def targets(catalogue: CatalogueWorld, connectors: ConnectorWorld) -> Targets:
-    return Targets(catalogue, connectors)
+def targets(catalogue: CatalogueWorld, connectors: ConnectorWorld) -> Iterator[Targets]:
+    """Every request of this module is refused, so both worlds end as they began, as clients see them."""
+    before = catalogue.http_snapshot(), connectors.http_snapshot()
+    yield Targets(catalogue, connectors)
+    assert (catalogue.http_snapshot(), connectors.http_snapshot()) == before, "the sweep changed state"
 
 
 def _ids(op: Operation) -> str:
@@ -59,18 +62,26 @@ def test_every_app_publishes_its_operations() -> None:
     apps = {op.app for op in ops}
     assert apps == {CATALOGUE, "connector"}
     paths = {op.path for op in ops}
-    for expected in ("/catalogue/datasets", "/catalogue/search", "/management/assets",
-                     "/dsp/catalog/request", "/data/{transfer_id}/query"):
+    for expected in (
+        "/catalogue/datasets",
+        "/catalogue/search",
+        "/management/assets",
+        "/dsp/catalog/request",
+        "/data/{transfer_id}/query",
+    ):
         assert expected in paths, f"{expected} is missing from the OpenAPI documents"
 
 
-# ---- unknown and hostile path ids -----------------------------------------------------------------
+# ---- unknown and hostile path ids ----------------------------------------------------------------
 @pytest.mark.parametrize("op", operations(path_params=True), ids=_ids)
 def test_unknown_ids_are_a_clean_4xx(targets: Targets, op: Operation) -> None:
     content = b"{}" if op.reads_body else None
     content_type = targets.json_type(op) if op.reads_body else None
-    reply = _unchanged(targets, op, lambda: targets.send(
-        op, ids=targets.unknown_ids(op), content=content, content_type=content_type))
+    reply = _unchanged(
+        targets,
+        op,
+        lambda: targets.send(op, ids=targets.unknown_ids(op), content=content, content_type=content_type),
+    )
     assert_rejected(reply, _rejection(op), f"{op.id} with unknown ids")
 
 
@@ -79,6 +90,8 @@ HOSTILE_PATH_VALUES = {
     "traversal": "../../../../etc/passwd",
     "nul": "x\x00y",
     "sql-with-spaces": "' OR '1'='1'; DROP TABLE assets; --",
+    "unicode": "☃-💥-\u202e",
+    "percent-escapes": "%25%00%2e%2e",
 }
 
 
@@ -95,12 +108,16 @@ def test_hostile_path_values_are_a_clean_4xx(targets: Targets, op: Operation, va
         ids["command"] = "terminate"
     content = b"{}" if op.reads_body else None
     content_type = targets.json_type(op) if op.reads_body else None
-    reply = _unchanged(targets, op, lambda: targets.send(op, ids=ids, content=content, content_type=content_type))
+    reply = _unchanged(
+        targets, op, lambda: targets.send(op, ids=ids, content=content, content_type=content_type)
+    )
     # A value that changes the route (an encoded "/") may end in routing's 404 problem, not in the route.
-    assert_rejected(reply, Rejection(dsp=None if op.is_dsp else False), f"{op.id} with path value {value[:40]!r}")
+    assert_rejected(
+        reply, Rejection(dsp=None if op.is_dsp else False), f"{op.id} with path value {value[:40]!r}"
+    )
 
 
-# ---- credentials --------------------------------------------------------------------------------------
+# ---- credentials ---------------------------------------------------------------------------------
 # Tried on every operation that needs a credential.
 BAD_CREDENTIALS: dict[str, dict[str, str]] = {
     "absent": {},
@@ -128,20 +145,29 @@ def _credential_cases() -> Iterator[object]:
 
 
 @pytest.mark.parametrize(("op", "headers"), list(_credential_cases()))
-def test_bad_credentials_are_refused_with_401(targets: Targets, op: Operation, headers: dict[str, str]) -> None:
+def test_bad_credentials_are_refused_with_401(
+    targets: Targets, op: Operation, headers: dict[str, str]
+) -> None:
     content = targets.plausible_body(op) if op.reads_body else None
     content_type = targets.json_type(op) if op.reads_body else None
-    reply = _unchanged(targets, op, lambda: targets.send(
-        op, content=content, content_type=content_type, headers=headers, authenticated=False))
+    reply = _unchanged(
+        targets,
+        op,
+        lambda: targets.send(
+            op, content=content, content_type=content_type, headers=headers, authenticated=False
+        ),
+    )
     assert_rejected(reply, _rejection(op, statuses={401, 403}), f"{op.id} with {headers or 'no credential'}")
 
 
-# ---- malformed bodies -------------------------------------------------------------------------------------
+# ---- malformed bodies ----------------------------------------------------------------------------
 def _body_cases() -> Iterator[object]:
     for op in operations(body=True):
         for name, content in MALFORMED_JSON:
             yield case("test_malformed_bodies_are_a_clean_4xx", op, content, None, id=f"{op.id}-{name}")
         yield pytest.param(op, b'<?xml version="1.0"?><a/>', "application/xml", id=f"{op.id}-xml-body")
+        yield pytest.param(op, b'{"id": "x"}', "text/plain", id=f"{op.id}-text-plain")
+        yield pytest.param(op, b"\x89PNG\r\n\x1a\n\x00\x00", "image/png", id=f"{op.id}-binary")
 
 
 @pytest.mark.parametrize(("op", "content", "content_type"), list(_body_cases()))
@@ -153,15 +179,19 @@ def test_malformed_bodies_are_a_clean_4xx(
     assert_rejected(reply, _rejection(op), f"{op.id} with body {content[:40]!r} as {media_type}")
 
 
-# ---- huge bodies ----------------------------------------------------------------------------------------------
+# ---- huge bodies ---------------------------------------------------------------------------------
 def _huge_cases() -> Iterator[object]:
     for op in operations(body=True):
         for framing in ("content-length", "chunked"):
-            yield case("test_bodies_over_ten_megabytes_are_refused_with_413", op, framing, id=f"{op.id}-{framing}")
+            yield case(
+                "test_bodies_over_ten_megabytes_are_refused_with_413", op, framing, id=f"{op.id}-{framing}"
+            )
 
 
 @pytest.mark.parametrize(("op", "framing"), list(_huge_cases()))
-def test_bodies_over_ten_megabytes_are_refused_with_413(targets: Targets, op: Operation, framing: str) -> None:
+def test_bodies_over_ten_megabytes_are_refused_with_413(
+    targets: Targets, op: Operation, framing: str
+) -> None:
     url = targets.url(op)
     headers = {**targets.auth(op, op.method, url), "Content-Type": targets.json_type(op)}
     parts, total = huge_json_string_body("id", HUGE_BODY_BYTES)
@@ -178,7 +208,7 @@ def test_bodies_over_ten_megabytes_are_refused_with_413(targets: Targets, op: Op
     assert body
 
 
-# ---- query parameters ---------------------------------------------------------------------------------------------
+# ---- query parameters ----------------------------------------------------------------------------
 BAD_INTEGERS = {"negative": "-1", "zero": "0", "huge": "9" * 30, "not-a-number": "abc", "fraction": "1.5"}
 
 
@@ -187,8 +217,14 @@ def _query_cases() -> Iterator[object]:
         for name, kind in op.query_params:
             if kind == "integer":
                 for label, value in BAD_INTEGERS.items():
-                    yield case("test_bad_query_parameters_are_refused_naming_the_parameter", op, name, value, True,
-                               id=f"{op.id}-{name}-{label}")
+                    yield case(
+                        "test_bad_query_parameters_are_refused_naming_the_parameter",
+                        op,
+                        name,
+                        value,
+                        True,
+                        id=f"{op.id}-{name}-{label}",
+                    )
             else:
                 yield pytest.param(op, name, "q" * 20_000, False, id=f"{op.id}-{name}-very-long")
                 yield pytest.param(op, name, "\x00\x01", False, id=f"{op.id}-{name}-control-chars")

@@ -113,7 +113,11 @@ def catalogue_world(root: Path) -> Iterator[CatalogueWorld]:
     token = run_cli("catalogue", "token", "create", "--data", str(data), "--publisher", publisher).strip()
     port = free_port()
     app = create_catalogue_app(data, CatalogueConfig(public_url=f"http://127.0.0.1:{port}"))
-    with serve_in_thread(app, port=port) as url, httpx.Client(base_url=url, timeout=60) as client:
+    # One connection per request: a server rightly closes one after a refused, unread body.
+    with (
+        serve_in_thread(app, port=port) as url,
+        httpx.Client(base_url=url, timeout=60, headers={"Connection": "close"}) as client,
+    ):
         published = client.post(
             "/catalogue/datasets",
             content=seed.read_bytes(),
@@ -176,10 +180,20 @@ class ConnectorWorld:
     def dsp_token(self, to: str = "provider") -> str:
         """A fresh self-issued token from the other party to ``to`` (each jti is used once)."""
         if to == "provider":
-            return issue_token(self.consumer_key, self.consumer.did, self.provider.did,
-                               self.consumer_credentials, ttl_seconds=120)
-        return issue_token(self.provider_key, self.provider.did, self.consumer.did,
-                           self.provider_credentials, ttl_seconds=120)
+            return issue_token(
+                self.consumer_key,
+                self.consumer.did,
+                self.provider.did,
+                self.consumer_credentials,
+                ttl_seconds=120,
+            )
+        return issue_token(
+            self.provider_key,
+            self.provider.did,
+            self.consumer.did,
+            self.provider_credentials,
+            ttl_seconds=120,
+        )
 
     def dsp_auth(self, to: str = "provider") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.dsp_token(to)}"}
@@ -221,8 +235,15 @@ def _without_volatile(value: Any) -> Any:
 
 # Rows a rejected request must not touch (message logs, replay guards and audit entries are
 # evidence of the attempt and may grow).
-STATE_TABLES = ("assets", "policies", "contract_definitions", "processes", "agreements", "sluis_dp_reads",
-                "sluis_dp_obligations")
+STATE_TABLES = (
+    "assets",
+    "policies",
+    "contract_definitions",
+    "processes",
+    "agreements",
+    "sluis_dp_reads",
+    "sluis_dp_obligations",
+)
 
 
 def _table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -238,8 +259,16 @@ def _table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
 def _make_participant_folder(root: Path, name: str, authority_dir: Path) -> Path:
     port = free_port()
     folder = root / f"{name}-{port}"
-    run_cli("participant", "init", "--id", did_web_for("127.0.0.1", port), "--dir", str(folder),
-            "--authority-dir", str(authority_dir))
+    run_cli(
+        "participant",
+        "init",
+        "--id",
+        did_web_for("127.0.0.1", port),
+        "--dir",
+        str(folder),
+        "--authority-dir",
+        str(authority_dir),
+    )
     return folder / "connector.toml"
 
 
@@ -264,29 +293,47 @@ def _running(root: Path, name: str, authority_dir: Path) -> Iterator[Participant
 
 def _write_readings(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    table = pa.table({
-        "meter": pa.array([f"m{i:03d}" for i in range(TABLE_ROWS)]),
-        "region": pa.array([["NH", "ZH", "UT"][i % 3] for i in range(TABLE_ROWS)]),
-        "kwh": pa.array([float(i) * 1.5 for i in range(TABLE_ROWS)]),
-    })
+    table = pa.table(
+        {
+            "meter": pa.array([f"m{i:03d}" for i in range(TABLE_ROWS)]),
+            "region": pa.array([["NH", "ZH", "UT"][i % 3] for i in range(TABLE_ROWS)]),
+            "kwh": pa.array([float(i) * 1.5 for i in range(TABLE_ROWS)]),
+        }
+    )
     pq.write_table(table, folder / "readings.parquet")
 
 
 def _members_only() -> dict[str, Any]:
     return {
-        "@id": "urn:sluis:robustness:policy:members", "@type": "Offer",
-        "permission": [{"action": "use", "constraint": [
-            {"leftOperand": "sluis:credential", "operator": "hasPart", "rightOperand": "MembershipCredential"},
-        ]}],
+        "@id": "urn:sluis:robustness:policy:members",
+        "@type": "Offer",
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {
+                        "leftOperand": "sluis:credential",
+                        "operator": "hasPart",
+                        "rightOperand": "MembershipCredential",
+                    },
+                ],
+            }
+        ],
     }
 
 
 def _research_only() -> dict[str, Any]:
     return {
-        "@id": "urn:sluis:robustness:policy:research", "@type": "Offer",
-        "permission": [{"action": "use", "constraint": [
-            {"leftOperand": "purpose", "operator": "isA", "rightOperand": RESEARCH},
-        ]}],
+        "@id": "urn:sluis:robustness:policy:research",
+        "@type": "Offer",
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {"leftOperand": "purpose", "operator": "isA", "rightOperand": RESEARCH},
+                ],
+            }
+        ],
     }
 
 
@@ -334,16 +381,31 @@ def connector_world(root: Path) -> Iterator[ConnectorWorld]:
         _write_readings(provider.config.dataplane.data_root / "readings")
         with provider.management() as api:
             for path, body in (
-                ("/assets", {"id": ASSET_ID, "title": "Meter readings",
-                             "data": {"kind": "parquet", "path": "readings/readings.parquet"}}),
+                (
+                    "/assets",
+                    {
+                        "id": ASSET_ID,
+                        "title": "Meter readings",
+                        "data": {"kind": "parquet", "path": "readings/readings.parquet"},
+                    },
+                ),
                 ("/policies", {"id": "members", "policy": _members_only()}),
                 ("/policies", {"id": "research", "policy": _research_only()}),
-                ("/contract-definitions", {"id": "readings", "access_policy_id": "members",
-                                           "contract_policy_id": "research", "asset_ids": [ASSET_ID]}),
+                (
+                    "/contract-definitions",
+                    {
+                        "id": "readings",
+                        "access_policy_id": "members",
+                        "contract_policy_id": "research",
+                        "asset_ids": [ASSET_ID],
+                    },
+                ),
             ):
                 created = api.post(path, json=body)
                 assert created.status_code == 201, f"{path}: {created.text}"
-        job = stack.enter_context(Job.from_config(consumer.config_path, "robustness-job", RESEARCH, PLACE_NLD))
+        job = stack.enter_context(
+            Job.from_config(consumer.config_path, "robustness-job", RESEARCH, PLACE_NLD)
+        )
         opened = job.dataset(ASSET_ID, provider.dsp, provider.did)
         assert opened.read().num_rows == TABLE_ROWS
         provider_negotiation = _provider_process(provider, "negotiations")

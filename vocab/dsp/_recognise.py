@@ -78,7 +78,8 @@ def is_known_compact_form(doc: Mapping[str, Any]) -> bool:
     context = doc.get("@context")
     if context != [DSP_CONTEXT_URL]:
         return False
-    if doc.get("@type") not in MESSAGE_SCHEMAS:
+    type_name = doc.get("@type")
+    if not isinstance(type_name, str) or type_name not in MESSAGE_SCHEMAS:
         return False
     return _plain_keys({key: value for key, value in doc.items() if key != "@context"})
 
@@ -140,6 +141,8 @@ def _ensure_object(doc: object) -> Mapping[str, Any]:
 
 def _finish(body: dict[str, Any], expected: Collection[str] | None, fast: bool) -> DspMessage:
     type_name = body.get("@type")
+    if not isinstance(type_name, str):
+        raise DspMessageError("@type", f"a DSP message has exactly one message type, not {type_name!r}")
     if expected is not None and type_name not in expected:
         raise DspMessageError("@type", f"expected {' or '.join(sorted(expected))}, got {type_name!r}")
     problems = check_message(body)
@@ -161,6 +164,10 @@ def read_message(doc: object, expected: Collection[str] | None = None, base: str
     if "@type" not in mapping:
         raise DspMessageError("@type", "a DSP message names its message type in @type")
     type_name = mapping.get("@type")
+    if not isinstance(type_name, str | list) or (
+        isinstance(type_name, list) and not all(isinstance(t, str) for t in type_name)
+    ):
+        raise DspMessageError("@type", "@type must be a string (the message type)")
     compact_type = isinstance(type_name, str) and ":" not in type_name
     if expected is not None and compact_type and type_name not in expected:
         raise DspMessageError("@type", f"expected {' or '.join(sorted(expected))}, got {type_name!r}")
