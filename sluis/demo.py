@@ -685,7 +685,7 @@ class JobRun:
     reads: int
 
 
-def find_dataset(job: Job, urls: Endpoints, say: Narrator) -> tuple[str, str]:
+def find_dataset(job: Job, say: Narrator) -> tuple[str, str]:
     """The AI job finds the dataset in the catalogue and, from its record, the provider's connector."""
     say.say('job.search("hourly household electricity", access_rights="RESTRICTED", spatial="NLD")')
     found = job.search("hourly household electricity", access_rights="RESTRICTED", spatial="NLD")
@@ -693,23 +693,10 @@ def find_dataset(job: Job, urls: Endpoints, say: Narrator) -> tuple[str, str]:
     if not hits:
         raise DemoError(f"the provider's dataset is not found by search: {found}")
     say.say(f"found: {hits[0]['title']}")
-    with httpx.Client(base_url=urls.catalogue, timeout=HTTP_TIMEOUT_SECONDS) as client:
-        record = client.get(f"/catalogue/datasets/{hits[0]['id']}", headers={"Accept": "text/turtle"})
-        if record.status_code != 200:
-            raise DemoError(f"GET {hits[0].get('href')} answered HTTP {record.status_code}")
-        graph = Graph().parse(data=record.text, format="turtle")
-        endpoint = URIRef("http://www.w3.org/ns/dcat#endpointURL")
-        addresses = sorted(str(url) for url in graph.objects(None, endpoint))
-        if not addresses:
-            raise DemoError("the dataset's record names no DSP endpoint (dcat:endpointURL)")
-        dsp = addresses[0].rstrip("/")
-        origin = dsp.rsplit("/dsp", 1)[0]
-        version = client.get(f"{origin}/.well-known/dspace-version").json()
-    service = str(version["protocolVersions"][0].get("serviceId", ""))
-    provider_id = service.split("#", 1)[0]
-    say.say(f"its record names the provider's DSP endpoint {dsp};")
-    say.say(f"/.well-known/dspace-version: DSP {version['protocolVersions'][0]['version']}")
-    say.say(f"served by provider {provider_id}")
+    say.say("job.locate(hit): the record names the provider's DSP endpoint; its connector names the provider")
+    _, dsp, provider_id = job.locate(hits[0])
+    say.say(f"its record names the provider's DSP endpoint {dsp},")
+    say.say(f"served by provider {provider_id} (from /.well-known/dspace-version)")
     return dsp, provider_id
 
 
@@ -721,7 +708,7 @@ def run_ai_job(space: DemoSpace, urls: Endpoints, say: Narrator, table: pa.Table
     )
     say.say(f"from connector.jobs import Job: job {JOB_ID}, purpose ai-training, compute site NLD")
     try:
-        dsp, provider_id = find_dataset(job, urls, say)
+        dsp, provider_id = find_dataset(job, say)
         say.check(provider_id == space.provider_did, "the provider's DID is the one its connector serves")
         offer = job.offer_for(DATASET_IRI, dsp, provider_id)
         say.say(f"the provider's DSP catalog offers {offer.get('@id')} to this member")

@@ -5,7 +5,7 @@
                           compute_site="http://publications.europa.eu/resource/authority/country/NLD",
                           catalogue_url="http://127.0.0.1:8080")
     hit = job.search("diabetes")[0]
-    data = job.dataset(dataset_id, provider_dsp_url, provider_id)   # negotiates or reuses an agreement
+    data = job.open(hit)     # finds the provider's connector, negotiates or reuses an agreement
     table = data.query("SELECT region, count(*) FROM data GROUP BY region")   # pyarrow.Table
     job.write_lineage("lineage.jsonld")
 
@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+from rdflib import Graph, URIRef
 
 from connector.identity import KeyPair
 from connector.jobs.data import Address, TransferReader
@@ -38,6 +39,7 @@ POLL_INTERVAL_SECONDS = 0.05
 SEARCH_PAGE_SIZE = 20
 FINAL_NEGOTIATION = "FINALIZED"
 FAILED_STATES = frozenset({"TERMINATED"})
+DCAT_ENDPOINT_URL = URIRef("http://www.w3.org/ns/dcat#endpointURL")
 
 
 @dataclass
@@ -117,6 +119,40 @@ class Job:
             raise JobError("search_failed", "the catalogue's answer has no 'hits' list")
         return [hit for hit in hits if isinstance(hit, dict)]
 
+    def locate(self, hit: Mapping[str, Any]) -> tuple[str, str, str]:
+        """Where a search hit's data is offered: (dataset IRI, provider DSP URL, provider id).
+
+        The catalogue record names the provider's DSP endpoint (``dcat:endpointURL`` of a data
+        service); the provider's participant id comes from its ``/.well-known/dspace-version``.
+        """
+        if self.catalogue_url is None:
+            raise JobError("no_catalogue", "this job was created without a catalogue URL")
+        record_id, dataset_iri = hit.get("id"), hit.get("dataset")
+        if not isinstance(record_id, str) or not isinstance(dataset_iri, str):
+            raise JobError("bad_hit", "a search hit needs its 'id' and 'dataset'")
+        response = self._http.get(f"{self.catalogue_url}/catalogue/datasets/{record_id}",
+                                  headers={"Accept": "text/turtle"})
+        if response.status_code != 200:
+            raise JobError("record_failed", f"HTTP {response.status_code} for record {record_id}")
+        graph = Graph().parse(data=response.text, format="turtle")
+        endpoints = sorted(str(url) for url in graph.objects(None, DCAT_ENDPOINT_URL))
+        dsp_endpoints = [url.rstrip("/") for url in endpoints if url.rstrip("/").endswith("/dsp")]
+        if not dsp_endpoints:
+            raise JobError("no_connector", f"the record of {dataset_iri} names no DSP endpoint")
+        dsp = dsp_endpoints[0]
+        version = self._json(self._http.get(f"{dsp.rsplit('/dsp', 1)[0]}/.well-known/dspace-version"),
+                             "version_failed")
+        versions = version.get("protocolVersions") if isinstance(version, dict) else None
+        service = versions[0].get("serviceId") if isinstance(versions, list) and versions else None
+        if not isinstance(service, str) or not service:
+            raise JobError("no_participant", f"{dsp} does not say which participant serves it")
+        return dataset_iri, dsp, service.split("#", 1)[0]
+
+    def open(self, hit: Mapping[str, Any]) -> Dataset:
+        """Open a search hit: locate its provider, negotiate or reuse an agreement, start a transfer."""
+        dataset_iri, dsp, provider_id = self.locate(hit)
+        return self.dataset(dataset_iri, dsp, provider_id)
+
     # --- management API -----------------------------------------------------------------------
     def _management(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         response = self._http.request(
@@ -182,6 +218,7 @@ class Job:
         created = self._management("POST", "/negotiations", {
             "counterparty_address": provider_dsp_url, "counterparty_id": provider_id,
             "dataset_id": dataset_id, "offer": chosen, "purpose": self.purpose,
+            **({"compute_site": self.compute_site} if self.compute_site else {}),
         })
         final = self._wait(f"/negotiations/{created['id']}", {FINAL_NEGOTIATION}, "negotiation")
         agreement_id = final.get("agreement_id")

@@ -145,7 +145,7 @@ def test_ai_job_against_real_server_processes(running_space: tuple[DemoSpace, En
     # the AI job: find, negotiate, read permitted data, aggregate; the forbidden column is refused
     with Job.from_config(space.consumer_config, "process-test", demo.AI_TRAINING, demo.COMPUTE_SITE,
                          catalogue_url=urls.catalogue) as job:
-        dsp, provider_id = demo.find_dataset(job, urls, Narrator(io.StringIO(), space.root))
+        dsp, provider_id = demo.find_dataset(job, Narrator(io.StringIO(), space.root))
         assert (dsp, provider_id) == (urls.provider_dsp, space.provider_did)
         data = job.dataset(demo.DATASET_IRI, dsp, provider_id)
         full = data.read()

@@ -435,3 +435,12 @@ def connector_world(root: Path) -> Iterator[ConnectorWorld]:
 
 def _credentials(party: Participant) -> list[dict[str, Any]]:
     return [json.loads(Path(path).read_text()) for path in party.config.participant.credentials]
+
+
+@contextmanager
+def lone_connector(root: Path) -> Iterator[Participant]:
+    """A connector with no peer, for requests that, wrongly accepted, would leave work running."""
+    authority_dir = root / "authority"
+    run_cli("authority", "init", "--id", did_web_for("127.0.0.1", free_port()), "--dir", str(authority_dir))
+    with _running(root, "lone", authority_dir) as participant:
+        yield participant
