@@ -389,7 +389,10 @@ def validated_ingest(node_dir: Path, count: int, rng: random.Random) -> float:
 
 
 def direct_load(node_dir: Path, start: int, stop: int, rng: random.Random, batch: int = 2000) -> float:
-    """Fill store and index with generated-valid records (no parse, validation or signature)."""
+    """Fill store and index with generated-valid records (no parse, validation or signature).
+
+    Uses the store's non-transactional bulk loader (``load_new``), as an initial import would.
+    """
     node = open_node(node_dir)
     started = time.perf_counter()
     modified = timestamp(datetime.now(UTC))
@@ -418,7 +421,7 @@ def direct_load(node_dir: Path, start: int, stop: int, rng: random.Random, batch
         with node.index.transaction() as transaction:
             for row in rows:
                 transaction.upsert(row)
-            node.store.write(versions)
+            node.store.load_new(versions)
         done = min(stop, first + batch) - start
         if done % 50_000 < batch:
             rate = done / (time.perf_counter() - started)

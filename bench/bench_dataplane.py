@@ -62,13 +62,15 @@ def write_parquet(path: Path, rows: int) -> None:
     chunk = 1_000_000
     for start in range(0, rows, chunk):
         n = min(chunk, rows - start)
-        table = pa.table({
-            "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
-            "age": pa.array(rng.integers(18, 90, n, dtype=np.int64)),
-            "value": pa.array(rng.random(n)),
-            "region": pa.array(np.array(["NH", "ZH", "UT", "GR"])[rng.integers(0, 4, n)]),
-            "ssn": pa.array(rng.integers(10**8, 10**9, n, dtype=np.int64)),
-        })
+        table = pa.table(
+            {
+                "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
+                "age": pa.array(rng.integers(18, 90, n, dtype=np.int64)),
+                "value": pa.array(rng.random(n)),
+                "region": pa.array(np.array(["NH", "ZH", "UT", "GR"])[rng.integers(0, 4, n)]),
+                "ssn": pa.array(rng.integers(10**8, 10**9, n, dtype=np.int64)),
+            }
+        )
         if writer is None:
             writer = pq.ParquetWriter(path, table.schema)
         writer.write_table(table)
@@ -104,20 +106,29 @@ def loopback_rate(endpoint: str, token: str, key: KeyPair) -> tuple[float, int]:
     reading the way ``connector.jobs`` does (the standard library's HTTP client)."""
     url = endpoint + "/query"
     proof = make_proof(key, "POST", url, token)
-    done = subprocess.run([sys.executable, "-c", CLIENT, url, token, proof, STREAM_SQL],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT, url, token, proof, STREAM_SQL],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     received, seconds = done.stdout.split()
     return int(received) / float(seconds) / 1e6, int(received)
 
 
-def in_process_rate(
-    plane: DataPlane, transfer_id: str, endpoint: str, token: str, key: KeyPair
-) -> float:
+def in_process_rate(plane: DataPlane, transfer_id: str, endpoint: str, token: str, key: KeyPair) -> float:
     """MB/s of the same read encoded to Arrow IPC bytes without HTTP (what the socket is fed)."""
     url = endpoint + "/query"
     started = time.perf_counter()
-    read = plane.prepare_read(transfer_id, f"DPoP {token}", make_proof(key, "POST", url, token), "POST",
-                              f"/data/{transfer_id}/query", STREAM_SQL, "application/vnd.apache.arrow.stream")
+    read = plane.prepare_read(
+        transfer_id,
+        f"DPoP {token}",
+        make_proof(key, "POST", url, token),
+        "POST",
+        f"/data/{transfer_id}/query",
+        STREAM_SQL,
+        "application/vnd.apache.arrow.stream",
+    )
     sent = sum(len(chunk) if isinstance(chunk, bytes) else chunk.nbytes for chunk in plane.stream(read))
     return sent / (time.perf_counter() - started) / 1e6
 
@@ -135,8 +146,10 @@ def main() -> None:
         path = data / "table.parquet"
         started = time.perf_counter()
         write_parquet(path, rows)
-        print(f"generated {rows:,} rows ({path.stat().st_size / 1e6:.0f} MB Parquet) "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {rows:,} rows ({path.stat().st_size / 1e6:.0f} MB Parquet) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
 
         consumer_key = KeyPair.generate()
         consumer = did_web_for("127.0.0.1", 9, ["bench", "consumer"])
@@ -150,16 +163,30 @@ def main() -> None:
             {"leftOperand": "sluis:columns", "operator": "isNoneOf", "rightOperand": ["ssn"]},
         ]
         permission = {"action": "use", "target": ASSET, "constraint": constraints}
-        policy = {"@id": agreement_id, "@type": "Agreement", "assigner": provider, "assignee": consumer,
-                  "target": ASSET, "permission": [permission]}
+        policy = {
+            "@id": agreement_id,
+            "@type": "Agreement",
+            "assigner": provider,
+            "assignee": consumer,
+            "target": ASSET,
+            "permission": [permission],
+        }
         state.agreements[agreement_id] = AgreementView(agreement_id, policy, False, consumer, provider, ASSET)
-        transfer = TransferView(str(uuid.uuid4()), "STARTED", agreement_id, consumer, provider, ASSET,
-                                "bench-job", RESEARCH, None)
+        transfer = TransferView(
+            str(uuid.uuid4()), "STARTED", agreement_id, consumer, provider, ASSET, "bench-job", RESEARCH, None
+        )
         state.transfers[transfer.id] = transfer
-        plane = DataPlane(None, state, KeyPair.generate(), f"sqlite:///{root / 'connector.db'}",
-                          provider_id=provider, public_url=f"http://127.0.0.1:{port}",
-                          data_root=root / "data", management_token="bench",
-                          key_resolver=StaticDidResolver([did_document(consumer, consumer_key)]))
+        plane = DataPlane(
+            None,
+            state,
+            KeyPair.generate(),
+            f"sqlite:///{root / 'connector.db'}",
+            provider_id=provider,
+            public_url=f"http://127.0.0.1:{port}",
+            data_root=root / "data",
+            management_token="bench",
+            key_resolver=StaticDidResolver([did_document(consumer, consumer_key)]),
+        )
         address = plane.issue_access(transfer)
         columns = "id, age, value, region"
 
@@ -172,8 +199,15 @@ def main() -> None:
         def enforced() -> pa.Table:
             endpoint = address.endpoint
             proof = make_proof(consumer_key, "GET", endpoint, address.token)
-            read = plane.prepare_read(transfer.id, f"DPoP {address.token}", proof, "GET",
-                                      f"/data/{transfer.id}", None, "application/vnd.apache.arrow.stream")
+            read = plane.prepare_read(
+                transfer.id,
+                f"DPoP {address.token}",
+                proof,
+                "GET",
+                f"/data/{transfer.id}",
+                None,
+                "application/vnd.apache.arrow.stream",
+            )
             try:
                 table = pa.Table.from_batches(list(read.sandbox.batches(read.reader)), read.reader.schema)
             finally:
@@ -192,10 +226,14 @@ def main() -> None:
                 assert "ssn" not in table.column_names
         raw_s, enforced_s = statistics.median(raw_times), statistics.median(enforced_times)
         print(f"raw DuckDB -> Arrow:        {raw_s * 1000:8.1f} ms  ({rows / raw_s / 1e6:.1f} M rows/s)")
-        print(f"enforced read -> Arrow:     {enforced_s * 1000:8.1f} ms  "
-              f"({rows / enforced_s / 1e6:.1f} M rows/s)")
-        print(f"enforcement ratio:          {enforced_s / raw_s:8.3f}x  "
-              f"(target <= 1.15x; median of {ROUNDS}, {limits.threads} threads each)")
+        print(
+            f"enforced read -> Arrow:     {enforced_s * 1000:8.1f} ms  "
+            f"({rows / enforced_s / 1e6:.1f} M rows/s)"
+        )
+        print(
+            f"enforcement ratio:          {enforced_s / raw_s:8.3f}x  "
+            f"(target <= 1.15x; median of {ROUNDS}, {limits.threads} threads each)"
+        )
 
         produced = statistics.median(
             in_process_rate(plane, transfer.id, address.endpoint, address.token, consumer_key)
@@ -206,11 +244,15 @@ def main() -> None:
         with serve_in_thread(app, port=port):
             rates = [loopback_rate(address.endpoint, address.token, consumer_key) for _ in range(3)]
         best, median = max(rates), statistics.median(rates)
-        print(f"Arrow stream, no HTTP:      {produced:8.0f} MB/s median "
-              "(checks + scan + encode: what the socket is fed)")
-        print(f"loopback Arrow stream:      {best[0]:8.0f} MB/s best, {median[0]:.0f} MB/s median "
-              f"({best[1] / 1e6:.0f} MB per read, {STREAM_SQL!r}; client in its own process; "
-              f"target >= 500 MB/s)")
+        print(
+            f"Arrow stream, no HTTP:      {produced:8.0f} MB/s median "
+            "(checks + scan + encode: what the socket is fed)"
+        )
+        print(
+            f"loopback Arrow stream:      {best[0]:8.0f} MB/s best, {median[0]:.0f} MB/s median "
+            f"({best[1] / 1e6:.0f} MB per read, {STREAM_SQL!r}; client in its own process; "
+            f"target >= 500 MB/s)"
+        )
         plane.close()
 
 

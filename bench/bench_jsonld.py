@@ -62,7 +62,11 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "@type": "Catalog",
         "participantId": "did:web:provider.example",
         "service": [
-            {"@id": "urn:uuid:4aa2dcc8", "@type": "DataService", "endpointURL": "https://provider.example/dsp"}
+            {
+                "@id": "urn:uuid:4aa2dcc8",
+                "@type": "DataService",
+                "endpointURL": "https://provider.example/dsp",
+            }
         ],
         "dataset": [
             {

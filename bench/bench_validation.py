@@ -76,8 +76,7 @@ def rate(label: str, records: list[Graph], run: Callable[[Graph], object], repea
     per_second = len(records) / cpu if cpu else float("inf")
     wall_rate = len(records) / elapsed if elapsed else float("inf")
     print(
-        f"{label:<54} {len(records):>6} records  {per_second:9.1f} records/s CPU"
-        f"  ({wall_rate:9.1f}/s wall)"
+        f"{label:<54} {len(records):>6} records  {per_second:9.1f} records/s CPU  ({wall_rate:9.1f}/s wall)"
     )
     return per_second
 

@@ -57,6 +57,7 @@ from catalogue.store import (
     QueryTimeout,
     RecordVersion,
     SparqlRunner,
+    StoreError,
 )
 from catalogue.tokens import TOKENS_FILE, TokenStore
 from connector.problems import FieldError, ProblemError, install_problem_handlers
@@ -355,6 +356,16 @@ def create_catalogue_app(
             return await run_in_threadpool(work)
         except PublishError as error:
             raise _from_publish_error(error) from None
+        except StoreError as error:
+            # A concurrent write to the same record got there first; nothing of this one was kept.
+            status = 409 if error.code == "stale-version" else 503
+            raise _problem(
+                status,
+                error.code,
+                "The store did not take the record",
+                error.message,
+                [("id", error.message)],
+            ) from None
 
     def dataset_url(record_id: str) -> str:
         return f"{base}/catalogue/datasets/{record_id}"

@@ -132,3 +132,27 @@ def test_bulk_publish_keeps_good_records_and_reports_bad_ones(node: CatalogueNod
     assert all(isinstance(error, PublishError) for error in errors.values())
     assert node.index.count() == 5
     assert node.store.count_records() == 5
+
+
+def test_initial_import_loader_adds_only_new_records(node: CatalogueNode) -> None:
+    record_id = _publish(node, "grid-load", "Grid load")
+    existing = node.store.current(record_id)
+    assert existing is not None
+    imported = RecordVersion(
+        "imported1",
+        1,
+        "https://data.example.eu/dataset/imported",
+        existing.modified,
+        False,
+        existing.owner,
+        existing.source,
+        content=existing.content.replace("grid-load", "imported"),
+    )
+    node.store.load_new([imported])
+    loaded = node.store.current("imported1")
+    assert loaded is not None
+    assert loaded.content == imported.content
+    assert [info.version for info in node.store.versions("imported1")] == [1]
+    assert node.store.record_for_dataset("https://data.example.eu/dataset/imported") == "imported1"
+    with pytest.raises(StoreError, match="exists"):
+        node.store.load_new([existing])

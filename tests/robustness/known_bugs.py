@@ -39,7 +39,15 @@ _NOT_A_URL_NEGOTIATION = (
     "ConnectorService.start_negotiation stores a negotiation (201) that can only fail in the "
     "background; validate it as an http(s) URL in the model and answer 400 naming counterparty_address"
 )
-KNOWN_BUGS: dict[str, str] = {}
+KNOWN_BUGS: dict[str, str] = {
+    "test_a_deeply_nested_sparql_query_is_refused_and_the_node_survives": (
+        "catalogue/store/sparql.py SparqlRunner.run hands any query under MAX_SPARQL_QUERY_CHARS to "
+        "pyoxigraph, whose parser recurses per nested group in native code: 10,000 nested '{' "
+        "overflow the worker thread's stack and the node process dies with SIGSEGV (unauthenticated "
+        "denial of service). Refuse queries nested past a limit (count bracket depth before parsing, "
+        "e.g. MAX_SPARQL_NESTING = 64) with 400 naming 'query'"
+    ),
+}
 for _route in (
     "DELETE /catalogue/datasets/{record_id}",
     "GET /catalogue/datasets/{name}",

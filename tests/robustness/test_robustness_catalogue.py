@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from rdflib import Graph, Literal, URIRef
 
 from catalogue.config import MAX_SEARCH_PAGE_SIZE, MAX_SPARQL_QUERY_CHARS
-from catalogue.seed import seed_files
+from catalogue.seed import dataset_iri, seed_files
 from tests.robustness.hostile import Rejection, Reply, assert_rejected
 from tests.robustness.known_bugs import case
 from tests.robustness.worlds import CatalogueWorld
+from vocab.namespaces import DCT, XSD
 
 
 @pytest.fixture
@@ -207,3 +209,41 @@ def test_sparql_get_without_query_or_with_update_is_refused(catalogue: Catalogue
     ):
         reply = Reply.of(catalogue.client.get("/catalogue/sparql", params=params))
         assert_rejected(reply, Rejection(fields=fields), f"GET /catalogue/sparql {params}")
+
+
+def _seed_graph_without(catalogue: CatalogueWorld, predicate: URIRef) -> tuple[Graph, URIRef]:
+    seed = seed_files()[0]
+    graph = Graph()
+    graph.parse(seed, format="turtle")
+    dataset = URIRef(dataset_iri(seed))
+    graph.remove((dataset, predicate, None))
+    return graph, dataset
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("predicate", "value", "field"),
+    [
+        pytest.param(DCT.title, None, "title", id="title-missing"),
+        pytest.param(DCT.description, None, "description", id="description-missing"),
+        pytest.param(
+            DCT.issued, Literal("last tuesday", datatype=XSD.dateTime), "issued", id="issued-not-a-date"
+        ),
+    ],
+)
+def test_a_record_with_a_wrong_or_missing_field_is_refused_naming_it(
+    catalogue: CatalogueWorld, predicate: URIRef, value: Literal | None, field: str
+) -> None:
+    graph, dataset = _seed_graph_without(catalogue, predicate)
+    if value is not None:
+        graph.add((dataset, predicate, value))
+    reply = Reply.of(
+        catalogue.client.put(
+            f"/catalogue/datasets/{catalogue.record_id}",
+            content=graph.serialize(format="turtle").encode(),
+            headers={**catalogue.auth(), "Content-Type": "text/turtle"},
+        )
+    )
+    assert_rejected(
+        reply, Rejection(statuses={400, 422}, fields={field}), f"a record whose {field} is {value!r}"
+    )
