@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import io
-import json
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,6 +29,8 @@ from connector.dataplane.encoders import ARROW_STREAM, PARQUET, negotiate
 from connector.dataplane.errors import DataPlaneError, InvalidToken, NotFound
 from connector.dataplane.plane import DATA_PREFIX, DataPlane
 from connector.problems import FieldError, problem_response
+from vocab.errors import VocabError
+from vocab.jsonld import check_json_limits, parse_json
 
 # A query body is one SQL string (at most sql_guard.MAX_QUERY_CHARS) in a small JSON object.
 MAX_QUERY_BODY_BYTES = 64 * 1024
@@ -69,10 +70,11 @@ async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
             return problem_response(413, "Body too large", f"the body exceeds {MAX_QUERY_BODY_BYTES} bytes")
         chunks.append(chunk)
     try:
-        data = json.loads(b"".join(chunks) or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return problem_response(400, "Invalid request", f"the body is not JSON: {error}",
-                                errors=[FieldError("body", "not JSON")])
+        data = parse_json(b"".join(chunks) or b"null", media_type="application/json")
+        check_json_limits(data)
+    except VocabError as error:
+        return problem_response(400, "Invalid request", f"the body is not acceptable JSON: {error}",
+                                errors=[FieldError("body", str(error))])
     if not isinstance(data, dict):
         return problem_response(400, "Invalid request", "the body must be a JSON object",
                                 errors=[FieldError("body", "must be an object")])
