@@ -18,6 +18,7 @@ Endpoints (all under ``/catalogue``):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from catalogue.config import (
     DEFAULT_CATALOG_PAGE_SIZE,
     DEFAULT_SEARCH_PAGE_SIZE,
     MAX_CATALOG_PAGE_SIZE,
+    MAX_PAGE,
     MAX_SEARCH_PAGE_SIZE,
     MAX_SPARQL_QUERY_CHARS,
     CatalogueConfig,
@@ -75,6 +77,9 @@ RDF_MEDIA_TYPES: tuple[str, ...] = (TURTLE, JSON_LD, RDF_XML, N_TRIPLES)
 # Bodies past the limit are drained (up to this multiple) before answering 413, so the client
 # reads the problem instead of a reset connection; beyond it the connection is simply closed.
 _DRAIN_FACTOR = 4
+# Record ids we mint are 24 hex digits; anything outside this shape names no record and never
+# reaches the store (where it would have to become an IRI).
+_RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _problem(
@@ -367,10 +372,21 @@ def create_catalogue_app(
                 [("id", error.message)],
             ) from None
 
+    def check_id(record_id: str) -> None:
+        if not _RECORD_ID.fullmatch(record_id):
+            raise _problem(
+                404,
+                "unknown-record",
+                "No such record",
+                "record ids are letters, digits, - and _",
+                [("id", "not a record id")],
+            )
+
     def dataset_url(record_id: str) -> str:
         return f"{base}/catalogue/datasets/{record_id}"
 
     def current_or_problem(record_id: str) -> RecordVersion:
+        check_id(record_id)
         record = catalogue.store.current(record_id)
         if record is None:
             raise _problem(
@@ -414,6 +430,7 @@ def create_catalogue_app(
     @app.put("/catalogue/datasets/{record_id}")
     async def replace_record(record_id: str, request: Request) -> JSONResponse:
         owner = owner_of(request)
+        check_id(record_id)
         media_type = _media_type_of(request)
         body = await _read_body(request, settings.max_body_bytes)
         outcome = await run(
@@ -427,6 +444,7 @@ def create_catalogue_app(
     @app.delete("/catalogue/datasets/{record_id}")
     async def retract_record(record_id: str, request: Request) -> JSONResponse:
         owner = owner_of(request)
+        check_id(record_id)
         outcome = await run(lambda: catalogue.publisher.retract(record_id, owner=owner))
         return JSONResponse({**outcome.to_json(), "href": dataset_url(record_id)})
 
@@ -441,6 +459,7 @@ def create_catalogue_app(
 
     @app.get("/catalogue/datasets/{record_id}/versions")
     def list_versions(record_id: str) -> dict[str, Any]:
+        check_id(record_id)
         versions = catalogue.store.versions(record_id)
         if not versions:
             raise _problem(
@@ -466,7 +485,7 @@ def create_catalogue_app(
     @app.get("/catalogue/datasets/{record_id}/versions/{name}")
     def read_version(record_id: str, name: str, request: Request) -> Response:
         number_text, suffix_type = _split_suffix(name)
-        if not number_text.isdigit():
+        if not re.fullmatch(r"[0-9]{1,9}", number_text):
             raise _problem(
                 400,
                 "invalid-parameter",
@@ -475,6 +494,7 @@ def create_catalogue_app(
                 [("version", f"{number_text!r} is not a number")],
             )
         media_type = suffix_type or _negotiate(request.headers.get("accept"))
+        check_id(record_id)
         record = catalogue.store.version(record_id, int(number_text))
         if record is None:
             raise _problem(
@@ -514,7 +534,7 @@ def create_catalogue_app(
     @app.get("/catalogue/catalog")
     def read_catalog(
         request: Request,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, Query(ge=1, le=MAX_CATALOG_PAGE_SIZE)] = DEFAULT_CATALOG_PAGE_SIZE,
         modified_since: str | None = None,
     ) -> Response:
@@ -589,7 +609,7 @@ def create_catalogue_app(
         request: Request,
         q: str = "",
         sort: str = "relevance",
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, Query(ge=1, le=MAX_SEARCH_PAGE_SIZE)] = DEFAULT_SEARCH_PAGE_SIZE,
     ) -> dict[str, Any]:
         known = {"q", "sort", "page", "page_size", *FACETS}

@@ -20,6 +20,9 @@ DEFAULT_SPARQL_MAX_RESULTS = 10_000
 # time limit cannot be killed inside Oxigraph, so this also bounds runaway work).
 DEFAULT_SPARQL_CONCURRENCY = 2
 MAX_SPARQL_QUERY_CHARS = 100_000
+# Page numbers beyond this are past the end of any catalogue we hold (and would overflow SQLite's
+# integer offsets).
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)

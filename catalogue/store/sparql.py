@@ -31,6 +31,9 @@ _COMMENTS = re.compile(r"#[^\n]*")
 _PROLOGUE = re.compile(r"^\s*(?:(?:PREFIX\s+[^\s:]*:\s*|BASE\s+)\s*)", re.IGNORECASE)
 _SERVICE = re.compile(r"\bSERVICE\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]+")
+# Oxigraph's parser recurses once per nested group in native code: thousands of nested brackets
+# overflow the thread's stack and kill the process. Real queries nest a handful of levels.
+MAX_SPARQL_NESTING = 64
 
 
 class QueryRefused(Exception):
@@ -70,6 +73,15 @@ def check_read_only(query: str, max_chars: int) -> None:
     if len(query) > max_chars:
         raise QueryRefused(413, "query", f"the query is longer than {max_chars} characters")
     skeleton = _skeleton(query)
+    depth = deepest = 0
+    for char in skeleton:
+        if char in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "})]":
+            depth -= 1
+    if deepest > MAX_SPARQL_NESTING:
+        raise QueryRefused(400, "query", f"the query nests groups deeper than {MAX_SPARQL_NESTING} levels")
     rest = skeleton
     while True:
         stripped = _PROLOGUE.sub("", rest, count=1)

@@ -172,3 +172,23 @@ def test_sparql_query_past_its_time_limit_is_stopped(start_node: NodeFactory) ->
         problem = _problem(node.client.get("/catalogue/sparql", params={"query": heavy}), 422, "query")
         assert problem["time_limit_seconds"] == 0.2
         assert node.snapshot() == before
+
+
+def test_hostile_ids_huge_pages_and_deeply_nested_queries_are_clean_4xx(seeded: RunningNode) -> None:
+    before = seeded.snapshot()
+    for hostile in ("a b", "x%00y", "semi;colon", "²"):
+        _problem(seeded.client.get(f"/catalogue/datasets/{hostile}"), 404, "id")
+        _problem(seeded.client.get(f"/catalogue/datasets/{hostile}/versions"), 404, "id")
+        _problem(seeded.client.get(f"/catalogue/datasets/{hostile}/proof"), 404, "id")
+        _problem(seeded.client.delete(f"/catalogue/datasets/{hostile}", headers=seeded.auth()), 404, "id")
+    record_id = seeded.client.get("/catalogue/search").json()["hits"][0]["id"]
+    _problem(seeded.client.get(f"/catalogue/datasets/{record_id}/versions/²"), 400, "version")
+    _problem(seeded.client.get("/catalogue/catalog", params={"page": 10**19}), 400, "page")
+    _problem(seeded.client.get("/catalogue/search", params={"page": 10**19}), 400, "page")
+    nested = "SELECT * WHERE " + "{ " * 10_000 + "?s ?p ?o" + " }" * 10_000
+    posted = seeded.client.post(
+        "/catalogue/sparql", content=nested, headers={"Content-Type": "application/sparql-query"}
+    )
+    _problem(posted, 400, "query")
+    assert seeded.client.get("/catalogue/sparql", params={"query": "ASK { ?s ?p ?o }"}).json()["boolean"]
+    assert seeded.snapshot() == before
