@@ -166,13 +166,18 @@ def extract_record(graph: Graph, subject: Node) -> Graph:
     Other datasets, series and catalogues are boundaries (linked, not included): a dataset's
     ``dcat:inSeries`` names its series without copying the series' description.
     """
+    # One pass over the document groups its statements by subject; the walk then reads that
+    # table instead of asking the graph per resource (rdflib pattern lookups dominated here).
+    by_subject: dict[Node, list[tuple[Node, Node, Node]]] = {}
+    for triple in graph:
+        by_subject.setdefault(triple[0], []).append(triple)
     record = Graph(bind_namespaces="none")  # prefixes are bound on output; binding here is costly
     seen: set[Node] = {subject}
     pending: list[Node] = [subject]
     statements = 0  # counted here: len() of an rdflib graph walks every statement
     while pending:
         node = pending.pop()
-        for triple in graph.triples((node, None, None)):
+        for triple in by_subject.get(node, ()):
             record.add(triple)
             statements += 1
             if statements > MAX_RECORD_STATEMENTS:
@@ -187,21 +192,25 @@ def extract_record(graph: Graph, subject: Node) -> Graph:
             if value in seen or not isinstance(value, URIRef | BNode):
                 continue
             seen.add(value)
-            if _types(graph, value) & _BOUNDARY_TYPES:
+            described = by_subject.get(value)
+            if not described:
                 continue
-            if (value, None, None) in graph:
-                pending.append(value)
+            if any(p == RDF.type and o in _BOUNDARY_TYPES for _, p, o in described):
+                continue
+            pending.append(value)
     return record
 
 
 def _check_iris(graph: Graph) -> None:
+    checked: set[URIRef] = set()
     for triple in graph:
         for term in triple:
-            if isinstance(term, URIRef):
+            if isinstance(term, URIRef) and term not in checked:
+                checked.add(term)
                 text = str(term)
                 if (
                     len(text) > MAX_IRI_CHARS
-                    or any(char in _IRI_FORBIDDEN for char in text)
+                    or not _IRI_FORBIDDEN.isdisjoint(text)
                     or ":" not in text
                 ):
                     raise PublishError(

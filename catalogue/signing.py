@@ -55,9 +55,32 @@ def ntriples_lines(graph: Graph, labels: Mapping[BNode, str] | None = None) -> l
     def term(node: Node) -> str:
         if labels is not None and isinstance(node, BNode):
             return labels[node]
+        if isinstance(node, Literal) and ("\n" in node or "\r" in node):
+            return _one_line_literal(node)
         return str(node.n3())
 
     return [f"{term(s)} {term(p)} {term(o)} ." for s, p, o in graph]
+
+
+def _one_line_literal(literal: Literal) -> str:
+    """A literal with line breaks as one N-Triples line (rdflib writes it triple-quoted).
+
+    Stored record content is read back line by line as N-Triples, and the store loads it as
+    N-Quads; both need every statement on one line. Other literals keep rdflib's form, which is
+    already valid N-Triples.
+    """
+    text = (
+        str(literal)
+        .replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+    if literal.language:
+        return f'"{text}"@{literal.language}'
+    if literal.datatype is not None:
+        return f'"{text}"^^<{literal.datatype}>'
+    return f'"{text}"'
 
 
 class _NotATree(Exception):

@@ -7,7 +7,11 @@ error while parsing or evaluating counts as a denial with the error as the reaso
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +27,60 @@ RULE_MEMBERS = ("permission", "prohibition", "obligation")
 JOB_OPERANDS = frozenset({"https://w3id.org/sluis/ns#computeSite", "https://w3id.org/sluis/ns#jobId"})
 
 
+#: Parsed policies kept in memory, by content. A connector has a handful of policies and every
+#: negotiation and transfer re-reads one of them; parsing costs more than evaluating.
+MAX_CACHED_POLICIES = 1024
+
+
+class _ByContent:
+    """A small thread-safe LRU keyed by the canonical JSON of a policy document."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> Any | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+
+_PARSED = _ByContent(MAX_CACHED_POLICIES)
+_CATALOG_OFFERS = _ByContent(MAX_CACHED_POLICIES)
+
+
+def _digest(policy_json: Mapping[str, Any]) -> str:
+    text = json.dumps(policy_json, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parsed_policy(policy_json: Mapping[str, Any]) -> policies.Policy:
+    """``policies.parse_policy``, once per distinct document (the model is immutable)."""
+    try:
+        key = ("policy", _digest(policy_json))
+    except (TypeError, ValueError):  # not plain JSON: parse it every time, let parse_policy judge
+        return policies.parse_policy(dict(policy_json))
+    found = _PARSED.get(key)
+    if found is None:
+        found = policies.parse_policy(dict(policy_json))
+        _PARSED.put(key, found)
+    return found
+
+
 @dataclass(frozen=True)
 class Verdict:
+    """A decision; ``explanation`` (the decision's JSON tree) is kept for denials and deferrals."""
+
     permitted: bool
     summary: str
     explanation: dict[str, Any] | None = None
@@ -81,27 +137,37 @@ def decide(
     :data:`JOB_OPERANDS`) is a permit now; the transfer scope decides them with real values.
     """
     try:
-        policy = policies.parse_policy(dict(policy_json))
+        policy = parsed_policy(policy_json)
         request = policies.Request(assignee=assignee, action=action, target=target, context=dict(context))
         decision = policies.evaluate(policy, request, policies.World(now=now))
     except policies.PolicyError as error:
         return Verdict(False, f"the policy could not be evaluated: {error}")
+    if decision.permitted:  # the explanation tree is only read to judge a denial
+        return Verdict(True, str(decision.summary))
     explanation = decision.to_json()
-    if not decision.permitted and defer_job_facts and pending_only_on_job_facts(explanation):
+    if defer_job_facts and pending_only_on_job_facts(explanation):
         summary = f"permit for now: {decision.summary}; job facts are decided when a transfer starts"
         return Verdict(True, summary, explanation)
-    return Verdict(bool(decision.permitted), str(decision.summary), explanation)
+    return Verdict(False, str(decision.summary), explanation)
 
 
 def offer_for_catalog(policy_json: Mapping[str, Any], offer_id: str) -> dict[str, Any]:
     """A catalog ``Offer`` (DSP compact form, no ``target``) carrying the policy's rules."""
-    policy = policies.parse_policy(dict(policy_json))
-    offer = dict(policies.to_dsp_json(policy))
-    offer.pop("@context", None)
-    offer.pop("target", None)
-    offer["@id"] = offer_id
-    offer["@type"] = "Offer"
-    return offer
+    try:
+        key = (offer_id, _digest(policy_json))
+    except (TypeError, ValueError):
+        key = None
+    found = None if key is None else _CATALOG_OFFERS.get(key)
+    if found is None:
+        policy = parsed_policy(policy_json)
+        found = dict(policies.to_dsp_json(policy))
+        found.pop("@context", None)
+        found.pop("target", None)
+        found["@id"] = offer_id
+        found["@type"] = "Offer"
+        if key is not None:
+            _CATALOG_OFFERS.put(key, found)
+    return copy.deepcopy(found)
 
 
 def make_agreement(
@@ -114,7 +180,7 @@ def make_agreement(
     now: datetime,
 ) -> dict[str, Any]:
     """The agreement: the offer's rules plus assigner, assignee, target and timestamp (DSP form)."""
-    offer = policies.parse_policy(dict(offer_json))
+    offer = parsed_policy(offer_json)
     agreement = policies.make_agreement(
         offer, assigner=assigner, assignee=assignee, target=target, timestamp=now, uid=agreement_id
     )

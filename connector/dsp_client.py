@@ -4,14 +4,22 @@ Every request carries a fresh EdDSA JWT (new ``jti``) addressed to the counter-p
 presenting our credentials, so the receiver can verify who we are before looking at the body.
 Responses are size-limited and parsed defensively; a recorder hook sees every message (tests
 validate them against the official schemas).
+
+Requests go over kept-alive connections, pooled per peer origin, with the standard library's
+HTTP client: a negotiation is four small messages to the same peer, and a general-purpose async-
+capable client spent more CPU per request (~1.3 ms here) than the standard one (~0.3 ms).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from http import client as http_client
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,6 +32,10 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 REQUEST_TIMEOUT_SECONDS = 10.0
 #: Lifetime of the token on one request: long enough for a slow peer, short against replay.
 TOKEN_TTL_SECONDS = 120
+#: Idle kept-alive connections per peer origin (as many as outbox senders may talk to it at once).
+MAX_IDLE_PER_ORIGIN = 32
+_REDIRECTS = (301, 302, 303, 307, 308)
+_Origin = tuple[str, str, int]
 
 Recorder = Callable[[str, str, Mapping[str, Any]], None]
 
@@ -54,13 +66,88 @@ class DspClient:
         self.participant_id = participant_id
         self._key = key
         self._credentials = [dict(c) for c in credentials]
-        self._http = http or httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS, follow_redirects=False)
-        self._owns_http = http is None
+        self._http = http  # an injected httpx client is used as given (tests, proxies)
         self._recorder = recorder
+        self._idle: dict[_Origin, list[http_client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
 
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+    # -- pooled connections ------------------------------------------------------------------
+
+    def _take(self, origin: _Origin) -> tuple[http_client.HTTPConnection, bool]:
+        with self._lock:
+            pooled = self._idle.get(origin)
+            if pooled:
+                return pooled.pop(), True
+        scheme, host, port = origin
+        if scheme == "https":
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+            return http_client.HTTPSConnection(
+                host, port, timeout=REQUEST_TIMEOUT_SECONDS, context=self._tls
+            ), False
+        return http_client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT_SECONDS), False
+
+    def _give_back(self, origin: _Origin, connection: http_client.HTTPConnection) -> None:
+        with self._lock:
+            pooled = self._idle.setdefault(origin, [])
+            if len(pooled) < MAX_IDLE_PER_ORIGIN:
+                pooled.append(connection)
+                return
+        connection.close()
+
+    def _exchange(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None
+    ) -> tuple[int, bytes]:
+        """One request on a pooled connection; a kept-alive one the peer closed meanwhile is
+        replaced once (the request never reached it), any other failure is a DspClientError."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as error:
+            raise DspClientError(f"{url}: {error}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DspClientError(f"{url} is not an absolute http(s) URL")
+        origin = (parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for attempt in (1, 2):
+            connection, reused = self._take(origin)
+            try:
+                connection.request(method, target, body=content, headers=headers)
+                response = connection.getresponse()
+            except (http_client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                connection.close()
+                if reused and attempt == 1:
+                    continue
+                raise DspClientError(f"{url}: {error}") from None
+            except (OSError, http_client.HTTPException) as error:
+                connection.close()
+                raise DspClientError(f"{url}: {error or type(error).__name__}") from None
+            try:
+                if response.status in _REDIRECTS:
+                    raise DspClientError(f"{url} redirected; DSP peers must answer for themselves")
+                raw = response.read(MAX_RESPONSE_BYTES + 1)
+                if len(raw) > MAX_RESPONSE_BYTES:
+                    raise DspClientError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
+            except DspClientError:
+                connection.close()
+                raise
+            except (OSError, http_client.HTTPException) as error:
+                connection.close()
+                raise DspClientError(f"{url}: {error or type(error).__name__}") from None
+            if response.will_close or not response.isclosed():
+                connection.close()
+            else:
+                self._give_back(origin, connection)
+            return response.status, raw
+        raise DspClientError(f"{url}: the connection was closed")  # not reached
 
     def token_for(self, audience: str) -> str:
         return issue_token(
@@ -71,24 +158,13 @@ class DspClient:
         headers = {"Authorization": f"Bearer {self.token_for(audience)}", "Accept": "application/json"}
         if body is not None and self._recorder:
             self._recorder("request", url, body)
-        try:
-            with self._http.stream(
-                method,
-                url,
-                headers=headers,
-                content=None if body is None else json.dumps(body).encode(),
-                timeout=REQUEST_TIMEOUT_SECONDS,
-            ) as response:
-                if response.status_code in (301, 302, 303, 307, 308):
-                    raise DspClientError(f"{url} redirected; DSP peers must answer for themselves")
-                raw = bytearray()
-                for chunk in response.iter_bytes():
-                    raw.extend(chunk)
-                    if len(raw) > MAX_RESPONSE_BYTES:
-                        raise DspClientError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
-                status = response.status_code
-        except httpx.HTTPError as error:
-            raise DspClientError(f"{url}: {error}") from error
+        content = None if body is None else json.dumps(body).encode()
+        if self._http is None:
+            if content is not None:
+                headers["Content-Type"] = "application/json"
+            status, raw = self._exchange(method, url, headers, content)
+        else:
+            status, raw = self._send_httpx(method, url, headers, content)
         parsed: dict[str, Any] | None = None
         if raw.strip():
             try:
@@ -99,6 +175,29 @@ class DspClient:
         if parsed is not None and self._recorder:
             self._recorder("response", url, parsed)
         return DspResponse(status, parsed)
+
+    def _send_httpx(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None
+    ) -> tuple[int, bytes]:
+        assert self._http is not None
+        try:
+            with self._http.stream(
+                method,
+                url,
+                headers=headers,
+                content=content,
+                timeout=REQUEST_TIMEOUT_SECONDS,
+            ) as response:
+                if response.status_code in _REDIRECTS:
+                    raise DspClientError(f"{url} redirected; DSP peers must answer for themselves")
+                raw = bytearray()
+                for chunk in response.iter_bytes():
+                    raw.extend(chunk)
+                    if len(raw) > MAX_RESPONSE_BYTES:
+                        raise DspClientError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
+                return response.status_code, bytes(raw)
+        except httpx.HTTPError as error:
+            raise DspClientError(f"{url}: {error}") from error
 
     def post(self, url: str, audience: str, body: Mapping[str, Any]) -> DspResponse:
         return self._send("POST", url, audience, body)

@@ -77,8 +77,9 @@ EXT_CONSUMER_PROOF = f"{SLUIS}consumerProof"
 SUPPORTED_FORMATS = frozenset({"HttpData-PULL"})
 #: How often a compare-and-set is retried when another writer advanced the process meanwhile.
 CAS_ATTEMPTS = 5
-#: Outbox delivery: parallel senders, retry backoff (first, cap) and attempts before giving up.
-OUTBOX_SENDERS = 8
+#: Outbox delivery: parallel senders (each waits on one peer's answer, so more senders than
+#: cores keep both sides busy), retry backoff (first, cap) and attempts before giving up.
+OUTBOX_SENDERS = 32
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
 MAX_DELIVERY_ATTEMPTS = 200
@@ -151,6 +152,20 @@ def _logged(direction: str, body: Mapping[str, Any]) -> LoggedMessage:
 
 def _path(pid: str) -> str:
     return quote(pid, safe=":")
+
+
+def proof_by(document: Mapping[str, Any], did: str) -> dict[str, Any]:
+    """The proof on a signed document made with a key of ``did``: the DID part of its
+    verification method must equal ``did`` exactly (a prefix match would take the proof of
+    ``did:web:127.0.0.1%3A91910`` for one of ``did:web:127.0.0.1%3A9191``)."""
+    proofs = document.get("proof")
+    for proof in proofs if isinstance(proofs, list) else [proofs]:
+        if not isinstance(proof, dict):
+            continue
+        method = proof.get("verificationMethod")
+        if isinstance(method, str) and method.partition("#")[0] == did:
+            return proof
+    raise IdentityError("missing_proof", f"no signature by {did} is on the document")
 
 
 class ConnectorService:
@@ -277,6 +292,7 @@ class ConnectorService:
         return f"{record.counterparty_address.rstrip('/')}/{area}/{_path(peer_pid or '')}/{suffix}"
 
     def _commit(self, record: ProcessRecord, plan: _Plan) -> ProcessRecord | None:
+        leased: list[OutboxItem] = []
         updated = self.store.advance(
             record,
             plan.state,
@@ -285,13 +301,29 @@ class ConnectorService:
             messages=plan.messages,
             outbox=plan.outbox,
             agreement=plan.agreement,
+            **self._lease_args(plan.outbox, leased),
         )
         if updated is not None:
-            if plan.outbox:
-                self._wake.set()
+            self._after_enqueue(plan.outbox, leased)
             for action in plan.after_commit:
                 action()
         return updated
+
+    def _lease_args(self, outbox: Sequence[OutboundMessage], leased: list[OutboxItem]) -> dict[str, Any]:
+        """Let the store lease a new message to us in its own transaction while a sender is free."""
+        if not outbox or self._senders is None:
+            return {}
+        with self._flight_lock:
+            if self._in_flight >= OUTBOX_SENDERS:
+                return {}
+        return {"claim_for": self._worker_id, "claimed": leased}
+
+    def _after_enqueue(self, outbox: Sequence[OutboundMessage], leased: list[OutboxItem]) -> None:
+        """Deliver what the commit leased to us now; anything else is the worker's (woken here)."""
+        for item in leased:
+            self._dispatch(item)
+        if len(outbox) > len(leased):
+            self._wake.set()
 
     def negotiation_message(self, claims: VerifiedClaims, pid: str, message: dsp.DspMessage) -> DspReply:
         """A message about an existing negotiation (all POST /negotiations/{pid}/... endpoints)."""
@@ -366,14 +398,15 @@ class ConnectorService:
         assert not isinstance(result, IllegalTransition)
         plan = self._negotiation_plan(record, result.after, result.effects, body, claims)
         plan.messages.insert(0, _logged("in", body))
+        leased: list[OutboxItem] = []
         stored = self.store.create_process(
             replace(record, state=plan.state, details={**record.details, **plan.details}, **plan.changes),
             plan.messages,
             plan.outbox,
             agreement=plan.agreement,
+            **self._lease_args(plan.outbox, leased),
         )
-        if plan.outbox:
-            self._wake.set()
+        self._after_enqueue(plan.outbox, leased)
         if plan.refusal:
             raise plan.refusal
         return DspReply(201, dsp.contract_negotiation(stored.id, consumer_pid, stored.state))
@@ -561,13 +594,7 @@ class ConnectorService:
         )
 
     def _own_proof(self, document: Mapping[str, Any]) -> dict[str, Any]:
-        proofs = document.get("proof")
-        for proof in proofs if isinstance(proofs, list) else [proofs]:
-            if isinstance(proof, dict) and str(proof.get("verificationMethod", "")).startswith(
-                self.participant_id
-            ):
-                return proof
-        raise IdentityError("missing_proof", "our own signature is not on the document")
+        return proof_by(document, self.participant_id)
 
     def _finalize(self, record: ProcessRecord, body: Mapping[str, Any], plan: _Plan) -> None:
         stored = self.store.get_agreement(record.agreement_id or "")
@@ -659,12 +686,12 @@ class ConnectorService:
                 "auto_accept": auto_accept,
             },
         )
+        outbox = [OutboundMessage(f"{base}/negotiations/request", counterparty_id, message)]
+        leased: list[OutboxItem] = []
         stored = self.store.create_process(
-            record,
-            [_logged("out", message)],
-            [OutboundMessage(f"{base}/negotiations/request", counterparty_id, message)],
+            record, [_logged("out", message)], outbox, **self._lease_args(outbox, leased)
         )
-        self._wake.set()
+        self._after_enqueue(outbox, leased)
         return stored
 
     def _local(self, kind: str, process_id: str) -> ProcessRecord:
@@ -768,11 +795,14 @@ class ConnectorService:
         )
         plan = _Plan(state=TransferState.REQUESTED, messages=[_logged("in", body)])
         self._start_transfer(record, agreement, claims, plan)
+        leased: list[OutboxItem] = []
         stored = self.store.create_process(
-            replace(record, state=plan.state, **plan.changes), plan.messages, plan.outbox
+            replace(record, state=plan.state, **plan.changes),
+            plan.messages,
+            plan.outbox,
+            **self._lease_args(plan.outbox, leased),
         )
-        if plan.outbox:
-            self._wake.set()
+        self._after_enqueue(plan.outbox, leased)
         if plan.refusal:
             raise plan.refusal
         return DspReply(201, dsp.transfer_process(stored.id, consumer_pid, stored.state))
@@ -825,7 +855,9 @@ class ConnectorService:
         expires = getattr(access, "expires_at", "")
         properties = {
             "authorization": str(access.token),
-            "authType": "bearer",
+            # the data plane's token is DPoP-bound: ``Authorization: DPoP <token>`` plus a fresh
+            # ``DPoP`` proof signed by the consumer's key on every request (RFC 9449)
+            "authType": "DPoP",
             "expiresAt": expires.isoformat() if isinstance(expires, datetime) else str(expires),
             "refreshEndpoint": str(getattr(access, "refresh_endpoint", "")),
         }
@@ -935,12 +967,12 @@ class ConnectorService:
                 "compute_site": job.get("compute_site"),
             },
         )
+        outbox = [OutboundMessage(f"{base}/transfers/request", agreement.provider_id, message)]
+        leased: list[OutboxItem] = []
         stored = self.store.create_process(
-            record,
-            [_logged("out", message)],
-            [OutboundMessage(f"{base}/transfers/request", agreement.provider_id, message)],
+            record, [_logged("out", message)], outbox, **self._lease_args(outbox, leased)
         )
-        self._wake.set()
+        self._after_enqueue(outbox, leased)
         return stored
 
     _COMMANDS: ClassVar[dict[str, tuple[TransferMessage, str]]] = {
@@ -1019,6 +1051,8 @@ class ConnectorService:
         if self._worker is not None:
             return
         self._stop.clear()
+        with self._flight_lock:
+            self._in_flight = 0
         self._senders = ThreadPoolExecutor(OUTBOX_SENDERS, thread_name_prefix="dsp-outbox")
         self._worker = threading.Thread(target=self._run_worker, name="dsp-outbox-worker", daemon=True)
         self._worker.start()
@@ -1034,31 +1068,51 @@ class ConnectorService:
             self._senders = None
 
     def _run_worker(self) -> None:
-        """Claim due messages while senders are free; never wait for a slow peer before the next."""
+        """The recovery and retry path: claim due messages nobody is delivering yet.
+
+        New messages of this process are leased in the transaction that queues them and handed
+        to a sender right after the commit (:meth:`_after_enqueue`); this loop finds the rest -
+        retries whose backoff ran out, later messages of a process whose earlier one was just
+        delivered (a sender wakes it), and work a stopped process left behind - and otherwise
+        sleeps until woken or the next retry falls due (at most :data:`OUTBOX_POLL_SECONDS`).
+        """
         while not self._stop.is_set():
             self._wake.clear()
             claimed = 0
+            with self._flight_lock:
+                free = OUTBOX_SENDERS - self._in_flight
             try:
-                with self._flight_lock:
-                    free = OUTBOX_SENDERS - self._in_flight
                 if free > 0 and self._senders is not None:
                     for item in self.store.claim_outbox(self._worker_id, limit=free):
-                        with self._flight_lock:
-                            self._in_flight += 1
-                        self._senders.submit(self._deliver_and_release, item)
+                        self._dispatch(item)
                         claimed += 1
             except Exception:
                 _log.exception("outbox pass failed")
             if claimed:
                 continue
-            try:
-                due = self.store.next_outbox_due()
-            except Exception:
-                due = None
-            wait = (
-                OUTBOX_POLL_SECONDS if due is None else min(OUTBOX_POLL_SECONDS, max(0.0, due - time.time()))
-            )
+            wait = OUTBOX_POLL_SECONDS  # with every sender busy, the first to finish wakes us
+            if free > 0:
+                # sleep until the next retry is due; a message due but not claimable waits behind
+                # an earlier one of its process, whose sender wakes us when it is done
+                try:
+                    due = self.store.next_outbox_due()
+                except Exception:
+                    due = None
+                if due is not None and due > time.time():
+                    wait = min(OUTBOX_POLL_SECONDS, due - time.time())
             self._wake.wait(wait)
+
+    def _dispatch(self, item: OutboxItem) -> None:
+        senders = self._senders
+        if senders is None:  # stopping: the lease runs out and the message is delivered after restart
+            return
+        with self._flight_lock:
+            self._in_flight += 1
+        try:
+            senders.submit(self._deliver_and_release, item)
+        except RuntimeError:  # the pool shut down meanwhile
+            with self._flight_lock:
+                self._in_flight -= 1
 
     def _deliver_and_release(self, item: OutboxItem) -> None:
         try:
@@ -1090,7 +1144,6 @@ class ConnectorService:
         if 200 <= response.status < 300:
             self.store.outbox_delivered(item.id)
             self._learn_from_ack(item, response.body)
-            self._wake.set()
         elif response.status in (408, 409, 425, 429) or response.status >= 500:
             self._retry(item, f"HTTP {response.status}")
         else:

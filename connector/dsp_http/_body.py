@@ -34,7 +34,8 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-async def read_json_body(request: Request, max_bytes: int = MAX_DSP_BODY_BYTES) -> Any:
+async def read_body_bytes(request: Request, max_bytes: int = MAX_DSP_BODY_BYTES) -> bytes:
+    """The raw body, refused (413) once it passes ``max_bytes`` - declared or while streaming."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise BodyError(413, "(body)", f"the body is {declared} bytes, more than the limit of {max_bytes}")
@@ -43,6 +44,11 @@ async def read_json_body(request: Request, max_bytes: int = MAX_DSP_BODY_BYTES) 
         raw.extend(chunk)
         if len(raw) > max_bytes:
             raise BodyError(413, "(body)", f"the body is larger than the limit of {max_bytes} bytes")
+    return bytes(raw)
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """JSON of a body read by :func:`read_body_bytes`, within the nesting limit."""
     if not raw.strip():
         raise BodyError(400, "(body)", "the request has no JSON body")
     try:
@@ -54,3 +60,7 @@ async def read_json_body(request: Request, max_bytes: int = MAX_DSP_BODY_BYTES) 
     if _too_deep(value, MAX_MESSAGE_DEPTH):
         raise BodyError(400, "(body)", f"JSON nests deeper than {MAX_MESSAGE_DEPTH} levels")
     return value
+
+
+async def read_json_body(request: Request, max_bytes: int = MAX_DSP_BODY_BYTES) -> Any:
+    return parse_json_body(await read_body_bytes(request, max_bytes))

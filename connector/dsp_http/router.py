@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from connector.dsp_http._body import BodyError, read_json_body
+from connector.dsp_http._body import BodyError, parse_json_body, read_body_bytes
 from connector.identity import IdentityError, VerifiedClaims
 from connector.service import ConnectorService, DspError, DspReply
 from vocab import dsp
@@ -57,16 +57,32 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
         request: Request, area: str, expected: Collection[str] | None, handler: _Handler, pids: dict[str, str]
     ) -> Response:
         path = request.url.path
-        try:
-            claims = await run_in_threadpool(service.authenticate, request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        raw = b""
+        unreadable: BodyError | None = None
+        if expected is not None:
+            try:
+                raw = await read_body_bytes(request)
+            except BodyError as error:
+                unreadable = error  # reported after authentication, as if read afterwards
+
+        def work() -> DspReply:
+            # one hop to the thread pool for everything that blocks: token (replay guard, DID),
+            # message check and the service's transaction
+            claims = service.authenticate(authorization)
             if expected is None:
                 message = dsp.DspMessage("", {}, True)
             else:
-                raw = await read_json_body(request)
-                if recorder is not None and isinstance(raw, dict):
-                    recorder("received", path, raw)
-                message = await run_in_threadpool(dsp.read_message, raw, expected, service.dsp_base)
-            outcome: DspReply | DspError = await run_in_threadpool(handler, claims, message)
+                if unreadable is not None:
+                    raise unreadable
+                value = parse_json_body(raw)
+                if recorder is not None and isinstance(value, dict):
+                    recorder("received", path, value)
+                message = dsp.read_message(value, expected, service.dsp_base)
+            return handler(claims, message)
+
+        try:
+            outcome: DspReply | DspError = await run_in_threadpool(work)
         except DspError as error:
             if not error.provider_pid and not error.consumer_pid:
                 error.provider_pid = pids.get("provider", "")

@@ -9,7 +9,11 @@ configuration*, so verifying a credential never needs the network.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +52,11 @@ REQUIRED_CLAIMS: dict[str, tuple[str, ...]] = {
     MEMBERSHIP_CREDENTIAL: (),
     EHDS_DATA_PERMIT: ("permitId", "purposes", "datasets", "healthDataAccessBody"),
 }
+
+# Credentials whose proofs already verified, by content digest: a peer presents the same
+# membership credential on every request, and its proof is the costliest part of a token check.
+# Bounded so strangers cannot grow it; validity dates and proof expiry are re-checked every time.
+MAX_VERIFIED_CREDENTIALS = 4096
 
 # Bounds on what a stranger can make us parse and canonicalise per credential.
 MAX_CLAIMS = 32
@@ -197,5 +206,60 @@ def verify_credential(
             raise ProofError("untrusted_issuer", f"the credential is signed by {did}, not by its issuer")
         return authority.public_key
 
-    verify_document(vc, authority_key, proof_purpose="assertionMethod", now=now)
+    digest = _content_digest(vc, authority)
+    if digest is None or not _VERIFIED.seen(digest) or _has_expiring_proof(vc):
+        verify_document(vc, authority_key, proof_purpose="assertionMethod", now=now)
+        if digest is not None:
+            _VERIFIED.remember(digest)
     return dict(vc)
+
+
+class _VerifiedDigests:
+    """Digests of credentials whose proofs verified (an LRU set, shared by all threads)."""
+
+    def __init__(self, limit: int) -> None:
+        self._digests: OrderedDict[bytes, None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def seen(self, digest: bytes) -> bool:
+        with self._lock:
+            if digest in self._digests:
+                self._digests.move_to_end(digest)
+                return True
+            return False
+
+    def remember(self, digest: bytes) -> None:
+        with self._lock:
+            self._digests[digest] = None
+            while len(self._digests) > self._limit:
+                self._digests.popitem(last=False)
+
+
+_VERIFIED = _VerifiedDigests(MAX_VERIFIED_CREDENTIALS)
+
+
+def _content_digest(vc: Mapping[str, Any], authority: TrustedAuthority) -> bytes | None:
+    """SHA-256 over the whole credential (proof included) and the key it was checked with.
+
+    Any change to a claim, a date or the proof gives another digest, so only a byte-for-byte
+    re-presentation of a credential that verified under the same pinned key skips the proof.
+    """
+    try:
+        text = json.dumps(
+            [authority.did, authority.public_multibase, vc],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _has_expiring_proof(vc: Mapping[str, Any]) -> bool:
+    """A proof with its own ``expires`` is checked in full each time (its time check lives there)."""
+    proofs = vc.get("proof")
+    listed = proofs if isinstance(proofs, list) else [proofs]
+    return any(not isinstance(proof, Mapping) or "expires" in proof for proof in listed)

@@ -267,13 +267,46 @@ class Store:
             )
 
     def _enqueue(
-        self, tx: Transaction, process_id: str, outbox: Sequence[OutboundMessage], now: float
+        self,
+        tx: Transaction,
+        process_id: str,
+        outbox: Sequence[OutboundMessage],
+        now: float,
+        claim_for: str | None = None,
+        claimed: list[OutboxItem] | None = None,
     ) -> None:
-        for item in outbox:
+        """Queue ``outbox``; with ``claim_for``, lease the first message to that worker at once.
+
+        The lease is taken only when no earlier message of the process is still pending (order
+        per process is kept), so the caller can deliver it right after the commit instead of
+        waiting for the worker to find it.
+        """
+        lease = claim_for is not None and claimed is not None and bool(outbox)
+        if lease:
+            earlier = tx.one(
+                "SELECT id FROM outbox WHERE process_id = ? AND delivered_at IS NULL "
+                "AND failed_reason IS NULL LIMIT 1",
+                (process_id,),
+            )
+            lease = earlier is None
+        for index, item in enumerate(outbox):
+            body = _dumps(item.body)
+            if lease and index == 0 and claimed is not None:
+                row = tx.one(
+                    "INSERT INTO outbox (process_id, url, audience, body_json, next_attempt_at, created_at, "
+                    "claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (
+                        process_id, item.url, item.audience, body, now, now, claim_for,
+                        now + OUTBOX_LEASE_SECONDS,
+                    ),
+                )
+                assert row is not None
+                claimed.append(OutboxItem(int(row["id"]), process_id, item.url, item.audience, item.body, 0))
+                continue
             tx.execute(
                 "INSERT INTO outbox (process_id, url, audience, body_json, next_attempt_at, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (process_id, item.url, item.audience, _dumps(item.body), now, now),
+                (process_id, item.url, item.audience, body, now, now),
             )
 
     def create_process(
@@ -282,8 +315,14 @@ class Store:
         messages: Sequence[LoggedMessage] = (),
         outbox: Sequence[OutboundMessage] = (),
         agreement: AgreementRecord | None = None,
+        *,
+        claim_for: str | None = None,
+        claimed: list[OutboxItem] | None = None,
     ) -> ProcessRecord:
-        """Insert a new process with the message that created it and what it must send next."""
+        """Insert a new process with the message that created it and what it must send next.
+
+        ``claim_for``/``claimed``: see :meth:`_enqueue` (the first message is leased and appended).
+        """
         now = time.time()
         stored = replace(record, version=1, created_at=now, updated_at=now)
         with self.db.transaction() as tx:
@@ -312,7 +351,7 @@ class Store:
             if agreement is not None:
                 self._put_agreement(tx, agreement, now)
             self._log(tx, stored.id, messages, now)
-            self._enqueue(tx, stored.id, outbox, now)
+            self._enqueue(tx, stored.id, outbox, now, claim_for, claimed)
         return stored
 
     def get_process(self, process_id: str, kind: str | None = None) -> ProcessRecord | None:
@@ -357,6 +396,8 @@ class Store:
         messages: Sequence[LoggedMessage] = (),
         outbox: Sequence[OutboundMessage] = (),
         agreement: AgreementRecord | None = None,
+        claim_for: str | None = None,
+        claimed: list[OutboxItem] | None = None,
     ) -> ProcessRecord | None:
         """Compare-and-set: move ``current`` to ``state`` only if nobody moved it since it was read.
 
@@ -396,7 +437,7 @@ class Store:
             if agreement is not None:
                 self._put_agreement(tx, agreement, now)
             self._log(tx, current.id, messages, now)
-            self._enqueue(tx, current.id, outbox, now)
+            self._enqueue(tx, current.id, outbox, now, claim_for, claimed)
         return replace(updated, updated_at=now)
 
     @staticmethod
@@ -455,14 +496,18 @@ class Store:
     def claim_outbox(self, worker: str, limit: int = 32, now: float | None = None) -> list[OutboxItem]:
         """Lease the oldest due message of each process (per-process order is kept)."""
         now = time.time() if now is None else now
+        due_sql = (
+            "SELECT o.* FROM outbox o WHERE o.delivered_at IS NULL AND o.failed_reason IS NULL "
+            "AND o.next_attempt_at <= ? AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
+            "AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.process_id = o.process_id "
+            "AND p.delivered_at IS NULL AND p.failed_reason IS NULL) ORDER BY o.id LIMIT ?"
+        )
+        # look before taking the write lock: most passes find nothing to do
+        with self.db.transaction(write=False) as tx:
+            if tx.one(due_sql, (now, now, 1)) is None:
+                return []
         with self.db.transaction() as tx:
-            rows = tx.all(
-                "SELECT o.* FROM outbox o WHERE o.delivered_at IS NULL AND o.failed_reason IS NULL "
-                "AND o.next_attempt_at <= ? AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
-                "AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.process_id = o.process_id "
-                "AND p.delivered_at IS NULL AND p.failed_reason IS NULL) ORDER BY o.id LIMIT ?",
-                (now, now, limit),
-            )
+            rows = tx.all(due_sql, (now, now, limit))
             claimed: list[OutboxItem] = []
             for row in rows:
                 won = tx.execute(

@@ -24,7 +24,7 @@ AGREEMENT = {
 
 
 def _built_messages() -> list[dict[str, object]]:
-    address = dsp.data_address("http://127.0.0.1/data/t", {"authorization": "tok", "authType": "bearer"})
+    address = dsp.data_address("http://127.0.0.1/data/t", {"authorization": "tok", "authType": "DPoP"})
     return [
         dsp.catalog_request_message(),
         dsp.dataset_request_message("urn:ds:1"),

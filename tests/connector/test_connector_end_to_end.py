@@ -24,6 +24,7 @@ from tests.connector.dsp_world import (
     running_party,
     wait_for_state,
 )
+from vocab import dsp
 
 EU = "https://w3id.org/sluis/place/EU"
 NL_NH = "https://w3id.org/sluis/place/NL-NH"
@@ -120,6 +121,14 @@ def test_consumer_negotiates_signed_agreement_and_starts_a_transfer(
     address = started["data_address"]
     assert address["endpoint"].startswith(f"{provider.url}/data/")
     assert address["token"]
+    # the data address tells the consumer the token is DPoP-bound, not a bearer token
+    start_messages = [
+        body for _, _, body in recorder.messages if body.get("@type") == "TransferStartMessage"
+    ]
+    assert start_messages
+    sent_address = start_messages[0]["dataAddress"]
+    assert dsp.data_address_properties(sent_address)["authType"] == "DPoP"
+    assert not official_schemas.errors(start_messages[0])
 
     # the provider revokes the agreement: its transfers end and the consumer is told over DSP
     with provider.management() as api:

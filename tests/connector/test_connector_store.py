@@ -18,6 +18,7 @@ from connector.store import (
     AssetRecord,
     LoggedMessage,
     OutboundMessage,
+    OutboxItem,
     ProcessRecord,
     Store,
     new_pid,
@@ -113,6 +114,36 @@ def test_outbox_keeps_per_process_order_and_leases_are_exclusive(store: Store) -
     store.outbox_retry(second[0].id, 1, time.time() + 60, "unreachable")
     assert store.claim_outbox("worker-a") == []  # not due yet
     assert [i.body["n"] for i in store.claim_outbox("worker-a", now=time.time() + 61)] == [2]
+
+
+def test_a_new_message_is_leased_in_its_own_transaction_and_order_still_holds(store: Store) -> None:
+    leased: list[OutboxItem] = []
+    created = store.create_process(
+        _negotiation(),
+        outbox=[
+            OutboundMessage("http://127.0.0.1:1/one", "did:web:c", {"n": 1}),
+            OutboundMessage("http://127.0.0.1:1/two", "did:web:c", {"n": 2}),
+        ],
+        claim_for="worker-a",
+        claimed=leased,
+    )
+    assert [item.body["n"] for item in leased] == [1]  # the first, ready to deliver after commit
+    assert store.claim_outbox("worker-b") == []  # nobody else gets it, and the second waits
+    # a later transition queues a third message: not leased while earlier ones are pending
+    more: list[OutboxItem] = []
+    advanced = store.advance(
+        created,
+        "AGREED",
+        outbox=[OutboundMessage("http://127.0.0.1:1/three", "did:web:c", {"n": 3})],
+        claim_for="worker-a",
+        claimed=more,
+    )
+    assert advanced is not None
+    assert more == []
+    store.outbox_delivered(leased[0].id)
+    assert [item.body["n"] for item in store.claim_outbox("worker-b")] == [2]
+    # after a lease runs out (the worker died) the recovery path claims the message again
+    assert [i.body["n"] for i in store.claim_outbox("worker-c", now=time.time() + 3600)] == [2]
 
 
 def test_a_killed_workers_lease_expires(store: Store) -> None:

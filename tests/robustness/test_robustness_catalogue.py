@@ -66,6 +66,12 @@ NO_DATASET = b"""@prefix dct: <http://purl.org/dc/terms/> . <urn:x> dct:title "n
             id="remote-context",
         ),
         pytest.param(
+            b'{"@context": "file:///etc/passwd", "@type": "Dataset"}',
+            "application/ld+json",
+            {"context", "file:", "body"},
+            id="file-context",
+        ),
+        pytest.param(
             b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><unclosed>",
             "application/rdf+xml",
             {"line", "body"},

@@ -149,3 +149,46 @@ def test_an_unsupported_accept_header_is_a_clean_4xx_or_a_default(connectors: Co
     assert reply.status < 500, reply.describe()
     if reply.status >= 400:
         assert_rejected(reply, Rejection(statuses={406}), "Accept: application/x-no-such-format")
+
+
+@pytest.mark.parametrize("case", ["stranger-key", "no-proof", "proof-for-another-url"])
+def test_a_refused_token_refresh_leaves_the_token_usable(connectors: ConnectorWorld, case: str) -> None:
+    url = connectors.data_endpoint + "/token/refresh"
+    token = connectors.data_token
+    if case == "stranger-key":
+        headers = {
+            "Authorization": f"DPoP {token}",
+            "DPoP": make_proof(KeyPair.generate(), "POST", url, token),
+        }
+    elif case == "no-proof":
+        headers = {"Authorization": f"DPoP {token}"}
+    else:
+        headers = {
+            "Authorization": f"DPoP {token}",
+            "DPoP": make_proof(connectors.consumer_key, "POST", connectors.data_endpoint, token),
+        }
+    before = _reads_and_file(connectors)
+    reply = Reply.of(http().post(url, headers=headers))
+    assert_rejected(reply, Rejection(statuses={400, 401, 403}), f"token refresh ({case})")
+    assert _reads_and_file(connectors) == before
+    _good_read_still_works(connectors)
+
+
+def test_one_proof_sent_many_times_at_once_reads_once(connectors: ConnectorWorld) -> None:
+    """The proof-of-possession replay check is atomic: racing copies of one proof read once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = connectors.data_endpoint + "/query"
+    token = connectors.data_token
+    proof = make_proof(connectors.consumer_key, "POST", url, token)
+    body = b'{"sql": "SELECT meter FROM data"}'
+
+    def send(_: int) -> Reply:
+        return _query(connectors, body, proof=proof)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(send, range(8)))
+    assert sum(reply.status == 200 for reply in replies) == 1, [r.describe()[:120] for r in replies]
+    for reply in replies:
+        if reply.status != 200:
+            assert_rejected(reply, Rejection(statuses={401, 403}), "a racing copy of a used proof")

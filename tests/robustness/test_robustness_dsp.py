@@ -69,6 +69,7 @@ def _mutations() -> Iterator[object]:
     yield pytest.param(
         {**base, "@context": ["https://evil.example/context.jsonld"]}, {"context"}, id="remote-context"
     )
+    yield pytest.param({**base, "@context": ["file:///etc/passwd"]}, {"context"}, id="file-context")
     yield pytest.param(
         {**base, "callbackAddress": ["http://127.0.0.1:1/dsp"]}, {"callbackAddress"}, id="callback-array"
     )
@@ -292,3 +293,23 @@ def test_json_nested_past_the_depth_limit_is_refused(connectors: ConnectorWorld)
         Rejection(dsp=True, statuses={400}, fields={"deep", "nest", "depth"}),
         "a catalog request nested past the depth limit",
     )
+
+
+def test_one_token_sent_many_times_at_once_is_accepted_once(connectors: ConnectorWorld) -> None:
+    """The replay guard is atomic: racing copies of one token cannot all get in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = connectors.dsp_token()
+    url = f"{connectors.provider.dsp}/catalog/request"
+    body = dsp.catalog_request_message()
+
+    def send(_: int) -> Reply:
+        return Reply.of(http().post(url, json=body, headers={"Authorization": f"Bearer {token}"}))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(send, range(8)))
+    accepted = [reply for reply in replies if reply.status == 200]
+    assert len(accepted) == 1, [reply.describe()[:120] for reply in replies]
+    for reply in replies:
+        if reply.status != 200:
+            assert_rejected(reply, Rejection(dsp=True, statuses={401}), "a racing copy of a used token")

@@ -25,45 +25,56 @@ from tests.robustness.known_bugs import known
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NESTING = 10_000
 START_SECONDS = 60.0
+START_ATTEMPTS = 4
 
 
-@pytest.fixture
-def node_process(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _start_node(data: Path, log_path: Path) -> tuple[str, subprocess.Popen[bytes]] | None:
+    """``sluis catalogue serve`` on a free port; None when the port was taken before it bound."""
     port = free_port()
-    log = (tmp_path / "node.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sluis.cli",
-            "catalogue",
-            "serve",
-            "--data",
-            str(tmp_path / "node"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sluis.cli",
+                "catalogue",
+                "serve",
+                "--data",
+                str(data),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_SECONDS
-    while True:
-        if process.poll() is not None:
-            raise AssertionError((tmp_path / "node.log").read_text()[-2000:])
+    while process.poll() is None:
         try:
             if httpx.get(f"{url}/catalogue/node", timeout=1).status_code == 200:
-                break
+                return url, process
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
             process.kill()
             raise AssertionError("the catalogue node did not start")
         time.sleep(0.1)
+    return None
+
+
+@pytest.fixture
+def node_process(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    log_path = tmp_path / "node.log"
+    for attempt in range(START_ATTEMPTS):
+        started = _start_node(tmp_path / f"node-{attempt}", log_path)
+        if started is not None:
+            break
+    else:
+        raise AssertionError(log_path.read_text()[-2000:])
+    url, process = started
     try:
         yield url, process
     finally:

@@ -19,6 +19,7 @@ from tests.robustness.hostile import (
     Reply,
     assert_no_leak,
     assert_rejected,
+    http,
     huge_json_string_body,
     stream_request,
 )
@@ -253,3 +254,23 @@ def test_unexpected_query_parameters_never_break_a_route(targets: Targets, op: O
     assert_no_leak(reply, f"{op.id}?{query[:60]}")
     if reply.status >= 400:
         assert_rejected(reply, _rejection(op), f"{op.id} with junk query parameters")
+
+
+def _paths() -> list[tuple[str, frozenset[str], bool]]:
+    methods: dict[str, set[str]] = {}
+    dsp: dict[str, bool] = {}
+    for op in all_operations():
+        methods.setdefault(op.path, set()).add(op.method)
+        dsp[op.path] = op.is_dsp
+    return [(path, frozenset(found), dsp[path]) for path, found in methods.items()]
+
+
+@pytest.mark.parametrize(("path", "methods", "is_dsp"), _paths(), ids=[p for p, _, _ in _paths()])
+def test_a_method_a_route_does_not_serve_is_a_clean_405(
+    targets: Targets, path: str, methods: frozenset[str], is_dsp: bool
+) -> None:
+    op = next(op for op in all_operations() if op.path == path)
+    wrong = next(m for m in ("PATCH", "PUT", "DELETE", "POST", "GET") if m not in methods)
+    url = targets.url(op, targets.unknown_ids(op))
+    reply = Reply.of(http().request(wrong, url, headers=targets.auth(op, wrong, url), content=b"{}"))
+    assert_rejected(reply, Rejection(dsp=None if is_dsp else False, statuses={404, 405}), f"{wrong} {path}")

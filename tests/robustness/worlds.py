@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from connector.config import ConnectorConfig, load_config
 from connector.dataplane.tokens import make_proof
 from connector.identity import KeyPair, did_web_for, issue_token
 from connector.jobs import Job
+from connector.jobs.data import TransferReader
 from sluis.cli import main as sluis_main
 from sluis.servers import free_port, serve_in_thread
 from vocab.namespaces import DCT
@@ -46,6 +48,8 @@ ASSET_ID = "urn:sluis:robustness:asset:readings"
 START_ATTEMPTS = 4
 WAIT_SECONDS = 60.0
 TABLE_ROWS = 100
+# Refresh the job's access token when less than this is left (it lives a few minutes).
+TOKEN_MARGIN = timedelta(seconds=90)
 
 
 def run_cli(*argv: str) -> str:
@@ -107,25 +111,35 @@ def _publisher_of(path: Path) -> str:
 
 @contextmanager
 def catalogue_world(root: Path) -> Iterator[CatalogueWorld]:
-    data = root / "catalogue"
     seed = seed_files()[0]
     publisher = _publisher_of(seed)
-    token = run_cli("catalogue", "token", "create", "--data", str(data), "--publisher", publisher).strip()
-    port = free_port()
-    app = create_catalogue_app(data, CatalogueConfig(public_url=f"http://127.0.0.1:{port}"))
-    # One connection per request: a server rightly closes one after a refused, unread body.
-    with (
-        serve_in_thread(app, port=port) as url,
-        httpx.Client(base_url=url, timeout=60, headers={"Connection": "close"}) as client,
-    ):
-        published = client.post(
-            "/catalogue/datasets",
-            content=seed.read_bytes(),
-            headers={"Content-Type": "text/turtle", "Authorization": f"Bearer {token}"},
-        )
-        assert published.status_code == 201, published.text
-        record_id = published.json()["id"]
-        yield CatalogueWorld(url, app, token, str(record_id), client)
+    for attempt in range(START_ATTEMPTS):
+        data = root / f"catalogue-{attempt}"
+        token = run_cli("catalogue", "token", "create", "--data", str(data), "--publisher", publisher).strip()
+        port = free_port()
+        app = create_catalogue_app(data, CatalogueConfig(public_url=f"http://127.0.0.1:{port}"))
+        server = serve_in_thread(app, port=port)
+        try:
+            url = server.__enter__()
+        except RuntimeError:  # the port was taken meanwhile: a new node on a new port
+            with contextlib.suppress(Exception):  # its lifespan may have closed it already
+                app.state.catalogue.close()
+            continue
+        try:
+            # One connection per request: a server rightly closes one after a refused, unread body.
+            with httpx.Client(base_url=url, timeout=60, headers={"Connection": "close"}) as client:
+                published = client.post(
+                    "/catalogue/datasets",
+                    content=seed.read_bytes(),
+                    headers={"Content-Type": "text/turtle", "Authorization": f"Bearer {token}"},
+                )
+                assert published.status_code == 201, published.text
+                record_id = published.json()["id"]
+                yield CatalogueWorld(url, app, token, str(record_id), client)
+        finally:
+            server.__exit__(None, None, None)
+        return
+    raise RuntimeError("could not start the catalogue node on a free port")
 
 
 # ---- connectors -------------------------------------------------------------------------------
@@ -170,7 +184,7 @@ class ConnectorWorld:
     provider_negotiation_pid: str
     consumer_negotiation_pid: str
     data_endpoint: str
-    data_token: str
+    reader: TransferReader
     consumer_key: KeyPair
     consumer_credentials: list[dict[str, Any]]
     provider_key: KeyPair
@@ -194,6 +208,13 @@ class ConnectorWorld:
             self.provider_credentials,
             ttl_seconds=120,
         )
+
+    @property
+    def data_token(self) -> str:
+        """The job's access token, refreshed (the legitimate way) before it can lapse mid-suite."""
+        if self.reader.address.expires_at - datetime.now(UTC) < TOKEN_MARGIN:
+            self.reader.refresh()
+        return self.reader.address.token
 
     def dsp_auth(self, to: str = "provider") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.dsp_token(to)}"}
@@ -424,7 +445,7 @@ def connector_world(root: Path) -> Iterator[ConnectorWorld]:
             provider_negotiation_pid=str(provider_negotiation["provider_pid"]),
             consumer_negotiation_pid=str(negotiation["consumer_pid"]),
             data_endpoint=address.endpoint,
-            data_token=address.token,
+            reader=opened.reader,
             consumer_key=KeyPair.load(consumer.config.participant.key_file),
             consumer_credentials=_credentials(consumer),
             provider_key=KeyPair.load(provider.config.participant.key_file),
