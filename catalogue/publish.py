@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
+from catalogue._turtle import parse_turtle_fast
 from catalogue.index import IndexRow, SearchIndex, flatten_record
 from catalogue.signing import (
     KeyLookup,
@@ -44,7 +45,7 @@ from catalogue.store import LOCAL_SOURCE, RecordStore, RecordVersion
 from connector.identity import ProofError
 from vocab.errors import DocumentTooLargeError, RdfSyntaxError, VocabError
 from vocab.namespaces import DCAT, DCT, RDF
-from vocab.rdfio import DEFAULT_MAX_DOCUMENT_BYTES, N_TRIPLES, parse_rdf
+from vocab.rdfio import DEFAULT_MAX_DOCUMENT_BYTES, N_TRIPLES, TURTLE, normalize_media_type, parse_rdf
 from vocab.shacl import ValidationReport, ValidationResult
 
 _log = logging.getLogger(__name__)
@@ -342,6 +343,10 @@ class CataloguePublisher:
     # ---- steps 1-4 -------------------------------------------------------------------------
     def parse(self, data: bytes, media_type: str) -> Graph:
         try:
+            if normalize_media_type(media_type) == TURTLE:
+                fast = parse_turtle_fast(data, self._dataset_base + "/", self.max_bytes)
+                if fast is not None:
+                    return fast
             return parse_rdf(data, media_type, self._dataset_base + "/", self.max_bytes)
         except DocumentTooLargeError as error:
             raise PublishError(
@@ -565,7 +570,7 @@ class CataloguePublisher:
         )
         return PreparedRecord(new_id, dataset, record, version, row, report, existing is None)
 
-    def _commit(self, prepared: Sequence[PreparedRecord]) -> None:
+    def _commit(self, prepared: Sequence[PreparedRecord], *, bulk: bool = False) -> None:
         versions = [item.version for item in prepared]
         written = False
         try:
@@ -579,7 +584,7 @@ class CataloguePublisher:
                         )
                     else:
                         transaction.upsert(item.row)
-                self.store.write(versions)
+                self.store.write(versions, bulk=bulk)
                 written = True
         except BaseException:
             if written:
@@ -726,7 +731,7 @@ class CataloguePublisher:
                 except PublishError as error:
                     results.append(BulkResult(name, error=error))
             if ready:
-                self._commit([prepared for _, prepared in ready])
+                self._commit([prepared for _, prepared in ready], bulk=True)
         results.extend(BulkResult(name, outcome=_outcome(prepared)) for name, prepared in ready)
         return results
 

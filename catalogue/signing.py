@@ -52,12 +52,22 @@ KeyLookup = Callable[[str], Ed25519PublicKey]
 def ntriples_lines(graph: Graph, labels: Mapping[BNode, str] | None = None) -> list[str]:
     """The graph's statements as N-Triples lines (blank nodes renamed by ``labels`` when given)."""
 
+    # A record repeats its subjects, predicates and vocabulary IRIs many times; rdflib's n3()
+    # is costly enough that writing each distinct term once halves the time of this function.
+    written: dict[Node, str] = {}
+
     def term(node: Node) -> str:
+        found = written.get(node)
+        if found is not None:
+            return found
         if labels is not None and isinstance(node, BNode):
-            return labels[node]
-        if isinstance(node, Literal) and ("\n" in node or "\r" in node):
-            return _one_line_literal(node)
-        return str(node.n3())
+            text = labels[node]
+        elif isinstance(node, Literal) and ("\n" in node or "\r" in node):
+            text = _one_line_literal(node)
+        else:
+            text = str(node.n3())
+        written[node] = text
+        return text
 
     return [f"{term(s)} {term(p)} {term(o)} ." for s, p, o in graph]
 

@@ -105,7 +105,7 @@ class RecordStore(Protocol):
 
     def types_of(self, resource: str) -> list[str]: ...
 
-    def write(self, versions: Sequence[RecordVersion]) -> None: ...
+    def write(self, versions: Sequence[RecordVersion], *, bulk: bool = False) -> None: ...
 
     def revert(self, versions: Sequence[RecordVersion]) -> None: ...
 
@@ -355,8 +355,18 @@ class OxigraphStore:
         operations.append(f"INSERT DATA {{\n{inserts}\n}}")
         return " ;\n".join(operations)
 
-    def write(self, versions: Sequence[RecordVersion]) -> None:
-        """Store new versions (each the next number of its record) in one transaction."""
+    def write(self, versions: Sequence[RecordVersion], *, bulk: bool = False) -> None:
+        """Store new versions (each the next number of its record), all or nothing.
+
+        By default the write is one Oxigraph transaction. ``bulk`` (the bulk publish path) sends a
+        batch of only *new* records through Oxigraph's bulk loader instead — ~2.5x cheaper, and
+        its cost grows far less with the size of the store, because a transaction reads every
+        statement's indexes before writing it. The bulk loader is not atomic by itself, so when it
+        fails the batch's statements are removed again before the error is raised: the store is
+        as it was (each record in the batch is new, so everything named after it is the batch's).
+        What this cannot cover is the process dying during the load: part of the batch may then
+        be in the store (new records only, none of them in the search index).
+        """
         if not versions:
             return
         if len({record.record_id for record in versions}) != len(versions):
@@ -371,8 +381,11 @@ class OxigraphStore:
                         f"record {record.record_id} is at version {current}; "
                         f"cannot write version {record.version}",
                     )
+            new = all(record.version == 1 for record in versions)
             try:
-                if all(record.version == 1 for record in versions):
+                if new and bulk:
+                    self._bulk_load_new(versions)
+                elif new:
                     # New records replace nothing: one N-Quads document, loaded in one
                     # transaction (all or nothing, like the update below, and cheaper).
                     self._store.load(self._nquads_for(versions).encode("utf-8"), ox.RdfFormat.N_QUADS)
@@ -380,6 +393,16 @@ class OxigraphStore:
                     self._store.update(self._update_for(versions))
             except (OSError, SyntaxError, ValueError) as error:
                 raise StoreError("store-write-failed", f"the store refused the write: {error}") from error
+
+    def _bulk_load_new(self, versions: Sequence[RecordVersion]) -> None:
+        """Bulk-load first versions; on any failure remove what part of them landed, then re-raise."""
+        data = self._nquads_for(versions).encode("utf-8")
+        try:
+            self._store.bulk_load(data, ox.RdfFormat.N_QUADS)
+        except BaseException:
+            _log.error("bulk load failed; removing the batch", extra={"records": len(versions)})
+            self._remove_versions(versions)
+            raise
 
     @staticmethod
     def _nquads_for(versions: Sequence[RecordVersion]) -> str:
@@ -428,26 +451,30 @@ class OxigraphStore:
     def revert(self, versions: Sequence[RecordVersion]) -> None:
         """Undo :meth:`write` of these versions (used when a later step of a publish fails)."""
         with self._write_lock:
-            for record in versions:
-                node = _iri(version_node(record.record_id, record.version))
-                graph = _iri(record_graph(record.record_id))
-                issued = self._issued(record.record_id)
-                operations = [
-                    f"DELETE WHERE {{ GRAPH <{HISTORY_GRAPH}> {{ {node} ?p ?o }} }}",
-                    f"DROP SILENT GRAPH {graph}",
-                    f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}",
-                ]
-                self._store.update(" ;\n".join(operations))
-                if record.version > 1:
-                    previous = self.version(record.record_id, record.version - 1)
-                    if previous is not None:
-                        restore = [
-                            f"GRAPH <{RECORDS_GRAPH}> {{\n"
-                            f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
-                        ]
-                        if not previous.deleted:
-                            restore.append(f"GRAPH {graph} {{\n{previous.content}\n}}")
-                        self._store.update("INSERT DATA {\n" + "\n".join(restore) + "\n}")
+            self._remove_versions(versions)
+
+    def _remove_versions(self, versions: Sequence[RecordVersion]) -> None:
+        """:meth:`revert` without taking the write lock (its caller holds it)."""
+        for record in versions:
+            node = _iri(version_node(record.record_id, record.version))
+            graph = _iri(record_graph(record.record_id))
+            issued = self._issued(record.record_id)
+            operations = [
+                f"DELETE WHERE {{ GRAPH <{HISTORY_GRAPH}> {{ {node} ?p ?o }} }}",
+                f"DROP SILENT GRAPH {graph}",
+                f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}",
+            ]
+            self._store.update(" ;\n".join(operations))
+            if record.version > 1:
+                previous = self.version(record.record_id, record.version - 1)
+                if previous is not None:
+                    restore = [
+                        f"GRAPH <{RECORDS_GRAPH}> {{\n"
+                        f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
+                    ]
+                    if not previous.deleted:
+                        restore.append(f"GRAPH {graph} {{\n{previous.content}\n}}")
+                    self._store.update("INSERT DATA {\n" + "\n".join(restore) + "\n}")
 
     def query(self, sparql: str) -> Any:
         """Run a read-only query over the union of all graphs (callers enforce limits)."""

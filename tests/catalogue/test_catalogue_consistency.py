@@ -22,10 +22,10 @@ class StoreThatFailsOnWrite(OxigraphStore):
 
     fail = False
 
-    def write(self, versions: Sequence[RecordVersion]) -> None:
+    def write(self, versions: Sequence[RecordVersion], *, bulk: bool = False) -> None:
         if self.fail:
             raise StoreError("store-write-failed", "no space left on device")
-        super().write(versions)
+        super().write(versions, bulk=bulk)
 
 
 class IndexThatFailsOnCommit(SearchIndex):
@@ -156,3 +156,102 @@ def test_initial_import_loader_adds_only_new_records(node: CatalogueNode) -> Non
     assert node.store.record_for_dataset("https://data.example.eu/dataset/imported") == "imported1"
     with pytest.raises(StoreError, match="exists"):
         node.store.load_new([existing])
+
+
+def test_bulk_batch_whose_store_write_fails_leaves_store_and_index_as_after_the_previous_batch(
+    node: CatalogueNode,
+) -> None:
+    from catalogue.publish import BulkItem, BulkResult
+
+    items = [BulkItem(f"set-{n}", dataset_turtle(f"set-{n}").encode(), "text/turtle") for n in range(6)]
+    after_first: list[tuple[Any, ...]] = []
+
+    def fail_after_first_batch(result: BulkResult) -> None:
+        assert isinstance(node.store, StoreThatFailsOnWrite)
+        if result.name == "set-2":  # the last of the first batch
+            after_first.append(_state(node))
+            node.store.fail = True
+
+    with pytest.raises(StoreError):
+        node.publisher.publish_many(items, owner=None, batch_size=3, on_done=fail_after_first_batch)
+    assert after_first
+    assert _state(node) == after_first[0]
+    assert node.index.count() == 3
+    assert node.store.count_records() == 3
+
+
+def test_bulk_batch_whose_index_commit_fails_leaves_no_trace_in_the_store(node: CatalogueNode) -> None:
+    from catalogue.publish import BulkItem
+
+    _publish(node, "grid-load", "Grid load")
+    before = _state(node)
+    assert isinstance(node.index, IndexThatFailsOnCommit)
+    node.index.fail = True
+    items = [BulkItem(f"set-{n}", dataset_turtle(f"set-{n}").encode(), "text/turtle") for n in range(4)]
+    with pytest.raises(OSError, match="disk I/O"):
+        node.publisher.publish_many(items, owner=None, batch_size=10)
+    assert _state(node) == before
+
+
+def test_descriptions_over_several_lines_are_stored_read_back_and_verified(node: CatalogueNode) -> None:
+    from rdflib import Literal, URIRef
+
+    from catalogue.publish import BulkItem, record_graph_of
+    from catalogue.signing import verify_record
+    from vocab.namespaces import DCT
+
+    description = 'First line.\nSecond line with a "quote" and a back\\slash.\r\nThird.'
+    escaped = description.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    single = node.publisher.publish(
+        dataset_turtle("single", description=escaped).encode(), "text/turtle", owner=None
+    )
+    bulk = node.publisher.publish_many(
+        [BulkItem("bulk", dataset_turtle("bulk", description=escaped).encode(), "text/turtle")], owner=None
+    )
+    assert bulk[0].outcome is not None, bulk[0].error
+    for record_id, slug in ((single.record_id, "single"), (bulk[0].outcome.record_id, "bulk")):
+        stored = node.store.current(record_id)
+        assert stored is not None
+        graph = record_graph_of(stored, with_quality=False)
+        dataset = URIRef(f"https://data.example.eu/dataset/{slug}")
+        assert (dataset, DCT.description, Literal(description, lang="en")) in graph
+        assert verify_record(graph, str(dataset), stored.proof, node.publisher._key_for)
+        live = {
+            quad.object.value
+            for quad in node.store.current_triples(record_id)
+            if quad.predicate.value == str(DCT.description)
+        }
+        assert live == {description}
+
+
+class _LoaderThatDiesHalfWay:
+    """Oxigraph's store whose bulk loader writes half of what it is given, then fails."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def bulk_load(self, data: bytes, format: Any) -> None:
+        lines = data.split(b"\n")
+        self._store.bulk_load(b"\n".join(lines[: len(lines) // 2]), format)
+        raise OSError("disk full during bulk load")
+
+
+def test_bulk_loader_failing_half_way_leaves_the_store_and_index_as_they_were(node: CatalogueNode) -> None:
+    from catalogue.publish import BulkItem
+
+    _publish(node, "grid-load", "Grid load")
+    before = _state(node)
+    assert isinstance(node.store, OxigraphStore)
+    real = node.store._store
+    node.store._store = _LoaderThatDiesHalfWay(real)  # type: ignore[assignment]
+    items = [BulkItem(f"set-{n}", dataset_turtle(f"set-{n}").encode(), "text/turtle") for n in range(4)]
+    with pytest.raises(StoreError, match="disk full"):
+        node.publisher.publish_many(items, owner=None, batch_size=10)
+    node.store._store = real
+    assert _state(node) == before
+    results = node.publisher.publish_many(items, owner=None, batch_size=10)
+    assert all(result.error is None for result in results)
+    assert node.index.count() == 5
