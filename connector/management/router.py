@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, field_validator
@@ -59,13 +60,35 @@ class ContractDefinitionIn(BaseModel):
     asset_ids: list[str] = Field(min_length=1, max_length=MAX_ASSETS_PER_DEFINITION)
 
 
+def _http_address(value: str) -> str:
+    """A counter-party's DSP base URL must be an absolute http(s) URL with a host and a valid port.
+
+    Checked here so that a typo is a 400 naming the field, not a background failure or a 5xx.
+    """
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"not a valid URL: {error}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL with a host, e.g. https://provider.example/dsp")
+    if port == 0:
+        raise ValueError("port 0 is not a port a peer listens on")
+    return value
+
+
+_ADDRESS = Field(min_length=1, max_length=2048, description="the peer's DSP base URL")
+
+
 class CatalogRequestIn(BaseModel):
-    counterparty_address: str = Field(min_length=1, max_length=2048, description="the peer's DSP base URL")
+    counterparty_address: str = _ADDRESS
+    _address = field_validator("counterparty_address")(_http_address)
     counterparty_id: str | None = Field(default=None, max_length=MAX_ID_CHARS, description="the peer's DID")
 
 
 class NegotiationIn(BaseModel):
-    counterparty_address: str = Field(min_length=1, max_length=2048)
+    counterparty_address: str = _ADDRESS
+    _address = field_validator("counterparty_address")(_http_address)
     counterparty_id: str = _ID
     dataset_id: str = _ID
     offer: dict[str, Any] = Field(description="the DSP Offer from the peer's catalog")
@@ -91,7 +114,8 @@ class JobIn(BaseModel):
 
 class TransferIn(BaseModel):
     agreement_id: str = _ID
-    counterparty_address: str = Field(min_length=1, max_length=2048)
+    counterparty_address: str = _ADDRESS
+    _address = field_validator("counterparty_address")(_http_address)
     format: str = Field(default="HttpData-PULL", max_length=128)
     job: JobIn | None = None
 
@@ -341,8 +365,6 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
 
 def _did_for_address(address: str) -> str:
     """The did:web of a DSP base URL's host, for when the caller did not name the peer's DID."""
-    from urllib.parse import quote, urlsplit
-
     parts = urlsplit(address)
     host = parts.hostname or ""
     return f"did:web:{quote(f'{host}:{parts.port}', safe='') if parts.port else host}"

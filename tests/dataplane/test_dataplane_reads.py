@@ -66,6 +66,7 @@ def test_forbidden_column_is_refused_with_the_policy_explanation(space: DataSpac
         "SELECT * FROM data; DROP VIEW data",
         "SELECT query('SELECT * FROM read_parquet(''{path}'')')",
         "SELECT current_setting('allowed_directories')",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r, data",
     ],
 )
 def test_sandbox_escapes_are_refused(space: DataSpace, sql: str) -> None:

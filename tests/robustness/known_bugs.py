@@ -14,23 +14,7 @@ import pytest
 
 T = TypeVar("T")
 
-_NOT_A_URL_CATALOG = (
-    "connector/management/router.py CatalogRequestIn.counterparty_address is any string: a non-HTTP "
-    "address is tried and answered 502 (a 5xx for bad input), and a malformed one ('http://[::1', port "
-    "99999) raises ValueError in _did_for_address (urlsplit().port) -> 500; validate it as an http(s) "
-    "URL in the model and answer 400 naming counterparty_address"
-)
-_NOT_A_URL_NEGOTIATION = (
-    "connector/management/router.py NegotiationIn.counterparty_address is any string: "
-    "ConnectorService.start_negotiation stores a negotiation (201) that can only fail in the "
-    "background; validate it as an http(s) URL in the model and answer 400 naming counterparty_address"
-)
 KNOWN_BUGS: dict[str, str] = {}
-for _path in ("/catalog/request", "/negotiations"):
-    for _name in ("file-url", "no-scheme", "scheme-only", "gopher", "broken-ipv6", "port-out-of-range"):
-        KNOWN_BUGS[f"test_counterparty_addresses_that_are_not_http_urls_are_refused[{_path}-{_name}]"] = (
-            _NOT_A_URL_CATALOG if _path == "/catalog/request" else _NOT_A_URL_NEGOTIATION
-        )
 
 
 def case(test: str, *values: Any, id: str) -> Any:
