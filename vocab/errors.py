@@ -48,14 +48,14 @@ class DocumentTooLargeError(VocabError):
 
 
 class DocumentTooDeepError(VocabError):
-    """A JSON document nests deeper than allowed (protects the recursive JSON-LD algorithms)."""
+    """A document nests deeper than allowed (protects the recursive parsers and JSON-LD algorithms)."""
 
     code = "document-too-deep"
 
-    def __init__(self, depth: int, limit: int) -> None:
+    def __init__(self, depth: int, limit: int, kind: str = "JSON") -> None:
         self.depth = depth
         self.limit = limit
-        super().__init__(f"JSON document nests {depth} levels or more, deeper than the limit of {limit}")
+        super().__init__(f"{kind} document nests {depth} levels or more, deeper than the limit of {limit}")
 
 
 class RdfSyntaxError(VocabError):

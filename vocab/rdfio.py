@@ -139,7 +139,7 @@ def _parse_with_rdflib(data: bytes | str, kind: str, base: str) -> Graph:
     except BadSyntax as exc:
         raise _turtle_error(exc, kind) from None
     except RecursionError:
-        raise DocumentTooDeepError(jsonld.MAX_JSON_DEPTH, jsonld.MAX_JSON_DEPTH) from None
+        raise DocumentTooDeepError(jsonld.MAX_JSON_DEPTH, jsonld.MAX_JSON_DEPTH, kind) from None
     except VocabError:
         raise
     except Exception as exc:
