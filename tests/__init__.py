@@ -1,0 +1,1 @@
+"""The Sluis test suite: real servers on loopback, real DuckDB, SQLite and PostgreSQL."""
