@@ -1,1 +1,1 @@
-"""Tests of catalogue."""
+"""Tests of the catalogue node: publish, store, index, search, SPARQL, signatures, CLI."""

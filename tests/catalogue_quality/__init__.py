@@ -1,1 +1,1 @@
-"""Tests of catalogue quality."""
+"""Tests of the fast SHACL validator against pyshacl, quality scores and the seed catalogue."""

@@ -1,1 +1,1 @@
-"""Tests of connector."""
+"""Tests of the DSP 2025-1 control plane: messages, state machines, stores, HTTP binding."""

@@ -1,1 +1,1 @@
-"""Tests of e2e."""
+"""End-to-end tests: the demo, and a data space of real processes."""

@@ -1,1 +1,1 @@
-"""Tests of identity."""
+"""Tests of participant identity: keys, did:web, tokens, credentials, proofs, agreements."""

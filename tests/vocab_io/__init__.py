@@ -1,1 +1,1 @@
-"""Tests of vocab io."""
+"""Tests of the offline JSON-LD loader, our contexts and limited RDF parsing."""
