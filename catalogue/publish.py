@@ -128,10 +128,6 @@ def record_id_for(dataset: str) -> str:
     return hashlib.sha256(dataset.encode("utf-8")).hexdigest()[:24]
 
 
-def _types(graph: Graph, node: Node) -> set[Node]:
-    return set(graph.objects(node, RDF.type))
-
-
 def find_record_subject(graph: Graph) -> Node:
     """The one dataset / dataset series (or, failing those, the one data service) in ``graph``."""
     primaries: list[Node] = sorted(
