@@ -33,11 +33,11 @@ from connector.identity import (
     sign_document,
     verify_document,
 )
+from vocab.jsonld import SLUIS_CONTEXT as RECORD_CONTEXT
 from vocab.namespaces import SLUIS
 
 _log = logging.getLogger(__name__)
 
-RECORD_CONTEXT = "https://w3id.org/sluis/context.jsonld"
 RECORD_DOCUMENT_TYPE = "CatalogueRecord"
 NODE_KEY_FILE = "node-key.pem"
 PUBLISHER_PROOF = SLUIS.recordProof

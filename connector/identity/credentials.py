@@ -27,9 +27,9 @@ from connector.identity.did import split_verification_method, verification_metho
 from connector.identity.errors import IdentityError, ProofError
 from connector.identity.keys import KeyPair, public_key_from_multibase
 from connector.identity.proofs import sign_document, verify_document
+from vocab.jsonld import CREDENTIALS_V2_CONTEXT as CREDENTIALS_V2_CONTEXT
+from vocab.jsonld import SLUIS_CONTEXT as SLUIS_CONTEXT
 
-CREDENTIALS_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
-SLUIS_CONTEXT = "https://w3id.org/sluis/context.jsonld"
 VERIFIABLE_CREDENTIAL = "VerifiableCredential"
 MEMBERSHIP_CREDENTIAL = "MembershipCredential"
 EHDS_DATA_PERMIT = "EHDSDataPermit"

@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from connector.identity.errors import IdentityError
 from connector.identity.keys import KeyPair, public_key_from_multibase, public_key_to_multibase
+from vocab.jsonld import DID_V1_CONTEXT as DID_V1_CONTEXT
+from vocab.jsonld import MULTIKEY_V1_CONTEXT as MULTIKEY_CONTEXT
 
 logger = logging.getLogger(__name__)
 
-DID_V1_CONTEXT = "https://www.w3.org/ns/did/v1"
-MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
 KEY_FRAGMENT = "key-1"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 

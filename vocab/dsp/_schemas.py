@@ -16,7 +16,10 @@ from typing import Any
 import fastjsonschema
 from jsonschema import Draft202012Validator
 
-DSP_CONTEXT_URL = "https://w3id.org/dspace/2025/1/context.jsonld"
+from vocab.jsonld import DSP_CONTEXT
+
+# The one DSP 2025-1 context URL, as vocab.jsonld ships it.
+DSP_CONTEXT_URL = DSP_CONTEXT
 
 #: Longest identifier (pid, agreement id, dataset id, offer id) or URL we accept. Real ones are
 #: URNs, UUIDs or short URLs; anything longer is abuse and would only be echoed back and stored.
