@@ -17,8 +17,6 @@ Order of checks for one read (each failure is audited and answered with a proble
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 from fastapi import APIRouter
 
+from connector._policy import parsed_policy
 from connector.audit import AuditLog, Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
 from connector.dataplane.encoders import encode
@@ -71,7 +70,6 @@ from policies import (
     World,
     data_scope,
     evaluate,
-    parse_policy,
 )
 
 _log = logging.getLogger(__name__)
@@ -184,15 +182,11 @@ class PreparedRead:
             self.release()
 
 
-@functools.lru_cache(maxsize=256)
-def _parsed_policy(text: str) -> Policy:
-    """Parsing is pure, so the same agreement JSON is parsed once (the *state* is never cached)."""
-    return parse_policy(json.loads(text))
-
-
 def _policy_of(agreement: AgreementView) -> Policy:
+    """The agreement's policy, parsed once per distinct document by the connector's shared cache
+    (parsing is pure; the agreement's *state* is read afresh at every read, never cached)."""
     try:
-        return _parsed_policy(json.dumps(agreement.policy, sort_keys=True))
+        return parsed_policy(agreement.policy)
     except PolicyError as error:
         reason = f"the agreement's policy cannot be read: {error}"
         raise AccessDenied("bad_agreement_policy", reason) from None
