@@ -18,12 +18,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from connector.config import ConnectorConfig
+from connector.control import AccessIssuer, ConnectorService
 from connector.dsp_client import DspClient
 from connector.dsp_http import dsp_router
 from connector.identity import DidResolver, did_document, dsp_service
 from connector.management import BodySizeLimit, management_router
 from connector.problems import install_problem_handlers
-from connector.service import AccessIssuer, ConnectorService
 from connector.store import Store
 
 _log = logging.getLogger(__name__)

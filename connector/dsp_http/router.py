@@ -17,9 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from connector.control import ConnectorService, DspError, DspReply
 from connector.dsp_http._body import BodyError, parse_json_body, read_body_bytes
 from connector.identity import IdentityError, VerifiedClaims
-from connector.service import ConnectorService, DspError, DspReply
 from vocab import dsp
 
 _log = logging.getLogger(__name__)

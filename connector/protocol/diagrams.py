@@ -15,7 +15,7 @@ from connector.protocol._machine import ReactionTable, Role, TransitionTable, al
 from connector.protocol.negotiation import NEGOTIATION_REACTIONS, NEGOTIATION_TRANSITIONS
 from connector.protocol.transfer import TRANSFER_REACTIONS, TRANSFER_TRANSITIONS
 
-#: Extension members of our DSP messages (documented here; used by ``connector.service``).
+#: Extension members of our DSP messages (documented here; used by ``connector.control``).
 EXTENSION_MEMBERS = {
     "https://w3id.org/sluis/ns#purpose": "the purpose the consumer declares "
     "(ContractRequestMessage, TransferRequestMessage); the provider evaluates its policy with it",

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from connector._policy import decide, offer_for_catalog
+from connector.control.negotiation import proof_by
 from connector.identity import (
     IdentityError,
     InMemoryReplayGuard,
@@ -27,7 +28,6 @@ from connector.identity import (
     issue_token,
     verify_token,
 )
-from connector.service import proof_by
 
 RESEARCH = "https://w3id.org/sluis/purpose/scientific-research"
 MARKETING = "https://w3id.org/sluis/purpose/marketing"

@@ -1,0 +1,453 @@
+"""Contract negotiation, both roles: DSP messages received, and what our own people start.
+
+Each message runs through the pure state machine of ``connector.protocol``; the transition's
+effects decide what we do (evaluate the offer, sign an agreement, verify and counter-sign it,
+finalize), and the resulting :class:`~connector.control.process.Plan` is written by the one
+compare-and-set writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from connector._policy import decide, make_agreement, same_rules
+from connector.control.context import ControlContext
+from connector.control.errors import MAX_REASON_CHARS, DspError, DspReply, ServiceError
+from connector.control.extensions import EXT_COMPUTE_SITE, EXT_CONSUMER_PROOF, EXT_PURPOSE
+from connector.control.process import Plan, logged, pids, reason_text, refuse, send
+from connector.identity import IdentityError, VerifiedClaims, sign_agreement, verify_agreement
+from connector.protocol import (
+    Effect,
+    IllegalTransition,
+    NegotiationMessage,
+    NegotiationState,
+    Role,
+    TransferMessage,
+    negotiation_message_for,
+    negotiation_step,
+)
+from connector.store import AgreementRecord, OutboundMessage, ProcessRecord, new_pid
+from vocab import dsp
+
+
+def proof_by(document: Mapping[str, Any], did: str) -> dict[str, Any]:
+    """The proof on a signed document made with a key of ``did``: the DID part of its
+    verification method must equal ``did`` exactly (a prefix match would take the proof of
+    ``did:web:127.0.0.1%3A91910`` for one of ``did:web:127.0.0.1%3A9191``)."""
+    proofs = document.get("proof")
+    for proof in proofs if isinstance(proofs, list) else [proofs]:
+        if not isinstance(proof, dict):
+            continue
+        method = proof.get("verificationMethod")
+        if isinstance(method, str) and method.partition("#")[0] == did:
+            return proof
+    raise IdentityError("missing_proof", f"no signature by {did} is on the document")
+
+
+def is_repeat(ctx: ControlContext, record: ProcessRecord, kind: NegotiationMessage | TransferMessage) -> bool:
+    """A re-delivered message we already applied (the peer's outbox retried after a lost ack).
+
+    DSP messages carry no message id, so a message of the same type among the last few this
+    process received counts as the same message: it is acknowledged again, changing nothing.
+    """
+    return any(
+        m.direction == "in" and m.type == kind.value.split(":")[0]
+        for m in ctx.store.messages_of(record.id)[-3:]
+    )
+
+
+class Negotiations:
+    """Contract negotiations of one participant, as provider and as consumer."""
+
+    def __init__(self, ctx: ControlContext) -> None:
+        self.ctx = ctx
+
+    # -- messages received ------------------------------------------------------------------
+
+    def message(self, claims: VerifiedClaims, pid: str, message: dsp.DspMessage) -> DspReply:
+        """A message about an existing negotiation (all POST /negotiations/{pid}/... endpoints)."""
+        body = message.body
+        kind = negotiation_message_for(message.type, body.get("eventType"))
+        if kind is None:
+            raise DspError(400, "unexpected-message", f"{message.type} is not a negotiation message")
+        ctx = self.ctx
+
+        def plan_for(record: ProcessRecord) -> Plan | None:
+            learnt = ctx.check_pids(record, body)
+            result = negotiation_step(NegotiationState(record.state), kind, Role(record.role).other)
+            if isinstance(result, IllegalTransition):
+                if is_repeat(ctx, record, kind):
+                    return None
+                raise DspError(400, result.code, result.reason, **pids(record))
+            plan = self._plan(record, result.after, result.effects, body, claims)
+            plan.changes.update(learnt)
+            plan.messages.insert(0, logged("in", body))
+            return plan
+
+        done = ctx.writer.compare_and_set(
+            lambda: ctx.own_process("negotiation", pid, claims),
+            plan_for,
+            DspError(409, "concurrent-update", "the negotiation changed while this message was applied"),
+        )
+        if done is not None and done[1].refusal:
+            raise done[1].refusal
+        return DspReply(200)
+
+    def request(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
+        """POST /negotiations/request: a consumer's first request creates a provider-side negotiation."""
+        ctx = self.ctx
+        body = message.body
+        consumer_pid = str(body["consumerPid"])
+        if "providerPid" in body:
+            raise DspError(
+                400,
+                "unexpected-provider-pid",
+                "an initial request carries no providerPid",
+                consumer_pid=consumer_pid,
+            )
+        existing = ctx.store.find_provider_process("negotiation", claims.participant_id, consumer_pid)
+        if existing is not None:
+            return DspReply(201, dsp.contract_negotiation(existing.id, consumer_pid, existing.state))
+        callback = str(body.get("callbackAddress", ""))
+        try:
+            ctx.check_callback(callback, claims)
+        except DspError as error:
+            error.consumer_pid = consumer_pid
+            raise
+        pid = new_pid()
+        record = ProcessRecord(
+            id=pid,
+            kind="negotiation",
+            role=Role.PROVIDER,
+            state=NegotiationState.INITIAL,
+            version=0,
+            counterparty_id=claims.participant_id,
+            counterparty_address=callback,
+            provider_pid=pid,
+            consumer_pid=consumer_pid,
+            details={"purpose": body.get(EXT_PURPOSE), "compute_site": body.get(EXT_COMPUTE_SITE)},
+        )
+        result = negotiation_step(NegotiationState.INITIAL, NegotiationMessage.REQUEST, Role.CONSUMER)
+        assert not isinstance(result, IllegalTransition)
+        plan = self._plan(record, result.after, result.effects, body, claims)
+        plan.messages.insert(0, logged("in", body))
+        stored = ctx.writer.create(record, plan)
+        if plan.refusal:
+            raise plan.refusal
+        return DspReply(201, dsp.contract_negotiation(stored.id, consumer_pid, stored.state))
+
+    def offer_received(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
+        """POST /negotiations/offers: a provider's unsolicited offer creates a consumer-side negotiation."""
+        ctx = self.ctx
+        body = message.body
+        provider_pid = str(body["providerPid"])
+        callback = str(body.get("callbackAddress", ""))
+        try:
+            ctx.check_callback(callback, claims)
+        except DspError as error:
+            error.provider_pid = provider_pid
+            raise
+        pid = new_pid()
+        offer = dict(body["offer"])
+        record = ProcessRecord(
+            id=pid,
+            kind="negotiation",
+            role=Role.CONSUMER,
+            state=NegotiationState.OFFERED,
+            version=0,
+            counterparty_id=claims.participant_id,
+            counterparty_address=callback,
+            provider_pid=provider_pid,
+            consumer_pid=pid,
+            details={"offer": offer, "dataset_id": offer.get("target")},
+        )
+        stored = ctx.writer.create(record, Plan(state=record.state, messages=[logged("in", body)]))
+        return DspReply(201, dsp.contract_negotiation(provider_pid, stored.id, stored.state))
+
+    def state(self, claims: VerifiedClaims, pid: str) -> DspReply:
+        record = self.ctx.own_process("negotiation", pid, claims)
+        state = record.state if record.state != NegotiationState.INITIAL else NegotiationState.REQUESTED
+        return DspReply(
+            200, dsp.contract_negotiation(record.provider_pid or "", record.consumer_pid or "", state)
+        )
+
+    # -- what a step does ------------------------------------------------------------------
+
+    def _plan(
+        self,
+        record: ProcessRecord,
+        after: NegotiationState,
+        effects: Sequence[Effect],
+        body: Mapping[str, Any],
+        claims: VerifiedClaims,
+    ) -> Plan:
+        plan = Plan(state=after)
+        if after == NegotiationState.TERMINATED:
+            plan.changes["error"] = reason_text(body, "the counter-party terminated the negotiation")
+        for effect in effects:
+            if effect == Effect.DECIDE_ON_REQUEST:
+                self._decide_on_request(record, body, claims, plan)
+            elif effect == Effect.DECIDE_ON_OFFER:
+                plan.details["offer"] = dict(body["offer"])
+                if record.details.get("auto_accept"):
+                    self._accept_into(record, plan)
+            elif effect == Effect.SEND_AGREEMENT:
+                self._agree(record, dict(record.details.get("offer") or {}), claims, plan)
+            elif effect == Effect.VERIFY_AGREEMENT:
+                self._verify_and_countersign(record, body, plan)
+            elif effect == Effect.FINALIZE:
+                self._finalize(record, body, plan)
+        return plan
+
+    def _decide_on_request(
+        self, record: ProcessRecord, body: Mapping[str, Any], claims: VerifiedClaims, plan: Plan
+    ) -> None:
+        requested = dict(body["offer"])
+        found = self.ctx.catalog.find_offer(str(requested.get("@id", "")))
+        if found is None:
+            refuse(record, plan, "unknown-offer", f"no offer {requested.get('@id')!r} exists")
+            return
+        asset, _definition, ours = found
+        target = requested.get("target", asset.id)
+        if target != asset.id:
+            refuse(
+                record, plan, "wrong-target", f"offer {ours['@id']} is for dataset {asset.id}, not {target}"
+            )
+            return
+        plan.details.update({"dataset_id": asset.id, "offer": ours})
+        for key, member in (("purpose", EXT_PURPOSE), ("compute_site", EXT_COMPUTE_SITE)):
+            if body.get(member) is not None:  # a counter-request may declare them anew
+                plan.details[key] = body.get(member)
+        if same_rules(requested, ours):
+            self._agree(replace(record, details={**record.details, **plan.details}), ours, claims, plan)
+            return
+        # a counter-offer: answer with what we do offer
+        plan.state = NegotiationState.OFFERED
+        offer_message = dsp.contract_offer_message(
+            record.id, {**ours, "target": asset.id}, consumer_pid=record.consumer_pid
+        )
+        send(plan, record, "offers", offer_message)
+
+    def _agree(
+        self, record: ProcessRecord, offer: Mapping[str, Any], claims: VerifiedClaims, plan: Plan
+    ) -> None:
+        ctx = self.ctx
+        dataset_id = str(record.details.get("dataset_id") or plan.details.get("dataset_id") or "")
+        declared = {**record.details, **plan.details}
+        now = ctx.clock()
+        # scope negotiation: the verified claims plus what the consumer declared (purpose, site)
+        verdict = decide(
+            offer,
+            assignee=claims.participant_id,
+            target=dataset_id,
+            context=ctx.policy_context(
+                claims,
+                {"purpose": declared.get("purpose"), "sluis:computeSite": declared.get("compute_site")},
+            ),
+            now=now,
+            defer_job_facts=True,
+        )
+        if not verdict.permitted:
+            refuse(record, plan, "policy-denied", verdict.summary)
+            return
+        agreement_id = new_pid()
+        agreement = make_agreement(
+            offer,
+            agreement_id=agreement_id,
+            assigner=ctx.participant_id,
+            assignee=claims.participant_id,
+            target=dataset_id,
+            now=now,
+        )
+        signed = sign_agreement(agreement, ctx.key, ctx.verification_method, created=now)
+        plan.state = NegotiationState.AGREED
+        plan.changes["agreement_id"] = agreement_id
+        plan.agreement = AgreementRecord(
+            agreement_id, record.id, ctx.participant_id, claims.participant_id, dataset_id, signed
+        )
+        send(
+            plan,
+            record,
+            "agreement",
+            dsp.contract_agreement_message(record.id, record.consumer_pid or "", signed),
+        )
+
+    def _verify_and_countersign(self, record: ProcessRecord, body: Mapping[str, Any], plan: Plan) -> None:
+        ctx = self.ctx
+        agreement = dict(body["agreement"])
+        check = verify_agreement(agreement, ctx.resolver, require_countersignature=False)
+        problem = None
+        if not check.valid:
+            problem = f"the provider's signature does not verify: {check.reason}"
+        elif agreement.get("assigner") != record.counterparty_id:
+            problem = f"the agreement's assigner is {agreement.get('assigner')}, not the provider"
+        elif agreement.get("assignee") != ctx.participant_id:
+            problem = f"the agreement's assignee is {agreement.get('assignee')}, not us"
+        elif record.details.get("dataset_id") and agreement.get("target") != record.details.get("dataset_id"):
+            problem = f"the agreement is for {agreement.get('target')}, not the dataset negotiated"
+        elif record.details.get("offer") and not same_rules(agreement, record.details["offer"]):
+            problem = "the agreement's rules differ from the offer"
+        if problem:
+            refuse(record, plan, "agreement-rejected", problem)
+            return
+        countersigned = sign_agreement(agreement, ctx.key, ctx.verification_method, created=ctx.clock())
+        agreement_id = str(agreement["@id"])
+        plan.state = NegotiationState.VERIFIED
+        plan.changes["agreement_id"] = agreement_id
+        plan.agreement = AgreementRecord(
+            agreement_id,
+            record.id,
+            record.counterparty_id,
+            ctx.participant_id,
+            str(agreement.get("target", "")),
+            countersigned,
+        )
+        provider_pid = str(body.get("providerPid") or record.provider_pid)
+        message = dsp.agreement_verification_message(
+            provider_pid,
+            record.id,
+            extensions={EXT_CONSUMER_PROOF: proof_by(countersigned, ctx.participant_id)},
+        )
+        send(plan, replace(record, provider_pid=provider_pid), "agreement/verification", message)
+
+    def _finalize(self, record: ProcessRecord, body: Mapping[str, Any], plan: Plan) -> None:
+        ctx = self.ctx
+        stored = ctx.store.get_agreement(record.agreement_id or "")
+        consumer_proof = body.get(EXT_CONSUMER_PROOF)
+        if stored is None:
+            refuse(record, plan, "agreement-missing", "this negotiation holds no agreement to verify")
+            return
+        if not isinstance(consumer_proof, dict):
+            refuse(
+                record,
+                plan,
+                "countersignature-missing",
+                f"the verification message carries no {EXT_CONSUMER_PROOF}",
+            )
+            return
+        provider_proof = proof_by(stored.agreement, ctx.participant_id)
+        document = {**stored.agreement, "proof": [provider_proof, consumer_proof]}
+        check = verify_agreement(document, ctx.resolver, require_countersignature=True)
+        if not check.valid:
+            refuse(record, plan, "countersignature-invalid", check.reason)
+            return
+        plan.agreement = replace(stored, agreement=document)
+        plan.state = NegotiationState.FINALIZED
+        send(
+            plan,
+            record,
+            "events",
+            dsp.negotiation_event_message(record.id, record.consumer_pid or "", "FINALIZED"),
+        )
+
+    @staticmethod
+    def _accept_into(record: ProcessRecord, plan: Plan) -> None:
+        plan.state = NegotiationState.ACCEPTED
+        send(
+            plan,
+            record,
+            "events",
+            dsp.negotiation_event_message(record.provider_pid or "", record.id, "ACCEPTED"),
+        )
+
+    # -- what we start (management API) ------------------------------------------------------
+
+    def start(
+        self,
+        counterparty_address: str,
+        counterparty_id: str,
+        dataset_id: str,
+        offer: Mapping[str, Any],
+        *,
+        purpose: str | None = None,
+        compute_site: str | None = None,
+        auto_accept: bool = False,
+    ) -> ProcessRecord:
+        ctx = self.ctx
+        if not isinstance(offer.get("@id"), str):
+            raise ServiceError(400, "invalid-offer", "the offer needs an @id", "offer.@id")
+        pid = new_pid()
+        requested = {**dict(offer), "@type": "Offer", "target": dataset_id}
+        message = dsp.contract_request_message(
+            pid,
+            requested,
+            callback_address=ctx.dsp_base,
+            extensions={
+                key: value
+                for key, value in ((EXT_PURPOSE, purpose), (EXT_COMPUTE_SITE, compute_site))
+                if value
+            }
+            or None,
+        )
+        problems = dsp.check_message(message)
+        if problems:
+            raise ServiceError(400, "invalid-offer", f"{problems[0][0]}: {problems[0][1]}", "offer")
+        result = negotiation_step(NegotiationState.INITIAL, NegotiationMessage.REQUEST, Role.CONSUMER)
+        assert not isinstance(result, IllegalTransition)
+        base = counterparty_address.rstrip("/")
+        record = ProcessRecord(
+            id=pid,
+            kind="negotiation",
+            role=Role.CONSUMER,
+            state=result.after,
+            version=0,
+            counterparty_id=counterparty_id,
+            counterparty_address=base,
+            consumer_pid=pid,
+            details={
+                "dataset_id": dataset_id,
+                "offer": requested,
+                "purpose": purpose,
+                "compute_site": compute_site,
+                "auto_accept": auto_accept,
+            },
+        )
+        plan = Plan(
+            state=record.state,
+            messages=[logged("out", message)],
+            outbox=[OutboundMessage(f"{base}/negotiations/request", counterparty_id, message)],
+        )
+        return ctx.writer.create(record, plan)
+
+    def accept(self, negotiation_id: str) -> ProcessRecord:
+        def plan_for(record: ProcessRecord) -> Plan:
+            result = negotiation_step(
+                NegotiationState(record.state), NegotiationMessage.ACCEPT, Role(record.role)
+            )
+            if isinstance(result, IllegalTransition):
+                raise ServiceError(409, result.code, result.reason)
+            plan = Plan(state=result.after)
+            self._accept_into(record, plan)
+            return plan
+
+        return self._local_step(negotiation_id, plan_for)
+
+    def terminate(self, negotiation_id: str, reason: str = "terminated by the user") -> ProcessRecord:
+        def plan_for(record: ProcessRecord) -> Plan:
+            result = negotiation_step(
+                NegotiationState(record.state), NegotiationMessage.TERMINATION, Role(record.role)
+            )
+            if isinstance(result, IllegalTransition):
+                raise ServiceError(409, result.code, result.reason)
+            plan = Plan(state=result.after, changes={"error": reason[:MAX_REASON_CHARS]})
+            peer_pid = record.consumer_pid if record.role == Role.PROVIDER else record.provider_pid
+            if peer_pid:
+                ids = pids(record)
+                message = dsp.negotiation_termination_message(
+                    ids["provider_pid"], ids["consumer_pid"], "terminated", [reason]
+                )
+                send(plan, record, "termination", message)
+            return plan
+
+        return self._local_step(negotiation_id, plan_for)
+
+    def _local_step(self, negotiation_id: str, plan_for: Any) -> ProcessRecord:
+        done = self.ctx.writer.compare_and_set(
+            lambda: self.ctx.local("negotiation", negotiation_id),
+            plan_for,
+            ServiceError(409, "concurrent-update", "the negotiation changed meanwhile; try again"),
+        )
+        assert done is not None  # local() raises for an unknown id; plan_for never returns None
+        return done[0]

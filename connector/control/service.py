@@ -1,0 +1,202 @@
+"""One participant's connector, provider and consumer at once: the parts wired together.
+
+:class:`ConnectorService` is what the HTTP layers hold. It authenticates callers, serves the
+catalog, and hands each negotiation or transfer message to :class:`Negotiations` or
+:class:`Transfers`; their steps are written by the one compare-and-set
+:class:`~connector.control.process.ProcessWriter`, and what they owe the peer leaves through the
+:class:`~connector.control.outbox.Outbox`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from connector.catalog import CatalogBuilder
+from connector.control.context import ControlContext
+from connector.control.errors import DspError, DspReply, ServiceError
+from connector.control.flows import AccessIssuer, PullFlow, TransferFlow
+from connector.control.negotiation import Negotiations
+from connector.control.outbox import Outbox
+from connector.control.process import ProcessWriter
+from connector.control.transfer import Transfers
+from connector.dsp_client import DspClient
+from connector.identity import (
+    IdentityError,
+    KeyPair,
+    TrustedAuthority,
+    VerifiedClaims,
+    verification_method_id,
+    verify_token,
+)
+from connector.store import ProcessRecord, Store
+from vocab import dsp
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConnectorService:
+    """One participant's connector: provider and consumer at once."""
+
+    def __init__(
+        self,
+        *,
+        participant_id: str,
+        key: KeyPair,
+        public_url: str,
+        store: Store,
+        resolver: Any,
+        trusted: TrustedAuthority | Sequence[TrustedAuthority],
+        credentials: Sequence[Mapping[str, Any]] = (),
+        callback_allow_list: Sequence[str] = (),
+        dataplane: AccessIssuer | None = None,
+        client: DspClient | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.participant_id = participant_id
+        self.public_url = public_url.rstrip("/")
+        self.dsp_base = f"{self.public_url}/dsp"
+        self.store = store
+        self.client = client or DspClient(participant_id, key, credentials)
+        self.outbox = Outbox(store, self.client)
+        writer = ProcessWriter(store, self.outbox)
+        self.outbox.listen(writer)
+        self.ctx = ControlContext(
+            participant_id=participant_id,
+            key=key,
+            verification_method=verification_method_id(participant_id),
+            dsp_base=self.dsp_base,
+            store=store,
+            writer=writer,
+            resolver=resolver,
+            trusted=trusted,
+            catalog=CatalogBuilder(store, participant_id, self.dsp_base),
+            callback_allow_list=tuple(callback_allow_list),
+            clock=clock,
+        )
+        flows: dict[str, TransferFlow] = {}
+        if dataplane is not None:
+            pull = PullFlow(dataplane)
+            flows[pull.format] = pull
+        self.negotiations = Negotiations(self.ctx)
+        self.transfers = Transfers(self.ctx, flows)
+
+    # -- identity --------------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> VerifiedClaims:
+        """Verify the caller's self-issued token (signature, audience, expiry, replay, credentials)."""
+        token = (authorization or "").strip()
+        if token.lower().startswith("bearer "):
+            token = token[7:].strip()
+        if not token:
+            raise DspError(401, "token-missing", "the request carries no Authorization token")
+        ctx = self.ctx
+        try:
+            return verify_token(token, ctx.participant_id, ctx.resolver, ctx.store, ctx.trusted, ctx.clock())
+        except IdentityError as error:
+            raise DspError(401, f"token-{error.code}", str(error)) from error
+
+    # -- catalog ---------------------------------------------------------------------------
+
+    def catalog_for(self, claims: VerifiedClaims) -> dict[str, Any]:
+        ctx = self.ctx
+        return ctx.catalog.catalog(claims.participant_id, ctx.policy_context(claims), ctx.clock())
+
+    def dataset_for(self, claims: VerifiedClaims, dataset_id: str) -> dict[str, Any]:
+        ctx = self.ctx
+        found = ctx.catalog.dataset(
+            claims.participant_id, ctx.policy_context(claims), ctx.clock(), dataset_id
+        )
+        if found is None:
+            raise DspError(404, "unknown-dataset", f"no dataset {dataset_id} is offered to you")
+        return found
+
+    # -- DSP messages received ---------------------------------------------------------------
+
+    def request_negotiation(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
+        return self.negotiations.request(claims, message)
+
+    def receive_offer(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
+        return self.negotiations.offer_received(claims, message)
+
+    def negotiation_message(self, claims: VerifiedClaims, pid: str, message: dsp.DspMessage) -> DspReply:
+        return self.negotiations.message(claims, pid, message)
+
+    def negotiation_state(self, claims: VerifiedClaims, pid: str) -> DspReply:
+        return self.negotiations.state(claims, pid)
+
+    def request_transfer(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
+        return self.transfers.request(claims, message)
+
+    def transfer_message(self, claims: VerifiedClaims, pid: str, message: dsp.DspMessage) -> DspReply:
+        return self.transfers.message(claims, pid, message)
+
+    def transfer_state(self, claims: VerifiedClaims, pid: str) -> DspReply:
+        return self.transfers.state(claims, pid)
+
+    # -- what our own people start (management API) ------------------------------------------
+
+    def start_negotiation(
+        self,
+        counterparty_address: str,
+        counterparty_id: str,
+        dataset_id: str,
+        offer: Mapping[str, Any],
+        *,
+        purpose: str | None = None,
+        compute_site: str | None = None,
+        auto_accept: bool = False,
+    ) -> ProcessRecord:
+        return self.negotiations.start(
+            counterparty_address,
+            counterparty_id,
+            dataset_id,
+            offer,
+            purpose=purpose,
+            compute_site=compute_site,
+            auto_accept=auto_accept,
+        )
+
+    def accept_offer(self, negotiation_id: str) -> ProcessRecord:
+        return self.negotiations.accept(negotiation_id)
+
+    def terminate_negotiation(
+        self, negotiation_id: str, reason: str = "terminated by the user"
+    ) -> ProcessRecord:
+        return self.negotiations.terminate(negotiation_id, reason)
+
+    def start_transfer(
+        self,
+        agreement_id: str,
+        counterparty_address: str,
+        format_: str = "HttpData-PULL",
+        job: Mapping[str, Any] | None = None,
+    ) -> ProcessRecord:
+        return self.transfers.start(agreement_id, counterparty_address, format_, job)
+
+    def transfer_command(self, transfer_id: str, command: str, reason: str = "") -> ProcessRecord:
+        return self.transfers.command(transfer_id, command, reason)
+
+    def terminate_agreement(
+        self, agreement_id: str, reason: str = "agreement terminated"
+    ) -> list[ProcessRecord]:
+        """Revoke an agreement: no new transfers, every running transfer terminated and the peer told."""
+        if self.store.get_agreement(agreement_id) is None:
+            raise ServiceError(404, "unknown-agreement", f"no agreement {agreement_id}")
+        self.store.terminate_agreement(agreement_id)
+        return self.transfers.terminate_agreement(agreement_id, reason)
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def start_worker(self) -> None:
+        self.outbox.start()
+
+    def stop_worker(self) -> None:
+        self.outbox.stop()
+
+    def deliver_due(self) -> int:
+        """Deliver, in this thread, every message that is due now; returns how many were attempted."""
+        return self.outbox.deliver_due()

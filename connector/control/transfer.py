@@ -1,0 +1,324 @@
+"""Transfer processes, both roles: DSP messages received, and what our own people start.
+
+The provider checks the agreement and the usage policy (transfer scope) before a transfer
+starts, then lets its :class:`~connector.control.flows.TransferFlow` open access; every later
+move that stops data flowing closes it again. The consumer keeps the data address its job
+reads from.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from connector._policy import decide
+from connector.control.context import ControlContext
+from connector.control.errors import DspError, DspReply, ServiceError
+from connector.control.extensions import EXT_COMPUTE_SITE, EXT_JOB_ID, EXT_PURPOSE
+from connector.control.flows import PULL_FORMAT, TransferFlow, received_address
+from connector.control.negotiation import is_repeat
+from connector.control.process import Plan, logged, pids, reason_text, refuse, send
+from connector.dataplane.contract_state import TransferView
+from connector.identity import VerifiedClaims
+from connector.protocol import (
+    FINAL_TRANSFER_STATES,
+    Effect,
+    IllegalTransition,
+    NegotiationState,
+    Role,
+    TransferMessage,
+    TransferState,
+    transfer_step,
+)
+from connector.store import AgreementRecord, OutboundMessage, ProcessRecord, new_pid
+from vocab import dsp
+
+#: Transfer formats this connector serves (HTTP pull through the data plane).
+SUPPORTED_FORMATS = frozenset({PULL_FORMAT})
+
+_log = logging.getLogger(__name__)
+
+
+class Transfers:
+    """Transfer processes of one participant, as provider and as consumer."""
+
+    _COMMANDS: ClassVar[dict[str, tuple[TransferMessage, str]]] = {
+        "suspend": (TransferMessage.SUSPENSION, "suspension"),
+        "resume": (TransferMessage.START, "start"),
+        "complete": (TransferMessage.COMPLETION, "completion"),
+        "terminate": (TransferMessage.TERMINATION, "termination"),
+    }
+
+    def __init__(self, ctx: ControlContext, flows: Mapping[str, TransferFlow]) -> None:
+        self.ctx = ctx
+        self.flows = dict(flows)
+
+    # -- messages received ------------------------------------------------------------------
+
+    def request(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
+        """POST /transfers/request: check agreement, policy (scope transfer) and start the transfer."""
+        ctx = self.ctx
+        body = message.body
+        consumer_pid = str(body["consumerPid"])
+        existing = ctx.store.find_provider_process("transfer", claims.participant_id, consumer_pid)
+        if existing is not None:
+            return DspReply(201, dsp.transfer_process(existing.id, consumer_pid, existing.state))
+        ids = {"consumer_pid": consumer_pid}
+        callback = str(body["callbackAddress"])
+        try:
+            ctx.check_callback(callback, claims)
+        except DspError as error:
+            error.consumer_pid = consumer_pid
+            raise
+        agreement_id = str(body["agreementId"])
+        agreement = ctx.store.get_agreement(agreement_id)
+        if (
+            agreement is None
+            or agreement.provider_id != ctx.participant_id
+            or agreement.consumer_id != claims.participant_id
+        ):
+            raise DspError(400, "unknown-agreement", f"no agreement {agreement_id} exists between us", **ids)
+        negotiation = ctx.store.get_process(agreement.negotiation_id, "negotiation")
+        if negotiation is None or negotiation.state != NegotiationState.FINALIZED:
+            raise DspError(400, "agreement-not-final", f"agreement {agreement_id} is not finalized", **ids)
+        if agreement.terminated:
+            raise DspError(400, "agreement-terminated", f"agreement {agreement_id} was terminated", **ids)
+        pid = new_pid()
+        record = ProcessRecord(
+            id=pid,
+            kind="transfer",
+            role=Role.PROVIDER,
+            state=TransferState.REQUESTED,
+            version=0,
+            counterparty_id=claims.participant_id,
+            counterparty_address=callback,
+            provider_pid=pid,
+            consumer_pid=consumer_pid,
+            agreement_id=agreement_id,
+            details={
+                "asset_id": agreement.asset_id,
+                "provider_id": ctx.participant_id,
+                "format": str(body["format"]),
+                "job_id": body.get(EXT_JOB_ID),
+                "purpose": body.get(EXT_PURPOSE),
+                "compute_site": body.get(EXT_COMPUTE_SITE),
+            },
+        )
+        plan = Plan(state=TransferState.REQUESTED, messages=[logged("in", body)])
+        self._start(record, agreement, claims, plan)
+        stored = ctx.writer.create(record, plan)
+        if plan.refusal:
+            raise plan.refusal
+        return DspReply(201, dsp.transfer_process(stored.id, consumer_pid, stored.state))
+
+    def _start(
+        self, record: ProcessRecord, agreement: AgreementRecord, claims: VerifiedClaims, plan: Plan
+    ) -> None:
+        ctx = self.ctx
+        details = record.details
+        if details["format"] not in SUPPORTED_FORMATS:
+            refuse(
+                record,
+                plan,
+                "unsupported-format",
+                f"format {details['format']!r} is not one of {sorted(SUPPORTED_FORMATS)}",
+            )
+            return
+        flow = self.flows.get(details["format"])
+        if flow is None:
+            refuse(record, plan, "no-data-plane", "this connector runs no data plane to serve transfers")
+            return
+        now = ctx.clock()
+        policy = {k: v for k, v in agreement.agreement.items() if k != "proof"}
+        context = ctx.policy_context(
+            claims,
+            {
+                "purpose": details.get("purpose"),
+                "sluis:computeSite": details.get("compute_site"),
+                "sluis:jobId": details.get("job_id"),
+            },
+        )
+        verdict = decide(
+            policy, assignee=claims.participant_id, target=agreement.asset_id, context=context, now=now
+        )
+        if not verdict.permitted:
+            refuse(record, plan, "policy-denied", verdict.summary)
+            return
+        view = TransferView(
+            id=record.id,
+            state=TransferState.STARTED,
+            agreement_id=agreement.id,
+            consumer_id=claims.participant_id,
+            provider_id=ctx.participant_id,
+            asset_id=agreement.asset_id,
+            job_id=details.get("job_id"),
+            purpose=details.get("purpose"),
+            compute_site=details.get("compute_site"),
+        )
+        address = flow.open(view, now)
+        message = dsp.transfer_start_message(
+            record.id, record.consumer_pid or "", address.to_dsp() if address is not None else None
+        )
+        plan.state = TransferState.STARTED
+        send(plan, record, "start", message)
+
+    def message(self, claims: VerifiedClaims, pid: str, message: dsp.DspMessage) -> DspReply:
+        """A message about an existing transfer (POST /transfers/{pid}/start, suspension, ...)."""
+        ctx = self.ctx
+        body = message.body
+        try:
+            kind = TransferMessage(message.type)
+        except ValueError:
+            raise DspError(400, "unexpected-message", f"{message.type} is not a transfer message") from None
+
+        def plan_for(record: ProcessRecord) -> Plan | None:
+            learnt = ctx.check_pids(record, body)
+            result = transfer_step(TransferState(record.state), kind, Role(record.role).other)
+            if isinstance(result, IllegalTransition):
+                if is_repeat(ctx, record, kind):
+                    return None
+                raise DspError(400, result.code, result.reason, **pids(record))
+            plan = Plan(state=result.after, changes=learnt, messages=[logged("in", body)])
+            if result.after == TransferState.TERMINATED:
+                plan.changes["error"] = reason_text(body, "the counter-party terminated the transfer")
+            for effect in result.effects:
+                if effect == Effect.RECORD_DATA_ADDRESS and isinstance(body.get("dataAddress"), dict):
+                    plan.details["data_address"] = received_address(body["dataAddress"])
+                elif effect == Effect.REVOKE_ACCESS:
+                    plan.after_commit.append(functools.partial(self._close, record))
+            return plan
+
+        ctx.writer.compare_and_set(
+            lambda: ctx.own_process("transfer", pid, claims),
+            plan_for,
+            DspError(409, "concurrent-update", "the transfer changed while this message was applied"),
+        )
+        return DspReply(200)
+
+    def _close(self, record: ProcessRecord) -> None:
+        flow = self.flows.get(str(record.details.get("format") or PULL_FORMAT))
+        if flow is not None:
+            flow.close(record.id)
+
+    def state(self, claims: VerifiedClaims, pid: str) -> DspReply:
+        record = self.ctx.own_process("transfer", pid, claims)
+        return DspReply(
+            200, dsp.transfer_process(record.provider_pid or "", record.consumer_pid or "", record.state)
+        )
+
+    # -- what we start (management API) ------------------------------------------------------
+
+    def start(
+        self,
+        agreement_id: str,
+        counterparty_address: str,
+        format_: str = PULL_FORMAT,
+        job: Mapping[str, Any] | None = None,
+    ) -> ProcessRecord:
+        ctx = self.ctx
+        agreement = ctx.store.get_agreement(agreement_id)
+        if agreement is None or agreement.consumer_id != ctx.participant_id:
+            raise ServiceError(
+                404, "unknown-agreement", f"no agreement {agreement_id} in which we are the consumer"
+            )
+        if agreement.terminated:
+            raise ServiceError(409, "agreement-terminated", f"agreement {agreement_id} was terminated")
+        job = dict(job or {})
+        pid = new_pid()
+        extensions = {
+            key: str(job[name])
+            for key, name in (
+                (EXT_JOB_ID, "id"),
+                (EXT_PURPOSE, "purpose"),
+                (EXT_COMPUTE_SITE, "compute_site"),
+            )
+            if job.get(name)
+        }
+        message = dsp.transfer_request_message(
+            pid, agreement_id, format_, ctx.dsp_base, extensions=extensions or None
+        )
+        base = counterparty_address.rstrip("/")
+        record = ProcessRecord(
+            id=pid,
+            kind="transfer",
+            role=Role.CONSUMER,
+            state=TransferState.REQUESTED,
+            version=0,
+            counterparty_id=agreement.provider_id,
+            counterparty_address=base,
+            consumer_pid=pid,
+            agreement_id=agreement_id,
+            details={
+                "asset_id": agreement.asset_id,
+                "format": format_,
+                "job_id": job.get("id"),
+                "purpose": job.get("purpose"),
+                "compute_site": job.get("compute_site"),
+            },
+        )
+        plan = Plan(
+            state=record.state,
+            messages=[logged("out", message)],
+            outbox=[OutboundMessage(f"{base}/transfers/request", agreement.provider_id, message)],
+        )
+        return ctx.writer.create(record, plan)
+
+    def command(self, transfer_id: str, command: str, reason: str = "") -> ProcessRecord:
+        if command not in self._COMMANDS:
+            raise ServiceError(404, "unknown-command", f"{command} is not one of {sorted(self._COMMANDS)}")
+        kind, suffix = self._COMMANDS[command]
+
+        def plan_for(record: ProcessRecord) -> Plan:
+            result = transfer_step(TransferState(record.state), kind, Role(record.role))
+            if isinstance(result, IllegalTransition):
+                raise ServiceError(409, result.code, result.reason)
+            return self._command_plan(record, result.after, kind, suffix, reason)
+
+        done = self.ctx.writer.compare_and_set(
+            lambda: self.ctx.local("transfer", transfer_id),
+            plan_for,
+            ServiceError(409, "concurrent-update", "the transfer changed meanwhile; try again"),
+        )
+        assert done is not None  # local() raises for an unknown id; plan_for never returns None
+        return done[0]
+
+    def _command_plan(
+        self, record: ProcessRecord, after: TransferState, kind: TransferMessage, suffix: str, reason: str
+    ) -> Plan:
+        plan = Plan(state=after)
+        ids = pids(record)
+        reasons = [reason] if reason else []
+        if kind == TransferMessage.SUSPENSION:
+            message = dsp.transfer_suspension_message(
+                ids["provider_pid"], ids["consumer_pid"], "suspended", reasons
+            )
+        elif kind == TransferMessage.START:
+            message = dsp.transfer_start_message(ids["provider_pid"], ids["consumer_pid"])
+        elif kind == TransferMessage.COMPLETION:
+            message = dsp.transfer_completion_message(ids["provider_pid"], ids["consumer_pid"])
+        else:
+            message = dsp.transfer_termination_message(
+                ids["provider_pid"], ids["consumer_pid"], "terminated", reasons
+            )
+            plan.changes["error"] = reason or "terminated by the user"
+        if record.provider_pid and record.consumer_pid:
+            send(plan, record, suffix, message)
+        if record.role == Role.PROVIDER and after != TransferState.STARTED:
+            plan.after_commit.append(functools.partial(self._close, record))
+        return plan
+
+    def terminate_agreement(self, agreement_id: str, reason: str) -> list[ProcessRecord]:
+        """Every running transfer under an agreement terminated and the peer told."""
+        ended = []
+        for transfer in self.ctx.store.processes_for_agreement(agreement_id):
+            if transfer.state in FINAL_TRANSFER_STATES:
+                continue
+            try:
+                ended.append(self.command(transfer.id, "terminate", reason))
+            except ServiceError as error:
+                _log.warning(
+                    "could not terminate transfer", extra={"transfer": transfer.id, "reason": error.reason}
+                )
+        return ended
