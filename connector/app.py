@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from connector.callbacks import CallbackPolicy
 from connector.config import ConnectorConfig
 from connector.control import AccessIssuer, ConnectorService
 from connector.dsp_client import DspClient
@@ -57,7 +58,12 @@ def create_app(
     store = Store(config.storage.url, data_root=config.dataplane.data_root)
     store.migrate()
     participant = config.participant_id
-    resolver = resolver or DidResolver()
+    addresses = config.security.address_policy()
+    owned_resolver = None
+    if resolver is None:
+        owned_resolver = resolver = DidResolver(
+            allowed_hosts=config.security.did_hosts, address_policy=addresses
+        )
     dataplane = _data_plane(config, store, key, resolver)
     issuer: AccessIssuer | None = dataplane
     service = ConnectorService(
@@ -68,7 +74,7 @@ def create_app(
         resolver=resolver,
         trusted=config.trusted_authority,
         credentials=credentials,
-        callback_allow_list=config.security.callback_allow_list,
+        callback_policy=CallbackPolicy.of(addresses, config.security.callback_allow_list),
         dataplane=issuer,
         client=DspClient(participant, key, credentials, recorder=None),
     )
@@ -82,6 +88,8 @@ def create_app(
         finally:
             service.stop_worker()
             service.client.close()
+            if owned_resolver is not None:
+                owned_resolver.close()
 
     app = FastAPI(
         title="Sluis connector",
@@ -95,7 +103,9 @@ def create_app(
     app.state.store = store
 
     @app.get("/.well-known/dspace-version", tags=["discovery"], summary="DSP versions this connector speaks")
-    def dspace_version() -> JSONResponse:
+    async def dspace_version() -> JSONResponse:
+        # async on purpose: answered on the event loop, so it stays available while the worker
+        # threads are busy (e.g. with slow peers)
         return JSONResponse(
             {
                 "protocolVersions": [
@@ -111,7 +121,7 @@ def create_app(
         )
 
     @app.get("/.well-known/did.json", tags=["discovery"], summary="This participant's DID document")
-    def did_json() -> JSONResponse:
+    async def did_json() -> JSONResponse:
         return JSONResponse(did_doc, media_type="application/did+json")
 
     app.include_router(dsp_router(service, recorder))

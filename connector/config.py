@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from connector.addresses import AddressPolicy, parse_networks
 from connector.identity import (
     IdentityError,
     KeyPair,
     TrustedAuthority,
+    check_host_pattern,
     parse_did_web,
     public_key_from_multibase,
 )
@@ -85,7 +87,23 @@ class DataplaneConfig:
 
 @dataclass(frozen=True)
 class SecurityConfig:
+    """What the connector may contact when a peer chose the address (connector/addresses.py).
+
+    ``callback_allow_list``: callback base URLs the operator pins (besides those the authority
+    binds to a member). ``did_hosts``: the data space's trust list of hosts whose did:web
+    documents we fetch (``host``, ``host:port`` or ``*.domain``); empty means none.
+    ``allow_loopback``: a development setting letting loopback addresses through (the demo
+    and the tests run every participant on 127.0.0.1). ``allowed_networks``: CIDR ranges of a
+    private network the data space runs on, allowed despite not being globally routable.
+    """
+
     callback_allow_list: tuple[str, ...] = ()
+    did_hosts: tuple[str, ...] = ()
+    allow_loopback: bool = False
+    allowed_networks: tuple[str, ...] = ()
+
+    def address_policy(self) -> AddressPolicy:
+        return AddressPolicy(self.allow_loopback, parse_networks(self.allowed_networks))
 
 
 @dataclass(frozen=True)
@@ -144,7 +162,7 @@ _SECTIONS: dict[str, frozenset[str]] = {
     "authority": frozenset({"did", "public_key_multibase"}),
     "management": frozenset({"token"}),
     "dataplane": frozenset({"data_root"}),
-    "security": frozenset({"callback_allow_list"}),
+    "security": frozenset({"callback_allow_list", "did_hosts", "allow_loopback", "allowed_networks"}),
 }
 _REQUIRED_SECTIONS = ("participant", "storage", "authority", "management")
 
@@ -241,19 +259,37 @@ def _management(section: Mapping[str, Any]) -> ManagementConfig:
     return ManagementConfig(token)
 
 
-def _security(section: Mapping[str, Any]) -> SecurityConfig:
-    listed = section.get("callback_allow_list", [])
+def _string_list(section: Mapping[str, Any], name: str, what: str) -> list[str]:
+    listed = section.get(name, [])
     if not isinstance(listed, list) or len(listed) > MAX_ALLOW_LIST_ENTRIES:
-        raise ConfigError(
-            "security.callback_allow_list", f"must be a list of at most {MAX_ALLOW_LIST_ENTRIES} URLs"
-        )
-    urls = []
+        raise ConfigError(f"security.{name}", f"must be a list of at most {MAX_ALLOW_LIST_ENTRIES} {what}")
     for index, item in enumerate(listed):
-        key = f"security.callback_allow_list[{index}]"
-        if not isinstance(item, str):
-            raise ConfigError(key, "must be a URL string")
-        urls.append(_http_url(item, key))
-    return SecurityConfig(tuple(urls))
+        if not isinstance(item, str) or not item:
+            raise ConfigError(f"security.{name}[{index}]", f"must be a non-empty string ({what})")
+    return listed
+
+
+def _security(section: Mapping[str, Any]) -> SecurityConfig:
+    urls = [
+        _http_url(item, f"security.callback_allow_list[{index}]")
+        for index, item in enumerate(_string_list(section, "callback_allow_list", "URLs"))
+    ]
+    hosts = _string_list(section, "did_hosts", "host names")
+    for index, item in enumerate(hosts):
+        try:
+            check_host_pattern(item)
+        except IdentityError as error:
+            raise ConfigError(f"security.did_hosts[{index}]", error.message) from None
+    networks = _string_list(section, "allowed_networks", "CIDR networks")
+    for index, item in enumerate(networks):
+        try:
+            parse_networks([item])
+        except ValueError as error:
+            raise ConfigError(f"security.allowed_networks[{index}]", str(error)) from None
+    loopback = section.get("allow_loopback", False)
+    if not isinstance(loopback, bool):
+        raise ConfigError("security.allow_loopback", "must be true or false")
+    return SecurityConfig(tuple(urls), tuple(hosts), loopback, tuple(networks))
 
 
 def config_from_mapping(data: Mapping[str, Any], base: Path) -> ConnectorConfig:
@@ -323,9 +359,9 @@ def _toml_string(value: str) -> str:
     return '"' + "".join(escaped) + '"'
 
 
-def _toml_value(value: str | int | list[str]) -> str:
+def _toml_value(value: str | int | bool | list[str]) -> str:
     if isinstance(value, bool):
-        raise TypeError("booleans are not used in the connector config")
+        return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, list):
@@ -345,7 +381,7 @@ def config_to_toml(config: ConnectorConfig, base: Path) -> str:
     storage_url = config.storage.url
     if storage_url.startswith(SQLITE_PREFIX) and storage_url != SQLITE_PREFIX + ":memory:":
         storage_url = SQLITE_PREFIX + _relative(Path(storage_url[len(SQLITE_PREFIX) :]), base)
-    sections: dict[str, dict[str, str | int | list[str]]] = {
+    sections: dict[str, dict[str, str | int | bool | list[str]]] = {
         "participant": {
             "id": config.participant.id,
             "key_file": _relative(config.participant.key_file, base),
@@ -363,7 +399,12 @@ def config_to_toml(config: ConnectorConfig, base: Path) -> str:
         },
         "management": {"token": config.management.token},
         "dataplane": {"data_root": _relative(config.dataplane.data_root, base)},
-        "security": {"callback_allow_list": list(config.security.callback_allow_list)},
+        "security": {
+            "callback_allow_list": list(config.security.callback_allow_list),
+            "did_hosts": list(config.security.did_hosts),
+            "allow_loopback": config.security.allow_loopback,
+            "allowed_networks": list(config.security.allowed_networks),
+        },
     }
     lines: list[str] = []
     for name, values in sections.items():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector.callbacks import callback_refusal
+from connector.callbacks import CallbackPolicy, callback_refusal
 from connector.catalog import CatalogBuilder
 from connector.control.errors import DspError, ServiceError
 from connector.control.process import ProcessWriter, pids
@@ -32,7 +32,7 @@ class ControlContext:
     resolver: Any
     trusted: TrustedAuthority | Sequence[TrustedAuthority]
     catalog: CatalogBuilder
-    callback_allow_list: tuple[str, ...]
+    callback_policy: CallbackPolicy
     clock: Callable[[], datetime]
 
     def policy_context(
@@ -44,9 +44,7 @@ class ControlContext:
         return context
 
     def check_callback(self, callback: str, claims: VerifiedClaims) -> None:
-        refusal = callback_refusal(
-            callback, claims.participant_id, self.resolver.resolve, self.callback_allow_list
-        )
+        refusal = callback_refusal(callback, claims, self.callback_policy)
         if refusal:
             raise DspError(400, "callback-refused", refusal)
 

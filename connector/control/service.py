@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.callbacks import CallbackPolicy
 from connector.catalog import CatalogBuilder
 from connector.control.context import ControlContext
 from connector.control.errors import DspError, DspReply, ServiceError
@@ -52,6 +53,7 @@ class ConnectorService:
         trusted: TrustedAuthority | Sequence[TrustedAuthority],
         credentials: Sequence[Mapping[str, Any]] = (),
         callback_allow_list: Sequence[str] = (),
+        callback_policy: CallbackPolicy | None = None,
         dataplane: AccessIssuer | None = None,
         client: DspClient | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -74,7 +76,7 @@ class ConnectorService:
             resolver=resolver,
             trusted=trusted,
             catalog=CatalogBuilder(store, participant_id, self.dsp_base),
-            callback_allow_list=tuple(callback_allow_list),
+            callback_policy=callback_policy or CallbackPolicy(pinned=tuple(callback_allow_list)),
             clock=clock,
         )
         flows: dict[str, TransferFlow] = {}

@@ -4,6 +4,7 @@ Everything here is a pure function over values except ``DidResolver`` (HTTP) and
 helpers; verification raises ``IdentityError`` (``ProofError`` for signatures) with a ``code``.
 """
 
+from connector.identity._time import utc_now
 from connector.identity.agreements import (
     AgreementVerification,
     make_agreement_bundle,
@@ -24,10 +25,12 @@ from connector.identity.did import (
     DidResolver,
     PublicKeyResolver,
     StaticDidResolver,
+    check_host_pattern,
     did_document,
     did_to_url,
     did_web_for,
     dsp_service,
+    host_matches,
     parse_did_web,
     public_key_from_document,
     verification_method_id,
@@ -58,12 +61,14 @@ __all__ = [
     "StaticDidResolver",
     "TrustedAuthority",
     "VerifiedClaims",
+    "check_host_pattern",
     "credential_subject",
     "credential_types",
     "did_document",
     "did_to_url",
     "did_web_for",
     "dsp_service",
+    "host_matches",
     "issue_credential",
     "issue_token",
     "make_agreement_bundle",
@@ -73,6 +78,7 @@ __all__ = [
     "public_key_to_multibase",
     "sign_agreement",
     "sign_document",
+    "utc_now",
     "verification_method_id",
     "verify_agreement",
     "verify_credential",

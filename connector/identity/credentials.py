@@ -39,7 +39,15 @@ CREDENTIAL_TYPES = frozenset({MEMBERSHIP_CREDENTIAL, EHDS_DATA_PERMIT})
 # claims are refused at issuance so a typo never produces a credential policies misread.
 _LIST_OF_STRINGS = "list of strings"
 CLAIM_TYPES: dict[str, dict[str, str]] = {
-    MEMBERSHIP_CREDENTIAL: {"memberOf": "string", "role": "string", "name": "string"},
+    # dspEndpoints: the base URLs of the member's connectors the authority vouches for; the
+    # only place (besides the member's did:web host and the operator's pins) from which a
+    # callback address may be bound to the member (connector/callbacks.py)
+    MEMBERSHIP_CREDENTIAL: {
+        "memberOf": "string",
+        "role": "string",
+        "name": "string",
+        "dspEndpoints": _LIST_OF_STRINGS,
+    },
     EHDS_DATA_PERMIT: {
         "permitId": "string",
         "purposes": _LIST_OF_STRINGS,

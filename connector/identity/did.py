@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from connector.addresses import AddressPolicy, AddressRefused
 from connector.identity.errors import IdentityError
 from connector.identity.keys import KeyPair, public_key_from_multibase, public_key_to_multibase
 from vocab.jsonld import DID_V1_CONTEXT as DID_V1_CONTEXT
@@ -37,7 +38,18 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # hostile server from streaming an endless body into memory.
 MAX_DID_DOCUMENT_BYTES = 64 * 1024
 # Peers answer on loopback or a LAN; a slow DID host must not stall a DSP request for long.
-RESOLVE_TIMEOUT_SECONDS = 5.0
+# The whole fetch (connect, headers, body) must finish within this.
+RESOLVE_TIMEOUT_SECONDS = 2.0
+# Fetches in flight at once. Each holds a worker thread for up to the timeout; the server's
+# thread pool (40 by default) must keep room for everything else. Beyond this, refuse at once.
+MAX_CONCURRENT_FETCHES = 16
+# Fetches in flight to one host: a member's host that hangs can hold only these, so it cannot
+# keep the documents of every other member from being fetched.
+MAX_FETCHES_PER_HOST = 2
+# How long a failed resolution is answered from memory: long enough that a host that hangs
+# costs one timeout per window however many tokens name it, short enough for a restart.
+FAILURE_CACHE_SECONDS = 30.0
+
 # Keys rotate rarely; five minutes bounds how long a revoked key keeps working.
 DEFAULT_CACHE_TTL_SECONDS = 300.0
 # Enough for every participant of a large data space without unbounded growth.
@@ -279,11 +291,81 @@ class StaticDidResolver:
         return public_key_from_document(self._document(did), verification_method, relationship)
 
 
-class DidResolver:
-    """Resolve did:web documents over HTTP(S), with limits and a small TTL cache.
+def check_host_pattern(pattern: str) -> str:
+    """A trust-list entry: ``host``, ``host:port`` or ``*.domain`` (any host below ``domain``)."""
+    text = pattern.strip().lower()
+    bare = text[2:] if text.startswith("*.") else text
+    host, port = bare, None
+    if bare.startswith("["):
+        end = bare.find("]")
+        host, rest = bare[: end + 1], bare[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else (None if not rest else "x")
+    elif bare.count(":") == 1:
+        host, port = bare.split(":")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise IdentityError("bad_host_pattern", f"{pattern!r}: the port must be a number in 1..65535")
+    if text.startswith("*.") and (port is not None or host.startswith("[")):
+        raise IdentityError("bad_host_pattern", f"{pattern!r}: a wildcard names a domain, without a port")
+    _check_host(host)
+    return text
 
-    Redirects are not followed (a did:web host answers for itself), bodies are capped while
-    streaming, and a document whose ``id`` is not the DID asked for is refused.
+
+def host_matches(patterns: Iterable[str], host: str, port: int | None) -> bool:
+    """Whether ``host[:port]`` is on a trust list of :func:`check_host_pattern` entries."""
+    host = host.lower()
+    for pattern in patterns:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and not host.startswith("["):
+                return True
+        elif pattern == host or (port is not None and pattern == f"{host}:{port}"):
+            return True
+    return False
+
+
+class _FailureCache:
+    """Recent resolution failures, so a host that hangs or refuses costs one attempt per window."""
+
+    def __init__(self, ttl_seconds: float, limit: int) -> None:
+        self._ttl = ttl_seconds
+        self._limit = limit
+        self._failures: dict[str, tuple[float, IdentityError]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, did: str) -> IdentityError | None:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._failures.get(did)
+            if entry is None:
+                return None
+            if entry[0] <= now:
+                del self._failures[did]
+                return None
+            return entry[1]
+
+    def put(self, did: str, error: IdentityError) -> None:
+        with self._lock:
+            if len(self._failures) >= self._limit:
+                now = time.monotonic()
+                self._failures = {k: v for k, v in self._failures.items() if v[0] > now}
+                if len(self._failures) >= self._limit:
+                    self._failures.clear()
+            self._failures[did] = (time.monotonic() + self._ttl, error)
+
+
+class DidResolver:
+    """Resolve did:web documents over HTTP(S), with limits, a trust list and small caches.
+
+    A DID arrives in a stranger's token, so resolving it sends a request to a host the stranger
+    chose, before we know who they are. Hence: only hosts on ``allowed_hosts`` (the data
+    space's trust list) are contacted; the host's resolved addresses must pass
+    ``address_policy`` and the request goes to the checked address (no second DNS answer can
+    redirect it); one fetch may take at most ``timeout_seconds`` in all; at most
+    :data:`MAX_CONCURRENT_FETCHES` fetches run at once, at most :data:`MAX_FETCHES_PER_HOST`
+    to one host, and a request finding no free slot is refused at once instead of waiting;
+    and a failure is remembered for :data:`FAILURE_CACHE_SECONDS`, so a host that never
+    answers costs one wait per window, not one per request. Redirects are not followed,
+    bodies are capped while streaming, and a document whose ``id`` is not the DID asked for
+    is refused.
     """
 
     def __init__(
@@ -293,11 +375,17 @@ class DidResolver:
         cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
         timeout_seconds: float = RESOLVE_TIMEOUT_SECONDS,
         allowed_hosts: Iterable[str] | None = None,
+        *,
+        address_policy: AddressPolicy | None = None,
+        max_concurrent_fetches: int = MAX_CONCURRENT_FETCHES,
+        max_fetches_per_host: int = MAX_FETCHES_PER_HOST,
+        failure_cache_seconds: float = FAILURE_CACHE_SECONDS,
     ) -> None:
-        """``allowed_hosts`` (host names, or ``host:port``) restricts whom we ever contact.
+        """``allowed_hosts`` (``host``, ``host:port``, ``*.domain``) restricts whom we ever contact.
 
-        A DID arrives in a stranger's token, so resolving it makes us send a request to a host
-        the stranger chose; a closed data space can pin its members' hosts here.
+        ``None`` contacts any host (offline tools verifying a bundle against live documents);
+        a connector always passes its trust list. ``address_policy`` ``None`` skips the address
+        check (the same tools); a connector passes its own.
         """
         self._client = http_client or httpx.Client(timeout=timeout_seconds, follow_redirects=False)
         self._owns_client = http_client is None
@@ -306,7 +394,14 @@ class DidResolver:
         self._timeout = timeout_seconds
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+        self._allowed_hosts = (
+            None if allowed_hosts is None else tuple(check_host_pattern(h) for h in allowed_hosts)
+        )
+        self._addresses = address_policy
+        self._max_fetches = max_concurrent_fetches
+        self._max_per_host = max_fetches_per_host
+        self._in_flight: dict[str, int] = {}
+        self._failures = _FailureCache(failure_cache_seconds, MAX_CACHED_DOCUMENTS)
 
     def close(self) -> None:
         if self._owns_client:
@@ -332,36 +427,83 @@ class DidResolver:
 
     def _document(self, did: str) -> dict[str, Any]:
         url = did_to_url(did, allow_http_loopback=self._allow_http_loopback)
-        if self._allowed_hosts is not None:
-            host, port, _ = parse_did_web(did)
-            names = {host.lower(), f"{host}:{port}".lower()} if port else {host.lower()}
-            if not names & self._allowed_hosts:
-                raise IdentityError(
-                    "did_host_not_allowed", f"{did} is on a host this connector does not contact"
-                )
+        host, port, _ = parse_did_web(did)
+        if self._allowed_hosts is not None and not host_matches(self._allowed_hosts, host, port):
+            raise IdentityError(
+                "did_host_not_allowed",
+                f"{did} is on a host that is not on this data space's trust list",
+            )
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(did)
             if cached is not None and cached[0] > now:
                 return cached[1]
-        document = self._fetch(did, url)
+        failure = self._failures.get(did)
+        if failure is not None:
+            raise IdentityError(failure.code, f"{failure.message} (remembered; not retried yet)")
+        slot = host.lower() if port is None else f"{host.lower()}:{port}"
+        self._take_slot(did, slot)
+        try:
+            document = self._fetch(did, url)
+        except IdentityError as error:
+            self._failures.put(did, error)
+            raise
+        finally:
+            self._give_slot(slot)
         with self._lock:
             if len(self._cache) >= MAX_CACHED_DOCUMENTS:
                 self._cache.clear()
             self._cache[did] = (now + self._ttl, document)
         return document
 
+    def _take_slot(self, did: str, host: str) -> None:
+        """Count a fetch in, or refuse at once (never wait) when the host or all slots are busy."""
+        with self._lock:
+            per_host = self._in_flight.get(host, 0)
+            if per_host >= self._max_per_host or sum(self._in_flight.values()) >= self._max_fetches:
+                raise IdentityError(
+                    "did_resolver_busy",
+                    f"resolving {did}: too many DID resolutions in progress (for this host or in all);"
+                    " retry later",
+                )
+            self._in_flight[host] = per_host + 1
+
+    def _give_slot(self, host: str) -> None:
+        with self._lock:
+            left = self._in_flight.get(host, 1) - 1
+            if left > 0:
+                self._in_flight[host] = left
+            else:
+                self._in_flight.pop(host, None)
+
     def public_key(self, verification_method: str, relationship: str | None = None) -> Ed25519PublicKey:
         did, _ = split_verification_method(verification_method)
         return public_key_from_document(self._document(did), verification_method, relationship)
 
+    def _target(self, did: str, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The URL to request (host replaced by the checked address), Host header, extensions."""
+        if self._addresses is None:
+            return url, {}, {}
+        try:
+            destination = self._addresses.check_url(url, what=f"the DID document of {did}")
+        except AddressRefused as refused:
+            raise IdentityError("did_host_refused", str(refused)) from None
+        parts = urlsplit(url)
+        address = destination.addresses[0]
+        literal = f"[{address}]" if ":" in address else address
+        pinned = parts._replace(netloc=f"{literal}:{destination.port}").geturl()
+        return pinned, {"Host": parts.netloc}, {"sni_hostname": destination.host}
+
     def _fetch(self, did: str, url: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self._timeout
+        target, host_header, extensions = self._target(did, url)
         try:
             with self._client.stream(
                 "GET",
-                url,
-                headers={"Accept": "application/did+json, application/json"},
+                target,
+                headers={"Accept": "application/did+json, application/json", **host_header},
                 timeout=self._timeout,
+                extensions=extensions,
             ) as response:
                 if response.status_code != 200:
                     raise IdentityError(
@@ -378,6 +520,10 @@ class DidResolver:
                     if len(body) > MAX_DID_DOCUMENT_BYTES:
                         raise IdentityError(
                             "did_document_too_large", f"{url} is larger than {MAX_DID_DOCUMENT_BYTES} bytes"
+                        )
+                    if time.monotonic() > deadline:
+                        raise IdentityError(
+                            "did_unreachable", f"resolving {did}: {url} took longer than {self._timeout} s"
                         )
         except httpx.HTTPError as error:
             logger.info("did resolution failed", extra={"did": did, "url": url, "error": str(error)})

@@ -24,8 +24,8 @@ from connector.identity import (
     did_document,
     issue_credential,
     parse_did_web,
+    utc_now,
 )
-from connector.identity._time import utc_now
 from connector.identity.credentials import CLAIM_TYPES
 from sluis.cli import CommandError
 

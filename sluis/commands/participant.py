@@ -15,6 +15,7 @@ import secrets
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from connector.config import (
     MAX_CREDENTIAL_FILE_BYTES,
@@ -35,14 +36,16 @@ from connector.identity import (
     MEMBERSHIP_CREDENTIAL,
     IdentityError,
     KeyPair,
+    check_host_pattern,
     credential_subject,
     credential_types,
+    did_to_url,
     issue_credential,
     parse_did_web,
     public_key_from_multibase,
+    utc_now,
     verify_credential,
 )
-from connector.identity._time import utc_now
 from connector.identity.did import LOOPBACK_HOSTS
 from sluis.cli import CommandError
 from sluis.commands.authority import DEFAULT_VALID_DAYS, MAX_VALID_DAYS, load_authority
@@ -101,6 +104,31 @@ def _authority(args: argparse.Namespace) -> tuple[AuthorityConfig, KeyPair | Non
     return AuthorityConfig(args.authority_did, args.authority_key_multibase), None
 
 
+def _same_origin(first: str, second: str) -> bool:
+    a, b = urlsplit(first), urlsplit(second)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
+
+
+def _security(args: argparse.Namespace, server: ServerConfig) -> SecurityConfig:
+    """The data space's trust list; on loopback, the development setting that allows loopback.
+
+    A participant whose own DID is on a loopback host is a development setup (the demo, the
+    tests): its peers are on loopback too, so the config allows loopback addresses and trusts
+    loopback DID hosts, visibly, in ``[security]``. Elsewhere nothing private is allowed and the
+    operator lists the data space's DID hosts with ``--did-host``.
+    """
+    hosts = list(args.did_host or [])
+    loopback = urlsplit(server.public_url).hostname in LOOPBACK_HOSTS
+    if loopback:
+        hosts = list(dict.fromkeys([*hosts, "127.0.0.1", "localhost"]))
+    for host in hosts:
+        try:
+            check_host_pattern(host)
+        except IdentityError as error:
+            raise CommandError(f"--did-host: {error.message}") from None
+    return SecurityConfig(did_hosts=tuple(hosts), allow_loopback=loopback)
+
+
 def _init(args: argparse.Namespace) -> int:
     directory: Path = args.dir.resolve()
     config_path = directory / CONFIG_FILE
@@ -118,12 +146,17 @@ def _init(args: argparse.Namespace) -> int:
     credentials: tuple[Path, ...] = ()
     if authority_key is not None:
         now = utc_now()
+        # the authority binds the connector's address to the member when it is not the DID's
+        # own host: peers accept callbacks only to addresses the authority or operator bound
+        claims = {} if _same_origin(server.public_url, did_to_url(args.id)) else {
+            "dspEndpoints": [server.public_url]
+        }
         membership = issue_credential(
             authority_key,
             authority.did,
             args.id,
             MEMBERSHIP_CREDENTIAL,
-            {},
+            claims,
             valid_from=now,
             valid_until=now + timedelta(days=args.valid_days),
         )
@@ -139,7 +172,7 @@ def _init(args: argparse.Namespace) -> int:
         authority=authority,
         management=ManagementConfig(secrets.token_urlsafe(MANAGEMENT_TOKEN_BYTES)),
         dataplane=DataplaneConfig(directory / DATA_FOLDER),
-        security=SecurityConfig(),
+        security=_security(args, server),
     )
     write_config(config, config_path)
     try:
@@ -227,6 +260,14 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     init.add_argument("--port", type=int, help="port to listen on (default: the DID's port, else 9191)")
     init.add_argument("--public-url", help="base URL peers reach the connector at (default: from the DID)")
+    init.add_argument(
+        "--did-host",
+        action="append",
+        metavar="HOST",
+        help="the data space's trust list: a host (host, host:port or *.domain) whose did:web "
+        "documents the connector may fetch; repeat for each (loopback hosts are added for a "
+        "loopback participant)",
+    )
     init.add_argument(
         "--valid-days",
         type=int,

@@ -119,6 +119,8 @@ data_root = "data"
 
 [security]
 callback_allow_list = [{allow}]
+did_hosts = ["127.0.0.1"]
+allow_loopback = true
 """
     path = folder / "connector.toml"
     path.write_text(config)
