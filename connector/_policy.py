@@ -128,20 +128,37 @@ def decide(
     target: str,
     context: Mapping[str, object],
     now: datetime,
-    action: str = "use",
+    action: str | None = None,
     defer_job_facts: bool = False,
 ) -> Verdict:
     """Evaluate ``policy_json`` for ``assignee`` using ``target``; errors deny, with their reason.
+
+    With no ``action``, the request is for ``use`` or, failing that, for any narrower action a
+    permission of the policy names (an offer granting only ``aggregate`` is negotiable: the
+    data plane then enforces that narrower action at every read).
 
     ``defer_job_facts`` (negotiation scope): a denial that only waits for facts of a job (see
     :data:`JOB_OPERANDS`) is a permit now; the transfer scope decides them with real values.
     """
     try:
         policy = parsed_policy(policy_json)
-        request = policies.Request(assignee=assignee, action=action, target=target, context=dict(context))
-        decision = policies.evaluate(policy, request, policies.World(now=now))
+        candidates = [action] if action is not None else _actions_to_try(policy)
+        verdicts = []
+        for candidate in candidates:
+            request = policies.Request(
+                assignee=assignee, action=candidate, target=target, context=dict(context)
+            )
+            decision = policies.evaluate(policy, request, policies.World(now=now))
+            verdict = _verdict(decision, defer_job_facts)
+            if verdict.permitted:
+                return verdict
+            verdicts.append(verdict)
     except policies.PolicyError as error:
         return Verdict(False, f"the policy could not be evaluated: {error}")
+    return verdicts[0]
+
+
+def _verdict(decision: policies.Decision, defer_job_facts: bool) -> Verdict:
     if decision.permitted:  # the explanation tree is only read to judge a denial
         return Verdict(True, str(decision.summary))
     explanation = decision.to_json()
@@ -149,6 +166,15 @@ def decide(
         summary = f"permit for now: {decision.summary}; job facts are decided when a transfer starts"
         return Verdict(True, summary, explanation)
     return Verdict(False, str(decision.summary), explanation)
+
+
+def _actions_to_try(policy: policies.Policy) -> list[str]:
+    """``use`` first, then each other action a permission names (in the policy's order)."""
+    actions = ["use"]
+    for rule in policy.atomic_rules:
+        if rule.kind == "permission" and rule.action.iri not in actions:
+            actions.append(rule.action.iri)
+    return actions
 
 
 def offer_for_catalog(policy_json: Mapping[str, Any], offer_id: str) -> dict[str, Any]:

@@ -202,6 +202,18 @@ def _build_registry() -> dict[str, Operand]:
             lambda env: DEFERRED,
             description="only aggregates may be read; enforced by the data plane",
         ),
+        terms.DISCLOSURE_PROFILE: Operand(
+            terms.DISCLOSURE_PROFILE,
+            Kind.TEXT,
+            lambda env: DEFERRED,
+            description="output-checking profile of aggregate reads; enforced by the data plane",
+        ),
+        terms.READ_SCOPE: Operand(
+            terms.READ_SCOPE,
+            Kind.TEXT,
+            lambda env: DEFERRED,
+            description="whether read limits count per agreement or per consumer and offer; data plane",
+        ),
     }
     for name, kind in _ODRL_KINDS.items():
         iri = terms.odrl(name)

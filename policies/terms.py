@@ -207,6 +207,8 @@ SLUIS_LEFT_OPERAND_NAMES: Final = (
     "groupSize",
     "columns",
     "aggregateOnly",
+    "disclosureProfile",
+    "readScope",
 )
 DATE_TIME: Final = odrl("dateTime")
 ELAPSED_TIME: Final = odrl("elapsedTime")
@@ -222,6 +224,8 @@ CREDENTIAL: Final = sluis("credential")
 GROUP_SIZE: Final = sluis("groupSize")
 COLUMNS: Final = sluis("columns")
 AGGREGATE_ONLY: Final = sluis("aggregateOnly")
+DISCLOSURE_PROFILE: Final = sluis("disclosureProfile")
+READ_SCOPE: Final = sluis("readScope")
 AGGREGATE: Final = odrl("aggregate")
 READ: Final = odrl("read")
 

@@ -61,6 +61,25 @@ def negotiate(accept: str | None) -> str:
     )
 
 
+def check_encodable(schema: pa.Schema, media_type: str) -> None:
+    """Refuse (406) a result ``media_type`` cannot carry, before any byte is sent and before the
+    read is counted: each column is tried on one null value of its type (CSV has no lists,
+    structs, maps or intervals; Parquet no intervals or unions)."""
+    if media_type == ARROW_STREAM:
+        return
+    for field in schema:
+        sample = pa.table({field.name: pa.nulls(1, field.type)})
+        try:
+            for _ in encode(sample.schema, iter(sample.to_batches()), media_type):
+                pass
+        except (pa.ArrowException, ValueError, TypeError):
+            raise NotAcceptable(
+                "not_acceptable",
+                f"column {field.name!r} has type {field.type}, which {media_type} cannot carry; "
+                f"ask for {ARROW_STREAM} or cast the column",
+            ) from None
+
+
 class _Chunks:
     """A write-only file for pyarrow writers that hands over what was written since last time."""
 

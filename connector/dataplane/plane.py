@@ -6,20 +6,36 @@ Order of checks for one read (each failure is audited and answered with a proble
    proof of possession (consumer's key, method, URL, token hash, age, single use);
 2. the transfer is STARTED and belongs to this token's consumer and agreement; the agreement
    is not terminated (read from ``ContractState`` at every read: no cache window);
-3. the SQL passes ``sql_guard`` (one SELECT over the granted view);
+   Only then is the consumer's optional identity token verified (its DID resolved): the
+   data plane never contacts an address a caller chose before the token binds the caller;
+3. the SQL passes ``sql_guard`` (one SELECT over the granted view, names resolved by scope);
 4. ``policies.evaluate`` in scope *access*, with the read's context: time, purpose, compute
-   site, job, reads so far, requested columns (and ``aggregate`` as the action for a grouped
-   aggregate); then ``data_scope`` gives columns, row filters, aggregate-only and read limit;
-5. the read is counted atomically against the limit (compare-and-set in the database);
-6. the query runs in a fresh locked-down DuckDB over the granted view and streams out;
-7. a signed, hash-chained audit entry records what left (rows, bytes, query hash, decision).
+   site, job, reads so far, requested columns (and ``aggregate`` as the action for a plain
+   grouped aggregate); then ``data_scope`` gives columns, row filters, aggregate-only and read
+   limit; aggregate-only reads get the disclosure rules of ``disclosure``;
+5. the granted relation (permitted columns, filtered rows) is materialised once per grant and
+   asset version (``granted``) and the query is bound in a fresh locked-down DuckDB that can
+   open that one file only (``sandbox``); an output type the media type cannot carry is
+   refused here, before any byte and before the read is counted;
+6. the read is counted atomically against the limit (compare-and-set in the database). Every
+   query that reaches the engine counts, failed or not. Reads are counted per consumer and
+   offer (renegotiating the same offer does not reset them) unless the agreement scopes its
+   limit to itself (``sluis:readScope eq "agreement"``);
+7. the query runs and streams out; engine errors reach the consumer as a generic reason;
+8. a signed, hash-chained audit entry records what left (rows, bytes, query hash, decision).
+   Requests that never authenticated (no valid token and proof) are not written to the signed
+   chain - anyone could grow it - but logged and counted (``unauthenticated_denials``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +47,8 @@ from fastapi import APIRouter
 from connector._policy import parsed_policy
 from connector.audit import AuditLog, Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
-from connector.dataplane.encoders import encode
+from connector.dataplane.disclosure import DisclosureProfile, profile_named
+from connector.dataplane.encoders import check_encodable, encode
 from connector.dataplane.errors import (
     AccessDenied,
     Busy,
@@ -40,9 +57,18 @@ from connector.dataplane.errors import (
     NotFound,
     ResultTooLarge,
 )
+from connector.dataplane.granted import GrantedFiles, check_asset
 from connector.dataplane.obligations import Duty, agreed_at, duties_of
+from connector.dataplane.read_rules import read_counter, read_rules
 from connector.dataplane.sandbox import BlankConnections, Sandbox, SandboxLimits
-from connector.dataplane.sql_guard import GuardedQuery, ParsedQuery, finalize, parse_query, select_all_sql
+from connector.dataplane.sql_guard import (
+    GuardedQuery,
+    ParsedQuery,
+    finalize,
+    parse_query,
+    query_hash,
+    select_all_sql,
+)
 from connector.dataplane.store import ACTIVE, DataPlaneStore
 from connector.dataplane.tokens import (
     DEFAULT_ACCESS_TOKEN_SECONDS,
@@ -127,6 +153,11 @@ class DataPlaneLimits:
     max_concurrent_reads: int = 16
     # How long a read waits for a free slot before it is answered 503.
     slot_wait_seconds: float = 30.0
+    # Queries an aggregate-only agreement allows when it states no read limit of its own: a
+    # budget against differencing (subtracting overlapping aggregates to isolate a small group).
+    aggregate_query_budget: int = 200
+    # Disk the materialised granted relations may use (least recently used ones are evicted).
+    granted_cache_bytes: int = 16 * 1024**3
 
 
 @dataclass
@@ -142,6 +173,8 @@ class ReadContext:
     sql: str | None = None
     read_number: int | None = None
     identity: dict[str, object] = field(default_factory=dict)
+    # True once the token and its proof of possession verified: only then is a denial audited.
+    authenticated: bool = False
 
     def audit_body(self) -> dict[str, Any]:
         transfer, claims, agreement = self.transfer, self.claims, self.agreement
@@ -171,15 +204,15 @@ class PreparedRead:
     reader: pa.RecordBatchReader
     media_type: str
     decision: str
-    release: Callable[[], None] = lambda: None
+    resources: ExitStack = field(default_factory=ExitStack)
     finished: bool = False
 
     def finish(self) -> None:
-        """Close the sandbox and free the read slot, once (also if the stream never started)."""
+        """Close the sandbox, let go of the granted file and free the read slot, once (also if
+        the stream never started)."""
         if not self.finished:
             self.finished = True
-            self.sandbox.close()
-            self.release()
+            self.resources.close()
 
 
 def _policy_of(agreement: AgreementView) -> Policy:
@@ -214,6 +247,7 @@ class DataPlane:
         data_root: Path | None = None,
         management_token: str | None = None,
         trusted: TrustedAuthority | None = None,
+        granted_root: Path | None = None,
     ) -> None:
         self.state = state
         self.key = signing_key
@@ -225,6 +259,13 @@ class DataPlane:
         self.trusted: TrustedAuthority | None = trusted or (config.trusted_authority if config else None)
         self.limits = limits or DataPlaneLimits()
         self.connections = BlankConnections(self.limits.sandbox)
+        self.granted_files = GrantedFiles(granted_root, self.limits.granted_cache_bytes)
+        # Test-only switch: with it off, a query goes to the engine unchecked, to prove that the
+        # sandbox alone keeps every byte the agreement does not grant away from the consumer.
+        self.check_sql = True
+        # Denials of requests that never authenticated: counted and logged, never audited.
+        self.unauthenticated_denials = 0
+        self._count_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.limits.max_concurrent_reads)
         self.clock = clock
         self.database = Database(storage_url)
@@ -303,7 +344,7 @@ class DataPlane:
     # --- the checks ---------------------------------------------------------------------------
     def _authenticate(self, context: ReadContext, authorization: str | None, proof: str | None,
                       method: str, path: str, moment: datetime, grace: int = 0,
-                      check_status: bool = True, identity: str | None = None) -> AccessClaims:
+                      check_status: bool = True) -> AccessClaims:
         token = _bearer(authorization)
         claims = verify_access_token(
             token, self.key.public_key, self.provider_id, self.audience, moment, grace
@@ -314,14 +355,13 @@ class DataPlane:
         verified = verify_proof(proof, method, path, token, claims.jkt, moment)
         if not self.store.remember_proof(verified.jti, verified.issued_at + 2 * 3600):
             raise InvalidToken("proof_replayed", "this proof was already used; make a fresh one per request")
+        context.authenticated = True
         if check_status:
             status = self.store.token_status(claims.jti)
             if status != ACTIVE:
                 reason = {"refreshed": "it was replaced by a refreshed token",
                           "revoked": "the transfer was revoked"}.get(status or "", "it is unknown here")
                 raise InvalidToken("token_inactive", f"the token can no longer be used: {reason}")
-        if identity:
-            context.identity = self._identity(identity, claims, moment)
         return claims
 
     def _identity(self, identity: str, claims: AccessClaims, moment: datetime) -> dict[str, object]:
@@ -330,6 +370,10 @@ class DataPlane:
         (an EHDS data permit) can be decided at every read."""
         if self.trusted is None:
             raise InvalidToken("identity_unverifiable", "this data plane trusts no credential authority")
+        # The issuer is compared with the bound consumer *before* verifying, because verifying
+        # resolves the issuer's DID: an outbound request to an address the token names.
+        if _unverified_issuer(identity) != claims.consumer_id:
+            raise InvalidToken("wrong_holder", "the identity token is another participant's")
         try:
             verified = verify_token(identity, self.audience, self.key_resolver, _ProofReplayGuard(self.store),
                                     self.trusted, moment)
@@ -401,71 +445,93 @@ class DataPlane:
         """Run every check and open the sandbox; raises ``DataPlaneError`` (audited) on denial."""
         moment = self.clock()
         context = ReadContext(transfer_id, "read")
-        sandbox: Sandbox | None = None
-        holding = False
+        resources = ExitStack()
         try:
-            claims = self._authenticate(context, authorization, proof, method, path, moment,
-                                        identity=identity)
+            claims = self._authenticate(context, authorization, proof, method, path, moment)
             transfer, agreement = self._check_state(context, claims)
-            parsed: ParsedQuery | None = parse_query(sql) if sql is not None else None
+            if identity:
+                context.identity = self._identity(identity, claims, moment)
             policy = _policy_of(agreement)
+            found = self.state.asset_data(transfer.asset_id)
+            if found is None:
+                raise NotFound("unknown_asset", "the transfer's asset has no data on this connector")
+            asset = check_asset(found, self.data_root)
+            source_columns = self.granted_files.source_columns(asset)
+            parsed = parse_query(sql, source_columns) if sql is not None and self.check_sql else None
             duties = duties_of(policy)
             duty_states = self._duty_states(agreement.id, duties, moment)
+            rules = read_rules(policy)
+            counter = read_counter(agreement, rules)
             action = "aggregate" if parsed is not None and parsed.aggregate else "use"
             requested = parsed.columns if parsed is not None and not parsed.selects_all else None
-            reads = self.store.reads(agreement.id)
+            reads = self.store.reads(counter)
             decision, request, world = self._decide(
                 policy, claims, transfer, action, requested, moment, reads, duty_states, context.identity
             )
             if not decision.permitted:
-                raise AccessDenied("policy_denied", decision.summary, decision.to_json())
+                summary = decision.summary
+                if parsed is not None and parsed.aggregate_problem is not None and action == "use":
+                    summary += f" (the query is not a plain aggregate: {parsed.aggregate_problem})"
+                raise AccessDenied("policy_denied", summary, decision.to_json())
             scope = data_scope(policy, request, world)
-            asset = self.state.asset_data(transfer.asset_id)
-            if asset is None:
-                raise NotFound("unknown_asset", "the transfer's asset has no data on this connector")
+            aggregate_only = scope.aggregate_only or scope.min_group_size is not None
+            disclosure = profile_named(rules.profile, scope.min_group_size) if aggregate_only else None
+            limit = scope.max_reads
+            if aggregate_only and limit is None:
+                limit = self.limits.aggregate_query_budget
+            view_columns = self._granted_columns(source_columns, scope)
+            guarded = self._guard(parsed, sql, view_columns, disclosure)
+            context.sql, context.query_hash = guarded.sql, guarded.query_hash
             if not self._slots.acquire(timeout=self.limits.slot_wait_seconds):
                 raise Busy("busy", f"{self.limits.max_concurrent_reads} reads are running; retry shortly")
-            holding = True
-            sandbox = Sandbox(asset, self.limits.sandbox, self.data_root, self.connections)
-            view_columns = self._granted_columns(sandbox.source_columns(), scope)
-            guarded = self._guard(parsed, view_columns, scope)
-            context.sql, context.query_hash = guarded.sql, guarded.query_hash
-            sandbox.create_view(view_columns, scope.row_filters, sandbox.source_columns())
-            reader = sandbox.stream(guarded.sql)
-            number = self.store.reserve_read(agreement.id, scope.max_reads)
-            if number is None:
-                limit_reads = scope.max_reads or 0
-                denied, _, _ = self._decide(policy, claims, transfer, action, requested, moment, limit_reads,
-                                            duty_states, context.identity)
-                raise AccessDenied(
-                    "read_limit", denied.summary if not denied.permitted else
-                    f"the agreement allows {limit_reads} reads and they have all been made",
-                    denied.to_json(),
-                )
-            context.read_number = number
+            resources.callback(self._slots.release)
+            granted = resources.enter_context(
+                self.granted_files.granted(asset, view_columns, scope.row_filters, source_columns)
+            )
+            sandbox = Sandbox(granted, self.limits.sandbox, self.connections)
+            resources.callback(sandbox.close)
+            try:
+                relation = sandbox.bind(guarded.sql)
+                schema = sandbox.result_schema(relation)
+            except DataPlaneError:
+                # the query reached the engine: it counts, failed or not (no free error oracle)
+                self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
+                            duty_states)
+                raise
+            check_encodable(schema, media_type)
+            self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
+                        duty_states)
+            reader = sandbox.stream(relation)
             self._track_obligations(agreement, policy, duties, moment)
-            return PreparedRead(context, sandbox, reader, media_type, decision.decision, self._slots.release)
+            return PreparedRead(context, sandbox, reader, media_type, decision.decision, resources)
         except PolicyError as error:
-            if sandbox is not None:
-                sandbox.close()
-            if holding:
-                self._slots.release()
+            resources.close()
             denial = AccessDenied("policy_denied", str(error))
             self._audit_denial(context, denial)
             raise denial from None
         except DataPlaneError as error:
-            if sandbox is not None:
-                sandbox.close()
-            if holding:
-                self._slots.release()
+            resources.close()
             self._audit_denial(context, error)
             raise
         except BaseException:
-            if sandbox is not None:
-                sandbox.close()
-            if holding:
-                self._slots.release()
+            resources.close()
             raise
+
+    def _count(self, context: ReadContext, counter: str, limit: int | None, policy: Policy,
+               claims: AccessClaims, transfer: TransferView, action: str, requested: frozenset[str] | None,
+               moment: datetime, duty_states: Mapping[str, str]) -> None:
+        """Count this read against the limit, atomically; a read past the limit is denied."""
+        number = self.store.reserve_read(counter, limit)
+        if number is None:
+            limit_reads = limit or 0
+            denied, _, _ = self._decide(policy, claims, transfer, action, requested, moment, limit_reads,
+                                        duty_states, context.identity)
+            raise AccessDenied(
+                "read_limit", denied.summary if not denied.permitted else
+                f"the agreement allows {limit_reads} reads (queries) and they have all been made",
+                denied.to_json(),
+            )
+        context.read_number = number
 
     def _granted_columns(self, source: list[str], scope: DataScope) -> list[str]:
         denied = {name.lower() for name in scope.denied_columns}
@@ -473,14 +539,16 @@ class DataPlane:
         return [name for name in source
                 if name.lower() not in denied and (allowed is None or name.lower() in allowed)]
 
-    def _guard(self, parsed: ParsedQuery | None, view_columns: list[str], scope: DataScope) -> GuardedQuery:
-        aggregate_only = scope.aggregate_only or scope.min_group_size is not None
+    def _guard(self, parsed: ParsedQuery | None, sql: str | None, view_columns: list[str],
+               disclosure: DisclosureProfile | None) -> GuardedQuery:
+        if sql is not None and not self.check_sql:  # the test-only switch: the SQL as sent
+            return GuardedQuery(sql, query_hash(sql), frozenset(), False)
         if parsed is None:
-            if aggregate_only:
+            if disclosure is not None:
                 raise AccessDenied("aggregate_only", "the agreement allows only grouped aggregates: "
                                    "POST a query to /data/{transfer}/query")
-            parsed = parse_query(select_all_sql(view_columns))
-        return finalize(parsed, view_columns, aggregate_only, scope.min_group_size)
+            parsed = parse_query(select_all_sql(view_columns), view_columns)
+        return finalize(parsed, view_columns, disclosure)
 
     def _track_obligations(self, agreement: AgreementView, policy: Policy, duties: list[Duty],
                            moment: datetime) -> None:
@@ -528,6 +596,14 @@ class DataPlane:
             })
 
     def _audit_denial(self, context: ReadContext, error: DataPlaneError) -> None:
+        if not context.authenticated:
+            # Anyone can send a request without a valid token: its text never enters the signed
+            # chain (it would let anyone grow it); it is counted and logged instead.
+            with self._count_lock:
+                self.unauthenticated_denials += 1
+            _log.warning("unauthenticated data-plane request denied",
+                         extra={"kind": context.kind, "code": error.code, "status": error.status})
+            return
         body = {**context.audit_body(), "kind": context.kind, "decision": "deny", "code": error.code,
                 "reason": error.message, "status": error.status}
         if error.decision is not None:
@@ -549,6 +625,7 @@ class DataPlane:
 
     def close(self) -> None:
         self.connections.close()
+        self.granted_files.close()
         self.database.close()
 
 
@@ -560,6 +637,18 @@ class _ProofReplayGuard:
 
     def check_and_remember(self, jti: str, expires_at: datetime) -> bool:
         return self._store.remember_proof(f"identity:{jti}", int(expires_at.timestamp()) + 60)
+
+
+def _unverified_issuer(token: str) -> object:
+    """The ``iss`` a compact JWS claims, read without verifying (``None`` if unreadable)."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > 64 * 1024:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError, RecursionError):
+        return None
+    return payload.get("iss") if isinstance(payload, dict) else None
 
 
 def _bearer(authorization: str | None) -> str:

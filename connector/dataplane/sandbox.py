@@ -1,47 +1,42 @@
-"""One locked-down DuckDB connection per read, over a view that holds only what is granted.
+"""One locked-down DuckDB connection per read, able to open one file: the granted relation.
 
-The recipe, in this order (each setting is refused once external access is off or the
-configuration is locked, so the order matters):
+The consumer's SQL runs in a connection that can reach nothing but the granted rows and
+columns of one asset (``granted.GrantedFile``), whatever the SQL says. The recipe, in this
+order (each setting is refused once external access is off or the configuration is locked):
 
 1. a fresh in-memory connection with extension autoload/autoinstall off, ``threads`` and
    ``memory_limit`` set;
-2. ``allowed_directories`` = the asset's folder only, ``temp_directory = ''`` (no spilling);
+2. ``allowed_paths`` = the one granted file, ``temp_directory = ''`` (no spilling);
 3. ``enable_external_access = false`` (no other file, no network, no extension install);
-4. ``lock_configuration = true`` (the query cannot ``SET`` its way out);
-5. the granted view: only permitted columns, only rows the row filters allow;
+4. the view ``data`` over that file (created before the lock; it survives it);
+5. ``lock_configuration = true`` (the query cannot ``SET`` its way out);
 6. a watchdog that calls ``interrupt()`` when the read runs too long.
 
-Two traps measured on DuckDB: ``allowed_directories`` also grants *write* access (keep data
-folders read-only to the server process; we never run anything but a checked SELECT), and a raw
-``read_parquet('<the asset file>')`` bypasses the view (``sql_guard`` refuses table functions).
+What such a connection can show about itself - its settings, its one view, its databases -
+names only the granted file, in a private folder of its own: no asset path, no other file.
+Engine errors are never shown to the consumer (a conversion error quotes cell values): the
+consumer gets a generic reason, the provider's log the detail.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlglot import exp
 
-from connector.dataplane.contract_state import AssetData
-from connector.dataplane.errors import AccessDenied, BadQuery, DataPlaneError, ResultTooLarge
+from connector.dataplane.errors import BadQuery, ResultTooLarge
+from connector.dataplane.granted import GrantedFile
 from connector.dataplane.sql_guard import GRANTED_VIEW
 
 _log = logging.getLogger(__name__)
-
-SOURCE_CATALOG = "asset_source"
-ASSET_KINDS = frozenset({"parquet", "csv", "duckdb"})
 
 
 @dataclass(frozen=True)
@@ -57,112 +52,6 @@ class SandboxLimits:
     timeout_seconds: float = 600.0
     # Rows per Arrow record batch streamed to the client: bounds server memory per read.
     batch_rows: int = 128 * 1024
-
-
-class RowFilterLike(Protocol):
-    """A row restriction from the agreement (``policies.RowFilter``): ``column operator value``."""
-
-    @property
-    def column(self) -> str: ...
-
-    @property
-    def operator(self) -> str: ...
-
-    @property
-    def value(self) -> object: ...
-
-
-def _literal(value: object) -> exp.Expr:
-    plain = getattr(value, "value", value)  # a policies Value wraps the lexical form
-    if isinstance(plain, bool):
-        return exp.Boolean(this=plain)
-    if isinstance(plain, int | float):
-        return exp.Literal.number(plain)
-    if isinstance(plain, datetime | date):
-        return exp.Literal.string(plain.isoformat())
-    if isinstance(plain, str):
-        return exp.Literal.string(plain)
-    raise AccessDenied("row_filter_value", f"row filter value {plain!r} has a type we cannot apply")
-
-
-def _values(value: object) -> list[object]:
-    if isinstance(value, list | tuple | frozenset | set):
-        return list(value)
-    return [value]
-
-
-_COMPARISONS: dict[str, type[exp.Expr]] = {
-    "eq": exp.EQ, "neq": exp.NEQ, "lt": exp.LT, "lteq": exp.LTE, "gt": exp.GT, "gteq": exp.GTE,
-}
-
-
-def row_filter_condition(row_filter: RowFilterLike, source_columns: Sequence[str]) -> exp.Expr:
-    """SQL for one row filter; an operator or column we cannot apply refuses the read (fail closed)."""
-    by_lower = {name.lower(): name for name in source_columns}
-    name = by_lower.get(row_filter.column.lower())
-    if name is None:
-        raise AccessDenied(
-            "row_filter_column",
-            f"the agreement filters rows on column {row_filter.column!r}, which the asset does not have",
-        )
-    column = exp.column(name, quoted=True)
-    operator = row_filter.operator.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
-    values = _values(row_filter.value)
-    if operator in _COMPARISONS:
-        if len(values) != 1:
-            raise AccessDenied("row_filter_value", f"row filter {operator} on {name!r} needs one value")
-        return _COMPARISONS[operator](this=column, expression=_literal(values[0]))
-    if operator in ("isAnyOf", "isPartOf"):
-        return exp.In(this=column, expressions=[_literal(v) for v in values])
-    if operator == "isNoneOf":
-        return exp.Not(this=exp.In(this=column, expressions=[_literal(v) for v in values]))
-    raise AccessDenied(
-        "row_filter_operator", f"the data plane cannot enforce row filter operator {operator!r} on {name!r}"
-    )
-
-
-def _source_relation(asset: AssetData) -> exp.Expr:
-    path = exp.Literal.string(asset.path)
-    if asset.kind == "parquet":
-        return exp.Anonymous(this="read_parquet", expressions=[path])
-    if asset.kind == "csv":
-        return exp.Anonymous(
-            this="read_csv",
-            expressions=[path, exp.EQ(this=exp.column("header"), expression=exp.Boolean(this=True))],
-        )
-    if asset.kind == "duckdb":
-        table = asset.table or ""
-        return exp.table_(table, db="main", catalog=SOURCE_CATALOG, quoted=True)
-    raise DataPlaneError("asset_kind", f"asset kind {asset.kind!r} is not one of {sorted(ASSET_KINDS)}")
-
-
-def view_sql(
-    asset: AssetData, columns: Sequence[str], filters: Sequence[RowFilterLike], source_columns: Sequence[str]
-) -> str:
-    """``CREATE VIEW data AS SELECT <granted columns> FROM <source> WHERE <row filters>``."""
-    if not columns:
-        raise AccessDenied("no_columns", "the agreement grants no column of this asset")
-    select = exp.select(*(exp.column(name, quoted=True) for name in columns)).from_(_source_relation(asset))
-    for row_filter in filters:
-        select = select.where(row_filter_condition(row_filter, source_columns), copy=False)
-    view = exp.to_identifier(GRANTED_VIEW)
-    return f"CREATE VIEW {view.sql('duckdb')} AS {select.sql('duckdb')}"
-
-
-def _check_asset(asset: AssetData, data_root: Path | None) -> Path:
-    if asset.kind not in ASSET_KINDS:
-        raise DataPlaneError("asset_kind", f"asset kind {asset.kind!r} is not one of {sorted(ASSET_KINDS)}")
-    if asset.kind == "duckdb" and not asset.table:
-        raise DataPlaneError("asset_table", "a duckdb asset must name its table")
-    path = Path(asset.path)
-    if not path.is_absolute():
-        raise DataPlaneError("asset_path", "the asset's data path must be absolute")
-    resolved = path.resolve()
-    if data_root is not None and not resolved.is_relative_to(data_root.resolve()):
-        raise AccessDenied("asset_path", "the asset's data lies outside the connector's data root")
-    if not resolved.is_file():
-        raise DataPlaneError("asset_missing", "the asset's data file is missing on the provider")
-    return resolved
 
 
 def _blank_connection(limits: SandboxLimits) -> duckdb.DuckDBPyConnection:
@@ -236,25 +125,22 @@ class BlankConnections:
 class Sandbox:
     """A locked-down connection for one read. Use as a context manager; it closes itself."""
 
-    def __init__(self, asset: AssetData, limits: SandboxLimits, data_root: Path | None = None,
+    def __init__(self, granted: GrantedFile, limits: SandboxLimits,
                  connections: BlankConnections | None = None) -> None:
-        self.asset = asset
+        self.granted = granted
         self.limits = limits
-        path = _check_asset(asset, data_root)
-        self._asset = AssetData(asset.kind, str(path), asset.table)
-        folder = str(path.parent).rstrip(os.sep) + os.sep
         self._connection = connections.take() if connections is not None else _blank_connection(limits)
-        self._source_columns: list[str] | None = None
         self._timer: threading.Timer | None = None
         self.interrupted = False
+        path = exp.Literal.string(str(granted.path)).sql("duckdb")
         try:
-            self._connection.execute("SET allowed_directories = ?", [[folder]])
+            self._connection.execute("SET allowed_paths = ?", [[str(granted.path)]])
             self._connection.execute("SET temp_directory = ''")
             self._connection.execute("SET enable_external_access = false")
-            if asset.kind == "duckdb":
-                self._connection.execute(
-                    f"ATTACH {exp.Literal.string(str(path)).sql('duckdb')} AS {SOURCE_CATALOG} (READ_ONLY)"
-                )
+            self._connection.execute(
+                f"CREATE VIEW {exp.to_identifier(GRANTED_VIEW).sql('duckdb')} AS"
+                f" SELECT * FROM read_parquet({path})"
+            )
             self._connection.execute("SET lock_configuration = true")
         except BaseException:
             self._connection.close()
@@ -271,38 +157,27 @@ class Sandbox:
         self._timer.daemon = True
         self._timer.start()
 
-    def source_columns(self) -> list[str]:
-        """The columns the asset's data has (before any restriction); Parquet from its footer."""
-        if self._source_columns is None:
-            if self._asset.kind == "parquet":
-                try:
-                    self._source_columns = list(pq.read_schema(self._asset.path).names)
-                except (OSError, pa.ArrowInvalid) as error:
-                    reason = f"the asset's Parquet file is unreadable: {error}"
-                    raise DataPlaneError("asset_unreadable", reason) from None
-            else:
-                relation = exp.select(exp.Star()).from_(_source_relation(self._asset)).sql("duckdb")
-                rows = self._run(lambda: self._connection.execute(f"DESCRIBE {relation}").fetchall())
-                self._source_columns = [str(row[0]) for row in rows]
-        return list(self._source_columns)
+    def bind(self, sql: str) -> duckdb.DuckDBPyRelation:
+        """Parse and bind the query (no data is read yet): its result types are known after this."""
+        relation: duckdb.DuckDBPyRelation = self._run(lambda: self._connection.sql(sql))
+        if relation is None:
+            raise BadQuery("query_failed", "the query returns no result")
+        return relation
 
-    def create_view(self, columns: Sequence[str], filters: Sequence[RowFilterLike],
-                    source_columns: Sequence[str]) -> None:
-        sql = view_sql(self._asset, columns, filters, source_columns)
-        self._run(lambda: self._connection.execute(sql))
+    def result_schema(self, relation: duckdb.DuckDBPyRelation) -> pa.Schema:
+        """The Arrow schema of the result, from a ``LIMIT 0`` run (no row is produced)."""
+        schema: pa.Schema = self._run(lambda: relation.limit(0).to_arrow_table().schema)
+        return schema
 
-    def stream(self, sql: str) -> pa.RecordBatchReader:
-        """Start the (already checked and regenerated) query; batches are produced on demand."""
-        return self._run(lambda: self._connection.sql(sql).to_arrow_reader(self.limits.batch_rows))
+    def stream(self, relation: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
+        """Start the bound query; batches are produced on demand."""
+        return self._run(lambda: relation.to_arrow_reader(self.limits.batch_rows))
 
     def batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         """Iterate ``reader``, translating DuckDB failures into data-plane errors."""
         iterator = iter(reader)
         while True:
-            try:
-                batch = self._run(lambda: next(iterator, None))
-            except DataPlaneError:
-                raise
+            batch = self._run(lambda: next(iterator, None))
             if batch is None:
                 return
             yield batch
@@ -318,16 +193,14 @@ class Sandbox:
             raise ResultTooLarge(
                 "read_memory", f"the query needs more than the {self.limits.memory_limit} a read may use"
             ) from None
-        except duckdb.PermissionException as error:
-            raise AccessDenied("sandbox", f"the sandbox refused an operation: {_short(error)}") from None
-        except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException,
-                duckdb.ConversionException, duckdb.InvalidInputException, duckdb.TypeMismatchException,
-                duckdb.NotImplementedException, duckdb.OutOfRangeException) as error:
-            raise BadQuery("query_failed", f"the query failed: {_short(error)}") from None
-        except duckdb.Error as error:
+        except (duckdb.Error, pa.ArrowException) as error:
             if self.interrupted:
                 raise ResultTooLarge("read_timeout", "the read took too long and was stopped") from None
-            raise DataPlaneError("query_failed", f"the query failed: {_short(error)}") from None
+            # The engine's message can quote cell values (a failed cast names the value): it goes
+            # to the provider's log only; the consumer learns that the query failed, and its class.
+            _log.warning("query failed in the engine: %s", _short(error), extra={"granted": self.granted.key})
+            raise BadQuery("query_failed", f"the query failed in the engine ({_category(error)}); "
+                           "the provider's log has the detail") from None
 
     def close(self) -> None:
         if self._timer is not None:
@@ -341,5 +214,25 @@ class Sandbox:
         self.close()
 
 
+_CATEGORIES: tuple[tuple[type[Exception], str], ...] = (
+    (duckdb.ParserException, "syntax"),
+    (duckdb.BinderException, "unknown name or wrong type"),
+    (duckdb.CatalogException, "unknown name"),
+    (duckdb.PermissionException, "not permitted"),
+    (duckdb.ConversionException, "value conversion"),
+    (duckdb.InvalidInputException, "invalid input"),
+    (duckdb.OutOfRangeException, "value out of range"),
+    (duckdb.NotImplementedException, "not supported"),
+)
+
+
+def _category(error: Exception) -> str:
+    """A fixed label for the class of an engine error (never its message)."""
+    for kind, label in _CATEGORIES:
+        if isinstance(error, kind):
+            return label
+    return "error"
+
+
 def _short(error: Exception) -> str:
-    return str(error).splitlines()[0][:300]
+    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__

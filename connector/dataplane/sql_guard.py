@@ -1,15 +1,19 @@
 """Decide whether a job's SQL may run, and produce the SQL that actually runs.
 
-DuckDB's sandbox alone is not enough: ``allowed_directories`` must include the asset's folder so
-the granted view can read its file, and then a raw ``read_parquet('<that file>')`` would bypass
-the view's column and row restrictions. So every query is parsed with sqlglot (DuckDB dialect)
-and accepted only when it is exactly one ``SELECT`` built from an allow-list of expression types
-and functions, reading only the granted view names (and its own CTEs). What runs is the SQL
-*regenerated* from the checked tree, never the text the job sent.
+This is the first line of defence; the second, which holds even if this one is wrong, is the
+sandbox (``sandbox``/``granted``): the engine that runs the query can open one file, holding
+only the granted rows and columns. The checker exists to give precise refusals, to name the
+columns a query reads (the policy decides on them), and to apply the disclosure rules of
+aggregate-only agreements (``disclosure``).
 
-For aggregate-only agreements the query must be a single grouped aggregate over the view, and
-``HAVING count(*) >= k`` is added: groups smaller than ``k`` are suppressed (left out of the
-result entirely, not masked), so no returned row describes fewer than ``k`` records.
+Every query is parsed with sqlglot (DuckDB dialect) and accepted only when it is exactly one
+``SELECT`` built from an allow-list of expression types and functions. Names are resolved by
+SQL's scoping rules (sqlglot's scope analysis and column qualification against the asset's
+columns), never by collecting names across the whole query: each table reference must resolve,
+*in its own scope*, to a CTE visible there or to the granted view, and each column to a column
+of a source of its scope (or of an enclosing one). An identifier that resolves to nothing is
+refused, so no identifier reaches the engine to be read as a file path. What runs is the SQL
+*regenerated* from the checked tree, never the text the job sent.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import ParseError, SqlglotError, TokenError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from connector.dataplane.disclosure import DisclosureProfile, aggregate_problem, protect
 from connector.dataplane.errors import BadQuery, QueryRefused
 
 # The name under which a read sees its asset, with only the permitted columns and rows.
@@ -81,7 +88,8 @@ class ParsedQuery:
     tree: exp.Expr
     columns: frozenset[str]  # column names it references (lower case), aliases excluded
     selects_all: bool  # ``*`` or ``t.*``: it reads every column of the view
-    aggregate: bool  # a single grouped aggregate over the view (the ``aggregate`` action)
+    aggregate: bool  # a plain grouped aggregate the disclosure rules allow (the ``aggregate`` action)
+    aggregate_problem: str | None = None  # why it is not one (shown when only aggregates may be read)
 
 
 @dataclass(frozen=True)
@@ -106,8 +114,13 @@ def _node_name(node: exp.Expr) -> str:
     return type(node).__name__.upper()
 
 
-def parse_query(sql: str, view_names: Iterable[str] = (GRANTED_VIEW,)) -> ParsedQuery:
-    """Parse and check ``sql``; raise :class:`QueryRefused` (403) or :class:`BadQuery` (400)."""
+def parse_query(sql: str, source_columns: Sequence[str], view_names: Iterable[str] = (GRANTED_VIEW,)
+                ) -> ParsedQuery:
+    """Parse and check ``sql``; raise :class:`QueryRefused` (403) or :class:`BadQuery` (400).
+
+    ``source_columns`` are the asset's columns: names are resolved against them (what the job
+    may see of them is decided later, by the policy and :func:`finalize`).
+    """
     if len(sql) > MAX_QUERY_CHARS:
         raise BadQuery("query_too_long", f"the query is longer than {MAX_QUERY_CHARS} characters")
     try:
@@ -122,33 +135,80 @@ def parse_query(sql: str, view_names: Iterable[str] = (GRANTED_VIEW,)) -> Parsed
     tree = statements[0]
     if not isinstance(tree, exp.Query):
         raise QueryRefused("select_only", f"only SELECT is allowed, not {_statement_name(tree)}")
-    nodes = list(tree.walk())
+    try:
+        nodes = list(tree.walk())
+    except RecursionError:
+        raise BadQuery("query_too_deep", "the query is nested too deeply") from None
     if len(nodes) > MAX_QUERY_NODES:
         raise BadQuery("query_too_large", f"the query has more than {MAX_QUERY_NODES} syntax nodes")
-    granted = {name.lower() for name in view_names}
     # A recursive CTE can run without end over a granted view; a governed read never needs one.
     if any(with_.args.get("recursive") for with_ in tree.find_all(exp.With)):
         raise QueryRefused("recursive_query", "WITH RECURSIVE is not allowed in a query")
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    aliases = {node.alias.lower() for node in nodes if isinstance(node, exp.Alias) and node.alias}
-    for table_alias in (node for node in nodes if isinstance(node, exp.TableAlias)):
-        aliases.update(column.name.lower() for column in table_alias.columns)
     for node in nodes:
-        _check_node(node, granted, ctes)
+        _check_node(node)
+    granted = {name.lower() for name in view_names}
+    columns = _resolve(tree, granted, source_columns)
+    selects_all = any(
+        isinstance(node, exp.Star) and not isinstance(node.parent, exp.AggFunc) for node in nodes
+    )
+    problem = aggregate_problem(tree)
+    return ParsedQuery(tree, frozenset(columns), selects_all, problem is None, problem)
+
+
+def _resolve(tree: exp.Expr, granted: set[str], source_columns: Sequence[str]) -> set[str]:
+    """The granted view's columns the query reads, each name resolved in its own scope."""
+    schema: dict[str, object] = {name: dict.fromkeys(source_columns, "VARCHAR") for name in granted}
+    try:
+        qualified = qualify(tree.copy(), schema=schema, dialect="duckdb", expand_stars=False,
+                            validate_qualify_columns=True, quote_identifiers=False, identify=False)
+        scopes = traverse_scope(qualified)
+    except RecursionError:
+        raise BadQuery("query_too_deep", "the query is nested too deeply") from None
+    except SqlglotError as error:
+        reason = f"a name in the query does not resolve: {_first_line(error)}"
+        raise BadQuery("unresolved_name", reason) from None
+    except Exception as error:  # an analysis failure refuses the query (fail closed)
+        raise QueryRefused(
+            "unanalysable_query", f"the query could not be analysed: {type(error).__name__}"
+        ) from None
     columns: set[str] = set()
-    selects_all = False
-    for node in nodes:
-        if isinstance(node, exp.Column):
-            if isinstance(node.this, exp.Star):
-                selects_all = True
-            elif node.name.lower() not in aliases or node.table:
-                columns.add(node.name.lower())
-        elif isinstance(node, exp.Star) and not isinstance(node.parent, exp.AggFunc | exp.Column):
-            selects_all = True
-    return ParsedQuery(tree, frozenset(columns), selects_all, aggregate_problem(tree) is None)
+    for scope in scopes:
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table):
+                _check_table(source, granted)
+        for column in scope.columns:
+            found = _source_of(scope, column.table)
+            if found is None:
+                reason = f"column {column.sql('duckdb')} does not resolve to a source"
+                raise BadQuery("unresolved_name", reason)
+            if isinstance(found, exp.Table):
+                columns.add(column.name.lower())
+    return columns
 
 
-def _check_node(node: exp.Expr, granted: set[str], ctes: set[str]) -> None:
+def _source_of(scope: Scope, name: str) -> object | None:
+    current: Scope | None = scope
+    while current is not None:
+        if name in current.sources:
+            return current.sources[name]
+        current = current.parent
+    return None
+
+
+def _check_table(table: exp.Table, granted: set[str]) -> None:
+    """A table that is a real source (not a CTE in scope) must be the granted view itself."""
+    if not isinstance(table.this, exp.Identifier):
+        raise QueryRefused("table_function", "table functions are not allowed; read the granted view")
+    if table.args.get("db") or table.args.get("catalog"):
+        raise QueryRefused("qualified_table", f"{table.sql('duckdb')}: only the granted view may be read")
+    if table.name.lower() not in granted:
+        raise QueryRefused(
+            "table_not_granted",
+            f"{table.name!r} is not a granted view or a CTE visible where it is used; read {sorted(granted)}",
+        )
+
+
+def _check_node(node: exp.Expr) -> None:
     in_from = isinstance(node.parent, exp.Table | exp.From | exp.Join)
     if isinstance(node, exp.Func) and in_from:
         raise QueryRefused(
@@ -160,60 +220,22 @@ def _check_node(node: exp.Expr, granted: set[str], ctes: set[str]) -> None:
         return
     if not isinstance(node, ALLOWED_NODE_TYPES):
         raise QueryRefused("construct_not_allowed", f"{_node_name(node)} is not allowed in a query")
-    if isinstance(node, exp.Table):
-        if not isinstance(node.this, exp.Identifier):
-            raise QueryRefused("table_function", "table functions are not allowed; read the granted view")
-        if node.args.get("db") or node.args.get("catalog"):
-            raise QueryRefused("qualified_table", f"{node.sql('duckdb')}: only the granted view may be read")
-        name = node.name.lower()
-        if name not in granted and name not in ctes:
-            raise QueryRefused(
-                "table_not_granted", f"{node.name!r} is not a granted view; read {sorted(granted)}"
-            )
-
-
-def aggregate_problem(tree: exp.Expr) -> str | None:
-    """Why ``tree`` is not a plain grouped aggregate over one view, or ``None`` if it is."""
-    if not isinstance(tree, exp.Select):
-        return "it must be a single SELECT (no UNION, INTERSECT or EXCEPT)"
-    for kind, label in ((exp.With, "WITH"), (exp.Join, "JOIN"), (exp.Subquery, "a subquery"),
-                        (exp.Window, "a window function"), (exp.Qualify, "QUALIFY")):
-        if tree.find(kind) is not None:
-            return f"it may not use {label}"
-    if tree.args.get("distinct"):
-        return "it may not use SELECT DISTINCT"
-    group = tree.args.get("group")
-    group_columns: set[str] = set()
-    if group is not None:
-        for item in group.expressions:
-            if not isinstance(item, exp.Column) or isinstance(item.this, exp.Star):
-                return "GROUP BY may only list columns"
-            group_columns.add(item.name.lower())
-    saw_aggregate = False
-    for projection in tree.expressions:
-        inner = projection.this if isinstance(projection, exp.Alias) else projection
-        if isinstance(inner, exp.Column) and not isinstance(inner.this, exp.Star):
-            if inner.name.lower() not in group_columns:
-                return f"column {inner.name!r} is neither grouped nor aggregated"
-            continue
-        if isinstance(inner, AGGREGATE_TYPES):
-            if any(isinstance(node, exp.AggFunc) for node in inner.walk() if node is not inner):
-                return "aggregates may not be nested"
-            saw_aggregate = True
-            continue
-        return f"{inner.sql('duckdb')} is neither a grouped column nor an aggregate"
-    if not saw_aggregate:
-        return "it computes no aggregate"
-    return None
+    if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
+        raise QueryRefused("table_function", "table functions are not allowed; read the granted view")
+    if isinstance(node, exp.Table) and (node.args.get("db") or node.args.get("catalog")):
+        raise QueryRefused("qualified_table", f"{node.sql('duckdb')}: only the granted view may be read")
 
 
 def finalize(
     parsed: ParsedQuery,
     view_columns: Sequence[str],
-    aggregate_only: bool = False,
-    min_group_size: int | None = None,
+    disclosure: DisclosureProfile | None = None,
 ) -> GuardedQuery:
-    """Check the referenced columns against the view and produce the SQL that runs."""
+    """Check the referenced columns against the view and produce the SQL that runs.
+
+    With a ``disclosure`` profile (an aggregate-only agreement) the query must be an aggregate
+    the disclosure rules allow, and what runs is its protected form (``disclosure.protect``).
+    """
     granted = {column.lower() for column in view_columns}
     missing = sorted(parsed.columns - granted)
     if missing:
@@ -221,15 +243,13 @@ def finalize(
             "column_not_granted", f"column(s) {', '.join(missing)} are not granted by the agreement"
         )
     tree = parsed.tree.copy()
-    if aggregate_only:
-        problem = aggregate_problem(tree)
-        if problem is not None:
-            raise QueryRefused("aggregate_only", f"the agreement allows only grouped aggregates: {problem}")
-        threshold = max(1, min_group_size or 1)
+    if disclosure is not None:
+        if parsed.aggregate_problem is not None:
+            raise QueryRefused(
+                "aggregate_only", f"the agreement allows only grouped aggregates: {parsed.aggregate_problem}"
+            )
         assert isinstance(tree, exp.Select)
-        tree = tree.having(
-            exp.GTE(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(threshold)), copy=False
-        )
+        tree = protect(tree, disclosure)
     sql = tree.sql(dialect="duckdb")
     return GuardedQuery(sql, query_hash(sql), parsed.columns, parsed.aggregate)
 

@@ -1,0 +1,349 @@
+"""The granted relation of a read, materialised once as its own Parquet file.
+
+Isolation by construction: the connection that runs a consumer's SQL can open exactly one
+file, and that file holds only what the agreement grants - the permitted columns and the rows
+the row filters allow. Nothing else exists for that connection to name, however the SQL is
+written: not the asset's file, not its folder, not another asset.
+
+A granted file is written by the provider's own SQL (no consumer text in it) into a private
+folder of its own (``0700``, one file per folder), keyed by the asset *version* (path, size,
+modification time, inode), the projection and the row filters: grants with the same projection
+over the same version share one file; a changed asset gets a new one. Files are read-only
+(``0444``) and their identity is re-checked before each use: a file that changed since it was
+written is thrown away and written again (a consumer connection may write to the one path it
+may read - DuckDB's ``allowed_paths`` grants writing too - and the SQL checker refuses ``COPY``;
+this check is the second line). The cache is bounded (entries and bytes) and evicts the least
+recently used file that no read holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from connector.dataplane.contract_state import AssetData
+from connector.dataplane.errors import AccessDenied, DataPlaneError
+
+_log = logging.getLogger(__name__)
+
+SOURCE_CATALOG = "asset_source"
+ASSET_KINDS = frozenset({"parquet", "csv", "duckdb"})
+GRANTED_FILE = "granted.parquet"
+
+
+class RowFilterLike(Protocol):
+    """A row restriction from the agreement (``policies.RowFilter``): ``column operator value``."""
+
+    @property
+    def column(self) -> str: ...
+
+    @property
+    def operator(self) -> str: ...
+
+    @property
+    def value(self) -> object: ...
+
+
+@dataclass(frozen=True)
+class GrantedFile:
+    """One materialised grant: the only file a consumer connection may open."""
+
+    path: Path
+    columns: tuple[str, ...]
+    key: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    granted: GrantedFile
+    identity: tuple[int, int, int]  # size, mtime_ns, inode when written
+
+
+def _literal(value: object) -> exp.Expr:
+    from datetime import date, datetime
+
+    plain = getattr(value, "value", value)  # a policies Value wraps the lexical form
+    if isinstance(plain, bool):
+        return exp.Boolean(this=plain)
+    if isinstance(plain, int | float):
+        return exp.Literal.number(plain)
+    if isinstance(plain, datetime | date):
+        return exp.Literal.string(plain.isoformat())
+    if isinstance(plain, str):
+        return exp.Literal.string(plain)
+    raise AccessDenied("row_filter_value", f"row filter value {plain!r} has a type we cannot apply")
+
+
+def _values(value: object) -> list[object]:
+    if isinstance(value, list | tuple | frozenset | set):
+        return list(value)
+    return [value]
+
+
+_COMPARISONS: dict[str, type[exp.Expr]] = {
+    "eq": exp.EQ,
+    "neq": exp.NEQ,
+    "lt": exp.LT,
+    "lteq": exp.LTE,
+    "gt": exp.GT,
+    "gteq": exp.GTE,
+}
+
+
+def row_filter_condition(row_filter: RowFilterLike, source_columns: Sequence[str]) -> exp.Expr:
+    """SQL for one row filter; an operator or column we cannot apply refuses the read (fail closed)."""
+    by_lower = {name.lower(): name for name in source_columns}
+    name = by_lower.get(row_filter.column.lower())
+    if name is None:
+        raise AccessDenied(
+            "row_filter_column",
+            f"the agreement filters rows on column {row_filter.column!r}, which the asset does not have",
+        )
+    column = exp.column(name, quoted=True)
+    operator = row_filter.operator.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+    values = _values(row_filter.value)
+    if operator in _COMPARISONS:
+        if len(values) != 1:
+            raise AccessDenied("row_filter_value", f"row filter {operator} on {name!r} needs one value")
+        return _COMPARISONS[operator](this=column, expression=_literal(values[0]))
+    if operator in ("isAnyOf", "isPartOf"):
+        return exp.In(this=column, expressions=[_literal(v) for v in values])
+    if operator == "isNoneOf":
+        return exp.Not(this=exp.In(this=column, expressions=[_literal(v) for v in values]))
+    raise AccessDenied(
+        "row_filter_operator", f"the data plane cannot enforce row filter operator {operator!r} on {name!r}"
+    )
+
+
+def _source_relation(asset: AssetData) -> exp.Expr:
+    path = exp.Literal.string(asset.path)
+    if asset.kind == "parquet":
+        return exp.Anonymous(this="read_parquet", expressions=[path])
+    if asset.kind == "csv":
+        return exp.Anonymous(
+            this="read_csv",
+            expressions=[path, exp.EQ(this=exp.column("header"), expression=exp.Boolean(this=True))],
+        )
+    if asset.kind == "duckdb":
+        return exp.table_(asset.table or "", db="main", catalog=SOURCE_CATALOG, quoted=True)
+    raise DataPlaneError("asset_kind", f"asset kind {asset.kind!r} is not one of {sorted(ASSET_KINDS)}")
+
+
+def granted_select(
+    asset: AssetData, columns: Sequence[str], filters: Sequence[RowFilterLike], source_columns: Sequence[str]
+) -> str:
+    """``SELECT <granted columns> FROM <source> WHERE <row filters>`` (provider SQL only)."""
+    if not columns:
+        raise AccessDenied("no_columns", "the agreement grants no column of this asset")
+    select = exp.select(*(exp.column(name, quoted=True) for name in columns)).from_(_source_relation(asset))
+    for row_filter in filters:
+        select = select.where(row_filter_condition(row_filter, source_columns), copy=False)
+    return select.sql("duckdb")
+
+
+def check_asset(asset: AssetData, data_root: Path | None) -> AssetData:
+    """The asset with its path resolved; refused when outside the data root or missing."""
+    if asset.kind not in ASSET_KINDS:
+        raise DataPlaneError("asset_kind", f"asset kind {asset.kind!r} is not one of {sorted(ASSET_KINDS)}")
+    if asset.kind == "duckdb" and not asset.table:
+        raise DataPlaneError("asset_table", "a duckdb asset must name its table")
+    path = Path(asset.path)
+    if not path.is_absolute():
+        raise DataPlaneError("asset_path", "the asset's data path must be absolute")
+    resolved = path.resolve()
+    if data_root is not None and not resolved.is_relative_to(data_root.resolve()):
+        raise AccessDenied("asset_path", "the asset's data lies outside the connector's data root")
+    if not resolved.is_file():
+        raise DataPlaneError("asset_missing", "the asset's data file is missing on the provider")
+    return AssetData(asset.kind, str(resolved), asset.table)
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def _provider_connection(readable: Sequence[str], writable: Sequence[str]) -> duckdb.DuckDBPyConnection:
+    """A connection for the provider's own SQL, still confined to the files it needs."""
+    connection = duckdb.connect(
+        ":memory:",
+        config={
+            "autoload_known_extensions": False,
+            "autoinstall_known_extensions": False,
+            "threads": 2,
+        },
+    )
+    try:
+        connection.execute("SET allowed_paths = ?", [[*readable, *writable]])
+        connection.execute("SET enable_external_access = false")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+@contextmanager
+def _source(asset: AssetData, writable: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    readable = [asset.path] + ([asset.path + ".wal"] if asset.kind == "duckdb" else [])
+    connection = _provider_connection(readable, writable)
+    try:
+        if asset.kind == "duckdb":
+            connection.execute(
+                f"ATTACH {exp.Literal.string(asset.path).sql('duckdb')} AS {SOURCE_CATALOG} (READ_ONLY)"
+            )
+        yield connection
+    finally:
+        connection.close()
+
+
+class GrantedFiles:
+    """Materialises granted relations into a private folder and hands out their paths."""
+
+    # Distinct grants kept on disk; each costs a file the size of the granted data.
+    MAX_ENTRIES = 64
+
+    def __init__(self, root: Path | None = None, max_bytes: int = 16 * 1024**3) -> None:
+        self._owned = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="sluis-granted-")) if root is None else root
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._in_use: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    # --- facts about the asset ----------------------------------------------------------------
+    def source_columns(self, asset: AssetData) -> list[str]:
+        """The columns the asset's data has (before any restriction); Parquet from its footer."""
+        if asset.kind == "parquet":
+            try:
+                return list(pq.read_schema(asset.path).names)
+            except (OSError, pa.ArrowInvalid):
+                _log.exception("unreadable Parquet asset")
+                raise DataPlaneError("asset_unreadable", "the asset's Parquet file is unreadable") from None
+        relation = exp.select(exp.Star()).from_(_source_relation(asset)).sql("duckdb")
+        try:
+            with _source(asset) as connection:
+                return [str(row[0]) for row in connection.execute(f"DESCRIBE {relation}").fetchall()]
+        except duckdb.Error:
+            _log.exception("unreadable asset")
+            raise DataPlaneError("asset_unreadable", "the asset's data is unreadable") from None
+
+    # --- the granted files --------------------------------------------------------------------
+    @contextmanager
+    def granted(
+        self,
+        asset: AssetData,
+        columns: Sequence[str],
+        filters: Sequence[RowFilterLike],
+        source_columns: Sequence[str],
+    ) -> Iterator[GrantedFile]:
+        """The granted file for this grant, held (not evicted) while the ``with`` block runs."""
+        select = granted_select(asset, columns, filters, source_columns)
+        key = self._key(asset, select)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+            self._in_use[key] = self._in_use.get(key, 0) + 1
+        try:
+            with key_lock:
+                entry = self._valid(key)
+                if entry is None:
+                    entry = self._write(key, asset, select, tuple(columns))
+            yield entry.granted
+        finally:
+            with self._lock:
+                self._in_use[key] -= 1
+                if not self._in_use[key]:
+                    del self._in_use[key]
+            self._evict()
+
+    def _key(self, asset: AssetData, select: str) -> str:
+        size, mtime, inode = _identity(Path(asset.path))
+        document = [asset.kind, asset.path, asset.table, size, mtime, inode, select]
+        return hashlib.sha256(json.dumps(document).encode()).hexdigest()[:40]
+
+    def _valid(self, key: str) -> _Entry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is None:
+            return None
+        try:
+            current = _identity(entry.granted.path)
+        except OSError:
+            current = None
+        if current != entry.identity:
+            _log.warning("granted file changed after it was written; writing it again", extra={"key": key})
+            with self._lock:
+                self._entries.pop(key, None)
+            shutil.rmtree(entry.granted.path.parent, ignore_errors=True)
+            return None
+        return entry
+
+    def _write(self, key: str, asset: AssetData, select: str, columns: tuple[str, ...]) -> _Entry:
+        folder = self.root / key
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(mode=0o700)
+        partial = folder / f".{uuid.uuid4().hex}.partial"
+        target = folder / GRANTED_FILE
+        copy = (
+            f"COPY ({select}) TO {exp.Literal.string(str(partial)).sql('duckdb')}"
+            " (FORMAT parquet, COMPRESSION snappy, USE_TMP_FILE false)"
+        )
+        try:
+            with _source(asset, writable=[str(partial)]) as connection:
+                connection.execute(copy)
+        except duckdb.Error:
+            shutil.rmtree(folder, ignore_errors=True)
+            _log.exception("could not materialise the granted relation")
+            raise DataPlaneError("asset_unreadable", "the granted data could not be prepared") from None
+        os.chmod(partial, 0o444)
+        os.replace(partial, target)
+        entry = _Entry(GrantedFile(target, columns, key), _identity(target))
+        with self._lock:
+            self._entries[key] = entry
+        return entry
+
+    def _evict(self) -> None:
+        doomed: list[_Entry] = []
+        with self._lock:
+            total = sum(entry.identity[0] for entry in self._entries.values())
+            for key in list(self._entries):
+                if len(self._entries) <= self.MAX_ENTRIES and total <= self.max_bytes:
+                    break
+                if key in self._in_use:
+                    continue
+                entry = self._entries.pop(key)
+                self._key_locks.pop(key, None)
+                total -= entry.identity[0]
+                doomed.append(entry)
+        for entry in doomed:
+            shutil.rmtree(entry.granted.path.parent, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            entries = list(self._entries.values())
+            self._entries.clear()
+        for entry in entries:
+            shutil.rmtree(entry.granted.path.parent, ignore_errors=True)
+        if self._owned:
+            shutil.rmtree(self.root, ignore_errors=True)
