@@ -58,6 +58,7 @@ from catalogue.store import (
     QueryRefused,
     QueryTimeout,
     RecordVersion,
+    Snapshots,
     SparqlRunner,
     StoreError,
 )
@@ -72,6 +73,7 @@ _log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://w3id.org/sluis/problems/"
 STORE_DIR = "store"
+SNAPSHOTS_DIR = "sparql-snapshots"
 INDEX_FILE = "index.sqlite"
 RDF_MEDIA_TYPES: tuple[str, ...] = (TURTLE, JSON_LD, RDF_XML, N_TRIPLES)
 # Bodies past the limit are drained (up to this multiple) before answering 413, so the client
@@ -121,6 +123,7 @@ class CatalogueNode:
         return self.publisher.signer
 
     def close(self) -> None:
+        self.sparql.close()
         self.index.close()
         self.tokens.close()
         self.store.close()
@@ -172,10 +175,12 @@ def open_node(
         max_bytes=settings.max_body_bytes,
     )
     sparql = SparqlRunner(
-        store.query,
+        Snapshots(store, data_dir / SNAPSHOTS_DIR),
         timeout_seconds=settings.sparql_timeout_seconds,
         max_results=settings.sparql_max_results,
+        max_result_bytes=settings.sparql_max_result_bytes,
         concurrency=settings.sparql_concurrency,
+        memory_bytes=settings.sparql_memory_bytes,
         max_query_chars=MAX_SPARQL_QUERY_CHARS,
     )
     return CatalogueNode(settings, store, index, tokens, publisher, sparql, trusted)

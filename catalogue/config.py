@@ -16,9 +16,14 @@ MAX_SEARCH_PAGE_SIZE = 100
 # the cap are cut (flagged in a header) so one query cannot stream the whole store.
 DEFAULT_SPARQL_TIMEOUT_SECONDS = 10.0
 DEFAULT_SPARQL_MAX_RESULTS = 10_000
-# Running SPARQL queries at once; more wait for nothing and are refused with 429 (a query past its
-# time limit cannot be killed inside Oxigraph, so this also bounds runaway work).
+# Results are cut at this many bytes too: a few rows holding megabyte literals are as heavy as a
+# million small ones.
+DEFAULT_SPARQL_MAX_RESULT_BYTES = 8 * 1024 * 1024
+# Queries run in worker processes (one per running query); more at once are refused with 429.
 DEFAULT_SPARQL_CONCURRENCY = 2
+# Memory one query may take in its worker, beyond what the worker uses idle; past it the worker
+# dies and the query is answered 422.
+DEFAULT_SPARQL_MEMORY_BYTES = 512 * 1024 * 1024
 MAX_SPARQL_QUERY_CHARS = 100_000
 # Page numbers beyond this are past the end of any catalogue we hold (and would overflow SQLite's
 # integer offsets).
@@ -37,6 +42,8 @@ class CatalogueConfig:
     sparql_timeout_seconds: float = DEFAULT_SPARQL_TIMEOUT_SECONDS
     sparql_max_results: int = DEFAULT_SPARQL_MAX_RESULTS
     sparql_concurrency: int = DEFAULT_SPARQL_CONCURRENCY
+    sparql_max_result_bytes: int = DEFAULT_SPARQL_MAX_RESULT_BYTES
+    sparql_memory_bytes: int = DEFAULT_SPARQL_MEMORY_BYTES
 
     @property
     def base(self) -> str:

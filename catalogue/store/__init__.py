@@ -15,7 +15,7 @@ from catalogue.store.records import (
     record_graph,
     version_node,
 )
-from catalogue.store.sparql import QueryRefused, QueryResult, QueryTimeout, SparqlRunner
+from catalogue.store.sparql import QueryRefused, QueryResult, QueryTimeout, Snapshots, SparqlRunner
 
 __all__ = [
     "CHANGE_CREATED",
@@ -30,6 +30,7 @@ __all__ = [
     "QueryTimeout",
     "RecordStore",
     "RecordVersion",
+    "Snapshots",
     "SparqlRunner",
     "StoreError",
     "VersionInfo",

@@ -207,6 +207,23 @@ class OxigraphStore:
         else:
             self._store = ox.Store()
         self._write_lock = threading.Lock()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """How many times the store changed since it was opened (snapshots compare it)."""
+        return self._generation
+
+    def backup(self, target: Path) -> int:
+        """A consistent copy of the store in ``target`` (hard links where possible); its generation.
+
+        Taken under the write lock, so no write is half in it. The copy is what read-only
+        processes open (:mod:`catalogue.store.snapshots`): RocksDB does not allow reading files
+        another process is writing.
+        """
+        with self._write_lock:
+            self._store.backup(str(target))
+            return self._generation
 
     @property
     def oxigraph(self) -> ox.Store:
@@ -393,6 +410,8 @@ class OxigraphStore:
                     self._store.update(self._update_for(versions))
             except (OSError, SyntaxError, ValueError) as error:
                 raise StoreError("store-write-failed", f"the store refused the write: {error}") from error
+            finally:
+                self._generation += 1
 
     def _bulk_load_new(self, versions: Sequence[RecordVersion]) -> None:
         """Bulk-load first versions; on any failure remove what part of them landed, then re-raise."""
@@ -446,11 +465,13 @@ class OxigraphStore:
                     "not-new", f"record {record.record_id} exists; load_new only adds new records"
                 )
         with self._write_lock:
+            self._generation += 1
             self._store.bulk_load(self._nquads_for(versions).encode("utf-8"), ox.RdfFormat.N_QUADS)
 
     def revert(self, versions: Sequence[RecordVersion]) -> None:
         """Undo :meth:`write` of these versions (used when a later step of a publish fails)."""
         with self._write_lock:
+            self._generation += 1
             self._remove_versions(versions)
 
     def _remove_versions(self, versions: Sequence[RecordVersion]) -> None:

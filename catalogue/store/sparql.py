@@ -1,49 +1,58 @@
-"""Read-only SPARQL 1.1 over the store, with a time limit, a result cap and no network.
+"""Read-only SPARQL 1.1 over the store, each query in a worker process that cannot hurt the node.
 
-Updates are refused before anything runs; ``SERVICE`` (federated query) is refused too, because
-Oxigraph would fetch the remote endpoint and the node never goes online on a user's behalf.
-Oxigraph cannot interrupt a running query, so a query past its time limit is abandoned (its
-worker thread finishes in the background) and a small semaphore bounds how many can run at once.
+The node never evaluates a caller's query in its own process. A small pool of worker processes
+(:mod:`catalogue.store._sparql_worker`) parse and check each query on its algebra
+(:mod:`catalogue.store.sparql_check`), run it on a read-only snapshot of the store and serialise
+the results within a cap in rows and in bytes. Here the node:
+
+* keeps snapshots current (:class:`Snapshots`: a RocksDB checkpoint made when the store changed
+  since the last one; hard links, so cheap);
+* waits for each answer at most the time limit, then kills the worker (SIGKILL) and answers
+  422 — the query does not run on after its answer;
+* notices a worker that died (a crash or its memory limit) and answers 422; the next query
+  starts a fresh worker;
+* refuses with 429 when every worker is busy (no queue: a queue would only hold callers longer
+  than they wait).
 """
 
 from __future__ import annotations
 
 import json
-import re
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import Any, Final
 
-import pyoxigraph as ox
+from catalogue.store._sparql_protocol import MAX_REQUEST_BYTES, N_TRIPLES, SPARQL_RESULTS_JSON
+from catalogue.store.records import OxigraphStore
+from catalogue.store.sparql_check import QueryRefused
 
-SPARQL_RESULTS_JSON = "application/sparql-results+json"
-N_TRIPLES = "application/n-triples"
-_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+__all__ = [
+    "N_TRIPLES",
+    "SPARQL_RESULTS_JSON",
+    "QueryRefused",
+    "QueryResult",
+    "QueryTimeout",
+    "Snapshots",
+    "SparqlRunner",
+]
 
-_UPDATE_KEYWORDS = frozenset(
-    {"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD", "WITH"}
-)
-_STRINGS = re.compile(r'("""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\')')
-_IRIS = re.compile(r"<[^<>\"{}|^`\\\s]*>")
-_COMMENTS = re.compile(r"#[^\n]*")
-_PROLOGUE = re.compile(r"^\s*(?:(?:PREFIX\s+[^\s:]*:\s*|BASE\s+)\s*)", re.IGNORECASE)
-_SERVICE = re.compile(r"\bSERVICE\b", re.IGNORECASE)
-_WORD = re.compile(r"[A-Za-z]+")
-# Oxigraph's parser recurses once per nested group in native code: thousands of nested brackets
-# overflow the thread's stack and kill the process. Real queries nest a handful of levels.
-MAX_SPARQL_NESTING = 64
+_log = logging.getLogger(__name__)
 
-
-class QueryRefused(Exception):
-    """A query we will not run (update, SERVICE, syntax error, too long, too busy)."""
-
-    def __init__(self, status: int, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.field = field
-        self.reason = reason
+WORKER_START_SECONDS: Final = 60.0
+"""How long a new worker may take to import its libraries and say it is ready."""
+_HEADER_LIMIT: Final = 64 * 1024
+_BODY_SLACK: Final = 64 * 1024
+"""Bytes a result may exceed its cap by (the JSON around the rows)."""
+_PACKAGE_ROOT: Final = str(Path(__file__).resolve().parents[2])
 
 
 class QueryTimeout(Exception):
@@ -60,156 +69,243 @@ class QueryResult:
     count: int
 
 
-def _skeleton(query: str) -> str:
-    """The query without strings, IRIs and comments: what keyword checks may look at."""
-    without_strings = _STRINGS.sub('""', query)
-    without_iris = _IRIS.sub("<>", without_strings)
-    return _COMMENTS.sub(" ", without_iris)
+class Snapshots:
+    """Read-only checkpoints of an :class:`OxigraphStore` for the query workers.
+
+    A new checkpoint is made when a query comes and the store changed since the newest one;
+    older checkpoints are removed once no query uses them. The folder is emptied at start (what
+    a previous run left is stale).
+    """
+
+    def __init__(self, store: OxigraphStore, folder: Path) -> None:
+        self._store = store
+        self._folder = folder
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._latest: tuple[int, Path] | None = None
+        self._users: dict[Path, int] = {}
+        self._made = 0
+
+    def acquire(self) -> Path:
+        with self._lock:
+            if self._latest is None or self._latest[0] != self._store.generation:
+                self._made += 1
+                target = self._folder / f"snapshot-{self._made}"
+                generation = self._store.backup(target)
+                self._latest = (generation, target)
+                self._sweep()
+            path = self._latest[1]
+            self._users[path] = self._users.get(path, 0) + 1
+            return path
+
+    def release(self, path: Path) -> None:
+        with self._lock:
+            left = self._users.get(path, 1) - 1
+            if left > 0:
+                self._users[path] = left
+            else:
+                self._users.pop(path, None)
+            self._sweep()
+
+    def _sweep(self) -> None:
+        latest = self._latest[1] if self._latest else None
+        for child in self._folder.iterdir():
+            if child != latest and child not in self._users:
+                shutil.rmtree(child, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            shutil.rmtree(self._folder, ignore_errors=True)
 
 
-def check_read_only(query: str, max_chars: int) -> None:
-    if not query.strip():
-        raise QueryRefused(400, "query", "the query is empty")
-    if len(query) > max_chars:
-        raise QueryRefused(413, "query", f"the query is longer than {max_chars} characters")
-    skeleton = _skeleton(query)
-    depth = deepest = 0
-    for char in skeleton:
-        if char in "{([":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "})]":
-            depth -= 1
-    if deepest > MAX_SPARQL_NESTING:
-        raise QueryRefused(400, "query", f"the query nests groups deeper than {MAX_SPARQL_NESTING} levels")
-    rest = skeleton
-    while True:
-        stripped = _PROLOGUE.sub("", rest, count=1)
-        if stripped == rest:
-            break
-        rest = re.sub(r"^\s*<>\s*", "", stripped, count=1)
-    first = _WORD.match(rest.strip())
-    if first is not None and first.group(0).upper() in _UPDATE_KEYWORDS:
-        raise QueryRefused(403, "query", "SPARQL updates are refused: this endpoint is read-only")
-    if _SERVICE.search(skeleton):
-        raise QueryRefused(
-            400, "query", "SERVICE (federated query) is not allowed: the node does not query other endpoints"
+class _WorkerDied(Exception):
+    pass
+
+
+class _WorkerGone(_WorkerDied):
+    """The worker was dead before it got the query (ended from outside while idle)."""
+
+
+class _Worker:
+    """One worker process and its pipes."""
+
+    def __init__(self, memory_bytes: int) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            part for part in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if part
         )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "catalogue.store._sparql_worker", str(memory_bytes)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self._in = self.process.stdin
+        self._out = self.process.stdout.fileno()
+        ready = json.loads(self._frame(monotonic() + WORKER_START_SECONDS, _HEADER_LIMIT))
+        if not ready.get("network_denied"):
+            _log.warning("SPARQL worker runs without the network filter (seccomp unavailable)")
 
+    def _read(self, size: int, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        while size > 0:
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            readable, _, _ = select.select([self._out], [], [], remaining)
+            if not readable:
+                raise TimeoutError
+            chunk = os.read(self._out, min(size, 1 << 20))
+            if not chunk:
+                raise _WorkerDied
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
 
-def _term_json(term: Any) -> dict[str, str]:
-    if isinstance(term, ox.NamedNode):
-        return {"type": "uri", "value": term.value}
-    if isinstance(term, ox.BlankNode):
-        return {"type": "bnode", "value": term.value}
-    if isinstance(term, ox.Literal):
-        result = {"type": "literal", "value": term.value}
-        if term.language:
-            result["xml:lang"] = term.language
-        elif term.datatype.value != _XSD_STRING:
-            result["datatype"] = term.datatype.value
-        return result
-    return {"type": "literal", "value": str(term)}
+    def _frame(self, deadline: float, limit: int) -> bytes:
+        size = int.from_bytes(self._read(4, deadline), "big")
+        if size > limit:
+            raise _WorkerDied
+        return self._read(size, deadline)
+
+    def ask(self, request: dict[str, Any], deadline: float, body_limit: int) -> tuple[dict[str, Any], bytes]:
+        data = json.dumps(request).encode()
+        try:
+            self._in.write(len(data).to_bytes(4, "big") + data)
+            self._in.flush()
+        except OSError:
+            raise _WorkerGone from None
+        header = json.loads(self._frame(deadline, _HEADER_LIMIT))
+        return header, self._frame(deadline, body_limit)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self._in.close()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def exit_reason(self, memory_bytes: int) -> str:
+        code = self.process.wait()
+        if code == -signal.SIGABRT:
+            return f"the query needed more than its memory limit of {memory_bytes // (1024 * 1024)} MiB"
+        if code < 0:
+            return f"the query engine stopped on this query (signal {-code}); the node is unaffected"
+        return f"the query engine stopped on this query (exit code {code}); the node is unaffected"
 
 
 class SparqlRunner:
-    """Runs read-only queries through ``execute`` (the store's query function) within limits."""
+    """Runs read-only queries on snapshots of ``store`` in isolated worker processes, within limits."""
 
     def __init__(
         self,
-        execute: Callable[[str], Any],
+        snapshots: Snapshots,
         *,
         timeout_seconds: float,
         max_results: int,
+        max_result_bytes: int,
         concurrency: int,
         max_query_chars: int,
+        memory_bytes: int,
     ) -> None:
-        self._execute = execute
+        self._snapshots = snapshots
         self.timeout_seconds = timeout_seconds
         self.max_results = max_results
+        self.max_result_bytes = max_result_bytes
+        self.memory_bytes = memory_bytes
         self._max_query_chars = max_query_chars
         self._slots = threading.BoundedSemaphore(concurrency)
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
 
     def run(self, query: str) -> QueryResult:
-        check_read_only(query, self._max_query_chars)
+        if not query.strip():
+            raise QueryRefused(400, "query", "the query is empty")
+        if len(query) > self._max_query_chars or len(query.encode()) > MAX_REQUEST_BYTES // 2:
+            raise QueryRefused(413, "query", f"the query is longer than {self._max_query_chars} characters")
         if not self._slots.acquire(blocking=False):
             raise QueryRefused(429, "query", "too many SPARQL queries are running; retry shortly")
-        outcome: dict[str, Any] = {}
-        deadline = monotonic() + self.timeout_seconds
-        abandoned = threading.Event()
-
-        def work() -> None:
-            try:
-                outcome["result"] = self._evaluate(query, deadline, abandoned)
-            except _Expired:
-                outcome["error"] = _Expired()
-            except BaseException as error:  # handed to the caller's thread, without the frames
-                # that still hold Oxigraph iterators (those must be dropped on this thread)
-                outcome["error"] = error.with_traceback(None)
-            finally:
-                self._slots.release()
-
-        worker = threading.Thread(target=work, name="sparql-query", daemon=True)
-        worker.start()
-        worker.join(self.timeout_seconds)
-        if worker.is_alive():
-            abandoned.set()
-            raise QueryTimeout(self.timeout_seconds)
-        error = outcome.get("error")
-        if isinstance(error, _Expired):
-            raise QueryTimeout(self.timeout_seconds)
-        if isinstance(error, SyntaxError):
-            raise QueryRefused(400, "query", f"SPARQL syntax error: {error}")
-        if error is not None:
-            raise error
-        result: QueryResult = outcome["result"]
-        return result
-
-    def _evaluate(self, query: str, deadline: float, abandoned: threading.Event) -> QueryResult:
-        # Oxigraph's result iterators must be dropped on the thread that made them.
-        results = self._execute(query)
         try:
-            return self._serialise(results, deadline, abandoned)
+            return self._run(query)
         finally:
-            del results
+            self._slots.release()
 
-    def _serialise(self, results: Any, deadline: float, abandoned: threading.Event) -> QueryResult:
+    def _take_worker(self) -> _Worker:
+        with self._lock:
+            if self._closed:
+                raise QueryRefused(503, "query", "the node is shutting down")
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.process.poll() is None:
+                    return worker
+                worker.kill()  # died while idle (killed from outside): replaced below
+        try:
+            return _Worker(self.memory_bytes)
+        except (OSError, TimeoutError, _WorkerDied, ValueError) as error:
+            _log.error("SPARQL worker did not start: %s", error)
+            raise QueryRefused(503, "query", "the query engine could not be started; retry shortly") from None
 
-        def check() -> None:
-            if abandoned.is_set() or monotonic() > deadline:
-                raise _Expired
+    def _run(self, query: str) -> QueryResult:
+        try:
+            return self._run_once(query)
+        except _WorkerGone:
+            return self._run_once(query)  # once more, on a fresh worker
 
-        if isinstance(results, ox.QueryBoolean):
-            body = json.dumps({"head": {}, "boolean": bool(results)}).encode()
-            return QueryResult(SPARQL_RESULTS_JSON, body, False, 1)
-        if isinstance(results, ox.QuerySolutions):
-            names = [variable.value for variable in results.variables]
-            bindings: list[dict[str, dict[str, str]]] = []
-            truncated = False
-            for solution in results:
-                check()
-                if len(bindings) >= self.max_results:
-                    truncated = True
-                    break
-                row: dict[str, dict[str, str]] = {}
-                for name in names:
-                    value = solution[name]
-                    if value is not None:
-                        row[name] = _term_json(value)
-                bindings.append(row)
-            solution = None
-            body = json.dumps({"head": {"vars": names}, "results": {"bindings": bindings}}).encode()
-            return QueryResult(SPARQL_RESULTS_JSON, body, truncated, len(bindings))
-        lines: list[str] = []
-        truncated = False
-        for triple in results:
-            check()
-            if len(lines) >= self.max_results:
-                truncated = True
-                break
-            lines.append(f"{triple} .")
-        return QueryResult(N_TRIPLES, ("\n".join(lines) + "\n").encode(), truncated, len(lines))
+    def _run_once(self, query: str) -> QueryResult:
+        worker = self._take_worker()
+        snapshot = self._snapshots.acquire()
+        keep = False
+        try:
+            request = {
+                "query": query,
+                "snapshot": str(snapshot),
+                "max_rows": self.max_results,
+                "max_bytes": self.max_result_bytes,
+            }
+            deadline = monotonic() + self.timeout_seconds
+            try:
+                header, body = worker.ask(request, deadline, self.max_result_bytes + _BODY_SLACK)
+            except TimeoutError:
+                raise QueryTimeout(self.timeout_seconds) from None
+            except _WorkerGone:
+                raise
+            except _WorkerDied:
+                worker.kill()
+                raise QueryRefused(422, "query", worker.exit_reason(self.memory_bytes)) from None
+            keep = True
+        finally:
+            self._snapshots.release(snapshot)
+            if keep:
+                with self._lock:
+                    if self._closed:
+                        worker.kill()
+                    else:
+                        self._idle.append(worker)
+            else:
+                worker.kill()
+        if header.get("status") == "refused":
+            raise QueryRefused(int(header["code"]), str(header["field"]), str(header["reason"]))
+        return QueryResult(str(header["media_type"]), body, bool(header["truncated"]), int(header["count"]))
 
+    def idle_workers(self) -> list[int]:
+        """Process ids of the workers waiting for a query (for operators and tests)."""
+        with self._lock:
+            return [worker.pid for worker in self._idle]
 
-class _Expired(Exception):
-    """Raised inside the worker when the deadline passed between two results."""
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+        self._snapshots.close()

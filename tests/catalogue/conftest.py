@@ -59,21 +59,27 @@ class RunningNode:
 NodeFactory = Callable[..., AbstractContextManager[RunningNode]]
 
 
+@contextmanager
+def running_node(folder: Path, **overrides: Any) -> Iterator[RunningNode]:
+    """A node over ``folder`` served on loopback, with config overrides."""
+    port = free_port()
+    config = CatalogueConfig(public_url=f"http://127.0.0.1:{port}", **overrides)
+    app = create_catalogue_app(folder, config)
+    node: CatalogueNode = app.state.catalogue
+    token = node.tokens.create(PUBLISHER).token
+    other = node.tokens.create(OTHER_PUBLISHER).token
+    with serve_in_thread(app, port=port) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield RunningNode(url, folder, node, token, other, client)
+
+
 @pytest.fixture
 def start_node(tmp_path: Path) -> NodeFactory:
     """Start a node with config overrides: ``with start_node(sparql_timeout_seconds=0.1) as node``."""
 
     @contextmanager
     def start(data_dir: Path | None = None, **overrides: Any) -> Iterator[RunningNode]:
-        folder = data_dir or tmp_path / "node"
-        port = free_port()
-        config = CatalogueConfig(public_url=f"http://127.0.0.1:{port}", **overrides)
-        app = create_catalogue_app(folder, config)
-        node: CatalogueNode = app.state.catalogue
-        token = node.tokens.create(PUBLISHER).token
-        other = node.tokens.create(OTHER_PUBLISHER).token
-        with serve_in_thread(app, port=port) as url, httpx.Client(base_url=url, timeout=60) as client:
-            yield RunningNode(url, folder, node, token, other, client)
+        with running_node(data_dir or tmp_path / "node", **overrides) as node:
+            yield node
 
     return start
 
