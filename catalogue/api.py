@@ -17,6 +17,7 @@ Endpoints (all under ``/catalogue``):
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -41,6 +42,7 @@ from catalogue.config import (
     MAX_SPARQL_QUERY_CHARS,
     CatalogueConfig,
 )
+from catalogue.harvest.routes import install_federation
 from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery
 from catalogue.publish import (
     Assessor,
@@ -66,7 +68,7 @@ from catalogue.tokens import TOKENS_FILE, TokenStore
 from connector.problems import FieldError, ProblemError, install_problem_handlers
 from vocab.errors import VocabError
 from vocab.jsonld import DCAT_AP_CONTEXT
-from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, XSD, bind_prefixes
+from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, SLUIS, XSD, bind_prefixes
 from vocab.rdfio import JSON_LD, MEDIA_TYPE_BY_SUFFIX, N_TRIPLES, RDF_XML, TURTLE, serialize
 
 _log = logging.getLogger(__name__)
@@ -342,12 +344,14 @@ def create_catalogue_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        federation.close()
         if node is None:
             catalogue.close()
 
     app = FastAPI(title="Sluis catalogue", version="1", lifespan=lifespan)
     install_problem_handlers(app)
     app.state.catalogue = catalogue
+    federation = install_federation(app, catalogue.publisher, data_dir, base)
 
     def owner_of(request: Request) -> str:
         publisher = catalogue.tokens.publisher_for(_bearer(request))
@@ -589,6 +593,8 @@ def create_catalogue_app(
             if record is None or record.deleted:
                 continue
             graph.add((catalog, DCAT.dataset, dataset))
+            if record.proof is not None:  # harvesters check it against the node's key
+                graph.add((record_node, SLUIS.proof, Literal(json.dumps(record.proof, sort_keys=True))))
             graph += record_graph_of(record, with_quality=False)
 
         def page_url(number: int) -> URIRef:
@@ -637,8 +643,10 @@ def create_catalogue_app(
                 400, "invalid-parameter", "Invalid search", str(error), [(error.field, error.reason)]
             ) from None
         body = result.to_json()
+        origins = federation.origins([hit["id"] for hit in body["hits"]])
         for hit in body["hits"]:
             hit["href"] = dataset_url(hit["id"])
+            hit["origins"] = origins[hit["id"]]
         return body
 
     # ---- SPARQL ---------------------------------------------------------------------------------

@@ -36,7 +36,13 @@ FACETS: tuple[str, ...] = (
     "spatial",
     "health_category",
     "quality_band",
+    "trust",
 )
+# Trust of a record (facet ``trust``): published here, harvested from a source trusted by key, or
+# harvested from a source that is not (quarantined records are never indexed).
+TRUST_LOCAL = "local"
+TRUST_TRUSTED = "trusted"
+TRUST_UNTRUSTED = "untrusted"
 SORTS: tuple[str, ...] = ("relevance", "modified", "title")
 
 # Facet lists stay readable: the most frequent values of each facet are returned, not all of them.
@@ -282,6 +288,7 @@ def flatten_record(
         "spatial": tuple(_iris(graph, [dataset], DCT.spatial)),
         "health_category": tuple(_iris(graph, [dataset], HEALTHDCATAP.healthCategory)),
         "quality_band": (band,) if band else (),
+        "trust": (TRUST_LOCAL,),
     }
     title = _best_text(graph, dataset, DCT.title)
     return IndexRow(

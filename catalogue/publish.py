@@ -24,7 +24,8 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -506,11 +507,16 @@ class CataloguePublisher:
         report: ValidationReport | None = None,
         with_dqv: bool = True,
         extracted: tuple[Node, Graph] | None = None,
+        lenient: bool = False,
+        source: str | None = None,
     ) -> PreparedRecord:
         """Steps 2-7 on a parsed document; raises :class:`PublishError`, writes nothing.
 
         ``extracted`` is the record subject and subgraph when the caller already extracted them;
         ``report`` its validation report when the caller validated it (the bulk path does both).
+        ``lenient`` keeps a record that violates its shapes (harvesting stores what other
+        catalogues hold and scores its conformance; the violations are kept with the quality);
+        ``source`` names where the record came from when it is not this publisher's own source.
         """
         new_id, dataset, record, existing = self._locate(graph, record_id, extracted)
         _check_iris(record)
@@ -528,7 +534,7 @@ class CataloguePublisher:
             ) from None
         if report is None:
             report = self._validate_in_context([record])[0]
-        if report.violations:
+        if report.violations and not lenient:
             raise violations_error(report)
         assessment = self._assess(
             record, dataset, report, signed=bool(publisher_proofs), publisher_verified=owner is not None
@@ -547,13 +553,14 @@ class CataloguePublisher:
             modified=now,
             deleted=False,
             owner=owner_iri,
-            source=self._source,
+            source=source or self._source,
             content=content,
             quality_content=dqv,
             proof=proof,
             quality={
                 "quality": quality,
                 "warnings": [result_json(result) for result in report.warnings],
+                **({"violations": [result_json(r) for r in report.violations]} if report.violations else {}),
             },
         )
         row = flatten_record(
@@ -565,6 +572,16 @@ class CataloguePublisher:
             quality=quality,
         )
         return PreparedRecord(new_id, dataset, record, version, row, report, existing is None)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writer lock: another pipeline (harvesting) prepares and commits as one step."""
+        with self._lock:
+            yield
+
+    def commit(self, prepared: Sequence[PreparedRecord]) -> None:
+        """Write prepared records (store, then index) all or nothing; call inside :meth:`writing`."""
+        self._commit(prepared)
 
     def _commit(self, prepared: Sequence[PreparedRecord], *, bulk: bool = False) -> None:
         versions = [item.version for item in prepared]

@@ -6,7 +6,12 @@ Stable contracts scripts rely on:
 * ``sluis catalogue token create --data DIR --publisher IRI`` prints the token and nothing else;
 * ``sluis catalogue publish FILE... (--data DIR | --url URL --token T)``: exit 0 when every file
   was published, 1 when some were rejected (each reason printed), 2 on usage errors;
-* ``sluis catalogue validate FILE...``: exit 0 when every record is valid, 1 otherwise.
+* ``sluis catalogue validate FILE...``: exit 0 when every record is valid, 1 otherwise;
+* ``sluis catalogue init --data DIR --public-url URL`` writes ``DIR/node.toml`` (the node's
+  did:web identity and operator token hash) and prints the operator token and nothing else;
+* ``sluis catalogue harvest SOURCE --data DIR`` harvests a configured source (by id) or a URL
+  into a stopped node: progress on stderr, one summary line on stdout; exit 0 when the run
+  completed, 1 when it stopped early or rejected records (the reasons printed), 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -36,6 +41,19 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--public-url", help="URL clients reach the node at (default http://HOST:PORT)")
     serve.set_defaults(handler=_serve)
+
+    init = commands.add_parser("init", help="write the node's node.toml (identity, operator token)")
+    init.add_argument("--data", required=True, type=Path)
+    init.add_argument("--public-url", required=True, help="URL the node is reached at (its did:web)")
+    init.set_defaults(handler=_init)
+
+    harvest = commands.add_parser("harvest", help="harvest a source (DCAT-AP endpoint, dump, DSP catalog)")
+    harvest.add_argument("source", metavar="SOURCE", help="a source id from node.toml, or a URL")
+    harvest.add_argument("--data", required=True, type=Path, help="the node's folder (node stopped)")
+    harvest.add_argument("--kind", choices=("dcat", "dsp"), default="dcat", help="for a URL: its kind")
+    harvest.add_argument("--did", help="for a URL: the source's DID (needed for dsp)")
+    harvest.add_argument("--id", dest="source_id", help="for a URL: the source id to keep it under")
+    harvest.set_defaults(handler=_harvest)
 
     token = commands.add_parser("token", help="publisher API tokens")
     token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND")
@@ -76,16 +94,126 @@ def _read(path: Path) -> bytes:
         raise CommandError(f"cannot read {path}: {error.strerror}") from None
 
 
+def _settings(data_dir: Path) -> Any:
+    from catalogue.harvest import NODE_CONFIG_FILE, ConfigError, load_settings
+
+    path = data_dir / NODE_CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        return load_settings(path)
+    except ConfigError as error:
+        raise CommandError(f"{path}: {error}") from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from catalogue.api import create_catalogue_app
     from catalogue.config import CatalogueConfig
 
-    public_url = args.public_url or f"http://{args.host}:{args.port}"
+    settings = _settings(args.data)
+    public_url = args.public_url or (settings.public_url if settings else f"http://{args.host}:{args.port}")
     app = create_catalogue_app(args.data, CatalogueConfig(public_url=public_url))
+    federation = app.state.federation
+    federation.start_scheduler()  # harvests sources whose interval (or the node's) is set
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    import secrets
+
+    from catalogue.harvest import NODE_CONFIG_FILE, ConfigError, parse_source, token_digest
+    from catalogue.harvest.config import did_for_url
+    from catalogue.signing import load_node_key
+
+    path = args.data / NODE_CONFIG_FILE
+    if path.exists():
+        raise CommandError(f"{path} exists; edit it, or remove it to start again")
+    try:
+        parse_source({"id": "self", "url": args.public_url}, "--public-url")
+        did = did_for_url(args.public_url)
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+    args.data.mkdir(parents=True, exist_ok=True)
+    load_node_key(args.data)
+    token = "sluis_op_" + secrets.token_urlsafe(32)
+    path.write_text(
+        "# The catalogue node's identity, harvest sources and trusted keys (docs/catalogue.md).\n"
+        "[node]\n"
+        f'public_url = "{args.public_url}"\n'
+        f'did = "{did}"\n'
+        f'operator_token_sha256 = "{token_digest(token)}"\n'
+        "harvest_interval_seconds = 0\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    print(token)
+    return EXIT_OK
+
+
+def _harvest(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from catalogue.api import open_node
+    from catalogue.harvest import (
+        ConfigError,
+        Federation,
+        HarvestError,
+        Run,
+        RunState,
+        parse_source,
+        settings_for,
+    )
+
+    try:
+        settings = settings_for(args.data)
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+    try:
+        node = open_node(args.data)
+    except OSError as error:
+        raise CommandError(f"cannot open the node in {args.data} (is it being served?): {error}") from None
+    federation = Federation(node.publisher, args.data, settings)
+    try:
+        source_id = args.source
+        if federation.ledger.source(source_id) is None:
+            if "://" not in args.source:
+                raise CommandError(f"no source {args.source!r} in {args.data}/node.toml, and not a URL")
+            source_id = args.source_id or "url-" + hashlib.sha256(args.source.encode()).hexdigest()[:12]
+            raw: dict[str, Any] = {"id": source_id, "url": args.source, "kind": args.kind}
+            if args.did:
+                raw["did"] = args.did
+            try:
+                federation.add_source(parse_source(raw, "SOURCE"))
+            except ConfigError as error:
+                raise CommandError(str(error)) from None
+        with Progress(None, f"harvesting {source_id}") as progress:
+
+            def advance(run: Run) -> None:
+                progress.advance(run.counts.get("seen", 0) - progress.done)
+
+            try:
+                run = federation.harvest(source_id, progress=advance)
+            except HarvestError as error:
+                raise CommandError(error.message) from None
+        counts = run.to_json()["counts"]
+        print(
+            f"{source_id}\t{run.state}\t"
+            + " ".join(f"{name}={value}" for name, value in counts.items())
+        )
+        for item in federation.ledger.rejections(run.id, 1000):
+            print(f"{item['item']}\trejected\t{item['reason']}", file=sys.stderr)
+        for item in federation.ledger.quarantined(source_id, 1000):
+            print(f"{item['dataset']}\tquarantined\t{item['reason']}", file=sys.stderr)
+        if run.error:
+            print(f"{source_id}\t{run.error}", file=sys.stderr)
+        clean = run.state in (RunState.DONE, RunState.UNCHANGED) and not counts["rejected"]
+        return EXIT_OK if clean else EXIT_FINDINGS
+    finally:
+        federation.close()
+        node.close()
 
 
 def _token_create(args: argparse.Namespace) -> int:

@@ -91,6 +91,7 @@ def test_ai_team_finds_record_by_text_and_two_facets_with_counts(catalogue_node:
         "spatial",
         "health_category",
         "quality_band",
+        "trust",
     }
 
     narrowed = catalogue_node.client.get(

@@ -1,0 +1,244 @@
+"""Reading one harvested page: its dataset records, its tombstones, its proofs and its next page.
+
+Pure functions over a fetched body (no I/O). A page is any RDF document: a Sluis node's
+``/catalogue/catalog`` page, a CKAN or piveau DCAT endpoint page, or a whole catalogue dump. Each
+``dcat:Dataset`` / ``dcat:DatasetSeries`` in it becomes one record, cut exactly as a publish cuts
+one (:func:`catalogue.publish.extract_record`). Paging follows Hydra: ``hydra:next`` (Hydra core,
+what Sluis and piveau write) or ``hydra:nextPage`` (the older term CKAN's ckanext-dcat writes).
+An HTML page is read as a directory listing (a static file server): its same-origin links to RDF
+files are dumps to harvest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from catalogue._turtle import parse_turtle_fast
+from catalogue.harvest._fetch import origin_of
+from catalogue.publish import RECORD_TYPES, PublishError, extract_record
+from catalogue.signing import canonical_statements
+from catalogue.store import CHANGE_DELETED
+from vocab.errors import RdfSyntaxError, VocabError
+from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, SLUIS
+from vocab.rdfio import MEDIA_TYPE_BY_SUFFIX, N_TRIPLES, RDF_XML, TURTLE, normalize_media_type, parse_rdf
+
+#: Links read from one directory listing.
+MAX_LISTING_LINKS = 10_000
+#: Suffixes of files a directory listing may hold, beyond those vocab.rdfio names.
+_EXTRA_SUFFIXES = {".xml": RDF_XML, ".owl": RDF_XML}
+_GENERIC_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binary/octet-stream"})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+#: The record-level proof a Sluis node lists beside each record of its catalogue page.
+NODE_PROOF = SLUIS.proof
+_NEXT_TERMS = (HYDRA.next, HYDRA.nextPage)
+
+
+class PageError(Exception):
+    """A page that could not be read as RDF; the message names the URL (and line/column)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """One dataset found on a page, with what a harvester needs to decide what to do with it."""
+
+    dataset: str
+    subject: Node
+    graph: Graph
+    digest: str
+    """SHA-256 over the record's canonical statements: unchanged records are skipped cheaply."""
+    node_proof: Any = None
+    """The proof the source node listed for the record (a Sluis node's own signature), if any."""
+    catalog_record: str | None = None
+    """The source's ``dcat:CatalogRecord`` for the dataset, when the page lists one."""
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    records: list[PageRecord] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    """Datasets the page lists as deleted (``adms:status`` … ``changetype/deleted``)."""
+    next_url: str | None = None
+    links: list[str] = field(default_factory=list)
+    """For a directory listing: the RDF files it links to."""
+    newest: str | None = None
+    """The latest ``dct:modified`` of the page's catalogue records (the next incremental watermark)."""
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    """(dataset or node, reason) for datasets on the page that could not be cut into a record."""
+
+
+def media_type_of(url: str, declared: str) -> str:
+    """The RDF syntax of a fetched body: the declared type, or the URL's suffix when it is generic."""
+    declared = declared.split(";")[0].strip().lower()
+    path = urlsplit(url).path.lower()
+    suffix = path[path.rfind(".") :] if "." in path.rsplit("/", 1)[-1] else ""
+    by_suffix = MEDIA_TYPE_BY_SUFFIX.get(suffix) or _EXTRA_SUFFIXES.get(suffix)
+    if declared in _HTML_TYPES:
+        return declared
+    if declared in _GENERIC_TYPES and by_suffix:
+        return by_suffix
+    return declared or by_suffix or TURTLE
+
+
+def parse_page(body: bytes, media_type: str, url: str, max_bytes: int) -> Graph:
+    """The page as a graph, relative IRIs resolved against its URL; ``PageError`` when unreadable."""
+    try:
+        kind = normalize_media_type(media_type)
+        if kind == TURTLE:
+            fast = parse_turtle_fast(body, url, max_bytes)
+            if fast is not None:
+                return fast
+        return parse_rdf(body, kind, url, max_bytes)
+    except RdfSyntaxError as error:
+        where = f" at line {error.line}" if error.line is not None else ""
+        where += f", column {error.column}" if error.column is not None and where else ""
+        raise PageError("unparsable", f"{url} is not readable {media_type}{where}: {error.reason}") from None
+    except VocabError as error:
+        raise PageError(error.code, f"{url}: {error}") from None
+
+
+def skolem_iri(source: str, graph: Graph, subject: Node) -> str:
+    """An IRI for a blank-node dataset: stable for the same source and ``dct:identifier``.
+
+    Without an identifier the content decides (an edited blank-node dataset is a new record; the
+    old one disappears with the next complete listing).
+    """
+    identifiers = sorted(str(value) for value in graph.objects(subject, DCT.identifier))
+    basis = identifiers[0] if identifiers else "\n".join(canonical_statements(extract_record(graph, subject)))
+    digest = hashlib.sha256(f"{source}\n{basis}".encode()).hexdigest()[:32]
+    return f"urn:sluis:harvested:{digest}"
+
+
+def _rename(graph: Graph, old: Node, new: URIRef) -> Graph:
+    renamed = Graph(bind_namespaces="none")
+    for s, p, o in graph:
+        renamed.add((new if s == old else s, p, new if o == old else o))
+    return renamed
+
+
+def _proofs_by_dataset(graph: Graph) -> dict[str, tuple[str, Any]]:
+    proofs: dict[str, tuple[str, Any]] = {}
+    for record, _, text in graph.triples((None, NODE_PROOF, None)):
+        topic = graph.value(record, FOAF.primaryTopic)
+        if isinstance(topic, URIRef) and isinstance(text, Literal):
+            try:
+                proofs[str(topic)] = (str(record), json.loads(str(text)))
+            except ValueError:
+                proofs[str(topic)] = (str(record), {"unreadable": str(text)[:200]})
+    return proofs
+
+
+def signed_record_url(catalog_record: str | None) -> str | None:
+    """Where a Sluis node serves the signed form of a record it lists as ``catalog_record``.
+
+    On a catalogue page several records share resources (a publisher, a landing page) and their
+    statements merge, so a record cut from the page can hold more than its publisher signed; the
+    signed form (``/catalogue/datasets/{id}/proof``) holds exactly the signed statements.
+    """
+    if not catalog_record or "/catalogue/records/" not in catalog_record:
+        return None
+    base, _, record_id = catalog_record.rpartition("/catalogue/records/")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", record_id):
+        return None
+    return f"{base}/catalogue/datasets/{record_id}/proof"
+
+
+def read_signed_record(body: bytes, dataset: str) -> tuple[Graph, Any] | None:
+    """The record graph and proof of a signed record document, or None when it is not one."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("id") != dataset:
+        return None
+    statements = document.get("statements")
+    if not isinstance(statements, list) or not all(isinstance(line, str) for line in statements):
+        return None
+    try:
+        graph = parse_rdf("\n".join(statements), N_TRIPLES, dataset)
+    except VocabError:
+        return None
+    return graph, document.get("proof")
+
+
+def read_page(graph: Graph, url: str, source: str) -> Page:
+    """Records, tombstones, proofs, next link and watermark of one parsed page."""
+    proofs = _proofs_by_dataset(graph)
+    deleted: list[str] = []
+    newest: str | None = None
+    for record in set(graph.subjects(RDF.type, DCAT.CatalogRecord)):
+        modified = graph.value(record, DCT.modified)
+        if isinstance(modified, Literal):
+            text = str(modified)
+            newest = text if newest is None or text > newest else newest
+        if graph.value(record, ADMS.status) == URIRef(CHANGE_DELETED):
+            topic = graph.value(record, FOAF.primaryTopic)
+            if isinstance(topic, URIRef):
+                deleted.append(str(topic))
+    records: list[PageRecord] = []
+    rejected: list[tuple[str, str]] = []
+    subjects = sorted({s for kind in RECORD_TYPES for s in graph.subjects(RDF.type, kind)}, key=str)
+    for subject in subjects:
+        try:
+            record = extract_record(graph, subject)
+        except PublishError as error:
+            rejected.append((str(subject), error.detail))
+            continue
+        if isinstance(subject, BNode):
+            iri = URIRef(skolem_iri(source, graph, subject))
+            record, subject = _rename(record, subject, iri), iri
+        statements = canonical_statements(record)
+        digest = hashlib.sha256("\n".join(statements).encode("utf-8")).hexdigest()
+        catalog_record, proof = proofs.get(str(subject), (None, None))
+        records.append(PageRecord(str(subject), subject, record, digest, proof, catalog_record))
+    next_urls = sorted({str(o) for term in _NEXT_TERMS for o in graph.objects(None, term)})
+    next_url = urljoin(url, next_urls[0]) if next_urls else None
+    return Page(url, records, sorted(set(deleted)), next_url, [], newest, rejected)
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a" and len(self.hrefs) < MAX_LISTING_LINKS:
+            self.hrefs.extend(value for name, value in attrs if name == "href" and value)
+
+
+_RDF_FILE = re.compile(r"\.(ttl|rdf|xml|owl|nt|jsonld)$", re.IGNORECASE)
+
+
+def read_listing(body: bytes, url: str) -> Page:
+    """A directory listing: its same-origin links to RDF files, and to sub-folders (as pages)."""
+    parser = _Links()
+    parser.feed(body.decode("utf-8", errors="replace"))
+    base = url if url.endswith("/") else url + "/"
+    origin = origin_of(url)
+    links: list[str] = []
+    for href in parser.hrefs:
+        target = urljoin(base, href).split("#", 1)[0].split("?", 1)[0]
+        if origin_of(target) != origin or not target.startswith(base) or target == base:
+            continue
+        if _RDF_FILE.search(target) or target.endswith("/"):
+            links.append(target)
+    return Page(url, links=sorted(set(links)))
+
+
+def rdf_suffixes() -> Sequence[str]:
+    return sorted({*MEDIA_TYPE_BY_SUFFIX, *_EXTRA_SUFFIXES})

@@ -1,0 +1,480 @@
+"""Running one harvest of one source: the I/O around the pure run machine.
+
+Per page: fetch (:mod:`._fetch`, capped), read (:mod:`._pages`), judge each record's trust
+(:mod:`._trust`), prepare the changed ones through the catalogue's own publish pipeline
+(validation, quality, the node's signature) *outside* the writer lock, then commit them under it
+one batch at a time, and record origins, cursor and visited page in one ledger transaction. So
+local publishing and search never wait for a peer: they wait at most for one batch's write.
+
+Deletions: a tombstone on a page (``adms:status`` deleted) or, after a *complete* listing, a
+dataset the source no longer lists, drops that source's origin; the record is retracted when no
+origin holds it any more. Incomplete runs (a cap, a page loop, an unreadable page or file, an
+interruption) never delete.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from rdflib import URIRef
+
+from catalogue.harvest._fetch import Fetcher, FetchError, FetchLimits, origin_of
+from catalogue.harvest._machine import IllegalTransition, RunEvent, RunState, step
+from catalogue.harvest._pages import (
+    Page,
+    PageError,
+    PageRecord,
+    media_type_of,
+    parse_page,
+    read_listing,
+    read_page,
+    read_signed_record,
+    signed_record_url,
+)
+from catalogue.harvest._trust import Verdict, judge
+from catalogue.harvest.config import NodeSettings
+from catalogue.harvest.ledger import Ledger, Origin, Run, Source
+from catalogue.index import TRUST_LOCAL
+from catalogue.publish import CataloguePublisher, PreparedRecord, PublishError, record_id_for, timestamp
+from catalogue.store import LOCAL_SOURCE, StoreError
+
+_log = logging.getLogger(__name__)
+
+#: Cursor entries: a page of a listing (its failure fails the run) or a file a directory listing
+#: linked to (its failure is reported by name and the run goes on, without sweeping).
+_PAGE, _FILE = "page", "file"
+_PROOF_ERRORS = frozenset(
+    {"bad_proof", "malformed_proof", "unknown_key", "too_many_proofs", "proof_mismatch"}
+)
+
+ProgressHook = Callable[[Run], None]
+#: Fetches a DSP catalog: (dsp base URL, connector DID) -> (status, JSON body).
+DspFetch = Callable[[str, str], tuple[int, Any]]
+
+
+class HarvestError(Exception):
+    """A harvest that could not start (unknown source, illegal run state)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Entry:
+    role: str
+    url: str
+
+    def encoded(self) -> str:
+        return f"{self.role}\t{self.url}"
+
+    @staticmethod
+    def decode(text: str) -> _Entry:
+        role, _, url = text.partition("\t")
+        return _Entry(role, url) if url else _Entry(_PAGE, role)
+
+
+def with_modified_since(url: str, since: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("modified_since", "page")]
+    query.append(("modified_since", since))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class Harvester:
+    """Harvests sources into one node (store, index, ledger); one run per source at a time."""
+
+    def __init__(
+        self,
+        publisher: CataloguePublisher,
+        ledger: Ledger,
+        settings: NodeSettings,
+        *,
+        fetcher: Fetcher | None = None,
+        dsp_fetch: DspFetch | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.publisher = publisher
+        self.ledger = ledger
+        self.settings = settings
+        limits = settings.limits
+        self.fetcher = fetcher or Fetcher(
+            FetchLimits(limits.timeout_seconds, limits.deadline_seconds, limits.max_page_bytes)
+        )
+        self._dsp_fetch = dsp_fetch
+        self._clock = clock
+        self._running: set[str] = set()
+        self._guard = threading.Lock()
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    # ---- the run ------------------------------------------------------------------------------
+    def harvest(
+        self, source_id: str, *, progress: ProgressHook | None = None, stop: threading.Event | None = None
+    ) -> Run:
+        source = self.ledger.source(source_id)
+        if source is None:
+            raise HarvestError("unknown-source", f"no source {source_id!r}")
+        with self._guard:
+            if source_id in self._running:
+                raise HarvestError("already-running", f"source {source_id!r} is being harvested")
+            self._running.add(source_id)
+        try:
+            return self._harvest(source, progress, stop or threading.Event())
+        finally:
+            with self._guard:
+                self._running.discard(source_id)
+
+    def _move(self, run: Run, event: RunEvent) -> None:
+        moved = step(run.state, event)
+        if isinstance(moved, IllegalTransition):
+            raise HarvestError("illegal-transition", moved.reason)
+        run.state = moved.after
+
+    def _start(self, source: Source) -> Run:
+        run = self.ledger.open_run(source.id)
+        if run is not None:  # a process stopped during it: resume at its cursor
+            if run.state is not RunState.INTERRUPTED:
+                if run.state is RunState.PENDING:
+                    self._move(run, RunEvent.START)
+                self._move(run, RunEvent.INTERRUPT)
+            self._move(run, RunEvent.RESUME)
+            self.ledger.save_run(run)
+            return run
+        _, _, watermark = self.ledger.sync_state(source.id)
+        incremental = bool(source.incremental and watermark)
+        url = with_modified_since(source.url, watermark) if incremental and watermark else source.url
+        run = self.ledger.new_run(
+            source.id, timestamp(self._clock()), [_Entry(_PAGE, url).encoded()], incremental
+        )
+        self._move(run, RunEvent.START)
+        self.ledger.save_run(run)
+        return run
+
+    def _harvest(self, source: Source, progress: ProgressHook | None, stop: threading.Event) -> Run:
+        run = self._start(source)
+        began = time.monotonic()
+        first_etag: tuple[str | None, str | None] | None = None
+        pages_this_call = 0
+        while run.state is RunState.LISTING:
+            if stop.is_set():
+                self._move(run, RunEvent.INTERRUPT)
+                break
+            if not run.cursor:
+                complete = run.complete and not run.incremental
+                if complete:
+                    self._move(run, RunEvent.LAST_PAGE_STORED)
+                else:
+                    self._move(run, RunEvent.LAST_PAGE_NO_SWEEP)
+                break
+            cap = self._cap_reached(run, began)
+            if cap:
+                run.error = cap
+                self._move(run, RunEvent.CAP_REACHED)
+                break
+            entry = _Entry.decode(run.cursor[0])
+            if self.ledger.visited(run.id, entry.url):
+                if entry.role == _FILE:
+                    run.cursor.pop(0)
+                    continue
+                run.error = f"page loop: {entry.url} was already read in this run; listing stopped there"
+                self._move(run, RunEvent.CAP_REACHED)
+                break
+            conditional = pages_this_call == 0 and len(run.cursor) == 1 and not run.incremental
+            try:
+                page, fetched_bytes, validators = self._read(source, entry, conditional)
+            except (FetchError, PageError) as error:
+                if entry.role == _FILE:
+                    with self.ledger.transaction() as db:
+                        self.ledger.reject(db, run, entry.url, error.message)
+                        run.complete = False
+                        run.cursor.pop(0)
+                        self.ledger.mark_visited(db, run.id, entry.url)
+                        self.ledger.save_run(run, db)
+                    continue
+                run.error = error.message
+                self._move(run, RunEvent.PAGE_FAILED)
+                break
+            if page is None:  # 304: nothing changed since the last complete run
+                self._move(run, RunEvent.NOT_MODIFIED)
+                break
+            pages_this_call += 1
+            if pages_this_call == 1:
+                first_etag = validators
+            run.count("pages")
+            run.count("bytes", fetched_bytes)
+            self._store_page(source, run, entry, page)
+            if progress is not None:
+                progress(run)
+        if run.state is RunState.SWEEPING:
+            self._sweep(source, run)
+            self._move(run, RunEvent.SWEPT)
+        return self._finish(source, run, first_etag, pages_this_call)
+
+    def _cap_reached(self, run: Run, began: float) -> str | None:
+        limits = self.settings.limits
+        if run.counts.get("pages", 0) >= limits.max_pages:
+            return f"page cap reached ({limits.max_pages} pages); the rest is left for the next run"
+        if run.counts.get("seen", 0) >= limits.max_records:
+            return f"record cap reached ({limits.max_records} records); the rest is left for the next run"
+        if run.counts.get("bytes", 0) >= limits.max_run_bytes:
+            return f"byte cap reached ({limits.max_run_bytes} bytes); the rest is left for the next run"
+        if time.monotonic() - began >= limits.max_run_seconds:
+            return f"time cap reached ({limits.max_run_seconds:g} s); the rest is left for the next run"
+        return None
+
+    def _read(
+        self, source: Source, entry: _Entry, conditional: bool
+    ) -> tuple[Page | None, int, tuple[str | None, str | None]]:
+        limits = self.settings.limits
+        if source.kind == "dsp":
+            return self._read_dsp(source, entry.url), 0, (None, None)
+        etag, last_modified, _ = self.ledger.sync_state(source.id) if conditional else (None, None, None)
+        fetched = self.fetcher.get(entry.url, etag=etag, last_modified=last_modified)
+        if fetched.not_modified:
+            if not conditional:
+                raise FetchError("unexpected-304", f"{entry.url} answered 304 to an unconditional request")
+            return None, 0, (etag, last_modified)
+        if fetched.status != 200:
+            raise FetchError("http-status", f"{fetched.url} answered HTTP {fetched.status}")
+        media_type = media_type_of(fetched.url, fetched.media_type)
+        if media_type in ("text/html", "application/xhtml+xml"):
+            page = read_listing(fetched.body, fetched.url)
+        else:
+            graph = parse_page(fetched.body, media_type, fetched.url, limits.max_page_bytes)
+            page = read_page(graph, fetched.url, source.iri)
+        return page, len(fetched.body), (fetched.etag, fetched.last_modified)
+
+    def _read_dsp(self, source: Source, url: str) -> Page:
+        from vocab.errors import VocabError
+        from vocab.jsonld import check_json_limits, to_graph
+
+        if self._dsp_fetch is None:
+            raise FetchError("no-identity", "DSP sources need the node's identity (a node.toml with its key)")
+        status, body = self._dsp_fetch(url, source.did or "")
+        if status != 200 or not isinstance(body, dict):
+            raise FetchError("http-status", f"{url} answered the catalog request with HTTP {status}")
+        try:
+            check_json_limits(body)
+            graph = to_graph(body, url.rstrip("/") + "/")
+        except VocabError as error:
+            raise PageError(
+                "unparsable", f"{url}: the DSP catalog is not readable JSON-LD: {error}"
+            ) from None
+        return read_page(graph, url, source.iri)
+
+    # ---- writing a page ---------------------------------------------------------------------
+    def _store_page(self, source: Source, run: Run, entry: _Entry, page: Page) -> None:
+        now = timestamp(self._clock())
+        unique: dict[str, PageRecord] = {}
+        for record in page.records:
+            unique.setdefault(record.dataset, record)
+        records = list(unique.values())
+        limit = self.settings.limits.max_records - run.counts.get("seen", 0)
+        capped = len(records) > limit
+        records = records[: max(limit, 0)]
+        batch = self.settings.limits.batch_size
+        for start in range(0, len(records), batch):
+            self._store_batch(source, run, records[start : start + batch], now)
+        self._delete(source, run, page.deleted)
+        with self.ledger.transaction() as db:
+            for item, reason in page.rejected:
+                self.ledger.reject(db, run, item, reason)
+            if page.newest and (run.newest is None or page.newest > run.newest):
+                run.newest = page.newest
+            self.ledger.mark_visited(db, run.id, entry.url)
+            run.cursor.pop(0)
+            if capped:
+                run.complete = False
+                run.error = (
+                    f"record cap reached ({self.settings.limits.max_records} records) within {entry.url}"
+                )
+                run.cursor.insert(0, entry.encoded())  # stop here next time round
+            else:
+                follow = [_Entry(_FILE if link.rsplit("/", 1)[-1] else _PAGE, link) for link in page.links]
+                if page.next_url:
+                    follow.insert(0, _Entry(entry.role, page.next_url))
+                run.cursor[0:0] = [item.encoded() for item in follow]
+            self.ledger.save_run(run, db)
+        if capped:
+            run.counts["seen"] = self.settings.limits.max_records
+
+    def _store_batch(self, source: Source, run: Run, records: Sequence[PageRecord], now: str) -> None:
+        known = self.ledger.origins_of_source(source.id, [record.dataset for record in records])
+        unchanged: list[str] = []
+        candidates: list[tuple[PageRecord, Verdict]] = []
+        quarantined: list[tuple[PageRecord, str]] = []
+        for record in records:
+            run.count("seen")
+            origin = known.get(record.dataset)
+            if origin is not None and origin.digest == record.digest:
+                unchanged.append(record.dataset)
+                continue
+            verdict = judge(source, self.settings.trusted, record.dataset, record.graph, record.node_proof)
+            if verdict.quarantined and record.node_proof is not None:
+                record, verdict = self._signed_form(source, record, verdict)
+            if verdict.quarantined:
+                quarantined.append((record, verdict.reason))
+            else:
+                candidates.append((record, verdict))
+        try:
+            prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now)
+            with self.publisher.writing():
+                self.publisher.commit(prepared)
+        except StoreError:
+            # A local publish of the same dataset got there between prepare and commit: prepare
+            # again under the lock (rare; the lock is then held for one batch's preparation).
+            with self.publisher.writing():
+                prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now)
+                self.publisher.commit(prepared)
+        quarantined.extend(proof_failures)
+        with self.ledger.transaction() as db:
+            self.ledger.put_origins(db, origins)
+            self.ledger.touch_origins(db, source.id, unchanged, now)
+            for record, reason in quarantined:
+                self.ledger.quarantine(db, source.id, record.dataset, reason, now, record.digest)
+            for item, reason in rejected:
+                self.ledger.reject(db, run, item, reason)
+            self.ledger.mark_seen(db, run.id, [record.dataset for record in records])
+            run.count("unchanged", len(unchanged))
+            run.count("stored", len(prepared))
+            run.count("quarantined", len(quarantined))
+            self.ledger.save_run(run, db)
+
+    def _signed_form(
+        self, source: Source, record: PageRecord, verdict: Verdict
+    ) -> tuple[PageRecord, Verdict]:
+        """Judge the record again in its signed form, fetched from the same origin as the source."""
+        url = signed_record_url(record.catalog_record)
+        if url is None or origin_of(url) != origin_of(source.url):
+            return record, verdict
+        try:
+            fetched = self.fetcher.get(url)
+        except FetchError:
+            return record, verdict
+        signed = read_signed_record(fetched.body, record.dataset) if fetched.status == 200 else None
+        if signed is None:
+            return record, verdict
+        graph, proof = signed
+        again = judge(source, self.settings.trusted, record.dataset, graph, proof)
+        if again.quarantined:
+            return record, again
+        subject = URIRef(record.dataset)
+        # The digest stays the page's: the next run compares what the page serves.
+        return PageRecord(record.dataset, subject, graph, record.digest, proof, record.catalog_record), again
+
+    def _prepare(
+        self, source: Source, candidates: Sequence[tuple[PageRecord, Verdict]], now: str
+    ) -> tuple[list[PreparedRecord], list[Origin], list[tuple[str, str]], list[tuple[PageRecord, str]]]:
+        prepared: list[PreparedRecord] = []
+        origins: list[Origin] = []
+        rejected: list[tuple[str, str]] = []
+        proof_failures: list[tuple[PageRecord, str]] = []
+        store = self.publisher.store
+        for record, verdict in candidates:
+            record_id = record_id_for(record.dataset)
+            existing = store.current(record_id)
+            if existing is not None and not existing.deleted and existing.source != source.iri:
+                # Held through another path (published here, or another source): one record,
+                # one more origin. Its content stays the one that came first.
+                origins.append(
+                    Origin(source.id, record.dataset, record_id, record.digest, now, verdict.trust)
+                )
+                continue
+            try:
+                item = self.publisher.prepare(
+                    record.graph,
+                    owner=None,
+                    record_id=record_id if existing is not None else None,
+                    extracted=(record.subject, record.graph),
+                    lenient=True,
+                    source=source.iri,
+                )
+            except PublishError as error:
+                reason = "; ".join(f"{field}: {why}" for field, why in error.errors) or error.detail
+                if error.code in _PROOF_ERRORS:
+                    proof_failures.append((record, f"publisher proof does not verify: {reason}"))
+                else:
+                    rejected.append((record.dataset, f"{error.title}: {reason}"))
+                continue
+            row = replace(item.row, facets={**item.row.facets, "trust": (verdict.trust,)})
+            prepared.append(replace(item, row=row))
+            origins.append(
+                Origin(source.id, record.dataset, item.record_id, record.digest, now, verdict.trust)
+            )
+        return prepared, origins, rejected, proof_failures
+
+    # ---- deletions ----------------------------------------------------------------------------
+    def _delete(self, source: Source, run: Run, datasets: Sequence[str]) -> None:
+        if not datasets:
+            return
+        held = self.ledger.origins_of_source(source.id, list(datasets))
+        for dataset in datasets:
+            origin = held.get(dataset)
+            if origin is not None:
+                self._drop(source, run, origin)
+
+    def _drop(self, source: Source, run: Run, origin: Origin) -> None:
+        with self.ledger.transaction() as db:
+            self.ledger.drop_origin(db, source.id, origin.dataset)
+        if self.ledger.count_origins(origin.record_id):
+            return  # another source still lists it
+        current = self.publisher.store.current(origin.record_id)
+        if current is None or current.deleted or current.source == LOCAL_SOURCE:
+            return
+        try:
+            self.publisher.retract(origin.record_id, owner=None)
+            run.count("deleted")
+        except PublishError as error:
+            _log.warning(
+                "could not retract a harvested record",
+                extra={"record": origin.record_id, "error": error.detail},
+            )
+
+    def _sweep(self, source: Source, run: Run) -> None:
+        for origin in self.ledger.unseen(run.id, source.id):
+            self._drop(source, run, origin)
+        with self.ledger.transaction() as db:
+            self.ledger.drop_unseen_quarantine(db, run.id, source.id)
+            self.ledger.save_run(run, db)
+
+    def _finish(
+        self, source: Source, run: Run, first: tuple[str | None, str | None] | None, pages: int
+    ) -> Run:
+        if run.state is not RunState.INTERRUPTED:
+            run.finished = timestamp(self._clock())
+        self.ledger.save_run(run)
+        if run.state is RunState.DONE:
+            single = pages == 1 and not run.incremental and run.counts.get("pages", 0) == 1
+            etag, last_modified = first if (first and single) else (None, None)
+            self.ledger.set_sync_state(
+                source.id, etag=etag, last_modified=last_modified, watermark=run.newest
+            )
+        if run.state in (RunState.DONE, RunState.UNCHANGED, RunState.CAPPED, RunState.FAILED):
+            self.ledger.forget_run_scratch(run.id)
+        _log.info(
+            "harvest run ended",
+            extra={"source": source.id, "state": str(run.state), "counts": run.counts, "error": run.error},
+        )
+        return run
+
+
+def origins_json(ledger: Ledger, record_ids: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """Each record's origins for search hits; a record no source lists was published here."""
+    found = ledger.origins(record_ids)
+    answer: dict[str, list[dict[str, str]]] = {}
+    for record_id in record_ids:
+        answer[record_id] = [
+            {"source": origin.source, "harvested": origin.harvested, "trust": origin.trust}
+            for origin in found.get(record_id, [])
+        ] or [{"source": "local", "harvested": "", "trust": TRUST_LOCAL}]
+    return answer
