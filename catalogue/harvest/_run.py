@@ -303,7 +303,14 @@ class Harvester:
                 follow = [_Entry(_FILE if link.rsplit("/", 1)[-1] else _PAGE, link) for link in page.links]
                 if page.next_url:
                     follow.insert(0, _Entry(entry.role, page.next_url))
-                run.cursor[0:0] = [item.encoded() for item in follow]
+                home = origin_of(source.url)
+                for link in follow:
+                    if origin_of(link.url) != home:  # a page may not send us to another host
+                        run.complete = False
+                        self.ledger.reject(
+                            db, run, link.url, "link to another host than the source's; not followed"
+                        )
+                run.cursor[0:0] = [link.encoded() for link in follow if origin_of(link.url) == home]
             self.ledger.save_run(run, db)
         if capped:
             run.counts["seen"] = self.settings.limits.max_records

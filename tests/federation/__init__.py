@@ -1,0 +1,1 @@
+"""Federation: catalogue nodes harvesting each other and bad peers, as processes on loopback."""
