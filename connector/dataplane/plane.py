@@ -463,7 +463,8 @@ class DataPlane:
             rules = read_rules(policy)
             counter = read_counter(agreement, rules)
             action = "aggregate" if parsed is not None and parsed.aggregate else "use"
-            requested = parsed.columns if parsed is not None and not parsed.selects_all else None
+            requested = (parsed.columns if parsed is not None and parsed.resolved and not parsed.selects_all
+                         else None)
             reads = self.store.reads(counter)
             decision, request, world = self._decide(
                 policy, claims, transfer, action, requested, moment, reads, duty_states, context.identity

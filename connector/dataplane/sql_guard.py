@@ -86,10 +86,11 @@ class ParsedQuery:
     """A query that passed the structural checks (one SELECT, allowed nodes, granted tables)."""
 
     tree: exp.Expr
-    columns: frozenset[str]  # column names it references (lower case), aliases excluded
+    columns: frozenset[str]  # view columns it names (lower case), resolved by scope
     selects_all: bool  # ``*`` or ``t.*``: it reads every column of the view
     aggregate: bool  # a plain grouped aggregate the disclosure rules allow (the ``aggregate`` action)
     aggregate_problem: str | None = None  # why it is not one (shown when only aggregates may be read)
+    resolved: bool = True  # False: a name hides behind ``*`` of a subquery; finalize resolves it
 
 
 @dataclass(frozen=True)
@@ -147,19 +148,25 @@ def parse_query(sql: str, source_columns: Sequence[str], view_names: Iterable[st
     for node in nodes:
         _check_node(node)
     granted = {name.lower() for name in view_names}
-    columns = _resolve(tree, granted, source_columns)
+    try:
+        columns, resolved = _resolve(tree, granted, source_columns, expand_stars=False), True
+    except BadQuery:  # e.g. ``SELECT a FROM (SELECT * FROM data)``: resolved once stars expand
+        columns, resolved = set(), False
     selects_all = any(
         isinstance(node, exp.Star) and not isinstance(node.parent, exp.AggFunc) for node in nodes
     )
     problem = aggregate_problem(tree)
-    return ParsedQuery(tree, frozenset(columns), selects_all, problem is None, problem)
+    return ParsedQuery(tree, frozenset(columns), selects_all, problem is None, problem, resolved)
 
 
-def _resolve(tree: exp.Expr, granted: set[str], source_columns: Sequence[str]) -> set[str]:
-    """The granted view's columns the query reads, each name resolved in its own scope."""
+def _resolve(
+    tree: exp.Expr, granted: set[str], source_columns: Sequence[str], expand_stars: bool
+) -> set[str]:
+    """The view's columns the query names, each name resolved in its own scope (``*`` expanded
+    to ``source_columns`` when ``expand_stars``)."""
     schema: dict[str, object] = {name: dict.fromkeys(source_columns, "VARCHAR") for name in granted}
     try:
-        qualified = qualify(tree.copy(), schema=schema, dialect="duckdb", expand_stars=False,
+        qualified = qualify(tree.copy(), schema=schema, dialect="duckdb", expand_stars=expand_stars,
                             validate_qualify_columns=True, quote_identifiers=False, identify=False)
         scopes = traverse_scope(qualified)
     except RecursionError:
@@ -243,6 +250,10 @@ def finalize(
             "column_not_granted", f"column(s) {', '.join(missing)} are not granted by the agreement"
         )
     tree = parsed.tree.copy()
+    # Every name resolved again, stars expanded to the granted columns: what runs names nothing else.
+    named = _resolve(tree, {GRANTED_VIEW}, view_columns, expand_stars=True)
+    if not named <= granted:
+        raise QueryRefused("column_not_granted", "the query names columns the agreement does not grant")
     if disclosure is not None:
         if parsed.aggregate_problem is not None:
             raise QueryRefused(
