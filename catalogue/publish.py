@@ -44,7 +44,7 @@ from catalogue.signing import (
 )
 from catalogue.store import LOCAL_SOURCE, RecordStore, RecordVersion
 from connector.identity import ProofError
-from vocab.errors import DocumentTooLargeError, RdfSyntaxError, VocabError
+from vocab.errors import DocumentTooLargeError, RdfSyntaxError, StatementRefusedError, VocabError
 from vocab.namespaces import DCAT, DCT, RDF
 from vocab.rdfio import DEFAULT_MAX_DOCUMENT_BYTES, N_TRIPLES, TURTLE, normalize_media_type, parse_rdf
 from vocab.shacl import ValidationReport, ValidationResult
@@ -60,7 +60,11 @@ _BOUNDARY_TYPES = frozenset({DCAT.Dataset, DCAT.DatasetSeries, DCAT.Catalog, DCA
 # context: results about it are dropped, and it is never stored with this one).
 _LINKS_TO_RECORDS = (DCAT.inSeries, DCAT.accessService, DCAT.servesDataset, DCAT.prev, DCAT.first, DCAT.last)
 # One record with its distributions is tens to a few thousand statements; a huge one is a dump.
+# The document it comes in is held to the same count while it is parsed (vocab.rdfio).
 MAX_RECORD_STATEMENTS = 50_000
+# Distributions of one record: real records have one to a few hundred; every read, page and
+# validation of the record pays for each (10,000 made each read take seconds).
+MAX_DISTRIBUTIONS = 1_000
 # IRIs go into SPARQL updates and N-Triples; these characters would break both.
 _IRI_FORBIDDEN = frozenset(' <>"{}|\\^`\n\r\t')
 MAX_IRI_CHARS = 4096
@@ -169,6 +173,16 @@ def extract_record(graph: Graph, subject: Node) -> Graph:
     by_subject: dict[Node, list[tuple[Node, Node, Node]]] = {}
     for triple in graph:
         by_subject.setdefault(triple[0], []).append(triple)
+    distributions = sum(1 for triple in by_subject.get(subject, ()) if triple[1] == DCAT.distribution)
+    if distributions > MAX_DISTRIBUTIONS:
+        raise PublishError(
+            413,
+            "too-many-distributions",
+            "Too many distributions",
+            f"a record may have at most {MAX_DISTRIBUTIONS} distributions; this one has {distributions}",
+            [("dcat:distribution", f"{distributions} distributions, more than {MAX_DISTRIBUTIONS}")],
+            {"limit": MAX_DISTRIBUTIONS},
+        )
     record = Graph(bind_namespaces="none")  # prefixes are bound on output; binding here is costly
     seen: set[Node] = {subject}
     pending: list[Node] = [subject]
@@ -341,10 +355,18 @@ class CataloguePublisher:
     def parse(self, data: bytes, media_type: str) -> Graph:
         try:
             if normalize_media_type(media_type) == TURTLE:
-                fast = parse_turtle_fast(data, self._dataset_base + "/", self.max_bytes)
+                fast = parse_turtle_fast(
+                    data, self._dataset_base + "/", self.max_bytes, MAX_RECORD_STATEMENTS
+                )
                 if fast is not None:
                     return fast
-            return parse_rdf(data, media_type, self._dataset_base + "/", self.max_bytes)
+            return parse_rdf(
+                data,
+                media_type,
+                self._dataset_base + "/",
+                self.max_bytes,
+                max_statements=MAX_RECORD_STATEMENTS,
+            )
         except DocumentTooLargeError as error:
             raise PublishError(
                 413,
@@ -353,6 +375,11 @@ class CataloguePublisher:
                 str(error),
                 [("body", str(error))],
                 {"limit": error.limit},
+            ) from None
+        except StatementRefusedError as error:
+            status = 413 if error.code == "literal-too-long" else 400
+            raise PublishError(
+                status, error.code, "Statement refused", str(error), [(error.field, error.reason)]
             ) from None
         except RdfSyntaxError as error:
             where = ""

@@ -47,6 +47,41 @@ class DocumentTooLargeError(VocabError):
         super().__init__(f"{what} is {size} bytes, more than the limit of {limit} bytes")
 
 
+class TooManyStatementsError(DocumentTooLargeError):
+    """A document holds more statements than allowed; refused while parsing, at the first one over."""
+
+    code = "too-many-statements"
+
+    def __init__(self, limit: int) -> None:
+        self.size = limit + 1
+        self.limit = limit
+        VocabError.__init__(self, f"the document holds more than the limit of {limit} statements")
+
+
+class StatementRefusedError(VocabError):
+    """One statement of a document cannot be taken; ``field`` names its property (the predicate IRI)."""
+
+    code = "statement-refused"
+
+    def __init__(self, field: str, reason: str, *, code: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}", code=code)
+
+
+class LiteralTooLongError(StatementRefusedError):
+    """A literal longer than the limit (checked while parsing, statement by statement)."""
+
+    code = "literal-too-long"
+
+
+class InvalidCharacterError(StatementRefusedError):
+    """A term holds a character XML cannot carry (NUL and other C0 controls, U+FFFE, U+FFFF):
+    accepted, it would make every RDF/XML page that includes the record ill-formed."""
+
+    code = "invalid-character"
+
+
 class DocumentTooDeepError(VocabError):
     """A document nests deeper than allowed (protects the recursive parsers and JSON-LD algorithms)."""
 

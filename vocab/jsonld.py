@@ -383,14 +383,15 @@ def _triples(
             )
 
 
-def to_graph(doc: Any, base: str) -> Graph:
+def to_graph(doc: Any, base: str, graph: Graph | None = None) -> Graph:
     """The RDF triples of ``doc`` as an rdflib Graph, without rdflib ever seeing JSON-LD.
 
     Triples of named graphs (e.g. a Data Integrity proof under ``@container: @graph``) are merged
     into the one returned graph; use :func:`to_dataset` when graph names matter. Blank nodes are
     fresh for every call, so graphs of two documents never share a blank node by accident.
+    ``graph`` is the graph to add them to (a new one when None).
     """
-    graph = Graph()
+    graph = Graph() if graph is None else graph
     blanks: dict[str, BNode] = {}
     for _name, triple in _triples(_to_rdf_dataset(doc, base), blanks):
         graph.add(triple)

@@ -26,6 +26,7 @@ from catalogue.store.sparql_check import (
 )
 from tests.catalogue.catalogue_records import dataset_turtle
 from tests.catalogue.conftest import NodeFactory, RunningNode, running_node
+from vocab.rdfio import DEFAULT_MAX_LITERAL_CHARS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVIL = "http://127.0.0.1:9/sparql"
@@ -179,7 +180,7 @@ def _big_literal_record(size: int) -> str:
 
 def test_a_query_over_its_memory_limit_ends_its_worker_not_the_node(start_node: NodeFactory) -> None:
     with start_node(sparql_memory_bytes=64 * 1024 * 1024, sparql_concurrency=1) as node:
-        assert node.publish(_big_literal_record(2_000_000)).status_code == 201
+        assert node.publish(_big_literal_record(DEFAULT_MAX_LITERAL_CHARS)).status_code == 201
         # Connected, so the checker lets it through; the concatenation needs hundreds of MB.
         query = (
             "SELECT (GROUP_CONCAT(STR(?o)) AS ?all) WHERE { ?s ?p ?o . ?s ?q ?other . ?s ?r ?third }"
@@ -191,9 +192,9 @@ def test_a_query_over_its_memory_limit_ends_its_worker_not_the_node(start_node: 
 
 
 def test_results_are_capped_in_bytes_as_well_as_rows(start_node: NodeFactory) -> None:
-    cap = 1024 * 1024
+    cap = 64 * 1024
     with start_node(sparql_max_result_bytes=cap) as node:
-        assert node.publish(_big_literal_record(9_000_000)).status_code == 201
+        assert node.publish(_big_literal_record(DEFAULT_MAX_LITERAL_CHARS)).status_code == 201
         assert node.publish(dataset_turtle("small")).status_code == 201
         query = "SELECT ?d ?text WHERE { ?d <http://purl.org/dc/terms/description> ?text } ORDER BY ?text"
         reply = node.client.get("/catalogue/sparql", params={"query": query})
