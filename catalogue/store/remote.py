@@ -1,0 +1,493 @@
+"""The :class:`RecordStore` on any SPARQL 1.1 Query/Update endpoint (Virtuoso, Fuseki, GraphDB…).
+
+Why: one embedded Oxigraph store serves one process. Deployments that outgrow a machine (or that
+already run a triple store, as piveau does with Virtuoso) keep the records in a shared SPARQL
+server; several catalogue processes then read and write the same records. The layout is the
+embedded store's (:mod:`catalogue.store.records`): one named graph per current record, the
+catalogue records, the version history; everything travels as SPARQL 1.1 Protocol requests over
+HTTP (``application/x-www-form-urlencoded`` POSTs), nothing else is assumed of the server.
+
+All or nothing per batch, as far as the protocol allows. SPARQL 1.1 Update only says a request
+*should* be atomic, and servers differ: Virtuoso 7 keeps the operations of a request that ran
+before a failing one. So a batch is not trusted to one request. Each :meth:`write` is a small
+journal protocol in the store itself (graph ``urn:sluis:batches``):
+
+1. *claim*: one ``INSERT DATA`` names the batch (id, start time, the versions it writes) and puts a
+   lock triple on each record it touches; reading the locks back tells whether another writer
+   (another catalogue process) holds one of them — then the claim is withdrawn and the write
+   answers ``stale-version`` (409): nothing was written;
+2. the versions are checked (each must be the next of its record) while the locks are held;
+3. *write*: one update request with every version;
+4. *release*: the batch and its locks are deleted.
+
+If step 3 fails, the batch's versions are removed again (each record back at its previous version)
+before the error is raised. If the process dies between 1 and 4, the batch stays named in the
+store: :meth:`recover` (run when a store is opened) removes every batch older than the lease and
+puts its records back at their previous versions, so a half-written batch never survives a
+restart. Until 4 the batch is not acknowledged, so the search index (committed after the store,
+see :mod:`catalogue.publish`) never holds a version this rolls back.
+
+Reads are SPARQL SELECTs (JSON results); the node's public SPARQL endpoint forwards read-only
+queries (already checked by :class:`catalogue.store.SparqlRunner`) and parses the answer into
+Oxigraph's result objects, so results are serialised exactly as for the embedded store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pyoxigraph as ox
+
+from catalogue.store.records import (
+    HISTORY_GRAPH,
+    RECORDS_GRAPH,
+    RecordVersion,
+    StoreError,
+    VersionInfo,
+    _catalog_record_statements,
+    _iri,
+    _version_statements,
+    record_graph,
+    version_node,
+)
+from vocab.namespaces import DCAT, DCT, FOAF, SLUIS
+
+_log = logging.getLogger(__name__)
+
+BATCHES_GRAPH = "urn:sluis:batches"
+_BATCH_PREFIX = "urn:sluis:batch:"
+_LOCKED_BY = f"{SLUIS}lockedBy"
+_STARTED = f"{SLUIS}batchStarted"
+_WRITES = f"{SLUIS}batchWrites"
+_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+SPARQL_RESULTS_JSON = "application/sparql-results+json"
+N_TRIPLES = "application/n-triples"
+# URL schemes that name a SPARQL endpoint (``sparql+http://host:port/sparql``).
+SCHEMES = {"sparql+http": "http", "sparql+https": "https"}
+# A batch whose writer has not finished within this time is taken to be dead (its process killed);
+# write requests time out well before it.
+DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_TIMEOUT_SECONDS = 120.0
+# Answers of the node's public SPARQL endpoint are read up to this many bytes, then refused: the
+# runner's row cap only applies after parsing, so the bytes are capped here.
+MAX_QUERY_ANSWER_BYTES = 64 * 1024 * 1024
+# Reads of the store's own data (a record's history node holds its full N-Triples).
+MAX_READ_ANSWER_BYTES = 256 * 1024 * 1024
+
+
+def endpoint_from_url(url: str) -> str:
+    """The HTTP(S) address of a store URL: ``sparql+http://h/sparql`` -> ``http://h/sparql``."""
+    parts = urlsplit(url)
+    scheme = SCHEMES.get(parts.scheme)
+    if scheme is None or not parts.hostname:
+        raise ValueError(
+            f"{url!r} is not a SPARQL store URL; use sparql+http://host:port/path or sparql+https://…"
+        )
+    return scheme + url[len(parts.scheme) :]
+
+
+def _value(binding: dict[str, Any], name: str) -> str | None:
+    term = binding.get(name)
+    return None if term is None else str(term.get("value"))
+
+
+def _timestamp_literal(moment: datetime) -> str:
+    return f'"{moment.astimezone(UTC).isoformat()}"^^<http://www.w3.org/2001/XMLSchema#dateTime>'
+
+
+class SparqlEndpointStore:
+    """A :class:`catalogue.store.RecordStore` whose statements live in a SPARQL 1.1 server."""
+
+    def __init__(
+        self,
+        query_url: str,
+        update_url: str | None = None,
+        *,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        lease: timedelta = DEFAULT_LEASE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recover: bool = True,
+    ) -> None:
+        self.query_url = query_url
+        self.update_url = update_url or query_url
+        self._lease = lease
+        self._clock = clock
+        # No redirects: a store answers where it was configured, never elsewhere.
+        self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
+        self._write_lock = threading.Lock()
+        if recover:
+            self.recover()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> SparqlEndpointStore:
+        return cls(endpoint_from_url(url), **options)
+
+    # ---- protocol --------------------------------------------------------------------------
+    def _post(self, url: str, form: dict[str, str], accept: str, max_bytes: int) -> tuple[str, bytes]:
+        try:
+            with self._client.stream(
+                "POST", url, data=form, headers={"Accept": accept}
+            ) as response:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise StoreError(
+                            "store-answer-too-large", f"the SPARQL store answered more than {max_bytes} bytes"
+                        )
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+                if response.status_code >= 300:
+                    text = body[:500].decode("utf-8", "replace")
+                    raise StoreError(
+                        "store-request-failed",
+                        f"the SPARQL store answered {response.status_code}: {text}",
+                    )
+                return response.headers.get("content-type", ""), body
+        except httpx.HTTPError as error:
+            raise StoreError("store-unavailable", f"the SPARQL store cannot be reached: {error}") from error
+
+    def _select(self, query: str) -> list[dict[str, Any]]:
+        _, body = self._post(self.query_url, {"query": query}, SPARQL_RESULTS_JSON, MAX_READ_ANSWER_BYTES)
+        try:
+            answer = json.loads(body)
+            bindings: list[dict[str, Any]] = answer["results"]["bindings"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise StoreError("store-request-failed", "the SPARQL store answered no SELECT results") from error
+        return bindings
+
+    def _ask(self, query: str) -> bool:
+        _, body = self._post(self.query_url, {"query": query}, SPARQL_RESULTS_JSON, 1024 * 1024)
+        try:
+            return bool(json.loads(body)["boolean"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise StoreError("store-request-failed", "the SPARQL store answered no ASK result") from error
+
+    def _update(self, update: str) -> None:
+        self._post(self.update_url, {"update": update}, "*/*", 1024 * 1024)
+
+    # ---- reads ---------------------------------------------------------------------------
+    def _current_version_numbers(self, record_ids: Sequence[str]) -> dict[str, int]:
+        if not record_ids:
+            return {}
+        values = " ".join(_iri(record_graph(record_id)) for record_id in record_ids)
+        rows = self._select(
+            f"SELECT ?r ?v WHERE {{ VALUES ?r {{ {values} }} "
+            f"GRAPH <{RECORDS_GRAPH}> {{ ?r <{SLUIS.version}> ?v }} }}"
+        )
+        prefix = record_graph("")
+        found: dict[str, int] = {}
+        for row in rows:
+            graph, number = _value(row, "r"), _value(row, "v")
+            if graph is not None and number is not None and graph.startswith(prefix):
+                found[graph[len(prefix) :]] = int(number)
+        return found
+
+    def _issued(self, record_id: str) -> datetime | None:
+        rows = self._select(
+            f"SELECT ?i WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ "
+            f"{_iri(record_graph(record_id))} <{DCT.issued}> ?i }} }} LIMIT 1"
+        )
+        text = _value(rows[0], "i") if rows else None
+        return None if text is None else datetime.fromisoformat(text)
+
+    def current(self, record_id: str) -> RecordVersion | None:
+        number = self._current_version_numbers([record_id]).get(record_id)
+        return None if number is None else self.version(record_id, number)
+
+    def version(self, record_id: str, version: int) -> RecordVersion | None:
+        rows = self._select(
+            f"SELECT ?p ?o WHERE {{ GRAPH <{HISTORY_GRAPH}> {{ "
+            f"{_iri(version_node(record_id, version))} ?p ?o }} }}"
+        )
+        values = {str(_value(row, "p")): _value(row, "o") or "" for row in rows}
+        if str(DCT.modified) not in values:
+            return None
+        proof_text = values.get(str(SLUIS.proof), "")
+        quality_text = values.get(str(SLUIS.quality), "")
+        return RecordVersion(
+            record_id=record_id,
+            version=version,
+            dataset=values.get(str(FOAF.primaryTopic), ""),
+            modified=datetime.fromisoformat(values[str(DCT.modified)]),
+            deleted=values.get(str(SLUIS.deleted), "") in ("true", "1"),
+            owner=values.get(str(SLUIS.owner), ""),
+            source=values.get(str(SLUIS.source), ""),
+            content=values.get(str(SLUIS.content), ""),
+            quality_content=values.get(str(SLUIS.qualityContent), ""),
+            proof=json.loads(proof_text) if proof_text else None,
+            quality=json.loads(quality_text) if quality_text else {},
+        )
+
+    def versions(self, record_id: str) -> list[VersionInfo]:
+        rows = self._select(
+            f"SELECT ?v ?m ?d WHERE {{ GRAPH <{HISTORY_GRAPH}> {{ "
+            f"?n <{SLUIS.versionOf}> {_iri(record_graph(record_id))} ; <{SLUIS.version}> ?v ; "
+            f"<{DCT.modified}> ?m . OPTIONAL {{ ?n <{SLUIS.deleted}> ?d }} }} }}"
+        )
+        found = [
+            VersionInfo(
+                int(str(_value(row, "v"))),
+                datetime.fromisoformat(str(_value(row, "m"))),
+                _value(row, "d") in ("true", "1"),
+            )
+            for row in rows
+        ]
+        return sorted(found, key=lambda info: info.version)
+
+    def record_for_dataset(self, dataset: str) -> str | None:
+        rows = self._select(
+            f"SELECT ?r WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ ?r <{FOAF.primaryTopic}> {_iri(dataset)} }} }}"
+        )
+        prefix = record_graph("")
+        for row in rows:
+            graph = _value(row, "r")
+            if graph is not None and graph.startswith(prefix):
+                return graph[len(prefix) :]
+        return None
+
+    def types_of(self, resource: str) -> list[str]:
+        record_id = self.record_for_dataset(resource)
+        if record_id is None:
+            return []
+        rows = self._select(
+            f"SELECT ?t WHERE {{ GRAPH {_iri(record_graph(record_id))} {{ "
+            f"{_iri(resource)} <{_RDF_TYPE}> ?t FILTER(isIRI(?t)) }} }}"
+        )
+        return [str(_value(row, "t")) for row in rows]
+
+    def count_records(self) -> int:
+        rows = self._select(
+            f"SELECT (COUNT(?r) AS ?n) WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ "
+            f"?r <{_RDF_TYPE}> <{DCAT.CatalogRecord}> }} }}"
+        )
+        return int(str(_value(rows[0], "n"))) if rows else 0
+
+    def record_ids(self, *, page_size: int = 10_000) -> Iterator[str]:
+        """Every record id (tombstones too), in id order, page by page (for migration)."""
+        prefix = record_graph("")
+        last = ""
+        while True:
+            rows = self._select(
+                f"SELECT ?r WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ ?r <{_RDF_TYPE}> <{DCAT.CatalogRecord}> }} "
+                f"FILTER(STR(?r) > {json.dumps(last)}) }} ORDER BY STR(?r) LIMIT {int(page_size)}"
+            )
+            names = [str(_value(row, "r")) for row in rows]
+            for name in names:
+                if name.startswith(prefix):
+                    yield name[len(prefix) :]
+            if len(names) < page_size:
+                return
+            last = names[-1]
+
+    def query(self, sparql: str) -> Any:
+        """A read-only query (already checked by the runner) answered by the server.
+
+        Returns Oxigraph's result objects (solutions, boolean, or a list of triples) so the
+        runner serialises them exactly as for the embedded store.
+        """
+        # The query's form (and its syntax, as the embedded store reads it) from an empty
+        # in-memory store: the form decides which media type to ask the server for.
+        form = ox.Store().query(sparql)
+        graph_form = not isinstance(form, ox.QuerySolutions | ox.QueryBoolean)
+        del form
+        accept = f"{N_TRIPLES}, text/plain;q=0.8" if graph_form else SPARQL_RESULTS_JSON
+        media, body = self._post(self.query_url, {"query": sparql}, accept, MAX_QUERY_ANSWER_BYTES)
+        media = media.split(";")[0].strip().lower()
+        if media in (SPARQL_RESULTS_JSON, "application/json"):
+            try:
+                answer = json.loads(body)
+            except ValueError as error:
+                raise SyntaxError("the SPARQL store answered unreadable JSON") from error
+            for row in answer.get("results", {}).get("bindings", []):
+                for term in row.values():  # SPARQL 1.0 servers still say "typed-literal"
+                    if isinstance(term, dict) and term.get("type") == "typed-literal":
+                        term["type"] = "literal"
+            return ox.parse_query_results(json.dumps(answer).encode(), ox.QueryResultsFormat.JSON)
+        if media in (N_TRIPLES, "text/plain", "text/turtle"):
+            form = ox.RdfFormat.TURTLE if media == "text/turtle" else ox.RdfFormat.N_TRIPLES
+            return [ox.Triple(q.subject, q.predicate, q.object) for q in ox.parse(body, form)]
+        if media.startswith("text/") and b"error" in body[:200].lower():
+            raise SyntaxError(body[:300].decode("utf-8", "replace"))
+        raise StoreError("store-request-failed", f"the SPARQL store answered an unexpected {media!r}")
+
+    # ---- writes --------------------------------------------------------------------------
+    def write(self, versions: Sequence[RecordVersion], *, bulk: bool = False) -> None:
+        """Store new versions (each the next number of its record), all or nothing (see module).
+
+        ``bulk`` makes no difference here: every batch is one update request.
+        """
+        del bulk
+        if not versions:
+            return
+        if len({record.record_id for record in versions}) != len(versions):
+            raise StoreError("duplicate-record", "one write holds at most one version per record")
+        with self._write_lock:
+            batch = self._claim(versions)
+            try:
+                current = self._current_version_numbers([record.record_id for record in versions])
+                for record in versions:
+                    number = current.get(record.record_id)
+                    expected = 1 if number is None else number + 1
+                    if record.version != expected:
+                        raise StoreError(
+                            "stale-version",
+                            f"record {record.record_id} is at version {number}; "
+                            f"cannot write version {record.version}",
+                        )
+                try:
+                    self._update(self._update_for(versions))
+                except StoreError:
+                    _log.error("SPARQL store write failed; removing the batch", extra={"batch": batch})
+                    self._remove_versions(versions)
+                    raise
+            finally:
+                self._release(batch)
+
+    def revert(self, versions: Sequence[RecordVersion]) -> None:
+        """Undo :meth:`write` of these versions (a later step of a publish failed)."""
+        with self._write_lock:
+            batch = self._claim(versions)
+            try:
+                self._remove_versions(versions)
+            finally:
+                self._release(batch)
+
+    def _claim(self, versions: Sequence[RecordVersion], *, retry: bool = True) -> str:
+        batch = f"{_BATCH_PREFIX}{uuid.uuid4()}"
+        writes = json.dumps([[record.record_id, record.version] for record in versions])
+        graphs = [_iri(record_graph(record.record_id)) for record in versions]
+        locks = "\n".join(f"{graph} <{_LOCKED_BY}> <{batch}> ." for graph in graphs)
+        self._update(
+            f"INSERT DATA {{ GRAPH <{BATCHES_GRAPH}> {{\n"
+            f"<{batch}> <{_STARTED}> {_timestamp_literal(self._clock())} ;\n"
+            f"  <{_WRITES}> {json.dumps(writes)} .\n{locks}\n}} }}"
+        )
+        rows = self._select(
+            f"SELECT ?r ?b WHERE {{ VALUES ?r {{ {' '.join(graphs)} }} "
+            f"GRAPH <{BATCHES_GRAPH}> {{ ?r <{_LOCKED_BY}> ?b }} FILTER(?b != <{batch}>) }} LIMIT 1"
+        )
+        if not rows:
+            return batch
+        self._release(batch)
+        if retry and self.recover() > 0:  # the other holder was a dead writer's stale batch
+            return self._claim(versions, retry=False)
+        graph = str(_value(rows[0], "r"))
+        raise StoreError(
+            "stale-version",
+            f"record {graph.removeprefix(record_graph(''))} is being written by another catalogue "
+            "process; read it again and retry",
+        )
+
+    def _release(self, batch: str) -> None:
+        self._update(
+            f"DELETE WHERE {{ GRAPH <{BATCHES_GRAPH}> {{ ?r <{_LOCKED_BY}> <{batch}> }} }} ;\n"
+            f"DELETE WHERE {{ GRAPH <{BATCHES_GRAPH}> {{ <{batch}> ?p ?o }} }}"
+        )
+
+    def _update_for(self, records: Sequence[RecordVersion]) -> str:
+        operations: list[str] = []
+        history: list[str] = []
+        catalogue: list[str] = []
+        graphs: list[str] = []
+        for record in records:
+            graph = _iri(record_graph(record.record_id))
+            issued = record.modified
+            if record.version > 1:
+                issued = self._issued(record.record_id) or record.modified
+                operations.append(f"DROP SILENT GRAPH {graph}")
+                operations.append(f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}")
+            history.append(_version_statements(record))
+            catalogue.append(_catalog_record_statements(record, issued))
+            if not record.deleted and record.content:
+                graphs.append(f"GRAPH {graph} {{\n{record.content}\n}}")
+        # INSERT … WHERE {} rather than INSERT DATA: record content may hold blank nodes, which
+        # some servers (Virtuoso) refuse in INSERT DATA.
+        inserts = "\n".join(
+            [
+                f"GRAPH <{HISTORY_GRAPH}> {{\n" + "\n".join(history) + "\n}",
+                f"GRAPH <{RECORDS_GRAPH}> {{\n" + "\n".join(catalogue) + "\n}",
+                *graphs,
+            ]
+        )
+        operations.append(f"INSERT {{\n{inserts}\n}} WHERE {{}}")
+        return " ;\n".join(operations)
+
+    def _remove_versions(self, versions: Sequence[RecordVersion]) -> None:
+        """Put each record back at the version before this one (or remove it when new).
+
+        Idempotent: a version that never landed is removed as a no-op, so recovery can run it on a
+        batch of unknown progress.
+        """
+        for record in versions:
+            self._roll_back(record.record_id, record.version)
+
+    def _roll_back(self, record_id: str, version: int) -> None:
+        node = _iri(version_node(record_id, version))
+        graph = _iri(record_graph(record_id))
+        issued = self._issued(record_id)
+        operations = [
+            f"DELETE WHERE {{ GRAPH <{HISTORY_GRAPH}> {{ {node} ?p ?o }} }}",
+            f"DROP SILENT GRAPH {graph}",
+            f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}",
+        ]
+        previous = self.version(record_id, version - 1) if version > 1 else None
+        if previous is not None:
+            restore = [
+                f"GRAPH <{RECORDS_GRAPH}> {{\n"
+                f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
+            ]
+            if not previous.deleted and previous.content:
+                restore.append(f"GRAPH {graph} {{\n{previous.content}\n}}")
+            operations.append("INSERT {\n" + "\n".join(restore) + "\n} WHERE {}")
+        self._update(" ;\n".join(operations))
+
+    def pending_batches(self) -> list[tuple[str, datetime, list[tuple[str, int]]]]:
+        """Batches named in the store and not released: (id, start, [(record, version)…])."""
+        rows = self._select(
+            f"SELECT ?b ?s ?w WHERE {{ GRAPH <{BATCHES_GRAPH}> {{ ?b <{_STARTED}> ?s ; <{_WRITES}> ?w }} }}"
+        )
+        found = []
+        for row in rows:
+            writes = json.loads(str(_value(row, "w")))
+            found.append(
+                (
+                    str(_value(row, "b")),
+                    datetime.fromisoformat(str(_value(row, "s"))),
+                    [(str(item[0]), int(item[1])) for item in writes],
+                )
+            )
+        return found
+
+    def recover(self) -> int:
+        """Roll back every batch whose writer died (older than the lease); return how many."""
+        deadline = self._clock() - self._lease
+        recovered = 0
+        for batch, started, writes in self.pending_batches():
+            if started > deadline:
+                continue  # a live writer (maybe another process) is still inside its lease
+            _log.warning(
+                "rolling back a batch left unfinished by a stopped writer",
+                extra={"batch": batch, "records": len(writes)},
+            )
+            for record_id, version in writes:
+                self._roll_back(record_id, version)
+            self._release(batch)
+            recovered += 1
+        return recovered
+
+    def flush(self) -> None:
+        """Nothing to flush: every request is durable when the server answers."""
+
+    def close(self) -> None:
+        self._client.close()
