@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from rdflib import Graph, Literal, URIRef
 from starlette.concurrency import run_in_threadpool
 
+from catalogue.backends import open_index, open_store
 from catalogue.config import (
     DEFAULT_CATALOG_PAGE_SIZE,
     DEFAULT_SEARCH_PAGE_SIZE,
@@ -43,7 +44,7 @@ from catalogue.config import (
     CatalogueConfig,
 )
 from catalogue.harvest.routes import install_federation
-from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery
+from catalogue.index import FACETS, SearchError, SearchQuery
 from catalogue.publish import (
     Assessor,
     BulkValidator,
@@ -53,12 +54,13 @@ from catalogue.publish import (
     record_graph_of,
     timestamp,
 )
+from catalogue.search_backend import SearchBackend
 from catalogue.signing import KeyLookup, RecordSigner, TrustedKeys, load_node_key
 from catalogue.store import (
     CHANGE_DELETED,
-    OxigraphStore,
     QueryRefused,
     QueryTimeout,
+    RecordStore,
     RecordVersion,
     Snapshots,
     SparqlRunner,
@@ -113,8 +115,8 @@ class CatalogueNode:
     """Everything one node holds open: store, index, tokens, the publish pipeline, SPARQL."""
 
     config: CatalogueConfig
-    store: OxigraphStore
-    index: SearchIndex
+    store: RecordStore
+    index: SearchBackend
     tokens: TokenStore
     publisher: CataloguePublisher
     sparql: SparqlRunner
@@ -160,8 +162,8 @@ def open_node(
     if validate is None:
         validate, default_bulk = default_validator()
         validate_many = validate_many or default_bulk
-    store = OxigraphStore(data_dir / STORE_DIR)
-    index = SearchIndex(data_dir / INDEX_FILE)
+    store = open_store(settings.store_url, data_dir / STORE_DIR)
+    index = open_index(settings.index_url, data_dir / INDEX_FILE)
     tokens = TokenStore(data_dir / TOKENS_FILE)
     signer = RecordSigner(load_node_key(data_dir))
     trusted = key_for or TrustedKeys({signer.verification_method: signer.public_key})

@@ -44,6 +44,11 @@ class CatalogueConfig:
     sparql_concurrency: int = DEFAULT_SPARQL_CONCURRENCY
     sparql_max_result_bytes: int = DEFAULT_SPARQL_MAX_RESULT_BYTES
     sparql_memory_bytes: int = DEFAULT_SPARQL_MEMORY_BYTES
+    store_url: str | None = None
+    """Where the records live: None for the embedded Oxigraph store, or a SPARQL 1.1 endpoint
+    (``sparql+http://host:port/sparql``) shared by replicas (:mod:`catalogue.backends`)."""
+    index_url: str | None = None
+    """Where the search index lives: None for embedded SQLite, or ``postgresql://…``."""
 
     @property
     def base(self) -> str:

@@ -34,7 +34,8 @@ from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
-from catalogue.index import IndexRow, SearchIndex, flatten_record
+from catalogue.index import IndexRow, flatten_record
+from catalogue.search_backend import SearchBackend
 from catalogue.signing import (
     KeyLookup,
     RecordSigner,
@@ -326,7 +327,7 @@ class CataloguePublisher:
     def __init__(
         self,
         store: RecordStore,
-        index: SearchIndex,
+        index: SearchBackend,
         *,
         validate: Validator,
         assess: Assessor,

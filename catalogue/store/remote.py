@@ -298,9 +298,7 @@ class SparqlEndpointStore:
         """
         # The query's form (and its syntax, as the embedded store reads it) from an empty
         # in-memory store: the form decides which media type to ask the server for.
-        form = ox.Store().query(sparql)
-        graph_form = not isinstance(form, ox.QuerySolutions | ox.QueryBoolean)
-        del form
+        graph_form = not isinstance(ox.Store().query(sparql), ox.QuerySolutions | ox.QueryBoolean)
         accept = f"{N_TRIPLES}, text/plain;q=0.8" if graph_form else SPARQL_RESULTS_JSON
         media, body = self._post(self.query_url, {"query": sparql}, accept, MAX_QUERY_ANSWER_BYTES)
         media = media.split(";")[0].strip().lower()
@@ -315,8 +313,8 @@ class SparqlEndpointStore:
                         term["type"] = "literal"
             return ox.parse_query_results(json.dumps(answer).encode(), ox.QueryResultsFormat.JSON)
         if media in (N_TRIPLES, "text/plain", "text/turtle"):
-            form = ox.RdfFormat.TURTLE if media == "text/turtle" else ox.RdfFormat.N_TRIPLES
-            return [ox.Triple(q.subject, q.predicate, q.object) for q in ox.parse(body, form)]
+            syntax = ox.RdfFormat.TURTLE if media == "text/turtle" else ox.RdfFormat.N_TRIPLES
+            return [ox.Triple(q.subject, q.predicate, q.object) for q in ox.parse(body, syntax)]
         if media.startswith("text/") and b"error" in body[:200].lower():
             raise SyntaxError(body[:300].decode("utf-8", "replace"))
         raise StoreError("store-request-failed", f"the SPARQL store answered an unexpected {media!r}")

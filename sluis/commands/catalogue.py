@@ -2,7 +2,10 @@
 
 Stable contracts scripts rely on:
 
-* ``sluis catalogue serve --data DIR [--host 127.0.0.1] [--port 8080]``
+* ``sluis catalogue serve --data DIR [--host 127.0.0.1] [--port 8080] [--store URL] [--index URL]``
+  (store and index default to embedded storage in DIR; see :mod:`catalogue.backends`);
+* ``sluis catalogue migrate --from-data DIR --to-data DIR [--from-store/--from-index/--to-store/
+  --to-index URL]``: copy every record (all versions) and rebuild the index (exit 1 on conflicts);
 * ``sluis catalogue token create --data DIR --publisher IRI`` prints the token and nothing else;
 * ``sluis catalogue publish FILE... (--data DIR | --url URL --token T)``: exit 0 when every file
   was published, 1 when some were rejected (each reason printed), 2 on usage errors;
@@ -40,7 +43,11 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--public-url", help="URL clients reach the node at (default http://HOST:PORT)")
+    from sluis.commands import catalogue_scale
+
+    catalogue_scale.add_backend_options(serve)
     serve.set_defaults(handler=_serve)
+    catalogue_scale.register(commands)
 
     init = commands.add_parser("init", help="write the node's node.toml (identity, operator token)")
     init.add_argument("--data", required=True, type=Path)
@@ -107,14 +114,20 @@ def _settings(data_dir: Path) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import psycopg
     import uvicorn
 
     from catalogue.api import create_catalogue_app
     from catalogue.config import CatalogueConfig
+    from catalogue.store import StoreError
 
     settings = _settings(args.data)
     public_url = args.public_url or (settings.public_url if settings else f"http://{args.host}:{args.port}")
-    app = create_catalogue_app(args.data, CatalogueConfig(public_url=public_url))
+    config = CatalogueConfig(public_url=public_url, store_url=args.store, index_url=args.index)
+    try:
+        app = create_catalogue_app(args.data, config)
+    except (ValueError, StoreError, psycopg.Error) as error:
+        raise CommandError(f"cannot open the node's storage: {error}") from None
     federation = app.state.federation
     federation.start_scheduler()  # harvests sources whose interval (or the node's) is set
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
