@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from rdflib import Graph, Literal, URIRef
 from starlette.concurrency import run_in_threadpool
 
-from catalogue.backends import open_index, open_store
+from catalogue.backends import open_index, open_sparql, open_store
 from catalogue.config import (
     DEFAULT_CATALOG_PAGE_SIZE,
     DEFAULT_SEARCH_PAGE_SIZE,
@@ -62,10 +62,10 @@ from catalogue.store import (
     QueryTimeout,
     RecordStore,
     RecordVersion,
-    Snapshots,
     SparqlRunner,
     StoreError,
 )
+from catalogue.store.remote_sparql import RemoteSparqlRunner
 from catalogue.tokens import TOKENS_FILE, TokenStore
 from connector.problems import FieldError, ProblemError, install_problem_handlers
 from vocab.errors import VocabError
@@ -119,7 +119,7 @@ class CatalogueNode:
     index: SearchBackend
     tokens: TokenStore
     publisher: CataloguePublisher
-    sparql: SparqlRunner
+    sparql: SparqlRunner | RemoteSparqlRunner
     key_for: KeyLookup
 
     @property
@@ -178,15 +178,7 @@ def open_node(
         dataset_base=f"{settings.base}/catalogue/datasets",
         max_bytes=settings.max_body_bytes,
     )
-    sparql = SparqlRunner(
-        Snapshots(store, data_dir / SNAPSHOTS_DIR),
-        timeout_seconds=settings.sparql_timeout_seconds,
-        max_results=settings.sparql_max_results,
-        max_result_bytes=settings.sparql_max_result_bytes,
-        concurrency=settings.sparql_concurrency,
-        memory_bytes=settings.sparql_memory_bytes,
-        max_query_chars=MAX_SPARQL_QUERY_CHARS,
-    )
+    sparql = open_sparql(store, data_dir / SNAPSHOTS_DIR, settings)
     return CatalogueNode(settings, store, index, tokens, publisher, sparql, trusted)
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from catalogue.config import MAX_SPARQL_QUERY_CHARS, CatalogueConfig
 from catalogue.index import SearchIndex
 from catalogue.search_backend import SearchBackend
-from catalogue.store import OxigraphStore, RecordStore
+from catalogue.store import OxigraphStore, RecordStore, Snapshots, SparqlRunner
 from catalogue.store.remote import SCHEMES, SparqlEndpointStore
+from catalogue.store.remote_sparql import RemoteSparqlRunner
 
 INDEX_SCHEMES = ("postgresql", "postgres")
 
@@ -53,4 +55,31 @@ def open_index(url: str | None, embedded_path: Path) -> SearchBackend:
     raise ValueError(
         f"index URL {describe(url)!r}: use postgresql://user@host:port/database "
         "or leave it out for the embedded index"
+    )
+
+
+def open_sparql(
+    store: RecordStore, snapshots: Path, settings: CatalogueConfig
+) -> SparqlRunner | RemoteSparqlRunner:
+    """The public SPARQL endpoint's runner: worker processes on snapshots of an embedded store,
+    or the SPARQL server itself (same checks and caps) when the records live there."""
+    if isinstance(store, SparqlEndpointStore):
+        return RemoteSparqlRunner(
+            store.query_url,
+            timeout_seconds=settings.sparql_timeout_seconds,
+            max_results=settings.sparql_max_results,
+            max_result_bytes=settings.sparql_max_result_bytes,
+            concurrency=settings.sparql_concurrency,
+            max_query_chars=MAX_SPARQL_QUERY_CHARS,
+        )
+    if not isinstance(store, OxigraphStore):
+        raise TypeError(f"no SPARQL runner for a {type(store).__name__}")
+    return SparqlRunner(
+        Snapshots(store, snapshots),
+        timeout_seconds=settings.sparql_timeout_seconds,
+        max_results=settings.sparql_max_results,
+        max_result_bytes=settings.sparql_max_result_bytes,
+        concurrency=settings.sparql_concurrency,
+        memory_bytes=settings.sparql_memory_bytes,
+        max_query_chars=MAX_SPARQL_QUERY_CHARS,
     )

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from catalogue.store import OxigraphStore, RecordStore, RecordVersion, SparqlRunner, StoreError
+from catalogue.backends import open_sparql
+from catalogue.config import CatalogueConfig
+from catalogue.store import OxigraphStore, RecordStore, RecordVersion, StoreError
 from catalogue.store.remote import SparqlEndpointStore, endpoint_from_url
 
 PUBLISHER = "https://data.example.eu/org/tso"
@@ -70,10 +73,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStor
 
 
 def titles(store: RecordStore) -> list[str]:
-    runner = SparqlRunner(
-        store.query, timeout_seconds=30, max_results=100, concurrency=1, max_query_chars=10_000
-    )
-    result = runner.run(f"SELECT ?t WHERE {{ ?d <{TITLE}> ?t }} ORDER BY ?t")
+    """What the node's public SPARQL endpoint answers (embedded: worker processes on snapshots)."""
+    with tempfile.TemporaryDirectory() as folder:
+        runner = open_sparql(store, Path(folder), CatalogueConfig())
+        try:
+            result = runner.run(f"SELECT ?t WHERE {{ ?d <{TITLE}> ?t }} ORDER BY ?t")
+        finally:
+            runner.close()
     return [row["t"]["value"] for row in json.loads(result.body)["results"]["bindings"]]
 
 
