@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rdflib import Graph, URIRef
 
-from catalogue.index import flatten_record
+from catalogue.index import IndexRow, flatten_record
 from catalogue.publish import timestamp
 from catalogue.search_backend import IndexWriter, SearchBackend
 from catalogue.store import RECORDS_GRAPH, RecordStore, RecordVersion, record_graph
@@ -56,23 +56,37 @@ def record_ids(store: RecordStore) -> Iterator[str]:
             yield name[len(prefix) :]
 
 
-def index_row_write(index_writer: IndexWriter, version: RecordVersion) -> None:
-    """Index one current version (tombstone or record) inside an index transaction."""
+def index_row_write(
+    index_writer: IndexWriter, version: RecordVersion, last_content: RecordVersion | None
+) -> None:
+    """Index one current version inside an index transaction.
+
+    A tombstone is indexed as a publish then a retraction leave it: the row of the last version
+    with content, marked deleted (listed for harvesters, never found by search).
+    """
     modified = timestamp(version.modified)
-    if version.deleted:
-        index_writer.tombstone(version.record_id, record_modified=modified, version=version.version)
+    described = version if not version.deleted else last_content
+    if described is None or not described.content:
+        row = IndexRow(
+            record_id=version.record_id, dataset=version.dataset, kind="dataset", title="",
+            description="", keywords=(), publisher=None, publisher_name=None, modified=modified,
+            record_modified=modified, version=version.version, deleted=True,
+        )
+        index_writer.upsert(row)
         return
     graph = Graph(bind_namespaces="none")
-    graph.parse(data=version.content, format="nt")
-    summary = version.quality.get("quality") if isinstance(version.quality, dict) else None
+    graph.parse(data=described.content, format="nt")
+    summary = described.quality.get("quality") if isinstance(described.quality, dict) else None
     row = flatten_record(
         graph,
-        URIRef(version.dataset),
+        URIRef(described.dataset),
         record_id=version.record_id,
         record_modified=modified,
         version=version.version,
         quality=summary if isinstance(summary, dict) else None,
     )
+    if version.deleted:
+        row = replace(row, deleted=True)
     index_writer.upsert(row)
 
 
@@ -107,7 +121,7 @@ def _copy(
     report: MigrationReport,
 ) -> None:
     missing: dict[str, list[RecordVersion]] = {}
-    current: list[RecordVersion] = []
+    current: list[tuple[RecordVersion, RecordVersion | None]] = []
     for record_id in record_ids_:
         report.records += 1
         wanted = source.versions(record_id)
@@ -124,7 +138,8 @@ def _copy(
         report.versions_present += len(present)
         missing[record_id] = [version for version in copies if version.version not in present]
         if copies:
-            current.append(copies[-1])
+            with_content = [version for version in copies if not version.deleted]
+            current.append((copies[-1], with_content[-1] if with_content else None))
     # Version k of every record goes in one write, after version k-1 (each write is all or nothing).
     rounds = max((len(versions) for versions in missing.values()), default=0)
     for position in range(rounds):
@@ -132,7 +147,7 @@ def _copy(
         target.write(step, bulk=True)
         report.versions_copied += len(step)
     with target_index.transaction() as writer:
-        for version in current:
-            index_row_write(writer, version)
+        for version, last_content in current:
+            index_row_write(writer, version, last_content)
             report.indexed += 1
     _log.info("migrated a batch", extra={"records": len(record_ids_)})

@@ -43,11 +43,11 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--public-url", help="URL clients reach the node at (default http://HOST:PORT)")
-    from sluis.commands import catalogue_scale
+    from sluis.commands import _catalogue_scale
 
-    catalogue_scale.add_backend_options(serve)
+    _catalogue_scale.add_backend_options(serve)
     serve.set_defaults(handler=_serve)
-    catalogue_scale.register(commands)
+    _catalogue_scale.register(commands)
 
     init = commands.add_parser("init", help="write the node's node.toml (identity, operator token)")
     init.add_argument("--data", required=True, type=Path)
