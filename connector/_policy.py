@@ -21,11 +21,6 @@ import policies
 
 #: ODRL members that carry the rules of an offer or agreement (what both sides must agree on).
 RULE_MEMBERS = ("permission", "prohibition", "obligation")
-#: Facts only an AI job has - where it runs, which job it is. A negotiation happens before any
-#: job exists, so constraints on these are checked when a transfer binds the agreement to a job
-#: (and at every read), not when the agreement is made - unless the consumer declared them.
-JOB_OPERANDS = frozenset({"https://w3id.org/sluis/ns#computeSite", "https://w3id.org/sluis/ns#jobId"})
-
 
 #: Parsed policies kept in memory, by content. A connector has a handful of policies and every
 #: negotiation and transfer re-reads one of them; parsing costs more than evaluating.
@@ -86,41 +81,6 @@ class Verdict:
     explanation: dict[str, Any] | None = None
 
 
-def _unknown_leaves(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    children = node.get("premises")
-    if isinstance(children, list) and children:
-        return [leaf for child in children if isinstance(child, Mapping) for leaf in _unknown_leaves(child)]
-    return [node] if node.get("state") == "unknown" else []
-
-
-def _waits_only_for_job_facts(rule: Mapping[str, Any]) -> bool:
-    leaves = _unknown_leaves(rule)
-    return bool(leaves) and all(
-        leaf.get("kind") == "constraint" and leaf.get("leftOperand") in JOB_OPERANDS for leaf in leaves
-    )
-
-
-def pending_only_on_job_facts(explanation: Mapping[str, Any]) -> bool:
-    """Whether a denial is *only* for want of job facts: a permission would hold but for them,
-    and no prohibition holds, or could hold, for any other reason (read from the decision's
-    explanation tree; unknown terms still deny)."""
-    if explanation.get("unknownTerms"):
-        return False
-    rules = [r for r in explanation.get("rules") or [] if isinstance(r, Mapping)]
-    for rule in rules:
-        if rule.get("kind") == "prohibition":
-            if rule.get("state") == "satisfied":
-                return False
-            if rule.get("state") == "unknown" and not _waits_only_for_job_facts(rule):
-                return False
-    return any(
-        rule.get("kind") == "permission"
-        and rule.get("state") == "unknown"
-        and _waits_only_for_job_facts(rule)
-        for rule in rules
-    )
-
-
 def decide(
     policy_json: Mapping[str, Any],
     *,
@@ -128,17 +88,18 @@ def decide(
     target: str,
     context: Mapping[str, object],
     now: datetime,
+    scope: policies.Scope,
     action: str | None = None,
-    defer_job_facts: bool = False,
 ) -> Verdict:
-    """Evaluate ``policy_json`` for ``assignee`` using ``target``; errors deny, with their reason.
+    """Evaluate ``policy_json`` for ``assignee`` using ``target`` in ``scope``; errors deny.
 
     With no ``action``, the request is for ``use`` or, failing that, for any narrower action a
     permission of the policy names (an offer granting only ``aggregate`` is negotiable: the
     data plane then enforces that narrower action at every read).
 
-    ``defer_job_facts`` (negotiation scope): a denial that only waits for facts of a job (see
-    :data:`JOB_OPERANDS`) is a permit now; the transfer scope decides them with real values.
+    The scope decides which facts may still be missing (``policies.LATER_FACTS``): in the
+    negotiation scope a denial that only waits for a job's compute site or id is a permit for
+    now, decided with real values when a transfer starts; access and transfer defer nothing.
     """
     try:
         policy = parsed_policy(policy_json)
@@ -148,8 +109,7 @@ def decide(
             request = policies.Request(
                 assignee=assignee, action=candidate, target=target, context=dict(context)
             )
-            decision = policies.evaluate(policy, request, policies.World(now=now))
-            verdict = _verdict(decision, defer_job_facts)
+            verdict = _verdict(policies.decide_in_scope(policy, request, policies.World(now=now), scope))
             if verdict.permitted:
                 return verdict
             verdicts.append(verdict)
@@ -158,14 +118,10 @@ def decide(
     return verdicts[0]
 
 
-def _verdict(decision: policies.Decision, defer_job_facts: bool) -> Verdict:
-    if decision.permitted:  # the explanation tree is only read to judge a denial
-        return Verdict(True, str(decision.summary))
-    explanation = decision.to_json()
-    if defer_job_facts and pending_only_on_job_facts(explanation):
-        summary = f"permit for now: {decision.summary}; job facts are decided when a transfer starts"
-        return Verdict(True, summary, explanation)
-    return Verdict(False, str(decision.summary), explanation)
+def _verdict(scoped: policies.ScopedDecision) -> Verdict:
+    if scoped.permitted and not scoped.deferred:  # the explanation is kept for denials, deferrals
+        return Verdict(True, scoped.summary)
+    return Verdict(scoped.permitted, scoped.summary, scoped.decision.to_json())
 
 
 def _actions_to_try(policy: policies.Policy) -> list[str]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector._policy import decide, offer_for_catalog
+import policies
+from connector._policy import Verdict, decide, offer_for_catalog
 from connector.store import AssetRecord, ContractDefinition, Store
 from vocab import dsp
 
@@ -47,6 +48,22 @@ class CatalogBuilder:
         self.dsp_base = dsp_base
         self.service_id = f"{dsp_base}#service"
 
+    def access(
+        self,
+        definition: ContractDefinition,
+        asset_id: str,
+        requester: str,
+        context: Mapping[str, object],
+        now: datetime,
+    ) -> Verdict:
+        """The definition's access policy for ``requester`` (scope access; a missing policy denies)."""
+        access = self.store.get_policy(definition.access_policy_id)
+        if access is None:
+            return Verdict(False, f"the access policy {definition.access_policy_id} no longer exists")
+        return decide(
+            access, assignee=requester, target=asset_id, context=context, now=now, scope=policies.Scope.ACCESS
+        )
+
     def _visible(
         self,
         definition: ContractDefinition,
@@ -55,10 +72,7 @@ class CatalogBuilder:
         context: Mapping[str, object],
         now: datetime,
     ) -> bool:
-        access = self.store.get_policy(definition.access_policy_id)
-        if access is None:
-            return False
-        return decide(access, assignee=requester, target=asset_id, context=context, now=now).permitted
+        return self.access(definition, asset_id, requester, context, now).permitted
 
     def offers(
         self, requester: str, context: Mapping[str, object], now: datetime, asset_id: str | None = None
@@ -87,10 +101,17 @@ class CatalogBuilder:
                     return found
         return found
 
+    def definition(self, definition_id: str) -> ContractDefinition | None:
+        for definition in self.store.contract_definitions():
+            if definition.id == definition_id:
+                return definition
+        return None
+
     def find_offer(
         self, offer_identifier: str
     ) -> tuple[AssetRecord, ContractDefinition, dict[str, Any]] | None:
-        """The asset, definition and current offer behind an offer id (no visibility check)."""
+        """The asset, definition and current offer behind an offer id (no visibility check:
+        callers answering a peer check the access policy themselves)."""
         for definition in self.store.contract_definitions():
             for each in definition.asset_ids:
                 if offer_id(definition.id, each) != offer_identifier:

@@ -16,7 +16,7 @@ from policies.lint import Finding, lint
 from policies.model import Action, Constraint, Entity, LogicalConstraint, Policy, Rule, Value
 from policies.parse import parse_policy
 from policies.request import Request, World
-from policies.scope import DataScope, RowFilter, data_scope
+from policies.scope import DataScope, RowFilter, Scope, ScopedDecision, data_scope, decide_in_scope
 from policies.serialize import make_agreement, to_dsp_json
 
 __all__ = [
@@ -36,11 +36,14 @@ __all__ = [
     "RowFilter",
     "Rule",
     "RuleReport",
+    "Scope",
+    "ScopedDecision",
     "State",
     "Value",
     "World",
     "compile_policy",
     "data_scope",
+    "decide_in_scope",
     "evaluate",
     "lint",
     "make_agreement",

@@ -1,4 +1,16 @@
-"""What the data plane must enforce for a permitted read: columns, rows, aggregates, reads.
+"""Decision scopes, and what the data plane must enforce for a permitted read.
+
+**Scopes.** A policy is decided at several moments of a contract's life, and not every fact
+exists at each: a catalog request has a party but no declared purpose; a negotiation has a
+declared purpose but no job yet; a transfer binds a job (id, compute site); every read has all
+of them. :func:`decide_in_scope` decides for one :class:`Scope`: a denial that is *only* for
+want of facts the scope does not have yet (:data:`LATER_FACTS`) is a permit *for now* - a
+permission that would hold but for them, and no prohibition that holds or could hold for any
+other reason - and those facts are decided when they exist. Anything else unknown (an unknown
+term, a missing credential) still denies. The ``access`` and ``transfer`` scopes defer nothing.
+
+**Data scope.** What the data plane must enforce for a permitted read: columns, rows,
+aggregates, reads.
 
 The decision says *whether* a job may read; the scope says *what* it may see. It is taken
 from the permissions that grant the request (their constraints, action refinements and
@@ -17,14 +29,108 @@ together (an intersection): stricter than necessary, never looser.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
 
 from policies import terms
 from policies.compile import compile_policy
 from policies.errors import PolicyError
+from policies.explanation import Decision, Premise, RuleReport, State
 from policies.model import Constraint, ConstraintNode, LogicalConstraint, Policy, Rule
 from policies.operands import column_name, is_row_filter
 from policies.request import Request, World
 from policies.values import Kind, ValueMismatch, coerce_right, kind_from_right, to_boolean, to_number
+
+
+class Scope(StrEnum):
+    """The moments a policy is decided at (the names EDC gives its policy scopes)."""
+
+    ACCESS = "access"  # who may see or name an offer: the access policy, at every step
+    CATALOG = "catalog"  # the usage policy while listing offers
+    NEGOTIATION = "negotiation"  # the usage policy when an agreement is made
+    TRANSFER = "transfer"  # the agreement when a transfer starts, and at every read
+
+
+#: Facts a scope cannot have yet; a denial only for want of them is a permit for now.
+LATER_FACTS: Final[dict[Scope, frozenset[str]]] = {
+    Scope.ACCESS: frozenset(),
+    Scope.CATALOG: frozenset({terms.PURPOSE, terms.COMPUTE_SITE, terms.JOB_ID}),
+    Scope.NEGOTIATION: frozenset({terms.COMPUTE_SITE, terms.JOB_ID}),
+    Scope.TRANSFER: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class ScopedDecision:
+    """A decision in a scope: ``deferred`` names the later facts a permit for now waits for."""
+
+    permitted: bool
+    summary: str
+    decision: Decision
+    deferred: tuple[str, ...] = ()
+
+
+def decide_in_scope(policy: Policy, request: Request, world: World, scope: Scope) -> ScopedDecision:
+    """Decide ``request`` in ``scope``: like :func:`policies.evaluate`, but a denial waiting only
+    for facts of a later scope (that the request does not state) is a permit for now."""
+    decision = compile_policy(policy).explain(request, world)
+    if decision.permitted:
+        return ScopedDecision(True, decision.summary, decision)
+    later = LATER_FACTS[scope] - set(request.operands)
+    waiting = _waiting_only_for(decision, later) if later else None
+    if waiting is None:
+        return ScopedDecision(False, decision.summary, decision)
+    names = ", ".join(terms.compact_term(t) for t in waiting)
+    summary = f"permit for now: {decision.summary}; {names} decided when known"
+    return ScopedDecision(True, summary, decision, waiting)
+
+
+def _unknown_leaves(premises: tuple[Premise, ...]) -> list[Premise]:
+    found: list[Premise] = []
+    for premise in premises:
+        if premise.premises:
+            found.extend(_unknown_leaves(premise.premises))
+        elif premise.state is State.UNKNOWN:
+            found.append(premise)
+    return found
+
+
+def _only_later(report: RuleReport, later: frozenset[str]) -> tuple[str, ...] | None:
+    leaves = _unknown_leaves(report.premises)
+    if not leaves or any(
+        leaf.kind != "constraint" or leaf.left_operand not in later or leaf.unknown_term for leaf in leaves
+    ):
+        return None
+    return tuple(sorted({str(leaf.left_operand) for leaf in leaves}))
+
+
+def _waiting_only_for(decision: Decision, later: frozenset[str]) -> tuple[str, ...] | None:
+    """The later facts a permit waits for, or ``None`` if the denial has another reason."""
+    if decision.unknown_terms or decision.unsupported_profiles:
+        return None
+    waiting: set[str] = set()
+    for report in decision.rules:
+        if report.kind == "prohibition":
+            if report.state is State.SATISFIED or report.active:
+                return None
+            if report.state is State.UNKNOWN:
+                facts = _only_later(report, later)
+                if facts is None:
+                    return None
+                waiting.update(facts)
+        elif report.kind == "obligation" and any(duty.blocking for duty in report.duties):
+            return None
+    granting = [
+        facts
+        for report in decision.rules
+        if report.kind == "permission" and report.state is State.UNKNOWN
+        for facts in [_only_later(report, later)]
+        if facts is not None
+    ]
+    if not granting:
+        return None
+    waiting.update(granting[0])
+    return tuple(sorted(waiting))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import policies
 from connector._policy import decide, make_agreement, same_rules
+from connector.control.access import AccessGate, declared_facts
 from connector.control.context import ControlContext
 from connector.control.errors import MAX_REASON_CHARS, DspError, DspReply, ServiceError
 from connector.control.extensions import EXT_COMPUTE_SITE, EXT_CONSUMER_PROOF, EXT_PURPOSE
-from connector.control.process import Plan, logged, pids, reason_text, refuse, send
+from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
 from connector.identity import IdentityError, VerifiedClaims, sign_agreement, verify_agreement
 from connector.protocol import (
     Effect,
@@ -24,7 +26,6 @@ from connector.protocol import (
     NegotiationMessage,
     NegotiationState,
     Role,
-    TransferMessage,
     negotiation_message_for,
     negotiation_step,
 )
@@ -46,23 +47,12 @@ def proof_by(document: Mapping[str, Any], did: str) -> dict[str, Any]:
     raise IdentityError("missing_proof", f"no signature by {did} is on the document")
 
 
-def is_repeat(ctx: ControlContext, record: ProcessRecord, kind: NegotiationMessage | TransferMessage) -> bool:
-    """A re-delivered message we already applied (the peer's outbox retried after a lost ack).
-
-    DSP messages carry no message id, so a message of the same type among the last few this
-    process received counts as the same message: it is acknowledged again, changing nothing.
-    """
-    return any(
-        m.direction == "in" and m.type == kind.value.split(":")[0]
-        for m in ctx.store.messages_of(record.id)[-3:]
-    )
-
-
 class Negotiations:
     """Contract negotiations of one participant, as provider and as consumer."""
 
     def __init__(self, ctx: ControlContext) -> None:
         self.ctx = ctx
+        self.gate = AccessGate(ctx)
 
     # -- messages received ------------------------------------------------------------------
 
@@ -78,10 +68,17 @@ class Negotiations:
             learnt = ctx.check_pids(record, body)
             result = negotiation_step(NegotiationState(record.state), kind, Role(record.role).other)
             if isinstance(result, IllegalTransition):
-                if is_repeat(ctx, record, kind):
+                if is_redelivery(ctx.store, record, body):
                     return None
                 raise DspError(400, result.code, result.reason, **pids(record))
-            plan = self._plan(record, result.after, result.effects, body, claims)
+            refusal = None
+            if kind != NegotiationMessage.TERMINATION:  # walking away needs no permission
+                refusal = self.gate.negotiation_refusal(record, ctx.policy_context(claims))
+            if refusal is not None:
+                plan = Plan(state=result.after)
+                refuse(record, plan, "access-denied", refusal, status=403)
+            else:
+                plan = self._plan(record, result.after, result.effects, body, claims)
             plan.changes.update(learnt)
             plan.messages.insert(0, logged("in", body))
             return plan
@@ -168,6 +165,9 @@ class Negotiations:
 
     def state(self, claims: VerifiedClaims, pid: str) -> DspReply:
         record = self.ctx.own_process("negotiation", pid, claims)
+        refusal = self.gate.negotiation_refusal(record, self.ctx.policy_context(claims))
+        if refusal is not None:
+            raise DspError(403, "access-denied", refusal, **pids(record))
         state = record.state if record.state != NegotiationState.INITIAL else NegotiationState.REQUESTED
         return DspReply(
             200, dsp.contract_negotiation(record.provider_pid or "", record.consumer_pid or "", state)
@@ -205,18 +205,21 @@ class Negotiations:
         self, record: ProcessRecord, body: Mapping[str, Any], claims: VerifiedClaims, plan: Plan
     ) -> None:
         requested = dict(body["offer"])
-        found = self.ctx.catalog.find_offer(str(requested.get("@id", "")))
+        # an offer the requester may not see is answered exactly like one that does not exist
+        found = self.gate.visible_offer(
+            str(requested.get("@id", "")), claims.participant_id, self.ctx.policy_context(claims)
+        )
         if found is None:
             refuse(record, plan, "unknown-offer", f"no offer {requested.get('@id')!r} exists")
             return
-        asset, _definition, ours = found
+        asset, definition, ours = found
         target = requested.get("target", asset.id)
         if target != asset.id:
             refuse(
                 record, plan, "wrong-target", f"offer {ours['@id']} is for dataset {asset.id}, not {target}"
             )
             return
-        plan.details.update({"dataset_id": asset.id, "offer": ours})
+        plan.details.update({"dataset_id": asset.id, "offer": ours, "definition_id": definition.id})
         for key, member in (("purpose", EXT_PURPOSE), ("compute_site", EXT_COMPUTE_SITE)):
             if body.get(member) is not None:  # a counter-request may declare them anew
                 plan.details[key] = body.get(member)
@@ -242,12 +245,9 @@ class Negotiations:
             offer,
             assignee=claims.participant_id,
             target=dataset_id,
-            context=ctx.policy_context(
-                claims,
-                {"purpose": declared.get("purpose"), "sluis:computeSite": declared.get("compute_site")},
-            ),
+            context=ctx.policy_context(claims, declared_facts(declared)),
             now=now,
-            defer_job_facts=True,
+            scope=policies.Scope.NEGOTIATION,
         )
         if not verdict.permitted:
             refuse(record, plan, "policy-denied", verdict.summary)

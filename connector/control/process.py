@@ -10,6 +10,8 @@ This is the one compare-and-set loop of the control plane.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -52,6 +54,28 @@ class Plan:
 
 def logged(direction: str, body: Mapping[str, Any]) -> LoggedMessage:
     return LoggedMessage(direction, str(body.get("@type", "")), dict(body))
+
+
+def message_identity(body: Mapping[str, Any]) -> str:
+    """A message's identity: its type, pids and every other member, as one content hash.
+
+    DSP 2025-1 messages carry no message id. Two deliveries are the same message when they are
+    equal member for member (bodies are compared in the compact form every message is read
+    into), so an agreement with another ``@id`` or a suspension with other reasons is another
+    message, never a redelivery.
+    """
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def is_redelivery(store: Store, record: ProcessRecord, body: Mapping[str, Any]) -> bool:
+    """Whether ``body`` is a message this process already received and applied (the peer's
+    outbox retried after a lost acknowledgement): acknowledged again, changing nothing."""
+    identity = message_identity(body)
+    return any(
+        m.direction == "in" and m.type == body.get("@type") and message_identity(m.body) == identity
+        for m in store.messages_of(record.id)
+    )
 
 
 def pids(record: ProcessRecord) -> dict[str, str]:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
-from connector._policy import decide
+from connector.control.access import AccessGate
 from connector.control.context import ControlContext
 from connector.control.errors import DspError, DspReply, ServiceError
 from connector.control.extensions import EXT_COMPUTE_SITE, EXT_JOB_ID, EXT_PURPOSE
 from connector.control.flows import PULL_FORMAT, TransferFlow, received_address
-from connector.control.negotiation import is_repeat
-from connector.control.process import Plan, logged, pids, reason_text, refuse, send
+from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
 from connector.dataplane.contract_state import TransferView
 from connector.identity import VerifiedClaims
 from connector.protocol import (
@@ -54,6 +54,7 @@ class Transfers:
     def __init__(self, ctx: ControlContext, flows: Mapping[str, TransferFlow]) -> None:
         self.ctx = ctx
         self.flows = dict(flows)
+        self.gate = AccessGate(ctx)
 
     # -- messages received ------------------------------------------------------------------
 
@@ -104,19 +105,19 @@ class Transfers:
                 "job_id": body.get(EXT_JOB_ID),
                 "purpose": body.get(EXT_PURPOSE),
                 "compute_site": body.get(EXT_COMPUTE_SITE),
+                # the verified facts a provider-side resume is decided on again
+                "requester_facts": ctx.policy_context(claims),
             },
         )
         plan = Plan(state=TransferState.REQUESTED, messages=[logged("in", body)])
-        self._start(record, agreement, claims, plan)
+        self._start(record, agreement, plan)
         stored = ctx.writer.create(record, plan)
         if plan.refusal:
             raise plan.refusal
         return DspReply(201, dsp.transfer_process(stored.id, consumer_pid, stored.state))
 
-    def _start(
-        self, record: ProcessRecord, agreement: AgreementRecord, claims: VerifiedClaims, plan: Plan
-    ) -> None:
-        ctx = self.ctx
+    def _start(self, record: ProcessRecord, agreement: AgreementRecord, plan: Plan) -> None:
+        """Start (or restart) a transfer: format, access and usage policy, then open its flow."""
         details = record.details
         if details["format"] not in SUPPORTED_FORMATS:
             refuse(
@@ -130,39 +131,36 @@ class Transfers:
         if flow is None:
             refuse(record, plan, "no-data-plane", "this connector runs no data plane to serve transfers")
             return
-        now = ctx.clock()
-        policy = {k: v for k, v in agreement.agreement.items() if k != "proof"}
-        context = ctx.policy_context(
-            claims,
-            {
-                "purpose": details.get("purpose"),
-                "sluis:computeSite": details.get("compute_site"),
-                "sluis:jobId": details.get("job_id"),
-            },
-        )
-        verdict = decide(
-            policy, assignee=claims.participant_id, target=agreement.asset_id, context=context, now=now
-        )
-        if not verdict.permitted:
-            refuse(record, plan, "policy-denied", verdict.summary)
+        facts = details.get("requester_facts")
+        refusal = self.gate.transfer_refusal(agreement, details, facts if isinstance(facts, dict) else {})
+        if refusal is not None:
+            refuse(record, plan, "policy-denied", refusal, status=403)
             return
         view = TransferView(
             id=record.id,
             state=TransferState.STARTED,
             agreement_id=agreement.id,
-            consumer_id=claims.participant_id,
-            provider_id=ctx.participant_id,
+            consumer_id=record.counterparty_id,
+            provider_id=self.ctx.participant_id,
             asset_id=agreement.asset_id,
             job_id=details.get("job_id"),
             purpose=details.get("purpose"),
             compute_site=details.get("compute_site"),
         )
-        address = flow.open(view, now)
+        address = flow.open(view, self.ctx.clock())
         message = dsp.transfer_start_message(
             record.id, record.consumer_pid or "", address.to_dsp() if address is not None else None
         )
         plan.state = TransferState.STARTED
         send(plan, record, "start", message)
+
+    def _restart(self, record: ProcessRecord, plan: Plan) -> None:
+        """A resumed transfer (either side resumed it): decide again and send a fresh address."""
+        agreement = self.ctx.store.get_agreement(record.agreement_id or "")
+        if agreement is None or agreement.provider_id != self.ctx.participant_id:
+            refuse(record, plan, "unknown-agreement", f"no agreement {record.agreement_id} exists between us")
+            return
+        self._start(record, agreement, plan)
 
     def message(self, claims: VerifiedClaims, pid: str, message: dsp.DspMessage) -> DspReply:
         """A message about an existing transfer (POST /transfers/{pid}/start, suspension, ...)."""
@@ -177,10 +175,10 @@ class Transfers:
             learnt = ctx.check_pids(record, body)
             result = transfer_step(TransferState(record.state), kind, Role(record.role).other)
             if isinstance(result, IllegalTransition):
-                if is_repeat(ctx, record, kind):
+                if is_redelivery(ctx.store, record, body):
                     return None
                 raise DspError(400, result.code, result.reason, **pids(record))
-            plan = Plan(state=result.after, changes=learnt, messages=[logged("in", body)])
+            plan = Plan(state=result.after, changes=learnt)
             if result.after == TransferState.TERMINATED:
                 plan.changes["error"] = reason_text(body, "the counter-party terminated the transfer")
             for effect in result.effects:
@@ -188,13 +186,21 @@ class Transfers:
                     plan.details["data_address"] = received_address(body["dataAddress"])
                 elif effect == Effect.REVOKE_ACCESS:
                     plan.after_commit.append(functools.partial(self._close, record))
+                elif effect == Effect.REISSUE_ACCESS:
+                    # the consumer resumed: decided again on its claims *now*
+                    facts = ctx.policy_context(claims)
+                    plan.details["requester_facts"] = facts
+                    self._restart(replace(record, details={**record.details, "requester_facts": facts}), plan)
+            plan.messages.insert(0, logged("in", body))
             return plan
 
-        ctx.writer.compare_and_set(
+        done = ctx.writer.compare_and_set(
             lambda: ctx.own_process("transfer", pid, claims),
             plan_for,
             DspError(409, "concurrent-update", "the transfer changed while this message was applied"),
         )
+        if done is not None and done[1].refusal:
+            raise done[1].refusal
         return DspReply(200)
 
     def _close(self, record: ProcessRecord) -> None:
@@ -294,6 +300,11 @@ class Transfers:
             message = dsp.transfer_suspension_message(
                 ids["provider_pid"], ids["consumer_pid"], "suspended", reasons
             )
+        elif kind == TransferMessage.START and record.role == Role.PROVIDER:
+            self._restart(record, plan)  # a fresh data address, or a refusal
+            if plan.refusal is not None:
+                raise ServiceError(plan.refusal.status, plan.refusal.code, plan.refusal.reason)
+            return plan
         elif kind == TransferMessage.START:
             message = dsp.transfer_start_message(ids["provider_pid"], ids["consumer_pid"])
         elif kind == TransferMessage.COMPLETION:

@@ -39,6 +39,7 @@ class Effect(StrEnum):
     VERIFY_AGREEMENT = "verify-agreement"  # consumer: check the provider's signature and counter-sign
     FINALIZE = "finalize"  # provider: tell the consumer the negotiation is final
     START_TRANSFER = "start-transfer"  # provider: issue access and send the start message
+    REISSUE_ACCESS = "reissue-access"  # provider: check access again, send a fresh data address
     RECORD_DATA_ADDRESS = "record-data-address"  # consumer: keep the endpoint and token
     REVOKE_ACCESS = "revoke-access"  # provider: stop the data plane from serving the transfer
 

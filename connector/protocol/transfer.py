@@ -62,6 +62,8 @@ def _consumer_moves() -> dict[_T, dict[_Msg, _T]]:
 def _provider_moves() -> dict[_T, dict[_Msg, _T]]:
     moves = _common_moves()
     moves[_T.REQUESTED] = {_Msg.START: _T.STARTED, **moves[_T.REQUESTED]}
+    # a provider answers a consumer's resume with a start message carrying a fresh data address
+    moves[_T.STARTED] = {_Msg.START: _T.STARTED, **moves[_T.STARTED]}
     return moves
 
 
@@ -70,10 +72,12 @@ TRANSFER_TRANSITIONS: TransitionTable[TransferState, TransferMessage] = {
     Role.PROVIDER: _provider_moves(),
 }
 
-#: A consumer resuming a suspended transfer needs nothing new from the provider: its token is
-#: refreshed through the data plane's refresh endpoint, which checks the transfer is STARTED.
+#: A suspension revokes the consumer's tokens, so every resume - whoever sends it - ends with a
+#: start message from the provider carrying a fresh data address: the provider's own resume
+#: carries it; a consumer's resume is answered with one (STARTED -> STARTED).
 TRANSFER_REACTIONS: ReactionTable[TransferMessage, TransferState] = {
     (Role.PROVIDER, _Msg.REQUEST, _T.REQUESTED): (Effect.START_TRANSFER,),
+    (Role.PROVIDER, _Msg.START, _T.STARTED): (Effect.REISSUE_ACCESS,),
     (Role.CONSUMER, _Msg.START, _T.STARTED): (Effect.RECORD_DATA_ADDRESS,),
     (Role.PROVIDER, _Msg.SUSPENSION, _T.SUSPENDED): (Effect.REVOKE_ACCESS,),
     (Role.PROVIDER, _Msg.COMPLETION, _T.COMPLETED): (Effect.REVOKE_ACCESS,),

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import policies
 from connector._policy import decide, offer_for_catalog
 from connector.control.negotiation import proof_by
 from connector.identity import (
@@ -29,6 +30,7 @@ from connector.identity import (
     verify_token,
 )
 
+TRANSFER = policies.Scope.TRANSFER
 RESEARCH = "https://w3id.org/sluis/purpose/scientific-research"
 MARKETING = "https://w3id.org/sluis/purpose/marketing"
 
@@ -142,9 +144,18 @@ def test_a_cached_policy_still_decides_each_request_on_its_own() -> None:
     }
     now = datetime.now(UTC)
     for purpose, permitted in ((RESEARCH, True), (MARKETING, False), (RESEARCH, True)):
-        verdict = decide(policy, assignee="did:web:c", target="urn:ds", context={"purpose": purpose}, now=now)
+        verdict = decide(
+            policy,
+            assignee="did:web:c",
+            target="urn:ds",
+            context={"purpose": purpose},
+            now=now,
+            scope=TRANSFER,
+        )
         assert verdict.permitted is permitted
-    denied = decide(policy, assignee="did:web:c", target="urn:ds", context={"purpose": MARKETING}, now=now)
+    denied = decide(
+        policy, assignee="did:web:c", target="urn:ds", context={"purpose": MARKETING}, now=now, scope=TRANSFER
+    )
     assert denied.summary
     assert denied.explanation is not None
 

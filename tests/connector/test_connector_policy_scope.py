@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import policies
 from connector._policy import decide
 
 RESEARCH = "https://w3id.org/sluis/purpose/scientific-research"
@@ -29,19 +30,32 @@ FOR_RESEARCH = {"leftOperand": "purpose", "operator": "isA", "rightOperand": RES
 
 def _negotiate(offer: dict[str, Any], **context: object) -> Any:
     return decide(
-        offer, assignee="did:web:c", target="urn:ds", context=context, now=NOW, defer_job_facts=True
+        offer,
+        assignee="did:web:c",
+        target="urn:ds",
+        context=context,
+        now=NOW,
+        scope=policies.Scope.NEGOTIATION,
     )
 
 
 def test_a_missing_compute_site_is_left_to_the_transfer() -> None:
     verdict = _negotiate(_offer(SITE_IN_EU, FOR_RESEARCH), purpose=RESEARCH)
     assert verdict.permitted
-    assert "when a transfer starts" in verdict.summary
+    assert verdict.summary.startswith("permit for now")
+    assert "computeSite" in verdict.summary
 
 
 def test_without_deferral_the_same_request_is_denied() -> None:
     offer = _offer(SITE_IN_EU, FOR_RESEARCH)
-    verdict = decide(offer, assignee="did:web:c", target="urn:ds", context={"purpose": RESEARCH}, now=NOW)
+    verdict = decide(
+        offer,
+        assignee="did:web:c",
+        target="urn:ds",
+        context={"purpose": RESEARCH},
+        now=NOW,
+        scope=policies.Scope.TRANSFER,
+    )
     assert not verdict.permitted
 
 
