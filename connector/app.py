@@ -25,6 +25,7 @@ from connector.dsp_http import dsp_router
 from connector.identity import DidResolver, did_document, dsp_service
 from connector.management import BodySizeLimit, management_router
 from connector.problems import install_problem_handlers
+from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
 from connector.store import Store
 
 _log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def create_app(
                         "binding": "HTTPS",
                         "identifierType": "did:web",
                         "serviceId": f"{participant}#dsp",
+                        EXT_EXTENSIONS: list(SUPPORTED_EXTENSIONS),
                     }
                 ]
             }

@@ -16,6 +16,7 @@ from typing import Any
 
 import policies
 from connector._policy import Verdict, decide, offer_for_catalog
+from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
 from connector.store import AssetRecord, ContractDefinition, Store
 from vocab import dsp
 
@@ -140,7 +141,12 @@ class CatalogBuilder:
 
     def catalog(self, requester: str, context: Mapping[str, object], now: datetime) -> dict[str, Any]:
         datasets = self._grouped(self.offers(requester, context, now))
-        service = {"@id": self.service_id, "@type": "DataService", "endpointURL": self.dsp_base}
+        service = {
+            "@id": self.service_id,
+            "@type": "DataService",
+            "endpointURL": self.dsp_base,
+            EXT_EXTENSIONS: list(SUPPORTED_EXTENSIONS),  # what a consumer may ask for in a request
+        }
         return dsp.catalog(f"{self.dsp_base}#catalog", self.participant_id, datasets, [service])
 
     def dataset(

@@ -10,13 +10,13 @@ each:
 * ``process`` - a step's :class:`~connector.control.process.Plan` and the one compare-and-set writer;
 * ``outbox`` - delivery of what we owe peers, retried, surviving restarts;
 * ``context`` - what both processes share and the checks every DSP step makes first;
-* ``errors`` / ``extensions`` - refusals and answers; the members DSP has no field for.
+* ``errors`` - refusals (to peers, to our own people) and answers.
 """
 
 from connector.control.errors import DspError, DspReply, ServiceError
-from connector.control.extensions import EXT_COMPUTE_SITE, EXT_CONSUMER_PROOF, EXT_JOB_ID, EXT_PURPOSE
 from connector.control.flows import AccessIssuer, PullFlow, TransferFlow
 from connector.control.service import ConnectorService
+from connector.protocol.extensions import EXT_COMPUTE_SITE, EXT_CONSUMER_PROOF, EXT_JOB_ID, EXT_PURPOSE
 
 __all__ = [
     "EXT_COMPUTE_SITE",

@@ -17,7 +17,6 @@ from connector._policy import decide, make_agreement, same_rules
 from connector.control.access import AccessGate, declared_facts
 from connector.control.context import ControlContext
 from connector.control.errors import MAX_REASON_CHARS, DspError, DspReply, ServiceError
-from connector.control.extensions import EXT_COMPUTE_SITE, EXT_CONSUMER_PROOF, EXT_PURPOSE
 from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
 from connector.identity import IdentityError, VerifiedClaims, sign_agreement, verify_agreement
 from connector.protocol import (
@@ -29,8 +28,18 @@ from connector.protocol import (
     negotiation_message_for,
     negotiation_step,
 )
+from connector.protocol.extensions import (
+    EXT_COMPUTE_SITE,
+    EXT_CONSUMER_PROOF,
+    EXT_EXTENSIONS,
+    EXT_PURPOSE,
+    SIGNED_AGREEMENT,
+    SUPPORTED_EXTENSIONS,
+    listed_extensions,
+)
 from connector.store import AgreementRecord, OutboundMessage, ProcessRecord, new_pid
 from vocab import dsp
+from vocab.jsonld import DSP_CONTEXT, SLUIS_CONTEXT
 
 
 def proof_by(document: Mapping[str, Any], did: str) -> dict[str, Any]:
@@ -124,7 +133,11 @@ class Negotiations:
             counterparty_address=callback,
             provider_pid=pid,
             consumer_pid=consumer_pid,
-            details={"purpose": body.get(EXT_PURPOSE), "compute_site": body.get(EXT_COMPUTE_SITE)},
+            details={
+                "purpose": body.get(EXT_PURPOSE),
+                "compute_site": body.get(EXT_COMPUTE_SITE),
+                "extensions": sorted(listed_extensions(body)),
+            },
         )
         result = negotiation_step(NegotiationState.INITIAL, NegotiationMessage.REQUEST, Role.CONSUMER)
         assert not isinstance(result, IllegalTransition)
@@ -267,32 +280,25 @@ class Negotiations:
         plan.agreement = AgreementRecord(
             agreement_id, record.id, ctx.participant_id, claims.participant_id, dataset_id, signed
         )
-        send(
-            plan,
-            record,
-            "agreement",
-            dsp.contract_agreement_message(record.id, record.consumer_pid or "", signed),
-        )
+        message = dsp.contract_agreement_message(record.id, record.consumer_pid or "", signed)
+        message["@context"] = [DSP_CONTEXT, SLUIS_CONTEXT]  # defines ``proof`` for JSON-LD processors
+        send(plan, record, "agreement", message)
 
     def _verify_and_countersign(self, record: ProcessRecord, body: Mapping[str, Any], plan: Plan) -> None:
         ctx = self.ctx
         agreement = dict(body["agreement"])
-        check = verify_agreement(agreement, ctx.resolver, require_countersignature=False)
-        problem = None
-        if not check.valid:
-            problem = f"the provider's signature does not verify: {check.reason}"
-        elif agreement.get("assigner") != record.counterparty_id:
-            problem = f"the agreement's assigner is {agreement.get('assigner')}, not the provider"
-        elif agreement.get("assignee") != ctx.participant_id:
-            problem = f"the agreement's assignee is {agreement.get('assignee')}, not us"
-        elif record.details.get("dataset_id") and agreement.get("target") != record.details.get("dataset_id"):
-            problem = f"the agreement is for {agreement.get('target')}, not the dataset negotiated"
-        elif record.details.get("offer") and not same_rules(agreement, record.details["offer"]):
-            problem = "the agreement's rules differ from the offer"
+        # signed-agreement extension: a proof, when there is one, must verify; a plain DSP
+        # provider sends none, and its agreement is checked like any other
+        signed = "proof" in agreement
+        problem = self._agreement_problem(record, agreement, signed)
         if problem:
             refuse(record, plan, "agreement-rejected", problem)
             return
-        countersigned = sign_agreement(agreement, ctx.key, ctx.verification_method, created=ctx.clock())
+        countersigned = (
+            sign_agreement(agreement, ctx.key, ctx.verification_method, created=ctx.clock())
+            if signed
+            else agreement
+        )
         agreement_id = str(agreement["@id"])
         plan.state = NegotiationState.VERIFIED
         plan.changes["agreement_id"] = agreement_id
@@ -308,9 +314,28 @@ class Negotiations:
         message = dsp.agreement_verification_message(
             provider_pid,
             record.id,
-            extensions={EXT_CONSUMER_PROOF: proof_by(countersigned, ctx.participant_id)},
+            extensions={EXT_CONSUMER_PROOF: proof_by(countersigned, ctx.participant_id)} if signed else None,
         )
         send(plan, replace(record, provider_pid=provider_pid), "agreement/verification", message)
+
+    def _agreement_problem(
+        self, record: ProcessRecord, agreement: Mapping[str, Any], signed: bool
+    ) -> str | None:
+        """Why the consumer may not accept this agreement (``None``: it may)."""
+        if signed:
+            check = verify_agreement(agreement, self.ctx.resolver, require_countersignature=False)
+            if not check.valid:
+                return f"the provider's signature does not verify: {check.reason}"
+        if agreement.get("assigner") != record.counterparty_id:
+            return f"the agreement's assigner is {agreement.get('assigner')}, not the provider"
+        if agreement.get("assignee") != self.ctx.participant_id:
+            return f"the agreement's assignee is {agreement.get('assignee')}, not us"
+        dataset_id = record.details.get("dataset_id")
+        if dataset_id and agreement.get("target") != dataset_id:
+            return f"the agreement is for {agreement.get('target')}, not the dataset negotiated"
+        if record.details.get("offer") and not same_rules(agreement, record.details["offer"]):
+            return "the agreement's rules differ from the offer"
+        return None
 
     def _finalize(self, record: ProcessRecord, body: Mapping[str, Any], plan: Plan) -> None:
         ctx = self.ctx
@@ -319,12 +344,23 @@ class Negotiations:
         if stored is None:
             refuse(record, plan, "agreement-missing", "this negotiation holds no agreement to verify")
             return
+        if consumer_proof is None and SIGNED_AGREEMENT not in (record.details.get("extensions") or ()):
+            # a plain DSP 2025-1 consumer: the agreement stays signed by us alone
+            plan.state = NegotiationState.FINALIZED
+            send(
+                plan,
+                record,
+                "events",
+                dsp.negotiation_event_message(record.id, record.consumer_pid or "", "FINALIZED"),
+            )
+            return
         if not isinstance(consumer_proof, dict):
             refuse(
                 record,
                 plan,
                 "countersignature-missing",
-                f"the verification message carries no {EXT_CONSUMER_PROOF}",
+                f"the verification message carries no {EXT_CONSUMER_PROOF}, though the consumer "
+                "asked for signed agreements",
             )
             return
         provider_proof = proof_by(stored.agreement, ctx.participant_id)
@@ -374,12 +410,7 @@ class Negotiations:
             pid,
             requested,
             callback_address=ctx.dsp_base,
-            extensions={
-                key: value
-                for key, value in ((EXT_PURPOSE, purpose), (EXT_COMPUTE_SITE, compute_site))
-                if value
-            }
-            or None,
+            extensions=self._request_extensions({"purpose": purpose, "compute_site": compute_site}),
         )
         problems = dsp.check_message(message)
         if problems:
@@ -410,6 +441,76 @@ class Negotiations:
             outbox=[OutboundMessage(f"{base}/negotiations/request", counterparty_id, message)],
         )
         return ctx.writer.create(record, plan)
+
+    def offer(self, counterparty_address: str, counterparty_id: str, offer_identifier: str) -> ProcessRecord:
+        """Provider-initiated negotiation: send one of our catalog offers to a participant.
+
+        The offer must be one we publish; whether the participant may see and take it is decided
+        when it answers (its verified claims against the access and usage policy, at every step).
+        """
+        ctx = self.ctx
+        found = ctx.catalog.find_offer(offer_identifier)
+        if found is None:
+            raise ServiceError(404, "unknown-offer", f"we publish no offer {offer_identifier}", "offer_id")
+        asset, definition, ours = found
+        pid = new_pid()
+        offered = {**ours, "target": asset.id}
+        message = dsp.contract_offer_message(pid, offered, callback_address=ctx.dsp_base)
+        result = negotiation_step(NegotiationState.INITIAL, NegotiationMessage.OFFER, Role.PROVIDER)
+        assert not isinstance(result, IllegalTransition)
+        base = counterparty_address.rstrip("/")
+        record = ProcessRecord(
+            id=pid,
+            kind="negotiation",
+            role=Role.PROVIDER,
+            state=result.after,
+            version=0,
+            counterparty_id=counterparty_id,
+            counterparty_address=base,
+            provider_pid=pid,
+            details={"dataset_id": asset.id, "offer": ours, "definition_id": definition.id},
+        )
+        plan = Plan(
+            state=record.state,
+            messages=[logged("out", message)],
+            outbox=[OutboundMessage(f"{base}/negotiations/offers", counterparty_id, message)],
+        )
+        return ctx.writer.create(record, plan)
+
+    def counter(self, negotiation_id: str, offer: Mapping[str, Any]) -> ProcessRecord:
+        """Consumer counter-offer: answer the provider's offer with the offer we want instead."""
+        if not isinstance(offer.get("@id"), str):
+            raise ServiceError(400, "invalid-offer", "the offer needs an @id", "offer.@id")
+
+        def plan_for(record: ProcessRecord) -> Plan:
+            result = negotiation_step(
+                NegotiationState(record.state), NegotiationMessage.REQUEST, Role(record.role)
+            )
+            if isinstance(result, IllegalTransition):
+                raise ServiceError(409, result.code, result.reason)
+            dataset_id = record.details.get("dataset_id")
+            requested = {**dict(offer), "@type": "Offer", "target": dataset_id or offer.get("target")}
+            message = dsp.contract_request_message(
+                record.id,
+                requested,
+                provider_pid=record.provider_pid,
+                callback_address=self.ctx.dsp_base,
+                extensions=self._request_extensions(record.details),
+            )
+            problems = dsp.check_message(message)
+            if problems:
+                raise ServiceError(400, "invalid-offer", f"{problems[0][0]}: {problems[0][1]}", "offer")
+            plan = Plan(state=result.after, details={"offer": requested})
+            send(plan, record, "request", message)
+            return plan
+
+        return self._local_step(negotiation_id, plan_for)
+
+    @staticmethod
+    def _request_extensions(details: Mapping[str, Any]) -> dict[str, Any]:
+        """What a consumer's request carries beyond DSP: our extensions and its declared facts."""
+        declared = ((EXT_PURPOSE, details.get("purpose")), (EXT_COMPUTE_SITE, details.get("compute_site")))
+        return {EXT_EXTENSIONS: list(SUPPORTED_EXTENSIONS), **{k: v for k, v in declared if v}}
 
     def accept(self, negotiation_id: str) -> ProcessRecord:
         def plan_for(record: ProcessRecord) -> Plan:

@@ -39,7 +39,7 @@ RETRY_STATUSES = frozenset({408, 409, 425, 429})
 class OutboxListener(Protocol):
     """What a delivery tells the process it belongs to."""
 
-    def learn_provider_pid(self, process_id: str, provider_pid: str) -> None: ...
+    def learn_peer_pid(self, process_id: str, ack: Mapping[str, Any]) -> None: ...
 
     def end_after_refusal(self, process_id: str, reason: str) -> None: ...
 
@@ -200,6 +200,5 @@ class Outbox:
     def _learn_from_ack(self, item: OutboxItem, body: Mapping[str, Any] | None) -> None:
         if not body or body.get("@type") not in ("ContractNegotiation", "TransferProcess"):
             return
-        provider_pid = body.get("providerPid")
-        if isinstance(provider_pid, str) and provider_pid and self.listener is not None:
-            self.listener.learn_provider_pid(item.process_id, provider_pid)
+        if self.listener is not None:
+            self.listener.learn_peer_pid(item.process_id, body)

@@ -197,13 +197,15 @@ class ProcessWriter:
 
     # -- what the outbox learns about a process --------------------------------------------
 
-    def learn_provider_pid(self, process_id: str, provider_pid: str) -> None:
-        """The provider's answer to our first request names its pid for the process."""
+    def learn_peer_pid(self, process_id: str, ack: Mapping[str, Any]) -> None:
+        """The peer's answer to our first message names its pid for the process."""
 
         def plan_for(record: ProcessRecord) -> Plan | None:
-            if record.provider_pid:
+            field = "provider_pid" if record.role == Role.CONSUMER else "consumer_pid"
+            given = ack.get("providerPid" if record.role == Role.CONSUMER else "consumerPid")
+            if getattr(record, field) or not isinstance(given, str) or not given:
                 return None
-            return Plan(state=record.state, changes={"provider_pid": provider_pid})
+            return Plan(state=record.state, changes={field: given})
 
         self.compare_and_set(lambda: self.store.get_process(process_id), plan_for, None)
 

@@ -162,6 +162,16 @@ class ConnectorService:
             auto_accept=auto_accept,
         )
 
+    def offer_negotiation(
+        self, counterparty_address: str, counterparty_id: str, offer_id: str
+    ) -> ProcessRecord:
+        """Provider-initiated: send one of our offers to a participant."""
+        return self.negotiations.offer(counterparty_address, counterparty_id, offer_id)
+
+    def counter_offer(self, negotiation_id: str, offer: Mapping[str, Any]) -> ProcessRecord:
+        """Consumer: answer the provider's offer with another one."""
+        return self.negotiations.counter(negotiation_id, offer)
+
     def accept_offer(self, negotiation_id: str) -> ProcessRecord:
         return self.negotiations.accept(negotiation_id)
 

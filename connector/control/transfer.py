@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 from connector.control.access import AccessGate
 from connector.control.context import ControlContext
 from connector.control.errors import DspError, DspReply, ServiceError
-from connector.control.extensions import EXT_COMPUTE_SITE, EXT_JOB_ID, EXT_PURPOSE
 from connector.control.flows import PULL_FORMAT, TransferFlow, received_address
 from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
 from connector.dataplane.contract_state import TransferView
@@ -32,6 +31,7 @@ from connector.protocol import (
     TransferState,
     transfer_step,
 )
+from connector.protocol.extensions import EXT_COMPUTE_SITE, EXT_JOB_ID, EXT_PURPOSE
 from connector.store import AgreementRecord, OutboundMessage, ProcessRecord, new_pid
 from vocab import dsp
 

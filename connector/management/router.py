@@ -1,8 +1,9 @@
 """The management API: what the participant's own people and tools use (bearer-token protected).
 
-Provider side: assets, policy definitions, contract definitions. Consumer side: fetch a
-counter-party's catalog, start / inspect / accept / terminate negotiations, list and terminate
-agreements, start and steer transfers. Every body is a typed model (documented in the OpenAPI
+Provider side: assets, policy definitions, contract definitions, offering a negotiation to a
+participant. Consumer side: fetch a counter-party's catalog or one dataset, start / inspect /
+accept / counter-offer / terminate negotiations, list and terminate agreements, start and steer
+transfers. Every body is a typed model (documented in the OpenAPI
 description); bad input is a 400 problem naming the field.
 """
 
@@ -84,6 +85,22 @@ class CatalogRequestIn(BaseModel):
     counterparty_address: str = _ADDRESS
     _address = field_validator("counterparty_address")(_http_address)
     counterparty_id: str | None = Field(default=None, max_length=MAX_ID_CHARS, description="the peer's DID")
+
+
+class DatasetRequestIn(CatalogRequestIn):
+    dataset_id: str = _ID
+
+
+class OfferOut(BaseModel):
+    counterparty_address: str = _ADDRESS
+    _address = field_validator("counterparty_address")(_http_address)
+    counterparty_id: str = _ID
+    offer_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="one of our catalog offers' @id")
+
+
+class CounterOfferIn(BaseModel):
+    offer: dict[str, Any] = Field(description="the DSP Offer we ask for instead (its @id names the offer)")
+    _offer_depth = field_validator("offer")(check_depth)
 
 
 class NegotiationIn(BaseModel):
@@ -244,6 +261,43 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
                 extra={"counterparty_error": response.body},
             )
         return response.body
+
+    @router.post("/catalog/dataset", summary="Fetch one dataset of a counter-party's DSP catalog")
+    async def dataset_request(body: DatasetRequestIn) -> dict[str, Any]:
+        audience = body.counterparty_id or _did_for_address(body.counterparty_address)
+        url = f"{body.counterparty_address.rstrip('/')}/catalog/datasets/{quote(body.dataset_id, safe=':')}"
+        try:
+            response = await run_in_threadpool(service.client.get, url, audience)
+        except DspClientError as error:
+            raise ProblemError(502, "Counter-party unreachable", str(error), code="unreachable") from None
+        if response.status != 200 or response.body is None:
+            raise ProblemError(
+                502 if response.status != 404 else 404,
+                "Dataset refused",
+                f"the counter-party answered HTTP {response.status}",
+                code="dataset-refused",
+                extra={"counterparty_error": response.body},
+            )
+        return response.body
+
+    @router.post(
+        "/negotiations/offers",
+        status_code=201,
+        summary="Start a contract negotiation as provider, with an offer",
+    )
+    def offer_negotiation(body: OfferOut) -> dict[str, str]:
+        try:
+            record = service.offer_negotiation(body.counterparty_address, body.counterparty_id, body.offer_id)
+        except ServiceError as error:
+            raise _raise(error) from None
+        return {"id": record.id}
+
+    @router.post("/negotiations/{negotiation_id}/request", summary="Counter-offer: ask for another offer")
+    def counter_offer(negotiation_id: str, body: CounterOfferIn) -> dict[str, Any]:
+        try:
+            return _negotiation_json(service.counter_offer(negotiation_id, body.offer))
+        except ServiceError as error:
+            raise _raise(error) from None
 
     @router.post("/negotiations", status_code=201, summary="Start a contract negotiation as consumer")
     def start_negotiation(body: NegotiationIn) -> dict[str, str]:

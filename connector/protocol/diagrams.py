@@ -23,7 +23,58 @@ EXTENSION_MEMBERS = {
     "https://w3id.org/sluis/ns#computeSite": "where the data will be processed, declared by the consumer "
     "(ContractRequestMessage, TransferRequestMessage)",
     "https://w3id.org/sluis/ns#consumerProof": "the consumer's eddsa-jcs-2022 counter-signature of the "
-    "agreement (ContractAgreementVerificationMessage)",
+    "agreement (ContractAgreementVerificationMessage), sent only when the signed-agreement extension "
+    "was negotiated",
+    "https://w3id.org/sluis/ns#extensions": "the protocol extensions a party supports: in a consumer's "
+    "ContractRequestMessage, on the catalog's DataService and in /.well-known/dspace-version",
+}
+
+#: What each side of each DSP process supports, and where our own people drive it.
+SUPPORT = {
+    "Catalog": [
+        (
+            "provider",
+            "answers CatalogRequestMessage and dataset requests with what the requester's "
+            "verified claims may see (access policy per offer); anything else is a 404",
+        ),
+        (
+            "consumer",
+            "fetches a peer's catalog (`POST /management/catalog/request`) or one dataset "
+            "(`POST /management/catalog/dataset`)",
+        ),
+    ],
+    "Contract negotiation": [
+        (
+            "consumer",
+            "starts with a request (`POST /management/negotiations`), receives provider-initiated "
+            "offers (`/dsp/negotiations/offers`), counter-offers "
+            "(`POST /management/negotiations/{id}/request`), accepts (`.../accept`, or `auto_accept`), "
+            "verifies the agreement (checking the provider's proof when there is one) and counter-signs "
+            "it when the agreement is signed, terminates (`.../terminate`)",
+        ),
+        (
+            "provider",
+            "offers first (`POST /management/negotiations/offers`), answers a request by agreeing "
+            "or with a counter-offer, re-decides the access policy and the usage policy (negotiation scope) "
+            "at every consumer message, signs the agreement, finalizes on a plain DSP verification or - when "
+            "the consumer asked for signed agreements - only on a valid counter-signature, terminates",
+        ),
+    ],
+    "Transfer process": [
+        (
+            "consumer",
+            "requests (`POST /management/transfers`, bound to a job), suspends, resumes, completes, "
+            "terminates (`POST /management/transfers/{id}/{command}`); keeps the data address of every start "
+            "message",
+        ),
+        (
+            "provider",
+            "starts a transfer only under a finalized, unterminated agreement whose access and usage "
+            "policy (transfer scope) still hold; every start - the first and each resume, by either side - "
+            "sends a fresh data address and token (HTTP pull); suspension, completion and termination revoke "
+            "access",
+        ),
+    ],
 }
 
 S = TypeVar("S", bound=StrEnum)
@@ -90,6 +141,18 @@ def render_protocol_doc() -> str:
         "```",
         "",
         render_table(TRANSFER_TRANSITIONS, TRANSFER_REACTIONS),
+        "",
+        "## What each side supports",
+        "",
+        *(
+            line
+            for process, sides in SUPPORT.items()
+            for line in (f"**{process}**", "", *(f"- *{role}*: {text}" for role, text in sides), "")
+        ),
+        "A message that repeats one already applied (equal member for member: same type, pids and",
+        "content) is acknowledged again and changes nothing; any other message the table does not",
+        "allow is refused with a DSP error (an agreement with another `@id` on a FINALIZED",
+        "negotiation, a suspension of a COMPLETED transfer).",
         "",
         "## What DSP 2025-1 has no field for",
         "",

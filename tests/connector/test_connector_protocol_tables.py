@@ -164,8 +164,14 @@ def test_protocol_doc_is_generated_from_the_tables() -> None:
 
 
 def test_extension_members_in_the_doc_are_the_ones_the_service_sends() -> None:
-    from connector import control as service
+    from connector.protocol import extensions as service
     from connector.protocol.diagrams import EXTENSION_MEMBERS
 
-    sent = {service.EXT_PURPOSE, service.EXT_JOB_ID, service.EXT_COMPUTE_SITE, service.EXT_CONSUMER_PROOF}
+    sent = {
+        service.EXT_PURPOSE,
+        service.EXT_JOB_ID,
+        service.EXT_COMPUTE_SITE,
+        service.EXT_CONSUMER_PROOF,
+        service.EXT_EXTENSIONS,
+    }
     assert set(EXTENSION_MEMBERS) == sent

@@ -16,6 +16,7 @@ from typing import Any
 
 import fastjsonschema
 
+from vocab.contexts import SLUIS_CONTEXT
 from vocab.dsp._schemas import ARRAY_MEMBERS, DSP_CONTEXT_URL, MESSAGE_SCHEMAS, fast_check_for, validator_for
 from vocab.errors import VocabError
 
@@ -73,10 +74,15 @@ def _plain_keys(value: object) -> bool:
     return True
 
 
+#: The contexts of the known compact form: the DSP context alone, or followed by ours (whose
+#: only term in DSP messages is ``proof``, on a signed agreement; other Sluis members are IRIs).
+KNOWN_CONTEXTS = ([DSP_CONTEXT_URL], [DSP_CONTEXT_URL, SLUIS_CONTEXT])
+
+
 def is_known_compact_form(doc: Mapping[str, Any]) -> bool:
-    """True when ``doc`` can skip JSON-LD: the DSP context alone, a known ``@type``, plain terms."""
+    """True when ``doc`` can skip JSON-LD: the known contexts, a known ``@type``, plain terms."""
     context = doc.get("@context")
-    if context != [DSP_CONTEXT_URL]:
+    if context not in KNOWN_CONTEXTS:
         return False
     type_name = doc.get("@type")
     if not isinstance(type_name, str) or type_name not in MESSAGE_SCHEMAS:
