@@ -45,6 +45,7 @@ from catalogue.config import (
 )
 from catalogue.harvest.routes import install_federation
 from catalogue.index import FACETS, SearchError, SearchQuery
+from catalogue.pages import install_catalogue_pages
 from catalogue.publish import (
     Assessor,
     BulkValidator,
@@ -742,6 +743,8 @@ def create_catalogue_app(
                 [("Content-Type", f"{content_type or 'missing'} is not supported")],
             )
         return await run_in_threadpool(answer_query, query)
+
+    install_catalogue_pages(app, catalogue)
 
     @app.exception_handler(VocabError)
     async def _vocab_error(_: Request, error: VocabError) -> JSONResponse:

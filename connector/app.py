@@ -24,6 +24,7 @@ from connector.dsp_client import DspClient
 from connector.dsp_http import dsp_router
 from connector.identity import DidResolver, did_document, dsp_service
 from connector.management import BodySizeLimit, management_router
+from connector.pages import install_pages
 from connector.problems import install_problem_handlers
 from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
 from connector.store import Store
@@ -130,4 +131,5 @@ def create_app(
     app.include_router(management_router(service, config.management.token))
     if dataplane is not None:
         app.include_router(dataplane.router())
+    install_pages(app, service, config)
     return app

@@ -22,8 +22,18 @@ PROVIDER = "did:web:provider.example"
 DATASET = "https://data.example/dataset/1"
 COUNTRY = "http://publications.europa.eu/resource/authority/country/"
 MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 
@@ -76,12 +86,24 @@ def test_exclusive_end_date_is_read_as_the_last_day_included() -> None:
 
 def test_an_instant_bound_says_whether_it_is_included() -> None:
     def bounded(operator: str) -> Policy:
-        return parse_policy({
-            "@id": f"urn:{operator}", "@type": "Offer",
-            "permission": [{"action": "use", "constraint": [{
-                "leftOperand": "dateTime", "operator": operator,
-                "rightOperand": {"@value": "2027-03-01T12:30:00Z", "@type": "xsd:dateTime"}}]}],
-        })
+        return parse_policy(
+            {
+                "@id": f"urn:{operator}",
+                "@type": "Offer",
+                "permission": [
+                    {
+                        "action": "use",
+                        "constraint": [
+                            {
+                                "leftOperand": "dateTime",
+                                "operator": operator,
+                                "rightOperand": {"@value": "2027-03-01T12:30:00Z", "@type": "xsd:dateTime"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
 
     bound = datetime(2027, 3, 1, 12, 30, tzinfo=UTC)
     inclusive, exclusive = bounded("lteq"), bounded("lt")
@@ -161,16 +183,28 @@ def test_prohibition_reads_as_must_not_and_the_engine_refuses_it() -> None:
 @pytest.mark.parametrize(
     ("constraint", "unknown"),
     [
-        ({"leftOperand": "https://example.org/partnerLevel", "operator": "eq", "rightOperand": "gold"},
-         "https://example.org/partnerLevel"),
-        ({"leftOperand": "purpose", "operator": "https://example.org/resembles",
-          "rightOperand": "https://w3id.org/sluis/purpose/ai-training"},
-         "https://example.org/resembles"),
+        (
+            {"leftOperand": "https://example.org/partnerLevel", "operator": "eq", "rightOperand": "gold"},
+            "https://example.org/partnerLevel",
+        ),
+        (
+            {
+                "leftOperand": "purpose",
+                "operator": "https://example.org/resembles",
+                "rightOperand": "https://w3id.org/sluis/purpose/ai-training",
+            },
+            "https://example.org/resembles",
+        ),
     ],
 )
 def test_unknown_terms_are_named_and_said_to_be_refused(constraint: dict[str, object], unknown: str) -> None:
-    policy = parse_policy({"@id": "urn:unknown", "@type": "Offer",
-                           "permission": [{"action": "use", "constraint": [constraint]}]})
+    policy = parse_policy(
+        {
+            "@id": "urn:unknown",
+            "@type": "Offer",
+            "permission": [{"action": "use", "constraint": [constraint]}],
+        }
+    )
     (sentence,) = policy_sentences(policy)
     assert unknown in sentence.text
     assert "refused" in sentence.text
@@ -179,10 +213,14 @@ def test_unknown_terms_are_named_and_said_to_be_refused(constraint: dict[str, ob
 
 
 def test_unknown_action_and_profile_are_never_hidden() -> None:
-    policy = parse_policy({
-        "@id": "urn:odd", "@type": "Offer", "profile": "https://example.org/profile",
-        "permission": [{"action": "https://example.org/teleport"}],
-    })
+    policy = parse_policy(
+        {
+            "@id": "urn:odd",
+            "@type": "Offer",
+            "profile": "https://example.org/profile",
+            "permission": [{"action": "https://example.org/teleport"}],
+        }
+    )
     texts = [sentence.text for sentence in policy_sentences(policy)]
     assert any("https://example.org/profile" in text and "refused" in text for text in texts)
     assert any("https://example.org/teleport" in text and "refused" in text for text in texts)

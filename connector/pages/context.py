@@ -1,0 +1,62 @@
+"""What the connector's page routers share: the page kit and the connector's parts they read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from connector.audit import AuditLog
+from connector.pages.facts import ReadCounter
+from connector.pages.negotiate import prefers_html
+from connector.pages.register_store import RegisterChoices
+from connector.pages.web import PageKit
+from connector.service import ConnectorService
+
+OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class ConnectorPages:
+    kit: PageKit
+    service: ConnectorService
+    reads: ReadCounter | None
+    audit: AuditLog | None
+    register: RegisterChoices
+
+    @property
+    def participant(self) -> str:
+        return self.service.participant_id
+
+    def wants_page(self, request: Request) -> bool:
+        return prefers_html(request.headers.get("accept"))
+
+    def denied(self, request: Request) -> Response | None:
+        """``None`` for the operator; a login redirect (browser) or a 401 problem (client) otherwise."""
+        if self.kit.principal(request) == OPERATOR:
+            return None
+        if self.wants_page(request):
+            return self.kit.login_redirect(request)
+        return JSONResponse(
+            {
+                "type": "https://w3id.org/sluis/problems/unauthorized",
+                "title": "Log in first",
+                "status": 401,
+                "detail": "send the operator token as a bearer token or log in on the login page",
+            },
+            status_code=401,
+            media_type="application/problem+json",
+        )
+
+    def form_expired(self, request: Request) -> Response:
+        return self.kit.error(
+            request, 403, "Form expired", "The form was not sent from this page; reload it."
+        )
+
+    def answer(self, request: Request, template: str, context: dict[str, Any], data: Any) -> Response:
+        """The page for a browser, ``data`` as JSON for a client: one URL, two forms."""
+        if self.wants_page(request):
+            return self.kit.render(request, template, context)
+        return JSONResponse(data)

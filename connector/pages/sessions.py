@@ -1,0 +1,101 @@
+"""Login sessions for the pages: a token exchanged once for a cookie, and a CSRF token per session.
+
+The operator token of a connector (or a publisher token of a catalogue) is typed into the login
+form once; the server keeps the session in memory and gives the browser only a random session
+id, in a cookie the page's scripts cannot read (``HttpOnly``) and that other sites' requests do
+not carry (``SameSite=Strict``). Every form that changes something carries the session's CSRF
+token, compared in constant time. The login form itself is protected by a double-submit token
+(a cookie and a hidden field that must match), so another site cannot log a browser in.
+
+Sessions live in this process only: a restart logs everyone out, and replicas behind a load
+balancer need sticky sessions. The store is bounded: past :data:`MAX_SESSIONS` the session
+closest to expiry is dropped.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+SESSION_COOKIE: Final = "sluis_session"
+LOGIN_COOKIE: Final = "sluis_login"
+# A working day; a session is not renewed by use, so a stolen cookie expires anyway.
+SESSION_SECONDS: Final = 8 * 3600
+# Sessions held at once; more people than this logging in means the oldest are logged out.
+MAX_SESSIONS: Final = 10_000
+# Tokens people paste are a few dozen characters; refuse anything that cannot be one.
+MAX_TOKEN_CHARS: Final = 512
+_ID_BYTES: Final = 32
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who is logged in (``principal``: ``operator`` or a publisher IRI) and the session's CSRF token."""
+
+    id: str
+    principal: str
+    csrf: str
+    expires_at: float = field(compare=False)
+
+
+class SessionStore:
+    """Sessions by id, in memory, with expiry and a size bound."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, lifetime: float = SESSION_SECONDS) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._lifetime = lifetime
+
+    def open(self, principal: str) -> Session:
+        now = self._clock()
+        session = Session(
+            secrets.token_urlsafe(_ID_BYTES),
+            principal,
+            secrets.token_urlsafe(_ID_BYTES),
+            now + self._lifetime,
+        )
+        with self._lock:
+            self._expire(now)
+            while len(self._sessions) >= MAX_SESSIONS:
+                oldest = min(self._sessions.values(), key=lambda item: item.expires_at)
+                del self._sessions[oldest.id]
+            self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str | None) -> Session | None:
+        if not session_id or len(session_id) > MAX_TOKEN_CHARS:
+            return None
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return None
+            if session.expires_at <= self._clock():
+                del self._sessions[session_id]
+                return None
+            return session
+
+    def close(self, session_id: str | None) -> None:
+        if session_id:
+            with self._lock:
+                self._sessions.pop(session_id, None)
+
+    def _expire(self, now: float) -> None:
+        for key in [key for key, item in self._sessions.items() if item.expires_at <= now]:
+            del self._sessions[key]
+
+
+def same_token(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of a submitted token with the expected one."""
+    if not given or not expected or len(given) > MAX_TOKEN_CHARS:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def new_login_token() -> str:
+    return secrets.token_urlsafe(_ID_BYTES)
