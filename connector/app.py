@@ -131,5 +131,5 @@ def create_app(
     app.include_router(management_router(service, config.management.token))
     if dataplane is not None:
         app.include_router(dataplane.router())
-    install_pages(app, service, config)
+    install_pages(app, service, config, data_plane=dataplane is not None)
     return app

@@ -15,7 +15,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from connector.audit import AuditLog, Database
+from connector.catalog import CatalogBuilder
 from connector.config import ConnectorConfig
+from connector.control import ConnectorService
+from connector.identity import DidResolver, verification_method_id
 from connector.pages.compliance import compliance_router
 from connector.pages.context import OPERATOR, ConnectorPages
 from connector.pages.contracts import contracts_router
@@ -25,7 +28,6 @@ from connector.pages.register_store import RegisterChoices
 from connector.pages.request_access import request_router
 from connector.pages.sessions import same_token
 from connector.pages.web import PAGES, HtmlAlternates, PageKit
-from connector.service import ConnectorService
 
 NAVIGATION: Final = (
     (f"{PAGES}/agreements", "Agreements"),
@@ -47,8 +49,14 @@ ALTERNATES: Final = (
 )
 
 
-def install_pages(app: FastAPI, service: ConnectorService, config: ConnectorConfig) -> None:
-    """Mount the pages on ``app`` (reads and writes go through ``service`` and its store)."""
+def install_pages(
+    app: FastAPI, service: ConnectorService, config: ConnectorConfig, *, data_plane: bool
+) -> None:
+    """Mount the pages on ``app`` (reads and writes go through ``service`` and its store).
+
+    ``data_plane`` says whether this connector serves data (and so keeps an audit log and counts
+    reads); the pages open their own read handles on the same database.
+    """
     token = config.management.token
 
     def check_token(given: str) -> str | None:
@@ -61,13 +69,25 @@ def install_pages(app: FastAPI, service: ConnectorService, config: ConnectorConf
         navigation=NAVIGATION,
     )
     database = Database(config.storage.url)
-    audit = AuditLog(database) if service.dataplane is not None else None
+    audit = AuditLog(database) if data_plane else None
     reads = None
-    if service.dataplane is not None:
+    if data_plane:
         from connector.dataplane.store import DataPlaneStore
+        from connector.pages.reads import ReadCounts
 
-        reads = DataPlaneStore(database)
-    pages = ConnectorPages(kit, service, reads, audit, RegisterChoices(database))
+        reads = ReadCounts(service.store, DataPlaneStore(database))
+    participant = config.participant_id
+    pages = ConnectorPages(
+        kit,
+        service,
+        reads,
+        audit,
+        RegisterChoices(database),
+        config.load_key(),
+        verification_method_id(participant),
+        DidResolver(),
+        CatalogBuilder(service.store, participant, f"{config.server.public_url.rstrip('/')}/dsp"),
+    )
     home = APIRouter(prefix=PAGES, include_in_schema=False)
 
     @home.get("/")

@@ -38,7 +38,7 @@ MAX_JOBS: Final = 200
 
 
 def _verify(log: AuditLog, pages: ConnectorPages) -> ChainReport:
-    return log.verify(public_key_verifier(pages.service.key.public_key))
+    return log.verify(public_key_verifier(pages.key.public_key))
 
 
 def _entry_json(entry: AuditEntry) -> dict[str, Any]:
@@ -174,11 +174,10 @@ def compliance_router(pages: ConnectorPages) -> APIRouter:
             return pages.kit.error(
                 request, 404, "No audit log", "This connector has no data plane, so no audit log."
             )
-        service = pages.service
 
         def write() -> str:
             out = StringIO()
-            export_log(log, out, service.key, service.key.public_multibase, service.verification_method)
+            export_log(log, out, pages.key, pages.key.public_multibase, pages.verification_method)
             return out.getvalue()
 
         body = await run_in_threadpool(write)

@@ -9,11 +9,13 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from connector.audit import AuditLog
+from connector.catalog import CatalogBuilder
+from connector.control import ConnectorService
+from connector.identity import KeyPair, PublicKeyResolver
 from connector.pages.facts import ReadCounter
 from connector.pages.negotiate import prefers_html
 from connector.pages.register_store import RegisterChoices
 from connector.pages.web import PageKit
-from connector.service import ConnectorService
 
 OPERATOR = "operator"
 
@@ -25,10 +27,15 @@ class ConnectorPages:
     reads: ReadCounter | None
     audit: AuditLog | None
     register: RegisterChoices
+    key: KeyPair
+    verification_method: str
+    resolver: PublicKeyResolver
+    catalog: CatalogBuilder
 
     @property
     def participant(self) -> str:
-        return self.service.participant_id
+        participant: str = self.service.participant_id
+        return participant
 
     def wants_page(self, request: Request) -> bool:
         return prefers_html(request.headers.get("accept"))

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from connector.control import ServiceError
 from connector.pages.context import ConnectorPages
 from connector.pages.facts import AgreementFacts, gather
 from connector.pages.web import PAGES
-from connector.service import ServiceError
 from connector.store import ProcessRecord
 
 # Agreements checked for signatures on one list page (each check resolves two DID documents).
@@ -50,7 +50,7 @@ def contracts_router(pages: ConnectorPages) -> APIRouter:
         record = store.get_agreement(agreement_id)
         if record is None:
             return None
-        resolver = service.resolver if signatures else None
+        resolver = pages.resolver if signatures else None
         return gather(record, pages.participant, store, pages.reads, resolver)
 
     @router.get("/agreements")
@@ -61,7 +61,7 @@ def contracts_router(pages: ConnectorPages) -> APIRouter:
         def listing() -> list[AgreementFacts]:
             records = store.list_agreements()[-MAX_LISTED_AGREEMENTS:]
             return [
-                gather(r, pages.participant, store, pages.reads, service.resolver) for r in reversed(records)
+                gather(r, pages.participant, store, pages.reads, pages.resolver) for r in reversed(records)
             ]
 
         items = await run_in_threadpool(listing)

@@ -23,9 +23,9 @@ from policies.values import ValueMismatch, parse_datetime
 
 
 class ReadCounter(Protocol):
-    """The data plane's count of reads made under an agreement (``DataPlaneStore.reads``)."""
+    """The data plane's count of reads made under an agreement (:class:`connector.pages.reads.ReadCounts`)."""
 
-    def reads(self, agreement_id: str) -> int: ...
+    def used(self, agreement_id: str, policy: Policy) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def gather(
     offer = details.get("offer") if isinstance(details.get("offer"), dict) else None
     role = "provider" if record.provider_id == participant_id else "consumer"
     limit = read_limit(policy) if policy else None
-    used = counter.reads(record.id) if counter is not None and role == "provider" else None
+    used = counter.used(record.id, policy) if counter is not None and policy and role == "provider" else None
     signatures = None
     if resolver is not None:
         check = verify_agreement(record.agreement, resolver, require_countersignature=True)

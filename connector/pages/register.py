@@ -55,7 +55,7 @@ def register_router(pages: ConnectorPages) -> APIRouter:
             if record.provider_id != pages.participant:
                 continue
             facts = gather(record, pages.participant, store, None)
-            offer = service.catalog.find_offer(facts.offer_id) if facts.offer_id else None
+            offer = pages.catalog.find_offer(facts.offer_id) if facts.offer_id else None
             if offer is None or offer[1].id not in listed:
                 continue
             found.append(

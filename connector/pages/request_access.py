@@ -20,10 +20,10 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from connector import _policy
+from connector.control import ServiceError
 from connector.dsp_client import DspClientError
 from connector.pages.context import ConnectorPages
 from connector.pages.web import PAGES
-from connector.service import ServiceError
 from policies import PolicyError
 from policies.sentences import Sentence, policy_sentences
 from vocab.hierarchy import places, purposes
