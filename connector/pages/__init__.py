@@ -87,6 +87,7 @@ def install_pages(
         verification_method_id(participant),
         DidResolver(),
         CatalogBuilder(service.store, participant, f"{config.server.public_url.rstrip('/')}/dsp"),
+        config.security.address_policy(),
     )
     home = APIRouter(prefix=PAGES, include_in_schema=False)
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from connector.addresses import AddressPolicy
 from connector.audit import AuditLog
 from connector.catalog import CatalogBuilder
 from connector.control import ConnectorService
@@ -31,6 +32,7 @@ class ConnectorPages:
     verification_method: str
     resolver: PublicKeyResolver
     catalog: CatalogBuilder
+    addresses: AddressPolicy
 
     @property
     def participant(self) -> str:

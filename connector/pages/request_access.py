@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, Request
@@ -20,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from connector import _policy
+from connector.addresses import AddressPolicy, AddressRefused
 from connector.control import ServiceError
 from connector.dsp_client import DspClientError
 from connector.pages.context import ConnectorPages
@@ -52,16 +52,14 @@ class OfferView:
     document: dict[str, Any]
 
 
-def _address(value: str) -> str:
+def _address(value: str, addresses: AddressPolicy) -> str:
+    """The provider's DSP endpoint, if this connector may contact it (the record named it, not us)."""
     if not value or len(value) > MAX_PARAMETER_CHARS:
         raise AccessError("dsp", "give the provider's DSP endpoint (from the dataset's record)")
     try:
-        parts = urlsplit(value)
-        _ = parts.port
-    except ValueError as error:
-        raise AccessError("dsp", f"not a valid URL: {error}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AccessError("dsp", "must be an absolute http(s) URL, e.g. https://provider.example/dsp")
+        addresses.check_url(value.rstrip("/"), what="the DSP endpoint")
+    except AddressRefused as refusal:
+        raise AccessError("dsp", str(refusal)) from None
     return value.rstrip("/")
 
 
@@ -159,7 +157,7 @@ def request_router(pages: ConnectorPages) -> APIRouter:
         if not dataset and not dsp:
             return page(request, values, {}, [])
         try:
-            address = _address(dsp)
+            address = _address(dsp, pages.addresses)
             if not dataset:
                 raise AccessError("dataset", "give the dataset's IRI")
             provider_id, offers = await run_in_threadpool(fetch, dataset, address, "")
@@ -188,7 +186,7 @@ def request_router(pages: ConnectorPages) -> APIRouter:
         if values["compute_site"] not in places():
             errors.setdefault("compute_site", []).append("choose where the data will be processed")
         try:
-            address = _address(values["dsp"])
+            address = _address(values["dsp"], pages.addresses)
             provider_id, offers = await run_in_threadpool(
                 fetch, values["dataset"], address, values["provider"]
             )
