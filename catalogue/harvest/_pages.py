@@ -112,15 +112,16 @@ def parse_page(body: bytes, media_type: str, url: str, max_bytes: int) -> Graph:
         raise PageError(error.code, f"{url}: {error}") from None
 
 
-def skolem_iri(source: str, graph: Graph, subject: Node) -> str:
-    """An IRI for a blank-node dataset: stable for the same source and ``dct:identifier``.
+def skolem_iri(source: str, document: str, record: Graph) -> str:
+    """An IRI for a blank-node dataset, from its source, its document and its content.
 
-    Without an identifier the content decides (an edited blank-node dataset is a new record; the
-    old one disappears with the next complete listing).
+    A blank node has no identity outside its document, and real documents hold several blank
+    datasets with the same ``dct:identifier`` (fixtures, language variants), so the content
+    decides: an edited blank-node dataset becomes a new record, and the old one disappears with
+    the next complete listing of the source.
     """
-    identifiers = sorted(str(value) for value in graph.objects(subject, DCT.identifier))
-    basis = identifiers[0] if identifiers else "\n".join(canonical_statements(extract_record(graph, subject)))
-    digest = hashlib.sha256(f"{source}\n{basis}".encode()).hexdigest()[:32]
+    basis = "\n".join(canonical_statements(record))
+    digest = hashlib.sha256(f"{source}\n{document}\n{basis}".encode()).hexdigest()[:32]
     return f"urn:sluis:harvested:{digest}"
 
 
@@ -200,7 +201,7 @@ def read_page(graph: Graph, url: str, source: str) -> Page:
             rejected.append((str(subject), error.detail))
             continue
         if isinstance(subject, BNode):
-            iri = URIRef(skolem_iri(source, graph, subject))
+            iri = URIRef(skolem_iri(source, url.split("?")[0], record))
             record, subject = _rename(record, subject, iri), iri
         statements = canonical_statements(record)
         digest = hashlib.sha256("\n".join(statements).encode("utf-8")).hexdigest()

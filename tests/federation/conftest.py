@@ -7,13 +7,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,14 +72,43 @@ def catalogue_process(name: str, data: Path, port: int, log_dir: Path) -> Proces
     return Process(name, argv, f"http://127.0.0.1:{port}/catalogue/node", log_dir)
 
 
-def _bad_peer_app(real_node: str) -> Starlette:
+def _bad_peer_app(real_node: str, release: threading.Event) -> Starlette:
     """A peer that loops, stalls, serves garbage or a 500, or tampers with a real node's pages."""
+
+    async def held(_: Request) -> Response:
+        """Trickles Turtle comments until the test releases it (at most a minute)."""
+        import asyncio
+
+        async def drip() -> AsyncIterator[bytes]:
+            for _ in range(300):
+                if release.is_set():
+                    return
+                yield b"# still here\n"
+                await asyncio.sleep(0.2)
+
+        return StreamingResponse(drip(), media_type="text/turtle")
 
     async def loop(request: Request) -> Response:
         number = int(request.query_params.get("page", "1"))
         nxt = f"http://127.0.0.1:{request.url.port}/loop?page={2 if number == 1 else 1}"
         body = f"@prefix hydra: <http://www.w3.org/ns/hydra/core#> .\n<{request.url}> hydra:next <{nxt}> .\n"
         return Response(body, media_type="text/turtle")
+
+    async def endless(request: Request) -> Response:
+        """A catalogue that never ends: every page holds 20 new datasets and links to another."""
+        number = int(request.query_params.get("page", "1"))
+        base = f"http://127.0.0.1:{request.url.port}/endless"
+        lines = [
+            "@prefix dcat: <http://www.w3.org/ns/dcat#> .",
+            "@prefix dct: <http://purl.org/dc/terms/> .",
+            "@prefix hydra: <http://www.w3.org/ns/hydra/core#> .",
+            f"<{base}?page={number}> hydra:next <{base}?page={number + 1}> .",
+        ]
+        for item in range(20):
+            lines.append(
+                f'<{base}/dataset/{number}-{item}> a dcat:Dataset ; dct:title "Endless {number}-{item}"@en .'
+            )
+        return Response("\n".join(lines), media_type="text/turtle")
 
     async def slow(_: Request) -> Response:
         import asyncio
@@ -108,6 +138,8 @@ def _bad_peer_app(real_node: str) -> Starlette:
             Route("/failing", failing),
             Route("/tampered/catalogue/catalog", tampered),
             Route("/elsewhere", elsewhere),
+            Route("/held", held),
+            Route("/endless", endless),
         ]
     )
 
@@ -115,8 +147,9 @@ def _bad_peer_app(real_node: str) -> Starlette:
 class BadPeer:
     def __init__(self, real_node: str) -> None:
         self.port = free_port()
+        self.release = threading.Event()
         config = uvicorn.Config(
-            _bad_peer_app(real_node), host="127.0.0.1", port=self.port, log_level="warning"
+            _bad_peer_app(real_node, self.release), host="127.0.0.1", port=self.port, log_level="warning"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -133,5 +166,6 @@ class BadPeer:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.release.set()
         self.server.should_exit = True
         self.thread.join(timeout=10)

@@ -1,0 +1,70 @@
+"""Harvesting real publishers' catalogue files from a static file server on loopback: every
+parsable dataset is stored, every unparsable file is reported by name and stops nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from catalogue.api import open_node
+from tests.conftest import CONFORMANCE_DIR
+from tests.federation.conftest import Process, free_port, sluis
+
+CORPUS = CONFORMANCE_DIR.parent / "corpus" / "dcat-real"
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Path:
+    if not (CORPUS / "manifest.json").is_file():
+        pytest.skip(f"the real-world DCAT corpus is not at {CORPUS} (it lives beside the conformance data)")
+    return CORPUS
+
+
+def test_a_static_file_server_of_catalogue_dumps_is_harvested_whole(corpus: Path, tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    shutil.copytree(corpus / "whole-files", served / "whole-files")
+    shutil.copytree(corpus / "unparsable", served / "unparsable")
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    expected_iris: set[str] = set()
+    blank = 0
+    for entry in manifest["whole_files"].values():
+        for record in entry["records"]:
+            dataset = manifest["records"][record]["dataset"]
+            if dataset is None:
+                blank += 1
+            else:
+                expected_iris.add(dataset)
+    port = free_port()
+    server = Process(
+        "files",
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(served)],
+        f"http://127.0.0.1:{port}/",
+        tmp_path,
+    )
+    try:
+        server.wait_ready()
+        node = tmp_path / "node"
+        done = sluis(
+            "catalogue", "harvest", f"http://127.0.0.1:{port}/", "--data", str(node), "--id", "corpus"
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 1, done.stderr  # the unparsable files are findings
+    assert done.stdout.startswith("corpus\tdone\t"), done.stdout
+    rejected = [line for line in done.stderr.splitlines() if "\trejected\t" in line]
+    reported = {unquote(line.split("\t")[0].rsplit("/", 1)[-1]) for line in rejected}
+    assert reported == {Path(name).name for name in manifest["unparsable"]}
+    assert all(" line " in line for line in rejected), rejected
+
+    opened = open_node(node)
+    try:
+        stored = {row.dataset for row in opened.index.changes(modified_since=None, offset=0, limit=10_000)[1]}
+    finally:
+        opened.close()
+    assert expected_iris <= stored
+    assert len(stored) == len(expected_iris) + blank
