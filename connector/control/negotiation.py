@@ -493,8 +493,7 @@ class Negotiations:
             message = dsp.contract_request_message(
                 record.id,
                 requested,
-                provider_pid=record.provider_pid,
-                callback_address=self.ctx.dsp_base,
+                provider_pid=record.provider_pid,  # a later request: the callback is known
                 extensions=self._request_extensions(record.details),
             )
             problems = dsp.check_message(message)
