@@ -22,6 +22,7 @@ import random
 import shutil
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -1011,8 +1012,40 @@ def _provider_key(root: Path) -> str:
     return load_config(root / "provider" / "connector.toml").load_key().public_multibase
 
 
-def run_demo(directory: Path | None, keep: bool, out: TextIO) -> int:
-    """The demo in ``directory`` (a new temporary folder when None); 0 when every check held."""
+def print_pages(space: DemoSpace, urls: Endpoints, say: Narrator) -> None:
+    """Where the web pages of the running data space are, and the tokens that log in to them."""
+    from connector.config import load_config
+
+    say.say("\nThe data space keeps running; its pages (open them in a browser):", 0)
+    say.say(f"catalogue search   {urls.catalogue}/catalogue/search")
+    say.say(f"provider connector {urls.provider}/pages/  (agreements, offers, audit log, register)")
+    say.say(f"consumer connector {urls.consumer}/pages/  (request access, agreements, transfers)")
+    say.say(f"public register    {urls.provider}/pages/register")
+    say.say("log in with (local demo only):")
+    say.say(f"  provider operator token  {load_config(space.provider_config).management.token}")
+    say.say(f"  consumer operator token  {load_config(space.consumer_config).management.token}")
+    say.say(f"  publisher token          {space.publisher_tokens[PROVIDER_PUBLISHER]}")
+    say.say("Press Ctrl-C to stop.", 0)
+
+
+def _until_interrupted() -> None:
+    stop = threading.Event()
+    try:
+        while not stop.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        return
+
+
+def run_demo(
+    directory: Path | None, keep: bool, out: TextIO, *, serve: bool = False,
+    wait: Callable[[], None] = _until_interrupted,
+) -> int:
+    """The demo in ``directory`` (a new temporary folder when None); 0 when every check held.
+
+    With ``serve`` the data space keeps running after the story (its page URLs printed) until
+    ``wait`` returns - by default, until Ctrl-C.
+    """
     root = (directory or Path(tempfile.mkdtemp(prefix="sluis-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     say = Narrator(out, root)
@@ -1022,6 +1055,9 @@ def run_demo(directory: Path | None, keep: bool, out: TextIO) -> int:
         say.say("starting the servers:")
         with serve_in_process(space, say) as urls:
             run_steps(space, urls, say)
+            if serve and not say.failures:
+                print_pages(space, urls, say)
+                wait()
     except Exception as caught:  # the composition root: any failure ends the demo with exit 1
         _log.exception("demo step failed")
         say.failures.append(f"the demo stopped: {caught}")

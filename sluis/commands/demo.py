@@ -1,4 +1,7 @@
-"""``sluis demo [--dir DIR] [--keep]``: run a whole local data space and walk through it.
+"""``sluis demo [--dir DIR] [--keep] [--once]``: run a whole local data space and walk through it.
+
+After the story the data space keeps running, and the URLs of its web pages are printed, until
+Ctrl-C; ``--once`` exits after the story (as the tests do).
 
 Exit 0 when every step behaved as expected (allowed reads allowed, denied reads denied, the
 agreement and audit log verified), 1 otherwise, 2 on usage errors.
@@ -22,7 +25,7 @@ def _demo(args: argparse.Namespace) -> int:
             raise CommandError(f"--dir {directory}: not a folder")
         if any(directory.iterdir()):
             raise CommandError(f"--dir {directory}: not empty; give a new or empty folder")
-    return run_demo(directory, args.keep, sys.stdout)
+    return run_demo(directory, args.keep, sys.stdout, serve=not args.once)
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,5 +41,10 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (ignored with --dir: always kept)"
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="run the story and exit (by default the data space keeps running, with its pages, until Ctrl-C)",
     )
     parser.set_defaults(handler=_demo)

@@ -25,7 +25,7 @@ def test_demo_walks_a_newcomer_through_the_whole_data_space(
 ) -> None:
     folder = tmp_path / "space"
 
-    code = main(["demo", "--dir", str(folder)])
+    code = main(["demo", "--dir", str(folder), "--once"])
 
     out = capsys.readouterr().out
     assert code == 0, out[-4000:]
@@ -61,7 +61,7 @@ def test_demo_refuses_a_folder_that_is_not_empty(
 ) -> None:
     (tmp_path / "something.txt").write_text("keep me")
 
-    code = main(["demo", "--dir", str(tmp_path)])
+    code = main(["demo", "--dir", str(tmp_path), "--once"])
 
     assert code == 2
     assert "not empty" in capsys.readouterr().err
