@@ -27,7 +27,7 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +213,26 @@ def _source(asset: AssetData, writable: Sequence[str] = ()) -> Iterator[duckdb.D
         connection.close()
 
 
+def whole_file(granted: GrantedFile, batch_rows: int) -> tuple[pa.Schema, Generator[pa.RecordBatch]]:
+    """The granted relation as it is, batch by batch, read by Arrow (no SQL engine involved)."""
+    try:
+        parquet = pq.ParquetFile(granted.path)
+    except (OSError, pa.ArrowException):
+        _log.exception("granted file unreadable")
+        raise DataPlaneError("asset_unreadable", "the granted data could not be read") from None
+
+    def batches() -> Generator[pa.RecordBatch]:
+        try:
+            yield from parquet.iter_batches(batch_size=batch_rows, use_threads=True)
+        except (OSError, pa.ArrowException):
+            _log.exception("granted file unreadable while streaming")
+            raise DataPlaneError("asset_unreadable", "the granted data could not be read") from None
+        finally:
+            parquet.close()
+
+    return parquet.schema_arrow, batches()
+
+
 class GrantedFiles:
     """Materialises granted relations into a private folder and hands out their paths."""
 
@@ -307,7 +327,7 @@ class GrantedFiles:
         target = folder / GRANTED_FILE
         copy = (
             f"COPY ({select}) TO {exp.Literal.string(str(partial)).sql('duckdb')}"
-            " (FORMAT parquet, COMPRESSION snappy, USE_TMP_FILE false)"
+            " (FORMAT parquet, COMPRESSION uncompressed, USE_TMP_FILE false)"
         )
         try:
             with _source(asset, writable=[str(partial)]) as connection:

@@ -48,7 +48,7 @@ from connector._policy import parsed_policy
 from connector.audit import AuditLog, Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
 from connector.dataplane.disclosure import DisclosureProfile, profile_named
-from connector.dataplane.encoders import check_encodable, encode
+from connector.dataplane.encoders import ARROW_STREAM, check_encodable, encode
 from connector.dataplane.errors import (
     AccessDenied,
     Busy,
@@ -57,14 +57,14 @@ from connector.dataplane.errors import (
     NotFound,
     ResultTooLarge,
 )
-from connector.dataplane.granted import GrantedFiles, check_asset
+from connector.dataplane.granted import GrantedFiles, check_asset, whole_file
 from connector.dataplane.obligations import Duty, agreed_at, duties_of
 from connector.dataplane.read_rules import read_counter, read_rules
 from connector.dataplane.sandbox import BlankConnections, Sandbox, SandboxLimits
 from connector.dataplane.sql_guard import (
     GuardedQuery,
     ParsedQuery,
-    finalize,
+    guard,
     parse_query,
     query_hash,
     select_all_sql,
@@ -200,8 +200,8 @@ class PreparedRead:
     """A read that passed every check: its sandbox is open and its batches are ready to stream."""
 
     context: ReadContext
-    sandbox: Sandbox
-    reader: pa.RecordBatchReader
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
     media_type: str
     decision: str
     resources: ExitStack = field(default_factory=ExitStack)
@@ -481,7 +481,7 @@ class DataPlane:
             if aggregate_only and limit is None:
                 limit = self.limits.aggregate_query_budget
             view_columns = self._granted_columns(source_columns, scope)
-            guarded = self._guard(parsed, sql, view_columns, disclosure)
+            guarded = self._guard(parsed, sql, source_columns, view_columns, disclosure)
             context.sql, context.query_hash = guarded.sql, guarded.query_hash
             if not self._slots.acquire(timeout=self.limits.slot_wait_seconds):
                 raise Busy("busy", f"{self.limits.max_concurrent_reads} reads are running; retry shortly")
@@ -489,22 +489,34 @@ class DataPlane:
             granted = resources.enter_context(
                 self.granted_files.granted(asset, view_columns, scope.row_filters, source_columns)
             )
+            if sql is None:
+                # The whole view is the granted file itself: streamed straight from it, no engine.
+                schema, whole = whole_file(granted, self.limits.sandbox.batch_rows)
+                resources.callback(whole.close)
+                if media_type != ARROW_STREAM:
+                    check_encodable(schema, media_type)
+                self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
+                            duty_states)
+                self._track_obligations(agreement, policy, duties, moment)
+                return PreparedRead(context, schema, whole, media_type, decision.decision, resources)
             sandbox = Sandbox(granted, self.limits.sandbox, self.connections)
             resources.callback(sandbox.close)
             try:
                 relation = sandbox.bind(guarded.sql)
-                schema = sandbox.result_schema(relation)
+                schema = sandbox.result_schema(relation) if media_type != ARROW_STREAM else None
             except DataPlaneError:
                 # the query reached the engine: it counts, failed or not (no free error oracle)
                 self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
                             duty_states)
                 raise
-            check_encodable(schema, media_type)
+            if schema is not None:
+                check_encodable(schema, media_type)
             self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
                         duty_states)
             reader = sandbox.stream(relation)
             self._track_obligations(agreement, policy, duties, moment)
-            return PreparedRead(context, sandbox, reader, media_type, decision.decision, resources)
+            batches = sandbox.batches(reader)
+            return PreparedRead(context, reader.schema, batches, media_type, decision.decision, resources)
         except PolicyError as error:
             resources.close()
             denial = AccessDenied("policy_denied", str(error))
@@ -540,16 +552,18 @@ class DataPlane:
         return [name for name in source
                 if name.lower() not in denied and (allowed is None or name.lower() in allowed)]
 
-    def _guard(self, parsed: ParsedQuery | None, sql: str | None, view_columns: list[str],
-               disclosure: DisclosureProfile | None) -> GuardedQuery:
+    def _guard(self, parsed: ParsedQuery | None, sql: str | None, source_columns: list[str],
+               view_columns: list[str], disclosure: DisclosureProfile | None) -> GuardedQuery:
         if sql is not None and not self.check_sql:  # the test-only switch: the SQL as sent
             return GuardedQuery(sql, query_hash(sql), frozenset(), False)
         if parsed is None:
             if disclosure is not None:
                 raise AccessDenied("aggregate_only", "the agreement allows only grouped aggregates: "
                                    "POST a query to /data/{transfer}/query")
-            parsed = parse_query(select_all_sql(view_columns), view_columns)
-        return finalize(parsed, view_columns, disclosure)
+            # the whole view, in the provider's own words: nothing of the consumer's to check
+            whole = select_all_sql(view_columns)
+            return GuardedQuery(whole, query_hash(whole), frozenset(c.lower() for c in view_columns), False)
+        return guard(sql or "", source_columns, view_columns, disclosure)
 
     def _track_obligations(self, agreement: AgreementView, policy: Policy, duties: list[Duty],
                            moment: datetime) -> None:
@@ -571,14 +585,14 @@ class DataPlane:
 
         def counted() -> Iterator[pa.RecordBatch]:
             nonlocal rows
-            for batch in read.sandbox.batches(read.reader):
+            for batch in read.batches:
                 rows += batch.num_rows
                 if rows > limits.max_result_rows:
                     raise ResultTooLarge("result_rows", f"the result exceeds {limits.max_result_rows} rows")
                 yield batch
 
         try:
-            for chunk in encode(read.reader.schema, counted(), read.media_type):
+            for chunk in encode(read.schema, counted(), read.media_type):
                 sent += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
                 if sent > limits.max_result_bytes:
                     cap = limits.max_result_bytes

@@ -24,6 +24,7 @@ import atexit
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,7 @@ class SandboxLimits:
 
 
 def _blank_connection(limits: SandboxLimits) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(
+    connection = duckdb.connect(
         ":memory:",
         config={
             "autoload_known_extensions": False,
@@ -64,6 +65,9 @@ def _blank_connection(limits: SandboxLimits) -> duckdb.DuckDBPyConnection:
             "memory_limit": limits.memory_limit,
         },
     )
+    # A new database does part of its set-up on its first statement: do it ahead of the read.
+    connection.execute("SELECT 1").fetchall()
+    return connection
 
 
 class BlankConnections:
@@ -103,12 +107,25 @@ class BlankConnections:
                 self._wanted.wait(timeout=1.0)
 
     def take(self) -> duckdb.DuckDBPyConnection:
+        """A blank connection; the pool is topped up once a read ends (``refill``), so opening
+        the next one does not compete with the read that just started."""
         try:
-            connection = self._ready.get_nowait()
+            return self._ready.get_nowait()
         except queue.Empty:
-            connection = _blank_connection(self.limits)
+            return _blank_connection(self.limits)
+
+    def refill(self) -> None:
         self._wanted.set()
-        return connection
+
+    def wait_full(self, timeout: float) -> bool:
+        """Whether the pool is full within ``timeout`` seconds (for measurements)."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.full():
+            if time.monotonic() > deadline:
+                return False
+            self._wanted.set()
+            time.sleep(0.005)
+        return True
 
     def close(self) -> None:
         self._closed = True
@@ -129,6 +146,7 @@ class Sandbox:
                  connections: BlankConnections | None = None) -> None:
         self.granted = granted
         self.limits = limits
+        self._connections = connections
         self._connection = connections.take() if connections is not None else _blank_connection(limits)
         self._timer: threading.Timer | None = None
         self.interrupted = False
@@ -206,6 +224,8 @@ class Sandbox:
         if self._timer is not None:
             self._timer.cancel()
         self._connection.close()
+        if self._connections is not None:
+            self._connections.refill()
 
     def __enter__(self) -> Sandbox:
         return self

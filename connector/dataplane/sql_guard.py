@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -115,6 +116,11 @@ def _node_name(node: exp.Expr) -> str:
     return type(node).__name__.upper()
 
 
+# Checked queries remembered by text and columns: a job repeats its queries, and parsing and
+# resolving names costs more than a small scan. Refusals are not remembered (they raise).
+CACHED_QUERIES = 512
+
+
 def parse_query(sql: str, source_columns: Sequence[str], view_names: Iterable[str] = (GRANTED_VIEW,)
                 ) -> ParsedQuery:
     """Parse and check ``sql``; raise :class:`QueryRefused` (403) or :class:`BadQuery` (400).
@@ -122,6 +128,23 @@ def parse_query(sql: str, source_columns: Sequence[str], view_names: Iterable[st
     ``source_columns`` are the asset's columns: names are resolved against them (what the job
     may see of them is decided later, by the policy and :func:`finalize`).
     """
+    return _parse(sql, tuple(source_columns), tuple(view_names))
+
+
+def guard(sql: str, source_columns: Sequence[str], view_columns: Sequence[str],
+          disclosure: DisclosureProfile | None) -> GuardedQuery:
+    """:func:`parse_query` then :func:`finalize`, remembered for repeated queries."""
+    return _guard(sql, tuple(source_columns), tuple(view_columns), disclosure)
+
+
+@lru_cache(maxsize=CACHED_QUERIES)
+def _guard(sql: str, source_columns: tuple[str, ...], view_columns: tuple[str, ...],
+           disclosure: DisclosureProfile | None) -> GuardedQuery:
+    return finalize(_parse(sql, source_columns, (GRANTED_VIEW,)), view_columns, disclosure)
+
+
+@lru_cache(maxsize=CACHED_QUERIES)
+def _parse(sql: str, source_columns: tuple[str, ...], view_names: tuple[str, ...]) -> ParsedQuery:
     if len(sql) > MAX_QUERY_CHARS:
         raise BadQuery("query_too_long", f"the query is longer than {MAX_QUERY_CHARS} characters")
     try:
