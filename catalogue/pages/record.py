@@ -18,7 +18,7 @@ from rdflib.term import Node
 from catalogue.pages.labels import label
 from catalogue.publish import record_graph_of
 from catalogue.quality import DIMENSIONS, INDICATORS
-from catalogue.store import RecordVersion
+from catalogue.store import LOCAL_SOURCE, RecordVersion
 from policies import PolicyError, parse_policy
 from policies.sentences import Sentence, policy_sentences
 from vocab.namespaces import DCAT, DCT, FOAF, RDF
@@ -81,6 +81,7 @@ class RecordView:
     source: str
     owner: str
     signed: bool
+    local: bool
     languages: list[str] = field(default_factory=list)
 
 
@@ -285,5 +286,6 @@ def view(version: RecordVersion, report: ValidationReport | None, language: str 
         source=version.source,
         owner=version.owner,
         signed=version.proof is not None,
+        local=version.source == LOCAL_SOURCE,
         languages=languages,
     )

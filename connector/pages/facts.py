@@ -20,6 +20,7 @@ from connector.store import AgreementRecord, ProcessRecord, Store
 from policies import Constraint, Policy, PolicyError, terms
 from policies.sentences import Sentence, policy_sentences
 from policies.values import ValueMismatch, parse_datetime
+from vocab.hierarchy import purposes
 
 
 class ReadCounter(Protocol):
@@ -64,6 +65,13 @@ class AgreementFacts:
     @property
     def counterparty(self) -> str:
         return self.consumer_id if self.role == "provider" else self.provider_id
+
+    @property
+    def purpose_label(self) -> str | None:
+        """The declared purpose by its name in the EHDS purpose list, else as declared."""
+        if self.purpose is None:
+            return None
+        return purposes().label(self.purpose) or self.purpose
 
     @property
     def reads_left(self) -> int | None:

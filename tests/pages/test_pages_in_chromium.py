@@ -283,3 +283,50 @@ def test_offer_builder_previews_sentences_and_policy_check_shows_the_decision_tr
     ):
         page.goto(f"{space.urls.provider}{path}")
         check_page(page, name)
+
+
+RECORD_WITH_OFFER = """\
+@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix odrl: <http://www.w3.org/ns/odrl/2/> .
+@prefix foaf: <http://xmlns.com/foaf/0.1/> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+<https://data.sluis.example/dataset/substation-loads> a dcat:Dataset ;
+  dct:title "Substation loads"@en ; dct:description "Quarter-hourly loads of each substation."@en ;
+  dct:publisher <{publisher}> ;
+  dct:accessRights <http://publications.europa.eu/resource/authority/access-right/PUBLIC> ;
+  dcat:distribution <https://data.sluis.example/dataset/substation-loads/csv> .
+<{publisher}> a foaf:Agent ; foaf:name "Demo grid operator"@en .
+<https://data.sluis.example/dataset/substation-loads/csv> a dcat:Distribution ;
+  dcat:accessURL <https://data.sluis.example/download/substation-loads.csv> ;
+  odrl:hasPolicy <https://data.sluis.example/policy/substation-loads> .
+<https://data.sluis.example/policy/substation-loads> a odrl:Policy, odrl:Offer ;
+  odrl:permission [ odrl:action odrl:use ;
+    odrl:constraint [ odrl:leftOperand odrl:count ; odrl:operator odrl:lteq ;
+        odrl:rightOperand "100"^^xsd:integer ] ,
+      [ odrl:leftOperand odrl:dateTime ; odrl:operator odrl:lt ;
+        odrl:rightOperand "2028-01-01T00:00:00Z"^^xsd:dateTime ] ] .
+"""
+
+
+def test_uploaded_record_shows_its_offer_as_sentences_and_a_broken_file_its_line(
+    space: Space, page: Any
+) -> None:
+    log_in(page, space.urls.catalogue, space.publisher_token, "/pages/catalogue/publish")
+    upload = page.get_by_label(re.compile("A DCAT-AP file"))
+    upload.set_input_files(files=[{"name": "broken.ttl", "mimeType": "text/turtle", "buffer": b"<a> <b> ."}])
+    page.get_by_role("button", name="Publish the file").click()
+    expect(page.locator("#file-error")).to_contain_text("line 1")
+
+    record = RECORD_WITH_OFFER.format(publisher=space.publisher).encode()
+    upload = page.get_by_label(re.compile("A DCAT-AP file"))
+    upload.set_input_files(files=[{"name": "loads.ttl", "mimeType": "text/turtle", "buffer": record}])
+    page.get_by_role("button", name="Publish the file").click()
+    page.wait_for_url(re.compile("/pages/catalogue/datasets/"))
+    offers = page.locator(".sentences")
+    expect(offers).to_contain_text(
+        "You may use this data"
+    )  # RDF has no order: the clauses may come either way
+    expect(offers).to_contain_text("until 31 December 2027")
+    expect(offers).to_contain_text("at most 100 reads")
+    check_page(page, "dataset-with-offer")
