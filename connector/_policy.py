@@ -109,7 +109,8 @@ def decide(
             request = policies.Request(
                 assignee=assignee, action=candidate, target=target, context=dict(context)
             )
-            verdict = _verdict(policies.decide_in_scope(policy, request, policies.World(now=now), scope))
+            world = policies.World(now=now, part_of=_membership(assignee, context))
+            verdict = _verdict(policies.decide_in_scope(policy, request, world, scope))
             if verdict.permitted:
                 return verdict
             verdicts.append(verdict)
@@ -122,6 +123,20 @@ def _verdict(scoped: policies.ScopedDecision) -> Verdict:
     if scoped.permitted and not scoped.deferred:  # the explanation is kept for denials, deferrals
         return Verdict(True, scoped.summary)
     return Verdict(scoped.permitted, scoped.summary, scoped.decision.to_json())
+
+
+#: The verified claim naming the data spaces (collections) a participant is a member of.
+MEMBER_OF = "sluis:memberOf"
+
+
+def _membership(assignee: str, context: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
+    """The state of the world's ``partOf`` facts about the requester: it is part of every
+    collection its verified credentials say it is a member of, so an ``odrl:PartyCollection``
+    whose ``source`` names the data space matches its members (and nobody else)."""
+    listed = context.get(MEMBER_OF)
+    values = listed if isinstance(listed, list | tuple) else [listed]
+    collections = tuple(v for v in values if isinstance(v, str) and v)
+    return {assignee: collections} if collections else {}
 
 
 def _actions_to_try(policy: policies.Policy) -> list[str]:

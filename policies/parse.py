@@ -339,7 +339,7 @@ class _Reader:
             self._action(a, f"{location}.action[{n}]") for n, a in enumerate(self._items(node, "action"))
         )
         if not actions and kind == "duty":
-            raise PolicyError("missing-action", f"a {kind} must have an action", location)
+            raise PolicyError("missing-action", f"duty {uid} has no action: the duty is invalid", location)
         duties = tuple(
             self._rule(d, "duty", f"{uid}/duty/{n}", f"{location}.duty[{n}]", origin)
             for n, d in enumerate(self._items(node, "duty"))
@@ -533,7 +533,12 @@ def _atomize(
     """One rule per (action, target, assigner, assignee); policy-level values fill the gaps."""
     rule_actions = rule.actions or actions
     if not rule_actions:
-        raise PolicyError("missing-action", f"a {rule.kind} must have an action", rule.location)
+        raise PolicyError(
+            "missing-action",
+            f"{rule.kind} {rule.uid} has no action (neither its own nor the policy's): "
+            "the rule is invalid and the policy is refused",
+            rule.location,
+        )
     options: Iterable[tuple[Action, Entity | None, Entity | None, Entity | None]] = itertools.product(
         rule_actions,
         rule.targets or targets or (None,),

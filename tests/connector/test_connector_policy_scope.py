@@ -86,3 +86,27 @@ def test_a_prohibition_that_may_hold_for_other_reasons_still_denies() -> None:
 def test_unknown_terms_deny_even_when_deferring() -> None:
     odd = {"leftOperand": "https://example.org/unknownOperand", "operator": "eq", "rightOperand": "x"}
     assert not _negotiate(_offer(SITE_IN_EU, odd), purpose=RESEARCH).permitted
+
+
+def test_a_party_collection_admits_the_members_its_verified_credentials_name() -> None:
+    space = "urn:sluis:space:health"
+    access = {
+        "@id": "urn:access",
+        "@type": "Set",
+        "permission": [{"action": "use", "assignee": {"@type": "PartyCollection", "source": space}}],
+    }
+
+    def verdict(member_of: list[str]) -> bool:
+        context = {"sluis:memberOf": member_of}
+        return decide(
+            access,
+            assignee="did:web:c",
+            target="urn:ds",
+            context=context,
+            now=NOW,
+            scope=policies.Scope.ACCESS,
+        ).permitted
+
+    assert verdict([space])
+    assert not verdict(["urn:sluis:space:other"])
+    assert not verdict([])
