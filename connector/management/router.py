@@ -10,10 +10,12 @@ description); bad input is a 400 problem naming the field.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -174,9 +176,24 @@ def _transfer_json(record: ProcessRecord) -> dict[str, Any]:
     return body
 
 
-def _raise(error: ServiceError) -> ProblemError:
+def _problem(error: ServiceError) -> ProblemError:
     errors = [FieldError(error.field, error.reason)] if error.field else []
     return ProblemError(error.status, error.code, error.reason, code=error.code, errors=errors)
+
+
+class _ServiceErrorsAsProblems(APIRoute):
+    """The router's one exception mapping: a ``ServiceError`` from any route is a problem."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def mapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ServiceError as error:
+                raise _problem(error) from None
+
+        return mapped
 
 
 def management_router(service: ConnectorService, token: str) -> APIRouter:
@@ -190,7 +207,12 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
                 401, "Unauthorized", "a valid management bearer token is required", code="unauthorized"
             )
 
-    router = APIRouter(prefix="/management", tags=["management"], dependencies=[Depends(require_token)])
+    router = APIRouter(
+        prefix="/management",
+        tags=["management"],
+        dependencies=[Depends(require_token)],
+        route_class=_ServiceErrorsAsProblems,
+    )
     store = service.store
 
     @router.post("/assets", status_code=201, summary="Register an asset: a dataset and where its data is")
@@ -286,33 +308,24 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
         summary="Start a contract negotiation as provider, with an offer",
     )
     def offer_negotiation(body: OfferOut) -> dict[str, str]:
-        try:
-            record = service.offer_negotiation(body.counterparty_address, body.counterparty_id, body.offer_id)
-        except ServiceError as error:
-            raise _raise(error) from None
+        record = service.offer_negotiation(body.counterparty_address, body.counterparty_id, body.offer_id)
         return {"id": record.id}
 
     @router.post("/negotiations/{negotiation_id}/request", summary="Counter-offer: ask for another offer")
     def counter_offer(negotiation_id: str, body: CounterOfferIn) -> dict[str, Any]:
-        try:
-            return _negotiation_json(service.counter_offer(negotiation_id, body.offer))
-        except ServiceError as error:
-            raise _raise(error) from None
+        return _negotiation_json(service.counter_offer(negotiation_id, body.offer))
 
     @router.post("/negotiations", status_code=201, summary="Start a contract negotiation as consumer")
     def start_negotiation(body: NegotiationIn) -> dict[str, str]:
-        try:
-            record = service.start_negotiation(
-                body.counterparty_address,
-                body.counterparty_id,
-                body.dataset_id,
-                body.offer,
-                purpose=body.purpose,
-                compute_site=body.compute_site,
-                auto_accept=body.auto_accept,
-            )
-        except ServiceError as error:
-            raise _raise(error) from None
+        record = service.start_negotiation(
+            body.counterparty_address,
+            body.counterparty_id,
+            body.dataset_id,
+            body.offer,
+            purpose=body.purpose,
+            compute_site=body.compute_site,
+            auto_accept=body.auto_accept,
+        )
         return {"id": record.id}
 
     @router.get("/negotiations", summary="All negotiations")
@@ -330,19 +343,13 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
 
     @router.post("/negotiations/{negotiation_id}/accept", summary="Accept the provider's current offer")
     def accept(negotiation_id: str) -> dict[str, Any]:
-        try:
-            return _negotiation_json(service.accept_offer(negotiation_id))
-        except ServiceError as error:
-            raise _raise(error) from None
+        return _negotiation_json(service.accept_offer(negotiation_id))
 
     @router.post("/negotiations/{negotiation_id}/terminate", summary="Terminate a negotiation")
     def terminate_negotiation(negotiation_id: str, body: TerminateIn | None = None) -> dict[str, Any]:
-        try:
-            return _negotiation_json(
-                service.terminate_negotiation(negotiation_id, (body or TerminateIn()).reason)
-            )
-        except ServiceError as error:
-            raise _raise(error) from None
+        return _negotiation_json(
+            service.terminate_negotiation(negotiation_id, (body or TerminateIn()).reason)
+        )
 
     @router.get("/agreements", summary="All agreements")
     def list_agreements() -> list[dict[str, Any]]:
@@ -368,25 +375,19 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
 
     @router.post("/agreements/{agreement_id}/terminate", summary="Revoke an agreement and end its transfers")
     def terminate_agreement(agreement_id: str, body: TerminateIn | None = None) -> dict[str, Any]:
-        try:
-            ended = service.terminate_agreement(
-                agreement_id, (body or TerminateIn(reason="agreement terminated")).reason
-            )
-        except ServiceError as error:
-            raise _raise(error) from None
+        ended = service.terminate_agreement(
+            agreement_id, (body or TerminateIn(reason="agreement terminated")).reason
+        )
         return {"id": agreement_id, "terminated": True, "transfers_terminated": [r.id for r in ended]}
 
     @router.post("/transfers", status_code=201, summary="Start a transfer under an agreement, bound to a job")
     def start_transfer(body: TransferIn) -> dict[str, str]:
-        try:
-            record = service.start_transfer(
-                body.agreement_id,
-                body.counterparty_address,
-                body.format,
-                body.job.model_dump() if body.job else None,
-            )
-        except ServiceError as error:
-            raise _raise(error) from None
+        record = service.start_transfer(
+            body.agreement_id,
+            body.counterparty_address,
+            body.format,
+            body.job.model_dump() if body.job else None,
+        )
         return {"id": record.id}
 
     @router.get("/transfers", summary="All transfers")
@@ -408,11 +409,8 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
         command: Literal["suspend", "resume", "complete", "terminate"],
         body: TerminateIn | None = None,
     ) -> dict[str, Any]:
-        try:
-            reason = body.reason if body else ""
-            return _transfer_json(service.transfer_command(transfer_id, command, reason))
-        except ServiceError as error:
-            raise _raise(error) from None
+        reason = body.reason if body else ""
+        return _transfer_json(service.transfer_command(transfer_id, command, reason))
 
     return router
 
