@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalogue.index import FACETS, SORTS, SearchError, SearchQuery
 from catalogue.pages.labels import label
-from catalogue.pages.record import view
+from catalogue.pages.record import title_in, view
 from catalogue.store import LOCAL_SOURCE
 from connector.pages.web import PAGES, PageKit
 
@@ -89,8 +89,13 @@ def browse_router(kit: PageKit, node: CatalogueNode) -> APIRouter:
             )
         body = result.to_json()
         hits = body["hits"]
+        language = language_of(request)
         for hit in hits:
             record = node.store.current(hit["id"])
+            if record is not None and not record.deleted and language != "en":
+                title, lang = title_in(record, language)
+                if title and lang == language:
+                    hit["title"], hit["lang"] = title, lang
             quality = (
                 record.quality.get("quality", record.quality)
                 if record and isinstance(record.quality, dict)

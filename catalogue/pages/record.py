@@ -198,6 +198,17 @@ def raise_quality(quality: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(missing, key=lambda item: -item["gain"])
 
 
+def title_in(version: RecordVersion, language: str) -> tuple[str, str | None]:
+    """The record's title in ``language`` when it has one (else English, else any) and its language."""
+    graph = record_graph_of(version, with_quality=False)
+    values = [v for v in graph.objects(URIRef(version.dataset), DCT.title) if isinstance(v, Literal)]
+    for choice in (language, "en", None):
+        for value in values:
+            if value.language == choice:
+                return str(value), value.language
+    return (str(values[0]), values[0].language) if values else ("", None)
+
+
 def view(version: RecordVersion, report: ValidationReport | None, language: str = "en") -> RecordView:
     graph = record_graph_of(version, with_quality=False)
     dataset = URIRef(version.dataset)

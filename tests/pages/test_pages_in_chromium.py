@@ -330,3 +330,21 @@ def test_uploaded_record_shows_its_offer_as_sentences_and_a_broken_file_its_line
     expect(offers).to_contain_text("until 31 December 2027")
     expect(offers).to_contain_text("at most 100 reads")
     check_page(page, "dataset-with-offer")
+
+
+def test_the_other_pages_have_no_accessibility_violations(space: Space, page: Any) -> None:
+    for url, name in (
+        (f"{space.urls.catalogue}/pages/", "catalogue-home"),
+        (
+            f"{space.urls.catalogue}/pages/catalogue/request-access?connector=nonsense",
+            "request-access-refused",
+        ),
+        (f"{space.urls.catalogue}/catalogue/datasets/unknown-record", "not-found"),
+        (f"{space.urls.provider}/pages/register", "register-public"),
+    ):
+        page.goto(url)
+        check_page(page, name)
+    log_in(page, space.urls.consumer, space.consumer_token, "/pages/negotiations")
+    check_page(page, "negotiations")
+    page.goto(f"{space.urls.consumer}/pages/request")
+    check_page(page, "request-form")
