@@ -18,6 +18,7 @@ recently used file that no read holds.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -249,6 +250,8 @@ class GrantedFiles:
         self._in_use: dict[str, int] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        if self._owned:  # a temporary folder of ours goes with the process even without close()
+            atexit.register(shutil.rmtree, self.root, True)
 
     # --- facts about the asset ----------------------------------------------------------------
     def source_columns(self, asset: AssetData) -> list[str]:
