@@ -1,7 +1,7 @@
 """The catalogue node's HTTP API (FastAPI): publish, read, list, search and query records.
 
 Writes need a publisher token (``Authorization: Bearer …``); reads are public. Every bad input
-is an RFC 9457 problem naming the field (``connector.problems``). The routes are thin: the work
+is an RFC 9457 problem naming the field (``connector.http``). The routes are thin: the work
 is in :mod:`catalogue.publish`, :mod:`catalogue.index` and :mod:`catalogue.store`.
 
 Endpoints (all under ``/catalogue``):
@@ -68,7 +68,7 @@ from catalogue.store import (
 )
 from catalogue.store.remote_sparql import RemoteSparqlRunner
 from catalogue.tokens import TOKENS_FILE, TokenStore
-from connector.problems import FieldError, ProblemError, install_problem_handlers
+from connector.http import FieldError, ProblemError, install_problem_handlers
 from vocab.errors import VocabError
 from vocab.jsonld import DCAT_AP_CONTEXT
 from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, SLUIS, XSD, bind_prefixes

@@ -22,12 +22,13 @@ from connector.config import ConnectorConfig
 from connector.control import AccessIssuer, ConnectorService
 from connector.dsp_client import DspClient
 from connector.dsp_http import dsp_router
+from connector.http import StrictJsonBodies, install_problem_handlers
 from connector.identity import DidResolver, did_document, dsp_service
-from connector.management import BodySizeLimit, management_router
+from connector.management import MAX_MANAGEMENT_BODY_BYTES, BodySizeLimit, management_router
 from connector.pages import install_pages
-from connector.problems import install_problem_handlers
 from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
 from connector.store import Store
+from vocab.jsonld import MAX_JSON_DEPTH
 
 _log = logging.getLogger(__name__)
 
@@ -101,6 +102,12 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, prefix="/management")
+    app.add_middleware(
+        StrictJsonBodies,
+        prefixes=("/management", "/data"),
+        max_bytes=MAX_MANAGEMENT_BODY_BYTES,
+        max_depth=MAX_JSON_DEPTH,
+    )
     app.state.service = service
     app.state.store = store
 

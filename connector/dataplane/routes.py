@@ -28,7 +28,7 @@ from connector.audit import export_log
 from connector.dataplane.encoders import ARROW_STREAM, PARQUET, negotiate
 from connector.dataplane.errors import DataPlaneError, InvalidToken, NotFound
 from connector.dataplane.plane import DATA_PREFIX, DataPlane
-from connector.problems import FieldError, problem_response
+from connector.http import FieldError, problem_response
 from vocab.errors import VocabError
 from vocab.jsonld import check_json_limits, parse_json
 

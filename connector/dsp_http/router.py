@@ -14,13 +14,53 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from connector.control import ConnectorService, DspError, DspReply
-from connector.dsp_http._body import BodyError, parse_json_body, read_body_bytes
+from connector.http import (
+    BodyError,
+    SafeJSONResponse,
+    check_json_content_type,
+    parse_json,
+    read_body_bytes,
+)
 from connector.identity import IdentityError, VerifiedClaims
 from vocab import dsp
+from vocab.dsp import DSP_CONTEXT_URL, MAX_MESSAGE_DEPTH
+
+#: Largest DSP message accepted. Real messages are a few KiB; an agreement with many rules and
+#: two proofs stays far below this. Checked on Content-Length and again while streaming.
+MAX_DSP_BODY_BYTES = 256 * 1024
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+#: Contexts one message may name; the official messages name one or two.
+MAX_CONTEXT_ENTRIES = 16
+MAX_CONTEXT_URL_CHARS = 2048
+
+
+def check_context(value: Any) -> None:
+    """The ``@context`` form the official DSP 2025-1 schemas require, or a ``DspMessageError``.
+
+    An array of context URLs that includes the DSP 2025-1 context. A bare string, an inline
+    context object, a number or an array without the DSP context is valid JSON-LD perhaps, but
+    not a DSP message; refusing it here keeps every later reading of the message on one form.
+    """
+    if not isinstance(value, dict):
+        return  # read_message says what is wrong with a body that is not an object
+    context = value.get("@context")
+    if not isinstance(context, list) or not context or len(context) > MAX_CONTEXT_ENTRIES:
+        raise dsp.DspMessageError(
+            "@context",
+            f"must be an array of 1..{MAX_CONTEXT_ENTRIES} context URLs including {DSP_CONTEXT_URL}",
+        )
+    if not all(isinstance(item, str) and 0 < len(item) <= MAX_CONTEXT_URL_CHARS for item in context):
+        raise dsp.DspMessageError(
+            "@context", "every entry must be a context URL (inline contexts are not accepted)"
+        )
+    if DSP_CONTEXT_URL not in context:
+        raise dsp.DspMessageError("@context", f"must include {DSP_CONTEXT_URL}")
+
 
 _log = logging.getLogger(__name__)
 
@@ -51,7 +91,7 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
             recorder("sent", path, body)
         if body is None:
             return Response(status_code=status)
-        return JSONResponse(body, status_code=status)
+        return SafeJSONResponse(body, status_code=status)
 
     async def handle(
         request: Request, area: str, expected: Collection[str] | None, handler: _Handler, pids: dict[str, str]
@@ -62,7 +102,8 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
         unreadable: BodyError | None = None
         if expected is not None:
             try:
-                raw = await read_body_bytes(request)
+                check_json_content_type(request.headers.get("content-type"), status=400)
+                raw = await read_body_bytes(request, MAX_DSP_BODY_BYTES)
             except BodyError as error:
                 unreadable = error  # reported after authentication, as if read afterwards
 
@@ -75,9 +116,10 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
             else:
                 if unreadable is not None:
                     raise unreadable
-                value = parse_json_body(raw)
+                value = parse_json(raw, max_depth=MAX_MESSAGE_DEPTH)
                 if recorder is not None and isinstance(value, dict):
                     recorder("received", path, value)
+                check_context(value)
                 message = dsp.read_message(value, expected, service.dsp_base)
             return handler(claims, message)
 
@@ -90,7 +132,7 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
             outcome = error
         except BodyError as error:
             outcome = DspError(
-                error.status, "invalid-body", f"{error.field}: {error.reason}", **_pid_kwargs(pids)
+                error.status, error.code, f"{error.field}: {error.reason}", **_pid_kwargs(pids)
             )
         except dsp.DspMessageError as error:
             outcome = DspError(400, error.code, str(error), **_pid_kwargs(pids))
@@ -164,7 +206,36 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
     }
     for suffix, types in transfer_routes.items():
         _add_process_route(router, "transfers", suffix, types, handle, service.transfer_message)
+    _add_fallback_routes(router, respond)
     return router
+
+
+def _add_fallback_routes(router: APIRouter, respond: Callable[[str, str, DspError], Response]) -> None:
+    """Every other path under ``/dsp`` answers a DSP error too: 405 for a known path with another
+    method (with ``Allow``), 404 otherwise - the error type of the area the path names."""
+    known = [route for route in router.routes if isinstance(route, APIRoute)]
+
+    async def no_such_endpoint(request: Request) -> Response:
+        path = request.url.path
+        area = path.removeprefix("/dsp/").split("/", 1)[0]
+        area = area if area in ("negotiations", "transfers") else "catalog"
+        allowed = sorted({m for route in known if route.path_regex.match(path) for m in route.methods or ()})
+        if allowed:
+            error = DspError(405, "method-not-allowed", f"{request.method} is not allowed on {path}")
+            response = respond(area, path, error)
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        error = DspError(404, "no-such-endpoint", f"{path} is not a DSP endpoint of this connector")
+        return respond(area, path, error)
+
+    for template in ("", "/{rest:path}"):
+        router.add_api_route(
+            template,
+            no_such_endpoint,
+            methods=_METHODS,
+            include_in_schema=False,
+            name=f"dsp-fallback{template}",
+        )
 
 
 def _pid_kwargs(pids: Mapping[str, str]) -> dict[str, str]:

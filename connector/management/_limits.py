@@ -7,7 +7,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connector.problems import problem_response
+from connector.http import json_depth, problem_response
 
 #: Largest management request body. An asset's DCAT description or an ODRL policy is a few KiB;
 #: 2 MiB leaves room for rich descriptions while keeping a hostile upload from filling memory.
@@ -15,19 +15,6 @@ MAX_MANAGEMENT_BODY_BYTES = 2 * 1024 * 1024
 #: Deepest JSON accepted inside a management body. Stored descriptions and policies end up in
 #: DSP messages, which peers refuse past 32 levels; 24 leaves room for the message around them.
 MAX_STORED_JSON_DEPTH = 24
-
-
-def json_depth(value: Any) -> int:
-    """Nesting depth of a JSON value (iterative, so a hostile value cannot exhaust the stack)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def check_depth(value: dict[str, Any]) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from connector import _policy
 from connector.control import ConnectorService, ServiceError
 from connector.dsp_client import DspClientError
+from connector.http import FieldError, ProblemError
 from connector.management._limits import check_depth
-from connector.problems import FieldError, ProblemError
 from connector.store import AssetRecord, ContractDefinition, ProcessRecord
 
 #: Longest identifier accepted for assets, policies and definitions.

@@ -22,9 +22,9 @@ import pytest
 from fastapi import FastAPI
 
 from connector.dataplane import AgreementView, AssetData, DataPlane, DataPlaneLimits, TransferView
+from connector.http import install_problem_handlers
 from connector.identity import KeyPair, TrustedAuthority, did_document, did_web_for
 from connector.jobs.data import Address, TransferReader
-from connector.problems import install_problem_handlers
 from sluis.servers import free_port, serve_in_thread
 
 PURPOSE = "https://w3id.org/sluis/purpose/"

@@ -273,7 +273,7 @@ def test_tokens_that_do_not_prove_the_caller_are_refused(connectors: ConnectorWo
 
 
 def test_a_message_just_over_the_dsp_size_limit_is_refused_with_413(connectors: ConnectorWorld) -> None:
-    from connector.dsp_http._body import MAX_DSP_BODY_BYTES
+    from connector.dsp_http import MAX_DSP_BODY_BYTES
 
     message = {**dsp.catalog_request_message(), "https://w3id.org/sluis/ns#pad": "p" * MAX_DSP_BODY_BYTES}
     reply = _post(connectors, "/catalog/request", message)

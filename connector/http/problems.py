@@ -1,4 +1,4 @@
-"""RFC 9457 problem details for every HTTP API of Sluis (the catalogue reuses it).
+"""RFC 9457 problem details for every HTTP API of Sluis, and the one exception mapping.
 
 Bad input must come back as a 4xx whose body names the field and the reason, never a 500 with
 a traceback. ``install_problem_handlers`` maps FastAPI's request-validation errors, HTTP
@@ -8,6 +8,7 @@ becomes a 500 problem without internals (and is logged with its traceback server
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,21 @@ def problem_body(
     return body
 
 
+class SafeJSONResponse(JSONResponse):
+    """A JSON response that cannot fail to render.
+
+    Strings in an answer sometimes echo input (an id, a reason); one holding a lone surrogate
+    cannot be encoded as UTF-8, and a response that fails to render is a 500 or a reset
+    connection. Such a body is written with ASCII escapes instead, which is the same JSON.
+    """
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
 def problem_response(
     status: int,
     title: str,
@@ -76,7 +92,7 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
+    return SafeJSONResponse(
         problem_body(status, title, detail, code, errors, extra),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
@@ -107,9 +123,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem_response(
-            error.status_code, str(error.detail), headers=dict(error.headers or {})
-        )
+        return problem_response(error.status_code, str(error.detail), headers=dict(error.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -1,0 +1,91 @@
+"""ASGI middleware that gives every JSON API the strict reading of :mod:`connector.http.jsonbody`.
+
+Routes that take a pydantic model let FastAPI parse the body, and ``json.loads`` accepts a key
+given twice, ``NaN`` and lone surrogates; a ``dict[str, Any]`` field then stores them, and the
+surrogate fails later, far away, when a response holding it is rendered (a 500 on another
+endpoint, possibly another participant's). This middleware reads JSON bodies under the given
+path prefixes once, within a byte limit, refuses them with a problem naming the field, and
+hands the unchanged bytes on to the route. The DSP routes read their bodies themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connector.http.body import BodyError
+from connector.http.jsonbody import parse_json
+from connector.http.problems import FieldError, problem_response
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return True  # parsed as JSON by the route anyway
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media in (b"application/json", b"application/ld+json") or media.endswith(b"+json")
+
+
+class StrictJsonBodies:
+    """Refuse JSON bodies under ``prefixes`` that are not one strict reading of JSON (400)."""
+
+    def __init__(self, app: ASGIApp, prefixes: Sequence[str], max_bytes: int, max_depth: int) -> None:
+        self.app = app
+        self.prefixes = tuple(prefixes)
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        headers = dict(scope.get("headers") or [])
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in _WITH_BODY
+            or not path.startswith(self.prefixes)
+            or not _is_json(headers.get(b"content-type"))
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # the client went away; let the app see it
+                return
+            body.extend(message.get("body", b""))
+            if len(body) > self.max_bytes:
+                response = problem_response(
+                    413,
+                    "Request body too large",
+                    f"the body is larger than the limit of {self.max_bytes} bytes",
+                    code="body-too-large",
+                )
+                await response(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        if bytes(body).strip():
+            try:
+                parse_json(bytes(body), max_depth=self.max_depth)
+            except BodyError as error:
+                response = problem_response(
+                    error.status,
+                    "Invalid JSON body",
+                    f"{error.field}: {error.reason}",
+                    code=error.code,
+                    errors=[FieldError(error.field, error.reason)],
+                )
+                await response(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
