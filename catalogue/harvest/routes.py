@@ -26,7 +26,7 @@ from catalogue.harvest._run import HarvestError
 from catalogue.harvest.config import ConfigError, parse_source
 from catalogue.harvest.federation import Federation, settings_for
 from catalogue.publish import CataloguePublisher
-from connector.problems import FieldError, ProblemError
+from connector.http import FieldError, ProblemError
 
 PROBLEM_BASE = "https://w3id.org/sluis/problems/"
 MAX_SOURCE_BODY_BYTES = 64 * 1024
