@@ -19,6 +19,7 @@ from connector.catalog import CatalogBuilder
 from connector.config import ConnectorConfig
 from connector.control import ConnectorService
 from connector.identity import DidResolver, verification_method_id
+from connector.management import BodySizeLimit
 from connector.pages.compliance import compliance_router
 from connector.pages.context import OPERATOR, ConnectorPages
 from connector.pages.contracts import contracts_router
@@ -27,7 +28,7 @@ from connector.pages.register import register_router
 from connector.pages.register_store import RegisterChoices
 from connector.pages.request_access import request_router
 from connector.pages.sessions import same_token
-from connector.pages.web import PAGES, HtmlAlternates, PageKit
+from connector.pages.web import MAX_FORM_BYTES, PAGES, HtmlAlternates, PageKit
 
 NAVIGATION: Final = (
     (f"{PAGES}/agreements", "Agreements"),
@@ -99,5 +100,6 @@ def install_pages(
     app.include_router(home)
     for router in (contracts_router, request_router, offers_router, compliance_router, register_router):
         app.include_router(router(pages))
+    app.add_middleware(BodySizeLimit, prefix=PAGES, max_bytes=MAX_FORM_BYTES)
     app.add_middleware(HtmlAlternates, routes=ALTERNATES)
     app.state.pages = pages

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.pages.negotiate import prefers_html
@@ -52,6 +53,9 @@ SECURITY_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# A page's form is a few fields, a pasted policy at most a few hundred KB; bigger bodies are
+# refused before they are read (catalogue uploads get the catalogue's document limit instead).
+MAX_FORM_BYTES: Final = 1024 * 1024
 # Form bodies (not uploads) are a few fields; refuse more before parsing.
 MAX_FORM_FIELDS: Final = 64
 MAX_FORM_FILES: Final = 1
@@ -134,6 +138,8 @@ class PageKit:
         """The submitted form, within the field limits (a bad body is an empty form)."""
         try:
             return await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+        except HTTPException:
+            raise  # the body is over the size limit: answered 413
         except Exception:  # malformed multipart or too many parts: treated as no form at all
             return FormData()
 

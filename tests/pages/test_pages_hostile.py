@@ -201,3 +201,25 @@ def test_unknown_records_are_404_pages(space: Space) -> None:
             answer = client.get(path)
             assert answer.status_code == 404, path
             assert "text/html" in answer.headers["content-type"]
+
+
+def test_oversized_form_bodies_are_refused_before_they_are_read(space: Space) -> None:
+    big = b"token=" + b"a" * (3 * 1024 * 1024)
+    declared = httpx.post(
+        f"{space.urls.provider}/pages/login",
+        content=big,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert declared.status_code == 413
+
+    def chunks() -> Iterator[bytes]:
+        yield b"token="
+        for _ in range(40):
+            yield b"a" * 100_000
+
+    streamed = httpx.post(
+        f"{space.urls.provider}/pages/login",
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert streamed.status_code == 413
