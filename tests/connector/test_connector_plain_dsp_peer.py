@@ -8,6 +8,7 @@ dataset requests go through the management API between two Sluis connectors.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from connector.identity import KeyPair
+from connector.jobs.data import Address, TransferReader
+from connector.jobs.errors import JobError
 from connector.protocol.extensions import EXT_CONSUMER_PROOF, EXT_EXTENSIONS, SIGNED_AGREEMENT
 from tests.connector.conftest import OfficialSchemas
 from tests.connector.dsp_world import (
@@ -25,9 +29,11 @@ from tests.connector.dsp_world import (
     Party,
     fetch_offer,
     members_only,
+    negotiate,
     publish_dataset,
     running_party,
     wait_for_state,
+    wait_until,
 )
 from tests.connector.plain_peer import PlainPeer, pid, plain_peer
 from vocab import jsonld
@@ -225,8 +231,6 @@ def test_provider_offers_first_and_the_consumer_counter_offers_through_managemen
             listed = api.get("/negotiations").json()
         return next((n for n in listed if n["provider_pid"] == provider_side), None)
 
-    from tests.connector.dsp_world import wait_until
-
     ours = wait_until(offered, "the provider's offer at the consumer")
     assert ours["state"] == "OFFERED"
     assert consumer_pid
@@ -260,3 +264,51 @@ def test_dataset_request_through_management(world: World) -> None:
             },
         )
         assert missing.status_code == 404
+
+
+def test_a_consumer_resuming_a_pull_transfer_gets_a_fresh_address_it_can_read_with(world: World) -> None:
+    provider, consumer = world.provider, world.consumer
+    offer = fetch_offer(consumer, provider, world.dataset_id)
+    negotiation_id = negotiate(consumer, provider, world.dataset_id, offer)
+    agreement_id = wait_for_state(consumer, "negotiations", negotiation_id, "FINALIZED")["agreement_id"]
+    with consumer.management() as api:
+        created = api.post(
+            "/transfers", json={"agreement_id": agreement_id, "counterparty_address": provider.dsp}
+        )
+        assert created.status_code == 201, created.text
+        transfer_id = created.json()["id"]
+    first = wait_for_state(consumer, "transfers", transfer_id, "STARTED")["data_address"]
+
+    key = KeyPair.load(consumer.root / "participant-key.pem")
+    credentials = [json.loads((consumer.root / "credentials" / "membership.json").read_text())]
+
+    def reads(address: dict[str, Any]) -> bool:
+        reader = TransferReader(
+            Address.from_json(address), key, consumer_id=consumer.did, credentials=credentials
+        )
+        try:
+            return reader.read().num_rows > 0
+        except JobError:
+            return False
+        finally:
+            reader.close()
+
+    assert reads(first)
+    with consumer.management() as api:
+        assert api.post(f"/transfers/{transfer_id}/suspend").status_code == 200
+    provider_pid = wait_for_state(consumer, "transfers", transfer_id, "SUSPENDED")["provider_pid"]
+    wait_for_state(provider, "transfers", provider_pid, "SUSPENDED")
+    assert not reads(first)
+    with consumer.management() as api:
+        assert api.post(f"/transfers/{transfer_id}/resume").status_code == 200
+
+    def fresh() -> dict[str, Any] | None:
+        with consumer.management() as api:
+            body = api.get(f"/transfers/{transfer_id}").json()
+        address = body.get("data_address") or {}
+        return address if body["state"] == "STARTED" and address.get("token") != first["token"] else None
+
+    second = wait_until(fresh, "a fresh data address after the resume")
+    assert reads(second)
+    assert not reads(first)
+    assert wait_for_state(provider, "transfers", provider_pid, "STARTED")["state"] == "STARTED"
