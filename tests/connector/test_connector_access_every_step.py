@@ -313,3 +313,42 @@ def test_redelivery_is_recognised_by_identity_not_by_message_type(world: World) 
     other = {**completion, "consumerPid": consumer_pid, "https://w3id.org/sluis/ns#note": "again"}
     assert member.post(provider, f"/transfers/{provider_pid}/completion", other).status == 400
     assert wait_for_state(provider, "transfers", provider_pid, "COMPLETED")["state"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("answer", ["accept", "counter-request"])
+def test_access_lost_after_a_counter_offer_refuses_the_answer(world: World, answer: str) -> None:
+    member, provider = world.member, world.provider
+    dataset_id, access_id = _publish(provider, member.did)
+    offer = _catalog_offer(member, provider, dataset_id)
+    assert offer is not None
+    different = {**offer, "permission": [{"action": "use"}]}  # other rules: the provider re-offers
+    consumer_pid = pid()
+    requested = member.post(
+        provider, "/negotiations/request", member.contract_request(consumer_pid, different, dataset_id)
+    )
+    assert requested.status == 201, requested.body
+    assert requested.body is not None
+    provider_pid = str(requested.body["providerPid"])
+    member.wait_for(f"negotiations/{consumer_pid}/offers")
+    _revoke_access(provider, access_id)
+
+    if answer == "accept":
+        response = member.post(
+            provider,
+            f"/negotiations/{provider_pid}/events",
+            member.event(provider_pid, consumer_pid, "ACCEPTED"),
+        )
+    else:
+        again = member.example(
+            "negotiation/contract-request-message",
+            providerPid=provider_pid,
+            consumerPid=consumer_pid,
+            offer={**offer, "target": dataset_id},
+        )
+        response = member.post(provider, f"/negotiations/{provider_pid}/request", again)
+    assert response.status == 403, response.body
+    assert response.body is not None
+    assert response.body["code"] == "access-denied"
+    assert not [
+        body for path, body in member.received if path.endswith(f"negotiations/{consumer_pid}/agreement")
+    ]
