@@ -44,7 +44,7 @@ from catalogue.config import (
     CatalogueConfig,
 )
 from catalogue.harvest.routes import install_federation
-from catalogue.index import FACETS, SearchError, SearchQuery
+from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery
 from catalogue.pages import install_catalogue_pages
 from catalogue.publish import (
     Assessor,
@@ -55,10 +55,12 @@ from catalogue.publish import (
     record_graph_of,
     timestamp,
 )
+from catalogue.reconcile import reconcile
 from catalogue.search_backend import SearchBackend
 from catalogue.signing import KeyLookup, RecordSigner, TrustedKeys, load_node_key
 from catalogue.store import (
     CHANGE_DELETED,
+    OxigraphStore,
     QueryRefused,
     QueryTimeout,
     RecordStore,
@@ -165,6 +167,10 @@ def open_node(
         validate_many = validate_many or default_bulk
     store = open_store(settings.store_url, data_dir / STORE_DIR)
     index = open_index(settings.index_url, data_dir / INDEX_FILE)
+    if isinstance(store, OxigraphStore) and isinstance(index, SearchIndex):
+        # Embedded: this process is the only writer, so what a crash left half-written is undone
+        # before anything reads (a shared store recovers its own dead writers' batches).
+        reconcile(store, index)
     tokens = TokenStore(data_dir / TOKENS_FILE)
     signer = RecordSigner(load_node_key(data_dir))
     trusted = key_for or TrustedKeys({signer.verification_method: signer.public_key})

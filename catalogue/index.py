@@ -607,6 +607,11 @@ class IndexTransaction:
                 ids.append((int(found[0]), rowid))
         self._connection.executemany("INSERT INTO record_facet(value_id, record) VALUES (?, ?)", ids)
 
+    def remove(self, record_id: str) -> None:
+        """Forget a record entirely (crash recovery: a row whose record the store does not hold)."""
+        self._remove(record_id)
+        self._connection.execute("DELETE FROM record WHERE id = ?", (record_id,))
+
     def tombstone(self, record_id: str, *, record_modified: str, version: int) -> None:
         """Mark a record deleted: gone from search, still listed (as deleted) for harvesters."""
         self._remove(record_id)

@@ -613,6 +613,14 @@ class CataloguePublisher:
 
     def _commit(self, prepared: Sequence[PreparedRecord], *, bulk: bool = False) -> None:
         versions = [item.version for item in prepared]
+        # Noted before the store write, removed after the index commit: a crash in between is
+        # found and undone at the next start (catalogue.reconcile).
+        with self.store.pending(versions):
+            self._write_both(prepared, versions, bulk=bulk)
+
+    def _write_both(
+        self, prepared: Sequence[PreparedRecord], versions: list[RecordVersion], *, bulk: bool
+    ) -> None:
         written = False
         try:
             with self.index.transaction() as transaction:

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +110,10 @@ class RecordStore(Protocol):
     def write(self, versions: Sequence[RecordVersion], *, bulk: bool = False) -> None: ...
 
     def revert(self, versions: Sequence[RecordVersion]) -> None: ...
+
+    def pending(self, versions: Sequence[RecordVersion]) -> AbstractContextManager[None]:
+        """Note ``versions`` as being written for the block (crash recovery), or nothing."""
+        ...
 
     def query(self, sparql: str) -> Any: ...
 
@@ -201,6 +207,7 @@ class OxigraphStore:
 
     def __init__(self, path: Path | None) -> None:
         """``path`` None gives an in-memory store (benchmarks of the pure pipeline)."""
+        self._path = path
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
             self._store = ox.Store(str(path))
@@ -381,8 +388,9 @@ class OxigraphStore:
         statement's indexes before writing it. The bulk loader is not atomic by itself, so when it
         fails the batch's statements are removed again before the error is raised: the store is
         as it was (each record in the batch is new, so everything named after it is the batch's).
-        What this cannot cover is the process dying during the load: part of the batch may then
-        be in the store (new records only, none of them in the search index).
+        The process dying during the load leaves part of the batch in the store: the publisher
+        notes every write in :meth:`pending` first, and the next start removes what the note
+        names unless the index committed it (:mod:`catalogue.reconcile`).
         """
         if not versions:
             return
@@ -420,7 +428,7 @@ class OxigraphStore:
             self._store.bulk_load(data, ox.RdfFormat.N_QUADS)
         except BaseException:
             _log.error("bulk load failed; removing the batch", extra={"records": len(versions)})
-            self._remove_versions(versions)
+            self._remove_versions([(record.record_id, record.version) for record in versions])
             raise
 
     @staticmethod
@@ -470,32 +478,98 @@ class OxigraphStore:
 
     def revert(self, versions: Sequence[RecordVersion]) -> None:
         """Undo :meth:`write` of these versions (used when a later step of a publish fails)."""
+        self.remove_versions([(record.record_id, record.version) for record in versions])
+
+    def remove_versions(self, versions: Sequence[tuple[str, int]]) -> None:
+        """Remove these (record id, version) pairs and every trace of them; the version before
+        each, if any, becomes current again. Works on a version only partly written (a bulk load
+        cut short), which is what crash recovery needs."""
         with self._write_lock:
             self._generation += 1
             self._remove_versions(versions)
 
-    def _remove_versions(self, versions: Sequence[RecordVersion]) -> None:
-        """:meth:`revert` without taking the write lock (its caller holds it)."""
-        for record in versions:
-            node = _iri(version_node(record.record_id, record.version))
-            graph = _iri(record_graph(record.record_id))
-            issued = self._issued(record.record_id)
+    def _remove_versions(self, versions: Sequence[tuple[str, int]]) -> None:
+        """:meth:`remove_versions` without taking the write lock (its caller holds it)."""
+        for record_id, number in versions:
+            node = _iri(version_node(record_id, number))
+            graph = _iri(record_graph(record_id))
+            issued = self._issued(record_id)
             operations = [
                 f"DELETE WHERE {{ GRAPH <{HISTORY_GRAPH}> {{ {node} ?p ?o }} }}",
                 f"DROP SILENT GRAPH {graph}",
                 f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}",
             ]
-            self._store.update(" ;\n".join(operations))
-            if record.version > 1:
-                previous = self.version(record.record_id, record.version - 1)
-                if previous is not None:
-                    restore = [
-                        f"GRAPH <{RECORDS_GRAPH}> {{\n"
-                        f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
-                    ]
-                    if not previous.deleted:
-                        restore.append(f"GRAPH {graph} {{\n{previous.content}\n}}")
-                    self._store.update("INSERT DATA {\n" + "\n".join(restore) + "\n}")
+            previous = self.version(record_id, number - 1) if number > 1 else None
+            if previous is not None:
+                restore = [
+                    f"GRAPH <{RECORDS_GRAPH}> {{\n"
+                    f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
+                ]
+                if not previous.deleted:
+                    restore.append(f"GRAPH {graph} {{\n{previous.content}\n}}")
+                operations.append("INSERT DATA {\n" + "\n".join(restore) + "\n}")
+            self._store.update(" ;\n".join(operations))  # one update: one transaction
+
+    # ---- crash recovery ------------------------------------------------------------------------
+    @property
+    def journal_path(self) -> Path | None:
+        """Where :meth:`pending` notes the versions being written (None for an in-memory store)."""
+        return None if self._path is None else self._path.with_name(self._path.name + ".pending.json")
+
+    @contextmanager
+    def pending(self, versions: Sequence[RecordVersion]) -> Iterator[None]:
+        """Note ``versions`` as being written for the duration of the block.
+
+        The note is written (atomically: a whole file or none) before anything reaches the store
+        and removed when the block ends, whether it wrote or failed and reverted. A note found at
+        start names versions whose write a crash interrupted (:mod:`catalogue.reconcile`): the
+        store may hold all, part (a bulk load) or none of each, and the index may or may not have
+        committed them.
+        """
+        path = self.journal_path
+        if path is None:
+            yield
+            return
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps([[record.record_id, record.version] for record in versions]))
+        os.replace(temporary, path)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+    def pending_versions(self) -> list[tuple[str, int]]:
+        """The versions a crash interrupted the write of (empty when the last run ended cleanly)."""
+        path = self.journal_path
+        if path is None or not path.exists():
+            return []
+        try:
+            entries = json.loads(path.read_text())
+            return [(str(record_id), int(number)) for record_id, number in entries]
+        except (OSError, ValueError, TypeError):
+            _log.error("unreadable write journal %s; the full comparison with the index decides", path)
+            return []
+
+    def clear_pending(self) -> None:
+        path = self.journal_path
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def current_versions(self) -> dict[str, int]:
+        """Every record's current version number (tombstones included), from the catalogue graph."""
+        prefix = record_graph("")
+        found: dict[str, int] = {}
+        for quad in self._store.quads_for_pattern(
+            None, ox.NamedNode(str(SLUIS.version)), None, ox.NamedNode(RECORDS_GRAPH)
+        ):
+            subject, number = quad.subject, quad.object
+            if (
+                isinstance(subject, ox.NamedNode)
+                and isinstance(number, ox.Literal)
+                and subject.value.startswith(prefix)
+            ):
+                found[subject.value[len(prefix) :]] = int(number.value)
+        return found
 
     def query(self, sparql: str) -> Any:
         """Run a read-only query over the union of all graphs (callers enforce limits)."""

@@ -39,6 +39,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -351,6 +352,12 @@ class SparqlEndpointStore:
                     raise
             finally:
                 self._release(batch)
+
+    @contextmanager
+    def pending(self, versions: Sequence[RecordVersion]) -> Iterator[None]:
+        """Nothing to note locally: each write is journalled in the endpoint itself (:meth:`_claim`)
+        and a dead writer's batch recovered from there (:meth:`recover`)."""
+        yield
 
     def revert(self, versions: Sequence[RecordVersion]) -> None:
         """Undo :meth:`write` of these versions (a later step of a publish failed)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import select
 import shutil
 import signal
@@ -127,20 +128,59 @@ class _WorkerGone(_WorkerDied):
     """The worker was dead before it got the query (ended from outside while idle)."""
 
 
+class _Spawner:
+    """Starts worker processes from one long-lived thread.
+
+    A worker asks the kernel to kill it when its parent goes (``PR_SET_PDEATHSIG``); the kernel
+    means the parent *thread*. Started from a request's pool thread, a worker died with SIGKILL
+    whenever that thread ended; started here, it dies only with this thread: at :meth:`close` or
+    when the node's process ends.
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue[tuple[list[str], dict[str, str], list[Any], threading.Event] | None] = (
+            queue.Queue()
+        )
+        self._thread = threading.Thread(target=self._loop, name="sparql-spawner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (request := self._requests.get()) is not None:
+            command, env, box, done = request
+            try:
+                box.append(
+                    subprocess.Popen(
+                        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True
+                    )
+                )
+            except OSError as error:
+                box.append(error)
+            done.set()
+
+    def start(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        box: list[Any] = []
+        done = threading.Event()
+        self._requests.put((command, env, box, done))
+        done.wait()
+        if isinstance(box[0], OSError):
+            raise box[0]
+        process: subprocess.Popen[bytes] = box[0]
+        return process
+
+    def close(self) -> None:
+        self._requests.put(None)
+
+
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, memory_bytes: int) -> None:
+    def __init__(self, spawner: _Spawner, memory_bytes: int) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             part for part in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if part
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "catalogue.store._sparql_worker", str(memory_bytes)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            close_fds=True,
+        self.process = spawner.start(
+            [sys.executable, "-m", "catalogue.store._sparql_worker", str(memory_bytes)], env
         )
         assert self.process.stdin is not None
         assert self.process.stdout is not None
@@ -227,6 +267,7 @@ class SparqlRunner:
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._spawner = _Spawner()
 
     def run(self, query: str) -> QueryResult:
         if not query.strip():
@@ -250,7 +291,7 @@ class SparqlRunner:
                     return worker
                 worker.kill()  # died while idle (killed from outside): replaced below
         try:
-            return _Worker(self.memory_bytes)
+            return _Worker(self._spawner, self.memory_bytes)
         except (OSError, TimeoutError, _WorkerDied, ValueError) as error:
             _log.error("SPARQL worker did not start: %s", error)
             raise QueryRefused(503, "query", "the query engine could not be started; retry shortly") from None
@@ -308,4 +349,5 @@ class SparqlRunner:
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.kill()
+        self._spawner.close()
         self._snapshots.close()

@@ -137,11 +137,16 @@ def _worker_processes() -> set[int]:
 
 
 def _running(pid: int) -> bool:
-    """True until the kernel has ended the process (a zombie waiting to be reaped has ended)."""
+    """True until the kernel has ended the process: its main thread a zombie and no other thread
+    left (the store's threads outlive the main one by a moment, and until they are gone the
+    process cannot be reaped)."""
+    folder = Path("/proc") / str(pid)
     try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        state = (folder / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = len(os.listdir(folder / "task"))
     except OSError:
         return False
+    return state != "Z" or threads > 1
 
 
 def _heavy() -> str:
