@@ -30,6 +30,9 @@ from tests.pages.conftest import Space
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = sync_api.expect
+axe = pytest.importorskip(
+    "axe_playwright_python.sync_playwright", reason="axe-playwright-python is not installed"
+)
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -68,9 +71,7 @@ def page(browser: Any) -> Iterator[Any]:
 
 def check_page(page: Any, name: str) -> None:
     """No axe-core violation on the page as shown; keep a screenshot when asked to."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
+    results = axe.Axe().run(page)
     assert results.violations_count == 0, f"{name}: {results.generate_snapshot()}"
     folder = os.environ.get("SLUIS_PAGES_SCREENSHOTS")
     if folder:
