@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from connector.control import ServiceError
+from connector.pages.consumer_reads import reads_from_provider
 from connector.pages.context import ConnectorPages
 from connector.pages.facts import AgreementFacts, gather
 from connector.pages.web import PAGES
@@ -82,6 +83,11 @@ def contracts_router(pages: ConnectorPages) -> APIRouter:
         transfers = [
             _process_json(r) for r in store.processes_for_agreement(agreement_id) if r.kind == "transfer"
         ]
+        consumer_reads = None
+        if found.role == "consumer":
+            consumer_reads = await run_in_threadpool(
+                reads_from_provider, agreement_id, store, pages.key, pages.addresses, pages.resolver
+            )
         return pages.answer(
             request,
             "agreement.html",
@@ -90,8 +96,13 @@ def contracts_router(pages: ConnectorPages) -> APIRouter:
                 "agreement": found,
                 "transfers": transfers,
                 "just_terminated": bool(terminated),
+                "consumer_reads": consumer_reads,
             },
-            {**found.to_json(), "transfers": transfers},
+            {
+                **found.to_json(),
+                "transfers": transfers,
+                **({"reads_seen": vars(consumer_reads)} if consumer_reads else {}),
+            },
         )
 
     @router.post("/agreements/{agreement_id}/terminate")

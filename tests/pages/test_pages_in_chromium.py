@@ -92,6 +92,18 @@ def _record_id(space: Space) -> str:
     return next(hit["id"] for hit in hits["hits"] if hit["dataset"] == demo.DATASET_IRI)
 
 
+def consumer_view(space: Space, agreement: str) -> dict[str, Any]:
+    """The consumer connector's agreement page as JSON (reads counted from the provider's audit log)."""
+    answer = httpx.get(
+        f"{space.urls.consumer}/pages/agreements/{agreement}",
+        headers={"Accept": "application/json", "Authorization": f"Bearer {space.consumer_token}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
 def test_search_filter_with_removable_chips_and_paging(space: Space, page: Any) -> None:
     page.goto(f"{space.urls.catalogue}/catalogue/search")  # the API URL answers a browser with the page
     assert page.get_by_role("heading", name="Search the catalogue").is_visible()
@@ -207,6 +219,8 @@ def test_terminated_agreement_denies_the_next_read_in_the_audit_view_and_the_reg
     run = demo.run_ai_job(space.files, space.urls, say, table)
     try:
         agreement = run.dataset.agreement_id
+        seen = consumer_view(space, agreement)["reads_seen"]
+        assert (seen["permitted"], seen["denied"]) == (2, 0), seen
         log_in(page, space.urls.provider, space.provider_token, f"/pages/agreements/{agreement}")
         facts = page.locator(".facts").inner_text()
         assert "2 used, 1 left of 3" in facts
@@ -218,6 +232,8 @@ def test_terminated_agreement_denies_the_next_read_in_the_audit_view_and_the_reg
     finally:
         run.job.close()
 
+    seen = consumer_view(space, agreement)["reads_seen"]
+    assert (seen["permitted"], seen["denied"]) == (2, 1), seen  # the consumer sees the refusal too
     page.goto(f"{space.urls.provider}/pages/audit?agreement={agreement}")
     assert page.get_by_role("status").inner_text().startswith("Intact.")
     rows = page.locator("tbody tr").all_inner_texts()
