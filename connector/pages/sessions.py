@@ -99,3 +99,51 @@ def same_token(given: str | None, expected: str) -> bool:
 
 def new_login_token() -> str:
     return secrets.token_urlsafe(_ID_BYTES)
+
+
+# Failed logins allowed from one client address per window before it must wait. Tokens are long
+# random strings, so guessing is hopeless anyway; this keeps a scripted guesser from burning CPU.
+MAX_FAILED_LOGINS: Final = 10
+FAILED_LOGIN_WINDOW_SECONDS: Final = 300.0
+# Client addresses remembered at once; past this the oldest record is forgotten.
+MAX_TRACKED_CLIENTS: Final = 10_000
+
+
+class LoginThrottle:
+    """Failed logins per client address in a sliding window, in memory, bounded."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        kept = [
+            moment for moment in self._failures.get(client, []) if now - moment < FAILED_LOGIN_WINDOW_SECONDS
+        ]
+        if kept:
+            self._failures[client] = kept
+        else:
+            self._failures.pop(client, None)
+        return kept
+
+    def wait_seconds(self, client: str) -> int:
+        """0 when ``client`` may try to log in now, else how long it must wait."""
+        now = self._clock()
+        with self._lock:
+            recent = self._recent(client, now)
+            if len(recent) < MAX_FAILED_LOGINS:
+                return 0
+            return max(1, int(FAILED_LOGIN_WINDOW_SECONDS - (now - recent[-MAX_FAILED_LOGINS])) + 1)
+
+    def failed(self, client: str) -> None:
+        now = self._clock()
+        with self._lock:
+            if client not in self._failures and len(self._failures) >= MAX_TRACKED_CLIENTS:
+                self._failures.pop(next(iter(self._failures)))
+            self._failures.setdefault(client, []).append(now)
+            self._failures[client] = self._failures[client][-MAX_FAILED_LOGINS:]
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)

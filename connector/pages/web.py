@@ -33,6 +33,7 @@ from connector.pages.sessions import (
     MAX_TOKEN_CHARS,
     SESSION_COOKIE,
     SESSION_SECONDS,
+    LoginThrottle,
     Session,
     SessionStore,
     new_login_token,
@@ -86,6 +87,7 @@ class PageKit:
         self.token_name = token_name
         self.navigation = tuple(navigation)
         self.sessions = SessionStore()
+        self.throttle = LoginThrottle()
         self.env = Environment(
             loader=ChoiceLoader([FileSystemLoader(str(path)) for path in (*template_dirs, _template_dir())]),
             autoescape=select_autoescape(["html"], default_for_string=True, default=True),
@@ -166,6 +168,14 @@ class PageKit:
 
         @router.post("/login")
         async def login(request: Request) -> Response:
+            client = request.client.host if request.client else "unknown"
+            wait = self.throttle.wait_seconds(client)
+            if wait:
+                refusal = self._login_form(
+                    request, "", f"Too many failed logins; try again in {wait} seconds.", 429
+                )
+                refusal.headers["Retry-After"] = str(wait)
+                return refusal
             form = await self.form(request)
             target = _local(str(form.get("next", "")))
             given = form.get("login_csrf")
@@ -174,7 +184,9 @@ class PageKit:
             token = form.get("token")
             principal = self.check_token(token.strip()) if isinstance(token, str) and token.strip() else None
             if principal is None or (isinstance(token, str) and len(token) > MAX_TOKEN_CHARS):
+                self.throttle.failed(client)
                 return self._login_form(request, target, f"This {self.token_name} is not valid.", 401)
+            self.throttle.succeeded(client)
             session = self.sessions.open(principal)
             response = RedirectResponse(target or f"{PAGES}/", status_code=303)
             response.set_cookie(
