@@ -214,6 +214,12 @@ def _build_registry() -> dict[str, Operand]:
             lambda env: DEFERRED,
             description="whether read limits count per agreement or per consumer and offer; data plane",
         ),
+        terms.EPSILON: Operand(
+            terms.EPSILON,
+            Kind.NUMBER,
+            lambda env: DEFERRED,
+            description="differential-privacy budget of aggregate reads; spent by the data plane",
+        ),
     }
     for name, kind in _ODRL_KINDS.items():
         iri = terms.odrl(name)

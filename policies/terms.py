@@ -209,6 +209,7 @@ SLUIS_LEFT_OPERAND_NAMES: Final = (
     "aggregateOnly",
     "disclosureProfile",
     "readScope",
+    "epsilon",
 )
 DATE_TIME: Final = odrl("dateTime")
 ELAPSED_TIME: Final = odrl("elapsedTime")
@@ -226,6 +227,7 @@ COLUMNS: Final = sluis("columns")
 AGGREGATE_ONLY: Final = sluis("aggregateOnly")
 DISCLOSURE_PROFILE: Final = sluis("disclosureProfile")
 READ_SCOPE: Final = sluis("readScope")
+EPSILON: Final = sluis("epsilon")
 AGGREGATE: Final = odrl("aggregate")
 READ: Final = odrl("read")
 

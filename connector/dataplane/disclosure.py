@@ -211,7 +211,7 @@ def aggregate_problem(tree: exp.Expr) -> str | None:
     return None
 
 
-def _output_name(projection: exp.Expr) -> str:
+def output_name(projection: exp.Expr) -> str:
     if isinstance(projection, exp.Alias):
         return projection.alias
     if isinstance(projection, exp.Column):
@@ -235,7 +235,7 @@ def protect(tree: exp.Select, profile: DisclosureProfile) -> exp.Select:
     outer: list[exp.Expr] = []
     for index, projection in enumerate(tree.expressions):
         value = projection.this if isinstance(projection, exp.Alias) else projection
-        name = _output_name(projection)
+        name = output_name(projection)
         slot = f"sluis_v{index}"
         projections.append(exp.alias_(value.copy(), slot, quoted=True))
         cell = exp.column(slot, quoted=True)
@@ -324,6 +324,6 @@ def _order_name(key: exp.Expr, tree: exp.Select) -> str:
     """The output column an ORDER BY key names (an alias, or a grouped column shown as such)."""
     wanted = key.name.lower()
     for projection in tree.expressions:
-        if _output_name(projection).lower() == wanted:
-            return _output_name(projection)
+        if output_name(projection).lower() == wanted:
+            return output_name(projection)
     raise QueryRefused("aggregate_only", f"ORDER BY {key.name!r} must name an output column")

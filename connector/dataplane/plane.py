@@ -43,6 +43,7 @@ from typing import Any
 
 import pyarrow as pa
 from fastapi import APIRouter
+from sqlglot import exp
 
 from connector._policy import parsed_policy
 from connector.audit import AuditLog, Database
@@ -59,6 +60,7 @@ from connector.dataplane.errors import (
 )
 from connector.dataplane.granted import GrantedFiles, check_asset, whole_file
 from connector.dataplane.obligations import Duty, agreed_at, duties_of
+from connector.dataplane.privacy import MICRO, add_noise, count_columns
 from connector.dataplane.read_rules import read_counter, read_rules
 from connector.dataplane.sandbox import BlankConnections, Sandbox, SandboxLimits
 from connector.dataplane.sql_guard import (
@@ -156,6 +158,8 @@ class DataPlaneLimits:
     # Queries an aggregate-only agreement allows when it states no read limit of its own: a
     # budget against differencing (subtracting overlapping aggregates to isolate a small group).
     aggregate_query_budget: int = 200
+    # Epsilon each read spends under an agreement with a differential-privacy budget.
+    epsilon_per_read: float = 0.1
     # Disk the materialised granted relations may use (least recently used ones are evicted).
     granted_cache_bytes: int = 16 * 1024**3
 
@@ -173,6 +177,10 @@ class ReadContext:
     sql: str | None = None
     read_number: int | None = None
     identity: dict[str, object] = field(default_factory=dict)
+    # Differential-privacy mode: epsilon this read spends, and the total spent / budget after it.
+    epsilon: float | None = None
+    epsilon_spent: float | None = None
+    epsilon_budget: float | None = None
     # True once the token and its proof of possession verified: only then is a denial audited.
     authenticated: bool = False
 
@@ -192,6 +200,8 @@ class ReadContext:
             "query_hash": self.query_hash,
             "query": self.sql,
             "read_number": self.read_number,
+            **({"epsilon": self.epsilon, "epsilon_spent": self.epsilon_spent,
+                "epsilon_budget": self.epsilon_budget} if self.epsilon is not None else {}),
         }
 
 
@@ -475,7 +485,9 @@ class DataPlane:
                     summary += f" (the query is not a plain aggregate: {parsed.aggregate_problem})"
                 raise AccessDenied("policy_denied", summary, decision.to_json())
             scope = data_scope(policy, request, world)
-            aggregate_only = scope.aggregate_only or scope.min_group_size is not None
+            # a differential-privacy budget implies aggregate-only reads
+            aggregate_only = (scope.aggregate_only or scope.min_group_size is not None
+                              or rules.epsilon is not None)
             disclosure = profile_named(rules.profile, scope.min_group_size) if aggregate_only else None
             limit = scope.max_reads
             if aggregate_only and limit is None:
@@ -483,6 +495,17 @@ class DataPlane:
             view_columns = self._granted_columns(source_columns, scope)
             guarded = self._guard(parsed, sql, source_columns, view_columns, disclosure)
             context.sql, context.query_hash = guarded.sql, guarded.query_hash
+            noisy: list[str] = []
+            if rules.epsilon is not None and parsed is not None and isinstance(parsed.tree, exp.Select):
+                noisy = count_columns(parsed.tree)
+                context.epsilon, context.epsilon_budget = self.limits.epsilon_per_read, rules.epsilon
+
+            def count() -> None:
+                if context.epsilon is not None:
+                    self._spend(context, counter)
+                self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
+                            duty_states)
+
             if not self._slots.acquire(timeout=self.limits.slot_wait_seconds):
                 raise Busy("busy", f"{self.limits.max_concurrent_reads} reads are running; retry shortly")
             resources.callback(self._slots.release)
@@ -495,8 +518,7 @@ class DataPlane:
                 resources.callback(whole.close)
                 if media_type != ARROW_STREAM:
                     check_encodable(schema, media_type)
-                self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
-                            duty_states)
+                count()
                 self._track_obligations(agreement, policy, duties, moment)
                 return PreparedRead(context, schema, whole, media_type, decision.decision, resources)
             sandbox = Sandbox(granted, self.limits.sandbox, self.connections)
@@ -506,16 +528,16 @@ class DataPlane:
                 schema = sandbox.result_schema(relation) if media_type != ARROW_STREAM else None
             except DataPlaneError:
                 # the query reached the engine: it counts, failed or not (no free error oracle)
-                self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
-                            duty_states)
+                count()
                 raise
             if schema is not None:
                 check_encodable(schema, media_type)
-            self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
-                        duty_states)
+            count()
             reader = sandbox.stream(relation)
             self._track_obligations(agreement, policy, duties, moment)
             batches = sandbox.batches(reader)
+            if context.epsilon is not None:
+                batches = _with_noise(reader.schema, batches, noisy, context.epsilon)
             return PreparedRead(context, reader.schema, batches, media_type, decision.decision, resources)
         except PolicyError as error:
             resources.close()
@@ -545,6 +567,21 @@ class DataPlane:
                 denied.to_json(),
             )
         context.read_number = number
+
+    def _spend(self, context: ReadContext, counter: str) -> None:
+        """Spend this read's epsilon from the agreement's budget, atomically, before the engine runs."""
+        assert context.epsilon is not None
+        assert context.epsilon_budget is not None
+        amount = round(context.epsilon * MICRO)
+        total = self.store.spend_privacy(counter, amount, round(context.epsilon_budget * MICRO))
+        if total is None:
+            spent = self.store.privacy_spent(counter) / MICRO
+            raise AccessDenied(
+                "privacy_budget",
+                f"the agreement's privacy budget (epsilon {context.epsilon_budget:g}) is spent:"
+                f" {spent:g} used, a read costs {context.epsilon:g}",
+            )
+        context.epsilon_spent = total / MICRO
 
     def _granted_columns(self, source: list[str], scope: DataScope) -> list[str]:
         denied = {name.lower() for name in scope.denied_columns}
@@ -652,6 +689,13 @@ class _ProofReplayGuard:
 
     def check_and_remember(self, jti: str, expires_at: datetime) -> bool:
         return self._store.remember_proof(f"identity:{jti}", int(expires_at.timestamp()) + 60)
+
+
+def _with_noise(schema: pa.Schema, batches: Iterator[pa.RecordBatch], columns: list[str],
+                epsilon: float) -> Iterator[pa.RecordBatch]:
+    """The (small, aggregated) result with noise on its count cells, once it is complete."""
+    table = add_noise(pa.Table.from_batches(list(batches), schema), columns, epsilon)
+    yield from table.to_batches()
 
 
 def _unverified_issuer(token: str) -> object:

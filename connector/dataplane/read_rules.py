@@ -2,6 +2,7 @@
 
 * ``sluis:disclosureProfile eq "<name>"``: the output-checking profile of an aggregate-only
   agreement (``disclosure.PROFILES``); none named means the default profile.
+* ``sluis:epsilon lteq E``: a differential-privacy budget for aggregate reads (``privacy``).
 * ``sluis:readScope eq "agreement"``: the read limit counts reads under this agreement only.
   Without it, reads are counted **per consumer and offer**: the counter is keyed by the
   consumer, the asset and the agreement's rules (ids, parties and timestamps left out), so a
@@ -34,6 +35,7 @@ _RULE_MEMBERS = ("permission", "prohibition", "obligation")
 class ReadRules:
     profile: str | None
     per_agreement: bool
+    epsilon: float | None = None  # differential-privacy budget (``sluis:epsilon lteq E``)
 
 
 def _constraints(nodes: Iterable[ConstraintNode]) -> Iterable[Constraint]:
@@ -47,6 +49,7 @@ def _constraints(nodes: Iterable[ConstraintNode]) -> Iterable[Constraint]:
 def read_rules(policy: Policy) -> ReadRules:
     profiles: set[str] = set()
     scopes: set[str] = set()
+    budgets: list[float] = []
     for rule in policy.atomic_rules:
         if rule.kind != "permission":
             continue
@@ -56,6 +59,8 @@ def read_rules(policy: Policy) -> ReadRules:
                 profiles.update(str(value.value) for value in constraint.right)
             elif constraint.left_operand == terms.READ_SCOPE:
                 scopes.update(str(value.value) for value in constraint.right)
+            elif constraint.left_operand == terms.EPSILON:
+                budgets.append(_budget(constraint))
     if len(profiles) > 1:
         raise AccessDenied(
             "disclosure_profile", f"the agreement names several disclosure profiles: {sorted(profiles)}"
@@ -63,7 +68,19 @@ def read_rules(policy: Policy) -> ReadRules:
     unknown = scopes - {"agreement", "offer"}
     if unknown:
         raise AccessDenied("read_scope", f"unknown read scope {sorted(unknown)}; use 'agreement' or 'offer'")
-    return ReadRules(next(iter(profiles), None), scopes == {"agreement"})
+    return ReadRules(next(iter(profiles), None), scopes == {"agreement"}, min(budgets) if budgets else None)
+
+
+def _budget(constraint: Constraint) -> float:
+    """``sluis:epsilon lteq E`` (or ``lt``, ``eq``): a positive finite budget, else the read is refused."""
+    operator = terms.local_name(constraint.operator)
+    try:
+        value = float(str(constraint.right[0].value)) if len(constraint.right) == 1 else None
+    except ValueError:
+        value = None
+    if operator not in ("lteq", "lt", "eq") or value is None or not 0 < value < 1e6:
+        raise AccessDenied("privacy_budget", "sluis:epsilon must be 'lteq' a positive number")
+    return value
 
 
 def _without_ids(value: Any) -> Any:

@@ -97,6 +97,11 @@ def build_router(plane: DataPlane) -> APIRouter:
             "Sluis-Max-Result-Rows": str(plane.limits.max_result_rows),
             "Sluis-Max-Result-Bytes": str(plane.limits.max_result_bytes),
         }
+        context = prepared.context
+        if context.epsilon is not None:
+            headers["Sluis-Epsilon"] = f"{context.epsilon:g}"
+            headers["Sluis-Epsilon-Spent"] = f"{context.epsilon_spent or 0:g}"
+            headers["Sluis-Epsilon-Budget"] = f"{context.epsilon_budget or 0:g}"
         if media_type == PARQUET:
             headers["Content-Disposition"] = f'attachment; filename="{transfer_id}.parquet"'
         body = plane.stream(prepared)

@@ -4,9 +4,12 @@
   compare-and-set from ``active`` to ``refreshed`` (a replayed refresh finds nothing to update);
   revocation flips every token of a transfer to ``revoked``.
 * ``sluis_dp_proofs``: proof-of-possession ids seen, so each proof is used once, on any replica.
-* ``sluis_dp_reads``: reads per agreement. A read is reserved with
-  ``UPDATE ... SET reads = reads + 1 WHERE agreement_id = ? AND reads < ? RETURNING reads``:
+* ``sluis_dp_reads``: reads per counter key (``read_rules.read_counter``: a consumer and offer,
+  or one agreement; the column keeps its historical name ``agreement_id``). A read is reserved
+  with ``UPDATE ... SET reads = reads + 1 WHERE agreement_id = ? AND reads < ? RETURNING reads``:
   one statement, so twenty concurrent reads on several replicas can never exceed the limit.
+* ``sluis_dp_privacy``: differential-privacy budget spent per counter key, in millionths of
+  epsilon (exact integers), spent the same way: one compare-and-set statement.
 * ``sluis_dp_obligations``: duties of the agreement (delete within N days, notify on use, ...)
   with their due dates and state, shown to both sides.
 """
@@ -40,6 +43,10 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sluis_dp_reads (
         agreement_id TEXT PRIMARY KEY,
         reads BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS sluis_dp_privacy (
+        counter TEXT PRIMARY KEY,
+        spent BIGINT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS sluis_dp_obligations (
         id TEXT PRIMARY KEY,
@@ -192,6 +199,29 @@ class DataPlaneStore:
                     " RETURNING reads",
                     (agreement_id, limit),
                 )
+        return int(rows[0][0]) if rows else None
+
+    # --- differential-privacy budget ---------------------------------------------------------
+    def privacy_spent(self, counter: str) -> int:
+        """Budget spent under ``counter`` (millionths of epsilon)."""
+        with self.db.transaction() as tx:
+            rows = tx.execute("SELECT spent FROM sluis_dp_privacy WHERE counter = ?", (counter,))
+        return int(rows[0][0]) if rows else 0
+
+    def spend_privacy(self, counter: str, amount: int, budget: int) -> int | None:
+        """Spend ``amount`` if the total stays within ``budget``, atomically; the new total, or
+        ``None`` when it would not."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO sluis_dp_privacy (counter, spent) VALUES (?, 0)"
+                " ON CONFLICT (counter) DO NOTHING",
+                (counter,),
+            )
+            rows = tx.execute(
+                "UPDATE sluis_dp_privacy SET spent = spent + ? WHERE counter = ? AND spent + ? <= ?"
+                " RETURNING spent",
+                (amount, counter, amount, budget),
+            )
         return int(rows[0][0]) if rows else None
 
     # --- obligations --------------------------------------------------------------------------
