@@ -45,6 +45,7 @@ from catalogue.config import (
 )
 from catalogue.harvest.routes import install_federation
 from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery
+from catalogue.openapi import describe_catalogue
 from catalogue.pages import install_catalogue_pages
 from catalogue.publish import (
     Assessor,
@@ -459,9 +460,11 @@ def create_catalogue_app(
         return JSONResponse({**outcome.to_json(), "href": dataset_url(record_id)})
 
     # ---- record reads ---------------------------------------------------------------------
-    @app.get("/catalogue/datasets/{name}")
-    def read_record(name: str, request: Request) -> Response:
-        record_id, suffix_type = _split_suffix(name)
+    # One path template with PUT and DELETE (two names for the same URLs are not valid OpenAPI):
+    # the id may end in a suffix choosing the syntax (.ttl, .jsonld, .rdf, .nt).
+    @app.get("/catalogue/datasets/{record_id}")
+    def read_record(record_id: str, request: Request) -> Response:
+        record_id, suffix_type = _split_suffix(record_id)
         media_type = suffix_type or _negotiate(request.headers.get("accept"))
         record = current_or_problem(record_id)
         graph = record_graph_of(record, with_quality=False) + catalogue.publisher.quality_graph(record)
@@ -751,6 +754,7 @@ def create_catalogue_app(
         return await run_in_threadpool(answer_query, query)
 
     install_catalogue_pages(app, catalogue)
+    describe_catalogue(app)
 
     @app.exception_handler(VocabError)
     async def _vocab_error(_: Request, error: VocabError) -> JSONResponse:

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount, Route
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -105,6 +106,20 @@ def _field_name(location: Sequence[Any]) -> str:
     return ".".join(parts) or ".".join(str(part) for part in location)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (the ``Allow`` of a 405).
+
+    Starlette answers a 405 from the first route whose path matches and names only that route's
+    methods; a path served by several routes (GET, PUT and DELETE of a record) got a wrong
+    ``Allow``.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route | Mount) and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, error: ProblemError) -> JSONResponse:
@@ -122,8 +137,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(400, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem_response(error.status_code, str(error.detail), headers=dict(error.headers or {}))
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(error.status_code, str(error.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
