@@ -647,6 +647,34 @@ class DataPlane:
                 "rows": rows, "bytes": sent, "media_type": read.media_type,
             })
 
+    def stream_batches(self, read: PreparedRead, protocol: str) -> Iterator[pa.RecordBatch]:
+        """The result as record batches (for Arrow Flight), with the same caps and the same
+        audit entry as :meth:`stream`; bytes are the batches' Arrow buffer sizes."""
+        rows = 0
+        sent = 0
+        status = "aborted"
+        reason: str | None = None
+        max_rows, max_bytes = self.limits.max_result_rows, self.limits.max_result_bytes
+        try:
+            for batch in read.batches:
+                rows += batch.num_rows
+                sent += batch.nbytes
+                if rows > max_rows:
+                    raise ResultTooLarge("result_rows", f"the result exceeds {max_rows} rows")
+                if sent > max_bytes:
+                    raise ResultTooLarge("result_bytes", f"the result exceeds {max_bytes} bytes")
+                yield batch
+            status = "completed"
+        except DataPlaneError as error:
+            status, reason = "failed", error.message
+            raise
+        finally:
+            read.finish()
+            self.audit.append({
+                **read.context.audit_body(), "decision": read.decision, "status": status, "reason": reason,
+                "rows": rows, "bytes": sent, "media_type": read.media_type, "protocol": protocol,
+            })
+
     def _audit_denial(self, context: ReadContext, error: DataPlaneError) -> None:
         if not context.authenticated:
             # Anyone can send a request without a valid token: its text never enters the signed

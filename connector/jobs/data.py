@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -135,6 +136,29 @@ class TransferReader:
     def query(self, sql: str) -> pa.Table:
         """One SQL SELECT over the view named ``data``."""
         return self._fetch("POST", self.address.endpoint + "/query", sql)
+
+    def flight(self, location: str, sql: str | None = None) -> pa.Table:
+        """The same read over Arrow Flight (``grpc://host:port`` of the provider's Flight
+        server): the whole view, or one SQL SELECT; same token, proof and checks."""
+        import pyarrow.flight as flight
+
+        self._fresh()
+        method, url = ("GET", self.address.endpoint) if sql is None else (
+            "POST", self.address.endpoint + "/query")
+        signed = self._headers(method, url)
+        headers = [(name.lower().encode(), value.encode()) for name, value in signed.items()]
+        ticket = json.dumps({"transfer": self.transfer_id, **({"sql": sql} if sql is not None else {})})
+        client = flight.FlightClient(location)
+        try:
+            options = flight.FlightCallOptions(headers=headers, timeout=READ_TIMEOUT_SECONDS)
+            table: pa.Table = client.do_get(flight.Ticket(ticket.encode()), options).read_all()
+        except flight.FlightError as error:
+            found = re.search(r"(\d{3}) ([a-z_]+): ", str(error))
+            status, code = (int(found.group(1)), found.group(2)) if found else (None, "read_failed")
+            raise JobError(code, f"the Flight read was refused or failed: {error}", status) from None
+        finally:
+            client.close()
+        return table
 
     def _fetch(self, method: str, url: str, sql: str | None) -> pa.Table:
         self._fresh()
