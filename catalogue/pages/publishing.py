@@ -220,7 +220,7 @@ def publishing_router(kit: PageKit, node: CatalogueNode) -> APIRouter:
             return kit.login_redirect(request)
         form = await kit.form(request)
         if not kit.csrf_ok(request, form):
-            return kit.error(request, 403, "Form expired", "The form was not sent from this page; reload it.")
+            return kit.form_expired(request)
         values = {name: str(form.get(name) or "")[:MAX_FIELD_CHARS] for name in TEXT_FIELDS}
         upload = form.get("file")
         if isinstance(upload, UploadFile) and upload.filename:

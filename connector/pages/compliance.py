@@ -202,11 +202,9 @@ def compliance_router(pages: ConnectorPages) -> APIRouter:
 
     @router.post("/policy-check")
     async def policy_check(request: Request) -> Response:
-        if (refusal := pages.denied(request)) is not None:
-            return refusal
-        form = await pages.kit.form(request)
-        if not pages.kit.csrf_ok(request, form):
-            return pages.form_expired(request)
+        form = await pages.posted(request)
+        if isinstance(form, Response):
+            return form
         values = {name: str(form.get(name) or "") for name in ("policy", "request", "world")}
         errors: dict[str, list[str]] = {}
         for name, value in values.items():

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import FormData
 
 from connector.addresses import AddressPolicy
 from connector.audit import AuditLog
@@ -59,10 +60,14 @@ class ConnectorPages:
             media_type="application/problem+json",
         )
 
-    def form_expired(self, request: Request) -> Response:
-        return self.kit.error(
-            request, 403, "Form expired", "The form was not sent from this page; reload it."
-        )
+    async def posted(self, request: Request) -> FormData | Response:
+        """A submitted form of the operator, or the answer that refuses it (login, expired form)."""
+        if (refusal := self.denied(request)) is not None:
+            return refusal
+        form = await self.kit.form(request)
+        if not self.kit.csrf_ok(request, form):
+            return self.kit.form_expired(request)
+        return form
 
     def answer(self, request: Request, template: str, context: dict[str, Any], data: Any) -> Response:
         """The page for a browser, ``data`` as JSON for a client: one URL, two forms."""

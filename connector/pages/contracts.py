@@ -107,11 +107,9 @@ def contracts_router(pages: ConnectorPages) -> APIRouter:
 
     @router.post("/agreements/{agreement_id}/terminate")
     async def terminate(request: Request, agreement_id: str) -> Response:
-        if (refusal := pages.denied(request)) is not None:
-            return refusal
-        form = await pages.kit.form(request)
-        if not pages.kit.csrf_ok(request, form):
-            return pages.form_expired(request)
+        form = await pages.posted(request)
+        if isinstance(form, Response):
+            return form
         reason = str(form.get("reason") or "terminated on the agreements page")[:MAX_REASON_CHARS]
         try:
             await run_in_threadpool(service.terminate_agreement, agreement_id, reason)

@@ -171,11 +171,9 @@ def offers_router(pages: ConnectorPages) -> APIRouter:
 
     @router.post("/offers")
     async def build(request: Request) -> Response:
-        if (refusal := pages.denied(request)) is not None:
-            return refusal
-        form = await pages.kit.form(request)
-        if not pages.kit.csrf_ok(request, form):
-            return pages.form_expired(request)
+        form = await pages.posted(request)
+        if isinstance(form, Response):
+            return form
         values: dict[str, Any] = {
             name: str(form.get(name) or "")
             for name in ("id", "asset", "access", "purpose", "start", "end", "reads", "group", "days")
@@ -220,11 +218,9 @@ def offers_router(pages: ConnectorPages) -> APIRouter:
 
     @router.post("/offers/{definition_id}/register")
     async def choose(request: Request, definition_id: str) -> Response:
-        if (refusal := pages.denied(request)) is not None:
-            return refusal
-        form = await pages.kit.form(request)
-        if not pages.kit.csrf_ok(request, form):
-            return pages.form_expired(request)
+        form = await pages.posted(request)
+        if isinstance(form, Response):
+            return form
         if not any(d.id == definition_id for d in store.contract_definitions()):
             return pages.kit.error(
                 request, 404, "No such offer", f"This connector has no offer {definition_id}."

@@ -171,11 +171,9 @@ def request_router(pages: ConnectorPages) -> APIRouter:
 
     @router.post("/request")
     async def request_access(request: Request) -> Response:
-        if (refusal := pages.denied(request)) is not None:
-            return refusal
-        form = await pages.kit.form(request)
-        if not pages.kit.csrf_ok(request, form):
-            return pages.form_expired(request)
+        form = await pages.posted(request)
+        if isinstance(form, Response):
+            return form
         values = {
             name: str(form.get(name) or "")[:MAX_PARAMETER_CHARS]
             for name in ("dataset", "dsp", "provider", "offer", "purpose", "compute_site", "title")

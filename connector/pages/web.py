@@ -117,6 +117,9 @@ class PageKit:
     def error(self, request: Request, status: int, title: str, detail: str) -> HTMLResponse:
         return self.render(request, "error.html", {"title": title, "detail": detail}, status)
 
+    def form_expired(self, request: Request) -> HTMLResponse:
+        return self.error(request, 403, "Form expired", "The form was not sent from this page; reload it.")
+
     # ---- who is asking -----------------------------------------------------------------------
     def session(self, request: Request) -> Session | None:
         return self.sessions.get(request.cookies.get(SESSION_COOKIE))
