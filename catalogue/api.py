@@ -71,7 +71,15 @@ from catalogue.store import (
 )
 from catalogue.store.remote_sparql import RemoteSparqlRunner
 from catalogue.tokens import TOKENS_FILE, TokenStore
-from connector.http import FieldError, ProblemError, install_problem_handlers
+from connector.http import (
+    BodyError,
+    FieldError,
+    ProblemError,
+    bearer_token,
+    choose_media_type,
+    install_problem_handlers,
+    read_body_bytes,
+)
 from vocab.errors import VocabError
 from vocab.jsonld import DCAT_AP_CONTEXT
 from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, SLUIS, XSD, bind_prefixes
@@ -193,40 +201,18 @@ def open_node(
 # ---- content negotiation ------------------------------------------------------------------------
 def _negotiate(accept: str | None) -> str:
     """The RDF media type to answer with: the client's best supported choice, Turtle by default."""
-    if not accept:
-        return TURTLE
-    choices: list[tuple[float, int, str]] = []
-    for position, part in enumerate(accept.split(",")):
-        pieces = [piece.strip() for piece in part.split(";")]
-        media = pieces[0].lower()
-        quality = 1.0
-        for parameter in pieces[1:]:
-            if parameter.startswith("q="):
-                try:
-                    quality = float(parameter[2:])
-                except ValueError:
-                    quality = 0.0
-        choices.append((-quality, position, media))
-    for negative_quality, _, media in sorted(choices):
-        if negative_quality >= 0:
-            continue
-        if media in ("*/*", "text/*"):
-            return TURTLE
-        if media == "application/*":
-            return JSON_LD
-        if media in ("application/json",):
-            return JSON_LD
-        if media == "application/xml":
-            return RDF_XML
-        if media in RDF_MEDIA_TYPES:
-            return media
-    raise _problem(
-        406,
-        "not-acceptable",
-        "Not acceptable",
-        f"cannot answer with {accept!r}; available: {', '.join(RDF_MEDIA_TYPES)}",
-        [("Accept", f"none of {accept!r} is available")],
+    media_type = choose_media_type(
+        accept, RDF_MEDIA_TYPES, {"application/json": JSON_LD, "application/xml": RDF_XML}
     )
+    if media_type is None:
+        raise _problem(
+            406,
+            "not-acceptable",
+            "Not acceptable",
+            f"cannot answer with {accept!r}; available: {', '.join(RDF_MEDIA_TYPES)}",
+            [("Accept", f"none of {accept!r} is available")],
+        )
+    return media_type
 
 
 def _rdf_response(graph: Graph, media_type: str, headers: dict[str, str] | None = None) -> Response:
@@ -245,33 +231,13 @@ def _split_suffix(name: str) -> tuple[str, str | None]:
 
 # ---- request helpers ------------------------------------------------------------------------------
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            declared_size = int(declared)
-        except ValueError:
+    try:
+        return await read_body_bytes(request, limit, drain_bytes=limit * (_DRAIN_FACTOR - 1))
+    except BodyError as error:
+        if error.status != 413:
             raise _problem(
-                400,
-                "bad-length",
-                "Invalid Content-Length",
-                "Content-Length is not a number",
-                [("Content-Length", "not a number")],
+                400, "bad-length", "Invalid Content-Length", error.reason, [(error.field, "not a number")]
             ) from None
-    else:
-        declared_size = 0
-    chunks: list[bytes] = []
-    size = 0
-    too_large = declared_size > limit
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            too_large = True
-        if too_large:
-            if size > limit * _DRAIN_FACTOR:
-                break
-            continue
-        chunks.append(chunk)
-    if too_large:
         raise _problem(
             413,
             "document-too-large",
@@ -279,14 +245,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
             f"the body is larger than the limit of {limit} bytes",
             [("body", f"larger than {limit} bytes")],
             {"limit": limit},
-        )
-    return b"".join(chunks)
+        ) from None
 
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
         raise _problem(
             401,
             "unauthorized",
@@ -294,7 +258,7 @@ def _bearer(request: Request) -> str:
             "writing to the catalogue needs a publisher token: Authorization: Bearer <token>",
             [("Authorization", "missing or not a Bearer token")],
         )
-    return token.strip()
+    return token
 
 
 def _media_type_of(request: Request) -> str:

@@ -26,7 +26,7 @@ from catalogue.harvest._run import HarvestError
 from catalogue.harvest.config import ConfigError, parse_source
 from catalogue.harvest.federation import Federation, settings_for
 from catalogue.publish import CataloguePublisher
-from connector.http import FieldError, ProblemError
+from connector.http import FieldError, ProblemError, bearer_token
 
 PROBLEM_BASE = "https://w3id.org/sluis/problems/"
 MAX_SOURCE_BODY_BYTES = 64 * 1024
@@ -45,8 +45,7 @@ def _federation(request: Request) -> Federation:
 
 def _operator(request: Request) -> None:
     federation = _federation(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    token = bearer_token(request.headers.get("authorization"))
     if not federation.settings.operator_token_sha256:
         raise _problem(
             403,
@@ -55,7 +54,7 @@ def _operator(request: Request) -> None:
             "Authorization",
             "this node has no operator token (sluis catalogue init writes one)",
         )
-    if scheme.lower() != "bearer" or not federation.settings.operator_token_ok(token.strip()):
+    if token is None or not federation.settings.operator_token_ok(token):
         raise _problem(
             401, "unauthorized", "Invalid operator token", "Authorization", "missing or wrong operator token"
         )

@@ -16,7 +16,7 @@ from connector.http.jsonbody import (
     parse_json,
 )
 from connector.http.middleware import StrictJsonBodies
-from connector.http.negotiation import HTML, choose_media_type, parse_accept
+from connector.http.negotiation import HTML, choose_media_type, parse_accept, prefers_html
 from connector.http.problems import (
     PROBLEM_MEDIA_TYPE,
     FieldError,
@@ -44,6 +44,7 @@ __all__ = [
     "json_depth",
     "parse_accept",
     "parse_json",
+    "prefers_html",
     "problem_body",
     "problem_response",
     "read_body_bytes",

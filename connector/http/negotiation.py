@@ -2,10 +2,11 @@
 
 ``choose_media_type(accept, offered)`` returns the offered type the client prefers most: by
 quality, then by how specific the matching range is (``text/html`` over ``text/*`` over
-``*/*``), then by the server's order. ``q=0`` excludes a type even when a wildcard would admit
-it. ``aliases`` maps types a client may ask for onto offered ones (``application/json`` answered
-as JSON-LD). A browser's ``text/html,...,*/*;q=0.8`` picks :data:`HTML` when it is offered and
-a machine type otherwise; no header means the server's first choice.
+``*/*``), then by the client's order, then by the server's. ``q=0`` excludes a type even when
+a wildcard would admit it. ``aliases`` maps types a client may ask for onto offered ones
+(``application/json`` answered as JSON-LD). No header means the server's first choice.
+``prefers_html(accept)`` tells a browser from a program: the pages answer a URL with HTML only
+when the client ranks HTML above every machine format it names.
 """
 
 from __future__ import annotations
@@ -86,3 +87,25 @@ def choose_media_type(
         if best is None or rank > best:
             best, choice = rank, media_type
     return choice
+
+
+_HTML_TYPES = frozenset({HTML, "application/xhtml+xml"})
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether a client (a browser) ranks HTML above every explicit machine format it names.
+
+    A missing header or ``*/*`` alone is a program, not a person; on equal quality the earlier
+    entry wins, as browsers list their preference first.
+    """
+    best_html: tuple[float, int] | None = None
+    best_other: tuple[float, int] | None = None
+    for media_range in parse_accept(accept):
+        score = (media_range.quality, -media_range.position)
+        if media_range.media in _HTML_TYPES:
+            best_html = max(best_html or score, score)
+        elif media_range.media not in ("*/*", "text/*"):
+            best_other = max(best_other or score, score)
+    if best_html is None or best_html[0] <= 0:
+        return False
+    return best_other is None or best_html > best_other

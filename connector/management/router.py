@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from connector import _policy
 from connector.control import ConnectorService, ServiceError
 from connector.dsp_client import DspClientError
-from connector.http import FieldError, ProblemError
+from connector.http import FieldError, ProblemError, bearer_token
 from connector.management._limits import check_depth
 from connector.store import AssetRecord, ContractDefinition, ProcessRecord
 
@@ -200,8 +200,7 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
     expected = token.encode()
 
     def require_token(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        given = bearer_token(request.headers.get("authorization"))
         if not given or not hmac.compare_digest(given.encode(), expected):
             raise ProblemError(
                 401, "Unauthorized", "a valid management bearer token is required", code="unauthorized"

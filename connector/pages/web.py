@@ -27,6 +27,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connector.http import bearer_token
 from connector.pages.negotiate import prefers_html
 from connector.pages.sessions import (
     LOGIN_COOKIE,
@@ -129,10 +130,9 @@ class PageKit:
         session = self.session(request)
         if session is not None:
             return session.principal
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip() and len(token) <= MAX_TOKEN_CHARS:
-            return self.check_token(token.strip())
+        token = bearer_token(request.headers.get("authorization"))
+        if token is not None and len(token) <= MAX_TOKEN_CHARS:
+            return self.check_token(token)
         return None
 
     def login_redirect(self, request: Request) -> RedirectResponse:

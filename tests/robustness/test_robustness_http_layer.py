@@ -11,6 +11,7 @@ from connector.http import (
     check_json_content_type,
     choose_media_type,
     parse_json,
+    prefers_html,
 )
 
 TURTLE, JSON_LD, RDF_XML = "text/turtle", "application/ld+json", "application/rdf+xml"
@@ -93,3 +94,20 @@ def test_content_types_that_are_not_json(header: str) -> None:
         check_json_content_type(header)
     check_json_content_type("application/vnd.api+json; charset=UTF-8")
     check_json_content_type(None)
+
+
+@pytest.mark.parametrize(
+    ("accept", "html"),
+    [
+        (BROWSER, True),
+        (None, False),
+        ("*/*", False),
+        ("application/json, text/html", False),
+        ("text/html;q=0.5, application/json;q=0", True),
+        ("application/json;q=0.5, text/html;q=0.5", False),
+        ("text/html;q=0", False),
+        ("application/xhtml+xml", True),
+    ],
+)
+def test_a_browser_is_told_from_a_program(accept: str | None, html: bool) -> None:
+    assert prefers_html(accept) is html
