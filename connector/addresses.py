@@ -57,6 +57,10 @@ class AddressRefused(ValueError):
     """An address the policy does not let the connector contact; the message says why."""
 
 
+class PeerRefused(ConnectionError):
+    """A connection reached an address the policy refuses (the name resolved elsewhere since)."""
+
+
 def default_resolver(host: str, port: int) -> list[str]:
     """All addresses ``host`` resolves to for TCP (the system resolver, as the request would)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
@@ -243,3 +247,30 @@ def _check_host_spelling(host: str, what: str) -> None:
         return
     if host.endswith(".") or not all(_HOST_LABEL.match(label) for label in labels):
         raise AddressRefused(f"{what}: {host!r} is not a valid host name")
+
+
+def guarded_create_connection(policy: AddressPolicy) -> Callable[..., socket.socket]:
+    """``socket.create_connection`` that checks the address it actually connected to.
+
+    A callback host passed :meth:`AddressPolicy.check_url` when the peer named it, but the
+    outbox sends later, resolving the name again: a peer controlling its DNS could answer with
+    an internal address by then (DNS rebinding). Checking the connected socket's peer closes
+    that gap for every client built on ``http.client`` (``HTTPConnection._create_connection``).
+    """
+
+    def create_connection(
+        address: tuple[str, int], timeout: float | None = None, source_address: tuple[str, int] | None = None
+    ) -> socket.socket:
+        sock = socket.create_connection(address, timeout, source_address)
+        try:
+            peer = str(sock.getpeername()[0])
+            reason = policy.ip_refusal(peer)
+        except OSError:
+            sock.close()
+            raise
+        if reason is not None:
+            sock.close()
+            raise PeerRefused(f"{address[0]} connected to {reason}")
+        return sock
+
+    return create_connection

@@ -79,7 +79,7 @@ def create_app(
         credentials=credentials,
         callback_policy=CallbackPolicy.of(addresses, config.security.callback_allow_list),
         dataplane=issuer,
-        client=DspClient(participant, key, credentials, recorder=None),
+        client=DspClient(participant, key, credentials, recorder=None, address_policy=addresses),
     )
     did_doc = did_document(participant, key, [dsp_service(participant, service.dsp_base)])
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from connector.addresses import AddressPolicy, guarded_create_connection
 from connector.identity import KeyPair, issue_token
 from vocab.dsp import catalog_request_message
 
@@ -62,8 +63,12 @@ class DspClient:
         credentials: Sequence[Mapping[str, Any]] = (),
         http: httpx.Client | None = None,
         recorder: Recorder | None = None,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
+        """``address_policy``: every connection's peer address is checked against it when set
+        (the connector's outbox: callback hosts could resolve elsewhere by the time it sends)."""
         self.participant_id = participant_id
+        self._connect = None if address_policy is None else guarded_create_connection(address_policy)
         self._key = key
         self._credentials = [dict(c) for c in credentials]
         self._http = http  # an injected httpx client is used as given (tests, proxies)
@@ -87,13 +92,18 @@ class DspClient:
             if pooled:
                 return pooled.pop(), True
         scheme, host, port = origin
+        connection: http_client.HTTPConnection
         if scheme == "https":
             if self._tls is None:
                 self._tls = ssl.create_default_context()
-            return http_client.HTTPSConnection(
+            connection = http_client.HTTPSConnection(
                 host, port, timeout=REQUEST_TIMEOUT_SECONDS, context=self._tls
-            ), False
-        return http_client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT_SECONDS), False
+            )
+        else:
+            connection = http_client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT_SECONDS)
+        if self._connect is not None:
+            connection._create_connection = self._connect  # type: ignore[attr-defined]
+        return connection, False
 
     def _give_back(self, origin: _Origin, connection: http_client.HTTPConnection) -> None:
         with self._lock:

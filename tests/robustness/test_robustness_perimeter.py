@@ -282,3 +282,34 @@ def test_a_trusted_did_host_resolving_to_an_internal_address_is_not_fetched() ->
 def test_the_membership_claim_for_endpoints_is_part_of_our_context() -> None:
     context = json.loads((Path(__file__).resolve().parents[2] / "vocab/contexts/sluis.jsonld").read_text())
     assert context["@context"]["dspEndpoints"]["@id"] == "sluis:dspEndpoints"
+
+
+def test_the_outbox_client_checks_the_address_it_actually_connected_to() -> None:
+    # The callback host passed the check when the peer named it; by the time the outbox sends,
+    # the name may resolve to an internal address (DNS rebinding). Here "localhost" plays that
+    # name: the client resolves it itself and must refuse the loopback peer it reaches.
+    from connector.addresses import AddressPolicy
+    from connector.dsp_client import DspClient, DspClientError
+
+    received: list[str] = []
+    app = FastAPI()
+
+    @app.post("/dsp/negotiations/{pid}/events")
+    async def events(pid: str) -> JSONResponse:
+        received.append(pid)
+        return JSONResponse({}, status_code=200)
+
+    port = free_port()
+    key = KeyPair.generate()
+    did = did_web_for("127.0.0.1", free_port())
+    url = f"http://localhost:{port}/dsp/negotiations/p1/events"
+    with serve_in_thread(app, port=port):
+        strict = DspClient(did, key, address_policy=AddressPolicy())
+        with pytest.raises(DspClientError, match="loopback"):
+            strict.post(url, did, {"@type": "ContractNegotiationEventMessage"})
+        strict.close()
+        assert received == []
+        development = DspClient(did, key, address_policy=AddressPolicy(allow_loopback=True))
+        assert development.post(url, did, {"@type": "ContractNegotiationEventMessage"}).status == 200
+        development.close()
+        assert received == ["p1"]
