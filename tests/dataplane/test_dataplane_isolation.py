@@ -155,3 +155,21 @@ def test_a_changed_asset_is_materialised_again(space: DataSpace) -> None:
                              "secret": ["SECRET-x", "SECRET-y"]}), asset)
     after = _query(space, address.endpoint, address.token, "SELECT count(*) AS n FROM data")
     assert pa.ipc.open_stream(after.content).read_all().column("n").to_pylist() == [2]
+
+
+def test_a_query_that_overwrites_its_granted_file_does_not_reach_the_next_read(space: DataSpace) -> None:
+    _asset(space)
+    space.plane.check_sql = False  # the one write the engine allows: its own granted file
+    transfer = space.transfer(space.agreement(research_permission(NO_SECRET, ONLY_NH)))
+    address = space.plane.issue_access(transfer)
+    settings = _query(space, address.endpoint, address.token,
+                      "SELECT value FROM duckdb_settings() WHERE name = 'allowed_paths'")
+    granted = pa.ipc.open_stream(settings.content).read_all().column("value")[0].as_py().strip("[]")
+    assert str(space.data_path.parent) not in granted
+    overwrite = f"COPY (SELECT 'PLANTED' AS note) TO '{granted}' (FORMAT parquet, USE_TMP_FILE false)"
+    _query(space, address.endpoint, address.token, overwrite)
+    assert pq.read_table(granted).column("note").to_pylist() == ["PLANTED"]  # the write happened
+    response = _query(space, address.endpoint, address.token, "SELECT note FROM data")
+    notes = pa.ipc.open_stream(response.content).read_all().column("note").to_pylist()
+    assert "PLANTED" not in notes
+    assert len(notes) == len([i for i in range(ROWS) if i % 3 == 0])
