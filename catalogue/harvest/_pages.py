@@ -99,7 +99,7 @@ def parse_page(body: bytes, media_type: str, url: str, max_bytes: int) -> Graph:
     """The page as a graph, relative IRIs resolved against its URL; ``PageError`` when unreadable."""
     try:
         kind = normalize_media_type(media_type)
-        if kind == TURTLE:
+        if kind in (TURTLE, N_TRIPLES):  # N-Triples is Turtle: Oxigraph's parser takes both
             fast = parse_turtle_fast(body, url, max_bytes)
             if fast is not None:
                 return fast

@@ -138,6 +138,11 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         peer = stack.enter_context(BadPeer(url["b"]))
         _configure_a(root / "a", url, peer.url, b_did, b_key)
         with (root / "c" / "node.toml").open("a") as config:
+            # Harvested by the scheduler inside `sluis catalogue serve`, with no request.
+            config.write(
+                f'\n[[sources]]\nid = "b-scheduled"\nurl = "{url["b"]}/catalogue/catalog"\n'
+                "interval_seconds = 3600\n"
+            )
             for number, (dsp, did) in enumerate(_connectors(root / "space", stack)):
                 config.write(
                     f'\n[[sources]]\nid = "connector-{number}"\nkind = "dsp"\nurl = "{dsp}"\ndid = "{did}"\n'
@@ -346,3 +351,14 @@ def test_updates_and_deletions_on_b_reach_a_at_the_next_harvest(federation: Fede
     _harvest(fed, "b-again", fed.operator)
     _harvest(fed, "tampered", fed.operator)
     assert gone["dataset"] not in {hit["dataset"] for hit in _search(fed, q="hospital")["hits"]}
+
+
+def test_a_serving_node_harvests_its_sources_on_schedule(federation: Federation) -> None:
+    deadline = time.monotonic() + HARVEST_SECONDS
+    while True:
+        status = httpx.get(f"{federation.c}/catalogue/sources/b-scheduled", timeout=10).json()
+        if status["status"] == "done":
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["counts"]["records"] >= 4

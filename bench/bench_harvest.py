@@ -1,0 +1,179 @@
+"""Harvest benchmark: one catalogue node harvesting another over HTTP on loopback.
+
+Node B holds N synthetic DCAT-AP records (those of ``bench_catalogue.py``, published through the
+validated bulk path) and serves them with ``sluis catalogue serve`` in its own process. Node A
+harvests B in this process through the real harvester: Hydra pages of 1,000 records fetched,
+parsed, each record cut out, its node proof checked against B's trusted key, validated,
+scored, signed by A, stored and indexed, origins recorded. Then A harvests B again: every record
+is unchanged (the digest check), which shows what fetching and reading pages costs on its own.
+
+Usage: ``python bench/bench_harvest.py [--quick] [--records N]`` (``--quick``: 1,000 records;
+default 5,000). Prints datasets/s, CPU per dataset, where the time went, and the ratio to the
+target (2,000 datasets/s); asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import httpx  # noqa: E402
+from bench_catalogue import record_turtle, synthetic_record  # noqa: E402
+
+from catalogue.api import open_node  # noqa: E402
+from catalogue.harvest import Federation, HarvestLimits, NodeSettings, Source  # noqa: E402
+from catalogue.publish import BulkItem  # noqa: E402
+from catalogue.signing import load_node_key  # noqa: E402
+from connector.identity import did_web_for  # noqa: E402
+
+TARGET_DATASETS_PER_SECOND = 2000
+PAGE_SIZE = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fill(node_dir: Path, count: int) -> None:
+    rng = random.Random(11)
+    node = open_node(node_dir)
+    items = (
+        BulkItem(str(n), record_turtle(synthetic_record(n, rng)).encode(), "text/turtle")
+        for n in range(count)
+    )
+    started = time.perf_counter()
+    results = node.publisher.publish_many(items, owner=None, batch_size=500)
+    node.close()
+    failed = sum(1 for result in results if result.error is not None)
+    print(
+        f"node B filled: {count - failed:,} records in {time.perf_counter() - started:.1f} s ({failed} rejected)"
+    )
+
+
+def serve(node_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        "-m",
+        "sluis.cli",
+        "catalogue",
+        "serve",
+        "--data",
+        str(node_dir),
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/catalogue/node", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("node B did not start")
+
+
+def run(count: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        fill(root / "b", count)
+        port = free_port()
+        key = load_node_key(root / "b").public_multibase
+        did = did_web_for("127.0.0.1", port)
+        b = serve(root / "b", port)
+        try:
+            source = Source(
+                "b", f"http://127.0.0.1:{port}/catalogue/catalog?page_size={PAGE_SIZE}", "dcat", did
+            )
+            settings = NodeSettings(
+                public_url="http://127.0.0.1:9",
+                sources=(source,),
+                trusted={did: (key,)},
+                limits=HarvestLimits(batch_size=500),
+            )
+            node = open_node(root / "a")
+            federation = Federation(node.publisher, root / "a", settings)
+            profile = cProfile.Profile()
+            started, cpu_started = time.perf_counter(), time.process_time()
+            profile.enable()
+            first = federation.harvest("b")
+            profile.disable()
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            stored = first.counts.get("stored", 0)
+            rate = stored / elapsed
+            print(
+                f"harvest (new records): {stored:,} datasets in {elapsed:.1f} s = {rate:,.0f} datasets/s "
+                f"({rate / TARGET_DATASETS_PER_SECOND:.2f}x target {TARGET_DATASETS_PER_SECOND:,}/s; "
+                f"gap {max(TARGET_DATASETS_PER_SECOND / max(rate, 1e-9), 1):.0f}x); "
+                f"CPU in A {cpu:.1f} s = {cpu * 1000 / max(stored, 1):.2f} ms per dataset; "
+                f"state {first.state}, trusted {federation.status('b')['counts']['trusted']:,}, "  # type: ignore[index]
+                f"quarantined {first.counts.get('quarantined', 0)}, rejected {first.counts.get('rejected', 0)}"
+            )
+            started = time.perf_counter()
+            federation.ledger.set_sync_state("b", etag=None, last_modified=None, watermark=None)
+            again = federation.harvest("b")
+            elapsed_again = time.perf_counter() - started
+            print(
+                f"harvest again (all unchanged, pages fetched and read, digests compared): "
+                f"{again.counts.get('unchanged', 0):,} datasets in {elapsed_again:.1f} s = "
+                f"{again.counts.get('unchanged', 0) / elapsed_again:,.0f} datasets/s"
+            )
+            print("where the first harvest's time went (cumulative, top functions of the harvester):")
+            stats = pstats.Stats(profile)
+            stats.sort_stats("cumulative")
+            wanted = (
+                "_read",
+                "_store_batch",
+                "_prepare",
+                "judge",
+                "prepare",
+                "commit",
+                "get",
+                "parse_page",
+                "read_page",
+                "_validate_in_context",
+                "sign",
+                "flatten_record",
+                "write",
+                "extract_record",
+                "canonical_statements",
+            )
+            shown = 0
+            for func, (_, _, _, cumulative, _) in sorted(stats.stats.items(), key=lambda item: -item[1][3]):  # type: ignore[attr-defined]
+                if func[2] in wanted and shown < 14:
+                    print(
+                        f"  {func[2]:<24} {cumulative:6.1f} s  {cumulative * 1000 / max(stored, 1):6.2f} ms/dataset"
+                    )
+                    shown += 1
+            federation.close()
+            node.close()
+        finally:
+            b.terminate()
+            b.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 records")
+    parser.add_argument("--records", type=int, help="records on node B (default 5,000)")
+    args = parser.parse_args()
+    run(args.records or (1000 if args.quick else 5000))
+
+
+if __name__ == "__main__":
+    main()
