@@ -60,7 +60,8 @@ def fill(node_dir: Path, count: int) -> None:
     node.close()
     failed = sum(1 for result in results if result.error is not None)
     print(
-        f"node B filled: {count - failed:,} records in {time.perf_counter() - started:.1f} s ({failed} rejected)"
+        f"node B filled: {count - failed:,} records in {time.perf_counter() - started:.1f} s "
+        f"({failed} rejected)"
     )
 
 
@@ -116,13 +117,15 @@ def run(count: int) -> None:
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             stored = first.counts.get("stored", 0)
             rate = stored / elapsed
+            status = federation.status("b") or {}
             print(
                 f"harvest (new records): {stored:,} datasets in {elapsed:.1f} s = {rate:,.0f} datasets/s "
                 f"({rate / TARGET_DATASETS_PER_SECOND:.2f}x target {TARGET_DATASETS_PER_SECOND:,}/s; "
                 f"gap {max(TARGET_DATASETS_PER_SECOND / max(rate, 1e-9), 1):.0f}x); "
                 f"CPU in A {cpu:.1f} s = {cpu * 1000 / max(stored, 1):.2f} ms per dataset; "
-                f"state {first.state}, trusted {federation.status('b')['counts']['trusted']:,}, "  # type: ignore[index]
-                f"quarantined {first.counts.get('quarantined', 0)}, rejected {first.counts.get('rejected', 0)}"
+                f"state {first.state}, trusted {status['counts']['trusted']:,}, "
+                f"quarantined {first.counts.get('quarantined', 0)}, "
+                f"rejected {first.counts.get('rejected', 0)}"
             )
             started = time.perf_counter()
             federation.ledger.set_sync_state("b", etag=None, last_modified=None, watermark=None)
@@ -133,33 +136,9 @@ def run(count: int) -> None:
                 f"{again.counts.get('unchanged', 0):,} datasets in {elapsed_again:.1f} s = "
                 f"{again.counts.get('unchanged', 0) / elapsed_again:,.0f} datasets/s"
             )
-            print("where the first harvest's time went (cumulative, top functions of the harvester):")
-            stats = pstats.Stats(profile)
-            stats.sort_stats("cumulative")
-            wanted = (
-                "_read",
-                "_store_batch",
-                "_prepare",
-                "judge",
-                "prepare",
-                "commit",
-                "get",
-                "parse_page",
-                "read_page",
-                "_validate_in_context",
-                "sign",
-                "flatten_record",
-                "write",
-                "extract_record",
-                "canonical_statements",
-            )
-            shown = 0
-            for func, (_, _, _, cumulative, _) in sorted(stats.stats.items(), key=lambda item: -item[1][3]):  # type: ignore[attr-defined]
-                if func[2] in wanted and shown < 14:
-                    print(
-                        f"  {func[2]:<24} {cumulative:6.1f} s  {cumulative * 1000 / max(stored, 1):6.2f} ms/dataset"
-                    )
-                    shown += 1
+            print("where the first harvest's time went (cumulative seconds, the project's own functions):")
+            stats = pstats.Stats(profile, stream=sys.stdout)
+            stats.sort_stats("cumulative").print_stats(r"(catalogue|connector|vocab)/", 25)
             federation.close()
             node.close()
         finally:

@@ -163,17 +163,29 @@ def find_record_subject(graph: Graph) -> Node:
     return primaries[0]
 
 
-def extract_record(graph: Graph, subject: Node) -> Graph:
+StatementsBySubject = dict[Node, list[tuple[Node, Node, Node]]]
+
+
+def statements_by_subject(graph: Graph) -> StatementsBySubject:
+    """The document's statements grouped by subject (one pass; cut many records from it)."""
+    by_subject: StatementsBySubject = {}
+    for triple in graph:
+        by_subject.setdefault(triple[0], []).append(triple)
+    return by_subject
+
+
+def extract_record(graph: Graph, subject: Node, by_subject: StatementsBySubject | None = None) -> Graph:
     """The record's subgraph: what ``subject`` reaches through resources described in the document.
 
     Other datasets, series and catalogues are boundaries (linked, not included): a dataset's
-    ``dcat:inSeries`` names its series without copying the series' description.
+    ``dcat:inSeries`` names its series without copying the series' description. ``by_subject``
+    is :func:`statements_by_subject` of ``graph`` when the caller cuts several records from one
+    document (a harvested page of a thousand records would otherwise be walked a thousand times).
     """
     # One pass over the document groups its statements by subject; the walk then reads that
     # table instead of asking the graph per resource (rdflib pattern lookups dominated here).
-    by_subject: dict[Node, list[tuple[Node, Node, Node]]] = {}
-    for triple in graph:
-        by_subject.setdefault(triple[0], []).append(triple)
+    if by_subject is None:
+        by_subject = statements_by_subject(graph)
     distributions = sum(1 for triple in by_subject.get(subject, ()) if triple[1] == DCAT.distribution)
     if distributions > MAX_DISTRIBUTIONS:
         raise PublishError(
@@ -607,9 +619,13 @@ class CataloguePublisher:
         with self._lock:
             yield
 
-    def commit(self, prepared: Sequence[PreparedRecord]) -> None:
-        """Write prepared records (store, then index) all or nothing; call inside :meth:`writing`."""
-        self._commit(prepared)
+    def commit(self, prepared: Sequence[PreparedRecord], *, bulk: bool = False) -> None:
+        """Write prepared records (store, then index); call inside :meth:`writing`.
+
+        ``bulk`` lets a batch of only new records go through the store's bulk loader, with the
+        bulk path's guarantees (a failed batch is removed again).
+        """
+        self._commit(prepared, bulk=bulk)
 
     def _commit(self, prepared: Sequence[PreparedRecord], *, bulk: bool = False) -> None:
         versions = [item.version for item in prepared]

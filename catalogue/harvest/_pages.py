@@ -25,7 +25,7 @@ from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
 from catalogue.harvest._fetch import origin_of
-from catalogue.publish import RECORD_TYPES, PublishError, extract_record
+from catalogue.publish import RECORD_TYPES, PublishError, extract_record, statements_by_subject
 from catalogue.signing import canonical_statements
 from catalogue.store import CHANGE_DELETED
 from vocab.errors import RdfSyntaxError, VocabError
@@ -194,9 +194,10 @@ def read_page(graph: Graph, url: str, source: str) -> Page:
     records: list[PageRecord] = []
     rejected: list[tuple[str, str]] = []
     subjects = sorted({s for kind in RECORD_TYPES for s in graph.subjects(RDF.type, kind)}, key=str)
+    by_subject = statements_by_subject(graph)
     for subject in subjects:
         try:
-            record = extract_record(graph, subject)
+            record = extract_record(graph, subject, by_subject)
         except PublishError as error:
             rejected.append((str(subject), error.detail))
             continue

@@ -336,13 +336,13 @@ class Harvester:
         try:
             prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now)
             with self.publisher.writing():
-                self.publisher.commit(prepared)
+                self.publisher.commit(prepared, bulk=True)
         except StoreError:
             # A local publish of the same dataset got there between prepare and commit: prepare
             # again under the lock (rare; the lock is then held for one batch's preparation).
             with self.publisher.writing():
                 prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now)
-                self.publisher.commit(prepared)
+                self.publisher.commit(prepared, bulk=True)
         quarantined.extend(proof_failures)
         with self.ledger.transaction() as db:
             self.ledger.put_origins(db, origins)
@@ -405,6 +405,7 @@ class Harvester:
                     extracted=(record.subject, record.graph),
                     lenient=True,
                     source=source.iri,
+                    with_dqv=False,  # made when the record is read, as for bulk publishing
                 )
             except PublishError as error:
                 reason = "; ".join(f"{field}: {why}" for field, why in error.errors) or error.detail

@@ -119,6 +119,9 @@ def _bad_peer_app(real_node: str, release: threading.Event) -> Starlette:
     async def garbage(_: Request) -> Response:
         return Response(b"\x00\xffthis is <not turtle at all ;;; .\n" * 50, media_type="text/turtle")
 
+    async def empty(_: Request) -> Response:
+        return Response("# an empty catalogue\n", media_type="text/turtle")
+
     async def failing(_: Request) -> Response:
         return PlainTextResponse("boom", status_code=500)
 
@@ -139,6 +142,7 @@ def _bad_peer_app(real_node: str, release: threading.Event) -> Starlette:
             Route("/tampered/catalogue/catalog", tampered),
             Route("/elsewhere", elsewhere),
             Route("/held", held),
+            Route("/empty", empty),
             Route("/endless", endless),
         ]
     )
