@@ -25,6 +25,7 @@ from connector.dsp_http import dsp_router
 from connector.http import StrictJsonBodies, install_problem_handlers
 from connector.identity import DidResolver, did_document, dsp_service
 from connector.management import MAX_MANAGEMENT_BODY_BYTES, BodySizeLimit, management_router
+from connector.openapi import describe_connector
 from connector.pages import install_pages
 from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
 from connector.store import Store
@@ -139,4 +140,5 @@ def create_app(
     if dataplane is not None:
         app.include_router(dataplane.router())
     install_pages(app, service, config, data_plane=dataplane is not None)
+    describe_connector(app)
     return app

@@ -19,7 +19,6 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 
@@ -113,29 +112,37 @@ class Operation:
     """Parameters the route reads by hand (added to those FastAPI found)."""
     notes: Mapping[int, str] = field(default_factory=dict)
     """A more precise description of some problem statuses."""
+    error_content: Mapping[str, Any] | None = None
+    """The content of error answers when they are not problem+json (DSP error messages)."""
+    summary: str = ""
+    """For an operation no route declares (a URL two routes share), what it is."""
 
 
 def describe(app: FastAPI, operations: Mapping[tuple[str, str], Operation]) -> None:
-    """Publish ``app``'s OpenAPI document completed by ``operations`` (method upper-case, path)."""
-    documented = {
-        (method, route.path)
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.include_in_schema
-        for method in route.methods or ()
-    }
-    missing = sorted(documented - set(operations))
-    if missing:
-        raise ValueError(f"operations missing from the OpenAPI table: {missing}")
+    """Publish ``app``'s OpenAPI document completed by ``operations`` (method upper-case, path).
+
+    Every operation of the generated document must have an entry (checked now, at start). An
+    entry for an operation the app does not have (a connector without a data plane) is left out,
+    except entries with a ``summary``: URLs no route declares but one serves (see
+    :class:`Operation`).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        for path, item in document.get("paths", {}).items():
-            for method, operation in item.items():
-                declared = operations.get((method.upper(), path))
-                if declared is not None:
-                    _complete(operation, declared)
+        paths = document.setdefault("paths", {})
+        generated = {(method.upper(), path) for path, item in paths.items() for method in item}
+        missing = sorted(generated - set(operations))
+        if missing:
+            raise ValueError(f"operations missing from the OpenAPI table: {missing}")
+        for (method, path), declared in operations.items():
+            if (method, path) not in generated and not declared.summary:
+                continue
+            operation = paths.setdefault(path, {}).setdefault(method.lower(), {})
+            if declared.summary and "summary" not in operation:
+                operation["summary"] = declared.summary
+            _complete(operation, declared)
         schemas = document.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
@@ -147,6 +154,7 @@ def describe(app: FastAPI, operations: Mapping[tuple[str, str], Operation]) -> N
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+    openapi()
 
 
 def _complete(operation: dict[str, Any], declared: Operation) -> None:
@@ -169,4 +177,6 @@ def _complete(operation: dict[str, Any], declared: Operation) -> None:
         statuses.add(400)
     for status in sorted(statuses):
         responses[str(status)] = problem(declared.notes.get(status), status)
+        if declared.error_content is not None:
+            responses[str(status)]["content"] = dict(declared.error_content)
     operation["responses"] = responses
