@@ -173,3 +173,19 @@ def test_a_query_that_overwrites_its_granted_file_does_not_reach_the_next_read(s
     notes = pa.ipc.open_stream(response.content).read_all().column("note").to_pylist()
     assert "PLANTED" not in notes
     assert len(notes) == len([i for i in range(ROWS) if i % 3 == 0])
+
+
+@pytest.mark.parametrize("sql", [
+    "WITH t AS (SELECT age AS secret FROM data) SELECT secret FROM t",
+    "SELECT age FROM (SELECT * FROM data) AS t",
+    "SELECT a.age FROM data AS a JOIN data AS b ON a.id = b.id",
+    "SELECT (SELECT max(age) FROM data) AS secret",
+    "SELECT t.* FROM (SELECT note, age FROM data) AS t WHERE t.age > 30",
+])
+def test_names_that_merely_look_forbidden_are_resolved_not_refused(space: DataSpace, sql: str) -> None:
+    _asset(space)
+    transfer = space.transfer(space.agreement(research_permission(NO_SECRET, ONLY_NH)))
+    address = space.plane.issue_access(transfer)
+    response = _query(space, address.endpoint, address.token, sql)
+    assert response.status_code == 200, response.text
+    assert not [token for token in FORBIDDEN if token in response.content]
