@@ -77,6 +77,7 @@ from connector.http import (
     ProblemError,
     bearer_token,
     choose_media_type,
+    install_operations,
     install_problem_handlers,
     read_body_bytes,
 )
@@ -316,6 +317,11 @@ def create_catalogue_app(
 
     app = FastAPI(title="Sluis catalogue", version="1", lifespan=lifespan)
     install_problem_handlers(app)
+    install_operations(
+        app,
+        {"store": lambda: catalogue.store.query("ASK { ?s ?p ?o }"), "index": catalogue.index.count},
+        server="catalogue",
+    )
     app.state.catalogue = catalogue
     federation = install_federation(app, catalogue.publisher, data_dir, base)
 

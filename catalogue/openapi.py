@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from catalogue.index import FACETS
 from connector.http.openapi import Operation, body, content, describe, query_parameter
+from connector.http.operations import OPERATIONS
 from vocab.rdfio import JSON_LD, N_TRIPLES, RDF_XML, TURTLE
 
 RDF: Final = (TURTLE, JSON_LD, RDF_XML, N_TRIPLES)
@@ -177,4 +178,4 @@ CATALOGUE_OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
 
 
 def describe_catalogue(app: FastAPI) -> None:
-    describe(app, CATALOGUE_OPERATIONS)
+    describe(app, {**CATALOGUE_OPERATIONS, **OPERATIONS})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,8 +23,8 @@ from connector.config import ConnectorConfig
 from connector.control import AccessIssuer, ConnectorService
 from connector.dsp_client import DspClient
 from connector.dsp_http import dsp_router
-from connector.http import StrictJsonBodies, install_problem_handlers
-from connector.identity import DidResolver, did_document, dsp_service
+from connector.http import StrictJsonBodies, install_operations, install_problem_handlers
+from connector.identity import DidResolver, KeyPair, did_document, dsp_service
 from connector.management import MAX_MANAGEMENT_BODY_BYTES, BodySizeLimit, management_router
 from connector.openapi import describe_connector
 from connector.pages import install_pages
@@ -111,6 +112,7 @@ def create_app(
     )
     app.state.service = service
     app.state.store = store
+    install_operations(app, _readiness_checks(config, store, service, key), server="connector")
 
     @app.get("/.well-known/dspace-version", tags=["discovery"], summary="DSP versions this connector speaks")
     async def dspace_version() -> JSONResponse:
@@ -142,3 +144,28 @@ def create_app(
     install_pages(app, service, config, data_plane=dataplane is not None)
     describe_connector(app)
     return app
+
+
+def _readiness_checks(
+    config: ConnectorConfig, store: Store, service: ConnectorService, key: KeyPair
+) -> dict[str, Callable[[], object]]:
+    """What must work for this connector to do its job; each raises when it does not."""
+
+    def database() -> None:
+        with store.db.transaction(write=False) as tx:
+            tx.one("SELECT 1 AS one")
+
+    def outbox() -> None:
+        store.outbox_pending()
+        if not service.outbox.running:
+            raise RuntimeError("the outbox worker is not running")
+
+    def signing_key() -> None:
+        nonce = secrets.token_bytes(32)
+        key.public_key.verify(key.private_key.sign(nonce), nonce)  # raises when it does not
+
+    def data_folder() -> None:
+        if not config.dataplane.data_root.is_dir():
+            raise RuntimeError(f"the data folder {config.dataplane.data_root} is missing")
+
+    return {"database": database, "outbox": outbox, "signing_key": signing_key, "data_folder": data_folder}

@@ -92,6 +92,11 @@ class Outbox:
         self._worker = threading.Thread(target=self._run_worker, name="dsp-outbox-worker", daemon=True)
         self._worker.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive (readiness: nothing is retried without it)."""
+        return self._worker is not None and self._worker.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()

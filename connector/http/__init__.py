@@ -3,7 +3,8 @@
 One place for what each API used to do its own way: RFC 9457 problem responses and the
 exception mapping (:mod:`.problems`), reading a body within a byte limit (:mod:`.body`), strict
 JSON with depth, Unicode and duplicate-key rules (:mod:`.jsonbody`), ``Authorization: Bearer``
-parsing (:mod:`.bearer`) and ``Accept`` negotiation that knows ``text/html`` (:mod:`.negotiation`).
+parsing (:mod:`.bearer`), ``Accept`` negotiation that knows ``text/html``
+(:mod:`.negotiation`), and liveness, readiness and Prometheus metrics (:mod:`.operations`).
 It lives in ``connector`` so the catalogue, above it, may import it too.
 """
 
@@ -17,6 +18,7 @@ from connector.http.jsonbody import (
 )
 from connector.http.middleware import StrictJsonBodies
 from connector.http.negotiation import HTML, choose_media_type, parse_accept, prefers_html
+from connector.http.operations import install_operations
 from connector.http.problems import (
     PROBLEM_MEDIA_TYPE,
     FieldError,
@@ -40,6 +42,7 @@ __all__ = [
     "bearer_token",
     "check_json_content_type",
     "choose_media_type",
+    "install_operations",
     "install_problem_handlers",
     "json_depth",
     "parse_accept",
