@@ -17,12 +17,13 @@ journal protocol in the store itself (graph ``urn:sluis:batches``):
    (another catalogue process) holds one of them — then the claim is withdrawn and the write
    answers ``stale-version`` (409): nothing was written;
 2. the versions are checked (each must be the next of its record) while the locks are held;
-3. *write*: one update request with every version;
+3. *write*: the versions as ``INSERT DATA`` requests (as few as the server's request size limits
+   allow; blank nodes skolemised, see :func:`skolemised`);
 4. *release*: the batch and its locks are deleted.
 
-If step 3 fails, the batch's versions are removed again (each record back at its previous version)
-before the error is raised. If the process dies between 1 and 4, the batch stays named in the
-store: :meth:`recover` (run when a store is opened) removes every batch older than the lease and
+If any request of step 3 fails, the batch's versions are removed again (each record back at its
+previous version) before the error is raised. If the process dies between 1 and 4, the batch stays
+named in the store: :meth:`recover` (run when a store is opened) removes every batch older than the lease and
 puts its records back at their previous versions, so a half-written batch never survives a
 restart. Until 4 the batch is not acknowledged, so the search index (committed after the store,
 see :mod:`catalogue.publish`) never holds a version this rolls back.
@@ -81,6 +82,9 @@ DEFAULT_TIMEOUT_SECONDS = 120.0
 # Answers of the node's public SPARQL endpoint are read up to this many bytes, then refused: the
 # runner's row cap only applies after parsing, so the bytes are capped here.
 MAX_QUERY_ANSWER_BYTES = 64 * 1024 * 1024
+# Statements and bytes of one update request (see :func:`insert_data_requests`).
+MAX_LINES_PER_REQUEST = 4_000
+MAX_BYTES_PER_REQUEST = 4 * 1024 * 1024
 # Reads of the store's own data (a record's history node holds its full N-Triples).
 MAX_READ_ANSWER_BYTES = 256 * 1024 * 1024
 
@@ -103,6 +107,63 @@ def _value(binding: dict[str, Any], name: str) -> str | None:
 
 def _timestamp_literal(moment: datetime) -> str:
     return f'"{moment.astimezone(UTC).isoformat()}"^^<http://www.w3.org/2001/XMLSchema#dateTime>'
+
+
+def skolemised(record_id: str, content: str) -> list[str]:
+    """A record's N-Triples lines with each blank node replaced by an IRI of its own.
+
+    SPARQL 1.1 allows blank nodes in ``INSERT DATA``, but Virtuoso refuses them there, and its
+    ``INSERT {…} WHERE {}`` (which takes them) compiles to SQL whose size limit a single large
+    record exceeds. RDF 1.1 (§3.5) allows replacing blank nodes by fresh IRIs (skolemisation);
+    these are ``urn:sluis:genid:{record}:{label}``. Only the live graph (what public SPARQL sees)
+    holds them: the record as served is the history's N-Triples text, blank nodes unchanged.
+    """
+    lines = [line for line in content.split("\n") if line.strip()]
+    if "_:" not in content:
+        return lines
+    prefix = f"urn:sluis:genid:{record_id}:"
+
+    def term(value: Any) -> str:
+        if isinstance(value, ox.BlankNode):
+            return f"<{prefix}{value.value}>"
+        return str(value)
+
+    return [
+        f"{term(quad.subject)} {term(quad.predicate)} {term(quad.object)} ."
+        for quad in ox.parse(content.encode("utf-8"), ox.RdfFormat.N_TRIPLES)
+    ]
+
+
+def insert_data_requests(blocks: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """``INSERT DATA`` requests for (graph, statement lines) blocks, each within the size limits.
+
+    Virtuoso's SPARQL compiler fails on requests of more than about 9,000 lines ("memory
+    exhausted"); requests are cut at :data:`MAX_LINES_PER_REQUEST` statements (and
+    :data:`MAX_BYTES_PER_REQUEST`), between statements. The batch journal, not the request,
+    makes a write all or nothing, so a batch may take several requests.
+    """
+    requests: list[str] = []
+    current: dict[str, list[str]] = {}
+    lines = size = 0
+
+    def flush() -> None:
+        nonlocal current, lines, size
+        if current:
+            body = "\n".join(
+                f"GRAPH {graph} {{\n" + "\n".join(statements) + "\n}" for graph, statements in current.items()
+            )
+            requests.append(f"INSERT DATA {{\n{body}\n}}")
+        current, lines, size = {}, 0, 0
+
+    for graph, statements in blocks:
+        for statement in statements:
+            if lines >= MAX_LINES_PER_REQUEST or (size and size + len(statement) > MAX_BYTES_PER_REQUEST):
+                flush()
+            current.setdefault(graph, []).append(statement)
+            lines += 1
+            size += len(statement) + 1
+    flush()
+    return requests
 
 
 class SparqlEndpointStore:
@@ -135,9 +196,18 @@ class SparqlEndpointStore:
     # ---- protocol --------------------------------------------------------------------------
     def _post(self, url: str, form: dict[str, str], accept: str, max_bytes: int) -> tuple[str, bytes]:
         try:
-            with self._client.stream(
-                "POST", url, data=form, headers={"Accept": accept}
-            ) as response:
+            with self._client.stream("POST", url, data=form, headers={"Accept": accept}) as response:
+                if response.status_code >= 300:
+                    # Servers echo the whole request in their error answers: read only the start.
+                    start = b""
+                    for chunk in response.iter_bytes():
+                        start += chunk
+                        if len(start) >= 2000:
+                            break
+                    text = start[:600].decode("utf-8", "replace").strip()
+                    raise StoreError(
+                        "store-request-failed", f"the SPARQL store answered {response.status_code}: {text}"
+                    )
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():
@@ -147,14 +217,7 @@ class SparqlEndpointStore:
                             "store-answer-too-large", f"the SPARQL store answered more than {max_bytes} bytes"
                         )
                     chunks.append(chunk)
-                body = b"".join(chunks)
-                if response.status_code >= 300:
-                    text = body[:500].decode("utf-8", "replace")
-                    raise StoreError(
-                        "store-request-failed",
-                        f"the SPARQL store answered {response.status_code}: {text}",
-                    )
-                return response.headers.get("content-type", ""), body
+                return response.headers.get("content-type", ""), b"".join(chunks)
         except httpx.HTTPError as error:
             raise StoreError("store-unavailable", f"the SPARQL store cannot be reached: {error}") from error
 
@@ -345,7 +408,8 @@ class SparqlEndpointStore:
                             f"cannot write version {record.version}",
                         )
                 try:
-                    self._update(self._update_for(versions))
+                    for request in self._requests_for(versions):
+                        self._update(request)
                 except StoreError:
                     _log.error("SPARQL store write failed; removing the batch", extra={"batch": batch})
                     self._remove_versions(versions)
@@ -400,33 +464,23 @@ class SparqlEndpointStore:
             f"DELETE WHERE {{ GRAPH <{BATCHES_GRAPH}> {{ <{batch}> ?p ?o }} }}"
         )
 
-    def _update_for(self, records: Sequence[RecordVersion]) -> str:
-        operations: list[str] = []
-        history: list[str] = []
-        catalogue: list[str] = []
-        graphs: list[str] = []
+    def _requests_for(self, records: Sequence[RecordVersion]) -> list[str]:
+        """The update requests that write ``records``: removals first, then the statements."""
+        removals: list[str] = []
+        blocks: list[tuple[str, list[str]]] = []
         for record in records:
             graph = _iri(record_graph(record.record_id))
             issued = record.modified
             if record.version > 1:
                 issued = self._issued(record.record_id) or record.modified
-                operations.append(f"DROP SILENT GRAPH {graph}")
-                operations.append(f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}")
-            history.append(_version_statements(record))
-            catalogue.append(_catalog_record_statements(record, issued))
+                removals.append(f"DROP SILENT GRAPH {graph}")
+                removals.append(f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}")
+            blocks.append((f"<{HISTORY_GRAPH}>", _version_statements(record).split("\n")))
+            blocks.append((f"<{RECORDS_GRAPH}>", _catalog_record_statements(record, issued).split("\n")))
             if not record.deleted and record.content:
-                graphs.append(f"GRAPH {graph} {{\n{record.content}\n}}")
-        # INSERT … WHERE {} rather than INSERT DATA: record content may hold blank nodes, which
-        # some servers (Virtuoso) refuse in INSERT DATA.
-        inserts = "\n".join(
-            [
-                f"GRAPH <{HISTORY_GRAPH}> {{\n" + "\n".join(history) + "\n}",
-                f"GRAPH <{RECORDS_GRAPH}> {{\n" + "\n".join(catalogue) + "\n}",
-                *graphs,
-            ]
-        )
-        operations.append(f"INSERT {{\n{inserts}\n}} WHERE {{}}")
-        return " ;\n".join(operations)
+                blocks.append((graph, skolemised(record.record_id, record.content)))
+        requests = [" ;\n".join(removals)] if removals else []
+        return requests + insert_data_requests(blocks)
 
     def _remove_versions(self, versions: Sequence[RecordVersion]) -> None:
         """Put each record back at the version before this one (or remove it when new).
@@ -446,16 +500,19 @@ class SparqlEndpointStore:
             f"DROP SILENT GRAPH {graph}",
             f"DELETE WHERE {{ GRAPH <{RECORDS_GRAPH}> {{ {graph} ?p ?o }} }}",
         ]
+        self._update(" ;\n".join(operations))
         previous = self.version(record_id, version - 1) if version > 1 else None
         if previous is not None:
             restore = [
-                f"GRAPH <{RECORDS_GRAPH}> {{\n"
-                f"{_catalog_record_statements(previous, issued or previous.modified)}\n}}"
+                (
+                    f"<{RECORDS_GRAPH}>",
+                    _catalog_record_statements(previous, issued or previous.modified).split("\n"),
+                )
             ]
             if not previous.deleted and previous.content:
-                restore.append(f"GRAPH {graph} {{\n{previous.content}\n}}")
-            operations.append("INSERT {\n" + "\n".join(restore) + "\n} WHERE {}")
-        self._update(" ;\n".join(operations))
+                restore.append((graph, skolemised(record_id, previous.content)))
+            for request in insert_data_requests(restore):
+                self._update(request)
 
     def pending_batches(self) -> list[tuple[str, datetime, list[tuple[str, int]]]]:
         """Batches named in the store and not released: (id, start, [(record, version)…])."""

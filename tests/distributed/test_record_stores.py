@@ -14,6 +14,7 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -132,10 +133,11 @@ def test_virtuoso_keeps_the_first_half_of_a_failing_request_so_the_store_journal
 
 
 class FailingHalfWay(SparqlEndpointStore):
-    """Writes the batch, then fails inside the same request (as a full disk or a bad term would)."""
+    """Writes the batch, then fails inside its last request (as a full disk or a bad term would)."""
 
-    def _update_for(self, records: object) -> str:
-        return super()._update_for(records) + " ;\nCREATE GRAPH <urn:sluis:records>"  # type: ignore[arg-type]
+    def _requests_for(self, records: object) -> list[str]:
+        requests = super()._requests_for(records)  # type: ignore[arg-type]
+        return [*requests[:-1], requests[-1] + " ;\nCREATE GRAPH <urn:sluis:records>"]
 
 
 @pytest.mark.virtuoso
@@ -226,3 +228,26 @@ def test_an_unreachable_endpoint_is_a_store_error_and_bad_urls_are_named() -> No
     assert down.value.code == "store-unavailable"
     with pytest.raises(ValueError, match="sparql\\+http"):
         endpoint_from_url("http://127.0.0.1:8890/sparql")
+
+
+def test_a_batch_larger_than_one_request_lands_whole(store: RecordStore) -> None:
+    """Thousands of statements (more than one update request holds) in one write, blank nodes too."""
+    distributions = "\n".join(
+        f"<https://data.example.eu/dataset/big> <http://www.w3.org/ns/dcat#distribution> _:d{n} .\n"
+        f'_:d{n} <http://purl.org/dc/terms/description> "Part {n}" .'
+        for n in range(2_500)
+    )
+    big = replace(version("big", 1, "Big"), content=content("big", "Big") + "\n" + distributions)
+    store.write([big, *(version(f"s{n}", 1, f"Small {n}") for n in range(30))])
+    assert store.current("rec-big") == big
+    assert len(titles(store)) == 31
+    with tempfile.TemporaryDirectory() as folder:
+        runner = open_sparql(store, Path(folder), CatalogueConfig())
+        try:
+            parts = runner.run(
+                "SELECT (COUNT(?p) AS ?n) WHERE { <https://data.example.eu/dataset/big> "
+                "<http://www.w3.org/ns/dcat#distribution> ?p }"
+            )
+        finally:
+            runner.close()
+    assert json.loads(parts.body)["results"]["bindings"][0]["n"]["value"] == "2500"
