@@ -90,6 +90,17 @@ def index_row_write(
     index_writer.upsert(row)
 
 
+def _all_versions(store: RecordStore, record_ids_: Sequence[str]) -> dict[str, list[RecordVersion]]:
+    """Every version of each record: one query on a SPARQL server, local look-ups otherwise."""
+    if isinstance(store, SparqlEndpointStore):
+        return store.all_versions(record_ids_)
+    found: dict[str, list[RecordVersion]] = {}
+    for record_id in record_ids_:
+        versions = [store.version(record_id, info.version) for info in store.versions(record_id)]
+        found[record_id] = [version for version in versions if version is not None]
+    return found
+
+
 def migrate(
     source: RecordStore,
     target: RecordStore,
@@ -122,17 +133,17 @@ def _copy(
 ) -> None:
     missing: dict[str, list[RecordVersion]] = {}
     current: list[tuple[RecordVersion, RecordVersion | None]] = []
+    sources = _all_versions(source, record_ids_)
+    targets = _all_versions(target, record_ids_)
     for record_id in record_ids_:
         report.records += 1
-        wanted = source.versions(record_id)
-        present = {info.version for info in target.versions(record_id)}
-        if present - {info.version for info in wanted}:
+        copies = sources.get(record_id, [])
+        there = targets.get(record_id, [])
+        present = {version.version for version in there}
+        if present - {version.version for version in copies}:
             report.conflicts.append(f"{record_id}: the target holds versions the source does not")
             continue
-        versions = [source.version(record_id, info.version) for info in wanted]
-        copies = [version for version in versions if version is not None]
-        target_current = target.current(record_id)
-        if target_current is not None and copies and target_current.dataset != copies[0].dataset:
+        if there and copies and there[0].dataset != copies[0].dataset:
             report.conflicts.append(f"{record_id}: the target holds another dataset under this id")
             continue
         report.versions_present += len(present)

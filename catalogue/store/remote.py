@@ -166,6 +166,27 @@ def insert_data_requests(blocks: Sequence[tuple[str, Sequence[str]]]) -> list[st
     return requests
 
 
+def _version_from(record_id: str, version: int, values: dict[str, str]) -> RecordVersion | None:
+    """A version from its history node's statements (predicate -> value)."""
+    if str(DCT.modified) not in values:
+        return None
+    proof_text = values.get(str(SLUIS.proof), "")
+    quality_text = values.get(str(SLUIS.quality), "")
+    return RecordVersion(
+        record_id=record_id,
+        version=version,
+        dataset=values.get(str(FOAF.primaryTopic), ""),
+        modified=datetime.fromisoformat(values[str(DCT.modified)]),
+        deleted=values.get(str(SLUIS.deleted), "") in ("true", "1"),
+        owner=values.get(str(SLUIS.owner), ""),
+        source=values.get(str(SLUIS.source), ""),
+        content=values.get(str(SLUIS.content), ""),
+        quality_content=values.get(str(SLUIS.qualityContent), ""),
+        proof=json.loads(proof_text) if proof_text else None,
+        quality=json.loads(quality_text) if quality_text else {},
+    )
+
+
 class SparqlEndpointStore:
     """A :class:`catalogue.store.RecordStore` whose statements live in a SPARQL 1.1 server."""
 
@@ -275,23 +296,31 @@ class SparqlEndpointStore:
             f"{_iri(version_node(record_id, version))} ?p ?o }} }}"
         )
         values = {str(_value(row, "p")): _value(row, "o") or "" for row in rows}
-        if str(DCT.modified) not in values:
-            return None
-        proof_text = values.get(str(SLUIS.proof), "")
-        quality_text = values.get(str(SLUIS.quality), "")
-        return RecordVersion(
-            record_id=record_id,
-            version=version,
-            dataset=values.get(str(FOAF.primaryTopic), ""),
-            modified=datetime.fromisoformat(values[str(DCT.modified)]),
-            deleted=values.get(str(SLUIS.deleted), "") in ("true", "1"),
-            owner=values.get(str(SLUIS.owner), ""),
-            source=values.get(str(SLUIS.source), ""),
-            content=values.get(str(SLUIS.content), ""),
-            quality_content=values.get(str(SLUIS.qualityContent), ""),
-            proof=json.loads(proof_text) if proof_text else None,
-            quality=json.loads(quality_text) if quality_text else {},
+        return _version_from(record_id, version, values)
+
+    def all_versions(self, record_ids: Sequence[str]) -> dict[str, list[RecordVersion]]:
+        """Every version of each record, in one query (migration reads a batch at a time)."""
+        if not record_ids:
+            return {}
+        graphs = " ".join(_iri(record_graph(record_id)) for record_id in record_ids)
+        rows = self._select(
+            f"SELECT ?r ?n ?p ?o WHERE {{ VALUES ?r {{ {graphs} }} GRAPH <{HISTORY_GRAPH}> {{ "
+            f"?n <{SLUIS.versionOf}> ?r ; ?p ?o }} }}"
         )
+        prefix = record_graph("")
+        nodes: dict[tuple[str, str], dict[str, str]] = {}
+        for row in rows:
+            graph, node = str(_value(row, "r")), str(_value(row, "n"))
+            nodes.setdefault((graph[len(prefix) :], node), {})[str(_value(row, "p"))] = _value(row, "o") or ""
+        found: dict[str, list[RecordVersion]] = {record_id: [] for record_id in record_ids}
+        for (record_id, _node), values in nodes.items():
+            number = values.get(str(SLUIS.version))
+            made = _version_from(record_id, int(number), values) if number else None
+            if made is not None and record_id in found:
+                found[record_id].append(made)
+        for versions in found.values():
+            versions.sort(key=lambda item: item.version)
+        return found
 
     def versions(self, record_id: str) -> list[VersionInfo]:
         rows = self._select(
