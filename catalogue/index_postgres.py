@@ -181,8 +181,11 @@ class PostgresIndex:
     @contextmanager
     def transaction(self) -> Iterator[PostgresIndexTransaction]:
         """One write transaction: committed when the block ends without error, else rolled back."""
-        with self._write_lock, self._writer.transaction():
-            yield PostgresIndexTransaction(self._writer, self._document_sql)
+        with self._write_lock:
+            if self._writer.closed or self._writer.broken:  # the server restarted: reconnect
+                self._writer = psycopg.connect(self._url, autocommit=True)
+            with self._writer.transaction():
+                yield PostgresIndexTransaction(self._writer, self._document_sql)
 
     # ---- reading -----------------------------------------------------------------------------
     def count(self, *, include_deleted: bool = False) -> int:

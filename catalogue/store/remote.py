@@ -60,6 +60,7 @@ from catalogue.store.records import (
     record_graph,
     version_node,
 )
+from catalogue.store.sparql_check import QueryRefused, check_query
 from vocab.namespaces import DCAT, DCT, FOAF, SLUIS
 
 _log = logging.getLogger(__name__)
@@ -389,9 +390,13 @@ class SparqlEndpointStore:
         Returns Oxigraph's result objects (solutions, boolean, or a list of triples) so the
         runner serialises them exactly as for the embedded store.
         """
-        # The query's form (and its syntax, as the embedded store reads it) from an empty
-        # in-memory store: the form decides which media type to ask the server for.
-        graph_form = not isinstance(ox.Store().query(sparql), ox.QuerySolutions | ox.QueryBoolean)
+        # The query's form (from its parsed algebra, within the node's limits) decides which
+        # media type to ask the server for.
+        try:
+            form = check_query(sparql).form
+        except QueryRefused as refused:
+            raise SyntaxError(refused.reason) from None
+        graph_form = form in ("CONSTRUCT", "DESCRIBE")
         accept = f"{N_TRIPLES}, text/plain;q=0.8" if graph_form else SPARQL_RESULTS_JSON
         media, body = self._post(self.query_url, {"query": sparql}, accept, MAX_QUERY_ANSWER_BYTES)
         media = media.split(";")[0].strip().lower()

@@ -114,6 +114,11 @@ def test_versions_are_stored_read_back_exactly_and_replaced_all_or_nothing(store
     assert titles(store) == ["Ferry timetable", tricky]
     assert store.current("rec-a") == first
     assert [info.version for info in store.versions("rec-b")] == [1]
+    # The store's own query function (maintenance tools, migration) answers Oxigraph's objects.
+    solutions = store.query(f"SELECT ?t WHERE {{ ?d <{TITLE}> ?t }}")
+    assert sorted(str(solution["t"].value) for solution in solutions) == ["Ferry timetable", tricky]
+    with pytest.raises(SyntaxError):
+        store.query("SELECT ?t WHERE { ?d ")
 
 
 @pytest.mark.virtuoso
