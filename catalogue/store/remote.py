@@ -385,10 +385,11 @@ class SparqlEndpointStore:
             last = names[-1]
 
     def query(self, sparql: str) -> Any:
-        """A read-only query (already checked by the runner) answered by the server.
+        """A read-only query answered by the server, for maintenance tools (migration).
 
-        Returns Oxigraph's result objects (solutions, boolean, or a list of triples) so the
-        runner serialises them exactly as for the embedded store.
+        Returns Oxigraph's result objects (solutions, boolean, or a list of triples), as the
+        embedded store does. The public endpoint goes through
+        :class:`catalogue.store.remote_sparql.RemoteSparqlRunner` (caps, time limit) instead.
         """
         # The query's form (from its parsed algebra, within the node's limits) decides which
         # media type to ask the server for.
