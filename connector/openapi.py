@@ -14,6 +14,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 
 from connector.http.openapi import Operation, body, content, describe
+from connector.http.operations import OPERATIONS
 
 JSON: Final = ("application/json",)
 _OBJECT: Final[dict[str, Any]] = {"type": "object"}
@@ -169,4 +170,4 @@ CONNECTOR_OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
 def describe_connector(app: FastAPI) -> None:
     """Publish the connector's document, completed by :data:`CONNECTOR_OPERATIONS` (an
     installation without a data plane describes only the operations it serves)."""
-    describe(app, CONNECTOR_OPERATIONS)
+    describe(app, {**CONNECTOR_OPERATIONS, **OPERATIONS})
