@@ -221,3 +221,16 @@ def test_migrate_refuses_a_target_holding_other_data_and_names_it(
         node.close()
     assert main(["catalogue", "migrate", "--from-data", str(source), "--to-data", str(other)]) == 1
     assert f"conflict\t{ids[0]}" in capsys.readouterr().err
+
+
+def test_serve_names_a_store_or_index_url_it_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(tmp_path / "node")
+    assert main(["catalogue", "serve", "--data", folder, "--store", "http://127.0.0.1:1/sparql"]) == 2
+    assert "sparql+http://host:port/path" in capsys.readouterr().err
+    assert main(["catalogue", "serve", "--data", folder, "--index", "mysql://db/catalogue"]) == 2
+    assert "postgresql://user@host:port/database" in capsys.readouterr().err
+    unreachable = f"sparql+http://127.0.0.1:{free_port()}/sparql"
+    assert main(["catalogue", "serve", "--data", folder, "--store", unreachable]) == 2
+    assert "cannot be reached" in capsys.readouterr().err
