@@ -14,6 +14,7 @@ interruption) never delete.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -42,8 +43,16 @@ from catalogue.harvest._trust import Verdict, judge
 from catalogue.harvest.config import NodeSettings
 from catalogue.harvest.ledger import Ledger, Origin, Run, Source
 from catalogue.index import TRUST_LOCAL
-from catalogue.publish import CataloguePublisher, PreparedRecord, PublishError, record_id_for, timestamp
+from catalogue.publish import (
+    RECORD_TYPES,
+    CataloguePublisher,
+    PreparedRecord,
+    PublishError,
+    record_id_for,
+    timestamp,
+)
 from catalogue.store import LOCAL_SOURCE, StoreError
+from vocab.namespaces import DCT, DSPACE, RDF
 
 _log = logging.getLogger(__name__)
 
@@ -204,6 +213,13 @@ class Harvester:
                 run.error = error.message
                 self._move(run, RunEvent.PAGE_FAILED)
                 break
+            except Exception as error:  # a defect must end this run, not wedge the source for good
+                _log.exception(
+                    "harvest: reading a page failed", extra={"source": source.id, "url": entry.url}
+                )
+                run.error = f"internal error reading {entry.url}: {type(error).__name__}"
+                self._move(run, RunEvent.PAGE_FAILED)
+                break
             if page is None:  # 304: nothing changed since the last complete run
                 self._move(run, RunEvent.NOT_MODIFIED)
                 break
@@ -212,7 +228,17 @@ class Harvester:
                 first_etag = validators
             run.count("pages")
             run.count("bytes", fetched_bytes)
-            self._store_page(source, run, entry, page)
+            try:
+                self._store_page(source, run, entry, page)
+            except Exception as error:  # e.g. the store refused a write: report, keep what was stored
+                _log.exception(
+                    "harvest: storing a page failed", extra={"source": source.id, "url": entry.url}
+                )
+                run.error = f"storing the records of {entry.url} failed: {type(error).__name__}: {error}"[
+                    :1000
+                ]
+                self._move(run, RunEvent.PAGE_FAILED)
+                break
             if progress is not None:
                 progress(run)
         if run.state is RunState.SWEEPING:
@@ -237,7 +263,8 @@ class Harvester:
     ) -> tuple[Page | None, int, tuple[str | None, str | None]]:
         limits = self.settings.limits
         if source.kind == "dsp":
-            return self._read_dsp(source, entry.url), 0, (None, None)
+            page, size = self._read_dsp(source, entry.url)
+            return page, size, (None, None)
         etag, last_modified, _ = self.ledger.sync_state(source.id) if conditional else (None, None, None)
         fetched = self.fetcher.get(entry.url, etag=etag, last_modified=last_modified)
         if fetched.not_modified:
@@ -254,7 +281,7 @@ class Harvester:
             page = read_page(graph, fetched.url, source.iri)
         return page, len(fetched.body), (fetched.etag, fetched.last_modified)
 
-    def _read_dsp(self, source: Source, url: str) -> Page:
+    def _read_dsp(self, source: Source, url: str) -> tuple[Page, int]:
         from vocab.errors import VocabError
         from vocab.jsonld import check_json_limits, to_graph
 
@@ -263,6 +290,7 @@ class Harvester:
         status, body = self._dsp_fetch(url, source.did or "")
         if status != 200 or not isinstance(body, dict):
             raise FetchError("http-status", f"{url} answered the catalog request with HTTP {status}")
+        size = len(json.dumps(body))
         try:
             check_json_limits(body)
             graph = to_graph(body, url.rstrip("/") + "/")
@@ -270,7 +298,16 @@ class Harvester:
             raise PageError(
                 "unparsable", f"{url}: the DSP catalog is not readable JSON-LD: {error}"
             ) from None
-        return read_page(graph, url, source.iri)
+        # DSP datasets name no publisher; the catalog names its participant, which is who offers
+        # them (a DID): it becomes the records' dct:publisher where they name none.
+        participant = next(graph.objects(None, DSPACE.participantId), None)
+        if participant is not None and ":" in str(participant):
+            publisher = URIRef(str(participant))
+            for kind in RECORD_TYPES:
+                for dataset in set(graph.subjects(RDF.type, kind)):
+                    if graph.value(dataset, DCT.publisher) is None:
+                        graph.add((dataset, DCT.publisher, publisher))
+        return read_page(graph, url, source.iri), size
 
     # ---- writing a page ---------------------------------------------------------------------
     def _store_page(self, source: Source, run: Run, entry: _Entry, page: Page) -> None:

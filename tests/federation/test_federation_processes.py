@@ -220,6 +220,8 @@ def test_the_federation_is_searchable_from_a_with_sources_and_trust(federation: 
     everything = _search(fed)
     assert everything["total"] == 10  # five from B; three from C and the two connectors C harvested
     assert {"Hourly grid load (provider)", "Hourly grid load (consumer)"} <= _titles(everything)
+    offered = [hit for hit in everything["hits"] if hit["title"].startswith("Hourly grid load")]
+    assert all(hit["publisher"].startswith("did:web:127.0.0.1") for hit in offered)  # the connector
     for hit in everything["hits"]:
         (origin,) = hit["origins"]
         assert origin["source"] in ("b", "c")

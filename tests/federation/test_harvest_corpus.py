@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from catalogue.api import open_node
+from catalogue.seed import seed_files
 from tests.conftest import CONFORMANCE_DIR
 from tests.federation.conftest import Process, free_port, sluis
 
@@ -68,3 +69,23 @@ def test_a_static_file_server_of_catalogue_dumps_is_harvested_whole(corpus: Path
         opened.close()
     assert expected_iris <= stored
     assert len(stored) == len(expected_iris) + blank
+
+
+def test_an_unchanged_dump_is_not_read_again(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(next(path for path in seed_files() if path.name.startswith("rki-")), served / "dump.ttl")
+    port = free_port()
+    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(served)]
+    server = Process("files", argv, f"http://127.0.0.1:{port}/", tmp_path)
+    url = f"http://127.0.0.1:{port}/dump.ttl"
+    try:
+        server.wait_ready()
+        first = sluis("catalogue", "harvest", url, "--data", str(tmp_path / "node"), "--id", "dump")
+        again = sluis("catalogue", "harvest", url, "--data", str(tmp_path / "node"), "--id", "dump")
+    finally:
+        server.stop()
+    assert first.stdout.startswith("dump\tdone\t"), first.stdout + first.stderr
+    assert "stored=1 " in first.stdout
+    # The file server answers If-Modified-Since with 304: the run ends without reading anything.
+    assert again.stdout.startswith("dump\tunchanged\tpages=0 "), again.stdout + again.stderr
