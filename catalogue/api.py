@@ -402,11 +402,23 @@ def create_catalogue_app(
         owner = owner_of(request)
         media_type = _media_type_of(request)
         body = await _read_body(request, settings.max_body_bytes)
-        outcome = await run(lambda: catalogue.publisher.publish(body, media_type, owner=owner))
-        location = dataset_url(outcome.record_id)
-        return JSONResponse(
-            {**outcome.to_json(), "href": location}, status_code=201, headers={"Location": location}
+        strict = settings.strict_publishing
+        results = await run(
+            lambda: catalogue.publisher.publish_document(body, media_type, owner=owner, strict=strict)
         )
+        if len(results) == 1:
+            outcome = results[0].outcome()
+            location = dataset_url(outcome.record_id)
+            return JSONResponse(
+                {**outcome.to_json(), "href": location}, status_code=201, headers={"Location": location}
+            )
+        # A catalogue dump: one entry per dataset (status stored / quarantined / rejected).
+        records = [
+            {**result.to_json(), "href": dataset_url(result.record_id) if result.record_id else None}
+            for result in results
+        ]
+        first = next(entry["href"] for entry in records if entry["href"])
+        return JSONResponse({"records": records}, status_code=201, headers={"Location": first})
 
     @app.put("/catalogue/datasets/{record_id}")
     async def replace_record(record_id: str, request: Request) -> JSONResponse:

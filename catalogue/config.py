@@ -49,6 +49,9 @@ class CatalogueConfig:
     (``sparql+http://host:port/sparql``) shared by replicas (:mod:`catalogue.backends`)."""
     index_url: str | None = None
     """Where the search index lives: None for embedded SQLite, or ``postgresql://…``."""
+    strict_publishing: bool = True
+    """Direct publishing rejects a record with SHACL violations (422). Off, such records are
+    stored with their conformance as part of their quality, as harvested records always are."""
 
     @property
     def base(self) -> str:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from rdflib import BNode, Graph, URIRef
@@ -35,6 +36,7 @@ from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
 from catalogue.index import IndexRow, flatten_record
+from catalogue.normalise import Repair, normalise, term_text
 from catalogue.search_backend import SearchBackend
 from catalogue.signing import (
     KeyLookup,
@@ -44,11 +46,12 @@ from catalogue.signing import (
     verify_publisher_proofs,
 )
 from catalogue.store import LOCAL_SOURCE, RecordStore, RecordVersion
+from catalogue.validation import explain
 from connector.identity import ProofError
 from vocab.errors import DocumentTooLargeError, RdfSyntaxError, StatementRefusedError, VocabError
 from vocab.namespaces import DCAT, DCT, RDF
 from vocab.rdfio import DEFAULT_MAX_DOCUMENT_BYTES, N_TRIPLES, TURTLE, normalize_media_type, parse_rdf
-from vocab.shacl import ValidationReport, ValidationResult
+from vocab.shacl import ValidationReport, ValidationResult, profile_of_shape
 
 _log = logging.getLogger(__name__)
 
@@ -66,6 +69,9 @@ MAX_RECORD_STATEMENTS = 50_000
 # Distributions of one record: real records have one to a few hundred; every read, page and
 # validation of the record pays for each (10,000 made each read take seconds).
 MAX_DISTRIBUTIONS = 1_000
+# A catalogue dump is split into records; the document size cap (10 MiB) already bounds it, this
+# bounds the per-record work one request can ask for.
+MAX_RECORDS_PER_DOCUMENT = 10_000
 # IRIs go into SPARQL updates and N-Triples; these characters would break both.
 _IRI_FORBIDDEN = frozenset(' <>"{}|\\^`\n\r\t')
 MAX_IRI_CHARS = 4096
@@ -134,13 +140,32 @@ def record_id_for(dataset: str) -> str:
     return hashlib.sha256(dataset.encode("utf-8")).hexdigest()[:24]
 
 
-def find_record_subject(graph: Graph) -> Node:
-    """The one dataset / dataset series (or, failing those, the one data service) in ``graph``."""
+def find_record_subjects(graph: Graph) -> list[Node]:
+    """Every dataset and dataset series of a document (or, failing those, every data service).
+
+    A catalogue dump holds many; each becomes a record of its own (:func:`extract_record`).
+    """
     primaries: list[Node] = sorted(
         {subject for kind in RECORD_TYPES for subject in graph.subjects(RDF.type, kind)}, key=str
     )
     if not primaries:
         primaries = sorted(set(graph.subjects(RDF.type, SERVICE_TYPE)), key=str)
+    if len(primaries) > MAX_RECORDS_PER_DOCUMENT:
+        raise PublishError(
+            413,
+            "too-many-records",
+            "Too many records in one document",
+            f"a document may describe at most {MAX_RECORDS_PER_DOCUMENT} datasets, "
+            f"this one has {len(primaries)}",
+            [("body", f"{len(primaries)} datasets; split the document")],
+            {"limit": MAX_RECORDS_PER_DOCUMENT},
+        )
+    return primaries
+
+
+def find_record_subject(graph: Graph) -> Node:
+    """The one dataset / dataset series (or, failing those, the one data service) in ``graph``."""
+    primaries = find_record_subjects(graph)
     if not primaries:
         raise PublishError(
             422,
@@ -233,11 +258,7 @@ def _check_iris(graph: Graph) -> None:
             if isinstance(term, URIRef) and term not in checked:
                 checked.add(term)
                 text = str(term)
-                if (
-                    len(text) > MAX_IRI_CHARS
-                    or not _IRI_FORBIDDEN.isdisjoint(text)
-                    or ":" not in text
-                ):
+                if len(text) > MAX_IRI_CHARS or not _IRI_FORBIDDEN.isdisjoint(text) or ":" not in text:
                     raise PublishError(
                         400,
                         "invalid-iri",
@@ -255,6 +276,7 @@ def _rename(graph: Graph, old: Node, new: URIRef) -> Graph:
 
 
 def result_json(result: ValidationResult) -> dict[str, Any]:
+    """A validation result as the API shows it: the engine's fields plus what to change."""
     return {
         "focus_node": result.focus_node,
         "path": result.path,
@@ -263,6 +285,8 @@ def result_json(result: ValidationResult) -> dict[str, Any]:
         "constraint": result.constraint,
         "value": result.value,
         "source_shape": result.source_shape,
+        "profile": profile_of_shape(result.source_shape),
+        **explain(result).to_json(),
     }
 
 
@@ -273,10 +297,7 @@ def violations_error(report: ValidationReport) -> PublishError:
         "shacl-violation",
         "The record does not conform to its DCAT-AP profiles",
         f"{len(violations)} SHACL violation(s)",
-        [
-            (result.path or result.focus_node, f"{result.focus_node}: {result.message}")
-            for result in violations
-        ],
+        [(result.path or result.focus_node, explain(result).text) for result in violations],
         {
             "violations": [result_json(result) for result in violations],
             "warnings": [result_json(result) for result in report.warnings],
@@ -306,6 +327,8 @@ class PublishOutcome:
     deleted: bool = False
     quality: dict[str, Any] = field(default_factory=dict)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -316,6 +339,8 @@ class PublishOutcome:
             "deleted": self.deleted,
             "quality": self.quality,
             "warnings": self.warnings,
+            "repairs": self.repairs,
+            "violations": self.violations,
         }
 
 
@@ -333,6 +358,90 @@ class BulkResult:
     error: PublishError | None = None
 
 
+class IngestStatus(StrEnum):
+    """What became of one record of an ingested document."""
+
+    STORED = "stored"
+    """Stored and indexed (a new record or a new version), whatever its conformance."""
+    UNCHANGED = "unchanged"
+    """Same statements as the current version from the same source: nothing written."""
+    QUARANTINED = "quarantined"
+    """Stored, but not trusted: its proof failed or the trust check named a reason."""
+    REJECTED = "rejected"
+    """Not stored: strict mode and violations, or an error (``error`` says which)."""
+
+
+TrustCheck = Callable[[Graph, URIRef], "str | None"]
+"""Called with a record and its dataset IRI; a returned string quarantines it with that reason."""
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """One record of an ingested document: its fate, the repairs made and what is wrong with it."""
+
+    status: IngestStatus
+    dataset: str | None
+    record_id: str | None = None
+    version: int | None = None
+    created: bool = False
+    repairs: tuple[Repair, ...] = ()
+    violations: tuple[ValidationResult, ...] = ()
+    warnings: tuple[ValidationResult, ...] = ()
+    quality: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    error: PublishError | None = None
+
+    def outcome(self) -> PublishOutcome:
+        """The answer of a single-record publish, as :meth:`CataloguePublisher.publish` gives it."""
+        return PublishOutcome(
+            self.record_id or "",
+            self.dataset or "",
+            self.version or 0,
+            self.created,
+            quality=dict(self.quality),
+            warnings=[result_json(result) for result in self.warnings],
+            repairs=[repair.to_json() for repair in self.repairs],
+            violations=[result_json(result) for result in self.violations],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "dataset": self.dataset,
+            "id": self.record_id,
+            "version": self.version,
+            "created": self.created,
+            "repairs": [repair.to_json() for repair in self.repairs],
+            "violations": [result_json(result) for result in self.violations],
+            "warnings": [result_json(result) for result in self.warnings],
+            "quality": dict(self.quality),
+            "reason": self.reason,
+            "error": None
+            if self.error is None
+            else {"status": self.error.status, "code": self.error.code, "detail": self.error.detail},
+        }
+
+
+def conformance_json(report: ValidationReport) -> dict[str, Any]:
+    """DCAT-AP conformance as a quality dimension: every violation, counted by profile."""
+    by_profile: dict[str, int] = {}
+    for result in report.violations:
+        profile = profile_of_shape(result.source_shape)
+        by_profile[profile] = by_profile.get(profile, 0) + 1
+    return {
+        "conforms": not report.violations,
+        "violations": len(report.violations),
+        "warnings": len(report.warnings),
+        "violations_by_profile": dict(sorted(by_profile.items())),
+    }
+
+
+def _repairs_in(record: Graph, repairs: Sequence[Repair]) -> tuple[Repair, ...]:
+    """The repairs about statements of this record (a dump's repairs are shared out per record)."""
+    names = _node_names(record)
+    return tuple(repair for repair in repairs if repair.subject in names)
+
+
 class CataloguePublisher:
     """The write side of a catalogue node (one writer at a time; reads go to store and index)."""
 
@@ -346,6 +455,7 @@ class CataloguePublisher:
         signer: RecordSigner,
         key_for: KeyLookup,
         dataset_base: str,
+        node_base: str | None = None,
         validate_many: BulkValidator | None = None,
         source: str = LOCAL_SOURCE,
         max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
@@ -359,6 +469,10 @@ class CataloguePublisher:
         self.signer = signer
         self._key_for = key_for
         self._dataset_base = dataset_base.rstrip("/")
+        # Skolem IRIs (/.well-known/genid/…) hang off the node's public URL.
+        self._node_base = (
+            node_base.rstrip("/") if node_base else self._dataset_base.rsplit("/catalogue/", 1)[0]
+        )
         self._source = source
         self.max_bytes = max_bytes
         self._clock = clock
@@ -417,7 +531,12 @@ class CataloguePublisher:
             ) from None
 
     def _locate(
-        self, graph: Graph, record_id: str | None, extracted: tuple[Node, Graph] | None = None
+        self,
+        graph: Graph,
+        record_id: str | None,
+        extracted: tuple[Node, Graph] | None = None,
+        *,
+        source: str = LOCAL_SOURCE,
     ) -> tuple[str, URIRef, Graph, RecordVersion | None]:
         if extracted is None:
             subject = find_record_subject(graph)
@@ -447,6 +566,21 @@ class CataloguePublisher:
                     [("body", f"dataset IRI must stay {existing.dataset}")],
                 )
             return record_id, URIRef(str(subject)), record, existing
+        if source != LOCAL_SOURCE:
+            # A harvested record: one record per dataset IRI (the harvest ledger keeps every
+            # origin), and ingesting it again makes a new version instead of a 409. A blank-node
+            # dataset is named from its source and its own statements, so the same description
+            # keeps the same IRI.
+            if isinstance(subject, BNode):
+                digest = hashlib.sha256(
+                    "\n".join(sorted(_shape_of(record, subject))).encode("utf-8")
+                ).hexdigest()
+                minted = URIRef(f"{self._dataset_base}/{record_id_for(source + chr(10) + digest)}")
+                record = _rename(record, subject, minted)
+                subject = minted
+            new_id = record_id_for(str(subject))
+            current = self.store.current(new_id)
+            return new_id, URIRef(str(subject)), record, current
         if isinstance(subject, BNode):
             new_id = uuid.uuid4().hex[:24]
             dataset = URIRef(f"{self._dataset_base}/{new_id}")
@@ -548,38 +682,61 @@ class CataloguePublisher:
         with_dqv: bool = True,
         extracted: tuple[Node, Graph] | None = None,
         lenient: bool = False,
+        repairs: Sequence[Repair] | None = None,
         source: str | None = None,
+        trust: TrustCheck | None = None,
     ) -> PreparedRecord:
         """Steps 2-7 on a parsed document; raises :class:`PublishError`, writes nothing.
 
         ``extracted`` is the record subject and subgraph when the caller already extracted them;
         ``report`` its validation report when the caller validated it (the bulk path does both).
         ``lenient`` keeps a record that violates its shapes (harvesting stores what other
-        catalogues hold and scores its conformance; the violations are kept with the quality);
-        ``source`` names where the record came from when it is not this publisher's own source.
+        catalogues hold and scores its conformance; the violations are kept with the quality),
+        and quarantines one whose publisher proof fails (or for which ``trust`` returns a
+        reason) instead of rejecting it; not lenient (direct publishing) both answer 422.
+        ``repairs`` are those :func:`catalogue.normalise.normalise` made to the document the
+        record came from; None normalises the record here (the harvest path hands records
+        already split). ``source`` names where the record came from when it is not this
+        publisher's own source: a record held from another source is one record (its id is
+        the dataset IRI's) and ingesting it again makes a new version instead of a 409.
         """
-        new_id, dataset, record, existing = self._locate(graph, record_id, extracted)
+        source = source or self._source
+        new_id, dataset, record, existing = self._locate(graph, record_id, extracted, source=source)
+        if repairs is None:
+            record = _copy(record)  # the caller's graph stays as it was sent
+            repairs = normalise(record, owner=owner, skolem_base=self._node_base)
         _check_iris(record)
         owner_iri = self._authorise(record, dataset, owner, existing)
+        quarantine: str | None = None
         try:
             publisher_proofs = take_publisher_proofs(record, dataset)
             verify_publisher_proofs(record, str(dataset), publisher_proofs, self._key_for)
         except ProofError as error:
-            raise PublishError(
-                422,
-                error.code,
-                "Publisher proof does not verify",
-                error.message,
-                [("sluis:recordProof", error.message)],
-            ) from None
+            if not lenient:
+                raise PublishError(
+                    422,
+                    error.code,
+                    "Publisher proof does not verify",
+                    error.message,
+                    [("sluis:recordProof", error.message)],
+                ) from None
+            quarantine = f"publisher proof does not verify: {error.message}"
+            publisher_proofs = []
         if report is None:
             report = self._validate_in_context([record])[0]
         if report.violations and not lenient:
             raise violations_error(report)
+        if quarantine is None and trust is not None:
+            quarantine = trust(record, dataset)
         assessment = self._assess(
             record, dataset, report, signed=bool(publisher_proofs), publisher_verified=owner is not None
         )
-        quality = assessment.to_json()
+        quality = dict(assessment.to_json())
+        quality["conformance"] = conformance_json(report)
+        if repairs:
+            quality["repairs"] = len(repairs)
+        if quarantine is not None:
+            quality["quarantined"] = quarantine
         proof = self.signer.sign(record, str(dataset), publisher_proofs)
         now = self._clock()
         version_number = 1 if existing is None else existing.version + 1
@@ -593,14 +750,15 @@ class CataloguePublisher:
             modified=now,
             deleted=False,
             owner=owner_iri,
-            source=source or self._source,
+            source=source,
             content=content,
             quality_content=dqv,
             proof=proof,
             quality={
                 "quality": quality,
                 "warnings": [result_json(result) for result in report.warnings],
-                **({"violations": [result_json(r) for r in report.violations]} if report.violations else {}),
+                "violations": [result_json(result) for result in report.violations],
+                "repairs": [repair.to_json() for repair in repairs],
             },
         )
         row = flatten_record(
@@ -660,17 +818,184 @@ class CataloguePublisher:
             raise
 
     def publish(
-        self, data: bytes, media_type: str, *, owner: str | None, record_id: str | None = None
+        self,
+        data: bytes,
+        media_type: str,
+        *,
+        owner: str | None,
+        record_id: str | None = None,
+        strict: bool = True,
     ) -> PublishOutcome:
-        """Publish (``record_id`` None) or replace one record; all or nothing."""
+        """Publish (``record_id`` None) or replace one record; all or nothing.
+
+        The document is normalised first (:mod:`catalogue.normalise`); the repairs are in the
+        outcome. ``strict`` (the default) rejects a record with violations (422); otherwise it
+        is stored with its conformance in its quality.
+        """
         graph = self.parse(data, media_type)
+        repairs = normalise(graph, owner=owner, skolem_base=self._node_base)
         with self._lock:
-            prepared = self.prepare(graph, owner=owner, record_id=record_id)
+            prepared = self.prepare(
+                graph, owner=owner, record_id=record_id, lenient=not strict, repairs=repairs
+            )
             self._commit([prepared])
         _log.info(
             "published record", extra={"record": prepared.record_id, "version": prepared.version.version}
         )
         return _outcome(prepared)
+
+    def publish_document(
+        self, data: bytes, media_type: str, *, owner: str | None, strict: bool = True
+    ) -> list[RecordResult]:
+        """Direct publishing of a document with one dataset or many (a catalogue dump).
+
+        Strict: every record must conform, or nothing is written (the first failure is raised,
+        as for a single record). Not strict: every record that can be stored is, with its
+        conformance in its quality; a document whose records were all rejected raises the
+        first record's error, so a single-record document answers exactly as before.
+        """
+        results = self.ingest(data, media_type, owner=owner, strict=strict, atomic=strict)
+        stored = [r for r in results if r.status is not IngestStatus.REJECTED]
+        if not stored:
+            first = next((r.error for r in results if r.error is not None), None)
+            if first is not None:
+                raise first
+        return results
+
+    def ingest(
+        self,
+        data: bytes,
+        media_type: str,
+        *,
+        source: str = LOCAL_SOURCE,
+        owner: str | None = None,
+        strict: bool = False,
+        trust: TrustCheck | None = None,
+        atomic: bool = False,
+    ) -> list[RecordResult]:
+        """The one ingest pipeline for a whole document: parse, normalise, split, validate, score, store.
+
+        This is the entry point for harvesting (and for publishing catalogue dumps):
+
+        * ``data`` / ``media_type``: the document as fetched (Turtle, RDF/XML, JSON-LD, N-Triples);
+        * ``source``: the source IRI (``catalogue.store.LOCAL_SOURCE`` for direct publishing). A
+          record's identity is (source, dataset IRI): the same dataset from another source is
+          another record, and ingesting it again from the same source makes a new version (or
+          nothing, ``UNCHANGED``, when its statements are the same);
+        * ``owner``: the publisher IRI a token vouches for (direct publishing) or None (harvest:
+          no publisher check, the record's own ``dct:publisher`` is its owner);
+        * ``strict``: reject records with SHACL violations (the 422 of direct publishing). Off,
+          every record is stored whatever its conformance, which is then part of its quality
+          (``quality["conformance"]``: every violation, counted by profile), as the MQA does;
+        * ``trust``: called per record; a returned reason quarantines the record (stored,
+          ``quality["quarantined"]`` set, never shown as trusted). A failing publisher proof
+          quarantines too when not strict;
+        * ``atomic``: all records or none (a direct POST of a dump): the first rejection raises
+          a :class:`PublishError` naming the dataset, and nothing is written.
+
+        Returns one :class:`RecordResult` per dataset/series of the document (``stored``,
+        ``unchanged``, ``quarantined`` or ``rejected``, with the repairs made to it, its
+        violations and warnings and its quality). Raises :class:`PublishError` for a document
+        that cannot be read at all (400 with line and column, 413, 415) or holds no dataset
+        (422). Records are written in one store/index transaction after all were prepared.
+        """
+        graph = self.parse(data, media_type)
+        repairs = normalise(graph, owner=owner, skolem_base=self._node_base)
+        subjects = find_record_subjects(graph)
+        if not subjects:
+            find_record_subject(graph)  # raises the no-dataset problem
+        records: list[tuple[Node, Graph]] = []
+        results: list[RecordResult] = []
+        for subject in subjects:
+            try:
+                records.append((subject, extract_record(graph, subject)))
+            except PublishError as error:
+                if atomic:
+                    raise
+                results.append(
+                    RecordResult(IngestStatus.REJECTED, term_text(subject), reason=error.detail, error=error)
+                )
+        reports = self._validate_in_context([record for _, record in records])
+        ready: list[tuple[PreparedRecord, tuple[Repair, ...], IngestStatus]] = []
+        with self._lock:
+            for (subject, record), report in zip(records, reports, strict=True):
+                mine = _repairs_in(record, repairs)
+                try:
+                    prepared = self.prepare(
+                        graph,
+                        owner=owner,
+                        report=report,
+                        extracted=(subject, record),
+                        lenient=not strict,
+                        repairs=mine,
+                        source=source,
+                        trust=trust,
+                    )
+                except PublishError as error:
+                    if atomic:
+                        error.extra.setdefault("dataset", term_text(subject))
+                        raise
+                    results.append(
+                        RecordResult(
+                            IngestStatus.REJECTED,
+                            term_text(subject),
+                            repairs=mine,
+                            violations=tuple(report.violations),
+                            warnings=tuple(report.warnings),
+                            reason=error.detail,
+                            error=error,
+                        )
+                    )
+                    continue
+                if source != LOCAL_SOURCE and not prepared.created:
+                    current = self.store.current(prepared.record_id)
+                    # Held through another path (published here, or another source): one
+                    # record; its content stays the one that came first.
+                    elsewhere = current is not None and not current.deleted and current.source != source
+                    if current is not None and (
+                        elsewhere
+                        or (
+                            not current.deleted
+                            and sorted(current.content.splitlines())
+                            == sorted(prepared.version.content.splitlines())
+                        )
+                    ):
+                        results.append(
+                            RecordResult(
+                                IngestStatus.UNCHANGED,
+                                str(prepared.dataset),
+                                prepared.record_id,
+                                current.version,
+                                repairs=mine,
+                                violations=tuple(report.violations),
+                                warnings=tuple(report.warnings),
+                                quality=dict(current.quality.get("quality", {})),
+                                reason=f"held from {current.source}" if elsewhere else None,
+                            )
+                        )
+                        continue
+                quality = prepared.version.quality.get("quality", {})
+                status = IngestStatus.QUARANTINED if quality.get("quarantined") else IngestStatus.STORED
+                ready.append((prepared, mine, status))
+            if ready:
+                self._commit([prepared for prepared, _, _ in ready])
+        for prepared, mine, status in ready:
+            quality = dict(prepared.version.quality.get("quality", {}))
+            results.append(
+                RecordResult(
+                    status,
+                    str(prepared.dataset),
+                    prepared.record_id,
+                    prepared.version.version,
+                    prepared.created,
+                    mine,
+                    tuple(prepared.report.violations),
+                    tuple(prepared.report.warnings),
+                    quality,
+                    reason=quality.get("quarantined"),
+                )
+            )
+        return results
 
     def retract(self, record_id: str, *, owner: str | None) -> PublishOutcome:
         """Delete a record: a new version that is a tombstone; earlier versions stay readable."""
@@ -735,15 +1060,12 @@ class CataloguePublisher:
         A bad record is reported and skipped; the others of its batch are still published.
         """
         results: list[BulkResult] = []
-        batch: list[tuple[str, Graph]] = []
+        batch: list[tuple[str, Graph, list[Repair]]] = []
 
         def flush() -> None:
             if not batch:
                 return
-            located: list[tuple[str, Graph]] = []
-            for name, graph in batch:
-                located.append((name, graph))
-            finished = self._publish_batch(located, owner)
+            finished = self._publish_batch(list(batch), owner)
             for result in finished:
                 results.append(result)
                 if on_done is not None:
@@ -753,35 +1075,51 @@ class CataloguePublisher:
         for item in items:
             try:
                 graph = self.parse(item.data, item.media_type)
+                repairs = normalise(graph, owner=owner, skolem_base=self._node_base)
             except PublishError as error:
                 result = BulkResult(item.name, error=error)
                 results.append(result)
                 if on_done is not None:
                     on_done(result)
                 continue
-            batch.append((item.name, graph))
+            batch.append((item.name, graph, repairs))
             if len(batch) >= batch_size:
                 flush()
         flush()
         return results
 
-    def _publish_batch(self, batch: Sequence[tuple[str, Graph]], owner: str | None) -> list[BulkResult]:
+    def _publish_batch(
+        self, batch: Sequence[tuple[str, Graph, list[Repair]]], owner: str | None
+    ) -> list[BulkResult]:
         results: list[BulkResult] = []
-        records: list[tuple[str, Graph, Node, Graph]] = []
-        for name, graph in batch:
+        records: list[tuple[str, Graph, Node, Graph, tuple[Repair, ...]]] = []
+        for name, graph, repairs in batch:
             try:
-                subject = find_record_subject(graph)
-                records.append((name, graph, subject, extract_record(graph, subject)))
+                subjects = find_record_subjects(graph) or [find_record_subject(graph)]
+                for subject in subjects:
+                    # A dump is split: each record is named after its file and its dataset.
+                    label = name if len(subjects) == 1 else f"{name}#{term_text(subject)}"
+                    try:
+                        record = extract_record(graph, subject)
+                    except PublishError as error:
+                        results.append(BulkResult(label, error=error))
+                        continue
+                    records.append((label, graph, subject, record, _repairs_in(record, repairs)))
             except PublishError as error:
                 results.append(BulkResult(name, error=error))
-        reports = self._validate_in_context([record for _, _, _, record in records])
+        reports = self._validate_in_context([record for _, _, _, record, _ in records])
         with self._lock:
             ready: list[tuple[str, PreparedRecord]] = []
             seen: set[str] = set()
-            for (name, graph, subject, record), report in zip(records, reports, strict=True):
+            for (name, graph, subject, record, found), report in zip(records, reports, strict=True):
                 try:
                     prepared = self.prepare(
-                        graph, owner=owner, report=report, with_dqv=False, extracted=(subject, record)
+                        graph,
+                        owner=owner,
+                        report=report,
+                        with_dqv=False,
+                        extracted=(subject, record),
+                        repairs=found,
                     )
                     if prepared.record_id in seen:
                         raise PublishError(
@@ -799,6 +1137,20 @@ class CataloguePublisher:
                 self._commit([prepared for _, prepared in ready], bulk=True)
         results.extend(BulkResult(name, outcome=_outcome(prepared)) for name, prepared in ready)
         return results
+
+
+def _copy(graph: Graph) -> Graph:
+    copied = Graph(bind_namespaces="none")
+    for triple in graph:
+        copied.add(triple)
+    return copied
+
+
+def _shape_of(record: Graph, subject: Node) -> list[str]:
+    """The record's statements with blank nodes blurred: a stable text to name a blank dataset by."""
+    return [
+        " ".join("_" if isinstance(term, BNode) else term_text(term) for term in triple) for triple in record
+    ]
 
 
 def _node_names(graph: Graph) -> set[str]:
@@ -825,6 +1177,8 @@ def _outcome(prepared: PreparedRecord) -> PublishOutcome:
         prepared.created,
         quality=dict(prepared.version.quality.get("quality", {})),
         warnings=list(prepared.version.quality.get("warnings", [])),
+        repairs=list(prepared.version.quality.get("repairs", [])),
+        violations=list(prepared.version.quality.get("violations", [])),
     )
 
 

@@ -79,20 +79,23 @@ PROFILE_SHAPE_FILES: Final[dict[Profile, tuple[str, ...]]] = {
 
 VOCABULARY_FILES: Final[tuple[str, ...]] = (
     "background.ttl",
-    "access-rights.ttl",
-    "countries.ttl",
-    "data-themes.ttl",
-    "dataset-types.ttl",
-    "distribution-statuses.ttl",
-    "file-types.ttl",
-    "frequencies.ttl",
+    "eu-access-right.ttl",
+    "eu-adms.ttl",
+    "eu-continent.ttl",
+    "eu-country.ttl",
+    "eu-data-theme.ttl",
+    "eu-dataset-type.ttl",
+    "eu-distribution-status.ttl",
+    "eu-file-type.ttl",
+    "eu-frequency.ttl",
+    "eu-hvd-category.ttl",
+    "eu-language.ttl",
+    "eu-licence.ttl",
+    "eu-place.ttl",
+    "eu-planned-availability.ttl",
+    "hdeu-health-categories.ttl",
+    "hdeu-publisher-types.ttl",
     "health-categories.ttl",
-    "hvd-categories.ttl",
-    "languages.ttl",
-    "licence-types.ttl",
-    "licences.ttl",
-    "planned-availabilities.ttl",
-    "publisher-types.ttl",
 )
 """The SKOS files (in ``vocab/skos/``) loaded as background data for validation.
 
@@ -388,6 +391,24 @@ def validate(data: Graph, profiles: Iterable[Profile] | None = None) -> Validati
     return ValidationReport(conforms=conforms, results=results)
 
 
+_SHAPES_BASE: Final = "https://w3id.org/sluis/shapes/"
+
+
+def profile_of_shape(shape: str | None) -> str:
+    """The profile family a result's source shape belongs to (for conformance by profile).
+
+    Our shape IRIs live under ``https://w3id.org/sluis/shapes/<file>#``: HealthDCAT-AP shapes
+    (every tier and the shared health vocabulary shapes) count as ``healthdcat-ap``, the HVD
+    file as ``dcat-ap-hvd``, everything else as ``dcat-ap-3``.
+    """
+    name = (shape or "").removeprefix(_SHAPES_BASE)
+    if name.startswith("healthdcat-ap"):
+        return "healthdcat-ap"
+    if name.startswith("dcat-ap-hvd"):
+        return Profile.HVD.value
+    return Profile.DCAT_AP.value
+
+
 __all__ = [
     "BACKGROUND_DEPTH",
     "HVD_LEGISLATION",
@@ -397,6 +418,7 @@ __all__ = [
     "ValidationReport",
     "ValidationResult",
     "background_for",
+    "profile_of_shape",
     "profiles_for",
     "results_from_report",
     "run_pyshacl",

@@ -14,6 +14,7 @@ graph using anything not implemented here is validated by pyshacl instead (fail 
 
 from catalogue.validation._compile import RawResult
 from catalogue.validation._errors import UnsupportedShapesError, ValidationEngineError
+from catalogue.validation._explain import Explanation, explain
 from catalogue.validation._records import (
     reference_validate,
     validate_record,
@@ -24,10 +25,12 @@ from catalogue.validation._report import to_report
 from catalogue.validation._validator import FastValidator
 
 __all__ = [
+    "Explanation",
     "FastValidator",
     "RawResult",
     "UnsupportedShapesError",
     "ValidationEngineError",
+    "explain",
     "reference_validate",
     "to_report",
     "validate_record",
