@@ -44,7 +44,7 @@ from catalogue.config import (
     CatalogueConfig,
 )
 from catalogue.harvest.routes import install_federation
-from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery
+from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery, accepted_languages, label_facets
 from catalogue.openapi import describe_catalogue
 from catalogue.pages import install_catalogue_pages
 from catalogue.publish import (
@@ -618,7 +618,7 @@ def create_catalogue_app(
         page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, Query(ge=1, le=MAX_SEARCH_PAGE_SIZE)] = DEFAULT_SEARCH_PAGE_SIZE,
     ) -> dict[str, Any]:
-        known = {"q", "sort", "page", "page_size", *FACETS}
+        known = {"q", "sort", "page", "page_size", "lang", *FACETS}
         unknown = sorted(set(request.query_params.keys()) - known)
         if unknown:
             raise _problem(
@@ -631,13 +631,17 @@ def create_catalogue_app(
         filters = {
             name: request.query_params.getlist(name) for name in FACETS if name in request.query_params
         }
+        languages = accepted_languages(
+            request.query_params.get("lang"), request.headers.get("accept-language")
+        )
         try:
-            result = catalogue.index.search(SearchQuery(q, filters, sort, page, page_size))
+            result = catalogue.index.search(SearchQuery(q, filters, sort, page, page_size, languages))
         except SearchError as error:
             raise _problem(
                 400, "invalid-parameter", "Invalid search", str(error), [(error.field, error.reason)]
             ) from None
         body = result.to_json()
+        label_facets(body["facets"], languages)
         origins = federation.origins([hit["id"] for hit in body["hits"]])
         for hit in body["hits"]:
             hit["href"] = dataset_url(hit["id"])

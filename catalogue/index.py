@@ -13,6 +13,7 @@ records: counting facets over a hit list groups small integers, not strings.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -25,6 +26,7 @@ from typing import Any
 from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
+from vocab import authority
 from vocab.namespaces import DCAT, DCT, FOAF, HEALTHDCATAP, RDF, SKOS, VCARD
 
 FACETS: tuple[str, ...] = (
@@ -37,6 +39,7 @@ FACETS: tuple[str, ...] = (
     "health_category",
     "quality_band",
     "trust",
+    "ehds_minimum",
 )
 # Trust of a record (facet ``trust``): published here, harvested from a source trusted by key, or
 # harvested from a source that is not (quarantined records are never indexed).
@@ -77,7 +80,8 @@ CREATE TABLE IF NOT EXISTS record (
     quality_total INTEGER,
     quality_maximum INTEGER,
     quality_band TEXT,
-    sort_title TEXT NOT NULL
+    sort_title TEXT NOT NULL,
+    texts TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS record_by_change ON record(record_modified, id);
 CREATE INDEX IF NOT EXISTS record_by_modified ON record(deleted, modified);
@@ -104,6 +108,8 @@ CREATE INDEX IF NOT EXISTS record_facet_by_record ON record_facet(record, value_
 
 # BM25 column weights: a word in the title says more than one in the description.
 _BM25 = "bm25(record_text, 10.0, 2.0, 5.0)"
+# Accept-Language lists longer than this are cut (a header is read per request).
+MAX_ACCEPTED_LANGUAGES = 16
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -136,6 +142,10 @@ class IndexRow:
     quality_maximum: int | None = None
     quality_band: str | None = None
     facets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    texts: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Language tag ("" for none) -> (title, description): what a hit shows in that language.
+    ``title`` and ``description`` hold every language's text (the display language's first, one
+    per line), so every language is searchable in any backend."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,9 @@ class SearchQuery:
     sort: str = "relevance"
     page: int = 1
     page_size: int = 20
+    languages: tuple[str, ...] = ()
+    """The reader's languages, most wanted first (``lang=`` / ``Accept-Language``): hits show the
+    title in the first of them the record has."""
 
 
 @dataclass(frozen=True)
@@ -157,12 +170,15 @@ class Hit:
     publisher_name: str | None
     modified: str
     quality: dict[str, Any] | None
+    language: str | None = None
+    """The language of ``title`` (None when the record's title carries no language tag)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "dataset": self.dataset,
             "title": self.title,
+            "language": self.language,
             "snippet": self.snippet,
             "publisher": self.publisher,
             "publisher_name": self.publisher_name,
@@ -214,6 +230,44 @@ def _best_text(graph: Graph, subject: Node, predicate: URIRef) -> str:
     return str(values[0])
 
 
+def language_order(tags: Iterable[str]) -> list[str]:
+    """Languages in display order when the reader states none: English, untagged, then the rest."""
+    return sorted(set(tags), key=lambda tag: (tag != "en", tag != "", tag))
+
+
+def texts_by_language(graph: Graph, subject: Node) -> dict[str, tuple[str, str]]:
+    """Every language's title and description of a record (a missing one is the default's)."""
+    titles: dict[str, str] = {}
+    descriptions: dict[str, str] = {}
+    for predicate, into in ((DCT.title, titles), (DCT.description, descriptions)):
+        for value in sorted(
+            (v for v in graph.objects(subject, predicate) if isinstance(v, Literal)), key=str
+        ):
+            into.setdefault((value.language or "").lower(), str(value))
+    order = language_order([*titles, *descriptions])
+    if not order:
+        return {}
+    first = order[0]
+    default_title = titles.get(first) or next(iter(titles.values()), "")
+    default_description = descriptions.get(first) or next(iter(descriptions.values()), "")
+    return {
+        tag: (titles.get(tag, default_title), descriptions.get(tag, default_description)) for tag in order
+    }
+
+
+def pick_language(texts: Mapping[str, Any], wanted: Sequence[str]) -> str | None:
+    """The first of ``wanted`` (or its primary subtag) that ``texts`` has; None when none does."""
+    for tag in wanted:
+        tag = tag.lower()
+        for candidate in (tag, tag.split("-", 1)[0]):
+            if candidate in texts:
+                return candidate
+        for have in texts:
+            if have.split("-", 1)[0] == tag.split("-", 1)[0]:
+                return have
+    return None
+
+
 def _all_text(graph: Graph, subject: Node, predicate: URIRef) -> list[str]:
     return sorted({str(value) for value in graph.objects(subject, predicate) if isinstance(value, Literal)})
 
@@ -238,6 +292,64 @@ def _kind(graph: Graph, dataset: URIRef) -> str:
     if DCAT.DataService in types:
         return "service"
     return "dataset"
+
+
+def _ehds_facet(quality: Mapping[str, Any] | None) -> tuple[str, ...]:
+    found = quality.get("ehds_minimum") if quality else None
+    if not isinstance(found, Mapping):
+        return ()
+    return ("complete",) if found.get("complete") else ("incomplete",)
+
+
+def _display_title(row: IndexRow) -> str:
+    return row.title.split("\n", 1)[0]
+
+
+def display_text(
+    texts: Mapping[str, Any], indexed_title: str, wanted: Sequence[str]
+) -> tuple[str | None, str, str]:
+    """(language, title, description) a hit shows: the reader's language if the record has it."""
+    order = list(texts)
+    chosen = pick_language(texts, wanted) or (order[0] if order else None)
+    if chosen is None:
+        return None, indexed_title.split("\n", 1)[0], ""
+    title, description = texts[chosen]
+    return chosen or None, str(title), str(description)
+
+
+def accepted_languages(lang: str | None, accept_language: str | None) -> tuple[str, ...]:
+    """The reader's languages, most wanted first: ``lang=`` (comma-separated) before ``Accept-Language``."""
+    wanted: list[str] = []
+    if lang:
+        wanted += [tag.strip().lower() for tag in lang.split(",") if tag.strip()]
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")[:MAX_ACCEPTED_LANGUAGES]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if re.fullmatch(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*", tag) and quality > 0:
+            weighted.append((-quality, position, tag.lower()))
+    wanted += [tag for _, _, tag in sorted(weighted)]
+    return tuple(dict.fromkeys(wanted))[:MAX_ACCEPTED_LANGUAGES]
+
+
+def label_facets(facets: Mapping[str, list[dict[str, Any]]], languages: Sequence[str]) -> None:
+    """Give each facet value its ``skos:prefLabel`` in the reader's language (in place).
+
+    Values from the shipped tables (themes, licences, formats, access rights, places, health
+    categories) are labelled from them; the others keep their code as label.
+    """
+    known = authority.tables()
+    for entries in facets.values():
+        for entry in entries:
+            value = str(entry.get("value", ""))
+            entry["label"] = (
+                known.display(value, languages) if known.schemes_of.get(value) else entry.get("code", value)
+            )
 
 
 def facet_code(value: str) -> str:
@@ -288,15 +400,23 @@ def flatten_record(
         "spatial": tuple(_iris(graph, [dataset], DCT.spatial)),
         "health_category": tuple(_iris(graph, [dataset], HEALTHDCATAP.healthCategory)),
         "quality_band": (band,) if band else (),
+        # Health records: whether the 27 minimum elements of Regulation (EU) 2026/2098 are given.
+        "ehds_minimum": _ehds_facet(quality),
         "trust": (TRUST_LOCAL,),
     }
-    title = _best_text(graph, dataset, DCT.title)
+    texts = texts_by_language(graph, dataset)
+    # Every language is indexed (titles one per line, the display language's first).
+    title = "\n".join(dict.fromkeys(t for t, _ in texts.values() if t))
+    description = "\n".join(dict.fromkeys(d for _, d in texts.values() if d))
     return IndexRow(
         record_id=record_id,
         dataset=str(dataset),
         kind=_kind(graph, dataset),
         title=title[:MAX_INDEXED_TEXT_CHARS],
-        description=_best_text(graph, dataset, DCT.description)[:MAX_INDEXED_TEXT_CHARS],
+        description=description[:MAX_INDEXED_TEXT_CHARS],
+        texts={
+            tag: (t[:MAX_INDEXED_TEXT_CHARS], d[:MAX_INDEXED_TEXT_CHARS]) for tag, (t, d) in texts.items()
+        },
         keywords=tuple(_all_text(graph, dataset, DCAT.keyword)),
         publisher=publisher,
         publisher_name=publisher_name,
@@ -330,6 +450,9 @@ class SearchIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
+        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(record)")}
+        if "texts" not in columns:  # an index written before titles were kept per language
+            self._writer.execute("ALTER TABLE record ADD COLUMN texts TEXT NOT NULL DEFAULT '{}'")
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -457,23 +580,26 @@ class SearchIndex:
         }[query.sort]
         rows = connection.execute(
             f"SELECT r.id, r.dataset, r.title, {snippet}, r.publisher, r.publisher_name, r.modified, "
-            f"r.quality_total, r.quality_maximum, r.quality_band FROM {source} WHERE {where} "
+            f"r.quality_total, r.quality_maximum, r.quality_band, r.texts FROM {source} WHERE {where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, query.page_size, (query.page - 1) * query.page_size],
         ).fetchall()
-        hits = [
-            Hit(
-                id=row[0],
-                dataset=row[1],
-                title=row[2],
-                snippet=row[3] or "",
-                publisher=row[4],
-                publisher_name=row[5],
-                modified=row[6],
-                quality=None if row[7] is None else {"total": row[7], "maximum": row[8], "band": row[9]},
+        hits = []
+        for row in rows:
+            language, title, description = display_text(json.loads(row[10] or "{}"), row[2], query.languages)
+            hits.append(
+                Hit(
+                    id=row[0],
+                    dataset=row[1],
+                    title=title,
+                    snippet=(row[3] if match else description[:200]) or "",
+                    publisher=row[4],
+                    publisher_name=row[5],
+                    modified=row[6],
+                    quality=None if row[7] is None else {"total": row[7], "maximum": row[8], "band": row[9]},
+                    language=language,
+                )
             )
-            for row in rows
-        ]
         exact = True
         if len(conditions) == 1 and not match:
             facets = self._overall_facets(connection)
@@ -575,11 +701,13 @@ class IndexTransaction:
             row.quality_total,
             row.quality_maximum,
             row.quality_band,
-            row.title.casefold(),
+            _display_title(row).casefold(),
+            json.dumps({tag: list(pair) for tag, pair in row.texts.items()}, ensure_ascii=False),
         )
         columns = (
             "id, dataset, kind, title, description, keywords, publisher, publisher_name, modified, "
-            "record_modified, version, deleted, quality_total, quality_maximum, quality_band, sort_title"
+            "record_modified, version, deleted, quality_total, quality_maximum, quality_band, "
+            "sort_title, texts"
         )
         if rowid is None:
             cursor = self._connection.execute(

@@ -322,7 +322,7 @@ class PostgresIndex:
             Hit(
                 id=row[0],
                 dataset=row[1],
-                title=row[2],
+                title=row[2].split("\n", 1)[0],  # every language is indexed; the first is shown
                 snippet=row[3] or "",
                 publisher=row[4],
                 publisher_name=row[5],
@@ -431,7 +431,7 @@ class PostgresIndexTransaction:
             "quality_total": row.quality_total,
             "quality_maximum": row.quality_maximum,
             "quality_band": row.quality_band,
-            "sort_title": row.title.casefold(),
+            "sort_title": row.title.split("\n", 1)[0].casefold(),
         }
         text = {
             "title": fold(row.title),

@@ -33,8 +33,16 @@ _OUTCOME: Final[dict[str, Any]] = {
         "deleted": {"type": "boolean"},
         "quality": {"type": "object"},
         "warnings": {"type": "array", "items": {"type": "object"}},
+        "repairs": {"type": "array", "items": {"type": "object"}},
+        "violations": {"type": "array", "items": {"type": "object"}},
         "href": {"type": "string"},
     },
+}
+# A catalogue dump published at once: one entry per dataset (status stored / quarantined / rejected).
+_DUMP_OUTCOME: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["records"],
+    "properties": {"records": {"type": "array", "items": {"type": "object"}}},
 }
 _SEARCH: Final[dict[str, Any]] = {
     "type": "object",
@@ -101,15 +109,19 @@ _FACETS: Final = [
         name, {"type": "array", "items": {"type": "string"}}, f"filter on {name} (IRI or code)"
     )
     for name in FACETS
+] + [
+    query_parameter(
+        "lang", {"type": "string"}, "the reader's languages, comma-separated (before Accept-Language)"
+    )
 ]
 _SOURCE: Final = {"type": "object", "description": "a harvest source (id, kind, url, interval…)"}
 
 CATALOGUE_OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
     ("POST", "/catalogue/datasets"): Operation(
-        {201: {"content": content(JSON, _OUTCOME), "headers": _LOCATION}},
+        {201: {"content": content(JSON, {"oneOf": [_OUTCOME, _DUMP_OUTCOME]}), "headers": _LOCATION}},
         (401, 403, 409, 413, 415, 422, 503),
         _RECORD_BODY,
-        notes={422: "No dataset, several, or SHACL violations (listed)", 409: "Already published"},
+        notes={422: "No dataset, or SHACL violations (listed) in strict mode", 409: "Already published"},
     ),
     ("PUT", "/catalogue/datasets/{record_id}"): Operation(
         {200: {"content": content(JSON, _OUTCOME), "headers": _LOCATION}},

@@ -26,7 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -35,8 +35,9 @@ from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
-from catalogue.index import IndexRow, flatten_record
+from catalogue.index import TRUST_UNTRUSTED, IndexRow, flatten_record
 from catalogue.normalise import Repair, normalise, term_text
+from catalogue.quality import minimum_elements
 from catalogue.search_backend import SearchBackend
 from catalogue.signing import (
     KeyLookup,
@@ -733,6 +734,9 @@ class CataloguePublisher:
         )
         quality = dict(assessment.to_json())
         quality["conformance"] = conformance_json(report)
+        ehds = minimum_elements(record, dataset)
+        if ehds is not None:
+            quality["ehds_minimum"] = ehds
         if repairs:
             quality["repairs"] = len(repairs)
         if quarantine is not None:
@@ -976,6 +980,10 @@ class CataloguePublisher:
                         continue
                 quality = prepared.version.quality.get("quality", {})
                 status = IngestStatus.QUARANTINED if quality.get("quarantined") else IngestStatus.STORED
+                if status is IngestStatus.QUARANTINED:
+                    # Stored and findable, never shown as trusted (the trust facet says so).
+                    facets = {**prepared.row.facets, "trust": (TRUST_UNTRUSTED,)}
+                    prepared = replace(prepared, row=replace(prepared.row, facets=facets))
                 ready.append((prepared, mine, status))
             if ready:
                 self._commit([prepared for prepared, _, _ in ready])

@@ -13,6 +13,7 @@ from catalogue.quality._assess import (
     assess,
     health_tier_complete,
 )
+from catalogue.quality._ehds import MINIMUM_ELEMENTS, minimum_elements
 from catalogue.quality._methodology import (
     BANDS,
     DIMENSION_MAXIMUM,
@@ -29,6 +30,7 @@ __all__ = [
     "DIMENSION_MAXIMUM",
     "INDICATORS",
     "MAXIMUM_POINTS",
+    "MINIMUM_ELEMENTS",
     "TRUST_INDICATORS",
     "Indicator",
     "IndicatorScore",
@@ -36,4 +38,5 @@ __all__ = [
     "assess",
     "band_for",
     "health_tier_complete",
+    "minimum_elements",
 ]
