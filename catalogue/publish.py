@@ -461,6 +461,7 @@ class CataloguePublisher:
         source: str = LOCAL_SOURCE,
         max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        warm_up: bool = True,
     ) -> None:
         self.store = store
         self.index = index
@@ -478,6 +479,17 @@ class CataloguePublisher:
         self.max_bytes = max_bytes
         self._clock = clock
         self._lock = threading.RLock()
+        if warm_up:
+            # Compiling the shapes and indexing the EU tables takes a second or more; do it now,
+            # beside start-up, rather than in the first request that reads or writes a record.
+            threading.Thread(target=self._warm_up, name="catalogue-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            self._validate(Graph())
+            normalise(Graph(), skolem_base=self._node_base)
+        except Exception:  # a failure here shows again, with its reason, on first real use
+            _log.exception("warming up the validator failed")
 
     # ---- steps 1-4 -------------------------------------------------------------------------
     def parse(self, data: bytes, media_type: str) -> Graph:

@@ -31,6 +31,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final
 
+import pyoxigraph as ox
 import pyshacl
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
@@ -198,11 +199,47 @@ def shapes_graph(profiles: Iterable[Profile]) -> Graph:
 
 @cache
 def vocabularies_graph() -> Graph:
-    """The SKOS subsets and background facts validation reads (cached: do not modify it)."""
+    """The EU tables and background facts validation reads (cached: do not modify it).
+
+    Validation needs a concept's types, its schemes and an English label (shapes ask concepts
+    for a ``skos:prefLabel``), not its labels in every EU language, its codes or where the table
+    came from: those are left out here (``vocab.authority`` serves them), which halves the
+    background every validator indexes.
+    """
     graph = Graph()
     for name in VOCABULARY_FILES:
-        _read_turtle("skos", name, graph)
+        if not name.startswith(("eu-", "hdeu-")):
+            _read_turtle("skos", name, graph)
+            continue
+        # The generated tables are plain: Oxigraph parses them several times faster than rdflib.
+        data = resources.files("vocab").joinpath("skos", name).read_bytes()
+        for triple in ox.parse(data, format=ox.RdfFormat.TURTLE):
+            predicate, value = triple.predicate.value, triple.object
+            english_label = (
+                predicate == str(SKOS_PREF_LABEL)
+                and isinstance(value, ox.Literal)
+                and value.language in (None, "en")
+            )
+            if predicate not in _BACKGROUND_PREDICATES and not english_label:
+                continue
+            subject = triple.subject
+            if not isinstance(subject, ox.NamedNode):
+                continue
+            if isinstance(value, ox.NamedNode):
+                obj: Node = URIRef(value.value)
+            elif isinstance(value, ox.Literal):
+                obj = Literal(value.value, lang=value.language) if value.language else Literal(value.value)
+            else:
+                continue
+            graph.add((URIRef(subject.value), URIRef(predicate), obj))
     return graph
+
+
+SKOS_PREF_LABEL: Final = URIRef("http://www.w3.org/2004/02/skos/core#prefLabel")
+_BACKGROUND_PREDICATES: Final = frozenset(
+    str(p)
+    for p in (RDF.type, URIRef("http://www.w3.org/2004/02/skos/core#inScheme"), RDFS.subClassOf, DCT.title)
+)
 
 
 # Vocabulary facts are read this many links away from the record's own nodes: a value's type

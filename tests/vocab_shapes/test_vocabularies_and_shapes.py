@@ -20,7 +20,6 @@ from vocab.namespaces import (
     HEALTHDCATAP_RELEASE,
     OWL,
     RDF,
-    RDFS,
     SH,
     SKOS,
     SLUIS,
@@ -68,14 +67,20 @@ def test_every_concept_has_a_type_a_scheme_with_its_source_and_version_and_a_lab
         if not any(str(scheme) in UNLABELLED_SCHEMES for scheme in schemes):
             labels = [label for label in graph.objects(concept, SKOS.prefLabel) if isinstance(label, Literal)]
             assert any(label.language == "en" for label in labels), concept
-    generated = {
-        s
-        for s in graph.subjects(RDF.type, SKOS.ConceptScheme)
-        if "_generate_tables" in str(graph.value(s, RDFS.comment))
-    }
+
+
+def test_each_generated_table_states_its_version_source_and_licence() -> None:
+    generated = [name for name in VOCABULARY_FILES if name.startswith(("eu-", "hdeu-"))]
     assert len(generated) >= 15
-    for scheme in generated:
-        assert graph.value(scheme, OWL.versionInfo) is not None, scheme
+    for name in generated:
+        graph = Graph()
+        graph.parse(data=resources.files("vocab").joinpath("skos", name).read_text("utf-8"), format="turtle")
+        schemes = list(graph.subjects(RDF.type, SKOS.ConceptScheme))
+        assert schemes, name
+        for scheme in schemes:
+            assert graph.value(scheme, OWL.versionInfo) is not None, (name, scheme)
+            assert "@" in str(graph.value(scheme, DCT.source)), (name, scheme)  # repository @ commit
+            assert graph.value(scheme, DCT.rights) is not None, (name, scheme)
 
 
 def test_all_fourteen_data_themes_are_there() -> None:
