@@ -92,13 +92,16 @@ def test_ai_team_finds_record_by_text_and_two_facets_with_counts(catalogue_node:
         "health_category",
         "quality_band",
         "trust",
+        "ehds_minimum",
     }
 
     narrowed = catalogue_node.client.get(
         "/catalogue/search", params={"q": "grid", "theme": "ENER", "format": f"{EU}file-type/JSON"}
     ).json()
     assert [hit["title"] for hit in narrowed["hits"]] == ["Grid connection capacity"]
-    assert narrowed["facets"]["theme"] == [{"value": f"{EU}data-theme/ENER", "code": "ENER", "count": 1}]
+    assert narrowed["facets"]["theme"] == [
+        {"value": f"{EU}data-theme/ENER", "code": "ENER", "count": 1, "label": "Energy"}
+    ]
 
     everything = catalogue_node.client.get("/catalogue/search").json()
     assert everything["total"] == 3
