@@ -64,10 +64,17 @@ def negotiate(accept: str | None) -> str:
 def check_encodable(schema: pa.Schema, media_type: str) -> None:
     """Refuse (406) a result ``media_type`` cannot carry, before any byte is sent and before the
     read is counted: each column is tried on one null value of its type (CSV has no lists,
-    structs, maps or intervals; Parquet no intervals or unions)."""
+    structs, maps, intervals or bytes; Parquet no intervals or unions)."""
     if media_type == ARROW_STREAM:
         return
     for field in schema:
+        if media_type == CSV and _is_binary(field.type):
+            # a null encodes, but bytes that are not UTF-8 fail mid-stream: refuse the type itself
+            raise NotAcceptable(
+                "not_acceptable",
+                f"column {field.name!r} has type {field.type} (bytes), which {media_type} cannot carry; "
+                f"ask for {ARROW_STREAM} or {PARQUET}",
+            )
         sample = pa.table({field.name: pa.nulls(1, field.type)})
         try:
             for _ in encode(sample.schema, iter(sample.to_batches()), media_type):
@@ -78,6 +85,13 @@ def check_encodable(schema: pa.Schema, media_type: str) -> None:
                 f"column {field.name!r} has type {field.type}, which {media_type} cannot carry; "
                 f"ask for {ARROW_STREAM} or cast the column",
             ) from None
+
+
+def _is_binary(data_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type)
+        or pa.types.is_fixed_size_binary(data_type) or pa.types.is_binary_view(data_type)
+    )
 
 
 class _Chunks:

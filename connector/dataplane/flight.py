@@ -14,21 +14,24 @@ business, as for the HTTP port.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.flight as flight
 
 from connector.dataplane.encoders import ARROW_STREAM
 from connector.dataplane.errors import DataPlaneError, InvalidToken
 from connector.dataplane.plane import DATA_PREFIX, DataPlane
+from connector.http import BodyError, parse_json
 
 _log = logging.getLogger(__name__)
 
 # A ticket is a transfer id and one query (sql_guard.MAX_QUERY_CHARS) in a small JSON object.
 MAX_TICKET_BYTES = 64 * 1024
+MAX_TICKET_DEPTH = 8
 _HEADERS = ("authorization", "dpop", "sluis-identity")
 
 
@@ -48,10 +51,10 @@ class _HeadersFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
 def _ticket(raw: bytes) -> tuple[str, str | None]:
     if len(raw) > MAX_TICKET_BYTES:
         raise DataPlaneError("bad_ticket", f"the ticket is larger than {MAX_TICKET_BYTES} bytes")
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise DataPlaneError("bad_ticket", "the ticket must be a JSON object") from None
+    try:  # the shared strict reading: no duplicate keys, lone surrogates or U+0000
+        body = parse_json(raw, max_depth=MAX_TICKET_DEPTH)
+    except BodyError as error:
+        raise DataPlaneError("bad_ticket", f"the ticket must be a JSON object: {error.reason}") from None
     if not isinstance(body, dict) or not isinstance(body.get("transfer"), str) or not body["transfer"]:
         raise DataPlaneError("bad_ticket", "the ticket must name its transfer: {\"transfer\": \"...\"}")
     sql = body.get("sql")
@@ -70,6 +73,21 @@ def _flight_error(error: DataPlaneError) -> Exception:
     else:
         result = flight.FlightServerError(message)
     return result
+
+
+_INTERNAL = "500 internal: the read failed; the provider's log has the detail"
+
+
+def _without_tracebacks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches, with a failure while streaming sent as a Flight error of its own (pyarrow
+    would otherwise send the Python traceback)."""
+    try:
+        yield from batches
+    except DataPlaneError as error:
+        raise _flight_error(error) from None
+    except Exception:
+        _log.exception("Flight read failed while streaming")
+        raise flight.FlightServerError(_INTERNAL) from None
 
 
 class DataFlightServer(flight.FlightServerBase):  # type: ignore[misc]
@@ -91,7 +109,12 @@ class DataFlightServer(flight.FlightServerBase):  # type: ignore[misc]
             )
         except DataPlaneError as error:
             raise _flight_error(error) from None
-        return flight.GeneratorStream(read.schema, self.plane.stream_batches(read, "flight"))
+        except Exception:
+            # pyarrow would send the Python traceback (paths, code) to the client: log it here
+            _log.exception("Flight read failed")
+            raise flight.FlightServerError(_INTERNAL) from None
+        batches = _without_tracebacks(self.plane.stream_batches(read, "flight"))
+        return flight.GeneratorStream(read.schema, batches)
 
     def serve_in_thread(self) -> threading.Thread:
         """Serve on a daemon thread (``shutdown()`` stops it)."""

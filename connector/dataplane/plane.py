@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import logging
 import threading
@@ -66,6 +67,7 @@ from connector.dataplane.sandbox import BlankConnections, Sandbox, SandboxLimits
 from connector.dataplane.sql_guard import (
     GuardedQuery,
     ParsedQuery,
+    check_query_text,
     guard,
     parse_query,
     query_hash,
@@ -467,6 +469,8 @@ class DataPlane:
                 raise NotFound("unknown_asset", "the transfer's asset has no data on this connector")
             asset = check_asset(found, self.data_root)
             source_columns = self.granted_files.source_columns(asset)
+            if sql is not None:
+                check_query_text(sql)  # also with the test-only switch off: text nothing can encode
             parsed = parse_query(sql, source_columns) if sql is not None and self.check_sql else None
             duties = duties_of(policy)
             duty_states = self._duty_states(agreement.id, duties, moment)
@@ -534,8 +538,11 @@ class DataPlane:
                 check_encodable(schema, media_type)
             count()
             reader = sandbox.stream(relation)
+            # The first batch is produced before any byte is sent: an engine failure met while
+            # producing rows (a value that does not convert, memory) is then a problem answer,
+            # not a 200 cut off mid-stream. Later batches can still fail after the status is sent.
+            batches = _first_batch_ready(sandbox.batches(reader))
             self._track_obligations(agreement, policy, duties, moment)
-            batches = sandbox.batches(reader)
             if context.epsilon is not None:
                 batches = _with_noise(reader.schema, batches, noisy, context.epsilon)
             return PreparedRead(context, reader.schema, batches, media_type, decision.decision, resources)
@@ -717,6 +724,12 @@ class _ProofReplayGuard:
 
     def check_and_remember(self, jti: str, expires_at: datetime) -> bool:
         return self._store.remember_proof(f"identity:{jti}", int(expires_at.timestamp()) + 60)
+
+
+def _first_batch_ready(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches`` with the first one already produced (its failure raised here, now)."""
+    first = next(batches, None)
+    return batches if first is None else itertools.chain((first,), batches)
 
 
 def _with_noise(schema: pa.Schema, batches: Iterator[pa.RecordBatch], columns: list[str],

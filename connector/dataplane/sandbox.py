@@ -211,7 +211,8 @@ class Sandbox:
             raise ResultTooLarge(
                 "read_memory", f"the query needs more than the {self.limits.memory_limit} a read may use"
             ) from None
-        except (duckdb.Error, pa.ArrowException) as error:
+        # DuckDB's Arrow reader reports an engine failure met while producing a batch as OSError
+        except (duckdb.Error, pa.ArrowException, OSError) as error:
             if self.interrupted:
                 raise ResultTooLarge("read_timeout", "the read took too long and was stopped") from None
             # The engine's message can quote cell values (a failed cast names the value): it goes

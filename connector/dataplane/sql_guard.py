@@ -19,6 +19,7 @@ refused, so no identifier reaches the engine to be read as a file path. What run
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -121,6 +122,20 @@ def _node_name(node: exp.Expr) -> str:
 CACHED_QUERIES = 512
 
 
+# A lone UTF-16 surrogate cannot be encoded (the engine, the audit log and the response all
+# encode the query); U+0000 cannot be stored in PostgreSQL text. Neither has a place in SQL.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def check_query_text(sql: str) -> None:
+    """Refuse (400) query text that cannot be encoded or stored, whichever protocol carried it."""
+    found = _UNSTORABLE.search(sql)
+    if found is not None:
+        shown = f"U+{ord(found.group()):04X}"
+        raise BadQuery("query_text", f"the query holds {shown} at character {found.start()}, which is not "
+                       "accepted in a query (a lone surrogate or NUL)")
+
+
 def parse_query(sql: str, source_columns: Sequence[str], view_names: Iterable[str] = (GRANTED_VIEW,)
                 ) -> ParsedQuery:
     """Parse and check ``sql``; raise :class:`QueryRefused` (403) or :class:`BadQuery` (400).
@@ -147,6 +162,7 @@ def _guard(sql: str, source_columns: tuple[str, ...], view_columns: tuple[str, .
 def _parse(sql: str, source_columns: tuple[str, ...], view_names: tuple[str, ...]) -> ParsedQuery:
     if len(sql) > MAX_QUERY_CHARS:
         raise BadQuery("query_too_long", f"the query is longer than {MAX_QUERY_CHARS} characters")
+    check_query_text(sql)
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except (ParseError, TokenError) as error:
