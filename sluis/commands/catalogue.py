@@ -13,7 +13,8 @@ Stable contracts scripts rely on:
 * ``sluis catalogue init --data DIR --public-url URL`` writes ``DIR/node.toml`` (the node's
   did:web identity and operator token hash) and prints the operator token and nothing else;
 * ``sluis catalogue harvest SOURCE --data DIR`` harvests a configured source (by id) or a URL
-  into a stopped node: progress on stderr, one summary line on stdout; exit 0 when the run
+  into a stopped node; ``--url URL --token T`` asks a running node to harvest a source it knows
+  and follows the run. Progress on stderr, one summary line on stdout; exit 0 when the run
   completed, 1 when it stopped early or rejected records (the reasons printed), 2 on usage errors.
 """
 
@@ -56,7 +57,10 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     harvest = commands.add_parser("harvest", help="harvest a source (DCAT-AP endpoint, dump, DSP catalog)")
     harvest.add_argument("source", metavar="SOURCE", help="a source id from node.toml, or a URL")
-    harvest.add_argument("--data", required=True, type=Path, help="the node's folder (node stopped)")
+    where = harvest.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", type=Path, help="the node's folder (node stopped)")
+    where.add_argument("--url", help="a running node (DSP sources need one: connectors resolve its DID)")
+    harvest.add_argument("--token", help="the operator token (with --url)")
     harvest.add_argument("--kind", choices=("dcat", "dsp"), default="dcat", help="for a URL: its kind")
     harvest.add_argument("--did", help="for a URL: the source's DID (needed for dsp)")
     harvest.add_argument("--id", dest="source_id", help="for a URL: the source id to keep it under")
@@ -167,6 +171,60 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _harvest(args: argparse.Namespace) -> int:
+    if args.url:
+        return _harvest_remote(args)
+    return _harvest_local(args)
+
+
+#: How often a remote harvest's status is read while it runs.
+POLL_SECONDS = 0.5
+
+
+def _harvest_remote(args: argparse.Namespace) -> int:
+    """Ask a running node to harvest a source it knows (by id), and follow the run to its end."""
+    import time
+
+    import httpx
+
+    if not args.token:
+        raise CommandError("--url needs --token (the operator token `sluis catalogue init` printed)")
+    base = args.url.rstrip("/")
+    auth = {"Authorization": f"Bearer {args.token}"}
+    try:
+        with httpx.Client(timeout=HTTP_TIMEOUT_SECONDS, headers=auth) as client:
+            started = client.post(f"{base}/catalogue/sources/{args.source}/harvest")
+            if started.status_code != 202:
+                raise CommandError(f"the node refused: {_problem_text(_json_or_text(started))}")
+            with Progress(None, f"harvesting {args.source}") as progress:
+                while True:
+                    status = client.get(f"{base}/catalogue/sources/{args.source}").json()
+                    run = status.get("last_run") or {}
+                    progress.advance(int(run.get("counts", {}).get("seen", 0)) - progress.done)
+                    if status.get("status") != "running":
+                        break
+                    time.sleep(POLL_SECONDS)
+    except httpx.HTTPError as error:
+        raise CommandError(f"cannot reach {base}: {error}") from None
+    counts = run.get("counts", {})
+    print(f"{args.source}\t{status.get('status')}\t" + " ".join(f"{k}={v}" for k, v in counts.items()))
+    for item in status.get("rejected", []):
+        print(f"{item['item']}\trejected\t{item['reason']}", file=sys.stderr)
+    for item in status.get("quarantined", []):
+        print(f"{item['dataset']}\tquarantined\t{item['reason']}", file=sys.stderr)
+    if status.get("last_error"):
+        print(f"{args.source}\t{status['last_error']}", file=sys.stderr)
+    clean = status.get("status") in ("done", "unchanged") and not counts.get("rejected")
+    return EXIT_OK if clean else EXIT_FINDINGS
+
+
+def _json_or_text(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+
+
+def _harvest_local(args: argparse.Namespace) -> int:
     import hashlib
 
     from catalogue.api import open_node
