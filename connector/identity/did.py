@@ -9,11 +9,13 @@ so connectors on one machine (tests, the demo) need no certificates; everything 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import ipaddress
 import json
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -352,6 +354,47 @@ class _FailureCache:
             self._failures[did] = (time.monotonic() + self._ttl, error)
 
 
+class _Deadline:
+    """Ends a fetch at its deadline, whatever the server does.
+
+    httpx's timeouts apply to each read, so a host that sends its status line and headers one
+    byte at a time, each within the read timeout, would hold a fetch (a worker thread and a
+    resolver slot) for as long as it likes; the body loop can check the clock, header reading
+    cannot. Once the connection is made (httpcore's ``trace`` hook hands over the stream), a
+    timer shuts the socket down at the deadline, which wakes the blocked read with an error.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event != "connection.connect_tcp.complete":
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._fire, (sock,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self, sock: socket.socket) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):  # already closed: the fetch ended by itself
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+
+
 class DidResolver:
     """Resolve did:web documents over HTTP(S), with limits, a trust list and small caches.
 
@@ -497,13 +540,17 @@ class DidResolver:
     def _fetch(self, did: str, url: str) -> dict[str, Any]:
         deadline = time.monotonic() + self._timeout
         target, host_header, extensions = self._target(did, url)
+        watchdog = _Deadline(deadline)
         try:
             with self._client.stream(
                 "GET",
                 target,
-                headers={"Accept": "application/did+json, application/json", **host_header},
+                # a fresh connection per fetch (fetches are rare: documents are cached), so the
+                # watchdog always sees it connect
+                headers={"Accept": "application/did+json, application/json", "Connection": "close",
+                         **host_header},
                 timeout=self._timeout,
-                extensions=extensions,
+                extensions={**extensions, "trace": watchdog.trace},
             ) as response:
                 if response.status_code != 200:
                     raise IdentityError(
@@ -527,9 +574,15 @@ class DidResolver:
                         )
         except httpx.HTTPError as error:
             logger.info("did resolution failed", extra={"did": did, "url": url, "error": str(error)})
+            if watchdog.fired:
+                raise IdentityError(
+                    "did_unreachable", f"resolving {did}: {url} took longer than {self._timeout} s"
+                ) from None
             raise IdentityError(
                 "did_unreachable", f"resolving {did}: {url} could not be fetched ({error})"
             ) from None
+        finally:
+            watchdog.cancel()
         try:
             document = json.loads(bytes(body))
         except (ValueError, UnicodeDecodeError):
