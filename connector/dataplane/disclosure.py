@@ -15,7 +15,7 @@ DataSHIELD's ``nfilter.tab``):
   aggregate see a sub-group smaller than the one the threshold counted.
 * **One grouped SELECT over the granted view**: no join, subquery, CTE, window, set
   operation, ``DISTINCT``, ``HAVING``, ``ROLLUP``/``CUBE``/``GROUPING SETS``/``GROUP BY ALL``;
-  ``GROUP BY`` lists columns; ``ORDER BY`` names output columns.
+  ``GROUP BY`` lists columns; ``ORDER BY`` names output columns; output names are distinct.
 * **Threshold per cell.** A group with fewer than ``k`` rows is left out of the result; within
   a kept group, an aggregate cell whose own contributing rows (its non-null inputs) number
   fewer than ``k`` is suppressed (``NULL``).
@@ -185,7 +185,12 @@ def aggregate_problem(tree: exp.Expr) -> str | None:
     names: set[str] = set()
     for projection in tree.expressions:
         inner = projection.this if isinstance(projection, exp.Alias) else projection
-        names.add(projection.alias_or_name.lower())
+        name = output_name(projection).lower()
+        if name in names:
+            # each output cell is checked, suppressed (and under a privacy budget, noised) by its
+            # column: two columns of one name could not be told apart
+            return f"two output columns are named {name!r}; give each its own name"
+        names.add(name)
         if _plain_column(inner):
             if inner.name.lower() not in group_columns:
                 return f"column {inner.name!r} is neither grouped nor aggregated"

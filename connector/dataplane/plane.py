@@ -499,7 +499,7 @@ class DataPlane:
             view_columns = self._granted_columns(source_columns, scope)
             guarded = self._guard(parsed, sql, source_columns, view_columns, disclosure)
             context.sql, context.query_hash = guarded.sql, guarded.query_hash
-            noisy: list[str] = []
+            noisy: list[int] = []
             if rules.epsilon is not None and parsed is not None and isinstance(parsed.tree, exp.Select):
                 noisy = count_columns(parsed.tree)
                 context.epsilon, context.epsilon_budget = self.limits.epsilon_per_read, rules.epsilon
@@ -732,7 +732,7 @@ def _first_batch_ready(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordB
     return batches if first is None else itertools.chain((first,), batches)
 
 
-def _with_noise(schema: pa.Schema, batches: Iterator[pa.RecordBatch], columns: list[str],
+def _with_noise(schema: pa.Schema, batches: Iterator[pa.RecordBatch], columns: list[int],
                 epsilon: float) -> Iterator[pa.RecordBatch]:
     """The (small, aggregated) result with noise on its count cells, once it is complete."""
     table = add_noise(pa.Table.from_batches(list(batches), schema), columns, epsilon)

@@ -47,12 +47,13 @@ def _opendp() -> Any:
     return dp
 
 
-def count_columns(tree: exp.Select) -> list[str]:
-    """Output names of the count cells of an accepted aggregate; refuses any other statistic."""
-    from connector.dataplane.disclosure import output_name
+def count_columns(tree: exp.Select) -> list[int]:
+    """Positions of the count cells of an accepted aggregate; refuses any other statistic.
 
-    names: list[str] = []
-    for projection in tree.expressions:
+    Positions, not names: what runs (``disclosure.protect``) keeps the projection's order, and a
+    position cannot be mistaken for another column of the same name."""
+    positions: list[int] = []
+    for index, projection in enumerate(tree.expressions):
         value = projection.this if isinstance(projection, exp.Alias) else projection
         if isinstance(value, exp.AggFunc):
             if not isinstance(value, exp.Count):
@@ -60,19 +61,20 @@ def count_columns(tree: exp.Select) -> list[str]:
                     "differential_privacy",
                     f"{value.sql('duckdb')}: under a differential-privacy budget only counts may be read",
                 )
-            names.append(output_name(projection))
-    return names
+            positions.append(index)
+    return positions
 
 
-def add_noise(table: pa.Table, columns: Sequence[str], epsilon: float) -> pa.Table:
-    """``table`` with discrete Laplace noise on ``columns`` (scale ``len(columns) / epsilon``)."""
+def add_noise(table: pa.Table, columns: Sequence[int], epsilon: float) -> pa.Table:
+    """``table`` with discrete Laplace noise on the columns at ``columns`` (scale
+    ``len(columns) / epsilon``)."""
     if not columns or table.num_rows == 0:
         return table
     dp = _opendp()
     scale = len(columns) / epsilon
     measurement = dp.m.make_laplace(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
-    for name in columns:
-        index = table.schema.get_field_index(name)
+    for index in columns:
+        name = table.schema.field(index).name
         values = table.column(index).to_pylist()
         noisy = [None if value is None else max(0, int(measurement(int(value)))) for value in values]
         table = table.set_column(index, pa.field(name, pa.int64()), pa.array(noisy, pa.int64()))

@@ -88,3 +88,25 @@ def test_a_flight_ticket_with_unstorable_text_is_a_clean_refusal(space: DataSpac
         assert reader.flight(location, "SELECT count(*) AS n FROM data").num_rows == 1
     finally:
         server.shutdown()
+
+
+BUDGET = {"leftOperand": "sluis:epsilon", "operator": "lteq", "rightOperand": 1}
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT region, count(*) AS n, count(*) AS n FROM data GROUP BY region",
+    "SELECT count(*) AS region, region FROM data GROUP BY region",
+    "SELECT count(*), count(*) FROM data",
+])
+def test_aggregate_output_columns_of_one_name_are_refused(space: DataSpace, sql: str) -> None:
+    # Cells are suppressed and noised by their column: two columns of one name cannot be told
+    # apart (under a privacy budget the read used to spend epsilon and then cut the stream).
+    transfer = space.transfer(space.agreement(research_permission(BUDGET, action="aggregate")))
+    address = space.plane.issue_access(transfer)
+    response = _post(space, address.endpoint, address.token, json.dumps({"sql": sql}).encode())
+    assert response.status_code == 403, (response.status_code, response.content[:200])
+    assert response.json()["code"] in ("aggregate_only", "policy_denied")  # not a plain aggregate
+    fine = json.dumps({"sql": "SELECT region, count(*) AS n FROM data GROUP BY region"}).encode()
+    counted = _post(space, address.endpoint, address.token, fine)
+    assert counted.status_code == 200
+    assert counted.headers["Sluis-Epsilon-Spent"] == "0.1"  # the refused query spent nothing
