@@ -151,13 +151,17 @@ def canonical_statements(graph: Graph) -> list[str]:
     return sorted(set(ntriples_lines(to_canonical_graph(graph))))
 
 
-def record_document(graph: Graph, subject: str) -> dict[str, Any]:
-    """The JSON form of a record that proofs sign (without its proofs)."""
+def record_document(graph: Graph, subject: str, statements: Sequence[str] | None = None) -> dict[str, Any]:
+    """The JSON form of a record that proofs sign (without its proofs).
+
+    ``statements`` are :func:`canonical_statements` of ``graph`` when the caller has them already
+    (a harvester computes them once per record for its change digest and its proof check).
+    """
     return {
         "@context": RECORD_CONTEXT,
         "type": RECORD_DOCUMENT_TYPE,
         "id": subject,
-        "statements": canonical_statements(graph),
+        "statements": list(statements) if statements is not None else canonical_statements(graph),
     }
 
 
@@ -241,12 +245,14 @@ class RecordSigner:
         return document
 
 
-def verify_record(graph: Graph, subject: str, proof: Any, key_for: KeyLookup) -> list[str]:
+def verify_record(
+    graph: Graph, subject: str, proof: Any, key_for: KeyLookup, statements: Sequence[str] | None = None
+) -> list[str]:
     """Verify a stored record's proof set; return the verification methods that verified.
 
     Raises ``ProofError`` when the record or a proof was altered or a key is unknown.
     """
-    document = record_document(graph, subject)
+    document = record_document(graph, subject, statements)
     document["proof"] = proof
     return verify_document(document, key_for)
 

@@ -65,6 +65,8 @@ class PageRecord:
     """The proof the source node listed for the record (a Sluis node's own signature), if any."""
     catalog_record: str | None = None
     """The source's ``dcat:CatalogRecord`` for the dataset, when the page lists one."""
+    statements: tuple[str, ...] | None = None
+    """The record's canonical statements (digest and proof check share them), when known."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,9 @@ def read_page(graph: Graph, url: str, source: str) -> Page:
         statements = canonical_statements(record)
         digest = hashlib.sha256("\n".join(statements).encode("utf-8")).hexdigest()
         catalog_record, proof = proofs.get(str(subject), (None, None))
-        records.append(PageRecord(str(subject), subject, record, digest, proof, catalog_record))
+        records.append(
+            PageRecord(str(subject), subject, record, digest, proof, catalog_record, tuple(statements))
+        )
     next_urls = sorted({str(o) for term in _NEXT_TERMS for o in graph.objects(None, term)})
     next_url = urljoin(url, next_urls[0]) if next_urls else None
     return Page(url, records, sorted(set(deleted)), next_url, [], newest, rejected)

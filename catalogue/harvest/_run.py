@@ -363,7 +363,14 @@ class Harvester:
             if origin is not None and origin.digest == record.digest:
                 unchanged.append(record.dataset)
                 continue
-            verdict = judge(source, self.settings.trusted, record.dataset, record.graph, record.node_proof)
+            verdict = judge(
+                source,
+                self.settings.trusted,
+                record.dataset,
+                record.graph,
+                record.node_proof,
+                record.statements,
+            )
             if verdict.quarantined and record.node_proof is not None:
                 record, verdict = self._signed_form(source, record, verdict)
             if verdict.quarantined:

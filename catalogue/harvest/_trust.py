@@ -14,7 +14,7 @@ here too, as values with their reason:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ def judge(
     dataset: str,
     graph: Graph,
     proof: Any,
+    statements: Sequence[str] | None = None,
 ) -> Verdict:
     """The verdict on one record as received from ``source`` (pure; no network)."""
     if source.publishers:
@@ -64,7 +65,7 @@ def judge(
             )
         return Verdict(TRUST_UNTRUSTED)
     try:
-        methods = verify_record(graph, dataset, proof, did_key_lookup)
+        methods = verify_record(graph, dataset, proof, did_key_lookup, statements)
     except ProofError as error:
         return Verdict(TRUST_QUARANTINED, f"proof does not verify: {error.message}")
     if not keys:
