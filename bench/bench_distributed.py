@@ -18,6 +18,8 @@ says so and stops without them. Usage: ``python bench/bench_distributed.py [--re
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import os
 import random
 import resource
@@ -262,7 +264,11 @@ def main() -> None:
               "(./dev bench starts both servers)")
         return
     count = args.records or (1_000 if args.quick else 20_000 if args.full else 5_000)
-    run(count, virtuoso, postgres)
+    # The test suite empties the same server's graphs: hold its lock (tests/distributed/conftest.py).
+    digest = hashlib.sha256(virtuoso.encode()).hexdigest()[:12]
+    with (Path(tempfile.gettempdir()) / f"sluis-virtuoso-{digest}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run(count, virtuoso, postgres)
 
 
 if __name__ == "__main__":

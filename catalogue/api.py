@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from rdflib import Graph, Literal, URIRef
 from starlette.concurrency import run_in_threadpool
 
-from catalogue.backends import open_index, open_sparql, open_store
+from catalogue.backends import open_sparql, open_storage
 from catalogue.config import (
     DEFAULT_CATALOG_PAGE_SIZE,
     DEFAULT_SEARCH_PAGE_SIZE,
@@ -175,8 +175,7 @@ def open_node(
     if validate is None:
         validate, default_bulk = default_validator()
         validate_many = validate_many or default_bulk
-    store = open_store(settings.store_url, data_dir / STORE_DIR)
-    index = open_index(settings.index_url, data_dir / INDEX_FILE)
+    store, index = open_storage(settings, data_dir / STORE_DIR, data_dir / INDEX_FILE)
     if isinstance(store, OxigraphStore) and isinstance(index, SearchIndex):
         # Embedded: this process is the only writer, so what a crash left half-written is undone
         # before anything reads (a shared store recovers its own dead writers' batches).

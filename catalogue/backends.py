@@ -32,12 +32,16 @@ def describe(url: str | None) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def open_store(url: str | None, embedded_path: Path) -> RecordStore:
-    """The record store ``url`` names, or the embedded Oxigraph store at ``embedded_path``."""
+def open_store(url: str | None, embedded_path: Path, *, recover: bool = True) -> RecordStore:
+    """The record store ``url`` names, or the embedded Oxigraph store at ``embedded_path``.
+
+    ``recover`` False leaves a SPARQL store's dead writers' batches for the caller to recover
+    (:func:`open_storage` does, knowing the index).
+    """
     if not url:
         return OxigraphStore(embedded_path)
     if urlsplit(url).scheme in SCHEMES:
-        return SparqlEndpointStore.from_url(url)
+        return SparqlEndpointStore.from_url(url, recover=recover)
     raise ValueError(
         f"store URL {describe(url)!r}: use sparql+http://host:port/path (a SPARQL 1.1 endpoint) "
         "or leave it out for the embedded store"
@@ -56,6 +60,28 @@ def open_index(url: str | None, embedded_path: Path) -> SearchBackend:
         f"index URL {describe(url)!r}: use postgresql://user@host:port/database "
         "or leave it out for the embedded index"
     )
+
+
+def open_storage(
+    settings: CatalogueConfig, store_path: Path, index_path: Path
+) -> tuple[RecordStore, SearchBackend]:
+    """A node's store and index; a shared store recovers its dead writers' batches knowing what
+    the index committed (kept) and what it did not (rolled back)."""
+    store = open_store(settings.store_url, store_path, recover=False)
+    try:
+        index = open_index(settings.index_url, index_path)
+    except BaseException:
+        store.close()
+        raise
+    if isinstance(store, SparqlEndpointStore):
+
+        def committed(record_id: str) -> int | None:
+            row = index.get(record_id)
+            return None if row is None else row.version
+
+        store.committed_version = committed
+        store.recover()
+    return store, index
 
 
 def open_sparql(

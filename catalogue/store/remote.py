@@ -208,6 +208,10 @@ class SparqlEndpointStore:
         # No redirects: a store answers where it was configured, never elsewhere.
         self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
         self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self.committed_version: Callable[[str], int | None] | None = None
+        """The version of a record the search index committed (set by whoever opens the index
+        with this store); recovery keeps batch versions the index already holds."""
         if recover:
             self.recover()
 
@@ -430,7 +434,8 @@ class SparqlEndpointStore:
         if len({record.record_id for record in versions}) != len(versions):
             raise StoreError("duplicate-record", "one write holds at most one version per record")
         with self._write_lock:
-            batch = self._claim(versions)
+            held = self._held_for(versions)
+            batch = held or self._claim(versions)
             try:
                 current = self._current_version_numbers([record.record_id for record in versions])
                 for record in versions:
@@ -450,22 +455,48 @@ class SparqlEndpointStore:
                     self._remove_versions(versions)
                     raise
             finally:
-                self._release(batch)
+                if held is None:
+                    self._release(batch)
+
+    def _held_for(self, versions: Sequence[RecordVersion]) -> str | None:
+        """The batch :meth:`pending` claimed for these versions on this thread, if any."""
+        held: tuple[str, frozenset[tuple[str, int]]] | None = getattr(self._local, "held", None)
+        if held is None:
+            return None
+        wanted = {(record.record_id, record.version) for record in versions}
+        return held[0] if wanted <= held[1] else None
 
     @contextmanager
     def pending(self, versions: Sequence[RecordVersion]) -> Iterator[None]:
-        """Nothing to note locally: each write is journalled in the endpoint itself (:meth:`_claim`)
-        and a dead writer's batch recovered from there (:meth:`recover`)."""
-        yield
+        """Hold the batch's claim for the whole publish: store write *and* index commit.
+
+        The publisher wraps both in this block, so the batch stays named in the store until the
+        index has committed too. A writer killed after its store write but before the index
+        commit leaves the batch pending, and :meth:`recover` decides by the index: versions it
+        committed are kept, the others rolled back — store and index agree again, and a retried
+        publish is a first publish (never a 409 for a record search cannot find).
+        """
+        if not versions or getattr(self._local, "held", None) is not None:
+            yield
+            return
+        batch = self._claim(versions)
+        self._local.held = (batch, frozenset((record.record_id, record.version) for record in versions))
+        try:
+            yield
+        finally:
+            self._local.held = None
+            self._release(batch)
 
     def revert(self, versions: Sequence[RecordVersion]) -> None:
         """Undo :meth:`write` of these versions (a later step of a publish failed)."""
         with self._write_lock:
-            batch = self._claim(versions)
+            held = self._held_for(versions)
+            batch = held or self._claim(versions)
             try:
                 self._remove_versions(versions)
             finally:
-                self._release(batch)
+                if held is None:
+                    self._release(batch)
 
     def _claim(self, versions: Sequence[RecordVersion], *, retry: bool = True) -> str:
         batch = f"{_BATCH_PREFIX}{uuid.uuid4()}"
@@ -567,17 +598,25 @@ class SparqlEndpointStore:
         return found
 
     def recover(self) -> int:
-        """Roll back every batch whose writer died (older than the lease); return how many."""
+        """Finish with every batch whose writer died (older than the lease); return how many.
+
+        Each version of such a batch is kept if the search index committed it (see
+        :attr:`committed_version`: the writer died after its index commit, before releasing the
+        batch) and rolled back otherwise.
+        """
         deadline = self._clock() - self._lease
         recovered = 0
         for batch, started, writes in self.pending_batches():
             if started > deadline:
                 continue  # a live writer (maybe another process) is still inside its lease
             _log.warning(
-                "rolling back a batch left unfinished by a stopped writer",
+                "recovering a batch left unfinished by a stopped writer",
                 extra={"batch": batch, "records": len(writes)},
             )
             for record_id, version in writes:
+                committed = self.committed_version(record_id) if self.committed_version else None
+                if committed is not None and committed >= version:
+                    continue
                 self._roll_back(record_id, version)
             self._release(batch)
             recovered += 1

@@ -6,10 +6,13 @@ and the index: what one publishes the other serves and finds at once.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import textwrap
 import time
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -234,3 +237,78 @@ def test_serve_names_a_store_or_index_url_it_cannot_use(
     unreachable = f"sparql+http://127.0.0.1:{free_port()}/sparql"
     assert main(["catalogue", "serve", "--data", folder, "--store", unreachable]) == 2
     assert "cannot be reached" in capsys.readouterr().err
+
+
+_KILLED_PUBLISH = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from catalogue.api import open_node
+    from catalogue.config import CatalogueConfig
+    from catalogue.store.remote import SparqlEndpointStore
+    from tests.catalogue.catalogue_records import dataset_turtle
+
+    folder, store_url, index_url, moment = sys.argv[1:5]
+    if moment == "after-store-write":  # the store has the version, the index has not committed
+        write = SparqlEndpointStore.write
+        def write_then_die(self, versions, *, bulk=False):
+            write(self, versions, bulk=bulk)
+            os.kill(os.getpid(), signal.SIGKILL)
+        SparqlEndpointStore.write = write_then_die
+    else:  # both have it; the batch is not released yet
+        def die(self, batch):
+            os.kill(os.getpid(), signal.SIGKILL)
+        SparqlEndpointStore._release = die
+    node = open_node(Path(folder), CatalogueConfig(store_url=store_url, index_url=index_url))
+    turtle = dataset_turtle("tram", title="Tram punctuality").encode()
+    node.publisher.publish(turtle, "text/turtle", owner=None)
+    """
+)
+
+
+@pytest.mark.virtuoso
+@pytest.mark.postgres
+@pytest.mark.parametrize("moment", ["after-store-write", "after-index-commit"])
+def test_a_replica_killed_during_a_publish_leaves_store_and_index_agreeing(
+    tmp_path: Path, virtuoso_url: str, postgres_url: str, moment: str
+) -> None:
+    from catalogue.index_postgres import PostgresIndex
+    from catalogue.publish import record_id_for
+    from catalogue.store.remote import SparqlEndpointStore
+    from tests.catalogue.catalogue_records import dataset_iri
+
+    folder = tmp_path / "node"
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_PUBLISH, str(folder), virtuoso_url, postgres_url, moment],
+        cwd=REPO_ROOT, capture_output=True, timeout=300, check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    record_id = record_id_for(dataset_iri("tram"))
+
+    # What the next replica to start does, with the lease already past (the default is 5 minutes).
+    store = SparqlEndpointStore.from_url(virtuoso_url, lease=timedelta(0), recover=False)
+    index = PostgresIndex(postgres_url)
+    assert len(store.pending_batches()) == 1
+    store.committed_version = lambda name: None if (row := index.get(name)) is None else row.version
+    assert store.recover() == 1
+    store.close()
+    index.close()
+
+    node = open_node(folder, CatalogueConfig(store_url=virtuoso_url, index_url=postgres_url))
+    try:
+        stored = node.store.current(record_id)
+        indexed = node.index.get(record_id)
+        found = node.index.search(SearchQuery("tram")).total
+        if moment == "after-store-write":
+            assert (stored, indexed, found) == (None, None, 0)
+            again = node.publisher.publish(
+                dataset_turtle("tram", title="Tram punctuality").encode(), "text/turtle", owner=None
+            )
+            assert again.record_id == record_id  # a first publish, not a 409
+        else:
+            assert stored is not None
+            assert indexed is not None
+            assert (stored.version, indexed.version, found) == (1, 1, 1)
+        assert node.index.search(SearchQuery("tram")).total == 1
+    finally:
+        node.close()
