@@ -19,18 +19,17 @@ journal protocol in the store itself (graph ``urn:sluis:batches``):
 2. the versions are checked (each must be the next of its record) while the locks are held;
 3. *write*: the versions as ``INSERT DATA`` requests (as few as the server's request size limits
    allow; blank nodes skolemised, see :func:`skolemised`);
-4. *release*: the batch and its locks are deleted.
+4. *release*: the batch and its locks are deleted. In a publish, :meth:`pending` holds the claim
+   around the store write *and* the index commit, so release comes after both.
 
 If any request of step 3 fails, the batch's versions are removed again (each record back at its
 previous version) before the error is raised. If the process dies between 1 and 4, the batch stays
-named in the store: :meth:`recover` (run when a store is opened) removes every batch older than the lease and
-puts its records back at their previous versions, so a half-written batch never survives a
-restart. Until 4 the batch is not acknowledged, so the search index (committed after the store,
-see :mod:`catalogue.publish`) never holds a version this rolls back.
+named in the store: :meth:`recover` (run when a node opens the store, knowing the index) finishes
+every batch older than the lease: versions the index committed are kept, the others rolled back,
+so store and index agree again after any crash.
 
-Reads are SPARQL SELECTs (JSON results); the node's public SPARQL endpoint forwards read-only
-queries (already checked by :class:`catalogue.store.SparqlRunner`) and parses the answer into
-Oxigraph's result objects, so results are serialised exactly as for the embedded store.
+Reads are SPARQL SELECTs (JSON results). The node's public SPARQL endpoint does not go through
+this class: :class:`catalogue.store.remote_sparql.RemoteSparqlRunner` forwards checked queries.
 """
 
 from __future__ import annotations
@@ -426,7 +425,7 @@ class SparqlEndpointStore:
     def write(self, versions: Sequence[RecordVersion], *, bulk: bool = False) -> None:
         """Store new versions (each the next number of its record), all or nothing (see module).
 
-        ``bulk`` makes no difference here: every batch is one update request.
+        ``bulk`` makes no difference here: every batch goes as ``INSERT DATA`` requests.
         """
         del bulk
         if not versions:
