@@ -16,14 +16,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from connector.callbacks import CallbackPolicy
 from connector.config import ConnectorConfig
 from connector.control import AccessIssuer, ConnectorService
 from connector.dsp_client import DspClient
-from connector.dsp_http import dsp_router
-from connector.http import StrictJsonBodies, install_operations, install_problem_handlers
+from connector.dsp_http import dsp_error_response, dsp_router
+from connector.http import (
+    FieldError,
+    RefuseUnstorableUrls,
+    StrictJsonBodies,
+    install_operations,
+    install_problem_handlers,
+    problem_response,
+)
 from connector.identity import DidResolver, KeyPair, did_document, dsp_service
 from connector.management import MAX_MANAGEMENT_BODY_BYTES, BodySizeLimit, management_router
 from connector.openapi import describe_connector
@@ -36,6 +43,15 @@ _log = logging.getLogger(__name__)
 
 Recorder = Callable[[str, str, Mapping[str, Any]], None]
 DSP_VERSION = "2025-1"
+
+
+def _url_refusal(path: str, reason: str) -> Response:
+    """A refused URL: a DSP error under ``/dsp``, a problem elsewhere."""
+    if path == "/dsp" or path.startswith("/dsp/"):
+        return dsp_error_response(path, 400, "invalid-url", reason)
+    return problem_response(
+        400, "Invalid URL", reason, code="invalid-url", errors=[FieldError("(url)", reason)]
+    )
 
 
 def _data_plane(config: ConnectorConfig, store: Store, key: Any, resolver: Any) -> Any | None:
@@ -104,6 +120,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, prefix="/management")
+    app.add_middleware(RefuseUnstorableUrls, answer=_url_refusal)
     app.add_middleware(
         StrictJsonBodies,
         prefixes=("/management", "/data"),

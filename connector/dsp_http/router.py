@@ -77,6 +77,13 @@ def _error_body(area: str, error: DspError) -> dict[str, Any]:
     return dsp.transfer_error(error.provider_pid, error.consumer_pid, error.code, reasons)
 
 
+def dsp_error_response(path: str, status: int, code: str, reason: str) -> Response:
+    """A DSP error for a request under ``/dsp`` that no route answered (the area from the path)."""
+    area = path.removeprefix("/dsp/").split("/", 1)[0]
+    area = area if area in ("negotiations", "transfers") else "catalog"
+    return SafeJSONResponse(_error_body(area, DspError(status, code, reason)), status_code=status)
+
+
 def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> APIRouter:
     """The DSP endpoints, mounted under ``/dsp``."""
     router = APIRouter(prefix="/dsp", tags=["dsp"])

@@ -10,8 +10,10 @@ hands the unchanged bytes on to the route. The DSP routes read their bodies them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from urllib.parse import unquote_to_bytes
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.http.body import BodyError
@@ -89,3 +91,42 @@ class StrictJsonBodies:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+UrlRefusal = Callable[[str, str], Response]
+
+
+def _problem_refusal(path: str, reason: str) -> Response:
+    return problem_response(400, "Invalid URL", reason, code="invalid-url",
+                            errors=[FieldError("(url)", reason)])
+
+
+class RefuseUnstorableUrls:
+    """Refuse (400) a request whose path or query string holds U+0000, before any route runs.
+
+    Ids and filters in URLs are looked up in the database, and PostgreSQL cannot hold U+0000 in
+    text: the driver refuses such a parameter with an error every route would have to expect
+    (a 500 otherwise). No record can hold one (bodies with it are refused), so such a URL names
+    nothing; it is refused here once for every route. ``answer`` builds the refusal for a path
+    (the DSP endpoints answer in their own error format).
+    """
+
+    def __init__(self, app: ASGIApp, answer: UrlRefusal | None = None) -> None:
+        self.app = app
+        self.answer = answer or _problem_refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = str(scope.get("path", ""))
+            query = bytes(scope.get("query_string", b""))
+            where = None
+            if "\x00" in path:
+                where = "path"
+            elif b"\x00" in unquote_to_bytes(query):
+                where = "query string"
+            if where is not None:
+                reason = f"the URL's {where} holds U+0000, which no id or value can hold"
+                response = self.answer(path.replace("\x00", "%00"), reason)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
