@@ -458,6 +458,10 @@ class Harvester:
                 else:
                     rejected.append((record.dataset, f"{error.title}: {reason}"))
                 continue
+            held = item.version.quality.get("quality", {}).get("quarantined")
+            if held:  # the pipeline's own checks (a publisher proof in the record) failed it
+                proof_failures.append((record, str(held)))
+                continue
             row = replace(item.row, facets={**item.row.facets, "trust": (verdict.trust,)})
             prepared.append(replace(item, row=row))
             origins.append(

@@ -64,11 +64,20 @@ def test_a_static_file_server_of_catalogue_dumps_is_harvested_whole(corpus: Path
 
     opened = open_node(node)
     try:
-        stored = {row.dataset for row in opened.index.changes(modified_since=None, offset=0, limit=10_000)[1]}
+        rows = opened.index.changes(modified_since=None, offset=0, limit=10_000)[1]
+        versions = [opened.store.current(row.record_id) for row in rows]
     finally:
         opened.close()
+    stored = {row.dataset for row in rows}
     assert expected_iris <= stored
     assert len(stored) == len(expected_iris) + blank
+    # Stored whatever their conformance, each scored for it, with the repairs made recorded.
+    assert all(version is not None and "conformance" in version.quality["quality"] for version in versions)
+    assert (
+        sum(1 for version in versions if version and version.quality["quality"]["conformance"]["violations"])
+        > 0
+    )
+    assert sum(len(version.quality.get("repairs", [])) for version in versions if version) > 0
 
 
 def test_an_unchanged_dump_is_not_read_again(tmp_path: Path) -> None:
