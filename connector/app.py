@@ -64,7 +64,7 @@ def _data_plane(config: ConnectorConfig, store: Store, key: Any, resolver: Any) 
         except (ImportError, AttributeError):
             _log.warning("no data plane available; transfers will be refused")
             return None
-    return factory(config, store, key, config.storage.url, key_resolver=resolver)
+    return factory(config, store, key, store.db, key_resolver=resolver)
 
 
 def create_app(

@@ -1,6 +1,7 @@
 """Tamper-evident evidence of every data-plane read and denial: a signed, hash-chained log.
 
-``AuditLog`` appends to and reads the chain in the connector's database; ``verify_chain``
+``AuditLog`` appends to and reads the chain in the connector's database (a
+:class:`connector.database.Database`, shared with store and data plane); ``verify_chain``
 checks any sequence of entries offline; ``export_log`` / ``verify_export`` write and check the
 JSON Lines files that compliance officers of provider and consumer keep.
 """
@@ -15,7 +16,6 @@ from connector.audit.chain import (
     seal,
     verify_chain,
 )
-from connector.audit.database import Database, Transaction
 from connector.audit.errors import AuditError
 from connector.audit.export import ExportSummary, ExportVerification, export_log, verify_export
 from connector.audit.log import AuditLog, Signer
@@ -27,11 +27,9 @@ __all__ = [
     "AuditLog",
     "ChainProblem",
     "ChainReport",
-    "Database",
     "ExportSummary",
     "ExportVerification",
     "Signer",
-    "Transaction",
     "body_hash",
     "entry_hash",
     "export_log",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class AuditError(Exception):
-    """The audit log or its storage could not do what was asked (bad URL, unreadable export...)."""
+    """The audit log or its storage could not do what was asked (unreadable or foreign export...)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -2,7 +2,8 @@
 
 Appends are serialised (one exclusive transaction reads the head and inserts the next entry),
 so concurrent reads on several replicas still produce one linear chain. The table is ours
-(``sluis_audit_entries``), next to the connector's own tables under the same storage URL.
+(``sluis_audit_entries``, migration 2 of :mod:`connector.database.migrations`), next to the
+connector's own tables under the same storage URL and in the same pool.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from connector.audit.chain import GENESIS_HASH, AuditEntry, ChainReport, Verifier, seal, verify_chain
-from connector.audit.database import Database
+from connector.database import Database
 
 _log = logging.getLogger(__name__)
 
@@ -22,23 +23,6 @@ _log = logging.getLogger(__name__)
 PAGE_SIZE = 1000
 # A body is a handful of identifiers, counts and a decision summary; a bigger one is a bug.
 MAX_BODY_BYTES = 64 * 1024
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS sluis_audit_entries (
-        seq BIGINT PRIMARY KEY,
-        prev_hash TEXT NOT NULL,
-        body_hash TEXT NOT NULL,
-        entry_hash TEXT NOT NULL,
-        signature TEXT NOT NULL,
-        signer TEXT NOT NULL,
-        body TEXT NOT NULL,
-        agreement_id TEXT,
-        consumer_id TEXT,
-        recorded_at TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS sluis_audit_by_consumer ON sluis_audit_entries (consumer_id, seq)",
-    "CREATE INDEX IF NOT EXISTS sluis_audit_by_agreement ON sluis_audit_entries (agreement_id, seq)",
-)
 
 _COLUMNS = "seq, prev_hash, body_hash, entry_hash, signature, signer, body"
 
@@ -49,9 +33,11 @@ class Signer(Protocol):
     def sign(self, message: bytes) -> bytes: ...
 
 
-def _row_to_entry(row: tuple[Any, ...]) -> AuditEntry:
-    seq, prev_hash, digest, linked, signature, signer, body = row
-    return AuditEntry(int(seq), prev_hash, digest, linked, signature, signer, json.loads(body))
+def _row_to_entry(row: Mapping[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        int(row["seq"]), row["prev_hash"], row["body_hash"], row["entry_hash"], row["signature"],
+        row["signer"], json.loads(row["body"]),
+    )
 
 
 class AuditLog:
@@ -61,7 +47,7 @@ class AuditLog:
         self._db = database
         self._key = key
         self._signer_id = signer_id
-        database.ensure_schema("audit", SCHEMA)
+        database.ensure_migrated()
 
     def append(self, body: Mapping[str, Any]) -> AuditEntry:
         """Seal ``body`` as the next entry. ``recorded_at`` is added when the body lacks ``at``."""
@@ -73,8 +59,8 @@ class AuditLog:
         if len(text.encode()) > MAX_BODY_BYTES:
             raise ValueError(f"audit body larger than {MAX_BODY_BYTES} bytes")
         with self._db.transaction(exclusive=True) as tx:
-            rows = tx.execute("SELECT seq, entry_hash FROM sluis_audit_entries ORDER BY seq DESC LIMIT 1")
-            seq, prev = (int(rows[0][0]) + 1, str(rows[0][1])) if rows else (1, GENESIS_HASH)
+            head = tx.one("SELECT seq, entry_hash FROM sluis_audit_entries ORDER BY seq DESC LIMIT 1")
+            seq, prev = (int(head["seq"]) + 1, str(head["entry_hash"])) if head else (1, GENESIS_HASH)
             entry = seal(seq, prev, record, self._signer_id, self._key.sign)
             tx.execute(
                 "INSERT INTO sluis_audit_entries (seq, prev_hash, body_hash, entry_hash, signature, signer,"
@@ -92,8 +78,8 @@ class AuditLog:
         """Every entry with ``seq > after_seq`` in chain order, fetched page by page."""
         last = after_seq
         while True:
-            with self._db.transaction() as tx:
-                rows = tx.execute(
+            with self._db.transaction(write=False) as tx:
+                rows = tx.all(
                     f"SELECT {_COLUMNS} FROM sluis_audit_entries WHERE seq > ? ORDER BY seq LIMIT ?",
                     (last, PAGE_SIZE),
                 )
@@ -117,17 +103,17 @@ class AuditLog:
             clauses.append("agreement_id = ?")
             params.append(agreement_id)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._db.transaction() as tx:
-            rows = tx.execute(
+        with self._db.transaction(write=False) as tx:
+            rows = tx.all(
                 f"SELECT {_COLUMNS} FROM sluis_audit_entries {where} ORDER BY seq DESC LIMIT ?",
                 (*params, limit),
             )
         return [_row_to_entry(row) for row in reversed(rows)]
 
     def head(self) -> tuple[int, str] | None:
-        with self._db.transaction() as tx:
-            rows = tx.execute("SELECT seq, entry_hash FROM sluis_audit_entries ORDER BY seq DESC LIMIT 1")
-        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+        with self._db.transaction(write=False) as tx:
+            head = tx.one("SELECT seq, entry_hash FROM sluis_audit_entries ORDER BY seq DESC LIMIT 1")
+        return (int(head["seq"]), str(head["entry_hash"])) if head else None
 
     def verify(self, verify_signature: Verifier) -> ChainReport:
         return verify_chain(self.entries(), verify_signature)

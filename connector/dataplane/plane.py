@@ -47,7 +47,8 @@ from fastapi import APIRouter
 from sqlglot import exp
 
 from connector._policy import parsed_policy
-from connector.audit import AuditLog, Database
+from connector.audit import AuditLog
+from connector.database import Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
 from connector.dataplane.disclosure import DisclosureProfile, profile_named
 from connector.dataplane.encoders import ARROW_STREAM, check_encodable, encode
@@ -249,7 +250,7 @@ class DataPlane:
         config: Any,
         state: ContractState,
         signing_key: KeyPair,
-        storage_url: str,
+        storage: str | Database,
         *,
         key_resolver: PublicKeyResolver | None = None,
         limits: DataPlaneLimits | None = None,
@@ -280,7 +281,10 @@ class DataPlane:
         self._count_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.limits.max_concurrent_reads)
         self.clock = clock
-        self.database = Database(storage_url)
+        # The connector hands over its store's database (one pool for everything); a storage URL
+        # opens a handle of the data plane's own (a data plane running apart, tests, benchmarks).
+        self._owns_database = not isinstance(storage, Database)
+        self.database = Database(storage) if isinstance(storage, str) else storage
         self.store = DataPlaneStore(self.database)
         self.audit_signer = verification_method_id(self.provider_id)
         self.audit = AuditLog(self.database, signing_key, self.audit_signer)
@@ -713,7 +717,8 @@ class DataPlane:
     def close(self) -> None:
         self.connections.close()
         self.granted_files.close()
-        self.database.close()
+        if self._owns_database:
+            self.database.close()
 
 
 class _ProofReplayGuard:

@@ -1,4 +1,6 @@
-"""The data plane's own tables, in the connector's database (same storage URL).
+"""The data plane's own tables, in the connector's database (same storage URL, same pool).
+
+Their schema is migration 2 of :mod:`connector.database.migrations`.
 
 * ``sluis_dp_tokens``: every access token issued, and whether it is still usable. Refresh is a
   compare-and-set from ``active`` to ``refreshed`` (a replayed refresh finds nothing to update);
@@ -23,48 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.audit import Database
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS sluis_dp_tokens (
-        jti TEXT PRIMARY KEY,
-        transfer_id TEXT NOT NULL,
-        agreement_id TEXT NOT NULL,
-        consumer_id TEXT NOT NULL,
-        expires_at BIGINT NOT NULL,
-        status TEXT NOT NULL,
-        replaced_by TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS sluis_dp_tokens_by_transfer ON sluis_dp_tokens (transfer_id)",
-    """CREATE TABLE IF NOT EXISTS sluis_dp_proofs (
-        jti TEXT PRIMARY KEY,
-        expires_at BIGINT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS sluis_dp_reads (
-        agreement_id TEXT PRIMARY KEY,
-        reads BIGINT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS sluis_dp_privacy (
-        counter TEXT PRIMARY KEY,
-        spent BIGINT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS sluis_dp_obligations (
-        id TEXT PRIMARY KEY,
-        agreement_id TEXT NOT NULL,
-        duty_uid TEXT NOT NULL,
-        consumer_id TEXT NOT NULL,
-        provider_id TEXT NOT NULL,
-        action TEXT NOT NULL,
-        description TEXT NOT NULL,
-        due_at TEXT,
-        status TEXT NOT NULL,
-        uses BIGINT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        evidence TEXT,
-        UNIQUE (agreement_id, duty_uid)
-    )""",
-)
+from connector.database import Database
 
 ACTIVE, REFRESHED, REVOKED = "active", "refreshed", "revoked"
 # Expired proof ids are swept at most this often (each sweep is one DELETE).
@@ -109,10 +70,8 @@ _OBLIGATION_COLUMNS = (
 )
 
 
-def _obligation(row: tuple[Any, ...]) -> Obligation:
-    values = list(row)
-    values[9] = int(values[9])
-    return Obligation(*values)
+def _obligation(row: dict[str, Any]) -> Obligation:
+    return Obligation(**{**row, "uses": int(row["uses"])})
 
 
 class DataPlaneStore:
@@ -120,7 +79,7 @@ class DataPlaneStore:
 
     def __init__(self, database: Database) -> None:
         self.db = database
-        database.ensure_schema("dataplane", SCHEMA)
+        database.ensure_migrated()
         self._last_sweep = 0.0
 
     # --- tokens -------------------------------------------------------------------------------
@@ -134,14 +93,14 @@ class DataPlaneStore:
             )
 
     def token_status(self, jti: str) -> str | None:
-        with self.db.transaction() as tx:
-            rows = tx.execute("SELECT status FROM sluis_dp_tokens WHERE jti = ?", (jti,))
-        return str(rows[0][0]) if rows else None
+        with self.db.transaction(write=False) as tx:
+            rows = tx.all("SELECT status FROM sluis_dp_tokens WHERE jti = ?", (jti,))
+        return str(rows[0]["status"]) if rows else None
 
     def claim_refresh(self, jti: str) -> bool:
         """Compare-and-set ``active`` -> ``refreshed``; False when already refreshed or revoked."""
         with self.db.transaction() as tx:
-            rows = tx.execute(
+            rows = tx.all(
                 "UPDATE sluis_dp_tokens SET status = ? WHERE jti = ? AND status = ? RETURNING jti",
                 (REFRESHED, jti, ACTIVE),
             )
@@ -153,7 +112,7 @@ class DataPlaneStore:
 
     def revoke_transfer(self, transfer_id: str) -> int:
         with self.db.transaction() as tx:
-            rows = tx.execute(
+            rows = tx.all(
                 "UPDATE sluis_dp_tokens SET status = ? WHERE transfer_id = ? AND status = ? RETURNING jti",
                 (REVOKED, transfer_id, ACTIVE),
             )
@@ -167,7 +126,7 @@ class DataPlaneStore:
             if now - self._last_sweep > PROOF_SWEEP_INTERVAL_SECONDS:
                 self._last_sweep = now
                 tx.execute("DELETE FROM sluis_dp_proofs WHERE expires_at < ?", (int(now),))
-            rows = tx.execute(
+            rows = tx.all(
                 "INSERT INTO sluis_dp_proofs (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING"
                 " RETURNING jti",
                 (jti, expires_at),
@@ -176,9 +135,9 @@ class DataPlaneStore:
 
     # --- read counters ------------------------------------------------------------------------
     def reads(self, agreement_id: str) -> int:
-        with self.db.transaction() as tx:
-            rows = tx.execute("SELECT reads FROM sluis_dp_reads WHERE agreement_id = ?", (agreement_id,))
-        return int(rows[0][0]) if rows else 0
+        with self.db.transaction(write=False) as tx:
+            rows = tx.all("SELECT reads FROM sluis_dp_reads WHERE agreement_id = ?", (agreement_id,))
+        return int(rows[0]["reads"]) if rows else 0
 
     def reserve_read(self, agreement_id: str, limit: int | None) -> int | None:
         """Count one more read, atomically; ``None`` when ``limit`` reads were already made."""
@@ -189,24 +148,24 @@ class DataPlaneStore:
                 (agreement_id,),
             )
             if limit is None:
-                rows = tx.execute(
+                rows = tx.all(
                     "UPDATE sluis_dp_reads SET reads = reads + 1 WHERE agreement_id = ? RETURNING reads",
                     (agreement_id,),
                 )
             else:
-                rows = tx.execute(
+                rows = tx.all(
                     "UPDATE sluis_dp_reads SET reads = reads + 1 WHERE agreement_id = ? AND reads < ?"
                     " RETURNING reads",
                     (agreement_id, limit),
                 )
-        return int(rows[0][0]) if rows else None
+        return int(rows[0]["reads"]) if rows else None
 
     # --- differential-privacy budget ---------------------------------------------------------
     def privacy_spent(self, counter: str) -> int:
         """Budget spent under ``counter`` (millionths of epsilon)."""
-        with self.db.transaction() as tx:
-            rows = tx.execute("SELECT spent FROM sluis_dp_privacy WHERE counter = ?", (counter,))
-        return int(rows[0][0]) if rows else 0
+        with self.db.transaction(write=False) as tx:
+            rows = tx.all("SELECT spent FROM sluis_dp_privacy WHERE counter = ?", (counter,))
+        return int(rows[0]["spent"]) if rows else 0
 
     def spend_privacy(self, counter: str, amount: int, budget: int) -> int | None:
         """Spend ``amount`` if the total stays within ``budget``, atomically; the new total, or
@@ -217,12 +176,12 @@ class DataPlaneStore:
                 " ON CONFLICT (counter) DO NOTHING",
                 (counter,),
             )
-            rows = tx.execute(
+            rows = tx.all(
                 "UPDATE sluis_dp_privacy SET spent = spent + ? WHERE counter = ? AND spent + ? <= ?"
                 " RETURNING spent",
                 (amount, counter, amount, budget),
             )
-        return int(rows[0][0]) if rows else None
+        return int(rows[0]["spent"]) if rows else None
 
     # --- obligations --------------------------------------------------------------------------
     def track_obligation(self, agreement_id: str, duty_uid: str, consumer_id: str, provider_id: str,
@@ -256,8 +215,8 @@ class DataPlaneStore:
             clauses.append("consumer_id = ?")
             params.append(consumer_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self.db.transaction() as tx:
-            rows = tx.execute(
+        with self.db.transaction(write=False) as tx:
+            rows = tx.all(
                 f"SELECT {_OBLIGATION_COLUMNS} FROM sluis_dp_obligations{where} ORDER BY created_at, id",
                 params,
             )
@@ -266,7 +225,7 @@ class DataPlaneStore:
     def fulfil_obligation(self, obligation_id: str, agreement_id: str, evidence: str, now: datetime) -> bool:
         stamp = now.astimezone(UTC).isoformat(timespec="seconds")
         with self.db.transaction() as tx:
-            rows = tx.execute(
+            rows = tx.all(
                 "UPDATE sluis_dp_obligations SET status = 'fulfilled', evidence = ?, updated_at = ?"
                 " WHERE id = ? AND agreement_id = ? AND status = 'pending' RETURNING id",
                 (json.dumps({"note": evidence}), stamp, obligation_id, agreement_id),

@@ -14,7 +14,7 @@ from typing import Final
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from connector.audit import AuditLog, Database
+from connector.audit import AuditLog
 from connector.catalog import CatalogBuilder
 from connector.config import ConnectorConfig
 from connector.control import ConnectorService
@@ -56,7 +56,7 @@ def install_pages(
     """Mount the pages on ``app`` (reads and writes go through ``service`` and its store).
 
     ``data_plane`` says whether this connector serves data (and so keeps an audit log and counts
-    reads); the pages open their own read handles on the same database.
+    reads); the pages read and write through the store's database (the one pool).
     """
     token = config.management.token
 
@@ -69,7 +69,7 @@ def install_pages(
         token_name="operator token",  # noqa: S106 - the name of the field, not a token
         navigation=NAVIGATION,
     )
-    database = Database(config.storage.url)
+    database = service.store.db
     audit = AuditLog(database) if data_plane else None
     reads = None
     if data_plane:

@@ -1,10 +1,10 @@
-"""Persistence of the connector: SQLite (WAL) by default, PostgreSQL for several replicas.
+"""The control plane's persistence, on :mod:`connector.database` (SQLite WAL or PostgreSQL).
 
 Compare-and-set transitions, one transaction per state change, an outbox for what must still
 be sent, and the shared jti replay table. :class:`Store` is also the data plane's ``ContractState``.
 """
 
-from connector.store._db import Database, StoreError, sqlite_path
+from connector.database import Database, StoreError, sqlite_path
 from connector.store.store import (
     OUTBOX_LEASE_SECONDS,
     AgreementRecord,

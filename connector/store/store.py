@@ -19,15 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from connector.database import Database, Transaction
 from connector.dataplane.contract_state import AgreementView, AssetData, TransferView
-from connector.store._db import Database, Transaction
-from connector.store._migrations import MIGRATIONS, migration_statements
 
 #: An outbox lease: a worker that claimed a message and died releases it after this long.
 OUTBOX_LEASE_SECONDS = 10.0
 #: Expired jti entries are purged at most this often (the table would otherwise only grow).
 REPLAY_PURGE_INTERVAL_SECONDS = 60.0
-_PG_MIGRATION_LOCK = 0x51_75_15  # any constant shared by all our processes
 
 
 def _dumps(value: Any) -> str:
@@ -166,18 +164,9 @@ class Store:
     # -- schema -------------------------------------------------------------------------------
 
     def migrate(self) -> int:
-        """Bring the schema up to date; safe to run from several processes at once. Returns the version."""
-        with self.db.transaction() as tx:
-            if self.dialect == "postgres":
-                tx.execute("SELECT pg_advisory_xact_lock(?)", (_PG_MIGRATION_LOCK,))
-            tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = tx.one("SELECT max(version) AS v FROM schema_version")
-            current = int(row["v"]) if row and row["v"] is not None else 0
-            for index in range(current, len(MIGRATIONS)):
-                for statement in migration_statements(index, self.dialect):
-                    tx.execute(statement)
-                tx.execute("INSERT INTO schema_version (version) VALUES (?)", (index + 1,))
-        return len(MIGRATIONS)
+        """Bring the schema of every table up to date (see :mod:`connector.database.migrations`);
+        safe to run from several processes at once. Returns the version."""
+        return self.db.migrate()
 
     # -- assets, policies, contract definitions -------------------------------------------------
 

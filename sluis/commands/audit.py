@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from connector.audit import AuditError, AuditLog, ChainReport, Database, export_log, verify_export
-from connector.audit.database import sqlite_path
+from connector.audit import AuditError, AuditLog, ChainReport, export_log, verify_export
 from connector.audit.export import public_key_verifier
+from connector.database import Database, StoreError, sqlite_path
 from connector.identity import KeyPair, public_key_from_multibase, public_key_to_multibase
 from sluis.cli import EXIT_FINDINGS, EXIT_OK, CommandError
 
@@ -95,7 +95,7 @@ def _verify(args: argparse.Namespace) -> int:
             raise CommandError(f"--storage: no database at {sqlite_path(storage)}")
         log = AuditLog(Database(storage))
         return _print_report(log.verify(public_key_verifier(public)), storage)
-    except AuditError as error:
+    except (AuditError, StoreError) as error:
         raise CommandError(str(error)) from None
 
 
@@ -109,7 +109,7 @@ def _export(args: argparse.Namespace) -> int:
         if storage.startswith("sqlite:") and not Path(sqlite_path(storage)).is_file():
             raise CommandError(f"storage: no database at {sqlite_path(storage)}")
         log = AuditLog(Database(storage))
-    except AuditError as error:
+    except (AuditError, StoreError) as error:
         raise CommandError(str(error)) from None
     out_path = Path(args.out)
     try:

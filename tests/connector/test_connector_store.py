@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.database import MIGRATIONS
 from connector.store import (
     AgreementRecord,
     AssetRecord,
@@ -50,7 +51,7 @@ def _negotiation(state: str = "REQUESTED", **details: object) -> ProcessRecord:
 
 
 def test_migrations_are_idempotent(store: Store) -> None:
-    assert store.migrate() == store.migrate() == 1
+    assert store.migrate() == store.migrate() == len(MIGRATIONS)
 
 
 def test_a_stale_writer_cannot_advance_a_process(store: Store) -> None:

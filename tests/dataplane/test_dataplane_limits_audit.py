@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 
-from connector.audit import AuditLog, Database, export_log, verify_export
+from connector.audit import AuditLog, export_log, verify_export
 from connector.audit.export import public_key_verifier
+from connector.database import Database
 from connector.dataplane import DataPlane
 from connector.jobs import JobError
 from sluis.cli import main as sluis_main

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.audit import Database
+from connector.database import Database
 from connector.pages.negotiate import prefers_html
 from connector.pages.register_store import RegisterChoices
 

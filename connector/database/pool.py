@@ -1,9 +1,24 @@
-"""One small database layer over SQLite (standard library) and PostgreSQL (psycopg 3).
+"""The connector's one database handle over SQLite (standard library) and PostgreSQL (psycopg 3).
 
-The store writes its SQL once, with ``?`` placeholders; this module adapts it to the driver,
-hands out one connection per transaction from a bounded pool, and turns rows into dicts.
-SQLite runs in WAL mode and takes its write lock at ``BEGIN IMMEDIATE`` so two writers queue
-instead of dead-locking on a lock upgrade.
+Store, data plane, audit log and pages write their SQL once, with ``?`` placeholders; this module
+adapts it to the driver, hands out one connection per unit of work from one bounded pool, and
+turns rows into dicts keyed by column name. Every table lives in the same database (one storage
+URL, one backup), so several replicas on one PostgreSQL share processes, read counters, token
+states and one audit chain.
+
+Units of work, all through :meth:`Database.transaction`:
+
+* ``transaction(write=False)``: one read statement in autocommit mode; takes no lock, so
+  readers never queue behind SQLite's one writer.
+* ``transaction()``: an atomic write. SQLite takes its write lock at ``BEGIN IMMEDIATE`` (two
+  writers queue instead of dead-locking on a lock upgrade, and a compare-and-set read inside the
+  transaction sees the row it then updates); PostgreSQL runs a plain ``BEGIN``, so
+  compare-and-set statements (``UPDATE ... WHERE version = ?``) decide between replicas.
+* ``transaction(exclusive=True)``: a write that is also serialised against every other
+  exclusive write on every replica (a PostgreSQL transaction-scoped advisory lock; SQLite's write
+  lock already does it), for read-modify-write sequences such as appending to a hash chain.
+
+The schema is :mod:`connector.database.migrations`, applied by :meth:`Database.migrate`.
 """
 
 from __future__ import annotations
@@ -18,12 +33,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-#: Connections kept open per store; FastAPI's thread pool and the outbox worker share them.
+from connector.database.migrations import MIGRATIONS, apply_migrations
+
+#: Connections kept open per database; FastAPI's thread pool, the outbox worker and the data
+#: plane's reads share them.
 POOL_SIZE = 16
-#: How long a SQLite writer waits for the lock held by another writer (another process, too).
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: How long a SQLite writer waits for the lock held by another writer (another process, too):
+#: concurrent reads each append an audit entry and bump a counter, and queue behind one another.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: How long to wait for a free pooled connection before failing loudly rather than hanging.
 POOL_WAIT_SECONDS = 30.0
+#: The advisory lock that serialises exclusive writers (audit-chain appends) on PostgreSQL.
+EXCLUSIVE_LOCK_KEY = 0x51_75_15_A0
+#: The advisory lock that lets one of several replicas starting together migrate the schema.
+MIGRATION_LOCK_KEY = 0x51_75_15
 
 
 class StoreError(Exception):
@@ -33,8 +56,14 @@ class StoreError(Exception):
 
 
 def sqlite_path(url: str, relative_to: Path | None = None) -> Path:
-    """``sqlite:///relative.db`` is relative to ``relative_to``; ``sqlite:////abs.db`` is absolute."""
-    raw = unquote(url[len("sqlite:///") :])
+    """``sqlite:///relative.db`` is relative to ``relative_to`` (else the working directory);
+    ``sqlite:////abs.db`` is absolute. An in-memory database cannot be shared, so it is refused."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise StoreError(f"a SQLite URL looks like sqlite:///file.db, got {url!r}")
+    raw = unquote(url[len(prefix) :])
+    if raw in ("", ":memory:"):
+        raise StoreError("an in-memory SQLite database cannot be shared; give a file")
     path = Path(raw)
     if not path.is_absolute() and relative_to is not None:
         path = relative_to / path
@@ -42,25 +71,28 @@ def sqlite_path(url: str, relative_to: Path | None = None) -> Path:
 
 
 class Transaction:
-    """The cursor of one open transaction; SQL uses ``?`` placeholders on both back ends."""
+    """The cursor of one unit of work; SQL uses ``?`` placeholders on both back ends."""
 
     def __init__(self, connection: Any, dialect: str) -> None:
         self._connection = connection
-        self._dialect = dialect
+        self.dialect = dialect
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self._dialect == "postgres" else sql
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the number of rows it changed."""
         cursor = self._connection.execute(self._sql(sql), tuple(params))
         return int(cursor.rowcount)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        """The first row (or ``None``); also for ``... RETURNING`` statements."""
         cursor = self._connection.execute(self._sql(sql), tuple(params))
         row = cursor.fetchone()
         return None if row is None else dict(row)
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Every row; also for ``... RETURNING`` statements."""
         cursor = self._connection.execute(self._sql(sql), tuple(params))
         return [dict(row) for row in cursor.fetchall()]
 
@@ -70,11 +102,12 @@ class Database:
 
     def __init__(self, url: str, relative_to: Path | None = None) -> None:
         self.url = url
-        if url.startswith("sqlite:///"):
+        scheme = urlsplit(url).scheme
+        if scheme == "sqlite":
             self.dialect = "sqlite"
             self._path = sqlite_path(url, relative_to)
             self._path.parent.mkdir(parents=True, exist_ok=True)
-        elif url.startswith(("postgresql://", "postgres://")):
+        elif scheme in ("postgresql", "postgres"):
             self.dialect = "postgres"
             host = urlsplit(url).hostname or ""
             if not host:
@@ -85,7 +118,41 @@ class Database:
         self._opened = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._migrate_lock = threading.Lock()
+        self._migrated = False
         self._closed = False
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or ``None`` on PostgreSQL."""
+        return self._path if self.dialect == "sqlite" else None
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Apply the numbered migrations not yet applied; safe from several processes at once.
+
+        Returns the schema version."""
+        with self._migrate_lock:
+            self._apply_migrations()
+            self._migrated = True
+        return len(MIGRATIONS)
+
+    def ensure_migrated(self) -> None:
+        """Migrate once per handle: what every component opening the database calls first."""
+        with self._migrate_lock:
+            if not self._migrated:
+                self._apply_migrations()
+                self._migrated = True
+
+    def _apply_migrations(self) -> None:
+        with self.transaction() as tx:
+            if self.dialect == "postgres":
+                # replicas starting together: one migrates, the others wait and find it done
+                tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))
+            apply_migrations(tx)
+
+    # -- connections ----------------------------------------------------------------------------
 
     def _connect(self) -> Any:
         if self.dialect == "sqlite":
@@ -104,7 +171,10 @@ class Database:
         import psycopg
         from psycopg.rows import dict_row
 
-        return psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+        try:
+            return psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+        except psycopg.OperationalError as error:
+            raise StoreError(f"cannot connect to PostgreSQL: {error}") from None
 
     def _acquire(self) -> Any:
         try:
@@ -135,11 +205,12 @@ class Database:
         self._pool.put(connection)
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Transaction]:
+    def transaction(self, write: bool = True, *, exclusive: bool = False) -> Iterator[Transaction]:
         """One atomic unit: everything inside commits together or not at all.
 
         ``write=False`` is for a single read statement: it runs in autocommit mode and takes no
-        write lock, so readers never queue behind SQLite's one writer.
+        write lock. ``exclusive=True`` also serialises this write against every other exclusive
+        write, on every replica (see the module docstring).
         """
         connection = self._acquire()
         broken = False
@@ -153,7 +224,10 @@ class Database:
             with self._write_lock if self.dialect == "sqlite" else contextlib.nullcontext():
                 connection.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
                 try:
-                    yield Transaction(connection, self.dialect)
+                    tx = Transaction(connection, self.dialect)
+                    if exclusive and self.dialect == "postgres":
+                        tx.execute("SELECT pg_advisory_xact_lock(?)", (EXCLUSIVE_LOCK_KEY,))
+                    yield tx
                 except BaseException:
                     connection.execute("ROLLBACK")
                     raise
