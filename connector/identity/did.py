@@ -51,6 +51,10 @@ MAX_FETCHES_PER_HOST = 2
 # How long a failed resolution is answered from memory: long enough that a host that hangs
 # costs one timeout per window however many tokens name it, short enough for a restart.
 FAILURE_CACHE_SECONDS = 30.0
+# Only failures that cost time are remembered: a refused connection or a 404 is cheap to repeat,
+# and remembering it would lock out a peer that was merely restarting (its outbox sends before
+# its server listens) for the whole window.
+REMEMBER_FAILURES_AFTER_SECONDS = 1.0
 
 # Keys rotate rarely; five minutes bounds how long a revoked key keeps working.
 DEFAULT_CACHE_TTL_SECONDS = 300.0
@@ -405,8 +409,9 @@ class DidResolver:
     redirect it); one fetch may take at most ``timeout_seconds`` in all; at most
     :data:`MAX_CONCURRENT_FETCHES` fetches run at once, at most :data:`MAX_FETCHES_PER_HOST`
     to one host, and a request finding no free slot is refused at once instead of waiting;
-    and a failure is remembered for :data:`FAILURE_CACHE_SECONDS`, so a host that never
-    answers costs one wait per window, not one per request. Redirects are not followed,
+    and a failure that took at least :data:`REMEMBER_FAILURES_AFTER_SECONDS` is remembered for
+    :data:`FAILURE_CACHE_SECONDS`, so a host that never answers costs one wait per window, not
+    one per request. Redirects are not followed,
     bodies are capped while streaming, and a document whose ``id`` is not the DID asked for
     is refused.
     """
@@ -423,6 +428,7 @@ class DidResolver:
         max_concurrent_fetches: int = MAX_CONCURRENT_FETCHES,
         max_fetches_per_host: int = MAX_FETCHES_PER_HOST,
         failure_cache_seconds: float = FAILURE_CACHE_SECONDS,
+        remember_failures_after_seconds: float = REMEMBER_FAILURES_AFTER_SECONDS,
     ) -> None:
         """``allowed_hosts`` (``host``, ``host:port``, ``*.domain``) restricts whom we ever contact.
 
@@ -445,6 +451,7 @@ class DidResolver:
         self._max_per_host = max_fetches_per_host
         self._in_flight: dict[str, int] = {}
         self._failures = _FailureCache(failure_cache_seconds, MAX_CACHED_DOCUMENTS)
+        self._remember_after = remember_failures_after_seconds
 
     def close(self) -> None:
         if self._owns_client:
@@ -486,10 +493,12 @@ class DidResolver:
             raise IdentityError(failure.code, f"{failure.message} (remembered; not retried yet)")
         slot = host.lower() if port is None else f"{host.lower()}:{port}"
         self._take_slot(did, slot)
+        started = time.monotonic()
         try:
             document = self._fetch(did, url)
         except IdentityError as error:
-            self._failures.put(did, error)
+            if time.monotonic() - started >= self._remember_after:
+                self._failures.put(did, error)
             raise
         finally:
             self._give_slot(slot)

@@ -156,6 +156,7 @@ def perimeter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Perimeter]:
                 allowed_hosts=config.security.did_hosts,
                 address_policy=config.security.address_policy(),
                 timeout_seconds=PATIENT_RESOLVER_SECONDS,
+                remember_failures_after_seconds=0,  # the hung fetches end when the test says
             )
         )
         stack.enter_context(serve_in_thread(did_host.app(), port=did_host.port))
@@ -313,3 +314,23 @@ def test_the_outbox_client_checks_the_address_it_actually_connected_to() -> None
         assert development.post(url, did, {"@type": "ContractNegotiationEventMessage"}).status == 200
         development.close()
         assert received == ["p1"]
+
+
+def test_a_quick_failure_is_not_remembered_so_a_restarting_peer_is_not_locked_out() -> None:
+    asked: list[str] = []
+    app = FastAPI()
+
+    @app.get("/{path:path}")
+    async def missing(path: str) -> JSONResponse:
+        asked.append(path)
+        return JSONResponse({}, status_code=404)
+
+    from connector.identity import IdentityError
+
+    port = free_port()
+    did = did_web_for("127.0.0.1", port)
+    with serve_in_thread(app, port=port), DidResolver(allowed_hosts=["127.0.0.1"]) as resolver:
+        for _ in range(2):
+            with pytest.raises(IdentityError, match="404"):
+                resolver.resolve(did)
+    assert len(asked) == 2
