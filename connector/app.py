@@ -8,6 +8,7 @@ The outbox worker runs for the lifetime of the application.
 
 from __future__ import annotations
 
+import html
 import importlib
 import logging
 import secrets
@@ -16,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from connector.callbacks import CallbackPolicy
 from connector.config import ConnectorConfig
@@ -45,12 +46,18 @@ Recorder = Callable[[str, str, Mapping[str, Any]], None]
 DSP_VERSION = "2025-1"
 
 
-def _url_refusal(path: str, reason: str) -> Response:
-    """A refused URL: a DSP error under ``/dsp``, a problem elsewhere."""
+def _url_refusal(path: str, status: int, reason: str) -> Response:
+    """A refused URL: a DSP error under ``/dsp``, a page under ``/pages``, a problem elsewhere."""
     if path == "/dsp" or path.startswith("/dsp/"):
-        return dsp_error_response(path, 400, "invalid-url", reason)
+        return dsp_error_response(path, status, "invalid-url", reason)
+    if path.startswith("/pages"):
+        title = "Not found" if status == 404 else "Bad request"
+        page = (f"<!doctype html><html lang=en><title>{title}</title>"
+                f"<h1>{title}</h1><p>{html.escape(reason)}</p>")
+        return HTMLResponse(page, status_code=status)
+    title = "Not found" if status == 404 else "Invalid URL"
     return problem_response(
-        400, "Invalid URL", reason, code="invalid-url", errors=[FieldError("(url)", reason)]
+        status, title, reason, code="invalid-url", errors=[FieldError("(url)", reason)]
     )
 
 

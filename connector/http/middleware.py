@@ -93,22 +93,23 @@ class StrictJsonBodies:
         await self.app(scope, replay, send)
 
 
-UrlRefusal = Callable[[str, str], Response]
+UrlRefusal = Callable[[str, int, str], Response]
 
 
-def _problem_refusal(path: str, reason: str) -> Response:
-    return problem_response(400, "Invalid URL", reason, code="invalid-url",
-                            errors=[FieldError("(url)", reason)])
+def _problem_refusal(path: str, status: int, reason: str) -> Response:
+    title = "Not found" if status == 404 else "Invalid URL"
+    return problem_response(status, title, reason, code="invalid-url", errors=[FieldError("(url)", reason)])
 
 
 class RefuseUnstorableUrls:
-    """Refuse (400) a request whose path or query string holds U+0000, before any route runs.
+    """Answer a request whose path or query string holds U+0000 before any route runs: 404 for
+    a path (it names nothing), 400 for a query string.
 
     Ids and filters in URLs are looked up in the database, and PostgreSQL cannot hold U+0000 in
     text: the driver refuses such a parameter with an error every route would have to expect
-    (a 500 otherwise). No record can hold one (bodies with it are refused), so such a URL names
-    nothing; it is refused here once for every route. ``answer`` builds the refusal for a path
-    (the DSP endpoints answer in their own error format).
+    (a 500 otherwise). No record can hold one (bodies with it are refused), so such a path names
+    nothing; it is answered here once for every route. ``answer`` builds the response for a
+    path, status and reason (the DSP endpoints answer in their own error format, pages as pages).
     """
 
     def __init__(self, app: ASGIApp, answer: UrlRefusal | None = None) -> None:
@@ -119,14 +120,13 @@ class RefuseUnstorableUrls:
         if scope["type"] == "http":
             path = str(scope.get("path", ""))
             query = bytes(scope.get("query_string", b""))
-            where = None
+            refusal = None
             if "\x00" in path:
-                where = "path"
+                refusal = 404, "the URL's path holds U+0000, which no id can hold"
             elif b"\x00" in unquote_to_bytes(query):
-                where = "query string"
-            if where is not None:
-                reason = f"the URL's {where} holds U+0000, which no id or value can hold"
-                response = self.answer(path.replace("\x00", "%00"), reason)
+                refusal = 400, "the URL's query string holds U+0000, which no value can hold"
+            if refusal is not None:
+                response = self.answer(path.replace("\x00", "%00"), *refusal)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -142,11 +142,16 @@ class PageKit:
     async def form(self, request: Request) -> FormData:
         """The submitted form, within the field limits (a bad body is an empty form)."""
         try:
-            return await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+            form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
         except HTTPException:
             raise  # the body is over the size limit: answered 413
         except Exception:  # malformed multipart or too many parts: treated as no form at all
             return FormData()
+        # U+0000 cannot be stored in PostgreSQL text (a 500 wherever a field reaches the store)
+        # and no field needs it: such a form is malformed too
+        if any(isinstance(value, str) and "\x00" in (name + value) for name, value in form.multi_items()):
+            return FormData()
+        return form
 
     def csrf_ok(self, request: Request, form: FormData) -> bool:
         session = self.session(request)

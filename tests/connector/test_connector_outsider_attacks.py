@@ -93,7 +93,7 @@ def test_callbacks_inside_the_providers_network_are_refused(started: Started) ->
         assert response.body["code"] == "callback-refused", (callback, response.body)
 
 
-def test_urls_holding_u0000_are_refused_not_500(started: Started) -> None:
+def test_urls_holding_u0000_name_nothing_and_are_not_500(started: Started) -> None:
     provider, member = started.world.provider, started.world.member
     token = issue_token(member.key, member.did, provider.did, member.credentials)
     dsp = {"Authorization": f"Bearer {token}"}
@@ -101,10 +101,10 @@ def test_urls_holding_u0000_are_refused_not_500(started: Started) -> None:
     with httpx.Client(base_url=provider.url, timeout=30) as client:
         for path in ("/dsp/negotiations/%00", "/dsp/transfers/%00", "/dsp/catalog/datasets/%00"):
             response = client.get(path, headers=dsp)
-            assert response.status_code == 400, (path, response.text)
+            assert response.status_code == 404, (path, response.text)
             assert response.json()["@type"].endswith("Error"), response.text
         posted = client.post("/dsp/transfers/%00/completion", json=completion, headers=dsp)
-        assert posted.status_code == 400, posted.text
+        assert posted.status_code == 404, posted.text
         management = {"Authorization": f"Bearer {provider.token}"}
         for path in (
             "/management/negotiations/%00",
@@ -114,8 +114,24 @@ def test_urls_holding_u0000_are_refused_not_500(started: Started) -> None:
             "/data/obligations?agreement_id=%00",
         ):
             response = client.get(path, headers=management)
-            assert response.status_code == 400, (path, response.text)
+            assert response.status_code == (400 if "?" in path else 404), (path, response.text)
         suspended = client.post("/management/transfers/%00/suspend", json={}, headers=management)
-        assert suspended.status_code == 400
+        assert suspended.status_code == 404
         # the store still answers
         assert client.get("/management/agreements", headers=management).status_code == 200
+
+
+def test_page_forms_holding_u0000_are_refused_not_500(started: Started) -> None:
+    from tests.pages.test_pages_hostile import csrf_of, login
+
+    provider = started.world.provider
+    with login(provider.url, provider.token) as client:
+        csrf = csrf_of(client, "/pages/offers")
+        form = {"csrf": csrf, "id": "nul-offer", "asset": "a\x00b", "access": "", "action": "save"}
+        response = client.post("/pages/offers", data=form)
+        assert 400 <= response.status_code < 500, response.text[:300]
+        csrf = csrf_of(client, "/pages/request")
+        form = {"csrf": csrf, "dataset": "d\x00", "dsp": provider.dsp, "provider": "", "offer": "o",
+                "purpose": "x", "compute_site": "y", "title": "t\x00"}
+        response = client.post("/pages/request", data=form)
+        assert 400 <= response.status_code < 500, response.text[:300]
