@@ -16,13 +16,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from connector.app import create_app
 from connector.audit import GENESIS_HASH, AuditLog, seal
 from connector.audit.export import public_key_verifier
+from connector.config import load_config
 from connector.database import MIGRATIONS, Database
 from connector.dataplane.store import ACTIVE, DataPlaneStore
 from connector.identity import KeyPair
 from connector.pages.register_store import RegisterChoices
 from connector.store import Store
+from tests.connector.dsp_world import Authority, make_party
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -223,3 +228,24 @@ def test_no_connector_table_is_created_outside_the_numbered_migrations() -> None
         if path != owner and re.search(r"CREATE\s+(TABLE|INDEX)", path.read_text(encoding="utf-8"), re.I)
     ]
     assert not strays, f"tables or indexes created outside connector/database/migrations.py: {strays}"
+
+
+def test_a_connector_opens_its_database_through_one_pool(
+    tmp_path: Path, authority: Authority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Store, data plane, audit log and pages share the store's handle: building the app opens
+    one connection to the storage file (migrating it), not one per component."""
+    path = tmp_path / "connector.db"
+    party = make_party(tmp_path, "provider", authority, f"sqlite:///{path}")
+    opened: list[str] = []
+    connect = sqlite3.connect
+
+    def counting(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(str(database))
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counting)
+    app = create_app(load_config(party.config_path))
+    assert opened.count(str(path)) == 1, opened
+    assert app.state.store.db.path == path
+    app.state.store.close()
