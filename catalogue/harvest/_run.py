@@ -250,8 +250,14 @@ class Harvester:
         limits = self.settings.limits
         if run.counts.get("pages", 0) >= limits.max_pages:
             return f"page cap reached ({limits.max_pages} pages); the rest is left for the next run"
-        if run.counts.get("seen", 0) >= limits.max_records:
-            return f"record cap reached ({limits.max_records} records); the rest is left for the next run"
+        # New work counts, not records seen unchanged: a source larger than the cap still moves on
+        # at every run (its unchanged records cost only their page's fetch and parse).
+        work = sum(run.counts.get(name, 0) for name in ("stored", "quarantined", "rejected"))
+        if work >= limits.max_records:
+            return (
+                f"record cap reached ({limits.max_records} records stored, quarantined or rejected); "
+                "the rest is left for the next run"
+            )
         if run.counts.get("bytes", 0) >= limits.max_run_bytes:
             return f"byte cap reached ({limits.max_run_bytes} bytes); the rest is left for the next run"
         if time.monotonic() - began >= limits.max_run_seconds:
@@ -316,9 +322,6 @@ class Harvester:
         for record in page.records:
             unique.setdefault(record.dataset, record)
         records = list(unique.values())
-        limit = self.settings.limits.max_records - run.counts.get("seen", 0)
-        capped = len(records) > limit
-        records = records[: max(limit, 0)]
         batch = self.settings.limits.batch_size
         for start in range(0, len(records), batch):
             self._store_batch(source, run, records[start : start + batch], now)
@@ -330,27 +333,18 @@ class Harvester:
                 run.newest = page.newest
             self.ledger.mark_visited(db, run.id, entry.url)
             run.cursor.pop(0)
-            if capped:
-                run.complete = False
-                run.error = (
-                    f"record cap reached ({self.settings.limits.max_records} records) within {entry.url}"
-                )
-                run.cursor.insert(0, entry.encoded())  # stop here next time round
-            else:
-                follow = [_Entry(_FILE if link.rsplit("/", 1)[-1] else _PAGE, link) for link in page.links]
-                if page.next_url:
-                    follow.insert(0, _Entry(entry.role, page.next_url))
-                home = origin_of(source.url)
-                for link in follow:
-                    if origin_of(link.url) != home:  # a page may not send us to another host
-                        run.complete = False
-                        self.ledger.reject(
-                            db, run, link.url, "link to another host than the source's; not followed"
-                        )
-                run.cursor[0:0] = [link.encoded() for link in follow if origin_of(link.url) == home]
+            follow = [_Entry(_FILE if link.rsplit("/", 1)[-1] else _PAGE, link) for link in page.links]
+            if page.next_url:
+                follow.insert(0, _Entry(entry.role, page.next_url))
+            home = origin_of(source.url)
+            for link in follow:
+                if origin_of(link.url) != home:  # a page may not send us to another host
+                    run.complete = False
+                    self.ledger.reject(
+                        db, run, link.url, "link to another host than the source's; not followed"
+                    )
+            run.cursor[0:0] = [link.encoded() for link in follow if origin_of(link.url) == home]
             self.ledger.save_run(run, db)
-        if capped:
-            run.counts["seen"] = self.settings.limits.max_records
 
     def _store_batch(self, source: Source, run: Run, records: Sequence[PageRecord], now: str) -> None:
         known = self.ledger.origins_of_source(source.id, [record.dataset for record in records])

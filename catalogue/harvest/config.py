@@ -76,8 +76,9 @@ class HarvestLimits:
     max_pages: int = 10_000
     """Pages (or files of a listing) per run; also ends a listing that never stops."""
     max_records: int = 200_000
-    """Datasets read per run: a peer serving a million records fills at most this many per run
-    (the next run, incremental or resumed, continues)."""
+    """Records stored, quarantined or rejected per run (checked between pages): a peer serving a
+    million records adds at most about this many per run; the next run skips what is unchanged
+    and goes on."""
     max_run_bytes: int = 2 * 1024 * 1024 * 1024
     max_run_seconds: float = 3600.0
     batch_size: int = 200

@@ -23,7 +23,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from catalogue.harvest._run import HarvestError
-from catalogue.harvest.config import ConfigError, parse_source
+from catalogue.harvest.config import MAX_SOURCES, ConfigError, parse_source
 from catalogue.harvest.federation import Federation, settings_for
 from catalogue.publish import CataloguePublisher
 from connector.http import FieldError, ProblemError, bearer_token
@@ -92,6 +92,10 @@ async def add_source(request: Request) -> JSONResponse:
             400, "invalid-source", "Invalid source", error.field.removeprefix("source."), error.reason
         ) from None
     federation = _federation(request)
+    if federation.ledger.source(source.id) is None and len(federation.ledger.sources()) >= MAX_SOURCES:
+        raise _problem(
+            409, "too-many-sources", "Too many sources", "id", f"a node keeps at most {MAX_SOURCES}"
+        )
     created = federation.add_source(source)
     return JSONResponse(
         _known(federation, source.id),
