@@ -65,7 +65,10 @@ FORMATS = ["CSV", "JSON", "XML", "XLSX", "PDF", "PARQUET", "GEOJSON", "ZIP", "RD
 LICENCES = ["CC_BY_4_0", "CC0", "CC_BYSA_4_0", "ODC_BY", "EUPL_1_2"]
 COUNTRIES = ["NLD", "BEL", "DEU", "FRA", "ITA", "ESP", "POL", "SWE", "AUT", "DNK", "FIN", "IRL", "PRT", "CZE"]
 ACCESS = ["PUBLIC", "PUBLIC", "PUBLIC", "RESTRICTED", "NON_PUBLIC"]
-HEALTH_CATEGORIES = ["ehr", "medical-registries", "genomic", "population-registries", "administrative"]
+# Codes of the HealthDCAT-AP Release 8 health-category table
+# (EHR, registries, genomics, population registries, administrative data).
+HEALTH_CATEGORIES = ["EHRS", "MRMR", "HGPD", "PHDR", "HRAD"]
+HEALTH_CATEGORY = "https://hdeu-dcat.data.health.europa.eu/resource/authority/healthcategories/"
 EHDS = "http://data.europa.eu/eli/reg/2025/327/oj"
 BASE_WORDS = [
     "electricity",
@@ -245,7 +248,7 @@ def record_turtle(record: dict[str, Any]) -> str:
     )
     health = ""
     if record["health"]:
-        categories = " , ".join(f"<https://w3id.org/sluis/health-category/{c}>" for c in record["health"])
+        categories = " , ".join(f"<{HEALTH_CATEGORY}{c}>" for c in record["health"])
         health = (
             f";\n    healthdcatap:healthCategory {categories} ;\n    dcatap:applicableLegislation <{EHDS}>"
         )
@@ -311,7 +314,7 @@ def record_ntriples(record: dict[str, Any]) -> str:
     lines += [(s, i(P["theme"]), i(f"{EU}data-theme/{theme}")) for theme in record["themes"]]
     lines += [(s, i(P["keyword"]), lit(word, lang="en")) for word in record["keywords"]]
     for category in record["health"]:
-        lines.append((s, i(P["healthCategory"]), i(f"https://w3id.org/sluis/health-category/{category}")))
+        lines.append((s, i(P["healthCategory"]), i(f"{HEALTH_CATEGORY}{category}")))
     if record["health"]:
         lines.append((s, i(P["applicableLegislation"]), i(EHDS)))
     for d, (file_type, licence, size) in enumerate(record["distributions"]):
@@ -351,7 +354,7 @@ def record_row(record: dict[str, Any], record_id: str, modified: str, quality: d
             "license": tuple(sorted({f"{EU}licence/{d[1]}" for d in record["distributions"]})),
             "access_rights": (f"{EU}access-right/{record['access']}",),
             "spatial": (f"{EU}country/{record['country']}",),
-            "health_category": tuple(f"https://w3id.org/sluis/health-category/{c}" for c in record["health"]),
+            "health_category": tuple(f"{HEALTH_CATEGORY}{c}" for c in record["health"]),
             "quality_band": (quality["band"],),
         },
     )

@@ -401,7 +401,8 @@ def create_catalogue_app(
         owner = owner_of(request)
         media_type = _media_type_of(request)
         body = await _read_body(request, settings.max_body_bytes)
-        strict = settings.strict_publishing
+        chosen = catalogue.tokens.strict_for(_bearer(request))  # the token's mode, else the node's
+        strict = settings.strict_publishing if chosen is None else chosen
         results = await run(
             lambda: catalogue.publisher.publish_document(body, media_type, owner=owner, strict=strict)
         )
@@ -425,8 +426,12 @@ def create_catalogue_app(
         check_id(record_id)
         media_type = _media_type_of(request)
         body = await _read_body(request, settings.max_body_bytes)
+        chosen = catalogue.tokens.strict_for(_bearer(request))
+        strict = settings.strict_publishing if chosen is None else chosen
         outcome = await run(
-            lambda: catalogue.publisher.publish(body, media_type, owner=owner, record_id=record_id)
+            lambda: catalogue.publisher.publish(
+                body, media_type, owner=owner, record_id=record_id, strict=strict
+            )
         )
         return JSONResponse(
             {**outcome.to_json(), "href": dataset_url(record_id)},

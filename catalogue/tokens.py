@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS publisher_token (
     token_hash TEXT NOT NULL UNIQUE,
     publisher TEXT NOT NULL,
     created TEXT NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    strict INTEGER
 );
 """
 
@@ -68,17 +69,28 @@ class TokenStore:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA busy_timeout=10000")
         self._connection.executescript(_SCHEMA)
+        columns = {row[1] for row in self._connection.execute("PRAGMA table_info(publisher_token)")}
+        if "strict" not in columns:  # a token file written before publishing modes per token
+            self._connection.execute("ALTER TABLE publisher_token ADD COLUMN strict INTEGER")
         self._lock = threading.Lock()
 
-    def create(self, publisher: str, now: datetime | None = None) -> IssuedToken:
+    def create(
+        self, publisher: str, now: datetime | None = None, *, strict: bool | None = None
+    ) -> IssuedToken:
+        """A new token for ``publisher``; ``strict`` overrides the node's publishing mode for it.
+
+        True: records with SHACL violations are refused (422); False: they are stored with their
+        conformance as part of their quality; None: the node's ``strict_publishing`` decides.
+        """
         check_publisher_iri(publisher)
         token_id = secrets.token_hex(8)
         token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(TOKEN_BYTES)}"
         moment = (now or datetime.now(UTC)).isoformat()
         with self._lock:
             self._connection.execute(
-                "INSERT INTO publisher_token(token_id, token_hash, publisher, created) VALUES (?, ?, ?, ?)",
-                (token_id, _hash(token), publisher, moment),
+                "INSERT INTO publisher_token(token_id, token_hash, publisher, created, strict) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_id, _hash(token), publisher, moment, None if strict is None else int(strict)),
             )
         return IssuedToken(token_id, publisher, token)
 
@@ -96,6 +108,16 @@ class TokenStore:
             return None
         publisher: str = row[1]
         return publisher
+
+    def strict_for(self, token: str) -> bool | None:
+        """The publishing mode a valid token sets (None: the node's default, or no such token)."""
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            return None
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT strict FROM publisher_token WHERE token_hash = ? AND revoked = 0", (_hash(token),)
+            ).fetchone()
+        return None if row is None or row[0] is None else bool(row[0])
 
     def revoke(self, token_id: str) -> bool:
         with self._lock:

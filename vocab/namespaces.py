@@ -14,7 +14,7 @@ DCAT: Final = Namespace("http://www.w3.org/ns/dcat#")
 DCT: Final = Namespace("http://purl.org/dc/terms/")
 DCATAP: Final = Namespace("http://data.europa.eu/r5r/")
 # HealthDCAT-AP: the namespace and the release we validate against are pinned here only.
-HEALTHDCATAP_RELEASE: Final = "ehds2-pilot-0.1.2"
+HEALTHDCATAP_RELEASE: Final = "release-8"
 HEALTHDCATAP: Final = Namespace("http://healthdataportal.eu/ns/health#")
 ODRL: Final = Namespace("http://www.w3.org/ns/odrl/2/")
 DSPACE: Final = Namespace("https://w3id.org/dspace/2025/1/")

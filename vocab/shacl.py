@@ -96,7 +96,6 @@ VOCABULARY_FILES: Final[tuple[str, ...]] = (
     "eu-planned-availability.ttl",
     "hdeu-health-categories.ttl",
     "hdeu-publisher-types.ttl",
-    "health-categories.ttl",
 )
 """The SKOS files (in ``vocab/skos/``) loaded as background data for validation.
 

@@ -44,6 +44,12 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--public-url", help="URL clients reach the node at (default http://HOST:PORT)")
+    serve.add_argument(
+        "--lenient-publishing",
+        action="store_true",
+        help="store published records that violate their shapes (with their conformance as quality) "
+        "instead of refusing them with 422; a token can still ask for either mode",
+    )
     from sluis.commands import _catalogue_scale
 
     _catalogue_scale.add_backend_options(serve)
@@ -72,6 +78,12 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     create = token_commands.add_parser("create", help="print a new token for a publisher")
     create.add_argument("--data", required=True, type=Path)
     create.add_argument("--publisher", required=True, help="the publisher's IRI (its records' dct:publisher)")
+    create.add_argument(
+        "--publishing",
+        choices=("strict", "lenient"),
+        help="this token's publishing mode (default: the node's): strict refuses records with "
+        "SHACL violations (422), lenient stores them with their conformance in their quality",
+    )
     create.set_defaults(handler=_token_create)
 
     publish = commands.add_parser("publish", help="publish DCAT-AP records (one dataset per file)")
@@ -127,7 +139,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args.data)
     public_url = args.public_url or (settings.public_url if settings else f"http://{args.host}:{args.port}")
-    config = CatalogueConfig(public_url=public_url, store_url=args.store, index_url=args.index)
+    config = CatalogueConfig(
+        public_url=public_url,
+        store_url=args.store,
+        index_url=args.index,
+        strict_publishing=not args.lenient_publishing,
+    )
     try:
         app = create_catalogue_app(args.data, config)
     except (ValueError, StoreError, psycopg.Error) as error:
@@ -292,7 +309,8 @@ def _token_create(args: argparse.Namespace) -> int:
 
     store = TokenStore(args.data / TOKENS_FILE)
     try:
-        issued = store.create(args.publisher)
+        mode = {"strict": True, "lenient": False}.get(args.publishing or "")
+        issued = store.create(args.publisher, strict=mode)
     except TokenError as error:
         raise CommandError(str(error)) from None
     finally:

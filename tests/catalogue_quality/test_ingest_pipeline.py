@@ -12,6 +12,8 @@ from catalogue.config import CatalogueConfig
 from catalogue.index import SearchQuery
 from catalogue.publish import IngestStatus, PublishError
 from catalogue.store import LOCAL_SOURCE
+from tests.catalogue.catalogue_records import PUBLISHER, invalid_turtle
+from tests.catalogue.conftest import NodeFactory, start_node  # noqa: F401 (the fixture, used below)
 
 SOURCE = "https://portal.example.it/catalog"
 EU = "http://publications.europa.eu/resource/authority/"
@@ -156,3 +158,24 @@ def test_an_unparsable_document_is_one_error_with_its_line(node: CatalogueNode) 
         )
     assert raised.value.status == 400
     assert raised.value.extra["line"] is not None
+
+
+def test_the_publishing_mode_is_the_nodes_unless_the_token_sets_its_own(
+    request: pytest.FixtureRequest,
+) -> None:
+    start: NodeFactory = request.getfixturevalue("start_node")  # a real node on loopback
+    with start() as running:
+        lenient = running.node.tokens.create(PUBLISHER, strict=False).token
+        refused = running.publish(invalid_turtle("strict-node"))
+        assert refused.status_code == 422
+        assert refused.json()["violations"][0]["explanation"]
+        kept = running.publish(invalid_turtle("lenient-token"), token=lenient)
+        assert kept.status_code == 201, kept.text
+        body = kept.json()
+        assert body["violations"]
+        assert body["quality"]["conformance"]["conforms"] is False
+        assert running.node.store.current(body["id"]) is not None
+    with start(strict_publishing=False) as running:
+        strict = running.node.tokens.create(PUBLISHER, strict=True).token
+        assert running.publish(invalid_turtle("lenient-node")).status_code == 201
+        assert running.publish(invalid_turtle("strict-token"), token=strict).status_code == 422

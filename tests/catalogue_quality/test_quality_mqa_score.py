@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rdflib import Graph, Literal, URIRef
@@ -29,6 +30,15 @@ RESTRICTED = "thl-hilmo"
 def load(slug: str) -> tuple[Graph, URIRef]:
     path = next(p for p in seed_files() if p.stem == slug)
     return Graph().parse(path), URIRef(dataset_iri(path))
+
+
+# A restricted health record giving everything HealthDCAT-AP Release 8 requires and recommends
+# (the seed records state only what their publishers publish, so they lack recommended counts).
+COMPLETE_HEALTH = Path(__file__).resolve().parent.parent / "vocab_shapes" / "data" / "health-restricted.ttl"
+
+
+def load_complete_health_record() -> tuple[Graph, URIRef]:
+    return Graph().parse(COMPLETE_HEALTH), URIRef("https://data.umc-noord.example/cardiology-registry")
 
 
 def score(graph: Graph, dataset: URIRef, **trust: bool) -> QualityAssessment:
@@ -125,9 +135,11 @@ def test_scoring_makes_no_network_request(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_a_restricted_health_record_has_its_tier_complete() -> None:
-    graph, dataset = load(RESTRICTED)
+    graph, dataset = load_complete_health_record()
     assessment = score(graph, dataset)
     assert assessment.trust["health_tier_complete"] is True
+    seed, seed_dataset = load(RESTRICTED)  # valid, but without Release 8's recommended properties
+    assert score(seed, seed_dataset).trust["health_tier_complete"] is False
     graph.remove((dataset, URIRef("http://healthdataportal.eu/ns/health#hdab"), None))
     assert score(graph, dataset).trust["health_tier_complete"] is False
 
@@ -151,7 +163,7 @@ def test_the_assessment_is_published_as_dqv_measurements() -> None:
 
 
 def test_the_assessment_serialises_to_json() -> None:
-    graph, dataset = load(RESTRICTED)
+    graph, dataset = load_complete_health_record()
     document = score(graph, dataset).to_json()
     assert document["maximum"] == 405
     assert document["band"] in {"excellent", "good", "sufficient", "bad"}

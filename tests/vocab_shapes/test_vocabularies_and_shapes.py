@@ -7,6 +7,7 @@ from importlib import resources
 import pytest
 from rdflib import Graph, Literal, URIRef
 
+from vocab.authority import tables
 from vocab.namespaces import (
     DCT,
     EU_ACCESS_RIGHT,
@@ -26,13 +27,14 @@ from vocab.namespaces import (
 )
 from vocab.shacl import PROFILE_SHAPE_FILES, VOCABULARY_FILES, Profile, shapes_graph, vocabularies_graph
 
-HEALTH_CATEGORY = "https://w3id.org/sluis/health-category/"
+HEALTH_CATEGORY = "https://hdeu-dcat.data.health.europa.eu/resource/authority/healthcategories/"
 
 # The SHACL Core vocabulary our shapes may use (K2's fast validator implements exactly these).
 SHACL_CORE_TERMS = {
     SH[name]
     for name in (
-        *("path", "inversePath", "targetClass", "targetObjectsOf", "targetSubjectsOf", "targetNode"),
+        *("path", "inversePath", "alternativePath", "targetClass", "targetObjectsOf", "targetSubjectsOf"),
+        *("targetNode",),
         *("minCount", "maxCount", "nodeKind", "datatype", "class", "node", "property", "hasValue", "in"),
         *("pattern", "or", "and", "not", "severity", "message", "name", "description"),
     )
@@ -115,12 +117,12 @@ def test_file_types_cover_the_common_thirty() -> None:
     assert len(_concepts(str(EU_FILE_TYPE).rstrip("/"))) >= 30
 
 
-def test_the_seventeen_ehds_health_data_categories_are_there() -> None:
-    categories = _concepts("https://w3id.org/sluis/health-categories")
+def test_the_seventeen_ehds_health_data_categories_of_release_8_are_there() -> None:
+    categories = _concepts(HEALTH_CATEGORY.rstrip("/"))
     assert len(categories) == 17
     assert all(str(c).startswith(HEALTH_CATEGORY) for c in categories)
-    notes = {str(vocabularies_graph().value(c, SKOS.note)) for c in categories}
-    assert notes == {f"Art. 51(1)({letter})" for letter in "abcdefghijklmnopq"}
+    labels = {tables().label(str(c), ("en",)) for c in categories}
+    assert "Data from medical registries and mortality registries" in labels
 
 
 def test_the_policy_hierarchies_are_not_validation_background() -> None:
