@@ -12,6 +12,7 @@ against the official schemas: a message the schemas refuse must be refused with 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +326,65 @@ def test_management_json_is_read_as_strictly_as_dsp(connectors: ConnectorWorld, 
     assert response.headers["content-type"].startswith("application/problem+json")
     assert [error["field"] for error in response.json()["errors"]] == [field]
     assert connectors.snapshot() == before
+
+
+# ---- on both databases: the text PostgreSQL cannot store never reaches it -------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def strict_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """A provider and a consumer on the parametrized database (the consumer only for its DID)."""
+    import os
+
+    from tests.connector.conftest import _fresh_postgres_database
+    from tests.connector.dsp_world import make_authority, running_party
+
+    drops = []
+
+    def storage(name: str) -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path / name / 'connector.db'}"
+        url, drop = _fresh_postgres_database(os.environ["SLUIS_TEST_POSTGRES_URL"])
+        drops.append(drop)
+        return url
+
+    if request.param == "postgres" and not os.environ.get("SLUIS_TEST_POSTGRES_URL"):
+        pytest.skip("no PostgreSQL: run the suite with ./dev test, which starts one")
+    authority = make_authority()
+    try:
+        with (
+            running_party(tmp_path, "provider", authority, storage("provider")) as provider,
+            running_party(tmp_path, "consumer", authority, storage("consumer")) as consumer,
+        ):
+            yield provider, consumer
+    finally:
+        for drop in drops:
+            drop()
+
+
+@pytest.mark.parametrize("text", ["urn:uuid:a\\u0000b", "urn:uuid:\\ud800"])
+def test_a_request_holding_unstorable_text_is_refused_before_any_state(
+    strict_pair: tuple[Any, Any], text: str
+) -> None:
+    from connector.identity import KeyPair, issue_token
+
+    provider, consumer = strict_pair
+    credential = json.loads((consumer.root / "credentials" / "membership.json").read_text())
+    token = issue_token(
+        KeyPair.load(consumer.root / "participant-key.pem"), consumer.did, provider.did, [credential]
+    )
+    message = dsp.contract_request_message(
+        "__PID__",
+        {"@id": "urn:sluis:offer:s", "@type": "Offer", "permission": [{"action": "use"}], "target": "x"},
+        callback_address=consumer.dsp,  # bound to the consumer: only the text stands in the way
+    )
+    body = json.dumps(message).replace('"__PID__"', f'"{text}"').encode()
+    response = http().post(
+        f"{provider.dsp}/negotiations/request",
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid-unicode"
+    with provider.management() as api:
+        assert api.get("/negotiations").json() == []
