@@ -12,7 +12,9 @@ capable client spent more CPU per request (~1.3 ms here) than the standard one (
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +33,9 @@ from vocab.dsp import catalog_request_message
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 #: Connect/read timeout for one DSP request.
 REQUEST_TIMEOUT_SECONDS = 10.0
+#: Whole exchange (connect, request, status, headers, body): the read timeout applies to each
+#: read, so a peer answering a byte at a time would otherwise hold a sender as long as it likes.
+REQUEST_DEADLINE_SECONDS = 30.0
 #: Lifetime of the token on one request: long enough for a slow peer, short against replay.
 TOKEN_TTL_SECONDS = 120
 #: Idle kept-alive connections per peer origin (as many as outbox senders may talk to it at once).
@@ -51,6 +56,37 @@ class DspClientError(Exception):
     """The peer could not be reached or answered with something that is not JSON."""
 
     code = "dsp-unreachable"
+
+
+class _Deadline:
+    """Shuts a connection's socket down when the exchange outlasts :data:`REQUEST_DEADLINE_SECONDS`
+    (which wakes a blocked read with an error); cancelled when the exchange ends."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def start(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+
+        def fire() -> None:
+            self.fired = True
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        self._timer = threading.Timer(REQUEST_DEADLINE_SECONDS, fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def reason(self, url: str, error: BaseException) -> str:
+        if self.fired:
+            return f"{url}: no complete answer within {REQUEST_DEADLINE_SECONDS:g} s"
+        return f"{url}: {error or type(error).__name__}"
 
 
 class DspClient:
@@ -129,34 +165,42 @@ class DspClient:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         for attempt in (1, 2):
             connection, reused = self._take(origin)
+            deadline = _Deadline()
             try:
-                connection.request(method, target, body=content, headers=headers)
-                response = connection.getresponse()
-            except (http_client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
-                connection.close()
-                if reused and attempt == 1:
-                    continue
-                raise DspClientError(f"{url}: {error}") from None
-            except (OSError, http_client.HTTPException) as error:
-                connection.close()
-                raise DspClientError(f"{url}: {error or type(error).__name__}") from None
-            try:
-                if response.status in _REDIRECTS:
-                    raise DspClientError(f"{url} redirected; DSP peers must answer for themselves")
-                raw = response.read(MAX_RESPONSE_BYTES + 1)
-                if len(raw) > MAX_RESPONSE_BYTES:
-                    raise DspClientError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
-            except DspClientError:
-                connection.close()
-                raise
-            except (OSError, http_client.HTTPException) as error:
-                connection.close()
-                raise DspClientError(f"{url}: {error or type(error).__name__}") from None
-            if response.will_close or not response.isclosed():
-                connection.close()
-            else:
-                self._give_back(origin, connection)
-            return response.status, raw
+                try:
+                    if connection.sock is None:
+                        connection.connect()
+                    deadline.start(connection.sock)
+                    connection.request(method, target, body=content, headers=headers)
+                    response = connection.getresponse()
+                except (http_client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                    connection.close()
+                    if reused and attempt == 1 and not deadline.fired:
+                        continue
+                    raise DspClientError(deadline.reason(url, error)) from None
+                except (OSError, http_client.HTTPException) as error:
+                    connection.close()
+                    raise DspClientError(deadline.reason(url, error)) from None
+                try:
+                    if response.status in _REDIRECTS:
+                        raise DspClientError(f"{url} redirected; DSP peers must answer for themselves")
+                    raw = response.read(MAX_RESPONSE_BYTES + 1)
+                    if len(raw) > MAX_RESPONSE_BYTES:
+                        raise DspClientError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
+                except DspClientError:
+                    connection.close()
+                    raise
+                except (OSError, http_client.HTTPException) as error:
+                    connection.close()
+                    raise DspClientError(deadline.reason(url, error)) from None
+                deadline.cancel()
+                if deadline.fired or response.will_close or not response.isclosed():
+                    connection.close()
+                else:
+                    self._give_back(origin, connection)
+                return response.status, raw
+            finally:
+                deadline.cancel()
         raise DspClientError(f"{url}: the connection was closed")  # not reached
 
     def token_for(self, audience: str) -> str:
