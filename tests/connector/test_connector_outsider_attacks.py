@@ -135,3 +135,18 @@ def test_page_forms_holding_u0000_are_refused_not_500(started: Started) -> None:
                 "purpose": "x", "compute_site": "y", "title": "t\x00"}
         response = client.post("/pages/request", data=form)
         assert 400 <= response.status_code < 500, response.text[:300]
+
+
+def test_a_message_naming_another_participants_process_in_its_body_changes_nothing(started: Started) -> None:
+    world = started.world
+    provider, intruder = world.provider, world.intruder
+    # the intruder has a process of its own, admitted by an offer made for it
+    own = World(provider, intruder, world.member)
+    dataset_id, _ = _publish(provider, intruder.did)
+    own_ppid, _, _ = _started(own, _finalized(own, dataset_id))
+    for kind in ("termination", "suspension", "completion"):
+        body = intruder.transfer_message(kind, started.provider_pid, started.consumer_pid)
+        response = intruder.post(provider, f"/transfers/{own_ppid}/{kind}", body)
+        assert response.status in (400, 404), (kind, response.status, response.body)
+        assert wait_for_state(provider, "transfers", started.provider_pid, "STARTED")["state"] == "STARTED"
+    assert wait_for_state(provider, "transfers", own_ppid, "STARTED")["state"] == "STARTED"
