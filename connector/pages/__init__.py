@@ -18,7 +18,7 @@ from connector.audit import AuditLog
 from connector.catalog import CatalogBuilder
 from connector.config import ConnectorConfig
 from connector.control import ConnectorService
-from connector.identity import DidResolver, verification_method_id
+from connector.identity import verification_method_id
 from connector.management import BodySizeLimit
 from connector.pages.compliance import compliance_router
 from connector.pages.context import OPERATOR, ConnectorPages
@@ -86,7 +86,7 @@ def install_pages(
         RegisterChoices(database),
         config.load_key(),
         verification_method_id(participant),
-        DidResolver(),
+        service.ctx.resolver,  # the connector's own: trust list, address policy, limits
         CatalogBuilder(service.store, participant, f"{config.server.public_url.rstrip('/')}/dsp"),
         config.security.address_policy(),
     )
