@@ -318,7 +318,11 @@ def create_catalogue_app(
     install_problem_handlers(app)
     install_operations(
         app,
-        {"store": lambda: catalogue.store.query("ASK { ?s ?p ?o }"), "index": catalogue.index.count},
+        {
+            "store": lambda: catalogue.store.query("ASK { ?s ?p ?o }"),
+            "index": catalogue.index.count,
+            "signing_key": lambda: catalogue.signer.sign(Graph(), "urn:sluis:readiness"),
+        },
         server="catalogue",
     )
     app.state.catalogue = catalogue

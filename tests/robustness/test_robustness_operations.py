@@ -83,6 +83,6 @@ def test_the_catalogue_node_answers_the_same_operations_endpoints(
     response = catalogue.client.get(path)
     assert response.status_code == 200, response.text
     if path == "/health/ready":
-        assert response.json()["checks"] == {"store": "ok", "index": "ok"}
+        assert response.json()["checks"] == {"store": "ok", "index": "ok", "signing_key": "ok"}
     if path == "/metrics":
         assert 'route="/health/live"' in response.text
