@@ -35,6 +35,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -156,6 +157,9 @@ class DataPlaneLimits:
     token_seconds: int = DEFAULT_ACCESS_TOKEN_SECONDS
     # Reads running at once (each holds a DuckDB database with its own memory limit and threads).
     max_concurrent_reads: int = 16
+    # Reads one consumer may run at once (on this process; more wait their turn as for a slot):
+    # a consumer holding every slot with long queries would keep every other consumer waiting.
+    max_concurrent_reads_per_consumer: int = 4
     # How long a read waits for a free slot before it is answered 503.
     slot_wait_seconds: float = 30.0
     # Queries an aggregate-only agreement allows when it states no read limit of its own: a
@@ -280,6 +284,8 @@ class DataPlane:
         self.unauthenticated_denials = 0
         self._count_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.limits.max_concurrent_reads)
+        self._running_by_consumer: dict[str, int] = {}
+        self._consumer_slots = threading.Condition()
         self.clock = clock
         # The connector hands over its store's database (one pool for everything); a storage URL
         # opens a handle of the data plane's own (a data plane running apart, tests, benchmarks).
@@ -514,6 +520,7 @@ class DataPlane:
                 self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
                             duty_states)
 
+            self._hold_consumer_slot(claims.consumer_id, resources)
             if not self._slots.acquire(timeout=self.limits.slot_wait_seconds):
                 raise Busy("busy", f"{self.limits.max_concurrent_reads} reads are running; retry shortly")
             resources.callback(self._slots.release)
@@ -562,6 +569,31 @@ class DataPlane:
         except BaseException:
             resources.close()
             raise
+
+    def _hold_consumer_slot(self, consumer_id: str, resources: ExitStack) -> None:
+        """Count this read among its consumer's running reads, waiting (as for a slot) while the
+        consumer already runs as many as it may; released with the read's resources. A
+        consumer's extra reads queue behind its own, not in front of everyone else's."""
+        cap = self.limits.max_concurrent_reads_per_consumer
+        deadline = time.monotonic() + self.limits.slot_wait_seconds
+        with self._consumer_slots:
+            while self._running_by_consumer.get(consumer_id, 0) >= cap:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Busy("busy_consumer", f"you already run {cap} reads at once; retry when one ends")
+                self._consumer_slots.wait(remaining)
+            self._running_by_consumer[consumer_id] = self._running_by_consumer.get(consumer_id, 0) + 1
+
+        def release() -> None:
+            with self._consumer_slots:
+                left = self._running_by_consumer.get(consumer_id, 1) - 1
+                if left > 0:
+                    self._running_by_consumer[consumer_id] = left
+                else:
+                    self._running_by_consumer.pop(consumer_id, None)
+                self._consumer_slots.notify_all()
+
+        resources.callback(release)
 
     def _count(self, context: ReadContext, counter: str, limit: int | None, policy: Policy,
                claims: AccessClaims, transfer: TransferView, action: str, requested: frozenset[str] | None,

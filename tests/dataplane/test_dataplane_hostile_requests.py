@@ -6,15 +6,19 @@ surface only once rows are produced. Each is a 4xx problem before any byte of a 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 
 import httpx
 import pyarrow as pa
 import pytest
 
 from connector.audit.export import public_key_verifier
-from connector.dataplane import make_proof
+from connector.dataplane import DataPlaneLimits, make_proof
 from connector.dataplane.flight import DataFlightServer
+from connector.dataplane.sandbox import SandboxLimits
 from connector.jobs import JobError
+from tests.connector.dsp_world import wait_until
 
 from .conftest import DataSpace, research_permission
 
@@ -110,3 +114,35 @@ def test_aggregate_output_columns_of_one_name_are_refused(space: DataSpace, sql:
     counted = _post(space, address.endpoint, address.token, fine)
     assert counted.status_code == 200
     assert counted.headers["Sluis-Epsilon-Spent"] == "0.1"  # the refused query spent nothing
+
+
+def test_one_consumer_cannot_hold_every_read_slot(make_space: Callable[..., DataSpace]) -> None:
+    # A consumer with a valid agreement and long queries would take every slot for up to the
+    # watchdog's limit, and every other consumer would wait and then get 503.
+    # the long read is stopped by the watchdog; a second read of the same consumer waits its turn
+    # (briefly here) and is refused while the first still runs
+    limits = DataPlaneLimits(sandbox=SandboxLimits(timeout_seconds=3.0), max_concurrent_reads_per_consumer=1,
+                             slot_wait_seconds=0.2)
+    space = make_space(limits=limits)
+    alice = space.plane.issue_access(space.transfer(space.agreement(research_permission(NO_SSN))))
+    bob_transfer = space.transfer(space.agreement(research_permission(NO_SSN), "bob"), "bob")
+    long = json.dumps({"sql": "SELECT sum(a.age * b.age * c.age * d.age) AS s"
+                              " FROM data AS a, data AS b, data AS c, data AS d"})
+    answers: list[int] = []
+    running = threading.Thread(
+        target=lambda: answers.append(_post(space, alice.endpoint, alice.token, long.encode()).status_code)
+    )
+    running.start()
+    try:
+        wait_until(lambda: space.plane._running_by_consumer.get(space.consumers["alice"].did) == 1,
+                   "alice's long read to start")
+        one = json.dumps({"sql": "SELECT 1 AS x FROM data"}).encode()
+        again = _post(space, alice.endpoint, alice.token, one)
+        assert again.status_code == 503, again.text
+        assert again.json()["code"] == "busy_consumer"
+        bob = space.reader(bob_transfer, "bob")
+        assert bob.query("SELECT count(*) AS n FROM data").column("n").to_pylist() == [1000]
+    finally:
+        running.join()
+    assert len(answers) == 1
+    assert answers[0] in (200, 413)  # finished, or stopped by the watchdog
