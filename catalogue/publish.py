@@ -36,7 +36,7 @@ from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
 from catalogue.index import TRUST_UNTRUSTED, IndexRow, flatten_record
-from catalogue.normalise import Repair, normalise, term_text
+from catalogue.normalise import Repair, normalise, repairs_graph, term_text
 from catalogue.quality import minimum_elements
 from catalogue.search_backend import SearchBackend
 from catalogue.signing import (
@@ -682,7 +682,7 @@ class CataloguePublisher:
             signed=bool(trust.get("signed")),
             publisher_verified=bool(trust.get("publisher_verified")),
         )
-        return assessment.to_dqv(dataset)
+        return assessment.to_dqv(dataset) + repairs_graph(dataset, version.quality.get("repairs", []))
 
     # ---- the whole pipeline ----------------------------------------------------------------
     def prepare(
@@ -758,7 +758,8 @@ class CataloguePublisher:
         version_number = 1 if existing is None else existing.version + 1
         content = "\n".join(ntriples_lines(record))
         # The bulk path leaves the DQV statements to be made when the record is read.
-        dqv = "\n".join(ntriples_lines(assessment.to_dqv(dataset))) if with_dqv else ""
+        provenance = repairs_graph(dataset, [repair.to_json() for repair in repairs])
+        dqv = "\n".join(ntriples_lines(assessment.to_dqv(dataset) + provenance)) if with_dqv else ""
         version = RecordVersion(
             record_id=new_id,
             version=version_number,

@@ -36,6 +36,7 @@ from catalogue.normalise._rules import (
     repair_licences,
     repair_range_types,
     repair_urls,
+    repairs_graph,
     term_text,
 )
 from vocab.authority import AuthorityTables, tables
@@ -81,5 +82,6 @@ __all__ = [
     "media_type_iri",
     "normalise",
     "rename_node",
+    "repairs_graph",
     "term_text",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -28,8 +28,11 @@ from vocab.namespaces import (
     DCT,
     EU_AUTHORITY,
     FOAF,
+    PROV,
     RDF,
+    RDFS,
     SH,
+    SLUIS,
     VCARD,
 )
 
@@ -109,6 +112,27 @@ class Repair:
             "replacement": self.replacement,
             "reason": self.reason,
         }
+
+
+def repairs_graph(dataset: URIRef, repairs: Sequence[Mapping[str, Any]]) -> Graph:
+    """The repairs made to a record as provenance, served with the record's quality statements.
+
+    One ``prov:Activity`` per repair, linked from the dataset by ``prov:wasInfluencedBy``, naming
+    the rule, the statement's subject and property, the value as sent and the value stored.
+    """
+    graph = Graph(bind_namespaces="none")
+    for number, repair in enumerate(repairs):
+        node = URIRef(f"{dataset}#repair-{number + 1}") if "#" not in str(dataset) else BNode()
+        graph.add((dataset, PROV.wasInfluencedBy, node))
+        graph.add((node, RDF.type, PROV.Activity))
+        graph.add((node, RDF.type, SLUIS.Repair))
+        graph.add((node, SLUIS.rule, Literal(str(repair.get("rule", "")))))
+        graph.add((node, SLUIS.repairedSubject, Literal(str(repair.get("subject", "")))))
+        graph.add((node, SLUIS.repairedProperty, URIRef(str(repair.get("property", "")))))
+        graph.add((node, SLUIS.originalValue, Literal(str(repair.get("original", "")))))
+        graph.add((node, SLUIS.storedValue, Literal(str(repair.get("replacement", "")))))
+        graph.add((node, RDFS.comment, Literal(str(repair.get("reason", "")), lang="en")))
+    return graph
 
 
 def term_text(node: Node) -> str:

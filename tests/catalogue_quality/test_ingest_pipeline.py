@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rdflib import URIRef
 
 from catalogue.api import CatalogueNode, open_node
 from catalogue.config import CatalogueConfig
@@ -14,6 +15,7 @@ from catalogue.publish import IngestStatus, PublishError
 from catalogue.store import LOCAL_SOURCE
 from tests.catalogue.catalogue_records import PUBLISHER, invalid_turtle
 from tests.catalogue.conftest import NodeFactory, start_node  # noqa: F401 (the fixture, used below)
+from vocab.namespaces import PROV, SLUIS
 
 SOURCE = "https://portal.example.it/catalog"
 EU = "http://publications.europa.eu/resource/authority/"
@@ -94,6 +96,12 @@ def test_harvested_dump_is_split_repaired_and_every_dataset_stored(node: Catalog
     version = node.store.current(budget.record_id)
     assert version is not None
     assert version.quality["repairs"] == [repair.to_json() for repair in budget.repairs]
+    served = node.publisher.quality_graph(version)  # what GET /catalogue/datasets/{id} adds to the record
+    originals = {str(o) for o in served.objects(None, SLUIS.originalValue)}
+    assert '"it"' in originals
+    assert len(list(served.objects(URIRef(budget.dataset or ""), PROV.wasInfluencedBy))) == len(
+        budget.repairs
+    )
     conformance = version.quality["quality"]["conformance"]
     assert conformance["violations"] == len(budget.violations)
     assert sum(conformance["violations_by_profile"].values()) == conformance["violations"]
