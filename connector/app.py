@@ -37,6 +37,7 @@ from connector.management import MAX_MANAGEMENT_BODY_BYTES, BodySizeLimit, manag
 from connector.openapi import describe_connector
 from connector.pages import install_pages
 from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
+from connector.push_receiver import PushReceiver, push_router
 from connector.store import Store
 from vocab.jsonld import MAX_JSON_DEPTH
 
@@ -104,6 +105,7 @@ def create_app(
         credentials=credentials,
         callback_policy=CallbackPolicy.of(addresses, config.security.callback_allow_list),
         dataplane=issuer,
+        push_reader=dataplane,
         client=DspClient(participant, key, credentials, recorder=None, address_policy=addresses),
     )
     did_doc = did_document(participant, key, [dsp_service(participant, service.dsp_base)])
@@ -165,6 +167,7 @@ def create_app(
     app.include_router(management_router(service, config.management.token))
     if dataplane is not None:
         app.include_router(dataplane.router())
+    app.include_router(push_router(PushReceiver(service, config.dataplane.data_root)))
     install_pages(app, service, config, data_plane=dataplane is not None)
     describe_connector(app)
     return app

@@ -21,7 +21,7 @@ from connector.store import AssetRecord, ContractDefinition, Store
 from vocab import dsp
 
 #: Data-transfer formats this connector offers for every dataset.
-DISTRIBUTION_FORMATS = ("HttpData-PULL",)
+DISTRIBUTION_FORMATS = ("HttpData-PULL", "HttpData-PUSH")
 #: A catalog lists at most this many datasets (DSP has no paging of its own in 2025-1).
 MAX_CATALOG_DATASETS = 10_000
 _DCT_TITLE = "http://purl.org/dc/terms/title"

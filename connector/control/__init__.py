@@ -15,6 +15,7 @@ each:
 
 from connector.control.errors import DspError, DspReply, ServiceError
 from connector.control.flows import AccessIssuer, PullFlow, TransferFlow
+from connector.control.push import PUSH_FORMAT, PushDestination, PushFlow
 from connector.control.service import ConnectorService
 from connector.protocol.extensions import EXT_COMPUTE_SITE, EXT_CONSUMER_PROOF, EXT_JOB_ID, EXT_PURPOSE
 
@@ -23,11 +24,14 @@ __all__ = [
     "EXT_CONSUMER_PROOF",
     "EXT_JOB_ID",
     "EXT_PURPOSE",
+    "PUSH_FORMAT",
     "AccessIssuer",
     "ConnectorService",
     "DspError",
     "DspReply",
     "PullFlow",
+    "PushDestination",
+    "PushFlow",
     "ServiceError",
     "TransferFlow",
 ]

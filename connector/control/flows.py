@@ -3,7 +3,8 @@
 The control plane decides *whether* a transfer may start; the flow decides *how* the consumer
 gets the data. HTTP pull (``HttpData-PULL``, :class:`PullFlow`) opens access on the data plane
 and hands the consumer a :class:`~connector.dataplane.DataAddress` (endpoint plus a fresh,
-key-bound token); a push flow would instead deliver to the address the consumer gave. Every
+key-bound token); HTTP push (``HttpData-PUSH``, :class:`~connector.control.push.PushFlow`)
+instead owes the destination the consumer gave one delivery, queued in the outbox. Every
 start - the first and each resume after a suspension - opens access anew; every suspension,
 completion or termination closes it.
 """
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from connector.dataplane import DataAddress
 from connector.dataplane.contract_state import TransferView
+from connector.store import OutboundMessage
 from vocab import dsp
 
 _log = logging.getLogger(__name__)
@@ -42,6 +44,10 @@ class TransferFlow(Protocol):
         """Let data flow for a (re)started transfer; the address the consumer reads from, if any."""
         ...
 
+    def deliveries(self, transfer: TransferView) -> list[OutboundMessage]:
+        """What the start owes beyond the ``TransferStartMessage`` (queued behind it)."""
+        ...
+
     def close(self, transfer_id: str) -> None:
         """Stop data flowing (suspended, completed, terminated); must not raise."""
         ...
@@ -57,6 +63,9 @@ class PullFlow:
 
     def open(self, transfer: TransferView, now: datetime) -> DataAddress:
         return self.issuer.issue_access(transfer, now)
+
+    def deliveries(self, transfer: TransferView) -> list[OutboundMessage]:
+        return []  # the consumer's job comes to read
 
     def close(self, transfer_id: str) -> None:
         try:

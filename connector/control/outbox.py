@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from connector.control.process import reason_text
+from connector.control.push import PUSH_AUDIENCE, Outcome, PushResult
 from connector.dsp_client import DspClient, DspClientError
 from connector.store import OutboundMessage, OutboxItem, Store
 
@@ -36,12 +37,31 @@ OUTBOX_POLL_SECONDS = 1.0
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
 
 
+def backoff(attempts: int) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones (doubling, capped)."""
+    return float(min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2.0 ** min(attempts, 10)))
+
+
 class OutboxListener(Protocol):
     """What a delivery tells the process it belongs to."""
 
     def learn_peer_pid(self, process_id: str, ack: Mapping[str, Any]) -> None: ...
 
     def end_after_refusal(self, process_id: str, reason: str) -> None: ...
+
+
+class Pusher(Protocol):
+    """What delivers push items (:class:`connector.control.push.PushDelivery`)."""
+
+    max_attempts: int
+
+    def push(self, item: OutboxItem) -> PushResult: ...
+
+    def delivered(self, item: OutboxItem) -> None: ...
+
+    def failed(self, item: OutboxItem, reason: str) -> None: ...
+
+    def dropped(self, item: OutboxItem) -> None: ...
 
 
 class Outbox:
@@ -51,6 +71,7 @@ class Outbox:
         self.store = store
         self.client = client
         self.listener: OutboxListener | None = None
+        self.pusher: Pusher | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -170,6 +191,9 @@ class Outbox:
     # -- one delivery ----------------------------------------------------------------------
 
     def deliver(self, item: OutboxItem) -> None:
+        if item.audience == PUSH_AUDIENCE:
+            self._push(item)
+            return
         try:
             response = self.client.post(item.url, item.audience, item.body)
         except DspClientError as error:
@@ -190,6 +214,31 @@ class Outbox:
             if self.listener is not None:
                 self.listener.end_after_refusal(item.process_id, reason)
 
+    def _push(self, item: OutboxItem) -> None:
+        """One attempt of an HTTP push: retried like a message, at most ``pusher.max_attempts``."""
+        pusher = self.pusher
+        if pusher is None:
+            self.store.outbox_failed(item.id, "this connector runs no data plane to push from")
+            if self.listener is not None:
+                self.listener.end_after_refusal(item.process_id, "no data plane to push from")
+            return
+        result = pusher.push(item)
+        if result.outcome == Outcome.DELIVERED:
+            self.store.outbox_delivered(item.id)
+            pusher.delivered(item)
+        elif result.outcome == Outcome.DROPPED:
+            self.store.outbox_failed(item.id, result.reason)
+            pusher.dropped(item)
+        elif result.outcome == Outcome.RETRY and item.attempts + 1 < pusher.max_attempts:
+            attempts = item.attempts + 1
+            self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), result.reason)
+        else:
+            reason = result.reason
+            if result.outcome == Outcome.RETRY:
+                reason = f"the push failed {pusher.max_attempts} times, the last: {reason}"
+            self.store.outbox_failed(item.id, reason)
+            pusher.failed(item, reason)
+
     def _retry(self, item: OutboxItem, reason: str) -> None:
         attempts = item.attempts + 1
         if attempts >= MAX_DELIVERY_ATTEMPTS:
@@ -199,8 +248,7 @@ class Outbox:
                     item.process_id, f"the counter-party stayed unreachable: {reason}"
                 )
             return
-        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * (2 ** min(attempts, 10)))
-        self.store.outbox_retry(item.id, attempts, time.time() + delay, reason)
+        self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), reason)
 
     def _learn_from_ack(self, item: OutboxItem, body: Mapping[str, Any] | None) -> None:
         if not body or body.get("@type") not in ("ContractNegotiation", "TransferProcess"):

@@ -21,6 +21,7 @@ from connector.control.flows import AccessIssuer, PullFlow, TransferFlow
 from connector.control.negotiation import Negotiations
 from connector.control.outbox import Outbox
 from connector.control.process import ProcessWriter
+from connector.control.push import PushDelivery, PushDestination, PushFlow, PushReader
 from connector.control.transfer import Transfers
 from connector.dsp_client import DspClient
 from connector.identity import (
@@ -55,6 +56,7 @@ class ConnectorService:
         callback_allow_list: Sequence[str] = (),
         callback_policy: CallbackPolicy | None = None,
         dataplane: AccessIssuer | None = None,
+        push_reader: PushReader | None = None,
         client: DspClient | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
@@ -83,8 +85,22 @@ class ConnectorService:
         if dataplane is not None:
             pull = PullFlow(dataplane)
             flows[pull.format] = pull
+        self.pushes: PushDelivery | None = None
+        if push_reader is not None:
+            push = PushFlow(push_reader)
+            flows[push.format] = push
         self.negotiations = Negotiations(self.ctx)
         self.transfers = Transfers(self.ctx, flows)
+        if push_reader is not None:
+            self.pushes = PushDelivery(
+                store,
+                push_reader,
+                key,
+                self.ctx.callback_policy.addresses,
+                participant_id,
+                self.transfers.push_finished,
+            )
+            self.outbox.pusher = self.pushes
 
     # -- identity --------------------------------------------------------------------------
 
@@ -186,8 +202,9 @@ class ConnectorService:
         counterparty_address: str,
         format_: str = "HttpData-PULL",
         job: Mapping[str, Any] | None = None,
+        destination: PushDestination | None = None,
     ) -> ProcessRecord:
-        return self.transfers.start(agreement_id, counterparty_address, format_, job)
+        return self.transfers.start(agreement_id, counterparty_address, format_, job, destination)
 
     def transfer_command(self, transfer_id: str, command: str, reason: str = "") -> ProcessRecord:
         return self.transfers.command(transfer_id, command, reason)
@@ -208,6 +225,8 @@ class ConnectorService:
 
     def stop_worker(self) -> None:
         self.outbox.stop()
+        if self.pushes is not None:
+            self.pushes.close()
 
     def deliver_due(self) -> int:
         """Deliver, in this thread, every message that is due now; returns how many were attempted."""

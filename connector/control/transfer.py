@@ -9,7 +9,9 @@ reads from.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -19,6 +21,7 @@ from connector.control.context import ControlContext
 from connector.control.errors import DspError, DspReply, ServiceError
 from connector.control.flows import PULL_FORMAT, TransferFlow, received_address
 from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
+from connector.control.push import PUSH_FORMAT, DestinationRefused, PushDestination, destination_of, redacted
 from connector.dataplane.contract_state import TransferView
 from connector.identity import VerifiedClaims
 from connector.protocol import (
@@ -35,8 +38,8 @@ from connector.protocol.extensions import EXT_COMPUTE_SITE, EXT_JOB_ID, EXT_PURP
 from connector.store import AgreementRecord, OutboundMessage, ProcessRecord, new_pid
 from vocab import dsp
 
-#: Transfer formats this connector serves (HTTP pull through the data plane).
-SUPPORTED_FORMATS = frozenset({PULL_FORMAT})
+#: Transfer formats this connector serves (HTTP pull through the data plane, HTTP push from it).
+SUPPORTED_FORMATS = frozenset({PULL_FORMAT, PUSH_FORMAT})
 
 _log = logging.getLogger(__name__)
 
@@ -86,6 +89,12 @@ class Transfers:
             raise DspError(400, "agreement-not-final", f"agreement {agreement_id} is not finalized", **ids)
         if agreement.terminated:
             raise DspError(400, "agreement-terminated", f"agreement {agreement_id} was terminated", **ids)
+        push: dict[str, Any] | None = None
+        if str(body["format"]) == PUSH_FORMAT:
+            try:
+                push = destination_of(body.get("dataAddress"), ctx.callback_policy.addresses).to_json()
+            except DestinationRefused as refused:
+                raise DspError(400, "destination-refused", str(refused), **ids) from None
         pid = new_pid()
         record = ProcessRecord(
             id=pid,
@@ -107,9 +116,11 @@ class Transfers:
                 "compute_site": body.get(EXT_COMPUTE_SITE),
                 # the verified facts a provider-side resume is decided on again
                 "requester_facts": ctx.policy_context(claims),
+                **({"push": push} if push is not None else {}),
             },
         )
-        plan = Plan(state=TransferState.REQUESTED, messages=[logged("in", body)])
+        # the destination's credentials are kept in the details alone, never in the message log
+        plan = Plan(state=TransferState.REQUESTED, messages=[logged("in", redacted(body))])
         self._start(record, agreement, plan)
         stored = ctx.writer.create(record, plan)
         if plan.refusal:
@@ -153,6 +164,7 @@ class Transfers:
         )
         plan.state = TransferState.STARTED
         send(plan, record, "start", message)
+        plan.outbox.extend(flow.deliveries(view))
 
     def _restart(self, record: ProcessRecord, plan: Plan) -> None:
         """A resumed transfer (either side resumed it): decide again and send a fresh address."""
@@ -222,7 +234,10 @@ class Transfers:
         counterparty_address: str,
         format_: str = PULL_FORMAT,
         job: Mapping[str, Any] | None = None,
+        destination: PushDestination | None = None,
     ) -> ProcessRecord:
+        """Ask the provider for a transfer. For ``HttpData-PUSH`` without a ``destination`` the
+        data comes to our own receiving endpoint (``/push/{transfer}``) with a fresh secret."""
         ctx = self.ctx
         agreement = ctx.store.get_agreement(agreement_id)
         if agreement is None or agreement.consumer_id != ctx.participant_id:
@@ -242,8 +257,21 @@ class Transfers:
             )
             if job.get(name)
         }
+        push_details: dict[str, Any] = {}
+        address: dict[str, Any] | None = None
+        if format_ == PUSH_FORMAT:
+            if destination is None:
+                secret = secrets.token_urlsafe(32)
+                receiver = f"{ctx.dsp_base.removesuffix('/dsp')}/push/{pid}"
+                destination = PushDestination(receiver, secret, "Bearer")
+                push_details["push_secret_sha256"] = hashlib.sha256(secret.encode()).hexdigest()
+            push_details["push_endpoint"] = destination.endpoint
+            push_details["push_media_type"] = destination.media_type
+            address = destination.to_dsp()
+        elif destination is not None:
+            raise ServiceError(400, "destination-not-push", f"a destination is only for {PUSH_FORMAT}")
         message = dsp.transfer_request_message(
-            pid, agreement_id, format_, ctx.dsp_base, extensions=extensions or None
+            pid, agreement_id, format_, ctx.dsp_base, address=address, extensions=extensions or None
         )
         base = counterparty_address.rstrip("/")
         record = ProcessRecord(
@@ -262,11 +290,12 @@ class Transfers:
                 "job_id": job.get("id"),
                 "purpose": job.get("purpose"),
                 "compute_site": job.get("compute_site"),
+                **push_details,
             },
         )
         plan = Plan(
             state=record.state,
-            messages=[logged("out", message)],
+            messages=[logged("out", redacted(message))],
             outbox=[OutboundMessage(f"{base}/transfers/request", agreement.provider_id, message)],
         )
         return ctx.writer.create(record, plan)
@@ -319,6 +348,18 @@ class Transfers:
         if record.role == Role.PROVIDER and after != TransferState.STARTED:
             plan.after_commit.append(functools.partial(self._close, record))
         return plan
+
+    def push_finished(self, transfer_id: str, failure: str | None) -> None:
+        """A push was delivered (the transfer completes) or gave up (it ends with the reason);
+        either way the consumer is told over DSP. A transfer that moved on meanwhile stays."""
+        try:
+            if failure is None:
+                self.command(transfer_id, "complete")
+            else:
+                self.command(transfer_id, "terminate", failure)
+        except ServiceError as error:
+            _log.info("push finished on a transfer that moved on", extra={"transfer": transfer_id,
+                                                                            "reason": error.reason})
 
     def terminate_agreement(self, agreement_id: str, reason: str) -> list[ProcessRecord]:
         """Every running transfer under an agreement terminated and the peer told."""

@@ -324,6 +324,13 @@ class DataPlane:
         moment = now or self.clock()
         return self._issue(transfer, self.consumer_thumbprint(transfer.consumer_id), moment, "access-issued")
 
+    def issue_push_access(self, transfer: TransferView, now: datetime | None = None) -> DataAddress:
+        """A token bound to this provider's own key, for an HTTP push: the provider reads the
+        granted data on the consumer's behalf, in-process, through the very checks, counters and
+        audit of a consumer's read (the token never leaves the process)."""
+        moment = now or self.clock()
+        return self._issue(transfer, jwk_thumbprint(self.key.public_key), moment, "push-access-issued")
+
     def _issue(self, transfer: TransferView, jkt: str, moment: datetime, kind: str,
                replaces: str | None = None) -> DataAddress:
         token, claims = issue_access_token(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from connector import _policy
-from connector.control import ConnectorService, ServiceError
+from connector.control import ConnectorService, PushDestination, ServiceError
 from connector.dsp_client import DspClientError
 from connector.http import FieldError, ProblemError, bearer_token
 from connector.management._limits import check_depth
@@ -131,12 +131,28 @@ class JobIn(BaseModel):
     compute_site: str | None = Field(default=None, max_length=MAX_ID_CHARS)
 
 
+class PushDestinationIn(BaseModel):
+    """Where an HTTP push goes, with the credentials the provider writes with."""
+
+    endpoint: str = _ADDRESS
+    _endpoint = field_validator("endpoint")(_http_address)
+    authorization: str | None = Field(default=None, max_length=4096, pattern=r"^[^\r\n\x00]*$")
+    auth_type: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
+    media_type: Literal["application/vnd.apache.arrow.stream", "application/vnd.apache.parquet"] = (
+        "application/vnd.apache.arrow.stream"
+    )
+
+
 class TransferIn(BaseModel):
     agreement_id: str = _ID
     counterparty_address: str = _ADDRESS
     _address = field_validator("counterparty_address")(_http_address)
     format: str = Field(default="HttpData-PULL", max_length=128)
     job: JobIn | None = None
+    destination: PushDestinationIn | None = Field(
+        default=None,
+        description="HttpData-PUSH only: where the provider writes the data (default: our /push endpoint)",
+    )
 
 
 def _negotiation_json(record: ProcessRecord) -> dict[str, Any]:
@@ -168,9 +184,14 @@ def _transfer_json(record: ProcessRecord) -> dict[str, Any]:
         "provider_pid": record.provider_pid,
         "consumer_pid": record.consumer_pid,
         "job_id": record.details.get("job_id"),
+        "format": record.details.get("format"),
     }
     if record.details.get("data_address"):
         body["data_address"] = record.details["data_address"]
+    if record.details.get("push_endpoint"):
+        body["push_destination"] = record.details["push_endpoint"]
+    if record.details.get("received"):
+        body["received"] = record.details["received"]
     if record.error:
         body["error"] = record.error
     return body
@@ -386,6 +407,7 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
             body.counterparty_address,
             body.format,
             body.job.model_dump() if body.job else None,
+            PushDestination(**body.destination.model_dump()) if body.destination else None,
         )
         return {"id": record.id}
 

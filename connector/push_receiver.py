@@ -1,0 +1,226 @@
+"""The consumer's receiving endpoint for HTTP push: ``PUT /push/{transfer}``.
+
+When our job asks a provider for an ``HttpData-PUSH`` transfer without naming a destination of
+its own, the destination is this endpoint, with a secret made for that one transfer (only its
+hash is stored). A push is accepted only while the transfer is STARTED, only as Arrow IPC stream
+or Parquet, only with a ``Content-Digest: sha-256=:...:`` (RFC 9530) that matches the bytes
+received and only if the bytes read as what the media type says. The data is written to a
+temporary file and moved into place (``<data_root>/received/<transfer>/``) once checked, so a
+half-sent or corrupted push leaves nothing behind; the transfer's details record the file, its
+size and hash. A provider that retries after a lost answer simply replaces the same file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from connector.control import PUSH_FORMAT, ConnectorService
+from connector.control.process import Plan
+from connector.dataplane import ARROW_STREAM, PARQUET
+from connector.http import FieldError, ProblemError, bearer_token
+from connector.protocol import Role, TransferState
+from connector.store import ProcessRecord
+
+#: Largest push accepted (bytes); a bigger one is refused with 413 while it streams in.
+MAX_PUSH_BYTES = 8 * 1024**3
+#: File name of the received data per media type.
+FILE_NAMES = {ARROW_STREAM: "data.arrows", PARQUET: "data.parquet"}
+_DIGEST = re.compile(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/]+={0,2}):\s*(?:,|$)")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class Received:
+    path: Path
+    sha256: str
+    size: int
+    media_type: str
+
+    def to_json(self, root: Path) -> dict[str, Any]:
+        return {
+            "file": str(self.path.relative_to(root)),
+            "sha256": self.sha256,
+            "bytes": self.size,
+            "media_type": self.media_type,
+            "received_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def _unauthorised() -> ProblemError:
+    # one answer for an unknown transfer and a wrong secret: no oracle for transfer ids
+    return ProblemError(
+        401, "Not authorised", "no push is expected here with these credentials", code="push-unauthorised"
+    )
+
+
+def expected_digest(header: str | None) -> bytes:
+    """The SHA-256 a ``Content-Digest`` header announces; a 400 problem naming it otherwise."""
+    match = _DIGEST.search(header or "") if header and len(header) < 1024 else None
+    if match is None:
+        raise ProblemError(
+            400,
+            "Content digest required",
+            "send Content-Digest: sha-256=:<base64>: (RFC 9530)",
+            code="content-digest-missing",
+            errors=[FieldError("Content-Digest", "missing or not sha-256")],
+        )
+    try:
+        digest = base64.b64decode(match.group(1), validate=True)
+    except binascii.Error:
+        digest = b""
+    if len(digest) != 32:
+        raise ProblemError(
+            400,
+            "Content digest malformed",
+            "the sha-256 value is not 32 base64 bytes",
+            code="content-digest-malformed",
+            errors=[FieldError("Content-Digest", "not a SHA-256 value")],
+        )
+    return digest
+
+
+def _readable(path: Path, media_type: str) -> str | None:
+    """``None`` when the file reads as ``media_type``; otherwise what is wrong."""
+    try:
+        if media_type == PARQUET:
+            pq.read_metadata(path)
+        else:
+            with pa.memory_map(str(path)) as source, ipc.open_stream(source) as reader:
+                for _ in reader:
+                    pass
+    except (pa.ArrowException, OSError, ValueError) as error:
+        return f"the data does not read as {media_type}: {str(error)[:200]}"
+    return None
+
+
+class PushReceiver:
+    """Checks and stores pushes for our own consumer-side push transfers."""
+
+    def __init__(self, service: ConnectorService, data_root: Path) -> None:
+        self.service = service
+        self.root = data_root / "received"
+
+    def expected(self, transfer_id: str, authorization: str | None) -> ProcessRecord:
+        token = bearer_token(authorization)
+        if token is None or not _SAFE_ID.match(transfer_id):
+            raise _unauthorised()
+        record = self.service.store.get_process(transfer_id, "transfer")
+        stored = record.details.get("push_secret_sha256") if record is not None else None
+        given = hashlib.sha256(token.encode()).hexdigest()
+        if record is None or not isinstance(stored, str) or not hmac.compare_digest(stored, given):
+            raise _unauthorised()
+        if record.role != Role.CONSUMER or record.details.get("format") != PUSH_FORMAT:
+            raise _unauthorised()
+        if record.state != TransferState.STARTED:
+            raise ProblemError(
+                409,
+                "Transfer not started",
+                f"the transfer is {record.state}; a push is taken while it is {TransferState.STARTED}",
+                code="transfer-not-started",
+            )
+        return record
+
+    async def receive(self, request: Request, transfer_id: str) -> Received:
+        record = self.expected(transfer_id, request.headers.get("authorization"))
+        media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media_type not in FILE_NAMES:
+            raise ProblemError(
+                415,
+                "Unsupported media type",
+                f"a push is one of {sorted(FILE_NAMES)}",
+                code="unsupported-media-type",
+                errors=[FieldError("Content-Type", "not Arrow IPC stream or Parquet")],
+            )
+        wanted = expected_digest(request.headers.get("content-digest"))
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_PUSH_BYTES:
+            raise ProblemError(
+                413, "Push too large", f"at most {MAX_PUSH_BYTES} bytes", code="push-too-large"
+            )
+        folder = self.root / record.id
+        await run_in_threadpool(folder.mkdir, 0o700, True, True)
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".incoming-")
+        temporary = Path(name)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(handle, "wb") as out:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > MAX_PUSH_BYTES:
+                        raise ProblemError(
+                            413, "Push too large", f"at most {MAX_PUSH_BYTES} bytes", code="push-too-large"
+                        )
+                    digest.update(chunk)
+                    await run_in_threadpool(out.write, chunk)
+            if not hmac.compare_digest(digest.digest(), wanted):
+                raise ProblemError(
+                    400,
+                    "Content digest mismatch",
+                    "the data received does not hash to the Content-Digest sent",
+                    code="content-digest-mismatch",
+                    errors=[FieldError("Content-Digest", "does not match the body")],
+                )
+            problem = await run_in_threadpool(_readable, temporary, media_type)
+            if problem is not None:
+                raise ProblemError(400, "Unreadable data", problem, code="push-unreadable")
+            final = folder / FILE_NAMES[media_type]
+            await run_in_threadpool(os.replace, temporary, final)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        received = Received(final, digest.hexdigest(), size, media_type)
+        await run_in_threadpool(self._record, record.id, received)
+        return received
+
+    def _record(self, transfer_id: str, received: Received) -> None:
+        writer = self.service.ctx.writer
+        details = {"received": received.to_json(self.root.parent)}
+
+        def plan_for(record: ProcessRecord) -> Plan:
+            return Plan(state=record.state, details=details)
+
+        writer.compare_and_set(
+            lambda: self.service.store.get_process(transfer_id, "transfer"),
+            plan_for,
+            ProblemError(
+                409,
+                "Concurrent update",
+                "the transfer changed meanwhile; push again",
+                code="concurrent-update",
+            ),
+        )
+
+
+def push_router(receiver: PushReceiver) -> APIRouter:
+    router = APIRouter(tags=["push"])
+
+    @router.put(
+        "/push/{transfer_id}",
+        status_code=201,
+        summary="Consumer: receive the data of one of our HTTP push transfers (Arrow IPC or Parquet)",
+    )
+    async def receive_push(transfer_id: str, request: Request) -> JSONResponse:
+        received = await receiver.receive(request, transfer_id)
+        return JSONResponse(
+            {"transfer_id": transfer_id, "sha256": received.sha256, "bytes": received.size}, status_code=201
+        )
+
+    return router
