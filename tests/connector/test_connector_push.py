@@ -78,7 +78,9 @@ def serving(party: Party) -> Iterator[Any]:
 
 
 @pytest.fixture
-def pair(tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str]) -> Iterator[tuple[Any, ...]]:
+def pair(
+    tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str]
+) -> Iterator[tuple[Any, ...]]:
     provider = make_party(tmp_path, "provider", authority, storage_urls("provider"))
     consumer = make_party(tmp_path, "consumer", authority, storage_urls("consumer"))
     with serving(provider) as provider_app, serving(consumer) as consumer_app:
@@ -100,7 +102,9 @@ def _agreement(provider: Party, consumer: Party) -> str:
     return str(done["agreement_id"])
 
 
-def _start_push(consumer: Party, provider: Party, agreement_id: str, destination: dict[str, Any] | None) -> str:
+def _start_push(
+    consumer: Party, provider: Party, agreement_id: str, destination: dict[str, Any] | None
+) -> str:
     body: dict[str, Any] = {
         "agreement_id": agreement_id,
         "counterparty_address": provider.dsp,
