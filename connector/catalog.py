@@ -9,6 +9,8 @@ back to exactly what was offered.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +21,52 @@ from connector._policy import Verdict, decide, offer_for_catalog
 from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
 from connector.store import AssetRecord, ContractDefinition, Store
 from vocab import dsp
+from vocab.errors import VocabError
+from vocab.jsonld import expand
 
 #: Data-transfer formats this connector offers for every dataset.
 DISTRIBUTION_FORMATS = ("HttpData-PULL", "HttpData-PUSH")
 #: A catalog lists at most this many datasets (DSP has no paging of its own in 2025-1).
 MAX_CATALOG_DATASETS = 10_000
 _DCT_TITLE = "http://purl.org/dc/terms/title"
+
+
+#: Members of an asset's own record left out of its DSP dataset: the DSP ones describe how *this
+#: connector* offers it (its offers and distributions) and the record's title is the asset's.
+_DSP_OWNED = frozenset(
+    {
+        "@id",
+        "@type",
+        "http://www.w3.org/ns/odrl/2/hasPolicy",
+        "http://www.w3.org/ns/dcat#distribution",
+        _DCT_TITLE,
+    }
+)
+
+
+def dcat_members(asset: AssetRecord) -> dict[str, Any]:
+    """The asset's DCAT record (as registered) as absolute-IRI members for its DSP ``Dataset``:
+    description, keywords, themes, publisher, temporal and spatial coverage and the rest, in
+    JSON-LD expanded form, so they survive the DSP context unchanged. A record that does not read
+    as JSON-LD adds nothing (it was checked for depth when registered, not for meaning)."""
+    if not asset.dataset:
+        return {}
+    text = json.dumps(asset.dataset, sort_keys=True)
+    members: dict[str, Any] = json.loads(_expanded_members(asset.id, text))  # a fresh copy per use
+    return members
+
+
+@functools.lru_cache(maxsize=1024)
+def _expanded_members(asset_id: str, text: str) -> str:
+    """JSON of the members (expansion is pure: cached per record text, as pyld is slow)."""
+    try:
+        nodes = expand(json.loads(text), asset_id)
+    except (VocabError, ValueError):
+        return "{}"
+    chosen = next((n for n in nodes if n.get("@id") == asset_id), nodes[0] if len(nodes) == 1 else None)
+    if chosen is None:
+        return "{}"
+    return json.dumps({key: value for key, value in chosen.items() if key not in _DSP_OWNED})
 
 
 def offer_id(definition_id: str, asset_id: str) -> str:
@@ -129,7 +171,8 @@ class CatalogBuilder:
             {"@type": "Distribution", "format": fmt, "accessService": self.service_id}
             for fmt in DISTRIBUTION_FORMATS
         ]
-        body = dsp.dataset(asset.id, offers, distributions, {_DCT_TITLE: asset.title})
+        description = {**dcat_members(asset), _DCT_TITLE: asset.title}
+        body = dsp.dataset(asset.id, offers, distributions, description)
         body.pop("@context")
         return body
 

@@ -29,6 +29,7 @@ from connector.protocol import (
     negotiation_step,
 )
 from connector.protocol.extensions import (
+    EXT_AGREEMENT_TERMINATED,
     EXT_COMPUTE_SITE,
     EXT_CONSUMER_PROOF,
     EXT_EXTENSIONS,
@@ -75,6 +76,12 @@ class Negotiations:
 
         def plan_for(record: ProcessRecord) -> Plan | None:
             learnt = ctx.check_pids(record, body)
+            if (
+                kind == NegotiationMessage.TERMINATION
+                and record.state == NegotiationState.FINALIZED
+                and EXT_AGREEMENT_TERMINATED in body
+            ):
+                return self._agreement_ended(record, body)
             result = negotiation_step(NegotiationState(record.state), kind, Role(record.role).other)
             if isinstance(result, IllegalTransition):
                 if is_redelivery(ctx.store, record, body):
@@ -100,6 +107,42 @@ class Negotiations:
         if done is not None and done[1].refusal:
             raise done[1].refusal
         return DspReply(200)
+
+    def _agreement_ended(self, record: ProcessRecord, body: Mapping[str, Any]) -> Plan | None:
+        """The counter-party revoked the agreement of this FINALIZED negotiation (our extension):
+        the agreement is marked terminated here too; the negotiation stays FINALIZED."""
+        if body.get(EXT_AGREEMENT_TERMINATED) != record.agreement_id or not record.agreement_id:
+            raise DspError(
+                400, "unknown-agreement", "the message names another agreement than this negotiation's",
+                **pids(record),
+            )
+        if record.details.get("agreement_terminated"):
+            return None  # told before: acknowledged again
+        self.ctx.store.terminate_agreement(record.agreement_id)
+        reason = reason_text(body, "the counter-party terminated the agreement")
+        return Plan(
+            state=record.state, details={"agreement_terminated": reason}, messages=[logged("in", body)]
+        )
+
+    def tell_agreement_terminated(self, agreement: AgreementRecord, reason: str) -> None:
+        """Tell the counter-party that we revoked ``agreement`` (the nearest DSP allows: see
+        :data:`~connector.protocol.extensions.EXT_AGREEMENT_TERMINATED`), through the outbox."""
+        ctx = self.ctx
+
+        def plan_for(record: ProcessRecord) -> Plan | None:
+            if record.state != NegotiationState.FINALIZED or record.details.get("agreement_terminated"):
+                return None
+            message = dsp.negotiation_termination_message(
+                record.provider_pid or "", record.consumer_pid or "", "agreement-terminated", [reason]
+            )
+            message[EXT_AGREEMENT_TERMINATED] = agreement.id
+            plan = Plan(state=record.state, details={"agreement_terminated": reason})
+            send(plan, record, "termination", message)
+            return plan
+
+        ctx.writer.compare_and_set(
+            lambda: ctx.store.get_process(agreement.negotiation_id, "negotiation"), plan_for, None
+        )
 
     def request(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
         """POST /negotiations/request: a consumer's first request creates a provider-side negotiation."""

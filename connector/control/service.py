@@ -212,11 +212,15 @@ class ConnectorService:
     def terminate_agreement(
         self, agreement_id: str, reason: str = "agreement terminated"
     ) -> list[ProcessRecord]:
-        """Revoke an agreement: no new transfers, every running transfer terminated and the peer told."""
-        if self.store.get_agreement(agreement_id) is None:
+        """Revoke an agreement: no new transfers, every running transfer terminated, the peer told."""
+        agreement = self.store.get_agreement(agreement_id)
+        if agreement is None:
             raise ServiceError(404, "unknown-agreement", f"no agreement {agreement_id}")
         self.store.terminate_agreement(agreement_id)
-        return self.transfers.terminate_agreement(agreement_id, reason)
+        ended = self.transfers.terminate_agreement(agreement_id, reason)
+        # with or without transfers, the counter-party hears of it (DSP has no agreement message)
+        self.negotiations.tell_agreement_terminated(agreement, reason)
+        return ended
 
     # -- outbox ----------------------------------------------------------------------------
 

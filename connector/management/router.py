@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from connector.control import ConnectorService, PushDestination, ServiceError
 from connector.dsp_client import DspClientError
 from connector.http import FieldError, ProblemError, bearer_token
 from connector.management._limits import check_depth
+from connector.management.listings import PageQuery, paged
 from connector.store import AssetRecord, ContractDefinition, ProcessRecord
 
 #: Longest identifier accepted for assets, policies and definitions.
@@ -197,6 +198,38 @@ def _transfer_json(record: ProcessRecord) -> dict[str, Any]:
     return body
 
 
+def _asset_json(asset: AssetRecord) -> dict[str, Any]:
+    return {
+        "id": asset.id,
+        "title": asset.title,
+        "dataset": asset.dataset,
+        "data": {"kind": asset.data_kind, "path": asset.data_path, "table": asset.data_table},
+    }
+
+
+def _definition_json(definition: ContractDefinition) -> dict[str, Any]:
+    return {
+        "id": definition.id,
+        "access_policy_id": definition.access_policy_id,
+        "contract_policy_id": definition.contract_policy_id,
+        "asset_ids": list(definition.asset_ids),
+    }
+
+
+#: A listing filter's value: an identifier, bounded like every other.
+Filter = Annotated[str | None, Query(min_length=1, max_length=MAX_ID_CHARS)]
+NegotiationStateName = Literal[
+    "REQUESTED", "OFFERED", "ACCEPTED", "AGREED", "VERIFIED", "FINALIZED", "TERMINATED"
+]
+TransferStateName = Literal["REQUESTED", "STARTED", "SUSPENDED", "COMPLETED", "TERMINATED"]
+RoleName = Literal["provider", "consumer"]
+
+
+def _where(**filters: str | None) -> dict[str, Any]:
+    """The filters given (``None`` means "any")."""
+    return {column: value for column, value in filters.items() if value is not None}
+
+
 def _problem(error: ServiceError) -> ProblemError:
     errors = [FieldError(error.field, error.reason)] if error.field else []
     return ProblemError(error.status, error.code, error.reason, code=error.code, errors=errors)
@@ -250,6 +283,39 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
             )
         )
         return {"id": asset.id}
+
+    @router.get("/assets", summary="Assets, paged (X-Total-Count, Link); q matches id or title")
+    def list_assets(request: Request, response: Response, page: PageQuery) -> list[dict[str, Any]]:
+        found, total = store.page_assets(page.limit, page.offset, page.q)
+        return paged([_asset_json(a) for a in found], total, page, request, response)
+
+    @router.get("/assets/{asset_id}", summary="One asset: its dataset record and where its data is")
+    def get_asset(asset_id: str) -> dict[str, Any]:
+        asset = store.get_asset(asset_id)
+        if asset is None:
+            raise ProblemError(404, "Unknown asset", f"no asset {asset_id}", code="unknown-asset")
+        return _asset_json(asset)
+
+    @router.get("/policies", summary="Policy definitions, paged (X-Total-Count, Link); q matches the id")
+    def list_policies(request: Request, response: Response, page: PageQuery) -> list[dict[str, Any]]:
+        found, total = store.page_policies(page.limit, page.offset, page.q)
+        shown = [{"id": pid, "policy": policy} for pid, policy in found]
+        return paged(shown, total, page, request, response)
+
+    @router.get("/policies/{policy_id}", summary="One policy definition (ODRL)")
+    def get_policy(policy_id: str) -> dict[str, Any]:
+        policy = store.get_policy(policy_id)
+        if policy is None:
+            raise ProblemError(404, "Unknown policy", f"no policy {policy_id}", code="unknown-policy")
+        return {"id": policy_id, "policy": policy}
+
+    @router.get("/contract-definitions", summary="Contract definitions (offers), paged; q matches the id")
+    def list_definitions(
+        request: Request, response: Response, page: PageQuery
+    ) -> list[dict[str, Any]]:
+        every = [d for d in store.contract_definitions() if not page.q or page.q in d.id]
+        chosen = every[page.offset : page.offset + page.limit]
+        return paged([_definition_json(d) for d in chosen], len(every), page, request, response)
 
     @router.post("/policies", status_code=201, summary="Register a policy definition (ODRL)")
     def put_policy(body: PolicyIn) -> dict[str, str]:
@@ -348,9 +414,19 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
         )
         return {"id": record.id}
 
-    @router.get("/negotiations", summary="All negotiations")
-    def list_negotiations() -> list[dict[str, Any]]:
-        return [_negotiation_json(r) for r in store.list_processes("negotiation")]
+    @router.get("/negotiations", summary="Negotiations, paged (X-Total-Count, Link) and filtered")
+    def list_negotiations(
+        request: Request,
+        response: Response,
+        page: PageQuery,
+        state: NegotiationStateName | None = None,
+        role: RoleName | None = None,
+        counterparty_id: Filter = None,
+        agreement_id: Filter = None,
+    ) -> list[dict[str, Any]]:
+        where = _where(state=state, role=role, counterparty_id=counterparty_id, agreement_id=agreement_id)
+        found, total = store.page_processes("negotiation", where, page.limit, page.offset, page.q)
+        return paged([_negotiation_json(r) for r in found], total, page, request, response)
 
     @router.get("/negotiations/{negotiation_id}", summary="One negotiation: state, agreement id, error")
     def get_negotiation(negotiation_id: str) -> dict[str, Any]:
@@ -371,9 +447,21 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
             service.terminate_negotiation(negotiation_id, (body or TerminateIn()).reason)
         )
 
-    @router.get("/agreements", summary="All agreements")
-    def list_agreements() -> list[dict[str, Any]]:
-        return [
+    @router.get("/agreements", summary="Agreements, paged (X-Total-Count, Link) and filtered")
+    def list_agreements(
+        request: Request,
+        response: Response,
+        page: PageQuery,
+        asset_id: Filter = None,
+        consumer_id: Filter = None,
+        provider_id: Filter = None,
+        terminated: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        where = _where(asset_id=asset_id, consumer_id=consumer_id, provider_id=provider_id)
+        if terminated is not None:
+            where["terminated"] = int(terminated)
+        found, total = store.page_agreements(where, page.limit, page.offset, page.q)
+        return paged([
             {
                 "id": a.id,
                 "provider_id": a.provider_id,
@@ -381,8 +469,8 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
                 "asset_id": a.asset_id,
                 "terminated": a.terminated,
             }
-            for a in store.list_agreements()
-        ]
+            for a in found
+        ], total, page, request, response)
 
     @router.get("/agreements/{agreement_id}", summary="One agreement, as signed (and counter-signed)")
     def get_agreement(agreement_id: str) -> dict[str, Any]:
@@ -411,9 +499,19 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
         )
         return {"id": record.id}
 
-    @router.get("/transfers", summary="All transfers")
-    def list_transfers() -> list[dict[str, Any]]:
-        return [_transfer_json(r) for r in store.list_processes("transfer")]
+    @router.get("/transfers", summary="Transfers, paged (X-Total-Count, Link) and filtered")
+    def list_transfers(
+        request: Request,
+        response: Response,
+        page: PageQuery,
+        state: TransferStateName | None = None,
+        role: RoleName | None = None,
+        counterparty_id: Filter = None,
+        agreement_id: Filter = None,
+    ) -> list[dict[str, Any]]:
+        where = _where(state=state, role=role, counterparty_id=counterparty_id, agreement_id=agreement_id)
+        found, total = store.page_processes("transfer", where, page.limit, page.offset, page.q)
+        return paged([_transfer_json(r) for r in found], total, page, request, response)
 
     @router.get("/transfers/{transfer_id}", summary="One transfer: state and, once started, its data address")
     def get_transfer(transfer_id: str) -> dict[str, Any]:

@@ -25,6 +25,13 @@ EXTENSION_MEMBERS = {
     "https://w3id.org/sluis/ns#consumerProof": "the consumer's eddsa-jcs-2022 counter-signature of the "
     "agreement (ContractAgreementVerificationMessage), sent only when the signed-agreement extension "
     "was negotiated",
+    "https://w3id.org/sluis/ns#agreementTerminated": "the agreement a ContractNegotiationTerminationMessage "
+    "sent on a FINALIZED negotiation ends. DSP 2025-1 has no message that ends an agreement (FINALIZED "
+    "is final; only transfers are terminated), so a party that revokes an agreement - with or without "
+    "transfers - sends this to the counter-party: a Sluis peer marks the agreement terminated and "
+    "acknowledges, the negotiation stays FINALIZED; a plain DSP peer refuses it as an illegal transition, "
+    "which changes nothing on either side (its transfers, if any, were terminated with "
+    "TransferTerminationMessage and every read is denied anyway)",
     "https://w3id.org/sluis/ns#extensions": "the protocol extensions a party supports: in a consumer's "
     "ContractRequestMessage, on the catalog's DataService and in /.well-known/dspace-version",
 }
@@ -65,14 +72,17 @@ SUPPORT = {
             "consumer",
             "requests (`POST /management/transfers`, bound to a job), suspends, resumes, completes, "
             "terminates (`POST /management/transfers/{id}/{command}`); keeps the data address of every start "
-            "message",
+            "message; for HTTP push (`\"format\": \"HttpData-PUSH\"`) names a destination in the "
+            "request's `dataAddress` (its own `PUT /push/{transfer}` with a one-transfer secret by default) "
+            "and checks the content hash of what arrives (docs/operations.md)",
         ),
         (
             "provider",
             "starts a transfer only under a finalized, unterminated agreement whose access and usage "
             "policy (transfer scope) still hold; every start - the first and each resume, by either side - "
-            "sends a fresh data address and token (HTTP pull); suspension, completion and termination revoke "
-            "access",
+            "sends a fresh data address and token (HTTP pull), or pushes the granted data through the data "
+            "plane's checks to the consumer's destination (HTTP push, retried through the outbox, then "
+            "completed or terminated with the reason); suspension, completion and termination revoke access",
         ),
     ],
 }

@@ -12,6 +12,9 @@ EXT_PURPOSE = f"{SLUIS}purpose"
 EXT_COMPUTE_SITE = f"{SLUIS}computeSite"
 EXT_JOB_ID = f"{SLUIS}jobId"
 EXT_CONSUMER_PROOF = f"{SLUIS}consumerProof"
+#: The agreement a ``ContractNegotiationTerminationMessage`` on a FINALIZED negotiation ends (DSP
+#: 2025-1 has no message that ends an agreement; FINALIZED is final there).
+EXT_AGREEMENT_TERMINATED = f"{SLUIS}agreementTerminated"
 #: The protocol extensions a party supports, listed in its ContractRequestMessage, its catalog's
 #: DataService and its ``/.well-known/dspace-version`` entry.
 EXT_EXTENSIONS = f"{SLUIS}extensions"

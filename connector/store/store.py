@@ -459,6 +459,64 @@ class Store:
             row = tx.one("SELECT * FROM agreements WHERE id = ?", (agreement_id,))
         return None if row is None else _agreement(row)
 
+    # -- paged listings (the management API) ----------------------------------------------------
+
+    def _page(
+        self, table: str, where: Mapping[str, Any], limit: int, offset: int, search: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Rows of ``table`` matching every ``where`` column (names from code, never input) and,
+        with ``search``, containing it in ``id`` (or ``title``), oldest first; and how many match."""
+        clauses = [f"{column} = ?" for column in where]
+        params: list[Any] = list(where.values())
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            columns = ["id", "title"] if table == "assets" else ["id"]
+            clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+            params.extend(pattern for _ in columns)
+        condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self.db.transaction(write=False) as tx:
+            total = tx.one(f"SELECT count(*) AS n FROM {table}{condition}", tuple(params))
+            rows = tx.all(
+                f"SELECT * FROM {table}{condition} ORDER BY created_at, id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            )
+        return rows, int(total["n"]) if total else 0
+
+    def page_processes(
+        self, kind: str, where: Mapping[str, Any], limit: int, offset: int, search: str | None = None
+    ) -> tuple[list[ProcessRecord], int]:
+        rows, total = self._page("processes", {"kind": kind, **where}, limit, offset, search)
+        return [_process(row) for row in rows], total
+
+    def page_agreements(
+        self, where: Mapping[str, Any], limit: int, offset: int, search: str | None = None
+    ) -> tuple[list[AgreementRecord], int]:
+        rows, total = self._page("agreements", where, limit, offset, search)
+        return [_agreement(row) for row in rows], total
+
+    def page_assets(
+        self, limit: int, offset: int, search: str | None = None
+    ) -> tuple[list[AssetRecord], int]:
+        rows, total = self._page("assets", {}, limit, offset, search)
+        assets = [
+            AssetRecord(
+                row["id"],
+                row["title"],
+                json.loads(row["dataset_json"]),
+                row["data_kind"],
+                row["data_path"],
+                row["data_table"],
+            )
+            for row in rows
+        ]
+        return assets, total
+
+    def page_policies(
+        self, limit: int, offset: int, search: str | None = None
+    ) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+        rows, total = self._page("policies", {}, limit, offset, search)
+        return [(row["id"], dict(json.loads(row["policy_json"]))) for row in rows], total
+
     def list_agreements(self) -> list[AgreementRecord]:
         with self.db.transaction(write=False) as tx:
             rows = tx.all("SELECT * FROM agreements ORDER BY created_at")
