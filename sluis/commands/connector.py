@@ -1,4 +1,5 @@
-"""``sluis connector serve --config FILE``: run one participant's connector."""
+"""``sluis connector serve --config FILE``: run one participant's connector; and the management
+verbs (``sluis connector assets|policies|offers|negotiations|agreements|transfers ...``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 
 from sluis.cli import CommandError
+from sluis.commands import _connector_admin
 
 _log = logging.getLogger(__name__)
 
@@ -38,3 +40,4 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     serve.add_argument("--host", default=None, help="bind address (default: [server].host)")
     serve.add_argument("--port", type=int, default=None, help="port (default: [server].port)")
     serve.set_defaults(handler=_serve)
+    _connector_admin.register(commands)
