@@ -46,6 +46,7 @@ from catalogue.config import (
 from catalogue.harvest.routes import install_federation
 from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery, accepted_languages, label_facets
 from catalogue.openapi import describe_catalogue
+from catalogue.operations import harvest_collector
 from catalogue.pages import install_catalogue_pages
 from catalogue.publish import (
     Assessor,
@@ -316,7 +317,7 @@ def create_catalogue_app(
 
     app = FastAPI(title="Sluis catalogue", version="1", lifespan=lifespan)
     install_problem_handlers(app)
-    install_operations(
+    registry = install_operations(
         app,
         {
             "store": lambda: catalogue.store.query("ASK { ?s ?p ?o }"),
@@ -327,6 +328,7 @@ def create_catalogue_app(
     )
     app.state.catalogue = catalogue
     federation = install_federation(app, catalogue.publisher, data_dir, base)
+    registry.register(harvest_collector(catalogue, federation))
 
     def owner_of(request: Request) -> str:
         publisher = catalogue.tokens.publisher_for(_bearer(request))

@@ -34,6 +34,7 @@ from connector.http import (
 )
 from connector.identity import DidResolver, KeyPair, did_document, dsp_service
 from connector.management import MAX_MANAGEMENT_BODY_BYTES, BodySizeLimit, management_router
+from connector.observability import connector_collector
 from connector.openapi import describe_connector
 from connector.pages import install_pages
 from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
@@ -138,7 +139,10 @@ def create_app(
     )
     app.state.service = service
     app.state.store = store
-    install_operations(app, _readiness_checks(config, store, service, key), server="connector")
+    registry = install_operations(app, _readiness_checks(config, store, service, key), server="connector")
+    # processes by state, the outbox, the audit head and reads allowed/denied (read when scraped)
+    audit = getattr(dataplane, "audit", None)
+    registry.register(connector_collector(store, service.outbox, audit, dataplane))
 
     @app.get("/.well-known/dspace-version", tags=["discovery"], summary="DSP versions this connector speaks")
     async def dspace_version() -> JSONResponse:

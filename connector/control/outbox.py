@@ -79,6 +79,8 @@ class Outbox:
         self._worker_id = f"worker-{uuid.uuid4()}"
         self._flight_lock = threading.Lock()
         self._in_flight = 0
+        #: Deliveries of this process that failed and were scheduled again (a metric).
+        self.retries = 0
 
     def listen(self, listener: OutboxListener) -> None:
         self.listener = listener
@@ -231,6 +233,7 @@ class Outbox:
             pusher.dropped(item)
         elif result.outcome == Outcome.RETRY and item.attempts + 1 < pusher.max_attempts:
             attempts = item.attempts + 1
+            self.retries += 1
             self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), result.reason)
         else:
             reason = result.reason
@@ -248,6 +251,7 @@ class Outbox:
                     item.process_id, f"the counter-party stayed unreachable: {reason}"
                 )
             return
+        self.retries += 1
         self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), reason)
 
     def _learn_from_ack(self, item: OutboxItem, body: Mapping[str, Any] | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -33,6 +34,8 @@ from connector.store import (
     ProcessRecord,
     Store,
 )
+
+_log = logging.getLogger(__name__)
 
 #: How often a compare-and-set is retried when another writer advanced the process meanwhile.
 CAS_ATTEMPTS = 5
@@ -122,6 +125,19 @@ def refuse(record: ProcessRecord, plan: Plan, code: str, reason: str, status: in
     plan.refusal = DspError(status, code, reason, **pids(record))
 
 
+def correlation_of(record: ProcessRecord) -> str | None:
+    """A process's correlation id: its negotiation's consumer pid (see
+    :mod:`connector.observability.correlation`)."""
+    if record.kind == "negotiation":
+        return record.consumer_pid
+    value = record.details.get("correlation_id")
+    return value if isinstance(value, str) else None
+
+
+def _log_fields(record: ProcessRecord) -> dict[str, Any]:
+    return {"process_id": record.id, "kind": record.kind, "correlation_id": correlation_of(record)}
+
+
 class Leaser(Protocol):
     """The outbox, as the writer needs it: lease new messages in the writing transaction."""
 
@@ -140,6 +156,7 @@ class ProcessWriter:
     def create(self, record: ProcessRecord, plan: Plan) -> ProcessRecord:
         """Store a new process in the plan's state, with its log, outbox and agreement."""
         leased: list[OutboxItem] = []
+        _log.info("process created", extra={**_log_fields(record), "state": plan.state})
         stored = self.store.create_process(
             replace(record, state=plan.state, details={**record.details, **plan.details}, **plan.changes),
             plan.messages,
@@ -164,6 +181,10 @@ class ProcessWriter:
             **self.outbox.lease_args(plan.outbox, leased),
         )
         if updated is not None:
+            _log.info(
+                "process step",
+                extra={**_log_fields(record), "from": record.state, "state": plan.state},
+            )
             self.outbox.after_enqueue(plan.outbox, leased)
             for action in plan.after_commit:
                 action()

@@ -318,6 +318,7 @@ class PushDelivery:
             job_id=details.get("job_id"),
             purpose=details.get("purpose"),
             compute_site=details.get("compute_site"),
+            correlation_id=details.get("correlation_id"),
         )
         address = self.reader.issue_push_access(view)
         proof = make_proof(self.key, "GET", address.endpoint, address.token)

@@ -32,12 +32,18 @@ from connector.identity import (
     verification_method_id,
     verify_token,
 )
+from connector.observability.correlation import correlated
 from connector.store import ProcessRecord, Store
 from vocab import dsp
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _consumer_pid(message: dsp.DspMessage) -> str | None:
+    value = message.body.get("consumerPid")
+    return value if isinstance(value, str) else None
 
 
 class ConnectorService:
@@ -134,23 +140,37 @@ class ConnectorService:
 
     # -- DSP messages received ---------------------------------------------------------------
 
+    # Each is run with the negotiation's correlation id (its consumer pid) for the log lines it
+    # causes; a transfer's is the one of the negotiation behind its agreement.
+
     def request_negotiation(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
-        return self.negotiations.request(claims, message)
+        with correlated(_consumer_pid(message)):
+            return self.negotiations.request(claims, message)
 
     def receive_offer(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
-        return self.negotiations.offer_received(claims, message)
+        with correlated(_consumer_pid(message)):
+            return self.negotiations.offer_received(claims, message)
 
     def negotiation_message(self, claims: VerifiedClaims, pid: str, message: dsp.DspMessage) -> DspReply:
-        return self.negotiations.message(claims, pid, message)
+        with correlated(_consumer_pid(message)):
+            return self.negotiations.message(claims, pid, message)
 
     def negotiation_state(self, claims: VerifiedClaims, pid: str) -> DspReply:
         return self.negotiations.state(claims, pid)
 
     def request_transfer(self, claims: VerifiedClaims, message: dsp.DspMessage) -> DspReply:
-        return self.transfers.request(claims, message)
+        with correlated(self._agreement_correlation(str(message.body.get("agreementId") or ""))):
+            return self.transfers.request(claims, message)
 
     def transfer_message(self, claims: VerifiedClaims, pid: str, message: dsp.DspMessage) -> DspReply:
-        return self.transfers.message(claims, pid, message)
+        record = self.store.get_process(pid, "transfer")
+        with correlated(record.details.get("correlation_id") if record is not None else None):
+            return self.transfers.message(claims, pid, message)
+
+    def _agreement_correlation(self, agreement_id: str) -> str | None:
+        agreement = self.store.get_agreement(agreement_id) if agreement_id else None
+        negotiation = self.store.get_process(agreement.negotiation_id) if agreement is not None else None
+        return negotiation.consumer_pid if negotiation is not None else None
 
     def transfer_state(self, claims: VerifiedClaims, pid: str) -> DspReply:
         return self.transfers.state(claims, pid)

@@ -116,6 +116,8 @@ class Transfers:
                 "compute_site": body.get(EXT_COMPUTE_SITE),
                 # the verified facts a provider-side resume is decided on again
                 "requester_facts": ctx.policy_context(claims),
+                # the negotiation's consumer pid: one id for everything the agreement leads to
+                "correlation_id": negotiation.consumer_pid,
                 **({"push": push} if push is not None else {}),
             },
         )
@@ -157,6 +159,7 @@ class Transfers:
             job_id=details.get("job_id"),
             purpose=details.get("purpose"),
             compute_site=details.get("compute_site"),
+            correlation_id=details.get("correlation_id"),
         )
         address = flow.open(view, self.ctx.clock())
         message = dsp.transfer_start_message(
@@ -290,6 +293,7 @@ class Transfers:
                 "job_id": job.get("id"),
                 "purpose": job.get("purpose"),
                 "compute_site": job.get("compute_site"),
+                "correlation_id": self._negotiation_pid(agreement),
                 **push_details,
             },
         )
@@ -299,6 +303,10 @@ class Transfers:
             outbox=[OutboundMessage(f"{base}/transfers/request", agreement.provider_id, message)],
         )
         return ctx.writer.create(record, plan)
+
+    def _negotiation_pid(self, agreement: AgreementRecord) -> str | None:
+        negotiation = self.ctx.store.get_process(agreement.negotiation_id, "negotiation")
+        return negotiation.consumer_pid if negotiation is not None else None
 
     def command(self, transfer_id: str, command: str, reason: str = "") -> ProcessRecord:
         if command not in self._COMMANDS:

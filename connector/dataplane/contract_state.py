@@ -27,6 +27,8 @@ class TransferView:
     job_id: str | None = None
     purpose: str | None = None
     compute_site: str | None = None
+    #: The correlation id of the negotiation behind the agreement (written into audit entries).
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,7 @@ class ReadContext:
             "query_hash": self.query_hash,
             "query": self.sql,
             "read_number": self.read_number,
+            "correlation_id": transfer.correlation_id if transfer else None,
             **({"epsilon": self.epsilon, "epsilon_spent": self.epsilon_spent,
                 "epsilon_budget": self.epsilon_budget} if self.epsilon is not None else {}),
         }

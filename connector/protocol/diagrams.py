@@ -74,7 +74,7 @@ SUPPORT = {
             "terminates (`POST /management/transfers/{id}/{command}`); keeps the data address of every start "
             "message; for HTTP push (`\"format\": \"HttpData-PUSH\"`) names a destination in the "
             "request's `dataAddress` (its own `PUT /push/{transfer}` with a one-transfer secret by default) "
-            "and checks the content hash of what arrives (docs/operations.md)",
+            "and checks the content hash of what arrives (docs/connector-operations.md)",
         ),
         (
             "provider",

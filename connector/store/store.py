@@ -603,6 +603,33 @@ class Store:
             )
         return int(row["n"]) if row else 0
 
+    def process_counts(self) -> list[tuple[str, str, str, int]]:
+        """``(kind, role, state, count)`` of every process (for metrics)."""
+        with self.db.transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT kind, role, state, count(*) AS n FROM processes GROUP BY kind, role, state"
+            )
+        return [(row["kind"], row["role"], row["state"], int(row["n"])) for row in rows]
+
+    def outbox_counts(self) -> dict[str, float]:
+        """Outbox figures for metrics: pending, retrying (pending after a failed attempt), failed,
+        delivered, and the attempts spent on messages not yet delivered (retries so far)."""
+        with self.db.transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT "
+                "sum(CASE WHEN delivered_at IS NULL AND failed_reason IS NULL THEN 1 ELSE 0 END) AS pending, "
+                "sum(CASE WHEN delivered_at IS NULL AND failed_reason IS NULL AND attempts > 0 "
+                "THEN 1 ELSE 0 END) AS retrying, "
+                "sum(CASE WHEN failed_reason IS NOT NULL THEN 1 ELSE 0 END) AS failed, "
+                "sum(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END) AS delivered, "
+                "sum(attempts) AS attempts, min(CASE WHEN delivered_at IS NULL AND failed_reason IS NULL "
+                "AND (claimed_until IS NULL OR claimed_until < ?) THEN next_attempt_at END) AS oldest_due "
+                "FROM outbox",
+                (time.time(),),
+            )
+        names = ("pending", "retrying", "failed", "delivered", "attempts", "oldest_due")
+        return {name: float(row[name] or 0) if row else 0.0 for name in names}
+
     def next_outbox_due(self) -> float | None:
         with self.db.transaction(write=False) as tx:
             row = tx.one(
@@ -647,6 +674,7 @@ class Store:
             job_id=details.get("job_id"),
             purpose=details.get("purpose"),
             compute_site=details.get("compute_site"),
+            correlation_id=details.get("correlation_id"),
         )
 
     def agreement(self, agreement_id: str) -> AgreementView | None:

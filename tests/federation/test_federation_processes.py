@@ -247,6 +247,20 @@ def test_the_federation_is_searchable_from_a_with_sources_and_trust(federation: 
     assert quiet["last_run"]["incremental"]
     assert quiet["last_run"]["counts"]["stored"] == 0
 
+    # A's operator sees the same in its metrics
+    from prometheus_client.parser import text_string_to_metric_families
+
+    scraped = httpx.get(f"{fed.a}/metrics", timeout=30).text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+    }
+    assert samples[("sluis_harvest_records", (("kind", "trusted"), ("source", "b")))] == 5
+    assert samples[("sluis_harvest_last_run", (("count", "stored"), ("source", "b")))] == 0
+    assert samples[("sluis_catalogue_records", ())] == 10
+    assert httpx.get(f"{fed.a}/health/ready", timeout=30).status_code == 200
+
 
 def test_a_tampered_record_is_quarantined_with_its_reason(federation: Federation) -> None:
     status = _harvest(federation, "tampered", federation.operator)
