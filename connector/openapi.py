@@ -49,7 +49,7 @@ def _message(kind: str) -> dict[str, Any]:
     )
 
 
-_DSP_PROBLEMS: Final = (401, 403, 404, 409, 413, 415)
+_DSP_PROBLEMS: Final = (401, 403, 404, 409, 413, 415, 503)
 _DSP_STATE: Final = {200: {"content": content(("application/json",), _OBJECT)}}
 _DSP_DONE: Final = {200: {"description": "Message accepted"}}
 
@@ -77,8 +77,17 @@ def _shadowed(route: str) -> Operation:
 
 _MANAGEMENT: Final = (401, 404, 409, 413, 415)
 _JSON_OK: Final = {200: {"content": content(JSON, _OBJECT)}}
-_JSON_LIST: Final = {200: {"content": content(JSON, {"type": "array", "items": _OBJECT})}}
 _JSON_CREATED: Final = {201: {"content": content(JSON, _OBJECT)}}
+#: A page of a listing: the total and the neighbouring pages in headers.
+_JSON_PAGE: Final = {
+    200: {
+        "content": content(JSON, {"type": "array", "items": _OBJECT}),
+        "headers": {
+            "X-Total-Count": {"schema": {"type": "integer"}, "description": "items matching in all"},
+            "Link": {"schema": {"type": "string"}, "description": 'rel="next" / rel="prev" pages'},
+        },
+    }
+}
 _DATA: Final = (
     "application/vnd.apache.arrow.stream",
     "application/vnd.apache.parquet",
@@ -132,20 +141,32 @@ CONNECTOR_OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
     ("POST", "/management/negotiations/{negotiation_id}/request"): Operation(
         _JSON_OK, (*_MANAGEMENT, 502)
     ),
-    ("GET", "/management/negotiations"): Operation(_JSON_LIST, (401,)),
+    ("GET", "/management/negotiations"): Operation(_JSON_PAGE, (401,)),
     ("POST", "/management/negotiations"): Operation(_JSON_CREATED, (*_MANAGEMENT, 502)),
     ("GET", "/management/negotiations/{negotiation_id}"): Operation(_JSON_OK, (401, 404)),
     ("POST", "/management/negotiations/{negotiation_id}/accept"): Operation(_JSON_OK, _MANAGEMENT),
     ("POST", "/management/negotiations/{negotiation_id}/terminate"): Operation(
         _JSON_OK, _MANAGEMENT
     ),
-    ("GET", "/management/agreements"): Operation(_JSON_LIST, (401,)),
+    ("GET", "/management/agreements"): Operation(_JSON_PAGE, (401,)),
     ("GET", "/management/agreements/{agreement_id}"): Operation(_JSON_OK, (401, 404)),
     ("POST", "/management/agreements/{agreement_id}/terminate"): Operation(_JSON_OK, _MANAGEMENT),
-    ("GET", "/management/transfers"): Operation(_JSON_LIST, (401,)),
+    ("GET", "/management/transfers"): Operation(_JSON_PAGE, (401,)),
     ("POST", "/management/transfers"): Operation(_JSON_CREATED, (*_MANAGEMENT, 502)),
     ("GET", "/management/transfers/{transfer_id}"): Operation(_JSON_OK, (401, 404)),
     ("POST", "/management/transfers/{transfer_id}/{command}"): Operation(_JSON_OK, _MANAGEMENT),
+    ("GET", "/management/assets"): Operation(_JSON_PAGE, (401,)),
+    ("GET", "/management/assets/{asset_id}"): Operation(_JSON_OK, (401, 404)),
+    ("GET", "/management/policies"): Operation(_JSON_PAGE, (401,)),
+    ("GET", "/management/policies/{policy_id}"): Operation(_JSON_OK, (401, 404)),
+    ("GET", "/management/contract-definitions"): Operation(_JSON_PAGE, (401,)),
+    # ---- push receiving endpoint (a one-transfer secret; problems) ----------------------------
+    ("PUT", "/push/{transfer_id}"): Operation(
+        _JSON_CREATED,
+        (401, 409, 413, 415),
+        body((*_DATA[:2], "application/octet-stream")),
+        notes={400: "no or a malformed Content-Digest, a digest mismatch, or data that does not read"},
+    ),
     # ---- data plane (access token + DPoP; problems) -------------------------------------------
     ("GET", "/data/obligations"): Operation(_JSON_OK, (401,)),
     ("GET", "/data/{transfer_id}"): Operation({200: {"content": content(_DATA)}}, _READ_PROBLEMS),

@@ -8,6 +8,8 @@ received and only if the bytes read as what the media type says. The data is wri
 temporary file and moved into place (``<data_root>/received/<transfer>/``) once checked, so a
 half-sent or corrupted push leaves nothing behind; the transfer's details record the file, its
 size and hash. A provider that retries after a lost answer simply replaces the same file.
+``application/octet-stream`` (what generic uploaders send) stands for the media type our request
+asked for; the bytes must still read as that.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from connector.store import ProcessRecord
 MAX_PUSH_BYTES = 8 * 1024**3
 #: File name of the received data per media type.
 FILE_NAMES = {ARROW_STREAM: "data.arrows", PARQUET: "data.parquet"}
+#: Bytes of the media type our transfer request asked for (generic HTTP uploaders send this).
+OCTET_STREAM = "application/octet-stream"
 _DIGEST = re.compile(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/]+={0,2}):\s*(?:,|$)")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
 
@@ -140,6 +144,8 @@ class PushReceiver:
     async def receive(self, request: Request, transfer_id: str) -> Received:
         record = self.expected(transfer_id, request.headers.get("authorization"))
         media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media_type == OCTET_STREAM:  # a generic uploader: the data is what our request asked for
+            media_type = str(record.details.get("push_media_type") or ARROW_STREAM)
         if media_type not in FILE_NAMES:
             raise ProblemError(
                 415,

@@ -15,6 +15,16 @@ from typing import Any
 MAX_REASON_CHARS = 1000
 
 
+#: Identity failures that say the peer's DID host is unavailable now, not that anything is wrong:
+#: a step that meets one is answered 503 (the sender's outbox tries again) and changes nothing.
+TRANSIENT_IDENTITY_CODES = frozenset({"did_unreachable", "did_resolver_busy"})
+
+
+def transient(reason: str) -> DspError:
+    """The answer to a step that could not be decided *now* (a DID host unavailable)."""
+    return DspError(503, "temporarily-unavailable", f"{reason}; send the message again later")
+
+
 class DspError(Exception):
     """A DSP-level refusal: becomes a ``ContractNegotiationError``/``TransferError``/``CatalogError``."""
 

@@ -16,7 +16,14 @@ import policies
 from connector._policy import decide, make_agreement, same_rules
 from connector.control.access import AccessGate, declared_facts
 from connector.control.context import ControlContext
-from connector.control.errors import MAX_REASON_CHARS, DspError, DspReply, ServiceError
+from connector.control.errors import (
+    MAX_REASON_CHARS,
+    TRANSIENT_IDENTITY_CODES,
+    DspError,
+    DspReply,
+    ServiceError,
+    transient,
+)
 from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
 from connector.identity import IdentityError, VerifiedClaims, sign_agreement, verify_agreement
 from connector.protocol import (
@@ -367,6 +374,8 @@ class Negotiations:
         """Why the consumer may not accept this agreement (``None``: it may)."""
         if signed:
             check = verify_agreement(agreement, self.ctx.resolver, require_countersignature=False)
+            if not check.valid and check.code in TRANSIENT_IDENTITY_CODES:
+                raise transient(f"the provider's signature cannot be checked now: {check.reason}")
             if not check.valid:
                 return f"the provider's signature does not verify: {check.reason}"
         if agreement.get("assigner") != record.counterparty_id:
@@ -409,6 +418,8 @@ class Negotiations:
         provider_proof = proof_by(stored.agreement, ctx.participant_id)
         document = {**stored.agreement, "proof": [provider_proof, consumer_proof]}
         check = verify_agreement(document, ctx.resolver, require_countersignature=True)
+        if not check.valid and check.code in TRANSIENT_IDENTITY_CODES:
+            raise transient(f"the counter-signature cannot be checked now: {check.reason}")
         if not check.valid:
             refuse(record, plan, "countersignature-invalid", check.reason)
             return

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from connector.control.errors import TRANSIENT_IDENTITY_CODES
 from connector.control.process import reason_text
 from connector.control.push import PUSH_AUDIENCE, Outcome, PushResult
 from connector.dsp_client import DspClient, DspClientError
@@ -35,6 +36,17 @@ MAX_DELIVERY_ATTEMPTS = 200
 OUTBOX_POLL_SECONDS = 1.0
 #: Answers that mean "try again later"; any other non-2xx is a refusal that ends the process.
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
+
+
+#: Refusal codes that mean "not now" rather than "no": the peer could not resolve our DID (our
+#: host, or the balancer in front of it, was unavailable to it) and said so with a 401.
+UNAVAILABLE_CODES = frozenset(
+    {f"token-{code}" for code in TRANSIENT_IDENTITY_CODES} | {"temporarily-unavailable"}
+)
+
+
+def _unavailable(body: Mapping[str, Any] | None) -> bool:
+    return isinstance(body, Mapping) and body.get("code") in UNAVAILABLE_CODES
 
 
 def backoff(attempts: int) -> float:
@@ -208,7 +220,7 @@ class Outbox:
         if 200 <= response.status < 300:
             self.store.outbox_delivered(item.id)
             self._learn_from_ack(item, response.body)
-        elif response.status in RETRY_STATUSES or response.status >= 500:
+        elif response.status in RETRY_STATUSES or response.status >= 500 or _unavailable(response.body):
             self._retry(item, f"HTTP {response.status}")
         else:
             reason = reason_text(response.body or {}, f"the counter-party answered HTTP {response.status}")

@@ -562,9 +562,11 @@ class DidResolver:
                 extensions={**extensions, "trace": watchdog.trace},
             ) as response:
                 if response.status_code != 200:
-                    raise IdentityError(
-                        "did_not_found", f"resolving {did}: {url} answered HTTP {response.status_code}"
-                    )
+                    # a server error or throttling is the host being unavailable now, not an
+                    # answer about the DID: callers may try again later
+                    status = response.status_code
+                    code = "did_unreachable" if status >= 500 or status in (408, 429) else "did_not_found"
+                    raise IdentityError(code, f"resolving {did}: {url} answered HTTP {status}")
                 declared = response.headers.get("content-length")
                 if declared is not None and declared.isdigit() and int(declared) > MAX_DID_DOCUMENT_BYTES:
                     raise IdentityError(
