@@ -85,6 +85,8 @@ class Participant:
             f'[storage]\nurl = "sqlite:///connector.db"\n'
             f'[authority]\ndid = "{authority_did}"\npublic_key_multibase = "{authority.public_multibase}"\n'
             f'[management]\ntoken = "{self.token}"\n[dataplane]\ndata_root = "data"\n'
+            # two processes on one machine: loopback peers and DIDs are allowed explicitly
+            '[security]\nallow_loopback = true\ndid_hosts = ["127.0.0.1"]\n'
         )
         os.chmod(config, 0o600)
         self.config = config

@@ -156,7 +156,8 @@ class ProcessWriter:
     def create(self, record: ProcessRecord, plan: Plan) -> ProcessRecord:
         """Store a new process in the plan's state, with its log, outbox and agreement."""
         leased: list[OutboxItem] = []
-        _log.info("process created", extra={**_log_fields(record), "state": plan.state})
+        if _log.isEnabledFor(logging.INFO):  # the hot path builds no log fields nobody reads
+            _log.info("process created", extra={**_log_fields(record), "state": plan.state})
         stored = self.store.create_process(
             replace(record, state=plan.state, details={**record.details, **plan.details}, **plan.changes),
             plan.messages,
@@ -181,10 +182,11 @@ class ProcessWriter:
             **self.outbox.lease_args(plan.outbox, leased),
         )
         if updated is not None:
-            _log.info(
-                "process step",
-                extra={**_log_fields(record), "from": record.state, "state": plan.state},
-            )
+            if _log.isEnabledFor(logging.INFO):
+                _log.info(
+                    "process step",
+                    extra={**_log_fields(record), "from": record.state, "state": plan.state},
+                )
             self.outbox.after_enqueue(plan.outbox, leased)
             for action in plan.after_commit:
                 action()
