@@ -32,6 +32,7 @@ from catalogue.normalise._rules import (
     repair_codes,
     repair_dates,
     repair_formats,
+    repair_known_concepts,
     repair_languages,
     repair_licences,
     repair_range_types,
@@ -64,6 +65,7 @@ def normalise(
     repair_licences(graph, changes, known)
     repair_codes(graph, changes, known)
     repair_dates(graph, changes)
+    repair_known_concepts(graph, changes, known)
     changes.apply(graph)
     repairs = list(changes.repairs)
     repair_blank_agents(graph, repairs, owner=owner, skolem_base=skolem_base)

@@ -35,6 +35,7 @@ from vocab.namespaces import (
     SLUIS,
     VCARD,
 )
+from vocab.shacl import vocabularies_graph
 
 LANGUAGE_SCHEME: Final = EU_AUTHORITY + "language"
 FILE_TYPE_SCHEME: Final = EU_AUTHORITY + "file-type"
@@ -414,6 +415,35 @@ def repair_codes(graph: Graph, changes: _Changes, tables: AuthorityTables) -> No
                     )
 
 
+def repair_known_concepts(graph: Graph, changes: _Changes, tables: AuthorityTables) -> None:
+    """A concept of a shipped EU table that the document only types, with a type the table gives.
+
+    Records often restate ``<…/file-type/CSV> a dct:MediaTypeOrExtent``. That says nothing the
+    table does not, but it makes the concept a node of the record, and the table copies without
+    labels (file types, frequencies, languages) then fail "a concept has a preferred label" on a
+    publisher who did nothing wrong. The restated types are dropped; any other statement about the
+    concept keeps them all.
+    """
+    background = vocabularies_graph()
+    for subject in {s for s in graph.subjects(RDF.type, None) if isinstance(s, URIRef)}:
+        if not tables.schemes_of.get(str(subject)):
+            continue
+        statements = list(graph.triples((subject, None, None)))
+        if all(p == RDF.type and (subject, RDF.type, o) in background for _, p, o in statements):
+            for triple in statements:
+                changes.removed.append(triple)
+                changes.repairs.append(
+                    Repair(
+                        "known-concept",
+                        term_text(subject),
+                        str(RDF.type),
+                        term_text(triple[2]),
+                        "",
+                        "the EU table already gives this concept this type",
+                    )
+                )
+
+
 def repair_dates(graph: Graph, changes: _Changes) -> None:
     for predicate in DATE_PROPERTIES:
         for triple in graph.triples((None, predicate, None)):
@@ -542,5 +572,5 @@ def repair_range_types(graph: Graph, changes: _Changes, tables: AuthorityTables)
 def iter_rules() -> Iterator[str]:
     yield from (
         "literal-url", "language-code", "file-type", "media-type", "licence", "vocabulary-code",
-        "date-datatype", "blank-node-agent", "range-type",
+        "date-datatype", "known-concept", "blank-node-agent", "range-type",
     )  # fmt: skip

@@ -13,7 +13,7 @@ from catalogue.config import CatalogueConfig
 from catalogue.index import SearchQuery
 from catalogue.publish import IngestStatus, PublishError
 from catalogue.store import LOCAL_SOURCE
-from tests.catalogue.catalogue_records import PUBLISHER, invalid_turtle
+from tests.catalogue.catalogue_records import PUBLISHER, dataset_turtle, invalid_turtle
 from tests.catalogue.conftest import NodeFactory, start_node  # noqa: F401 (the fixture, used below)
 from vocab.namespaces import PROV, SLUIS
 
@@ -187,3 +187,22 @@ def test_the_publishing_mode_is_the_nodes_unless_the_token_sets_its_own(
         strict = running.node.tokens.create(PUBLISHER, strict=True).token
         assert running.publish(invalid_turtle("lenient-node")).status_code == 201
         assert running.publish(invalid_turtle("strict-token"), token=strict).status_code == 422
+
+
+def test_restating_the_type_of_an_eu_concept_is_not_held_against_the_publisher(node: CatalogueNode) -> None:
+    body = dataset_turtle("restated") + (
+        f"<{EU}file-type/CSV> a <http://purl.org/dc/terms/MediaTypeOrExtent> .\n"
+        f"<{EU}frequency/DAILY> a <http://purl.org/dc/terms/Frequency> .\n"
+    )
+    outcome = node.publisher.publish(body.encode(), "text/turtle", owner=None)  # strict: no violation
+    dropped = {(r["rule"], r["subject"]) for r in outcome.repairs}
+    assert ("known-concept", f"{EU}file-type/CSV") in dropped
+    assert ("known-concept", f"{EU}frequency/DAILY") in dropped
+    # a concept the document says more about keeps what it says (and is checked as said)
+    label = '<http://www.w3.org/2004/02/skos/core#prefLabel> "daily"@en'
+    described = body.replace(
+        f"<{EU}frequency/DAILY> a <http://purl.org/dc/terms/Frequency> .",
+        f"<{EU}frequency/DAILY> a <http://purl.org/dc/terms/Frequency> ; {label} .",
+    ).replace("restated", "described")
+    kept = node.publisher.publish(described.encode(), "text/turtle", owner=None)
+    assert ("known-concept", f"{EU}frequency/DAILY") not in {(r["rule"], r["subject"]) for r in kept.repairs}
