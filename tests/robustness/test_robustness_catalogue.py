@@ -1,4 +1,4 @@
-"""The catalogue's own bad inputs (issue 4): unparsable RDF, wrong dataset counts, wrong media
+"""The catalogue's own bad inputs (issue 4): unparsable RDF, documents without a dataset, wrong media
 types, paging past the end, unknown sort keys, SPARQL updates — each a clean 4xx naming the
 field, and nothing half-stored."""
 
@@ -77,7 +77,6 @@ NO_DATASET = b"""@prefix dct: <http://purl.org/dc/terms/> . <urn:x> dct:title "n
             {"line", "body"},
             id="broken-rdf-xml",
         ),
-        pytest.param(TWO_DATASETS, "text/turtle", {"dataset"}, id="two-datasets"),
         pytest.param(NO_DATASET, "text/turtle", {"dataset"}, id="no-dataset"),
         pytest.param(b"", "text/turtle", {"body", "dataset"}, id="empty-body"),
         pytest.param(b"%PDF-1.7", "application/pdf", {"content-type", "media type"}, id="pdf-media-type"),
@@ -114,6 +113,35 @@ def test_replacing_a_record_with_another_dataset_is_refused(catalogue: Catalogue
         )
     )
     assert_rejected(reply, Rejection(), "PUT of a different dataset (and publisher) over a record")
+
+
+def test_a_catalogue_dump_is_split_into_one_record_per_dataset(catalogue: CatalogueWorld) -> None:
+    reply = catalogue.client.post(
+        "/catalogue/datasets",
+        content=TWO_DATASETS,
+        headers={**catalogue.auth(), "Content-Type": "text/turtle"},
+    )
+    assert reply.status_code == 201, reply.text
+    stored = {r["dataset"]: r["id"] for r in reply.json()["records"] if r["status"] == "stored"}
+    assert set(stored) == {"https://data.sluis.example/dataset/a", "https://data.sluis.example/dataset/b"}
+    for dataset, record_id in stored.items():
+        record = catalogue.client.get(f"/catalogue/datasets/{record_id}", headers={"Accept": "text/turtle"})
+        assert record.status_code == 200
+        graph = Graph().parse(data=record.text, format="turtle")
+        titled = set(graph.subjects(DCT.title, None))
+        assert titled == {URIRef(dataset)}, "each record holds its own dataset only"
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_replacing_a_record_with_a_dump_is_refused(catalogue: CatalogueWorld) -> None:
+    reply = Reply.of(
+        catalogue.client.put(
+            f"/catalogue/datasets/{catalogue.record_id}",
+            content=TWO_DATASETS,
+            headers={**catalogue.auth(), "Content-Type": "text/turtle"},
+        )
+    )
+    assert_rejected(reply, Rejection(), "PUT of a two-dataset document over one record")
 
 
 SEARCH_CASES = {
