@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -34,9 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
-
-from connector.addresses import AddressPolicy, AddressRefused
+from connector.addresses import AddressPolicy, AddressRefused, PeerRefused, guarded_create_connection
 from connector.dataplane import (
     ARROW_STREAM,
     PARQUET,
@@ -68,9 +67,9 @@ MAX_CREDENTIAL_CHARS = 4096
 #: Answers of a destination that mean "try again later"; any other non-2xx refuses the push.
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
 #: How long one attempt may wait for the destination (connect, then each read or write).
-PUSH_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-#: Bytes per chunk when the spooled data is sent.
-SEND_CHUNK_BYTES = 1024 * 1024
+PUSH_TIMEOUT_SECONDS = 60.0
+#: Bytes of a destination's answer read at most (only its status is used).
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 class DestinationRefused(ValueError):
@@ -355,23 +354,39 @@ class PushDelivery:
         if authorization:
             headers["Authorization"] = authorization
 
-        def chunks() -> Iterator[bytes]:
-            with spooled.path.open("rb") as source:
-                while block := source.read(SEND_CHUNK_BYTES):
-                    yield block
-
         try:
-            # one client per attempt: pushes are rare, and no connection outlives the address check
-            with httpx.Client(timeout=PUSH_TIMEOUT, follow_redirects=False, trust_env=False) as client:
-                response = client.put(destination.endpoint, content=chunks(), headers=headers)
-        except httpx.HTTPError as error:
+            status = self._put(destination.endpoint, headers, spooled.path)
+        except PeerRefused as refused:
+            self._forget(item_id)
+            return PushResult(Outcome.REFUSED, f"the push destination {refused}")
+        except ValueError as error:  # a header http.client will not send
+            self._forget(item_id)
+            return PushResult(Outcome.REFUSED, f"the push request cannot be made: {error}")
+        except (OSError, http.client.HTTPException) as error:
             return PushResult(Outcome.RETRY, f"the destination could not be reached: {error}")
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return PushResult(Outcome.DELIVERED)
-        if response.status_code in RETRY_STATUSES or response.status_code >= 500:
-            return PushResult(Outcome.RETRY, f"the destination answered HTTP {response.status_code}")
+        if status in RETRY_STATUSES or status >= 500:
+            return PushResult(Outcome.RETRY, f"the destination answered HTTP {status}")
         self._forget(item_id)
-        return PushResult(Outcome.REFUSED, f"the destination refused the data: HTTP {response.status_code}")
+        return PushResult(Outcome.REFUSED, f"the destination refused the data: HTTP {status}")
+
+    def _put(self, endpoint: str, headers: dict[str, str], path: Path) -> int:
+        """One ``PUT`` of the spooled file; the status. The address the socket actually connected
+        to is checked against the address policy (a name may resolve elsewhere than when it was
+        checked: DNS rebinding), no redirect is followed, one connection per attempt."""
+        parts = urlsplit(endpoint)
+        factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = factory(parts.hostname or "", parts.port, timeout=PUSH_TIMEOUT_SECONDS)
+        connection._create_connection = guarded_create_connection(self.addresses)  # type: ignore[attr-defined]
+        try:
+            with path.open("rb") as body:
+                connection.request("PUT", parts.path or "/", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read(MAX_ANSWER_BYTES)  # the answer is not used; bounded
+                return int(response.status)
+        finally:
+            connection.close()
 
     def _forget(self, item_id: int) -> None:
         with self._lock:

@@ -334,3 +334,32 @@ def test_receiving_endpoint_refuses_what_it_cannot_verify(
         assert shown["received"]["sha256"] == hashlib.sha256(data).hexdigest()
         assert (consumer.root / "data" / shown["received"]["file"]).read_bytes() == data
         assert sorted(p.name for p in folder.iterdir()) == ["data.arrows"]
+
+
+def test_a_destination_that_resolves_elsewhere_at_send_time_is_refused_on_connect(tmp_path: Path) -> None:
+    """DNS rebinding: the name passed the address policy when the consumer named it, and now
+    connects to a refused address (here loopback, not allowed by a production policy): the
+    socket's peer is checked and nothing is sent."""
+    from connector.addresses import AddressPolicy
+    from connector.control.push import Outcome, PushDestination, _Spooled
+
+    destination = Destination()
+    data = tmp_path / "spooled"
+    data.write_bytes(b"granted bytes")
+    spooled = _Spooled(data, hashlib.sha256(b"granted bytes").digest(), len(b"granted bytes"))
+    with serve_in_thread(destination.app()) as url:
+        strict = PushDelivery(None, None, None, AddressPolicy(), "did:web:provider", lambda *_: None)  # type: ignore[arg-type]
+        refused = strict._send(1, PushDestination(f"{url}/bucket/cohort"), spooled)
+        allowed = PushDelivery(
+            None,
+            None,
+            None,
+            AddressPolicy(allow_loopback=True),
+            "did:web:provider",
+            lambda *_: None,  # type: ignore[arg-type]
+        )
+        sent = allowed._send(2, PushDestination(f"{url}/bucket/cohort"), spooled)
+    assert refused.outcome == Outcome.REFUSED
+    assert "loopback" in refused.reason
+    assert sent.outcome == Outcome.DELIVERED
+    assert [body for _, body in destination.received] == [b"granted bytes"]
