@@ -76,6 +76,7 @@ from connector.http import (
     BodyError,
     FieldError,
     ProblemError,
+    RefuseUnstorableUrls,
     bearer_token,
     choose_media_type,
     install_operations,
@@ -317,6 +318,8 @@ def create_catalogue_app(
 
     app = FastAPI(title="Sluis catalogue", version="1", lifespan=lifespan)
     install_problem_handlers(app)
+    # ids and filters reach the index, which may be PostgreSQL (no U+0000 in text)
+    app.add_middleware(RefuseUnstorableUrls)
     registry = install_operations(
         app,
         {

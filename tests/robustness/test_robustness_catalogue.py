@@ -281,3 +281,22 @@ def test_a_record_with_a_wrong_or_missing_field_is_refused_naming_it(
     assert_rejected(
         reply, Rejection(statuses={400, 422}, fields={field}), f"a record whose {field} is {value!r}"
     )
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/catalogue/datasets/abc%00def", 404),
+        ("/catalogue/datasets/abc%00def/versions", 404),
+        ("/catalogue/search?q=energy%00", 400),
+        ("/catalogue/search?publisher=%00", 400),
+    ],
+)
+def test_a_url_holding_nul_is_refused_before_any_lookup(
+    catalogue: CatalogueWorld, url: str, status: int
+) -> None:
+    """No id or filter can hold U+0000, and a PostgreSQL index could not even be asked."""
+    reply = Reply.of(catalogue.client.get(url))
+    assert reply.status == status, reply.describe()
+    assert reply.headers["content-type"].startswith("application/problem+json")
