@@ -76,6 +76,20 @@ def _data_plane(config: ConnectorConfig, store: Store, key: Any, resolver: Any) 
     return factory(config, store, key, store.db, key_resolver=resolver)
 
 
+def _start_flight(config: ConnectorConfig, dataplane: Any | None) -> Any | None:
+    """The Arrow Flight read endpoint, when ``[dataplane] flight_port`` asks for it: the same
+    reads, checks, limits and audit as HTTP (``connector.dataplane.flight``)."""
+    port = config.dataplane.flight_port
+    if port is None or dataplane is None:
+        return None
+    from connector.dataplane.flight import DataFlightServer
+
+    server = DataFlightServer(dataplane, host=config.server.host, port=port)
+    server.serve_in_thread()
+    _log.info("arrow flight reads", extra={"location": f"grpc://{config.server.host}:{port}"})
+    return server
+
+
 def create_app(
     config: ConnectorConfig,
     *,
@@ -114,9 +128,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start_worker()
+        flight_server = _start_flight(config, dataplane)
         try:
             yield
         finally:
+            if flight_server is not None:
+                flight_server.shutdown()
             service.stop_worker()
             service.client.close()
             if owned_resolver is not None:

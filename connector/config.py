@@ -82,7 +82,11 @@ class ManagementConfig:
 
 @dataclass(frozen=True)
 class DataplaneConfig:
+    """``flight_port``: where the Arrow Flight read endpoint listens (on ``server.host``);
+    ``None`` leaves it off, so a connector opens no port its operator did not ask for."""
+
     data_root: Path
+    flight_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ _SECTIONS: dict[str, frozenset[str]] = {
     "storage": frozenset({"url"}),
     "authority": frozenset({"did", "public_key_multibase"}),
     "management": frozenset({"token"}),
-    "dataplane": frozenset({"data_root"}),
+    "dataplane": frozenset({"data_root", "flight_port"}),
     "security": frozenset({"callback_allow_list", "did_hosts", "allow_loopback", "allowed_networks"}),
 }
 _REQUIRED_SECTIONS = ("participant", "storage", "authority", "management")
@@ -317,10 +321,20 @@ def config_from_mapping(data: Mapping[str, Any], base: Path) -> ConnectorConfig:
         authority=_authority(data["authority"]),
         management=_management(data["management"]),
         dataplane=DataplaneConfig(
-            _path(base, _string(dataplane, "data_root", "dataplane.data_root", "data"))
+            _path(base, _string(dataplane, "data_root", "dataplane.data_root", "data")),
+            _flight_port(dataplane),
         ),
         security=_security(data.get("security", {})),
     )
+
+
+def _flight_port(section: Mapping[str, Any]) -> int | None:
+    port = section.get("flight_port")
+    if port is None:
+        return None
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ConfigError("dataplane.flight_port", "must be an integer in 1..65535")
+    return port
 
 
 def load_config(path: str | os.PathLike[str]) -> ConnectorConfig:
@@ -398,7 +412,10 @@ def config_to_toml(config: ConnectorConfig, base: Path) -> str:
             "public_key_multibase": config.authority.public_key_multibase,
         },
         "management": {"token": config.management.token},
-        "dataplane": {"data_root": _relative(config.dataplane.data_root, base)},
+        "dataplane": {
+            "data_root": _relative(config.dataplane.data_root, base),
+            **({} if config.dataplane.flight_port is None else {"flight_port": config.dataplane.flight_port}),
+        },
         "security": {
             "callback_allow_list": list(config.security.callback_allow_list),
             "did_hosts": list(config.security.did_hosts),

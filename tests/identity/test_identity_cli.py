@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from connector.app import create_app
-from connector.config import load_config
+from connector.config import ConfigError, load_config
 from connector.identity import (
     DidResolver,
     KeyPair,
@@ -440,3 +440,43 @@ def test_a_public_participant_gets_an_https_address_and_listens_locally(tmp_path
     assert config.server.public_url == "https://connector.hospital.example.nl"
     assert config.dsp_base_url == "https://connector.hospital.example.nl/dsp"
     assert (config.server.host, config.server.port) == ("127.0.0.1", 9191)
+
+
+def test_a_connector_configured_with_a_flight_port_serves_arrow_flight_reads(
+    tmp_path: Path, authority_dir: Path
+) -> None:
+    import pyarrow.flight as flight
+
+    port, flight_port = free_port(), free_port()
+    did = did_web_for("127.0.0.1", port)
+    init = ["participant", "init", "--id", did, "--dir", str(tmp_path / "p")]
+    assert main([*init, "--authority-dir", str(authority_dir)]) == 0
+    config_file = tmp_path / "p" / "connector.toml"
+    config_file.write_text(
+        config_file.read_text().replace("[dataplane]\n", f"[dataplane]\nflight_port = {flight_port}\n")
+    )
+    config = load_config(config_file)
+    assert config.dataplane.flight_port == flight_port
+    with serve_in_thread(create_app(config), port=port):
+        client = flight.FlightClient(f"grpc://127.0.0.1:{flight_port}")
+        try:
+            with pytest.raises(flight.FlightUnauthenticatedError):
+                client.do_get(flight.Ticket(b'{"transfer": "unknown"}')).read_all()
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("value", ["0", "70000", '"8815"', "true"])
+def test_a_flight_port_out_of_range_is_refused_naming_the_key(
+    tmp_path: Path, authority_dir: Path, value: str
+) -> None:
+    did = did_web_for("127.0.0.1", 9595)
+    init = ["participant", "init", "--id", did, "--dir", str(tmp_path / "p")]
+    assert main([*init, "--authority-dir", str(authority_dir)]) == 0
+    config_file = tmp_path / "p" / "connector.toml"
+    config_file.write_text(
+        config_file.read_text().replace("[dataplane]\n", f"[dataplane]\nflight_port = {value}\n")
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(config_file)
+    assert "dataplane.flight_port" in str(refused.value)
