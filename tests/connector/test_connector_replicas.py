@@ -170,3 +170,75 @@ def test_replica_killed_mid_negotiation_the_other_finishes_behind_a_round_robin_
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def test_a_read_limit_holds_exactly_across_two_replicas_read_at_once(
+    tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from connector.identity import KeyPair
+    from connector.jobs.data import Address, TransferReader
+    from connector.jobs.errors import JobError
+
+    limited = {
+        "@id": "urn:sluis:policy:three-reads",
+        "@type": "Offer",
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {"leftOperand": "purpose", "operator": "isA", "rightOperand": RESEARCH},
+                    {"leftOperand": "count", "operator": "lteq", "rightOperand": 3},
+                ],
+            }
+        ],
+    }
+    with (
+        running_party(tmp_path, "provider", authority, storage_urls("provider")) as provider,
+        running_party(tmp_path, "consumer", authority, storage_urls("consumer")) as consumer,
+    ):
+        replica = create_app(load_config(provider.config_path))
+        with serve_in_thread(replica) as replica_url:
+            dataset_id = publish_dataset(provider, contract_policy=limited)
+            offer = fetch_offer(consumer, provider, dataset_id)
+            done = wait_for_state(
+                consumer,
+                "negotiations",
+                negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH),
+                "FINALIZED",
+                "TERMINATED",
+            )
+            assert done["state"] == "FINALIZED", done
+            with consumer.management() as api:
+                body = {
+                    "agreement_id": done["agreement_id"],
+                    "counterparty_address": provider.dsp,
+                    "job": {"id": "job-limit", "purpose": RESEARCH},
+                }
+                transfer_id = api.post("/transfers", json=body).json()["id"]
+            started = wait_for_state(consumer, "transfers", transfer_id, "STARTED", "TERMINATED")
+            assert started["state"] == "STARTED", started
+            key = KeyPair.load(consumer.root / "participant-key.pem")
+
+            def read(index: int) -> str:
+                address = Address.from_json(started["data_address"])
+                if index % 2:  # every other read goes to the other replica (same DB, same audience)
+                    address.endpoint = address.endpoint.replace(provider.url, replica_url)
+                # no identity token: its audience would name the replica's own address, which a
+                # balancer hides (the access token's audience is the public URL both share)
+                reader = TransferReader(address, key, consumer_id=consumer.did)
+                try:
+                    return "read" if reader.read().num_rows == 2 else "wrong"
+                except JobError as error:
+                    return error.code
+                finally:
+                    reader.close()
+
+            with ThreadPoolExecutor(8) as pool:
+                outcomes = Counter(pool.map(read, range(10)))
+    assert outcomes["read"] == 3, outcomes
+    assert sum(outcomes.values()) == 10
+    # the reads past the limit are denied: by the count constraint, or by the atomic counter
+    # when they raced the third read
+    assert set(outcomes) <= {"read", "read_limit", "policy_denied"}, outcomes
