@@ -559,9 +559,31 @@ DATASET_DESCRIPTION = (
 )
 
 
+def offer_turtle() -> str:
+    """The contract policy as Turtle, for the record: the same offer the provider's connector makes.
+
+    Typed ``odrl:Policy`` beside ``odrl:Offer`` because DCAT-AP shapes accept ``odrl:hasPolicy``
+    only on a node of that class; the catalogue's dataset page reads it as sentences.
+    """
+    from policies.serialize import to_odrl_jsonld
+    from vocab.namespaces import ODRL, RDF
+    from vocab.rdfio import parse_rdf, serialize
+
+    policy = parse_policy(contract_policy())
+    document = json.dumps(to_odrl_jsonld(policy))
+    graph = parse_rdf(document, "application/ld+json", DATASET_IRI)
+    graph.add((URIRef(policy.uid), RDF.type, ODRL.Policy))
+    return serialize(graph, "text/turtle").decode("utf-8")
+
+
 def dataset_record(dsp_url: str) -> str:
-    """The provider's DCAT-AP record: restricted data, reachable through its DSP connector."""
-    return f"""\
+    """The provider's DCAT-AP record: restricted data, reachable through its DSP connector.
+
+    The record carries its offer (``odrl:hasPolicy``), so a visitor of the catalogue reads the
+    terms before asking the provider's connector.
+    """
+    policy = parse_policy(contract_policy()).uid
+    return offer_turtle() + f"""
 @prefix dcat: <http://www.w3.org/ns/dcat#> .
 @prefix dct: <http://purl.org/dc/terms/> .
 @prefix dcatap: <http://data.europa.eu/r5r/> .
@@ -584,7 +606,8 @@ def dataset_record(dsp_url: str) -> str:
     dct:accrualPeriodicity <http://publications.europa.eu/resource/authority/frequency/WEEKLY> ;
     dct:language <http://publications.europa.eu/resource/authority/language/ENG> ;
     dct:accessRights <http://publications.europa.eu/resource/authority/access-right/RESTRICTED> ;
-    dcat:distribution <{DATASET_IRI}/distribution/parquet> .
+    dcat:distribution <{DATASET_IRI}/distribution/parquet> ;
+    <http://www.w3.org/ns/odrl/2/hasPolicy> <{policy}> .
 
 <{DATASET_IRI}/distribution/parquet>
     a dcat:Distribution ;

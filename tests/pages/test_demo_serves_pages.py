@@ -1,7 +1,8 @@
 """``sluis demo`` keeps the data space running after its story and prints where the pages are.
 
 The wait for Ctrl-C is replaced by a check that runs while the servers are still up: every
-printed page URL answers a browser with a page, and the printed tokens log in.
+printed page URL answers a browser with a page, the printed tokens log in, and the catalogue's
+dataset page reads the record's offer as sentences.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ def test_demo_prints_the_page_urls_and_serves_them_until_stopped(tmp_path: Path)
         agreements = httpx.get(provider + "agreements", headers={"Authorization": f"Bearer {token.group(1)}"})
         assert agreements.status_code == 200
         assert agreements.json()  # the story's agreement is there
+        search = next(url for url in urls if url.endswith("/catalogue/search"))
+        found = httpx.get(search, headers=BROWSER, timeout=30).text
+        link = re.search(r'href="([^"]*/catalogue/datasets/[A-Za-z0-9_-]+)"', found)
+        assert link is not None, found[-2000:]
+        page = httpx.get(httpx.URL(search).join(link.group(1)), headers=BROWSER, timeout=30)
+        assert page.status_code == 200
+        # The record carries the connector's offer; the page reads it to the visitor as a sentence.
+        assert "without the column household_id" in page.text
+        assert "at most 3 reads" in page.text
 
     code = demo.run_demo(tmp_path / "space", keep=True, out=out, serve=True, wait=while_running)
 
