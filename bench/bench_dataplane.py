@@ -35,6 +35,7 @@ from fastapi import FastAPI
 
 from connector.dataplane import AgreementView, AssetData, DataPlane, TransferView, make_proof
 from connector.dataplane.flight import DataFlightServer
+from connector.dataplane.routes import build_router
 from connector.dataplane.sandbox import SandboxLimits
 from connector.identity import KeyPair, StaticDidResolver, did_document, did_web_for
 from sluis.servers import free_port, serve_in_thread
@@ -244,7 +245,7 @@ def measure(rows: int, root: Path, limits: SandboxLimits) -> None:
               f"ratio {enforced_ms / raw_ms:6.3f}x  (target <= 1.15x; median of {ROUNDS})")
 
     app = FastAPI()
-    app.include_router(plane.router())
+    app.include_router(build_router(plane))
     with serve_in_thread(app, port=port):
         for label, sql in (("GET whole view", None), ("POST SQL", STREAM_SQL)):
             rates = [loopback_rate(address.endpoint, address.token, consumer_key, sql) for _ in range(3)]

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from connector.callbacks import CallbackPolicy
 from connector.config import ConnectorConfig
 from connector.control import AccessIssuer, ConnectorService
+from connector.dataplane.routes import build_router
 from connector.dsp_client import DspClient
 from connector.dsp_http import dsp_error_response, dsp_router
 from connector.http import (
@@ -187,7 +188,7 @@ def create_app(
     app.include_router(dsp_router(service, recorder))
     app.include_router(management_router(service, config.management.token))
     if dataplane is not None:
-        app.include_router(dataplane.router())
+        app.include_router(build_router(dataplane))
     app.include_router(push_router(PushReceiver(service, config.dataplane.data_root)))
     install_pages(app, service, config, data_plane=dataplane is not None)
     describe_connector(app)

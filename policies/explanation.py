@@ -3,8 +3,9 @@
 A ``Decision`` holds one ``RuleReport`` per atomic rule; each lists its premises (target,
 party, action, constraints with nested logical constraints) with the resolved left-operand
 value, the operator, the right operand and the state. ``Decision.to_json()`` is the contract
-the CLI prints; ``Decision.to_graph()`` is the same report in the W3C ODRL Community Group
-compliance report model; ``Decision.sentences()`` reads it out for a person.
+the CLI prints; ``policies.report.decision_graph`` gives the same report in the W3C ODRL
+Community Group compliance report model, and ``decision_sentences`` reads it out for a person
+(they live there, not here, so this module and the report do not import each other).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from policies import terms
 from policies.values import display
 
 if TYPE_CHECKING:
-    from rdflib import Graph
-
     from policies.model import Policy
     from policies.request import Request, World
 
@@ -248,12 +247,3 @@ class Decision:
             "rules": [r.to_json() for r in self.rules],
         }
 
-    def to_graph(self) -> Graph:
-        from policies.report import decision_graph
-
-        return decision_graph(self)
-
-    def sentences(self) -> list[str]:
-        from policies.report import decision_sentences
-
-        return decision_sentences(self)

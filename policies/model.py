@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from policies import terms
 
@@ -173,8 +173,3 @@ class Policy:
     def obligations(self) -> tuple[Rule, ...]:
         return tuple(rule for rule in self.atomic_rules if rule.kind == "obligation")
 
-    def to_jsonld(self) -> dict[str, Any]:
-        """The policy as JSON-LD compacted with the ODRL context."""
-        from policies.serialize import to_odrl_jsonld
-
-        return to_odrl_jsonld(self)

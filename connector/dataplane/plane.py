@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from fastapi import APIRouter
 from sqlglot import exp
 
 from connector._policy import parsed_policy
@@ -301,11 +300,6 @@ class DataPlane:
             key_resolver = DidResolver()
         self.key_resolver = key_resolver
 
-    def router(self) -> APIRouter:
-        """The ``/data`` routes, to mount on the connector's app."""
-        from connector.dataplane.routes import build_router
-
-        return build_router(self)
 
     # --- addresses and tokens -----------------------------------------------------------------
     @property

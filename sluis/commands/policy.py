@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from policies import Decision, PolicyError, Request, World, evaluate, lint, parse_policy
 from policies.parse import MAX_POLICY_BYTES
+from policies.report import decision_graph, decision_sentences
 from policies.values import ValueMismatch, parse_datetime
 from sluis.cli import EXIT_FINDINGS, EXIT_OK, CommandError
 
@@ -91,7 +92,7 @@ def _load(args: argparse.Namespace) -> Decision:
 def _evaluate(args: argparse.Namespace) -> int:
     decision = _load(args)
     if args.format == "turtle":
-        sys.stdout.write(decision.to_graph().serialize(format="turtle"))
+        sys.stdout.write(decision_graph(decision).serialize(format="turtle"))
     else:
         json.dump(decision.to_json(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -100,7 +101,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     decision = _load(args)
-    sys.stdout.write("\n".join(decision.sentences()) + "\n")
+    sys.stdout.write("\n".join(decision_sentences(decision)) + "\n")
     return EXIT_OK
 
 

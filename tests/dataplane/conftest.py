@@ -22,6 +22,7 @@ import pytest
 from fastapi import FastAPI
 
 from connector.dataplane import AgreementView, AssetData, DataPlane, DataPlaneLimits, TransferView
+from connector.dataplane.routes import build_router
 from connector.http import install_problem_handlers
 from connector.identity import KeyPair, TrustedAuthority, did_document, did_web_for
 from connector.jobs.data import Address, TransferReader
@@ -231,7 +232,7 @@ def make_space(tmp_path: Path, did_host: dict[str, Consumer]) -> Iterator[Callab
         )
         app = FastAPI()
         install_problem_handlers(app)
-        app.include_router(plane.router())
+        app.include_router(build_router(plane))
         server = serve_in_thread(app, port=port)
         server.__enter__()
         space = DataSpace(plane, state, base, provider_id, data_path, did_host, token, authority,

@@ -16,6 +16,7 @@ from connector.audit import AuditLog, export_log, verify_export
 from connector.audit.export import public_key_verifier
 from connector.database import Database
 from connector.dataplane import DataPlane
+from connector.dataplane.routes import build_router
 from connector.jobs import JobError
 from sluis.cli import main as sluis_main
 from sluis.servers import serve_in_thread
@@ -78,7 +79,7 @@ def test_read_limit_holds_under_concurrent_reads_on_two_replicas_on_postgresql(
         key_resolver=space.plane.key_resolver,
     )
     app = FastAPI()
-    app.include_router(replica.router())
+    app.include_router(build_router(replica))
     served: list[str] = []
 
     @app.middleware("http")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from policies import Decision, Policy, Request, World, compile_policy, evaluate, parse_policy
+from policies.report import decision_graph, decision_sentences
 from tests.policies.policy_builders import (
     ALICE,
     BOB,
@@ -504,7 +505,7 @@ def test_compliance_report_graph_uses_the_report_vocabulary() -> None:
 
     report = Namespace("https://w3id.org/force/compliance-report#")
     decision = decide(offer(constraint("count", "lteq", 1)), request(), world(counts={DATASET: 1}))
-    graph = decision.to_graph()
+    graph = decision_graph(decision)
     [rule_report] = list(graph.subjects(predicate=None, object=report.PermissionReport))
     assert (rule_report, report.activationState, report.Inactive) in graph
     constraint_reports = list(graph.subjects(object=report.ConstraintReport))
@@ -514,7 +515,8 @@ def test_compliance_report_graph_uses_the_report_vocabulary() -> None:
 
 
 def test_sentences_name_the_decision_and_the_failing_constraint() -> None:
-    lines = decide(offer(constraint("count", "lteq", 1)), request(), world(counts={DATASET: 1})).sentences()
+    decision = decide(offer(constraint("count", "lteq", 1)), request(), world(counts={DATASET: 1}))
+    lines = decision_sentences(decision)
     assert lines[0] == "Decision: DENY."
     assert any("count lteq 1" in line and "unsatisfied" in line for line in lines)
 

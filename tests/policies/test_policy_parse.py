@@ -11,6 +11,7 @@ import pytest
 from policies import PolicyError, parse_policy, to_dsp_json
 from policies import terms as t
 from policies.model import Constraint, LogicalConstraint
+from policies.serialize import to_odrl_jsonld
 
 OFFER_TTL = """
 @prefix odrl: <http://www.w3.org/ns/odrl/2/> .
@@ -130,7 +131,7 @@ def test_right_operand_forms_literal_list_and_typed_value() -> None:
 
 def test_odrl_context_expanded_and_turtle_give_the_same_rules() -> None:
     compact = parse_policy(OFFER_TTL)
-    odrl_jsonld = parse_policy(compact.to_jsonld())
+    odrl_jsonld = parse_policy(to_odrl_jsonld(compact))
     dsp = parse_policy(to_dsp_json(compact))
     assert compact.type == odrl_jsonld.type == dsp.type == t.OFFER
     for other in (odrl_jsonld, dsp):
