@@ -32,6 +32,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from rdflib import Graph, Literal, URIRef
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from catalogue.backends import open_sparql, open_storage
 from catalogue.config import (
@@ -77,6 +78,7 @@ from connector.http import (
     FieldError,
     ProblemError,
     RefuseUnstorableUrls,
+    StrictJsonBodies,
     bearer_token,
     choose_media_type,
     install_operations,
@@ -84,7 +86,7 @@ from connector.http import (
     read_body_bytes,
 )
 from vocab.errors import VocabError
-from vocab.jsonld import DCAT_AP_CONTEXT
+from vocab.jsonld import DCAT_AP_CONTEXT, MAX_JSON_DEPTH
 from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, SLUIS, XSD, bind_prefixes
 from vocab.rdfio import JSON_LD, MEDIA_TYPE_BY_SUFFIX, N_TRIPLES, RDF_XML, TURTLE, serialize
 
@@ -292,6 +294,20 @@ def _parse_time(value: str, field: str) -> datetime:
     return moment
 
 
+class _StrictDeclaredJson(StrictJsonBodies):
+    """The strict JSON reading for bodies that declare a JSON media type.
+
+    A body without ``Content-Type`` is left to the route, which refuses it with 415 naming the
+    header (the catalogue takes Turtle and RDF/XML too, so no type is not a sign of JSON).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(key.lower() == b"content-type" for key, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_catalogue_app(
     data_dir: Path,
     config: CatalogueConfig | None = None,
@@ -320,6 +336,14 @@ def create_catalogue_app(
     install_problem_handlers(app)
     # ids and filters reach the index, which may be PostgreSQL (no U+0000 in text)
     app.add_middleware(RefuseUnstorableUrls)
+    # JSON / JSON-LD bodies get the connector's strict reading: no key given twice, no NaN, no lone
+    # surrogate or NUL (they would be stored, then fail when rendered elsewhere)
+    app.add_middleware(
+        _StrictDeclaredJson,
+        prefixes=("/catalogue/datasets", "/catalogue/sources"),
+        max_bytes=settings.max_body_bytes,
+        max_depth=MAX_JSON_DEPTH,
+    )
     registry = install_operations(
         app,
         {

@@ -61,12 +61,6 @@ def test_a_million_statement_document_is_refused_while_parsing(
             "<http://www.w3.org/ns/dcat#Dataset> .\n",
             id="n-triples",
         ),
-        pytest.param(
-            "application/ld+json",
-            f'{{"@id": "{dataset_iri("json")}", "@type": "http://www.w3.org/ns/dcat#Dataset", '
-            f'"{TITLE}": "x\\u0000y"}}',
-            id="json-ld",
-        ),
         pytest.param("text/turtle", dataset_turtle("fffe", title="x\ufffey"), id="turtle-u-fffe"),
     ],
 )
@@ -76,6 +70,21 @@ def test_characters_xml_cannot_carry_are_refused_naming_the_property(
     before = catalogue_node.snapshot()
     problem = _problem(catalogue_node.publish(document.encode(), media_type=media_type), 400, TITLE)
     assert "XML" in problem["detail"]
+    assert catalogue_node.snapshot() == before
+
+
+def test_nul_in_json_ld_is_refused_by_the_strict_json_reading_naming_the_property(
+    catalogue_node: RunningNode,
+) -> None:
+    """JSON bodies get the shared strict reading before any RDF is made: the field is a JSON pointer."""
+    before = catalogue_node.snapshot()
+    document = (
+        f'{{"@id": "{dataset_iri("json")}", "@type": "http://www.w3.org/ns/dcat#Dataset", '
+        f'"{TITLE}": "x\\u0000y"}}'
+    )
+    reply = catalogue_node.publish(document.encode(), media_type="application/ld+json")
+    problem = _problem(reply, 400, "/" + TITLE)
+    assert "U+0000" in problem["detail"]
     assert catalogue_node.snapshot() == before
 
 

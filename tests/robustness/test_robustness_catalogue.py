@@ -300,3 +300,23 @@ def test_a_url_holding_nul_is_refused_before_any_lookup(
     reply = Reply.of(catalogue.client.get(url))
     assert reply.status == status, reply.describe()
     assert reply.headers["content-type"].startswith("application/problem+json")
+
+
+STRICT_JSON_CASES = [
+    pytest.param(b'{"@id": "urn:a", "@id": "urn:b"}', id="duplicate-key"),
+    pytest.param(b'{"@id": "urn:a", "http://purl.org/dc/terms/title": NaN}', id="nan"),
+    pytest.param(b'{"@id": "urn:a", "http://purl.org/dc/terms/title": "\\ud800"}', id="lone-surrogate"),
+    pytest.param(b'{"@id": "urn:a", "http://purl.org/dc/terms/title": "a\\u0000b"}', id="nul"),
+    pytest.param(b'{"@id": "urn:a", "x": 1e999}', id="infinity"),
+]
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("body", STRICT_JSON_CASES)
+@pytest.mark.parametrize("path", ["/catalogue/datasets", "/catalogue/sources"])
+def test_json_bodies_get_the_strict_reading(catalogue: CatalogueWorld, path: str, body: bytes) -> None:
+    """Keys twice, NaN, lone surrogates and NUL are refused with a 400 naming the body, never a 500."""
+    for media_type in ("application/ld+json", "application/json"):
+        headers = {**catalogue.auth(), "Content-Type": media_type}
+        reply = Reply.of(catalogue.client.post(path, content=body, headers=headers))
+        assert_rejected(reply, Rejection(fields={"body"}, statuses={400}), f"{path} {media_type}")
