@@ -83,6 +83,7 @@ from connector.http import (
     choose_media_type,
     install_operations,
     install_problem_handlers,
+    problem_response,
     read_body_bytes,
 )
 from vocab.errors import VocabError
@@ -120,6 +121,15 @@ def _problem(
         PROBLEM_BASE + code,
         [FieldError(field, reason) for field, reason in errors],
         dict(extra or {}),
+    )
+
+
+def _url_refusal(path: str, status: int, reason: str) -> Response:
+    """A URL holding U+0000: in a path it can only be a record id (none holds one), else a filter."""
+    field = "id" if status == 404 else "(query string)"
+    title = "No such record" if status == 404 else "Invalid URL"
+    return problem_response(
+        status, title, reason, code=PROBLEM_BASE + "invalid-url", errors=[FieldError(field, reason)]
     )
 
 
@@ -335,7 +345,7 @@ def create_catalogue_app(
     app = FastAPI(title="Sluis catalogue", version="1", lifespan=lifespan)
     install_problem_handlers(app)
     # ids and filters reach the index, which may be PostgreSQL (no U+0000 in text)
-    app.add_middleware(RefuseUnstorableUrls)
+    app.add_middleware(RefuseUnstorableUrls, answer=_url_refusal)
     # JSON / JSON-LD bodies get the connector's strict reading: no key given twice, no NaN, no lone
     # surrogate or NUL (they would be stored, then fail when rendered elsewhere)
     app.add_middleware(
