@@ -8,6 +8,7 @@ The outbox worker runs for the lifetime of the application.
 
 from __future__ import annotations
 
+import hmac
 import html
 import importlib
 import logging
@@ -26,9 +27,11 @@ from connector.dataplane.routes import build_router
 from connector.dsp_client import DspClient
 from connector.dsp_http import dsp_error_response, dsp_router
 from connector.http import (
+    AuthenticateFirst,
     FieldError,
     RefuseUnstorableUrls,
     StrictJsonBodies,
+    bearer_token,
     install_operations,
     install_problem_handlers,
     problem_response,
@@ -61,6 +64,42 @@ def _url_refusal(path: str, status: int, reason: str) -> Response:
     title = "Not found" if status == 404 else "Invalid URL"
     return problem_response(
         status, title, reason, code="invalid-url", errors=[FieldError("(url)", reason)]
+    )
+
+
+def _holds_token(token: str) -> Callable[[Mapping[bytes, bytes]], bool]:
+    """Whether request headers carry the management bearer token (compared in constant time)."""
+    expected = token.encode()
+
+    def accepts(headers: Mapping[bytes, bytes]) -> bool:
+        given = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
+        return given is not None and hmac.compare_digest(given.encode(), expected)
+
+    return accepts
+
+
+def _management_unauthorised() -> Response:
+    return problem_response(
+        401, "Unauthorized", "a valid management bearer token is required", code="unauthorized",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _offers_dpop(headers: Mapping[bytes, bytes]) -> bool:
+    """Whether a data plane request offers a key-bound token and its proof at all.
+
+    Only the shape is checked here: the proof is single-use, so verifying it belongs to the
+    route, after the body has been accepted and before the read is counted."""
+    scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+    return scheme.lower() == b"dpop" and bool(token.strip()) and bool(headers.get(b"dpop", b"").strip())
+
+
+def _data_unauthorised() -> Response:
+    reason = "send the access token as 'Authorization: DPoP <token>' with a DPoP proof header"
+    return problem_response(
+        401, "Invalid access token", reason, "https://w3id.org/sluis/problems/token_missing",
+        extra={"code": "token_missing"},
+        headers={"WWW-Authenticate": f'DPoP error="invalid_token", error_description="{reason}"'},
     )
 
 
@@ -154,6 +193,15 @@ def create_app(
         prefixes=("/management", "/data"),
         max_bytes=MAX_MANAGEMENT_BODY_BYTES,
         max_depth=MAX_JSON_DEPTH,
+    )
+    # Added last, so they run first: who is asking is settled before any body is read.
+    app.add_middleware(
+        AuthenticateFirst, prefix="/management", accepts=_holds_token(config.management.token),
+        refusal=_management_unauthorised,
+    )
+    app.add_middleware(
+        AuthenticateFirst, prefix="/data", accepts=_offers_dpop, refusal=_data_unauthorised,
+        methods=("POST", "PUT", "PATCH"),
     )
     app.state.service = service
     app.state.store = store

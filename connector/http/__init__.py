@@ -16,7 +16,7 @@ from connector.http.jsonbody import (
     json_depth,
     parse_json,
 )
-from connector.http.middleware import RefuseUnstorableUrls, StrictJsonBodies
+from connector.http.middleware import AuthenticateFirst, RefuseUnstorableUrls, StrictJsonBodies
 from connector.http.negotiation import HTML, choose_media_type, parse_accept, prefers_html
 from connector.http.operations import install_operations
 from connector.http.problems import (
@@ -34,6 +34,7 @@ __all__ = [
     "JSON_MEDIA_TYPES",
     "MAX_BEARER_CHARS",
     "PROBLEM_MEDIA_TYPE",
+    "AuthenticateFirst",
     "BodyError",
     "FieldError",
     "ProblemError",

@@ -10,7 +10,7 @@ hands the unchanged bytes on to the route. The DSP routes read their bodies them
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from urllib.parse import unquote_to_bytes
 
 from starlette.responses import Response
@@ -91,6 +91,47 @@ class StrictJsonBodies:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+Credentials = Callable[[Mapping[bytes, bytes]], bool]
+
+
+class AuthenticateFirst:
+    """Answer requests under ``prefix`` that carry no acceptable credential with ``refusal``
+    (a 401) before any byte of their body is read.
+
+    Installed outside :class:`StrictJsonBodies`, so an outsider learns nothing about how bodies
+    are read (which malformation is caught, and where) before proving who it is. The routes
+    still check the credential themselves; this only moves the first check earlier.
+    ``accepts`` sees the request headers (lower-case names) and must not keep state: a check
+    that consumes something (a single-use proof) belongs in the route.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        prefix: str,
+        accepts: Credentials,
+        refusal: Callable[[], Response],
+        methods: Collection[str] | None = None,
+    ) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.accepts = accepts
+        self.refusal = refusal
+        self.methods = None if methods is None else frozenset(methods)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if (
+            scope["type"] == "http"
+            and (path == self.prefix or path.startswith(self.prefix + "/"))
+            and (self.methods is None or scope.get("method") in self.methods)
+            and not self.accepts(dict(scope.get("headers") or []))
+        ):
+            await self.refusal()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 UrlRefusal = Callable[[str, int, str], Response]
