@@ -94,6 +94,11 @@ def _offers_dpop(headers: Mapping[bytes, bytes]) -> bool:
     return scheme.lower() == b"dpop" and bool(token.strip()) and bool(headers.get(b"dpop", b"").strip())
 
 
+#: The data plane routes that take a body (``connector.dataplane.routes``); any other method or
+#: path there is answered by the router (404/405), as the published document says.
+_DATA_POSTS = r"/data/[^/]+/(query|token/refresh|obligations/[^/]+/fulfil)"
+
+
 def _data_unauthorised() -> Response:
     reason = "send the access token as 'Authorization: DPoP <token>' with a DPoP proof header"
     return problem_response(
@@ -201,7 +206,7 @@ def create_app(
     )
     app.add_middleware(
         AuthenticateFirst, prefix="/data", accepts=_offers_dpop, refusal=_data_unauthorised,
-        methods=("POST", "PUT", "PATCH"),
+        methods=("POST",), pattern=_DATA_POSTS,
     )
     app.state.service = service
     app.state.store = store

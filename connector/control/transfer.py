@@ -76,6 +76,17 @@ class Transfers:
         except DspError as error:
             error.consumer_pid = consumer_pid
             raise
+        if str(body["format"]) == PULL_FORMAT and body.get("dataAddress") is not None:
+            # DSP 2025-1: a consumer names a dataAddress only for a push; a pull's address comes
+            # from the provider in TransferStartMessage. Silently dropping it would let a
+            # consumer believe its destination was taken.
+            raise DspError(
+                400,
+                "data-address-not-expected",
+                f"dataAddress: a {PULL_FORMAT} transfer takes no dataAddress (the provider sends"
+                f" one in TransferStartMessage); name a destination only with {PUSH_FORMAT}",
+                **ids,
+            )
         agreement_id = str(body["agreementId"])
         agreement = ctx.store.get_agreement(agreement_id)
         if (

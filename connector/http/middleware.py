@@ -10,6 +10,7 @@ hands the unchanged bytes on to the route. The DSP routes read their bodies them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from urllib.parse import unquote_to_bytes
 
@@ -97,8 +98,8 @@ Credentials = Callable[[Mapping[bytes, bytes]], bool]
 
 
 class AuthenticateFirst:
-    """Answer requests under ``prefix`` that carry no acceptable credential with ``refusal``
-    (a 401) before any byte of their body is read.
+    """Answer requests under ``prefix`` (and matching ``pattern``, when given) that carry no
+    acceptable credential with ``refusal`` (a 401) before any byte of their body is read.
 
     Installed outside :class:`StrictJsonBodies`, so an outsider learns nothing about how bodies
     are read (which malformation is caught, and where) before proving who it is. The routes
@@ -114,9 +115,11 @@ class AuthenticateFirst:
         accepts: Credentials,
         refusal: Callable[[], Response],
         methods: Collection[str] | None = None,
+        pattern: str | None = None,
     ) -> None:
         self.app = app
         self.prefix = prefix
+        self.pattern = None if pattern is None else re.compile(pattern)
         self.accepts = accepts
         self.refusal = refusal
         self.methods = None if methods is None else frozenset(methods)
@@ -127,6 +130,7 @@ class AuthenticateFirst:
             scope["type"] == "http"
             and (path == self.prefix or path.startswith(self.prefix + "/"))
             and (self.methods is None or scope.get("method") in self.methods)
+            and (self.pattern is None or self.pattern.fullmatch(path) is not None)
             and not self.accepts(dict(scope.get("headers") or []))
         ):
             await self.refusal()(scope, receive, send)

@@ -313,3 +313,29 @@ def test_one_token_sent_many_times_at_once_is_accepted_once(connectors: Connecto
     for reply in replies:
         if reply.status != 200:
             assert_rejected(reply, Rejection(dsp=True, statuses={401}), "a racing copy of a used token")
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.2:9/steal", "http://169.254.169.254/latest/meta-data", "http://10.0.0.5/x"]
+)
+def test_a_pull_request_naming_a_destination_is_refused_and_it_is_never_contacted(
+    connectors: ConnectorWorld, endpoint: str
+) -> None:
+    # DSP 2025-1: dataAddress in a TransferRequestMessage is for push; a pull's address comes
+    # from the provider. Accepting and ignoring it would let the consumer believe it was taken.
+    listener = _Listener()
+    try:
+        before = connectors.snapshot()
+        for destination in (endpoint, f"http://127.0.0.1:{listener.port}/steal"):
+            message = dsp.transfer_request_message(
+                "urn:uuid:robustness-pull-address", connectors.agreement_id, "HttpData-PULL",
+                connectors.consumer.dsp, address=dsp.data_address(destination, {}),
+            )
+            reply = _post(connectors, "/transfers/request", message)
+            expected = Rejection(dsp=True, statuses={400}, fields={"dataAddress"})
+            body = assert_rejected(reply, expected, "a pull with a dataAddress")
+            assert body["@type"] == "TransferError"
+        assert listener.connections == 0, "the connector contacted a pull request's dataAddress"
+        assert connectors.snapshot() == before
+    finally:
+        listener.close()
