@@ -79,7 +79,11 @@ SUPPORT = {
         (
             "provider",
             "starts a transfer only under a finalized, unterminated agreement whose access and usage "
-            "policy (transfer scope) still hold; every start - the first and each resume, by either side - "
+            "policy (transfer scope) still hold; refuses (DSP `400 data-address-not-expected`, naming "
+            "`dataAddress`) an HTTP pull request that names a `dataAddress` - in DSP 2025-1 a consumer names "
+            "one only for a push, and a push destination goes through the address policy (`400 "
+            "destination-refused` for loopback, private, link-local or metadata addresses unless allowed); "
+            "every start - the first and each resume, by either side - "
             "sends a fresh data address and token (HTTP pull), or pushes the granted data through the data "
             "plane's checks to the consumer's destination (HTTP push, retried through the outbox, then "
             "completed or terminated with the reason); suspension, completion and termination revoke access",
