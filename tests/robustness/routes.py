@@ -77,6 +77,10 @@ class Operation:
 
 
 def _schema_type(schema: dict[str, Any]) -> str:
+    """The JSON schema type; ``"integer>=0"`` for an integer whose published minimum is 0 (an
+    offset), so the sweep does not count 0 among its bad values."""
+    if schema.get("type") == "integer" and schema.get("minimum") == 0:
+        return "integer>=0"
     if "type" in schema:
         return str(schema["type"])
     for option in schema.get("anyOf", []):
