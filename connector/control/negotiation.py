@@ -469,32 +469,14 @@ class Negotiations:
         problems = dsp.check_message(message)
         if problems:
             raise ServiceError(400, "invalid-offer", f"{problems[0][0]}: {problems[0][1]}", "offer")
-        result = negotiation_step(NegotiationState.INITIAL, NegotiationMessage.REQUEST, Role.CONSUMER)
-        assert not isinstance(result, IllegalTransition)
-        base = counterparty_address.rstrip("/")
-        record = ProcessRecord(
-            id=pid,
-            kind="negotiation",
-            role=Role.CONSUMER,
-            state=result.after,
-            version=0,
-            counterparty_id=counterparty_id,
-            counterparty_address=base,
-            consumer_pid=pid,
-            details={
-                "dataset_id": dataset_id,
-                "offer": requested,
-                "purpose": purpose,
-                "compute_site": compute_site,
-                "auto_accept": auto_accept,
-            },
-        )
-        plan = Plan(
-            state=record.state,
-            messages=[logged("out", message)],
-            outbox=[OutboundMessage(f"{base}/negotiations/request", counterparty_id, message)],
-        )
-        return ctx.writer.create(record, plan)
+        details = {
+            "dataset_id": dataset_id,
+            "offer": requested,
+            "purpose": purpose,
+            "compute_site": compute_site,
+            "auto_accept": auto_accept,
+        }
+        return self._open(Role.CONSUMER, pid, counterparty_address, counterparty_id, message, details)
 
     def offer(self, counterparty_address: str, counterparty_id: str, offer_identifier: str) -> ProcessRecord:
         """Provider-initiated negotiation: send one of our catalog offers to a participant.
@@ -510,26 +492,43 @@ class Negotiations:
         pid = new_pid()
         offered = {**ours, "target": asset.id}
         message = dsp.contract_offer_message(pid, offered, callback_address=ctx.dsp_base)
-        result = negotiation_step(NegotiationState.INITIAL, NegotiationMessage.OFFER, Role.PROVIDER)
+        details = {"dataset_id": asset.id, "offer": ours, "definition_id": definition.id}
+        return self._open(Role.PROVIDER, pid, counterparty_address, counterparty_id, message, details)
+
+    def _open(
+        self,
+        role: Role,
+        pid: str,
+        counterparty_address: str,
+        counterparty_id: str,
+        message: dict[str, Any],
+        details: dict[str, Any],
+    ) -> ProcessRecord:
+        """A negotiation we start: a consumer with a request, a provider with an offer."""
+        consumer = role == Role.CONSUMER
+        opening = NegotiationMessage.REQUEST if consumer else NegotiationMessage.OFFER
+        path = "request" if consumer else "offers"
+        result = negotiation_step(NegotiationState.INITIAL, opening, role)
         assert not isinstance(result, IllegalTransition)
         base = counterparty_address.rstrip("/")
         record = ProcessRecord(
             id=pid,
             kind="negotiation",
-            role=Role.PROVIDER,
+            role=role,
             state=result.after,
             version=0,
             counterparty_id=counterparty_id,
             counterparty_address=base,
-            provider_pid=pid,
-            details={"dataset_id": asset.id, "offer": ours, "definition_id": definition.id},
+            consumer_pid=pid if consumer else None,
+            provider_pid=None if consumer else pid,
+            details=details,
         )
         plan = Plan(
             state=record.state,
             messages=[logged("out", message)],
-            outbox=[OutboundMessage(f"{base}/negotiations/offers", counterparty_id, message)],
+            outbox=[OutboundMessage(f"{base}/negotiations/{path}", counterparty_id, message)],
         )
-        return ctx.writer.create(record, plan)
+        return self.ctx.writer.create(record, plan)
 
     def counter(self, negotiation_id: str, offer: Mapping[str, Any]) -> ProcessRecord:
         """Consumer counter-offer: answer the provider's offer with the offer we want instead."""
