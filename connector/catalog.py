@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import policies
-from connector._policy import Verdict, decide, offer_for_catalog
+from connector.policy_gate import Verdict, decide, offer_for_catalog
 from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
 from connector.store import AssetRecord, ContractDefinition, Store
 from vocab import dsp

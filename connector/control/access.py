@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import policies
-from connector._policy import decide
 from connector.catalog import offer_id
 from connector.control.context import ControlContext
+from connector.policy_gate import decide
 from connector.protocol import Role
 from connector.store import AgreementRecord, AssetRecord, ContractDefinition, ProcessRecord
 

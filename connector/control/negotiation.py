@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 import policies
-from connector._policy import decide, make_agreement, same_rules
 from connector.control.access import AccessGate, declared_facts
 from connector.control.context import ControlContext
 from connector.control.errors import (
@@ -26,6 +25,7 @@ from connector.control.errors import (
 )
 from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
 from connector.identity import IdentityError, VerifiedClaims, sign_agreement, verify_agreement
+from connector.policy_gate import decide, make_agreement, same_rules
 from connector.protocol import (
     Effect,
     IllegalTransition,

@@ -46,7 +46,6 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from connector._policy import parsed_policy
 from connector.audit import AuditLog
 from connector.database import Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
@@ -92,6 +91,7 @@ from connector.identity import (
     verification_method_id,
     verify_token,
 )
+from connector.policy_gate import parsed_policy
 from policies import (
     DataScope,
     Decision,

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from connector import _policy
+from connector import policy_gate
 from connector.control import ConnectorService, PushDestination, ServiceError
 from connector.dsp_client import DspClientError
 from connector.http import FieldError, ProblemError, bearer_token
@@ -320,7 +320,7 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
     @router.post("/policies", status_code=201, summary="Register a policy definition (ODRL)")
     def put_policy(body: PolicyIn) -> dict[str, str]:
         try:
-            _policy.offer_for_catalog(body.policy, "urn:check")
+            policy_gate.offer_for_catalog(body.policy, "urn:check")
         except Exception as error:
             raise ProblemError(
                 400, "Invalid policy", str(error), errors=[FieldError("policy", str(error))]

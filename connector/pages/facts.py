@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from connector import _policy
+from connector import policy_gate
 from connector.identity import PublicKeyResolver
 from connector.identity.agreements import verify_agreement
 from connector.store import AgreementRecord, ProcessRecord, Store
@@ -108,7 +108,7 @@ def agreement_policy(record: AgreementRecord) -> Policy | None:
     """The agreement's policy as the engine reads it (``None`` if it no longer parses)."""
     document = {key: value for key, value in record.agreement.items() if key != "proof"}
     try:
-        return _policy.parsed_policy(document)
+        return policy_gate.parsed_policy(document)
     except (PolicyError, ValueError, TypeError):
         return None
 

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from connector import _policy
+from connector import policy_gate
 from connector.catalog import offer_id
 from connector.pages.context import ConnectorPages
 from connector.pages.web import PAGES
@@ -100,7 +100,7 @@ def offers_router(pages: ConnectorPages) -> APIRouter:
         for definition in store.contract_definitions():
             contract = store.get_policy(definition.contract_policy_id)
             try:
-                sentences = policy_sentences(_policy.parsed_policy(contract)) if contract else ()
+                sentences = policy_sentences(policy_gate.parsed_policy(contract)) if contract else ()
             except (PolicyError, ValueError, TypeError):
                 sentences = ()
             offer_ids = {offer_id(definition.id, asset) for asset in definition.asset_ids}
@@ -197,7 +197,7 @@ def offers_router(pages: ConnectorPages) -> APIRouter:
             return page(request, values, errors, preview, 400 if errors else 200)
         document = dict(to_dsp_json(policy))
         try:
-            _policy.offer_for_catalog(document, "urn:check")
+            policy_gate.offer_for_catalog(document, "urn:check")
         except (PolicyError, ValueError) as error:
             return page(request, values, {"template": [str(error)]}, preview, 400)
         if store.get_policy(OPEN_ACCESS_POLICY) is None:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from connector import _policy
+from connector import policy_gate
 from connector.addresses import AddressPolicy, AddressRefused
 from connector.control import ServiceError
 from connector.dsp_client import DspClientError
@@ -95,7 +95,7 @@ def _offers_of(catalog: Mapping[str, Any], dataset: str) -> list[dict[str, Any]]
 
 def _view(offer: dict[str, Any]) -> OfferView:
     try:
-        sentences = policy_sentences(_policy.parsed_policy(offer))
+        sentences = policy_sentences(policy_gate.parsed_policy(offer))
     except (PolicyError, ValueError, TypeError) as error:
         sentences = (
             Sentence(

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 import policies
-from connector._policy import decide, offer_for_catalog
 from connector.control.negotiation import proof_by
 from connector.identity import (
     IdentityError,
@@ -29,6 +28,7 @@ from connector.identity import (
     issue_token,
     verify_token,
 )
+from connector.policy_gate import decide, offer_for_catalog
 
 TRANSFER = policies.Scope.TRANSFER
 RESEARCH = "https://w3id.org/sluis/purpose/scientific-research"

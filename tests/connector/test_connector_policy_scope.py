@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import policies
-from connector._policy import decide
+from connector.policy_gate import decide
 
 RESEARCH = "https://w3id.org/sluis/purpose/scientific-research"
 EU = "https://w3id.org/sluis/place/EU"
