@@ -343,7 +343,7 @@ def create_catalogue_app(
             catalogue.close()
 
     app = FastAPI(title="Sluis catalogue", version="1", lifespan=lifespan)
-    install_problem_handlers(app)
+    install_problem_handlers(app, unavailable=_store_unavailable)
     # ids and filters reach the index, which may be PostgreSQL (no U+0000 in text)
     app.add_middleware(RefuseUnstorableUrls, answer=_url_refusal)
     # JSON / JSON-LD bodies get the connector's strict reading: no key given twice, no NaN, no lone
@@ -814,3 +814,8 @@ def create_catalogue_app(
         )
 
     return app
+
+
+def _store_unavailable(error: BaseException) -> bool:
+    """The remote SPARQL store did not answer: a 503 on any route, reads included."""
+    return isinstance(error, StoreError) and error.code == "store-unavailable"

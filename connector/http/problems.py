@@ -3,14 +3,18 @@
 Bad input must come back as a 4xx whose body names the field and the reason, never a 500 with
 a traceback. ``install_problem_handlers`` maps FastAPI's request-validation errors, HTTP
 exceptions and :class:`ProblemError` to ``application/problem+json``; an unexpected exception
-becomes a 500 problem without internals (and is logged with its traceback server-side).
+becomes a 500 problem without internals (and is logged with its traceback server-side), except
+when a database or store the server depends on did not answer: that is a 503 with
+``Retry-After``, because the same request may succeed once the dependency is back, and load
+balancers and clients treat the two differently.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +25,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount, Route
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+#: Seconds a client is asked to wait after a 503 for an unavailable dependency.
+RETRY_AFTER_SECONDS = 5
+
+#: Says whether an exception means "a dependency did not answer" (503) rather than a defect (500).
+UnavailablePredicate = Callable[[BaseException], bool]
 
 _log = logging.getLogger(__name__)
 
@@ -120,7 +130,34 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def dependency_unavailable(error: BaseException) -> bool:
+    """A database the server needs is unreachable, restarting or busy past its timeout.
+
+    Only connection-level failures count: a SQL error that a defect causes (a missing table, a
+    syntax error) stays a 500 so it is not mistaken for an outage.
+    """
+    import psycopg  # a runtime dependency; imported here so SQLite-only callers do not pay for it
+
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return "locked" in text or "busy" in text or "unable to open" in text or "disk i/o" in text
+    return isinstance(error, ConnectionError | TimeoutError)
+
+
+def install_problem_handlers(
+    app: FastAPI, *, unavailable: UnavailablePredicate | None = None
+) -> None:
+    """``unavailable``: extra dependency failures (beyond :func:`dependency_unavailable`) that a
+    server knows of, such as the catalogue's remote SPARQL store not answering."""
+
+    def is_outage(error: BaseException) -> bool:
+        for link in _causes(error):
+            if dependency_unavailable(link) or (unavailable is not None and unavailable(link)):
+                return True
+        return False
+
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, error: ProblemError) -> JSONResponse:
         return problem_response(
@@ -145,5 +182,27 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        if is_outage(error):
+            _log.warning(
+                "dependency unavailable",
+                extra={"path": request.url.path, "error": f"{type(error).__name__}: {error}"},
+            )
+            return problem_response(
+                503,
+                "Service unavailable",
+                "A database or store this server needs did not answer; retry later.",
+                "dependency-unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         _log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(500, "Internal error", "The server failed; the error was logged.")
+
+
+def _causes(error: BaseException) -> Sequence[BaseException]:
+    """``error`` and what it was raised from, a bounded walk (a cycle must not hang a handler)."""
+    chain: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and len(chain) < 8 and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return chain
