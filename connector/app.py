@@ -41,7 +41,7 @@ from connector.management import MAX_MANAGEMENT_BODY_BYTES, BodySizeLimit, manag
 from connector.observability import connector_collector
 from connector.openapi import describe_connector
 from connector.pages import install_pages
-from connector.protocol.extensions import EXT_EXTENSIONS, SUPPORTED_EXTENSIONS
+from connector.protocol.discovery import version_document
 from connector.push_receiver import PushReceiver, push_router
 from connector.store import Store
 from vocab.jsonld import MAX_JSON_DEPTH
@@ -49,7 +49,6 @@ from vocab.jsonld import MAX_JSON_DEPTH
 _log = logging.getLogger(__name__)
 
 Recorder = Callable[[str, str, Mapping[str, Any]], None]
-DSP_VERSION = "2025-1"
 
 
 def _url_refusal(path: str, status: int, reason: str) -> Response:
@@ -219,20 +218,7 @@ def create_app(
     async def dspace_version() -> JSONResponse:
         # async on purpose: answered on the event loop, so it stays available while the worker
         # threads are busy (e.g. with slow peers)
-        return JSONResponse(
-            {
-                "protocolVersions": [
-                    {
-                        "version": DSP_VERSION,
-                        "path": "/dsp",
-                        "binding": "HTTPS",
-                        "identifierType": "did:web",
-                        "serviceId": f"{participant}#dsp",
-                        EXT_EXTENSIONS: list(SUPPORTED_EXTENSIONS),
-                    }
-                ]
-            }
-        )
+        return JSONResponse(version_document(participant))
 
     @app.get("/.well-known/did.json", tags=["discovery"], summary="This participant's DID document")
     async def did_json() -> JSONResponse:

@@ -31,6 +31,7 @@ from connector.identity import KeyPair
 from connector.jobs.data import Address, TransferReader
 from connector.jobs.errors import JobError
 from connector.jobs.lineage import DatasetUse, lineage_record
+from connector.protocol.discovery import DSP_VERSION, participant_of, version_url
 
 # Negotiation and transfer are asynchronous DSP exchanges: poll their state this long.
 WAIT_SECONDS = 30.0
@@ -140,13 +141,10 @@ class Job:
         if not dsp_endpoints:
             raise JobError("no_connector", f"the record of {dataset_iri} names no DSP endpoint")
         dsp = dsp_endpoints[0]
-        version = self._json(self._http.get(f"{dsp.rsplit('/dsp', 1)[0]}/.well-known/dspace-version"),
-                             "version_failed")
-        versions = version.get("protocolVersions") if isinstance(version, dict) else None
-        service = versions[0].get("serviceId") if isinstance(versions, list) and versions else None
-        if not isinstance(service, str) or not service:
-            raise JobError("no_participant", f"{dsp} does not say which participant serves it")
-        return dataset_iri, dsp, service.split("#", 1)[0]
+        participant = participant_of(self._json(self._http.get(version_url(dsp)), "version_failed"))
+        if participant is None:
+            raise JobError("no_participant", f"{dsp} does not say which participant serves DSP {DSP_VERSION}")
+        return dataset_iri, dsp, participant
 
     def open(self, hit: Mapping[str, Any]) -> Dataset:
         """Open a search hit: locate its provider, negotiate or reuse an agreement, start a transfer."""

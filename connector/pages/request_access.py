@@ -24,6 +24,7 @@ from connector.control import ServiceError
 from connector.dsp_client import DspClientError
 from connector.pages.context import ConnectorPages
 from connector.pages.web import PAGES
+from connector.protocol.discovery import DSP_VERSION, participant_of, version_url
 from policies import PolicyError
 from policies.sentences import Sentence, policy_sentences
 from vocab.hierarchy import places, purposes
@@ -65,22 +66,20 @@ def _address(value: str, addresses: AddressPolicy) -> str:
 
 def discover_provider(dsp: str) -> str:
     """The participant that serves ``dsp``, from its ``/.well-known/dspace-version`` document."""
-    origin = dsp.rsplit("/dsp", 1)[0] if dsp.endswith("/dsp") else dsp
     try:
         with httpx.Client(timeout=DISCOVERY_TIMEOUT_SECONDS, follow_redirects=False) as client:
-            response = client.get(f"{origin}/.well-known/dspace-version")
+            response = client.get(version_url(dsp))
     except httpx.HTTPError as error:
         raise AccessError("dsp", f"the provider's connector did not answer: {error}") from None
     if response.status_code != 200 or len(response.content) > MAX_DISCOVERY_BYTES:
         raise AccessError("dsp", f"the provider's connector answered HTTP {response.status_code}")
     try:
-        versions = response.json().get("protocolVersions")
-        service = versions[0].get("serviceId") if isinstance(versions, list) and versions else None
-    except (ValueError, AttributeError):
-        service = None
-    if not isinstance(service, str) or not service:
-        raise AccessError("dsp", "the connector does not say which participant it serves")
-    return service.split("#", 1)[0]
+        participant = participant_of(response.json())
+    except ValueError:
+        participant = None
+    if participant is None:
+        raise AccessError("dsp", f"the connector does not say which participant serves DSP {DSP_VERSION}")
+    return participant
 
 
 def _offers_of(catalog: Mapping[str, Any], dataset: str) -> list[dict[str, Any]]:
