@@ -6,15 +6,24 @@ therefore has a connect/read timeout *and* a whole-response deadline (a peer dri
 per second defeats a read timeout alone), a byte cap checked while streaming, and redirects are
 followed only to the same origin (scheme, host and port), a few hops at most: a source never
 makes this node talk to a host the operator did not name.
+
+Every connection also passes the node's address policy (:class:`connector.addresses.AddressPolicy`)
+on the address it *actually* reached: a source whose name resolves (or, by DNS rebinding, later
+resolves) to a loopback, private, link-local or metadata address is refused before a byte is
+sent, unless ``node.toml`` allows that network. The requests go through ``http.client`` because
+its connection factory is where that check can sit.
 """
 
 from __future__ import annotations
 
+import http.client as http_client
+import ssl
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+from connector.addresses import AddressPolicy, PeerRefused, guarded_create_connection
 
 #: Connect and per-read timeout (seconds).
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -42,11 +51,18 @@ class FetchError(Exception):
         self.message = message
 
 
+#: Idle kept-alive connections per origin (a harvester reads one page at a time per source).
+MAX_IDLE_PER_ORIGIN = 2
+_CHUNK_BYTES = 256 * 1024
+
+
 @dataclass(frozen=True)
 class FetchLimits:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     max_bytes: int = DEFAULT_MAX_PAGE_BYTES
+    addresses: AddressPolicy = field(default_factory=AddressPolicy)
+    """Where a fetch may connect; refuses loopback and private networks unless allowed."""
 
 
 @dataclass(frozen=True)
@@ -81,25 +97,47 @@ def check_source_url(url: str) -> str:
     return url
 
 
-class Fetcher:
-    """Fetches pages with the limits above; one kept-alive client per harvester."""
+_Origin = tuple[str, str, int]
 
-    def __init__(self, limits: FetchLimits | None = None, client: httpx.Client | None = None) -> None:
+
+class Fetcher:
+    """Fetches pages with the limits above, keeping a few connections per origin alive."""
+
+    def __init__(self, limits: FetchLimits | None = None) -> None:
         self.limits = limits or FetchLimits()
-        self._client = client or httpx.Client(
-            follow_redirects=False,
-            timeout=httpx.Timeout(self.limits.timeout_seconds),
-            headers={"User-Agent": USER_AGENT},
-            trust_env=False,  # no proxy from the environment: the operator named the host
-        )
+        self._connect = guarded_create_connection(self.limits.addresses)
+        self._idle: dict[_Origin, list[http_client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+    def check(self, url: str) -> None:
+        """Refuse (``FetchError``) a URL whose host resolves to an address the policy refuses."""
+        check_source_url(url)
+        _, host, port = origin_of(url)
+        try:
+            addresses = self.limits.addresses.resolver(host, port)
+        except (OSError, UnicodeError) as error:
+            raise FetchError("unreachable", f"{url}: the host {host} does not resolve ({error})") from None
+        for address in addresses:
+            reason = self.limits.addresses.ip_refusal(address)
+            if reason is not None:
+                raise FetchError(
+                    "address-refused",
+                    f"{url}: {host} resolves to {reason}; node.toml's [node] allow_loopback / "
+                    "allowed_networks decide which internal networks may be harvested",
+                )
 
     def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Fetched:
         check_source_url(url)
         origin = origin_of(url)
-        headers = {"Accept": ACCEPT}
+        headers = {"Accept": ACCEPT, "User-Agent": USER_AGENT}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -132,29 +170,94 @@ class Fetcher:
             )
         raise FetchError("too-many-redirects", f"{url} redirected more than {MAX_REDIRECTS} times")
 
-    def _once(self, url: str, headers: dict[str, str], deadline: float) -> tuple[int, bytes, httpx.Headers]:
+    def _take(self, origin: _Origin) -> tuple[http_client.HTTPConnection, bool]:
+        with self._lock:
+            pooled = self._idle.get(origin)
+            if pooled:
+                return pooled.pop(), True
+        scheme, host, port = origin
+        timeout = self.limits.timeout_seconds
+        connection: http_client.HTTPConnection
+        if scheme == "https":
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+            connection = http_client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
+        else:
+            connection = http_client.HTTPConnection(host, port, timeout=timeout)
+        connection._create_connection = self._connect  # type: ignore[attr-defined]
+        return connection, False
+
+    def _give_back(self, origin: _Origin, connection: http_client.HTTPConnection) -> None:
+        with self._lock:
+            pooled = self._idle.setdefault(origin, [])
+            if len(pooled) < MAX_IDLE_PER_ORIGIN:
+                pooled.append(connection)
+                return
+        connection.close()
+
+    def _once(self, url: str, headers: dict[str, str], deadline: float) -> tuple[int, bytes, dict[str, str]]:
+        parts = urlsplit(url)
+        origin = origin_of(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for attempt in (1, 2):
+            connection, reused = self._take(origin)
+            try:
+                connection.request("GET", target, headers=headers)
+                response = connection.getresponse()
+            except PeerRefused as refused:
+                connection.close()
+                raise FetchError(
+                    "address-refused",
+                    f"{url}: {refused}; node.toml's [node] allow_loopback / allowed_networks decide "
+                    "which internal networks may be harvested",
+                ) from None
+            except (http_client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                connection.close()
+                if reused and attempt == 1:
+                    continue  # the peer closed a kept-alive connection: the request never reached it
+                raise FetchError("unreachable", f"{url}: {type(error).__name__}: {error}"[:500]) from None
+            except TimeoutError:
+                connection.close()
+                raise FetchError(
+                    "timeout", f"{url} did not answer within {self.limits.timeout_seconds:g} s"
+                ) from None
+            except (OSError, http_client.HTTPException) as error:
+                connection.close()
+                raise FetchError("unreachable", f"{url}: {type(error).__name__}: {error}"[:500]) from None
+            try:
+                body = self._read(url, response, deadline)
+            except BaseException:
+                connection.close()
+                raise
+            answer = {name.lower(): value for name, value in response.getheaders()}
+            if response.will_close or not response.isclosed():
+                connection.close()
+            else:
+                self._give_back(origin, connection)
+            return response.status, body, answer
+        raise FetchError("unreachable", f"{url}: the connection kept closing")
+
+    def _read(self, url: str, response: http_client.HTTPResponse, deadline: float) -> bytes:
         limit = self.limits.max_bytes
+        declared = response.getheader("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise FetchError("page-too-large", f"{url} announced {declared} bytes; the cap is {limit}")
+        body = bytearray()
         try:
-            with self._client.stream("GET", url, headers=headers) as response:
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > limit:
+            while True:
+                chunk = response.read1(_CHUNK_BYTES)  # what arrived, never waiting to fill a buffer
+                if not chunk:
+                    return bytes(body)
+                body.extend(chunk)
+                if len(body) > limit:
+                    raise FetchError("page-too-large", f"{url} sent more than {limit} bytes")
+                if time.monotonic() > deadline:
                     raise FetchError(
-                        "page-too-large", f"{url} announced {declared} bytes; the cap is {limit}"
+                        "deadline", f"{url} did not finish within {self.limits.deadline_seconds:g} s"
                     )
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > limit:
-                        raise FetchError("page-too-large", f"{url} sent more than {limit} bytes")
-                    if time.monotonic() > deadline:
-                        raise FetchError(
-                            "deadline",
-                            f"{url} did not finish within {self.limits.deadline_seconds:g} s",
-                        )
-                return response.status_code, bytes(body), response.headers
-        except httpx.TimeoutException:
+        except TimeoutError:
             raise FetchError(
                 "timeout", f"{url} did not answer within {self.limits.timeout_seconds:g} s"
             ) from None
-        except httpx.HTTPError as error:
+        except (OSError, http_client.HTTPException) as error:
             raise FetchError("unreachable", f"{url}: {type(error).__name__}: {error}"[:500]) from None

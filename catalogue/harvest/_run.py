@@ -116,7 +116,12 @@ class Harvester:
         self.settings = settings
         limits = settings.limits
         self.fetcher = fetcher or Fetcher(
-            FetchLimits(limits.timeout_seconds, limits.deadline_seconds, limits.max_page_bytes)
+            FetchLimits(
+                limits.timeout_seconds,
+                limits.deadline_seconds,
+                limits.max_page_bytes,
+                settings.address_policy,
+            )
         )
         self._dsp_fetch = dsp_fetch
         self._clock = clock
@@ -159,6 +164,17 @@ class Harvester:
             self._move(run, RunEvent.RESUME)
             self.ledger.save_run(run)
             return run
+        last = self.ledger.last_run(source.id)
+        if last is not None and last.state is RunState.CAPPED and last.cursor:
+            # The last run met a cap mid-listing: this one carries that listing on from its
+            # cursor, with what it saw, so a source larger than one run is listed (and swept)
+            # completely over several runs.
+            run = self.ledger.new_run(
+                source.id, timestamp(self._clock()), last.cursor, last.incremental, continues=last
+            )
+            self._move(run, RunEvent.START)
+            self.ledger.save_run(run)
+            return run
         _, _, watermark = self.ledger.sync_state(source.id)
         incremental = bool(source.incremental and watermark)
         url = with_modified_since(source.url, watermark) if incremental and watermark else source.url
@@ -196,9 +212,16 @@ class Harvester:
                     run.cursor.pop(0)
                     continue
                 run.error = f"page loop: {entry.url} was already read in this run; listing stopped there"
+                run.cursor, run.complete = [], False  # a loop is not carried on by the next run
                 self._move(run, RunEvent.CAP_REACHED)
                 break
-            conditional = pages_this_call == 0 and len(run.cursor) == 1 and not run.incremental
+            conditional = (
+                pages_this_call == 0
+                and len(run.cursor) == 1
+                and not run.incremental
+                and run.continues is None
+                and entry.url == source.url
+            )
             try:
                 page, fetched_bytes, validators = self._read(source, entry, conditional)
             except (FetchError, PageError) as error:
@@ -504,13 +527,15 @@ class Harvester:
             run.finished = timestamp(self._clock())
         self.ledger.save_run(run)
         if run.state is RunState.DONE:
-            single = pages == 1 and not run.incremental and run.counts.get("pages", 0) == 1
+            single = pages == 1 and not run.incremental and run.continues is None
+            single = single and run.counts.get("pages", 0) == 1
             etag, last_modified = first if (first and single) else (None, None)
             self.ledger.set_sync_state(
                 source.id, etag=etag, last_modified=last_modified, watermark=run.newest
             )
-        if run.state in (RunState.DONE, RunState.UNCHANGED, RunState.CAPPED, RunState.FAILED):
-            self.ledger.forget_run_scratch(run.id)
+        ended = run.state in (RunState.DONE, RunState.UNCHANGED, RunState.FAILED)
+        if ended or (run.state is RunState.CAPPED and not run.cursor):
+            self.ledger.forget_run_scratch(run.id)  # a capped run with a cursor is carried on
         _log.info(
             "harvest run ended",
             extra={"source": source.id, "state": str(run.state), "counts": run.counts, "error": run.error},

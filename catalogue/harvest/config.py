@@ -11,6 +11,8 @@ public_url = "http://127.0.0.1:8081"
 did = "did:web:127.0.0.1%3A8081"          # optional: derived from public_url
 operator_token_sha256 = "…"                # `sluis catalogue init` writes it
 harvest_interval_seconds = 300             # scheduled harvests in `sluis catalogue serve` (0: off)
+allow_loopback = true                      # harvest loopback sources (default: only a loopback node)
+allowed_networks = ["10.20.0.0/16"]        # private networks sources may be on (default: none)
 
 [limits]                                   # every one optional; defaults in HarvestLimits
 max_pages = 10000
@@ -43,6 +45,7 @@ from urllib.parse import urlsplit
 
 from catalogue.harvest._fetch import FetchError, check_source_url
 from catalogue.harvest.ledger import Source
+from connector.addresses import AddressPolicy, parse_networks
 from connector.identity import IdentityError, did_web_for, public_key_from_multibase
 
 NODE_CONFIG_FILE = "node.toml"
@@ -96,6 +99,19 @@ class NodeSettings:
     trusted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Trusted DIDs -> the Multikey public keys their record proofs must use."""
     limits: HarvestLimits = HarvestLimits()
+    allow_loopback: bool | None = None
+    """Whether sources may be on loopback; None: only when the node itself is (development)."""
+    allowed_networks: tuple[str, ...] = ()
+    """Private networks (CIDR) sources may be on; every other non-global address is refused."""
+
+    @property
+    def address_policy(self) -> AddressPolicy:
+        """Where harvest fetches may connect: global addresses, plus what the operator allowed."""
+        loopback = self.allow_loopback
+        if loopback is None:
+            host = (urlsplit(self.public_url).hostname or "").lower()
+            loopback = host in ("localhost", "::1") or host.startswith("127.")
+        return AddressPolicy(loopback, parse_networks(self.allowed_networks))
 
     @property
     def node_did(self) -> str:
@@ -229,6 +245,16 @@ def parse_settings(raw: Mapping[str, Any]) -> NodeSettings:
     interval = node.get("harvest_interval_seconds", 0)
     if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
         raise ConfigError("node.harvest_interval_seconds", "must be a non-negative integer")
+    loopback = node.get("allow_loopback")
+    if loopback is not None and not isinstance(loopback, bool):
+        raise ConfigError("node.allow_loopback", "must be true or false")
+    networks = node.get("allowed_networks", [])
+    if not isinstance(networks, list) or not all(isinstance(item, str) for item in networks):
+        raise ConfigError("node.allowed_networks", "must be a list of networks in CIDR form")
+    try:
+        parse_networks(networks)
+    except ValueError as error:
+        raise ConfigError("node.allowed_networks", str(error)) from None
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list) or len(sources_raw) > MAX_SOURCES:
         raise ConfigError("sources", f"must be an array of at most {MAX_SOURCES} tables")
@@ -246,6 +272,8 @@ def parse_settings(raw: Mapping[str, Any]) -> NodeSettings:
         sources=sources,
         trusted=_trusted(raw.get("trusted")),
         limits=_limits(raw.get("limits")),
+        allow_loopback=loopback,
+        allowed_networks=tuple(networks),
     )
 
 

@@ -73,7 +73,7 @@ class Federation:
         from connector.dsp_client import DspClient, DspClientError
 
         if self._dsp is None:
-            self._dsp = DspClient(self.did, self._key)
+            self._dsp = DspClient(self.did, self._key, address_policy=self.settings.address_policy)
         try:
             response = self._dsp.catalog(url, audience)
         except DspClientError as error:

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS run (
     newest TEXT,
     complete INTEGER NOT NULL DEFAULT 1,
     counts TEXT NOT NULL DEFAULT '{}',
-    error TEXT
+    error TEXT,
+    continues INTEGER
 );
 CREATE INDEX IF NOT EXISTS run_by_source ON run(source, id);
 CREATE TABLE IF NOT EXISTS run_page (
@@ -81,6 +82,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
     PRIMARY KEY (source, dataset)
 ) WITHOUT ROWID;
 """
+
+#: Columns added after the first release of the ledger: (table, column, declaration).
+_ADDED_COLUMNS = (("run", "continues", "INTEGER"),)
 
 COUNTERS = (
     "pages",
@@ -138,6 +142,9 @@ class Run:
     """False once a file of a listing could not be read: such a run never sweeps."""
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    continues: int | None = None
+    """The capped run whose listing this one carries on (its cursor, visited pages and seen
+    datasets moved here), so a source larger than one run's caps is still listed completely."""
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + amount
@@ -151,6 +158,7 @@ class Run:
             "finished": self.finished,
             "counts": {name: self.counts.get(name, 0) for name in COUNTERS},
             "error": self.error,
+            "continues": self.continues,
         }
 
 
@@ -172,6 +180,7 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = self._connect()
         self._connection.executescript(_SCHEMA)
+        self._migrate()
         self._lock = threading.RLock()
         self._local = threading.local()
 
@@ -180,6 +189,13 @@ class Ledger:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
+
+    def _migrate(self) -> None:
+        """Add the columns a ledger written by an earlier release lacks (additive only)."""
+        for table, column, declaration in _ADDED_COLUMNS:
+            present = {row[1] for row in self._connection.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def _reader(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -280,13 +296,38 @@ class Ledger:
         )
         return None if row is None else self.run(int(row[0]))
 
-    def new_run(self, source_id: str, started: str, cursor: Sequence[str], incremental: bool) -> Run:
+    def new_run(
+        self,
+        source_id: str,
+        started: str,
+        cursor: Sequence[str],
+        incremental: bool,
+        *,
+        continues: Run | None = None,
+    ) -> Run:
+        """A new run; ``continues``: a capped run whose listing it takes over, scratch included."""
+        complete = True if continues is None else continues.complete
+        newest = None if continues is None else continues.newest
         with self.transaction() as db:
             cursor_row = db.execute(
-                "INSERT INTO run(source, state, incremental, cursor, started) VALUES (?, ?, ?, ?, ?)",
-                (source_id, RunState.PENDING, int(incremental), json.dumps(list(cursor)), started),
+                "INSERT INTO run(source, state, incremental, cursor, started, complete, newest, continues) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    source_id,
+                    RunState.PENDING,
+                    int(incremental),
+                    json.dumps(list(cursor)),
+                    started,
+                    int(complete),
+                    newest,
+                    None if continues is None else continues.id,
+                ),
             )
             run_id = int(cursor_row.lastrowid or 0)
+            if continues is not None:
+                db.execute("UPDATE run_seen SET run = ? WHERE run = ?", (run_id, continues.id))
+                db.execute("UPDATE run_page SET run = ? WHERE run = ?", (run_id, continues.id))
+                db.execute("UPDATE run SET cursor = '[]' WHERE id = ?", (continues.id,))
             db.execute("UPDATE source SET last_run = ? WHERE id = ?", (run_id, source_id))
         found = self.run(run_id)
         assert found is not None
@@ -297,7 +338,7 @@ class Ledger:
             self._reader()
             .execute(
                 "SELECT id, source, state, incremental, cursor, started, finished, newest, complete, counts, "
-                "error "
+                "error, continues "
                 "FROM run WHERE id = ?",
                 (run_id,),
             )
@@ -317,6 +358,7 @@ class Ledger:
             bool(row[8]),
             dict(json.loads(row[9])),
             row[10],
+            None if row[11] is None else int(row[11]),
         )
 
     def last_run(self, source_id: str) -> Run | None:

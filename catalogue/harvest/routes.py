@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from catalogue.harvest._fetch import FetchError
 from catalogue.harvest._run import HarvestError
 from catalogue.harvest.config import MAX_SOURCES, ConfigError, parse_source
 from catalogue.harvest.federation import Federation, settings_for
@@ -92,6 +93,11 @@ async def add_source(request: Request) -> JSONResponse:
             400, "invalid-source", "Invalid source", error.field.removeprefix("source."), error.reason
         ) from None
     federation = _federation(request)
+    try:
+        federation.harvester.fetcher.check(source.url)
+    except FetchError as error:
+        if error.code == "address-refused":
+            raise _problem(400, "invalid-source", "Invalid source", "url", error.message) from None
     if federation.ledger.source(source.id) is None and len(federation.ledger.sources()) >= MAX_SOURCES:
         raise _problem(
             409, "too-many-sources", "Too many sources", "id", f"a node keeps at most {MAX_SOURCES}"

@@ -331,6 +331,16 @@ def test_sources_api_refuses_without_the_operator_token_and_names_bad_fields(fed
     )
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["field"] == "url"
+    # A cloud metadata address is refused even on a node that may harvest loopback sources.
+    metadata = httpx.post(
+        f"{fed.a}/catalogue/sources",
+        json={"id": "meta", "url": "http://169.254.169.254/latest/meta-data"},
+        headers=auth,
+        timeout=10,
+    )
+    assert metadata.status_code == 400, metadata.text
+    assert metadata.json()["errors"][0]["field"] == "url"
+    assert "link-local" in metadata.json()["errors"][0]["reason"]
     made = httpx.post(f"{fed.a}/catalogue/sources", json=body, headers=auth, timeout=10)
     assert made.status_code == 201
     assert made.json()["status"] == "never harvested"
