@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
+from connector.addresses import AddressPolicy
 from connector.control.access import AccessGate
 from connector.control.context import ControlContext
 from connector.control.errors import DspError, DspReply, ServiceError
@@ -197,6 +198,10 @@ class Transfers:
         except ValueError:
             raise DspError(400, "unexpected-message", f"{message.type} is not a transfer message") from None
 
+        # Decided before the transaction (it resolves host names): where the peer tells our job
+        # to read from is an address the peer chose, like a callback.
+        address_refusal = data_address_refusal(body.get("dataAddress"), ctx.callback_policy.addresses)
+
         def plan_for(record: ProcessRecord) -> Plan | None:
             learnt = ctx.check_pids(record, body)
             result = transfer_step(TransferState(record.state), kind, Role(record.role).other)
@@ -209,6 +214,8 @@ class Transfers:
                 plan.changes["error"] = reason_text(body, "the counter-party terminated the transfer")
             for effect in result.effects:
                 if effect == Effect.RECORD_DATA_ADDRESS and isinstance(body.get("dataAddress"), dict):
+                    if address_refusal is not None:
+                        raise DspError(400, "data-address-refused", address_refusal, **pids(record))
                     plan.details["data_address"] = received_address(body["dataAddress"])
                 elif effect == Effect.REVOKE_ACCESS:
                     plan.after_commit.append(functools.partial(self._close, record))
@@ -393,3 +400,28 @@ class Transfers:
                     "could not terminate transfer", extra={"transfer": transfer.id, "reason": error.reason}
                 )
         return ended
+
+
+def data_address_refusal(address: object, policy: AddressPolicy) -> str | None:
+    """Why we refuse to keep the ``DataAddress`` a provider sent, or ``None``.
+
+    The provider chooses the endpoint and refresh endpoint our job will send requests to (with
+    its token and our key's proofs), from inside the consumer's network: without this check a
+    provider could aim the job at an internal service. Both go through the same address policy
+    as callbacks and push destinations (private, loopback, link-local refused unless configured).
+    """
+    if not isinstance(address, Mapping):
+        return None
+    properties = dsp.data_address_properties(address)
+    for name, value in (
+        ("dataAddress.endpoint", address.get("endpoint")),
+        ("dataAddress refreshEndpoint", properties.get("refreshEndpoint")),
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"{name} must be a URL"
+        refusal = policy.url_refusal(value, what=name)
+        if refusal is not None:
+            return refusal
+    return None

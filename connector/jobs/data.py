@@ -123,7 +123,19 @@ class TransferReader:
         response = self._http.post(url, headers=self._headers("POST", url))
         if response.status_code != 200:
             raise _error_from(response, "refresh_failed")
-        self.address = Address.from_json(response.json())
+        renewed = Address.from_json(response.json())
+        # The address our connector accepted was checked against its address policy; a refresh
+        # answer may renew the token, not send the job to another host.
+        for name, before, after in (
+            ("endpoint", self.address.endpoint, renewed.endpoint),
+            ("refresh endpoint", self.address.refresh_endpoint, renewed.refresh_endpoint),
+        ):
+            if _origin(before) != _origin(after):
+                raise JobError(
+                    "bad_data_address",
+                    f"the refreshed data address moves the {name} to another origin ({after[:200]!r})",
+                )
+        self.address = renewed
 
     def _fresh(self) -> None:
         if self.address.expires_at - datetime.now(UTC) < REFRESH_MARGIN:
@@ -212,6 +224,16 @@ class TransferReader:
             raise _error_from(response, "obligations_failed")
         items = response.json().get("obligations", [])
         return [item for item in items if isinstance(item, dict)]
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url`` (a malformed port counts as its own origin)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def _open(method: str, url: str, headers: Mapping[str, str],
