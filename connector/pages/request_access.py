@@ -9,6 +9,7 @@ management API does. The offer is fetched again on submit: what the browser send
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -66,15 +67,28 @@ def _address(value: str, addresses: AddressPolicy) -> str:
 
 def discover_provider(dsp: str) -> str:
     """The participant that serves ``dsp``, from its ``/.well-known/dspace-version`` document."""
+    # The address comes from a catalogue record, which anyone may publish: the answer is read
+    # up to the limit only, never whole into memory.
+    body = bytearray()
     try:
-        with httpx.Client(timeout=DISCOVERY_TIMEOUT_SECONDS, follow_redirects=False) as client:
-            response = client.get(version_url(dsp))
+        with (
+            httpx.Client(timeout=DISCOVERY_TIMEOUT_SECONDS, follow_redirects=False) as client,
+            client.stream("GET", version_url(dsp)) as response,
+        ):
+            status = response.status_code
+            if status == 200:
+                for chunk in response.iter_bytes():
+                    body.extend(chunk)
+                    if len(body) > MAX_DISCOVERY_BYTES:
+                        break
     except httpx.HTTPError as error:
         raise AccessError("dsp", f"the provider's connector did not answer: {error}") from None
-    if response.status_code != 200 or len(response.content) > MAX_DISCOVERY_BYTES:
-        raise AccessError("dsp", f"the provider's connector answered HTTP {response.status_code}")
+    if status != 200:
+        raise AccessError("dsp", f"the provider's connector answered HTTP {status}")
+    if len(body) > MAX_DISCOVERY_BYTES:
+        raise AccessError("dsp", f"the provider's version document passes {MAX_DISCOVERY_BYTES} bytes")
     try:
-        participant = participant_of(response.json())
+        participant = participant_of(json.loads(body))
     except ValueError:
         participant = None
     if participant is None:
