@@ -40,6 +40,7 @@ from catalogue.harvest._pages import (
     signed_record_url,
 )
 from catalogue.harvest._trust import Verdict, judge
+from catalogue.harvest._versions import SourceGraphs, source_graph, source_id_of, successor, takes_display
 from catalogue.harvest.config import NodeSettings
 from catalogue.harvest.ledger import Ledger, Origin, Run, Source
 from catalogue.index import TRUST_LOCAL
@@ -51,8 +52,11 @@ from catalogue.publish import (
     record_id_for,
     timestamp,
 )
+from catalogue.signing import canonical_statements
 from catalogue.store import LOCAL_SOURCE, StoreError
+from vocab.errors import VocabError
 from vocab.namespaces import DCT, DSPACE, RDF
+from vocab.rdfio import N_TRIPLES, parse_rdf
 
 _log = logging.getLogger(__name__)
 
@@ -123,6 +127,9 @@ class Harvester:
                 settings.address_policy,
             )
         )
+        if not isinstance(publisher.store, SourceGraphs):
+            raise TypeError("harvesting needs a store that keeps named graphs (replace_graphs)")
+        self._graphs: SourceGraphs = publisher.store
         self._dsp_fetch = dsp_fetch
         self._clock = clock
         self._running: set[str] = set()
@@ -311,7 +318,6 @@ class Harvester:
         return page, len(fetched.body), (fetched.etag, fetched.last_modified)
 
     def _read_dsp(self, source: Source, url: str) -> tuple[Page, int]:
-        from vocab.errors import VocabError
         from vocab.jsonld import check_json_limits, to_graph
 
         if self._dsp_fetch is None:
@@ -404,6 +410,18 @@ class Harvester:
             with self.publisher.writing():
                 prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now)
                 self.publisher.commit(prepared, bulk=True)
+        # Each source's version in its own graph, written before the ledger notes its digest (a
+        # failure here is rewritten at the next run, whose digest comparison finds it changed).
+        kept = {origin.dataset for origin in origins}
+        self._graphs.replace_graphs(
+            {
+                source_graph(source.id, record.dataset): "\n".join(
+                    record.statements or canonical_statements(record.graph)
+                )
+                for record, _ in candidates
+                if record.dataset in kept
+            }
+        )
         quarantined.extend(proof_failures)
         with self.ledger.transaction() as db:
             self.ledger.put_origins(db, origins)
@@ -452,12 +470,15 @@ class Harvester:
             record_id = record_id_for(record.dataset)
             existing = store.current(record_id)
             if existing is not None and not existing.deleted and existing.source != source.iri:
-                # Held through another path (published here, or another source): one record,
-                # one more origin. Its content stays the one that came first.
-                origins.append(
-                    Origin(source.id, record.dataset, record_id, record.digest, now, verdict.trust)
-                )
-                continue
+                # Held through another path: one record, one more origin. This source's version
+                # is shown instead when it outranks the shown one (see _versions); a record
+                # published here is never replaced.
+                shown = self._shown_origin(existing.source, record.dataset)
+                if existing.source == LOCAL_SOURCE or not takes_display(verdict.trust, shown):
+                    origins.append(
+                        Origin(source.id, record.dataset, record_id, record.digest, now, verdict.trust)
+                    )
+                    continue
             try:
                 item = self.publisher.prepare(
                     record.graph,
@@ -496,13 +517,27 @@ class Harvester:
             if origin is not None:
                 self._drop(source, run, origin)
 
+    def _shown_origin(self, source_iri: str, dataset: str) -> Origin | None:
+        """The ledger's origin of the version a record shows (None: not a harvest source's)."""
+        shown_id = source_id_of(source_iri)
+        if shown_id is None:
+            return None
+        return self.ledger.origins_of_source(shown_id, [dataset]).get(dataset)
+
     def _drop(self, source: Source, run: Run, origin: Origin) -> None:
+        """This source no longer lists the dataset: its version goes; the record shows another
+        source's version if one is left, and is retracted when none is."""
+        self._graphs.replace_graphs({source_graph(source.id, origin.dataset): ""})
         with self.ledger.transaction() as db:
             self.ledger.drop_origin(db, source.id, origin.dataset)
-        if self.ledger.count_origins(origin.record_id):
-            return  # another source still lists it
         current = self.publisher.store.current(origin.record_id)
         if current is None or current.deleted or current.source == LOCAL_SOURCE:
+            return
+        if current.source != source.iri:
+            return  # another source's version is shown: it stays
+        remaining = self.ledger.origins([origin.record_id]).get(origin.record_id, [])
+        heir = successor(remaining)
+        if heir is not None and self._show(heir):
             return
         try:
             self.publisher.retract(origin.record_id, owner=None)
@@ -512,6 +547,38 @@ class Harvester:
                 "could not retract a harvested record",
                 extra={"record": origin.record_id, "error": error.detail},
             )
+
+    def _show(self, heir: Origin) -> bool:
+        """Make the record show ``heir``'s version, read back from its graph; False when that
+        graph is missing (the heir's next harvest, finding its digest cleared, stores it anew)."""
+        statements = self._graphs.graph_statements(source_graph(heir.source, heir.dataset))
+        heir_source = self.ledger.source(heir.source)
+        if not statements or heir_source is None:
+            with self.ledger.transaction() as db:
+                self.ledger.put_origins(db, [replace(heir, digest="")])
+            return False
+        try:
+            graph = parse_rdf("\n".join(statements), N_TRIPLES, heir.dataset)
+            subject = URIRef(heir.dataset)
+            with self.publisher.writing():
+                item = self.publisher.prepare(
+                    graph,
+                    owner=None,
+                    record_id=heir.record_id,
+                    extracted=(subject, graph),
+                    lenient=True,
+                    source=heir_source.iri,
+                    with_dqv=False,
+                )
+                row = replace(item.row, facets={**item.row.facets, "trust": (heir.trust,)})
+                self.publisher.commit([replace(item, row=row)])
+        except (PublishError, VocabError, StoreError) as error:
+            _log.warning(
+                "could not show another source's version",
+                extra={"record": heir.record_id, "source": heir.source, "error": str(error)},
+            )
+            return False
+        return True
 
     def _sweep(self, source: Source, run: Run) -> None:
         for origin in self.ledger.unseen(run.id, source.id):

@@ -146,6 +146,8 @@ def parse_source(raw: Mapping[str, Any], where: str) -> Source:
     source_id = raw.get("id")
     if not isinstance(source_id, str) or not _SOURCE_ID.fullmatch(source_id):
         raise ConfigError(f"{where}.id", "must be 1-63 lower-case letters, digits, - or _")
+    if source_id == "local":  # the name of records published on this node (urn:sluis:source:local)
+        raise ConfigError(f"{where}.id", "'local' names this node's own records; choose another id")
     url = raw.get("url")
     if not isinstance(url, str) or len(url) > 2048:
         raise ConfigError(f"{where}.url", "must be an http(s) URL of at most 2048 characters")

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -574,6 +574,37 @@ class OxigraphStore:
     def query(self, sparql: str) -> Any:
         """Run a read-only query over the union of all graphs (callers enforce limits)."""
         return self._store.query(sparql, use_default_graph_as_union=True)
+
+    # ---- named graphs outside the records (a harvest source's copy of what it served) ---------
+    def replace_graphs(self, graphs: Mapping[str, str]) -> None:
+        """Make each named graph hold exactly the given N-Triples ("" drops it), one transaction.
+
+        Harvesting keeps each source's version of a dataset in a graph of its own beside the
+        record (``catalogue.harvest.source_graphs``); these graphs have no versions or index rows.
+        """
+        if not graphs:
+            return
+        drops = " ;\n".join(f"DROP SILENT GRAPH {_iri(name)}" for name in graphs)
+        quads: list[str] = []
+        for name, content in graphs.items():
+            graph = _iri(name) + " ."
+            quads.extend(f"{line.rstrip()[:-1]}{graph}" for line in content.split("\n") if line.strip())
+        with self._write_lock:
+            try:
+                self._store.update(drops)
+                if quads:
+                    self._store.load("\n".join(quads).encode("utf-8"), ox.RdfFormat.N_QUADS)
+            except (OSError, SyntaxError, ValueError) as error:
+                raise StoreError("store-write-failed", f"the store refused the write: {error}") from error
+            finally:
+                self._generation += 1
+
+    def graph_statements(self, name: str) -> list[str]:
+        """The N-Triples lines of one named graph written by :meth:`replace_graphs`."""
+        return [
+            f"{quad.subject} {quad.predicate} {quad.object} ."
+            for quad in self._store.quads_for_pattern(None, None, None, ox.NamedNode(name))
+        ]
 
     def flush(self) -> None:
         self._store.flush()

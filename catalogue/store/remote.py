@@ -34,11 +34,12 @@ this class: :class:`catalogue.store.remote_sparql.RemoteSparqlRunner` forwards c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,6 +133,30 @@ def skolemised(record_id: str, content: str) -> list[str]:
         f"{term(quad.subject)} {term(quad.predicate)} {term(quad.object)} ."
         for quad in ox.parse(content.encode("utf-8"), ox.RdfFormat.N_TRIPLES)
     ]
+
+
+def _graph_key(name: str) -> str:
+    """A short key naming a graph in its skolem IRIs."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
+
+
+def _term(binding: dict[str, Any], skolem_prefix: str) -> str:
+    """An N-Triples term from a SPARQL JSON result binding (skolem IRIs back to blank nodes)."""
+    value = str(binding.get("value", ""))
+    kind = binding.get("type")
+    if kind == "uri":
+        if value.startswith(skolem_prefix):
+            return f"_:{value[len(skolem_prefix) :]}"
+        return str(ox.NamedNode(value))
+    if kind == "bnode":
+        return f"_:{value}"
+    language = binding.get("xml:lang")
+    if language:
+        return str(ox.Literal(value, language=str(language)))
+    datatype = binding.get("datatype")
+    if datatype:
+        return str(ox.Literal(value, datatype=ox.NamedNode(str(datatype))))
+    return str(ox.Literal(value))
 
 
 def insert_data_requests(blocks: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
@@ -546,6 +571,34 @@ class SparqlEndpointStore:
                 blocks.append((graph, skolemised(record.record_id, record.content)))
         requests = [" ;\n".join(removals)] if removals else []
         return requests + insert_data_requests(blocks)
+
+    # ---- named graphs outside the records (a harvest source's copy of what it served) ---------
+    def replace_graphs(self, graphs: Mapping[str, str]) -> None:
+        """Make each named graph hold exactly the given N-Triples ("" drops it).
+
+        Blank nodes are skolemised under the graph's name (:func:`skolemised`) and turned back
+        into blank nodes by :meth:`graph_statements`. Not journalled: these graphs are a cache
+        of what a source served, written before the harvest ledger notes it, so a failed write
+        is rewritten by the next harvest.
+        """
+        if not graphs:
+            return
+        drops = " ;\n".join(f"DROP SILENT GRAPH {_iri(name)}" for name in graphs)
+        blocks = [
+            (_iri(name), skolemised(_graph_key(name), content)) for name, content in graphs.items() if content
+        ]
+        with self._write_lock:
+            self._update(drops)
+            for request in insert_data_requests(blocks):
+                self._update(request)
+
+    def graph_statements(self, name: str) -> list[str]:
+        """The N-Triples lines of one named graph written by :meth:`replace_graphs`."""
+        rows = self._select(f"SELECT ?s ?p ?o WHERE {{ GRAPH {_iri(name)} {{ ?s ?p ?o }} }}")
+        prefix = f"urn:sluis:genid:{_graph_key(name)}:"
+        return [
+            f"{_term(row['s'], prefix)} {_term(row['p'], prefix)} {_term(row['o'], prefix)} ." for row in rows
+        ]
 
     def _remove_versions(self, versions: Sequence[RecordVersion]) -> None:
         """Put each record back at the version before this one (or remove it when new).

@@ -173,3 +173,40 @@ class BadPeer:
         self.release.set()
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def turtle_server(routes: dict[str, str]) -> uvicorn.Server:
+    """A uvicorn server (not started) answering GET ``/{name}`` with ``routes[name]`` as Turtle;
+    the test edits ``routes`` between harvests."""
+
+    async def serve(request: Request) -> Response:
+        body = routes.get(request.path_params["name"])
+        if body is None:
+            return PlainTextResponse("no such catalogue", status_code=404)
+        return Response(body, media_type="text/turtle")
+
+    app = Starlette(routes=[Route("/{name}", serve)])
+    return uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+
+
+class Serving:
+    """Runs a uvicorn server in a thread for a ``with`` block."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        self.server = server
+        self.thread = threading.Thread(target=server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.config.port}"
+
+    def __enter__(self) -> Serving:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -241,6 +241,11 @@ def test_the_federation_is_searchable_from_a_with_sources_and_trust(federation: 
     hits = _search(fed, q="Netherlands")["hits"]
     assert hits
     assert all({o["source"] for o in hit["origins"]} == {"b", "b-again"} for hit in hits)
+    for hit in hits:
+        assert {o["source"]: o["trust"] for o in hit["origins"]} == {"b": "trusted", "b-again": "untrusted"}
+    # The untrusted second path does not take the display from the trusted one, nor its facet.
+    trust = {entry["code"]: entry["count"] for entry in _search(fed)["facets"]["trust"]}
+    assert trust == {"trusted": 5, "untrusted": 5}
 
     # Nothing new on B: the incremental run stores nothing.
     quiet = _harvest(fed, "b", fed.operator)
