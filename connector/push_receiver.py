@@ -7,7 +7,9 @@ or Parquet, only with a ``Content-Digest: sha-256=:...:`` (RFC 9530) that matche
 received and only if the bytes read as what the media type says. The data is written to a
 temporary file and moved into place (``<data_root>/received/<transfer>/``) once checked, so a
 half-sent or corrupted push leaves nothing behind; the transfer's details record the file, its
-size and hash. A provider that retries after a lost answer simply replaces the same file.
+size and hash. A provider that retries after a lost answer sends the same ``Idempotency-Key``
+and digest: the delivery is then taken once (answered 200 naming what was stored, the file
+left as it is), and the same key with other bytes is refused (422).
 ``application/octet-stream`` (what generic uploaders send) stands for the media type our request
 asked for; the bytes must still read as that.
 """
@@ -48,6 +50,9 @@ FILE_NAMES = {ARROW_STREAM: "data.arrows", PARQUET: "data.parquet"}
 OCTET_STREAM = "application/octet-stream"
 _DIGEST = re.compile(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/]+={0,2}):\s*(?:,|$)")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
+#: An ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header): a quoted string of at most
+#: this many visible characters, or the same unquoted.
+_IDEMPOTENCY_KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,200})"?$')
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class Received:
     sha256: str
     size: int
     media_type: str
+    idempotency_key: str | None = None
+    duplicate: bool = False
 
     def to_json(self, root: Path) -> dict[str, Any]:
         return {
@@ -64,7 +71,41 @@ class Received:
             "bytes": self.size,
             "media_type": self.media_type,
             "received_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **({"idempotency_key": self.idempotency_key} if self.idempotency_key else {}),
         }
+
+
+def idempotency_key(header: str | None) -> str | None:
+    """The delivery key a provider sent (``None`` without one); a 400 naming the header if malformed."""
+    if header is None:
+        return None
+    match = _IDEMPOTENCY_KEY.match(header.strip()) if len(header) <= 256 else None
+    if match is None:
+        raise ProblemError(
+            400,
+            "Idempotency key malformed",
+            "Idempotency-Key must be a quoted string of at most 200 visible characters",
+            code="idempotency-key-malformed",
+            errors=[FieldError("Idempotency-Key", "not a short quoted string")],
+        )
+    return match.group(1)
+
+
+def _earlier(record: ProcessRecord, key: str | None, digest: bytes) -> dict[str, Any] | None:
+    """What an earlier delivery under ``key`` stored, when this one repeats it; a 422 when the
+    key was used for other bytes (a provider must not reuse a delivery's key)."""
+    kept = record.details.get("received")
+    if key is None or not isinstance(kept, dict) or kept.get("idempotency_key") != key:
+        return None
+    if kept.get("sha256") != digest.hex():
+        raise ProblemError(
+            422,
+            "Idempotency key reused",
+            "this Idempotency-Key was used for a delivery with other content",
+            code="idempotency-key-reused",
+            errors=[FieldError("Idempotency-Key", "already used for other content")],
+        )
+    return kept
 
 
 def _unauthorised() -> ProblemError:
@@ -155,6 +196,8 @@ class PushReceiver:
                 errors=[FieldError("Content-Type", "not Arrow IPC stream or Parquet")],
             )
         wanted = expected_digest(request.headers.get("content-digest"))
+        key = idempotency_key(request.headers.get("idempotency-key"))
+        earlier = _earlier(record, key, wanted)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_PUSH_BYTES:
             raise ProblemError(
@@ -184,6 +227,11 @@ class PushReceiver:
                     code="content-digest-mismatch",
                     errors=[FieldError("Content-Digest", "does not match the body")],
                 )
+            if earlier is not None:
+                # the same delivery again (its answer was lost): taken once, the file left alone
+                temporary.unlink(missing_ok=True)
+                kept = self.root.parent / str(earlier["file"])
+                return Received(kept, str(earlier["sha256"]), int(earlier["bytes"]), media_type, key, True)
             problem = await run_in_threadpool(_readable, temporary, media_type)
             if problem is not None:
                 raise ProblemError(400, "Unreadable data", problem, code="push-unreadable")
@@ -192,7 +240,7 @@ class PushReceiver:
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        received = Received(final, digest.hexdigest(), size, media_type)
+        received = Received(final, digest.hexdigest(), size, media_type, key)
         await run_in_threadpool(self._record, record.id, received)
         return received
 
@@ -226,7 +274,9 @@ def push_router(receiver: PushReceiver) -> APIRouter:
     async def receive_push(transfer_id: str, request: Request) -> JSONResponse:
         received = await receiver.receive(request, transfer_id)
         return JSONResponse(
-            {"transfer_id": transfer_id, "sha256": received.sha256, "bytes": received.size}, status_code=201
+            {"transfer_id": transfer_id, "sha256": received.sha256, "bytes": received.size,
+             "duplicate": received.duplicate},
+            status_code=200 if received.duplicate else 201,
         )
 
     return router

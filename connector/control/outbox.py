@@ -22,13 +22,17 @@ from connector.control.errors import TRANSIENT_IDENTITY_CODES
 from connector.control.process import reason_text
 from connector.control.push import PUSH_AUDIENCE, Outcome, PushResult
 from connector.dsp_client import DspClient, DspClientError
-from connector.store import OutboundMessage, OutboxItem, Store
+from connector.store import OUTBOX_LEASE_SECONDS, OutboundMessage, OutboxItem, Store
 
 _log = logging.getLogger(__name__)
 
 #: Parallel senders (each waits on one peer's answer, so more senders than cores keep both
 #: sides busy), retry backoff (first, cap) and attempts before giving up.
 OUTBOX_SENDERS = 32
+#: Senders one peer (a counter-party) may hold at once: a slow or hostile peer that answers
+#: after minutes, or has thousands of messages due, keeps at most these busy; the rest serve
+#: everyone else. Per process: N replicas give one peer at most N times this.
+OUTBOX_SENDERS_PER_PEER = 8
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
 MAX_DELIVERY_ATTEMPTS = 200
@@ -36,6 +40,9 @@ MAX_DELIVERY_ATTEMPTS = 200
 OUTBOX_POLL_SECONDS = 1.0
 #: Answers that mean "try again later"; any other non-2xx is a refusal that ends the process.
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
+#: How often the leases of messages being sent are renewed: three times per lease, so one
+#: missed renewal (a slow database) does not let the lease run out under a live sender.
+LEASE_RENEWAL_SECONDS = OUTBOX_LEASE_SECONDS / 3
 
 
 #: Refusal codes that mean "not now" rather than "no": the peer could not resolve our DID (our
@@ -67,13 +74,39 @@ class Pusher(Protocol):
 
     max_attempts: int
 
-    def push(self, item: OutboxItem) -> PushResult: ...
+    def push(self, item: OutboxItem, lease: Lease) -> PushResult: ...
 
     def delivered(self, item: OutboxItem) -> None: ...
 
     def failed(self, item: OutboxItem, reason: str) -> None: ...
 
     def dropped(self, item: OutboxItem) -> None: ...
+
+
+def peer_of(item: OutboxItem) -> str:
+    """The peer a delivery is for (its process's counter-party; the audience for an item leased
+    at commit, which is that counter-party)."""
+    return item.peer or item.audience
+
+
+class Lease:
+    """A sender's hold on one outbox item, renewed by the worker while the sender works.
+
+    ``lost`` becomes true when a renewal finds the item no longer ours (the process stalled past
+    the lease and another worker took it up): a sender checks it between chunks and stops, so
+    at most one worker keeps sending, and the outcome it would record is ignored by the store.
+    """
+
+    def __init__(self, item: OutboxItem) -> None:
+        self.item = item
+        self._lost = threading.Event()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def lose(self) -> None:
+        self._lost.set()
 
 
 class Outbox:
@@ -91,6 +124,9 @@ class Outbox:
         self._worker_id = f"worker-{uuid.uuid4()}"
         self._flight_lock = threading.Lock()
         self._in_flight = 0
+        self._by_peer: dict[str, int] = {}
+        self._leases: dict[int, Lease] = {}
+        self._renewed_at = 0.0
         #: Deliveries of this process that failed and were scheduled again (a metric).
         self.retries = 0
 
@@ -106,6 +142,8 @@ class Outbox:
         with self._flight_lock:
             if self._in_flight >= OUTBOX_SENDERS:
                 return {}
+            if self._by_peer.get(outbox[0].audience, 0) >= OUTBOX_SENDERS_PER_PEER:
+                return {}  # the worker sends it once this peer has a sender free
         return {"claim_for": self._worker_id, "claimed": leased}
 
     def after_enqueue(self, outbox: Sequence[OutboundMessage], leased: list[OutboxItem]) -> None:
@@ -123,6 +161,8 @@ class Outbox:
         self._stop.clear()
         with self._flight_lock:
             self._in_flight = 0
+            self._by_peer.clear()
+            self._leases.clear()
         self._senders = ThreadPoolExecutor(OUTBOX_SENDERS, thread_name_prefix="dsp-outbox")
         self._worker = threading.Thread(target=self._run_worker, name="dsp-outbox-worker", daemon=True)
         self._worker.start()
@@ -150,18 +190,23 @@ class Outbox:
         while not self._stop.is_set():
             self._wake.clear()
             claimed = 0
+            self._renew_leases()
             with self._flight_lock:
                 free = OUTBOX_SENDERS - self._in_flight
+                busy = dict(self._by_peer)
             try:
                 if free > 0 and self._senders is not None:
-                    for item in self.store.claim_outbox(self._worker_id, limit=free):
+                    for item in self.store.claim_outbox(
+                        self._worker_id, limit=free, per_peer=OUTBOX_SENDERS_PER_PEER, busy=busy
+                    ):
                         self._dispatch(item)
                         claimed += 1
             except Exception:
                 _log.exception("outbox pass failed")
             if claimed:
                 continue
-            wait = OUTBOX_POLL_SECONDS  # with every sender busy, the first to finish wakes us
+            # with every sender busy, the first to finish wakes us; leases are renewed meanwhile
+            wait = min(OUTBOX_POLL_SECONDS, LEASE_RENEWAL_SECONDS)
             if free > 0:
                 # sleep until the next retry is due; a message due but not claimable waits behind
                 # an earlier one of its process, whose sender wakes us when it is done
@@ -173,26 +218,64 @@ class Outbox:
                     wait = min(OUTBOX_POLL_SECONDS, due - time.time())
             self._wake.wait(wait)
 
+    def _renew_leases(self, force: bool = False) -> None:
+        """Renew the leases of everything this worker is sending (see :class:`Lease`)."""
+        now = time.monotonic()
+        if not force and now - self._renewed_at < LEASE_RENEWAL_SECONDS:
+            return
+        self._renewed_at = now
+        with self._flight_lock:
+            leases = dict(self._leases)
+        if not leases:
+            return
+        try:
+            held = self.store.renew_outbox_leases(self._worker_id, sorted(leases))
+        except Exception:  # the database is away: the next pass tries again, well within the lease
+            _log.exception("outbox lease renewal failed")
+            return
+        for item_id, lease in leases.items():
+            if item_id not in held and not lease.lost:
+                lease.lose()
+                _log.warning("outbox lease lost", extra={"outbox_id": item_id, "url": lease.item.url})
+
+    def _hold(self, item: OutboxItem) -> Lease:
+        lease = Lease(item)
+        with self._flight_lock:
+            self._in_flight += 1
+            peer = peer_of(item)
+            self._by_peer[peer] = self._by_peer.get(peer, 0) + 1
+            self._leases[item.id] = lease
+        return lease
+
+    def _release(self, lease: Lease) -> None:
+        with self._flight_lock:
+            self._in_flight -= 1
+            peer = peer_of(lease.item)
+            left = self._by_peer.get(peer, 1) - 1
+            if left > 0:
+                self._by_peer[peer] = left
+            else:
+                self._by_peer.pop(peer, None)
+            if self._leases.get(lease.item.id) is lease:
+                del self._leases[lease.item.id]
+
     def _dispatch(self, item: OutboxItem) -> None:
         senders = self._senders
         if senders is None:  # stopping: the lease runs out and the message is delivered after restart
             return
-        with self._flight_lock:
-            self._in_flight += 1
+        lease = self._hold(item)
         try:
-            senders.submit(self._deliver_and_release, item)
+            senders.submit(self._deliver_and_release, lease)
         except RuntimeError:  # the pool shut down meanwhile
-            with self._flight_lock:
-                self._in_flight -= 1
+            self._release(lease)
 
-    def _deliver_and_release(self, item: OutboxItem) -> None:
+    def _deliver_and_release(self, lease: Lease) -> None:
         try:
-            self.deliver(item)
+            self._deliver(lease)
         except Exception:
-            _log.exception("outbox delivery failed", extra={"url": item.url})
+            _log.exception("outbox delivery failed", extra={"url": lease.item.url})
         finally:
-            with self._flight_lock:
-                self._in_flight -= 1
+            self._release(lease)
             self._wake.set()
 
     def deliver_due(self) -> int:
@@ -205,8 +288,17 @@ class Outbox:
     # -- one delivery ----------------------------------------------------------------------
 
     def deliver(self, item: OutboxItem) -> None:
+        """Deliver one item leased to this worker, in this thread (its lease renewed meanwhile)."""
+        lease = self._hold(item)
+        try:
+            self._deliver(lease)
+        finally:
+            self._release(lease)
+
+    def _deliver(self, lease: Lease) -> None:
+        item = lease.item
         if item.audience == PUSH_AUDIENCE:
-            self._push(item)
+            self._push(lease)
             return
         try:
             response = self.client.post(item.url, item.audience, item.body)
@@ -218,53 +310,57 @@ class Outbox:
             self._retry(item, str(error))
             return
         if 200 <= response.status < 300:
-            self.store.outbox_delivered(item.id)
-            self._learn_from_ack(item, response.body)
+            if self.store.outbox_delivered(item.id, worker=self._worker_id):
+                self._learn_from_ack(item, response.body)
         elif response.status in RETRY_STATUSES or response.status >= 500 or _unavailable(response.body):
             self._retry(item, f"HTTP {response.status}")
         else:
             reason = reason_text(response.body or {}, f"the counter-party answered HTTP {response.status}")
-            self.store.outbox_failed(item.id, reason)
-            if self.listener is not None:
+            refused = self.store.outbox_failed(item.id, reason, worker=self._worker_id)
+            if refused and self.listener is not None:
                 self.listener.end_after_refusal(item.process_id, reason)
 
-    def _push(self, item: OutboxItem) -> None:
-        """One attempt of an HTTP push: retried like a message, at most ``pusher.max_attempts``."""
+    def _push(self, lease: Lease) -> None:
+        """One attempt of an HTTP push: retried like a message, at most ``pusher.max_attempts``.
+        What the attempt ends with is recorded only while the lease is still ours."""
+        item, worker = lease.item, self._worker_id
         pusher = self.pusher
         if pusher is None:
-            self.store.outbox_failed(item.id, "this connector runs no data plane to push from")
-            if self.listener is not None:
+            reason = "this connector runs no data plane to push from"
+            if self.store.outbox_failed(item.id, reason, worker=worker) and self.listener is not None:
                 self.listener.end_after_refusal(item.process_id, "no data plane to push from")
             return
-        result = pusher.push(item)
+        result = pusher.push(item, lease)
         if result.outcome == Outcome.DELIVERED:
-            self.store.outbox_delivered(item.id)
-            pusher.delivered(item)
+            if self.store.outbox_delivered(item.id, worker=worker):
+                pusher.delivered(item)
         elif result.outcome == Outcome.DROPPED:
-            self.store.outbox_failed(item.id, result.reason)
-            pusher.dropped(item)
+            if self.store.outbox_failed(item.id, result.reason, worker=worker):
+                pusher.dropped(item)
         elif result.outcome == Outcome.RETRY and item.attempts + 1 < pusher.max_attempts:
             attempts = item.attempts + 1
             self.retries += 1
-            self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), result.reason)
+            self.store.outbox_retry(
+                item.id, attempts, time.time() + backoff(attempts), result.reason, worker=worker
+            )
         else:
             reason = result.reason
             if result.outcome == Outcome.RETRY:
                 reason = f"the push failed {pusher.max_attempts} times, the last: {reason}"
-            self.store.outbox_failed(item.id, reason)
-            pusher.failed(item, reason)
+            if self.store.outbox_failed(item.id, reason, worker=worker):
+                pusher.failed(item, reason)
 
     def _retry(self, item: OutboxItem, reason: str) -> None:
         attempts = item.attempts + 1
+        worker = self._worker_id
         if attempts >= MAX_DELIVERY_ATTEMPTS:
-            self.store.outbox_failed(item.id, reason)
-            if self.listener is not None:
+            if self.store.outbox_failed(item.id, reason, worker=worker) and self.listener is not None:
                 self.listener.end_after_refusal(
                     item.process_id, f"the counter-party stayed unreachable: {reason}"
                 )
             return
         self.retries += 1
-        self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), reason)
+        self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), reason, worker=worker)
 
     def _learn_from_ack(self, item: OutboxItem, body: Mapping[str, Any] | None) -> None:
         if not body or body.get("@type") not in ("ContractNegotiation", "TransferProcess"):

@@ -13,43 +13,26 @@ completes the transfer over DSP; a refusal, or a destination unreachable for
 
 The destination passes the same address policy as callbacks (no loopback, private or reserved
 ranges unless the operator allowed them), checked when the request arrives and again before
-every attempt.
+every attempt. Its credential is kept sealed (:mod:`connector.control.push_secrets`) while the
+push is pending and erased from the transfer when the transfer ends. The delivery itself is
+:mod:`connector.control.push_delivery`.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
-import http.client
 import logging
-import os
-import shutil
-import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
-from connector.addresses import AddressPolicy, AddressRefused, PeerRefused, guarded_create_connection
-from connector.dataplane import (
-    ARROW_STREAM,
-    PARQUET,
-    Busy,
-    ContractState,
-    DataAddress,
-    DataPlaneError,
-    TransferView,
-    make_proof,
-)
+from connector.addresses import AddressPolicy, AddressRefused
+from connector.control.push_secrets import CredentialSealer
+from connector.dataplane import ARROW_STREAM, PARQUET, ContractState, DataAddress, TransferView
 from connector.dataplane.plane import PreparedRead
-from connector.identity import KeyPair
-from connector.protocol import TransferState
-from connector.store import OutboundMessage, OutboxItem, ProcessRecord, Store
+from connector.store import OutboundMessage
 from vocab import dsp
 
 _log = logging.getLogger(__name__)
@@ -66,10 +49,6 @@ PUSH_MEDIA_TYPES = (ARROW_STREAM, PARQUET)
 MAX_CREDENTIAL_CHARS = 4096
 #: Answers of a destination that mean "try again later"; any other non-2xx refuses the push.
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
-#: How long one attempt may wait for the destination (connect, then each read or write).
-PUSH_TIMEOUT_SECONDS = 60.0
-#: Bytes of a destination's answer read at most (only its status is used).
-MAX_ANSWER_BYTES = 64 * 1024
 
 
 class DestinationRefused(ValueError):
@@ -85,22 +64,30 @@ class PushDestination:
     auth_type: str | None = None
     media_type: str = ARROW_STREAM
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def sealed(self, sealer: CredentialSealer, transfer_id: str) -> dict[str, Any]:
+        """What the provider keeps of the destination: the credential sealed for this transfer."""
+        kept: dict[str, Any] = {
             "endpoint": self.endpoint,
-            "authorization": self.authorization,
             "auth_type": self.auth_type,
             "media_type": self.media_type,
         }
+        if self.authorization:
+            kept["authorization_sealed"] = sealer.seal(self.authorization, _context(transfer_id))
+        return kept
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PushDestination:
-        return cls(
-            str(data["endpoint"]),
-            data.get("authorization"),
-            data.get("auth_type"),
-            str(data.get("media_type") or ARROW_STREAM),
-        )
+    def opened(cls, data: Mapping[str, Any], sealer: CredentialSealer, transfer_id: str) -> PushDestination:
+        """The destination :meth:`sealed` kept, its credential opened (``SealError`` if it will not)."""
+        envelope = data.get("authorization_sealed")
+        authorization = sealer.open(envelope, _context(transfer_id)) if envelope is not None else None
+        media_type = str(data.get("media_type") or ARROW_STREAM)
+        return cls(str(data["endpoint"]), authorization, data.get("auth_type"), media_type)
+
+    @staticmethod
+    def erased(data: Mapping[str, Any]) -> dict[str, Any]:
+        """The kept destination without its credential (the push has ended: nothing more is sent)."""
+        secret = ("authorization_sealed", "authorization")
+        return {name: value for name, value in data.items() if name not in secret}
 
     def to_dsp(self) -> dict[str, Any]:
         """The DSP ``DataAddress`` a consumer sends in its ``TransferRequestMessage``."""
@@ -114,6 +101,10 @@ class PushDestination:
         if not self.authorization:
             return None
         return f"{self.auth_type} {self.authorization}" if self.auth_type else self.authorization
+
+
+def _context(transfer_id: str) -> str:
+    return f"push-destination-authorization:{transfer_id}"
 
 
 def destination_of(address: object, policy: AddressPolicy) -> PushDestination:
@@ -163,6 +154,7 @@ class PushReader(Protocol):
     """What a push needs from the data plane (``connector.dataplane.DataPlane``)."""
 
     state: ContractState
+    data_root: Path | None
 
     def issue_push_access(self, transfer: TransferView, now: datetime | None = None) -> DataAddress: ...
 
@@ -176,6 +168,7 @@ class PushReader(Protocol):
         sql: str | None,
         media_type: str,
         identity: str | None = None,
+        read_key: str | None = None,
     ) -> PreparedRead: ...
 
     def stream(self, read: PreparedRead) -> Iterator[bytes | memoryview]: ...
@@ -216,181 +209,3 @@ class Outcome(Enum):
 class PushResult:
     outcome: Outcome
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class _Spooled:
-    path: Path
-    sha256: bytes
-    size: int
-
-
-class PushDelivery:
-    """Delivers the outbox's push items: read through the data plane, spool, ``PUT``.
-
-    The data read for an item is spooled once and kept while the item is retried in this
-    process, so a flaky destination does not spend the agreement's reads; before every attempt
-    the transfer must still be STARTED and its agreement standing (a revocation stops the next
-    attempt). A restart reads again (audited and counted like any read).
-    """
-
-    max_attempts = PUSH_MAX_ATTEMPTS
-
-    def __init__(
-        self,
-        store: Store,
-        reader: PushReader,
-        key: KeyPair,
-        addresses: AddressPolicy,
-        provider_id: str,
-        finish: Callable[[str, str | None], None],
-    ) -> None:
-        self.store = store
-        self.reader = reader
-        self.key = key
-        self.addresses = addresses
-        self.provider_id = provider_id
-        self.finish = finish
-        self._spool_root = Path(tempfile.mkdtemp(prefix="sluis-push-"))
-        self._spooled: dict[int, _Spooled] = {}
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        """Forget every spooled read (a later attempt reads again)."""
-        with self._lock:
-            self._spooled.clear()
-        shutil.rmtree(self._spool_root, ignore_errors=True)
-
-    # -- what the outbox calls ---------------------------------------------------------------
-
-    def push(self, item: OutboxItem) -> PushResult:
-        record = self.store.get_process(item.process_id, "transfer")
-        if record is None or record.state != TransferState.STARTED:
-            self._forget(item.id)
-            state = record.state if record is not None else "gone"
-            return PushResult(Outcome.DROPPED, f"the transfer is {state}; nothing pushed")
-        agreement = self.reader.state.agreement(record.agreement_id or "")
-        if agreement is None or agreement.terminated:
-            self._forget(item.id)
-            return PushResult(Outcome.REFUSED, "the agreement was terminated; nothing more is pushed")
-        try:
-            destination = PushDestination.from_json(record.details["push"])
-        except (KeyError, TypeError, ValueError):
-            return PushResult(Outcome.REFUSED, "the transfer names no push destination")
-        try:
-            self.addresses.check_url(destination.endpoint, what="the push destination")
-        except AddressRefused as refused:
-            self._forget(item.id)
-            return PushResult(Outcome.REFUSED, str(refused))
-        spooled = self._spooled.get(item.id)
-        if spooled is None:
-            try:
-                spooled = self._read(item.id, record, destination.media_type)
-            except Busy as busy:
-                return PushResult(Outcome.RETRY, busy.message)
-            except DataPlaneError as error:
-                return PushResult(Outcome.REFUSED, f"the data plane refused the push: {error.message}")
-        return self._send(item.id, destination, spooled)
-
-    def delivered(self, item: OutboxItem) -> None:
-        self._forget(item.id)
-        self.finish(item.process_id, None)
-
-    def failed(self, item: OutboxItem, reason: str) -> None:
-        self._forget(item.id)
-        self.finish(item.process_id, reason)
-
-    def dropped(self, item: OutboxItem) -> None:
-        self._forget(item.id)
-
-    # -- reading and sending ---------------------------------------------------------------
-
-    def _read(self, item_id: int, record: ProcessRecord, media_type: str) -> _Spooled:
-        details = record.details
-        view = TransferView(
-            id=record.id,
-            state=TransferState.STARTED,
-            agreement_id=record.agreement_id or "",
-            consumer_id=record.counterparty_id,
-            provider_id=self.provider_id,
-            asset_id=str(details.get("asset_id") or ""),
-            job_id=details.get("job_id"),
-            purpose=details.get("purpose"),
-            compute_site=details.get("compute_site"),
-            correlation_id=details.get("correlation_id"),
-        )
-        address = self.reader.issue_push_access(view)
-        proof = make_proof(self.key, "GET", address.endpoint, address.token)
-        read = self.reader.prepare_read(
-            record.id,
-            f"DPoP {address.token}",
-            proof,
-            "GET",
-            urlsplit(address.endpoint).path,
-            None,
-            media_type,
-        )
-        digest = hashlib.sha256()
-        size = 0
-        self._spool_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self._spool_root / f"{item_id}.part"
-        with path.open("wb") as out:
-            for chunk in self.reader.stream(read):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
-        spooled = _Spooled(path, digest.digest(), size)
-        with self._lock:
-            self._spooled[item_id] = spooled
-        return spooled
-
-    def _send(self, item_id: int, destination: PushDestination, spooled: _Spooled) -> PushResult:
-        headers = {
-            "Content-Type": destination.media_type,
-            "Content-Length": str(spooled.size),
-            "Content-Digest": f"sha-256=:{base64.b64encode(spooled.sha256).decode()}:",
-        }
-        authorization = destination.header()
-        if authorization:
-            headers["Authorization"] = authorization
-
-        try:
-            status = self._put(destination.endpoint, headers, spooled.path)
-        except PeerRefused as refused:
-            self._forget(item_id)
-            return PushResult(Outcome.REFUSED, f"the push destination {refused}")
-        except ValueError as error:  # a header http.client will not send
-            self._forget(item_id)
-            return PushResult(Outcome.REFUSED, f"the push request cannot be made: {error}")
-        except (OSError, http.client.HTTPException) as error:
-            return PushResult(Outcome.RETRY, f"the destination could not be reached: {error}")
-        if 200 <= status < 300:
-            return PushResult(Outcome.DELIVERED)
-        if status in RETRY_STATUSES or status >= 500:
-            return PushResult(Outcome.RETRY, f"the destination answered HTTP {status}")
-        self._forget(item_id)
-        return PushResult(Outcome.REFUSED, f"the destination refused the data: HTTP {status}")
-
-    def _put(self, endpoint: str, headers: dict[str, str], path: Path) -> int:
-        """One ``PUT`` of the spooled file; the status. The address the socket actually connected
-        to is checked against the address policy (a name may resolve elsewhere than when it was
-        checked: DNS rebinding), no redirect is followed, one connection per attempt."""
-        parts = urlsplit(endpoint)
-        factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        connection = factory(parts.hostname or "", parts.port, timeout=PUSH_TIMEOUT_SECONDS)
-        connection._create_connection = guarded_create_connection(self.addresses)  # type: ignore[attr-defined]
-        try:
-            with path.open("rb") as body:
-                connection.request("PUT", parts.path or "/", body=body, headers=headers)
-                response = connection.getresponse()
-                response.read(MAX_ANSWER_BYTES)  # the answer is not used; bounded
-                return int(response.status)
-        finally:
-            connection.close()
-
-    def _forget(self, item_id: int) -> None:
-        with self._lock:
-            spooled = self._spooled.pop(item_id, None)
-        if spooled is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(spooled.path)

@@ -21,7 +21,8 @@ from connector.control.flows import AccessIssuer, PullFlow, TransferFlow
 from connector.control.negotiation import Negotiations
 from connector.control.outbox import Outbox
 from connector.control.process import ProcessWriter
-from connector.control.push import PushDelivery, PushDestination, PushFlow, PushReader
+from connector.control.push import PushDestination, PushFlow, PushReader
+from connector.control.push_delivery import PushDelivery, spool_root
 from connector.control.transfer import Transfers
 from connector.dsp_client import DspClient
 from connector.identity import (
@@ -105,6 +106,7 @@ class ConnectorService:
                 self.ctx.callback_policy.addresses,
                 participant_id,
                 self.transfers.push_finished,
+                spool_root(push_reader.data_root, participant_id),
             )
             self.outbox.pusher = self.pushes
 

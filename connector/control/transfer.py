@@ -23,6 +23,7 @@ from connector.control.errors import DspError, DspReply, ServiceError
 from connector.control.flows import PULL_FORMAT, TransferFlow, received_address
 from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
 from connector.control.push import PUSH_FORMAT, DestinationRefused, PushDestination, destination_of, redacted
+from connector.control.push_secrets import CredentialSealer
 from connector.dataplane.contract_state import TransferView
 from connector.identity import VerifiedClaims
 from connector.protocol import (
@@ -101,13 +102,14 @@ class Transfers:
             raise DspError(400, "agreement-not-final", f"agreement {agreement_id} is not finalized", **ids)
         if agreement.terminated:
             raise DspError(400, "agreement-terminated", f"agreement {agreement_id} was terminated", **ids)
+        pid = new_pid()
         push: dict[str, Any] | None = None
         if str(body["format"]) == PUSH_FORMAT:
             try:
-                push = destination_of(body.get("dataAddress"), ctx.callback_policy.addresses).to_json()
+                destination = destination_of(body.get("dataAddress"), ctx.callback_policy.addresses)
             except DestinationRefused as refused:
                 raise DspError(400, "destination-refused", str(refused), **ids) from None
-        pid = new_pid()
+            push = destination.sealed(CredentialSealer(ctx.key), pid)
         record = ProcessRecord(
             id=pid,
             kind="transfer",
@@ -133,7 +135,7 @@ class Transfers:
                 **({"push": push} if push is not None else {}),
             },
         )
-        # the destination's credentials are kept in the details alone, never in the message log
+        # the destination's credentials are kept sealed in the details alone, never in the message log
         plan = Plan(state=TransferState.REQUESTED, messages=[logged("in", redacted(body))])
         self._start(record, agreement, plan)
         stored = ctx.writer.create(record, plan)
@@ -210,6 +212,7 @@ class Transfers:
                     return None
                 raise DspError(400, result.code, result.reason, **pids(record))
             plan = Plan(state=result.after, changes=learnt)
+            _erase_push_credential(record, plan)
             if result.after == TransferState.TERMINATED:
                 plan.changes["error"] = reason_text(body, "the counter-party terminated the transfer")
             for effect in result.effects:
@@ -349,6 +352,7 @@ class Transfers:
         self, record: ProcessRecord, after: TransferState, kind: TransferMessage, suffix: str, reason: str
     ) -> Plan:
         plan = Plan(state=after)
+        _erase_push_credential(record, plan)
         ids = pids(record)
         reasons = [reason] if reason else []
         if kind == TransferMessage.SUSPENSION:
@@ -425,3 +429,11 @@ def data_address_refusal(address: object, policy: AddressPolicy) -> str | None:
         if refusal is not None:
             return refusal
     return None
+
+
+def _erase_push_credential(record: ProcessRecord, plan: Plan) -> None:
+    """A push transfer that ends (completed, terminated) keeps its destination without the
+    credential: nothing more is sent, so nothing is kept that could be used to write there."""
+    kept = record.details.get("push")
+    if isinstance(kept, dict) and plan.state in FINAL_TRANSFER_STATES:
+        plan.details["push"] = PushDestination.erased(kept)

@@ -157,6 +157,23 @@ MIGRATIONS: tuple[str, ...] = (
         listed INTEGER NOT NULL
     );
     """,
+    # 3: HTTP push - a push's read counted once however often it is re-read (read keys), and the
+    # hash of what a push read, so a re-read after a restart or on another replica is the same bytes
+    """
+    CREATE TABLE sluis_dp_read_keys (
+        read_key TEXT PRIMARY KEY,
+        counter TEXT NOT NULL,
+        read_number BIGINT
+    );
+    CREATE TABLE push_spools (
+        outbox_id BIGINT PRIMARY KEY,
+        transfer_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        media_type TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 
 _DIALECT = {

@@ -464,9 +464,13 @@ class DataPlane:
     # --- reads --------------------------------------------------------------------------------
     def prepare_read(
         self, transfer_id: str, authorization: str | None, proof: str | None, method: str, path: str,
-        sql: str | None, media_type: str, identity: str | None = None,
+        sql: str | None, media_type: str, identity: str | None = None, read_key: str | None = None,
     ) -> PreparedRead:
-        """Run every check and open the sandbox; raises ``DataPlaneError`` (audited) on denial."""
+        """Run every check and open the sandbox; raises ``DataPlaneError`` (audited) on denial.
+
+        ``read_key`` (an HTTP push's delivery) makes the read count once: reading again under
+        the same key - a retry after a restart, on another replica - is checked and audited
+        like any read but counted as, and decided with the count before, its first read."""
         moment = self.clock()
         context = ReadContext(transfer_id, "read")
         resources = ExitStack()
@@ -492,6 +496,9 @@ class DataPlane:
             requested = (parsed.columns if parsed is not None and parsed.resolved and not parsed.selects_all
                          else None)
             reads = self.store.reads(counter)
+            first = self.store.keyed_read(read_key) if read_key is not None else None
+            if first is not None:
+                reads = first - 1  # decided as the first read under this key was
             decision, request, world = self._decide(
                 policy, claims, transfer, action, requested, moment, reads, duty_states, context.identity
             )
@@ -520,7 +527,7 @@ class DataPlane:
                 if context.epsilon is not None:
                     self._spend(context, counter)
                 self._count(context, counter, limit, policy, claims, transfer, action, requested, moment,
-                            duty_states)
+                            duty_states, read_key)
 
             self._hold_consumer_slot(claims.consumer_id, resources)
             if not self._slots.acquire(timeout=self.limits.slot_wait_seconds):
@@ -599,9 +606,9 @@ class DataPlane:
 
     def _count(self, context: ReadContext, counter: str, limit: int | None, policy: Policy,
                claims: AccessClaims, transfer: TransferView, action: str, requested: frozenset[str] | None,
-               moment: datetime, duty_states: Mapping[str, str]) -> None:
+               moment: datetime, duty_states: Mapping[str, str], read_key: str | None = None) -> None:
         """Count this read against the limit, atomically; a read past the limit is denied."""
-        number = self.store.reserve_read(counter, limit)
+        number = self.store.reserve_read(counter, limit, read_key)
         if number is None:
             limit_reads = limit or 0
             denied, _, _ = self._decide(policy, claims, transfer, action, requested, moment, limit_reads,

@@ -139,9 +139,28 @@ class DataPlaneStore:
             rows = tx.all("SELECT reads FROM sluis_dp_reads WHERE agreement_id = ?", (agreement_id,))
         return int(rows[0]["reads"]) if rows else 0
 
-    def reserve_read(self, agreement_id: str, limit: int | None) -> int | None:
-        """Count one more read, atomically; ``None`` when ``limit`` reads were already made."""
+    def keyed_read(self, key: str) -> int | None:
+        """The number a read counted under ``key`` got, if one was (see :meth:`reserve_read`)."""
+        with self.db.transaction(write=False) as tx:
+            row = tx.one("SELECT read_number FROM sluis_dp_read_keys WHERE read_key = ?", (key,))
+        return int(row["read_number"]) if row is not None and row["read_number"] is not None else None
+
+    def reserve_read(self, agreement_id: str, limit: int | None, key: str | None = None) -> int | None:
+        """Count one more read, atomically; ``None`` when ``limit`` reads were already made.
+
+        With ``key`` (one HTTP push), the read is counted the first time only: a retried or
+        restarted push reads again under the same key and gets the number its first read got.
+        """
         with self.db.transaction() as tx:
+            taken = key is not None and tx.execute(
+                "INSERT INTO sluis_dp_read_keys (read_key, counter) VALUES (?, ?)"
+                " ON CONFLICT (read_key) DO NOTHING",
+                (key, agreement_id),
+            ) == 0
+            if taken:
+                known = tx.one("SELECT read_number FROM sluis_dp_read_keys WHERE read_key = ?", (key,))
+                if known is not None and known["read_number"] is not None:
+                    return int(known["read_number"])
             tx.execute(
                 "INSERT INTO sluis_dp_reads (agreement_id, reads) VALUES (?, 0)"
                 " ON CONFLICT (agreement_id) DO NOTHING",
@@ -158,6 +177,14 @@ class DataPlaneStore:
                     " RETURNING reads",
                     (agreement_id, limit),
                 )
+            if key is not None:
+                if rows:
+                    tx.execute(
+                        "UPDATE sluis_dp_read_keys SET read_number = ? WHERE read_key = ?",
+                        (int(rows[0]["reads"]), key),
+                    )
+                else:
+                    tx.execute("DELETE FROM sluis_dp_read_keys WHERE read_key = ?", (key,))
         return int(rows[0]["reads"]) if rows else None
 
     # --- differential-privacy budget ---------------------------------------------------------

@@ -24,6 +24,8 @@ from connector.dataplane.contract_state import AgreementView, AssetData, Transfe
 
 #: An outbox lease: a worker that claimed a message and died releases it after this long.
 OUTBOX_LEASE_SECONDS = 10.0
+#: Due messages one claim looks at (and lease ids one renewal names) at most.
+MAX_CLAIM_LOOKAHEAD = 256
 #: Expired jti entries are purged at most this often (the table would otherwise only grow).
 REPLAY_PURGE_INTERVAL_SECONDS = 60.0
 
@@ -102,6 +104,8 @@ class OutboxItem:
     audience: str
     body: dict[str, Any]
     attempts: int
+    #: Who the delivery is for (the process's counter-party): the outbox caps senders per peer.
+    peer: str = ""
 
 
 @dataclass(frozen=True)
@@ -290,7 +294,8 @@ class Store:
                     ),
                 )
                 assert row is not None
-                claimed.append(OutboxItem(int(row["id"]), process_id, item.url, item.audience, item.body, 0))
+                leased = OutboxItem(int(row["id"]), process_id, item.url, item.audience, item.body, 0)
+                claimed.append(replace(leased, peer=item.audience))
                 continue
             tx.execute(
                 "INSERT INTO outbox (process_id, url, audience, body_json, next_attempt_at, created_at) "
@@ -540,29 +545,58 @@ class Store:
 
     # -- outbox -----------------------------------------------------------------------------
 
-    def claim_outbox(self, worker: str, limit: int = 32, now: float | None = None) -> list[OutboxItem]:
-        """Lease the oldest due message of each process (per-process order is kept)."""
+    def claim_outbox(
+        self,
+        worker: str,
+        limit: int = 32,
+        now: float | None = None,
+        *,
+        per_peer: int | None = None,
+        busy: Mapping[str, int] | None = None,
+    ) -> list[OutboxItem]:
+        """Lease the oldest due message of each process (per-process order is kept).
+
+        ``per_peer`` caps how many messages one peer (the process's counter-party) may hold
+        leased by this worker, counting ``busy`` (what the worker already sends per peer): a
+        peer at its cap is left out of the query, so a peer with thousands of due messages
+        cannot fill every sender while other peers wait.
+        """
         now = time.time() if now is None else now
+        busy = dict(busy or {})
+        full = sorted(peer for peer, n in busy.items() if per_peer is not None and n >= per_peer)
+        exclude = f" AND COALESCE(pr.counterparty_id, o.audience) NOT IN ({', '.join('?' * len(full))})"
         due_sql = (
-            "SELECT o.* FROM outbox o WHERE o.delivered_at IS NULL AND o.failed_reason IS NULL "
+            "SELECT o.*, COALESCE(pr.counterparty_id, o.audience) AS peer FROM outbox o "
+            "LEFT JOIN processes pr ON pr.id = o.process_id "
+            "WHERE o.delivered_at IS NULL AND o.failed_reason IS NULL "
             "AND o.next_attempt_at <= ? AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
             "AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.process_id = o.process_id "
-            "AND p.delivered_at IS NULL AND p.failed_reason IS NULL) ORDER BY o.id LIMIT ?"
+            "AND p.delivered_at IS NULL AND p.failed_reason IS NULL)"
+            + (exclude if full else "")
+            + " ORDER BY o.id LIMIT ?"
         )
         # look before taking the write lock: most passes find nothing to do
         with self.db.transaction(write=False) as tx:
-            if tx.one(due_sql, (now, now, 1)) is None:
+            if tx.one(due_sql, (now, now, *full, 1)) is None:
                 return []
+        # with a cap, look further than ``limit`` rows: the first ones may all be one peer's
+        fetch = limit if per_peer is None else min(limit * 4, MAX_CLAIM_LOOKAHEAD)
         with self.db.transaction() as tx:
-            rows = tx.all(due_sql, (now, now, limit))
+            rows = tx.all(due_sql, (now, now, *full, fetch))
             claimed: list[OutboxItem] = []
             for row in rows:
+                if len(claimed) >= limit:
+                    break
+                peer = str(row["peer"])
+                if per_peer is not None and busy.get(peer, 0) >= per_peer:
+                    continue
                 won = tx.execute(
                     "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? "
                     "AND (claimed_until IS NULL OR claimed_until < ?)",
                     (worker, now + OUTBOX_LEASE_SECONDS, row["id"], now),
                 )
                 if won == 1:
+                    busy[peer] = busy.get(peer, 0) + 1
                     claimed.append(
                         OutboxItem(
                             int(row["id"]),
@@ -571,29 +605,70 @@ class Store:
                             row["audience"],
                             json.loads(row["body_json"]),
                             int(row["attempts"]),
+                            peer,
                         )
                     )
         return claimed
 
-    def outbox_delivered(self, item_id: int, response: LoggedMessage | None = None) -> None:
+    def renew_outbox_leases(self, worker: str, item_ids: Sequence[int], now: float | None = None) -> set[int]:
+        """Extend this worker's leases on ``item_ids`` (still its own and undelivered) by a full
+        lease; the ids it still holds. A sender whose message outlives one lease (a large push,
+        a slow peer) keeps it this way, so no other worker takes it up and sends it again."""
+        if not item_ids:
+            return set()
+        now = time.time() if now is None else now
+        held: set[int] = set()
+        with self.db.transaction() as tx:
+            for start in range(0, len(item_ids), MAX_CLAIM_LOOKAHEAD):
+                chunk = list(item_ids[start : start + MAX_CLAIM_LOOKAHEAD])
+                marks = ", ".join("?" * len(chunk))
+                rows = tx.all(
+                    f"UPDATE outbox SET claimed_until = ? WHERE claimed_by = ? AND id IN ({marks}) "
+                    "AND delivered_at IS NULL AND failed_reason IS NULL AND claimed_until IS NOT NULL "
+                    "RETURNING id",
+                    (now + OUTBOX_LEASE_SECONDS, worker, *chunk),
+                )
+                held.update(int(row["id"]) for row in rows)
+        return held
+
+    def _settle(self, tx: Transaction, sql: str, params: tuple[Any, ...], worker: str | None) -> bool:
+        """Record an outcome; with ``worker``, only while that worker still holds the lease (a
+        worker whose lease ran out and was taken up by another records nothing: fencing)."""
+        if worker is not None:
+            sql += " AND claimed_by = ? AND delivered_at IS NULL AND failed_reason IS NULL"
+            params = (*params, worker)
+        return tx.execute(sql, params) == 1
+
+    def outbox_delivered(
+        self, item_id: int, response: LoggedMessage | None = None, *, worker: str | None = None
+    ) -> bool:
         now = time.time()
         with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE outbox SET delivered_at = ?, claimed_until = NULL WHERE id = ?", (now, item_id)
+            return self._settle(
+                tx,
+                "UPDATE outbox SET delivered_at = ?, claimed_until = NULL WHERE id = ?",
+                (now, item_id),
+                worker,
             )
 
-    def outbox_retry(self, item_id: int, attempts: int, next_attempt_at: float, reason: str) -> None:
+    def outbox_retry(
+        self, item_id: int, attempts: int, next_attempt_at: float, reason: str, *, worker: str | None = None
+    ) -> bool:
         with self.db.transaction() as tx:
-            tx.execute(
+            return self._settle(
+                tx,
                 "UPDATE outbox SET attempts = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
                 (attempts, next_attempt_at, item_id),
+                worker,
             )
 
-    def outbox_failed(self, item_id: int, reason: str) -> None:
+    def outbox_failed(self, item_id: int, reason: str, *, worker: str | None = None) -> bool:
         with self.db.transaction() as tx:
-            tx.execute(
+            return self._settle(
+                tx,
                 "UPDATE outbox SET failed_reason = ?, claimed_until = NULL WHERE id = ?",
                 (reason[:1000], item_id),
+                worker,
             )
 
     def outbox_pending(self) -> int:

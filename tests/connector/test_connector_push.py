@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from connector.app import create_app
 from connector.config import load_config
-from connector.control.push import PushDelivery
+from connector.control.push_delivery import PushDelivery
 from connector.store import Store
 from sluis.servers import free_port, serve_in_thread
 from tests.connector.dsp_world import (
@@ -336,30 +336,28 @@ def test_receiving_endpoint_refuses_what_it_cannot_verify(
         assert sorted(p.name for p in folder.iterdir()) == ["data.arrows"]
 
 
-def test_a_destination_that_resolves_elsewhere_at_send_time_is_refused_on_connect(tmp_path: Path) -> None:
-    """DNS rebinding: the name passed the address policy when the consumer named it, and now
-    connects to a refused address (here loopback, not allowed by a production policy): the
-    socket's peer is checked and nothing is sent."""
-    from connector.addresses import AddressPolicy
-    from connector.control.push import Outcome, PushDestination, _Spooled
+def test_a_push_connects_to_the_address_that_was_checked_and_checks_it_again(tmp_path: Path) -> None:
+    """DNS rebinding: the name is resolved once, by the address policy, and the connection goes
+    to the address it checked (here a name only the policy's resolver knows); an address the
+    policy refuses is refused on the connected socket too, and nothing is sent."""
+    from connector.addresses import AddressPolicy, PeerRefused
+    from connector.addresses import Destination as Checked
+    from connector.control.push_send import put_file
 
     destination = Destination()
     data = tmp_path / "spooled"
     data.write_bytes(b"granted bytes")
-    spooled = _Spooled(data, hashlib.sha256(b"granted bytes").digest(), len(b"granted bytes"))
+    headers = {"Content-Length": str(len(b"granted bytes")), "Content-Type": "application/octet-stream"}
     with serve_in_thread(destination.app()) as url:
-        strict = PushDelivery(None, None, None, AddressPolicy(), "did:web:provider", lambda *_: None)  # type: ignore[arg-type]
-        refused = strict._send(1, PushDestination(f"{url}/bucket/cohort"), spooled)
-        allowed = PushDelivery(
-            None,
-            None,
-            None,
-            AddressPolicy(allow_loopback=True),
-            "did:web:provider",
-            lambda *_: None,  # type: ignore[arg-type]
-        )
-        sent = allowed._send(2, PushDestination(f"{url}/bucket/cohort"), spooled)
-    assert refused.outcome == Outcome.REFUSED
-    assert "loopback" in refused.reason
-    assert sent.outcome == Outcome.DELIVERED
+        port = int(url.rsplit(":", 1)[1])
+        pinned = AddressPolicy(allow_loopback=True, resolver=lambda _host, _port: ["127.0.0.1"])
+        checked = pinned.check_url(f"http://bucket.storage.invalid:{port}/bucket/cohort")
+        assert put_file(checked, pinned, headers, data, lambda: None) == 201
+        strict = AddressPolicy()
+        # checked when the name was harmless; loopback is refused now (a production policy)
+        rebound = Checked(f"{url}/bucket/cohort", "http", "bucket.storage.invalid", port, ("127.0.0.1",))
+        with pytest.raises(PeerRefused) as refused:
+            put_file(rebound, strict, headers, data, lambda: None)
+    assert "loopback" in str(refused.value)
     assert [body for _, body in destination.received] == [b"granted bytes"]
+
