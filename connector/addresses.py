@@ -51,6 +51,21 @@ _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# IPv6 forms whose last 32 bits are an IPv4 host a translator or the stack may deliver to, beyond
+# the mapped (::ffff:0:0/96) and NAT64 ones: the local-use NAT64 prefix (RFC 8215), IPv4-
+# translated SIIT addresses (::ffff:0:0:0/96, RFC 2765) and deprecated IPv4-compatible ones (::/96).
+_EMBEDDING_LOW_32 = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("::/96"),
+)
+# The only IPv6 range assigned for global unicast; everything else is reserved, deprecated
+# (site-local fec0::/10), documentation (3fff::/20) or special, which ``ipaddress`` does not all
+# mark as non-global (it calls ::7f00:1 and 4000::1 global).
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+_NAT64_PREFIXES = (_NAT64, _EMBEDDING_LOW_32[0])
+# Inside 2000::/3 but not global, and newer than the ``ipaddress`` tables: documentation (RFC 9637).
+_NOT_GLOBAL_UNICAST = (ipaddress.IPv6Network("3fff::/20"),)
 
 
 class AddressRefused(ValueError):
@@ -92,6 +107,8 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]
+    if any(address in network for network in _EMBEDDING_LOW_32) and int(address) > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
 
@@ -131,8 +148,10 @@ class AddressPolicy:
             embedded = _embedded_ipv4(address)
             if address.ipv4_mapped is not None:
                 candidates = [address.ipv4_mapped]  # the same IPv4 host, spelt in IPv6
+            elif embedded is not None and any(address in net for net in _NAT64_PREFIXES):
+                candidates = [embedded]  # DNS64 answers these for IPv4 hosts: the host decides
             elif embedded is not None:
-                candidates.append(embedded)  # a translator or tunnel delivers to that host
+                candidates.insert(0, embedded)  # a translator or tunnel delivers to that host
         for candidate in candidates:
             reason = self._range_refusal(candidate)
             if reason is not None:
@@ -152,8 +171,12 @@ class AddressPolicy:
             return "a multicast address"
         if address.is_link_local:
             return "a link-local address"
-        if not address.is_global:
+        if not address.is_global or address.is_reserved:
             return "not a globally routable address (private, shared, reserved or documentation range)"
+        if isinstance(address, ipaddress.IPv6Address) and (
+            address not in _GLOBAL_UNICAST or any(address in net for net in _NOT_GLOBAL_UNICAST)
+        ):
+            return "not a global unicast address (outside 2000::/3, or a documentation range)"
         return None
 
     def check_ip(self, text: str) -> None:
