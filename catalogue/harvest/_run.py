@@ -7,15 +7,18 @@ one batch at a time, and record origins, cursor and visited page in one ledger t
 local publishing and search never wait for a peer: they wait at most for one batch's write.
 
 Deletions: a tombstone on a page (``adms:status`` deleted) or, after a *complete* listing, a
-dataset the source no longer lists, drops that source's origin; the record is retracted when no
-origin holds it any more. Incomplete runs (a cap, a page loop, an unreadable page or file, an
-interruption) never delete.
+dataset the source no longer lists, drops that source's origin and version; the record shows
+another source's version, or is retracted when no origin holds it any more (:mod:`._versions`).
+Incomplete runs (a cap, a page loop, an unreadable page or file, an interruption) never delete;
+a capped run's listing is carried on by the next run, which sweeps once it is complete. Each
+page is asked for with the validators it had when last read; a 304 stands for what it listed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +45,7 @@ from catalogue.harvest._pages import (
 from catalogue.harvest._trust import Verdict, judge
 from catalogue.harvest._versions import SourceGraphs, source_graph, source_id_of, successor, takes_display
 from catalogue.harvest.config import NodeSettings
-from catalogue.harvest.ledger import Ledger, Origin, Run, Source
+from catalogue.harvest.ledger import Ledger, Origin, PageState, Run, Source
 from catalogue.index import TRUST_LOCAL
 from catalogue.publish import (
     RECORD_TYPES,
@@ -195,15 +198,16 @@ class Harvester:
     def _harvest(self, source: Source, progress: ProgressHook | None, stop: threading.Event) -> Run:
         run = self._start(source)
         began = time.monotonic()
-        first_etag: tuple[str | None, str | None] | None = None
-        pages_this_call = 0
         while run.state is RunState.LISTING:
             if stop.is_set():
                 self._move(run, RunEvent.INTERRUPT)
                 break
             if not run.cursor:
                 complete = run.complete and not run.incremental
-                if complete:
+                untouched = not run.counts.get("pages") and run.counts.get("not_modified")
+                if untouched and run.complete and run.continues is None:
+                    self._move(run, RunEvent.NOT_MODIFIED)  # every page answered 304
+                elif complete:
                     self._move(run, RunEvent.LAST_PAGE_STORED)
                 else:
                     self._move(run, RunEvent.LAST_PAGE_NO_SWEEP)
@@ -222,15 +226,9 @@ class Harvester:
                 run.cursor, run.complete = [], False  # a loop is not carried on by the next run
                 self._move(run, RunEvent.CAP_REACHED)
                 break
-            conditional = (
-                pages_this_call == 0
-                and len(run.cursor) == 1
-                and not run.incremental
-                and run.continues is None
-                and entry.url == source.url
-            )
+            cached = None if source.kind == "dsp" else self.ledger.page_state(source.id, entry.url)
             try:
-                page, fetched_bytes, validators = self._read(source, entry, conditional)
+                page, fetched_bytes, validators = self._read(source, entry, cached)
             except (FetchError, PageError) as error:
                 if entry.role == _FILE:
                     with self.ledger.transaction() as db:
@@ -250,16 +248,15 @@ class Harvester:
                 run.error = f"internal error reading {entry.url}: {type(error).__name__}"
                 self._move(run, RunEvent.PAGE_FAILED)
                 break
-            if page is None:  # 304: nothing changed since the last complete run
-                self._move(run, RunEvent.NOT_MODIFIED)
-                break
-            pages_this_call += 1
-            if pages_this_call == 1:
-                first_etag = validators
+            if page is None:  # 304: the page is as it was when last read
+                self._page_unchanged(source, run, entry, cached)
+                if progress is not None:
+                    progress(run)
+                continue
             run.count("pages")
             run.count("bytes", fetched_bytes)
             try:
-                self._store_page(source, run, entry, page)
+                self._store_page(source, run, entry, page, validators)
             except Exception as error:  # e.g. the store refused a write: report, keep what was stored
                 _log.exception(
                     "harvest: storing a page failed", extra={"source": source.id, "url": entry.url}
@@ -274,11 +271,11 @@ class Harvester:
         if run.state is RunState.SWEEPING:
             self._sweep(source, run)
             self._move(run, RunEvent.SWEPT)
-        return self._finish(source, run, first_etag, pages_this_call)
+        return self._finish(source, run)
 
     def _cap_reached(self, run: Run, began: float) -> str | None:
         limits = self.settings.limits
-        if run.counts.get("pages", 0) >= limits.max_pages:
+        if run.counts.get("pages", 0) + run.counts.get("not_modified", 0) >= limits.max_pages:
             return f"page cap reached ({limits.max_pages} pages); the rest is left for the next run"
         # New work counts, not records seen unchanged: a source larger than the cap still moves on
         # at every run (its unchanged records cost only their page's fetch and parse).
@@ -295,16 +292,18 @@ class Harvester:
         return None
 
     def _read(
-        self, source: Source, entry: _Entry, conditional: bool
+        self, source: Source, entry: _Entry, cached: PageState | None
     ) -> tuple[Page | None, int, tuple[str | None, str | None]]:
+        """The page (None: 304 to the validators it had when last read in full), its size and
+        its validators."""
         limits = self.settings.limits
         if source.kind == "dsp":
             page, size = self._read_dsp(source, entry.url)
             return page, size, (None, None)
-        etag, last_modified, _ = self.ledger.sync_state(source.id) if conditional else (None, None, None)
+        etag, last_modified = (cached.etag, cached.last_modified) if cached else (None, None)
         fetched = self.fetcher.get(entry.url, etag=etag, last_modified=last_modified)
         if fetched.not_modified:
-            if not conditional:
+            if cached is None:
                 raise FetchError("unexpected-304", f"{entry.url} answered 304 to an unconditional request")
             return None, 0, (etag, last_modified)
         if fetched.status != 200:
@@ -345,7 +344,14 @@ class Harvester:
         return read_page(graph, url, source.iri), size
 
     # ---- writing a page ---------------------------------------------------------------------
-    def _store_page(self, source: Source, run: Run, entry: _Entry, page: Page) -> None:
+    def _store_page(
+        self,
+        source: Source,
+        run: Run,
+        entry: _Entry,
+        page: Page,
+        validators: tuple[str | None, str | None],
+    ) -> None:
         now = timestamp(self._clock())
         unique: dict[str, PageRecord] = {}
         for record in page.records:
@@ -353,29 +359,59 @@ class Harvester:
         records = list(unique.values())
         batch = self.settings.limits.batch_size
         for start in range(0, len(records), batch):
-            self._store_batch(source, run, records[start : start + batch], now)
+            self._store_batch(source, run, records[start : start + batch], now, entry.url)
         self._delete(source, run, page.deleted)
+        etag, last_modified = validators
+        # Validators are kept only for pages read in full; an incremental run's URLs change
+        # with its watermark, so its pages are not asked again.
+        keep = (etag or last_modified) and not run.incremental and not page.rejected
+        state = PageState(etag, last_modified, page.next_url, tuple(page.links)) if keep else None
         with self.ledger.transaction() as db:
             for item, reason in page.rejected:
                 self.ledger.reject(db, run, item, reason)
             if page.newest and (run.newest is None or page.newest > run.newest):
                 run.newest = page.newest
-            self.ledger.mark_visited(db, run.id, entry.url)
-            run.cursor.pop(0)
-            follow = [_Entry(_FILE if link.rsplit("/", 1)[-1] else _PAGE, link) for link in page.links]
-            if page.next_url:
-                follow.insert(0, _Entry(entry.role, page.next_url))
-            home = origin_of(source.url)
-            for link in follow:
-                if origin_of(link.url) != home:  # a page may not send us to another host
-                    run.complete = False
-                    self.ledger.reject(
-                        db, run, link.url, "link to another host than the source's; not followed"
-                    )
-            run.cursor[0:0] = [link.encoded() for link in follow if origin_of(link.url) == home]
-            self.ledger.save_run(run, db)
+            self.ledger.put_page_state(db, source.id, entry.url, state)
+            self._follow(db, source, run, entry, page.next_url, page.links)
 
-    def _store_batch(self, source: Source, run: Run, records: Sequence[PageRecord], now: str) -> None:
+    def _page_unchanged(self, source: Source, run: Run, entry: _Entry, cached: PageState | None) -> None:
+        """A 304: what the page listed when last read is seen again; its links are followed."""
+        if cached is None:  # _read only returns no page for a page it had validators for
+            raise HarvestError("illegal-transition", f"{entry.url}: 304 without validators")
+        now = timestamp(self._clock())
+        with self.ledger.transaction() as db:
+            seen = self.ledger.seen_on_page(db, run.id, source.id, entry.url, now)
+            run.count("not_modified")
+            run.count("seen", seen)
+            run.count("unchanged", seen)
+            self._follow(db, source, run, entry, cached.next_url, cached.links)
+
+    def _follow(
+        self,
+        db: sqlite3.Connection,
+        source: Source,
+        run: Run,
+        entry: _Entry,
+        next_url: str | None,
+        links: Sequence[str],
+    ) -> None:
+        """Done with ``entry``: its next page and listed files go to the front of the cursor."""
+        self.ledger.mark_visited(db, run.id, entry.url)
+        run.cursor.pop(0)
+        follow = [_Entry(_FILE if link.rsplit("/", 1)[-1] else _PAGE, link) for link in links]
+        if next_url:
+            follow.insert(0, _Entry(entry.role, next_url))
+        home = origin_of(source.url)
+        for link in follow:
+            if origin_of(link.url) != home:  # a page may not send us to another host
+                run.complete = False
+                self.ledger.reject(db, run, link.url, "link to another host than the source's; not followed")
+        run.cursor[0:0] = [link.encoded() for link in follow if origin_of(link.url) == home]
+        self.ledger.save_run(run, db)
+
+    def _store_batch(
+        self, source: Source, run: Run, records: Sequence[PageRecord], now: str, page_url: str
+    ) -> None:
         known = self.ledger.origins_of_source(source.id, [record.dataset for record in records])
         unchanged: list[str] = []
         candidates: list[tuple[PageRecord, Verdict]] = []
@@ -431,6 +467,7 @@ class Harvester:
             for item, reason in rejected:
                 self.ledger.reject(db, run, item, reason)
             self.ledger.mark_seen(db, run.id, [record.dataset for record in records])
+            self.ledger.note_page(db, source.id, page_url, [record.dataset for record in records])
             run.count("unchanged", len(unchanged))
             run.count("stored", len(prepared))
             run.count("quarantined", len(quarantined))
@@ -585,21 +622,15 @@ class Harvester:
             self._drop(source, run, origin)
         with self.ledger.transaction() as db:
             self.ledger.drop_unseen_quarantine(db, run.id, source.id)
+            self.ledger.drop_unvisited_pages(db, run.id, source.id)
             self.ledger.save_run(run, db)
 
-    def _finish(
-        self, source: Source, run: Run, first: tuple[str | None, str | None] | None, pages: int
-    ) -> Run:
+    def _finish(self, source: Source, run: Run) -> Run:
         if run.state is not RunState.INTERRUPTED:
             run.finished = timestamp(self._clock())
         self.ledger.save_run(run)
         if run.state is RunState.DONE:
-            single = pages == 1 and not run.incremental and run.continues is None
-            single = single and run.counts.get("pages", 0) == 1
-            etag, last_modified = first if (first and single) else (None, None)
-            self.ledger.set_sync_state(
-                source.id, etag=etag, last_modified=last_modified, watermark=run.newest
-            )
+            self.ledger.set_sync_state(source.id, etag=None, last_modified=None, watermark=run.newest)
         ended = run.state in (RunState.DONE, RunState.UNCHANGED, RunState.FAILED)
         if ended or (run.state is RunState.CAPPED and not run.cursor):
             self.ledger.forget_run_scratch(run.id)  # a capped run with a cursor is carried on

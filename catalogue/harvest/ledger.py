@@ -4,7 +4,8 @@ The catalogue store keeps one record per dataset IRI; the ledger keeps the *orig
 per (source, dataset IRI) with the digest of what that source last served, when it was
 harvested and how it was trusted. That pair is a harvested record's identity: the same dataset
 reached through two sources is one record in search with two origins, and it disappears only
-when no origin lists it any more. Runs keep their cursor (the pages still to fetch), the pages
+when no origin lists it any more (each source's version itself is in a named graph of the
+store, :mod:`catalogue.harvest._versions`). Runs keep their cursor (the pages still to fetch), the pages
 already visited and the datasets already seen, so an interrupted run resumes where it stopped
 and a complete listing knows what the source no longer holds.
 """
@@ -73,6 +74,15 @@ CREATE TABLE IF NOT EXISTS origin (
     PRIMARY KEY (source, dataset)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS origin_by_record ON origin(record_id);
+CREATE TABLE IF NOT EXISTS page_state (
+    source TEXT NOT NULL,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    next_url TEXT,
+    links TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (source, url)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
     source TEXT NOT NULL,
     dataset TEXT NOT NULL,
@@ -84,7 +94,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 #: Columns added after the first release of the ledger: (table, column, declaration).
-_ADDED_COLUMNS = (("run", "continues", "INTEGER"),)
+_ADDED_COLUMNS = (
+    ("run", "continues", "INTEGER"),
+    ("origin", "page", "TEXT"),
+    ("quarantine", "page", "TEXT"),
+)
 
 COUNTERS = (
     "pages",
@@ -95,6 +109,7 @@ COUNTERS = (
     "deleted",
     "quarantined",
     "rejected",
+    "not_modified",
 )
 
 
@@ -163,6 +178,16 @@ class Run:
 
 
 @dataclass(frozen=True)
+class PageState:
+    """What a page was when last read in full: its validators and where it led."""
+
+    etag: str | None
+    last_modified: str | None
+    next_url: str | None
+    links: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Origin:
     source: str
     dataset: str
@@ -196,6 +221,7 @@ class Ledger:
             present = {row[1] for row in self._connection.execute(f"PRAGMA table_info({table})")}
             if column not in present:
                 self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        self._connection.execute("CREATE INDEX IF NOT EXISTS origin_by_page ON origin(source, page)")
 
     def _reader(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -443,6 +469,69 @@ class Ledger:
         with self.transaction() as db:
             db.execute("DELETE FROM run_seen WHERE run = ?", (run_id,))
             db.execute("DELETE FROM run_page WHERE run = ?", (run_id,))
+
+    # ---- pages: conditional requests -----------------------------------------------------------
+    def page_state(self, source_id: str, url: str) -> PageState | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT etag, last_modified, next_url, links FROM page_state WHERE source = ? AND url = ?",
+                (source_id, url),
+            )
+            .fetchone()
+        )
+        return None if row is None else PageState(row[0], row[1], row[2], tuple(json.loads(row[3])))
+
+    def put_page_state(
+        self, db: sqlite3.Connection, source_id: str, url: str, state: PageState | None
+    ) -> None:
+        """Keep a page's validators (None: it gave none, so any kept ones are stale)."""
+        if state is None:
+            db.execute("DELETE FROM page_state WHERE source = ? AND url = ?", (source_id, url))
+            return
+        db.execute(
+            "INSERT INTO page_state(source, url, etag, last_modified, next_url, links) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(source, url) DO UPDATE SET etag = excluded.etag, "
+            "last_modified = excluded.last_modified, next_url = excluded.next_url, links = excluded.links",
+            (source_id, url, state.etag, state.last_modified, state.next_url, json.dumps(list(state.links))),
+        )
+
+    def note_page(self, db: sqlite3.Connection, source_id: str, url: str, datasets: Sequence[str]) -> None:
+        """The page a source last listed these datasets on (what a 304 for it stands for)."""
+        for start in range(0, len(datasets), 500):
+            chunk = list(datasets[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for table in ("origin", "quarantine"):
+                db.execute(
+                    f"UPDATE {table} SET page = ? WHERE source = ? AND dataset IN ({marks})",
+                    (url, source_id, *chunk),
+                )
+
+    def seen_on_page(self, db: sqlite3.Connection, run_id: int, source_id: str, url: str, now: str) -> int:
+        """A page answered 304: what it listed last time is seen again (and its harvest time
+        refreshed); the number of those datasets."""
+        db.execute(
+            "INSERT OR IGNORE INTO run_seen(run, dataset) SELECT ?, dataset FROM origin "
+            "WHERE source = ? AND page = ?",
+            (run_id, source_id, url),
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO run_seen(run, dataset) SELECT ?, dataset FROM quarantine "
+            "WHERE source = ? AND page = ?",
+            (run_id, source_id, url),
+        )
+        touched = db.execute(
+            "UPDATE origin SET harvested = ? WHERE source = ? AND page = ?", (now, source_id, url)
+        )
+        return int(touched.rowcount)
+
+    def drop_unvisited_pages(self, db: sqlite3.Connection, run_id: int, source_id: str) -> None:
+        """After a complete listing: pages it did not reach are no longer part of the source."""
+        db.execute(
+            "DELETE FROM page_state WHERE source = ? AND NOT EXISTS "
+            "(SELECT 1 FROM run_page p WHERE p.run = ? AND p.url = page_state.url)",
+            (source_id, run_id),
+        )
 
     # ---- origins and quarantine ---------------------------------------------------------------
     def origins_of_source(self, source_id: str, datasets: Sequence[str]) -> dict[str, Origin]:

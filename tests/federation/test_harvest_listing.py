@@ -4,6 +4,7 @@ after it, passes the node's address policy."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -61,7 +62,11 @@ class PagedSource:
         for dataset in slots[(number - 1) * PER_PAGE : number * PER_PAGE]:
             if dataset not in self.dropped:
                 lines.append(f'<{dataset}> a dcat:Dataset ; dct:title "Dataset {dataset[-1]}"@en .')
-        return Response("\n".join(lines), media_type="text/turtle")
+        body = "\n".join(lines)
+        tag = '"' + hashlib.sha256(body.encode()).hexdigest()[:16] + '"'
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers={"ETag": tag})
+        return Response(body, media_type="text/turtle", headers={"ETag": tag})
 
     def __enter__(self) -> PagedSource:
         self.thread.start()
@@ -132,3 +137,29 @@ def test_a_node_off_loopback_refuses_a_loopback_source_before_any_request(
     assert "loopback" in run.error
     assert "allow_loopback" in run.error
     assert paged.requests == []  # refused on the connected address: nothing was sent
+
+
+def test_each_page_is_asked_for_conditionally_and_a_304_stands_for_what_it_listed(
+    paged: PagedSource, tmp_path: Path
+) -> None:
+    source = Source("paged", paged.url, "dcat")
+    settings = NodeSettings(public_url="http://127.0.0.1:9", sources=(source,))
+    node = open_node(tmp_path / "a")
+    federation = Federation(node.publisher, tmp_path / "a", settings)
+    try:
+        assert federation.harvest("paged").counts["stored"] == PAGES * PER_PAGE
+        again = federation.harvest("paged")
+        assert again.state is RunState.UNCHANGED
+        assert again.counts.get("pages", 0) == 0
+        assert again.counts["not_modified"] == PAGES
+
+        paged.dropped.add("https://data.example.org/dataset/3")  # on page 2
+        changed = federation.harvest("paged")
+        assert changed.state is RunState.DONE
+        assert changed.counts["pages"] == 1
+        assert changed.counts["not_modified"] == PAGES - 1
+        assert changed.counts["deleted"] == 1  # the 304 pages' datasets count as listed
+        assert node.index.count() == PAGES * PER_PAGE - 1
+    finally:
+        federation.close()
+        node.close()
