@@ -6,7 +6,6 @@ DuckDB, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import shutil
 import threading
@@ -199,5 +198,5 @@ def test_the_destination_credential_is_sealed_at_rest_and_erased_when_the_push_e
     assert "authorization_sealed" not in json.loads(ended["details_json"])["push"]
     everything = json.dumps(_rows(provider_url, "SELECT body_json FROM messages"))
     assert SECRET not in everything
-    assert SECRET not in shown and "authorization_sealed" not in shown
-    assert hashlib.sha256(bucket.puts[0][1]).hexdigest()
+    assert SECRET not in shown
+    assert "authorization_sealed" not in shown

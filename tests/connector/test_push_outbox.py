@@ -69,7 +69,8 @@ def _queue(store: Store, peer_id: str, url: str, count: int) -> list[str]:
             id=pid, kind="transfer", role=Role.CONSUMER, state="REQUESTED", version=0,
             counterparty_id=peer_id, counterparty_address=url, consumer_pid=pid,
         )
-        store.create_process(record, outbox=[OutboundMessage(f"{url}/transfers/request", peer_id, {"n": pid})])
+        message = OutboundMessage(f"{url}/transfers/request", peer_id, {"n": pid})
+        store.create_process(record, outbox=[message])
         ids.append(pid)
     return ids
 
@@ -108,7 +109,7 @@ def test_a_peer_holding_every_answer_cannot_starve_the_others(store: Store) -> N
             wait_until(lambda: hostile.running == OUTBOX_SENDERS_PER_PEER, "the hostile peer's senders")
             assert hostile.answered == 0  # still held: the quick peer was served beside it
             hostile.released.set()
-            wait_until(lambda: _delivered(store, held) == len(held), "the hostile peer's messages, once released")
+            wait_until(lambda: _delivered(store, held) == len(held), "the hostile peer's messages")
         finally:
             hostile.released.set()
             outbox.stop()
