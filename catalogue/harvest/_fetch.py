@@ -16,7 +16,9 @@ its connection factory is where that check can sit.
 
 from __future__ import annotations
 
+import contextlib
 import http.client as http_client
+import socket
 import ssl
 import threading
 import time
@@ -201,41 +203,51 @@ class Fetcher:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         for attempt in (1, 2):
             connection, reused = self._take(origin)
+            watchdog = _Watchdog(deadline)
             try:
-                connection.request("GET", target, headers=headers)
-                response = connection.getresponse()
-            except PeerRefused as refused:
-                connection.close()
-                raise FetchError(
-                    "address-refused",
-                    f"{url}: {refused}; node.toml's [node] allow_loopback / allowed_networks decide "
-                    "which internal networks may be harvested",
-                ) from None
-            except (http_client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
-                connection.close()
-                if reused and attempt == 1:
-                    continue  # the peer closed a kept-alive connection: the request never reached it
-                raise FetchError("unreachable", f"{url}: {type(error).__name__}: {error}"[:500]) from None
-            except TimeoutError:
-                connection.close()
-                raise FetchError(
-                    "timeout", f"{url} did not answer within {self.limits.timeout_seconds:g} s"
-                ) from None
-            except (OSError, http_client.HTTPException) as error:
-                connection.close()
-                raise FetchError("unreachable", f"{url}: {type(error).__name__}: {error}"[:500]) from None
-            try:
-                body = self._read(url, response, deadline)
-            except BaseException:
-                connection.close()
-                raise
+                try:
+                    if connection.sock is None:
+                        connection.connect()
+                    watchdog.start(connection.sock)
+                    connection.request("GET", target, headers=headers)
+                    response = connection.getresponse()
+                    body = self._read(url, response, deadline)
+                    if watchdog.fired:  # the shutdown may read as an end of headers or body
+                        raise self._failure(url, TimeoutError(), watchdog)
+                except FetchError:
+                    connection.close()
+                    raise
+                except PeerRefused as refused:
+                    connection.close()
+                    raise FetchError(
+                        "address-refused",
+                        f"{url}: {refused}; node.toml's [node] allow_loopback / allowed_networks "
+                        "decide which internal networks may be harvested",
+                    ) from None
+                except (http_client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                    connection.close()
+                    if reused and attempt == 1 and not watchdog.fired:
+                        continue  # the peer closed a kept-alive connection before our request
+                    raise self._failure(url, error, watchdog) from None
+                except (OSError, http_client.HTTPException) as error:
+                    connection.close()
+                    raise self._failure(url, error, watchdog) from None
+            finally:
+                watchdog.cancel()
             answer = {name.lower(): value for name, value in response.getheaders()}
-            if response.will_close or not response.isclosed():
+            if watchdog.fired or response.will_close or not response.isclosed():
                 connection.close()
             else:
                 self._give_back(origin, connection)
             return response.status, body, answer
         raise FetchError("unreachable", f"{url}: the connection kept closing")
+
+    def _failure(self, url: str, error: BaseException, watchdog: _Watchdog) -> FetchError:
+        if watchdog.fired:
+            return FetchError("deadline", f"{url} did not finish within {self.limits.deadline_seconds:g} s")
+        if isinstance(error, TimeoutError):
+            return FetchError("timeout", f"{url} did not answer within {self.limits.timeout_seconds:g} s")
+        return FetchError("unreachable", f"{url}: {type(error).__name__}: {error}"[:500])
 
     def _read(self, url: str, response: http_client.HTTPResponse, deadline: float) -> bytes:
         limit = self.limits.max_bytes
@@ -243,21 +255,42 @@ class Fetcher:
         if declared and declared.isdigit() and int(declared) > limit:
             raise FetchError("page-too-large", f"{url} announced {declared} bytes; the cap is {limit}")
         body = bytearray()
-        try:
-            while True:
-                chunk = response.read1(_CHUNK_BYTES)  # what arrived, never waiting to fill a buffer
-                if not chunk:
-                    return bytes(body)
-                body.extend(chunk)
-                if len(body) > limit:
-                    raise FetchError("page-too-large", f"{url} sent more than {limit} bytes")
-                if time.monotonic() > deadline:
-                    raise FetchError(
-                        "deadline", f"{url} did not finish within {self.limits.deadline_seconds:g} s"
-                    )
-        except TimeoutError:
-            raise FetchError(
-                "timeout", f"{url} did not answer within {self.limits.timeout_seconds:g} s"
-            ) from None
-        except (OSError, http_client.HTTPException) as error:
-            raise FetchError("unreachable", f"{url}: {type(error).__name__}: {error}"[:500]) from None
+        while True:
+            chunk = response.read1(_CHUNK_BYTES)  # what arrived, never waiting to fill a buffer
+            if not chunk:
+                return bytes(body)
+            body.extend(chunk)
+            if len(body) > limit:
+                raise FetchError("page-too-large", f"{url} sent more than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise FetchError(
+                    "deadline", f"{url} did not finish within {self.limits.deadline_seconds:g} s"
+                )
+
+
+class _Watchdog:
+    """Shuts the socket down when the whole exchange outlasts its deadline: a peer trickling its
+    status line or headers a byte at a time never trips a read timeout, and http.client reads
+    those before any of our code runs. Shutting down wakes the blocked read with an error."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def start(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+
+        def fire() -> None:
+            self.fired = True
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        self._timer = threading.Timer(max(self.deadline - time.monotonic(), 0.0), fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
