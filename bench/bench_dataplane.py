@@ -235,7 +235,7 @@ def measure(rows: int, root: Path, limits: SandboxLimits) -> None:
         for _ in range(ROUNDS):
             for run, times in ((raw(raw_sql), raw_times), (enforced(enforced_sql), enforced_times)):
                 # the data plane opens its next blank DuckDB between reads: not during either run
-                plane.connections.wait_full(5.0)
+                plane.sandboxes.blanks.wait_full(5.0)
                 started = time.perf_counter()
                 table = run()
                 times.append(time.perf_counter() - started)

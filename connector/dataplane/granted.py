@@ -28,7 +28,7 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,6 +250,9 @@ class GrantedFiles:
         self._in_use: dict[str, int] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        # Told the key of every granted file that goes (evicted, changed, rewritten, closed), so
+        # whoever keeps connections open on it (``sandbox_pool``) drops them at once.
+        self.on_drop: Callable[[str], object] | None = None
         if self._owned:  # a temporary folder of ours goes with the process even without close()
             atexit.register(shutil.rmtree, self.root, True)
 
@@ -318,12 +321,18 @@ class GrantedFiles:
             _log.warning("granted file changed after it was written; writing it again", extra={"key": key})
             with self._lock:
                 self._entries.pop(key, None)
+            self._dropped(key)
             shutil.rmtree(entry.granted.path.parent, ignore_errors=True)
             return None
         return entry
 
+    def _dropped(self, key: str) -> None:
+        if self.on_drop is not None:
+            self.on_drop(key)
+
     def _write(self, key: str, asset: AssetData, select: str, columns: tuple[str, ...]) -> _Entry:
         folder = self.root / key
+        self._dropped(key)  # nothing may stay open on a file about to be replaced
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(mode=0o700)
         partial = folder / f".{uuid.uuid4().hex}.partial"
@@ -360,6 +369,7 @@ class GrantedFiles:
                 total -= entry.identity[0]
                 doomed.append(entry)
         for entry in doomed:
+            self._dropped(entry.granted.key)
             shutil.rmtree(entry.granted.path.parent, ignore_errors=True)
 
     def close(self) -> None:
@@ -367,6 +377,7 @@ class GrantedFiles:
             entries = list(self._entries.values())
             self._entries.clear()
         for entry in entries:
+            self._dropped(entry.granted.key)
             shutil.rmtree(entry.granted.path.parent, ignore_errors=True)
         if self._owned:
             shutil.rmtree(self.root, ignore_errors=True)

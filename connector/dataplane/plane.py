@@ -63,7 +63,7 @@ from connector.dataplane.granted import GrantedFiles, check_asset, whole_file
 from connector.dataplane.obligations import Duty, agreed_at, duties_of
 from connector.dataplane.privacy import MICRO, add_noise, count_columns
 from connector.dataplane.read_rules import read_counter, read_rules
-from connector.dataplane.sandbox import BlankConnections, Sandbox, SandboxLimits
+from connector.dataplane.sandbox import Sandbox, SandboxLimits, SandboxPool
 from connector.dataplane.sql_guard import (
     GuardedQuery,
     ParsedQuery,
@@ -275,8 +275,10 @@ class DataPlane:
         self.management_token: str | None = management_token or (config.management.token if config else None)
         self.trusted: TrustedAuthority | None = trusted or (config.trusted_authority if config else None)
         self.limits = limits or DataPlaneLimits()
-        self.connections = BlankConnections(self.limits.sandbox)
+        # Locked DuckDB connections kept per granted file (reused only when provably clean).
+        self.sandboxes = SandboxPool(self.limits.sandbox)
         self.granted_files = GrantedFiles(granted_root, self.limits.granted_cache_bytes)
+        self.granted_files.on_drop = self.sandboxes.discard_file
         # Test-only switch: with it off, a query goes to the engine unchecked, to prove that the
         # sandbox alone keeps every byte the agreement does not grant away from the consumer.
         self.check_sql = True
@@ -344,6 +346,7 @@ class DataPlane:
     def revoke(self, transfer_id: str) -> None:
         """Kill every token of a transfer now (the next read is also denied by the state check)."""
         revoked = self.store.revoke_transfer(transfer_id)
+        self.sandboxes.discard_transfer(transfer_id)
         transfer = self.state.transfer(transfer_id)
         context = ReadContext(transfer_id, "revocation", transfer=transfer)
         self.audit.append({**context.audit_body(), "decision": "revoke", "tokens_revoked": revoked})
@@ -545,7 +548,7 @@ class DataPlane:
                 count()
                 self._track_obligations(agreement, policy, duties, moment)
                 return PreparedRead(context, schema, whole, media_type, decision.decision, resources)
-            sandbox = Sandbox(granted, self.limits.sandbox, self.connections)
+            sandbox = Sandbox(granted, self.limits.sandbox, self.sandboxes, transfer.id)
             resources.callback(sandbox.close)
             try:
                 relation = sandbox.bind(guarded.sql)
@@ -756,8 +759,8 @@ class DataPlane:
         return transfer, self.state.agreement(transfer.agreement_id)
 
     def close(self) -> None:
-        self.connections.close()
         self.granted_files.close()
+        self.sandboxes.close()
         if self._owns_database:
             self.database.close()
 
