@@ -1,15 +1,24 @@
 """Data plane benchmark: the cost of enforcement, and the Arrow stream over loopback.
 
-1. Enforced read vs raw DuckDB on the same Parquet file, at 1 M and 10 M rows (1 M only with
-   --quick), both returning an Arrow table, same thread count: the whole granted view (one
-   column denied), the same as SQL, and a grouped aggregate. The enforced read does everything
-   a real read does except HTTP: token and proof check, contract state, policy decision and
-   data scope, atomic read count, the granted relation (materialised once, on the first read,
-   whose cost is printed separately), the locked-down DuckDB that can open only that file,
-   audit entry. Target: ratio <= 1.15.
-2. Loopback throughput of ``GET /data/{transfer}`` and of a SQL read (Arrow IPC stream) through
-   uvicorn, and of the same two reads over Arrow Flight, received by a separate process.
+One run prints, at 1 M and 10 M rows (1 M only with --quick):
+
+1. The enforced read against raw DuckDB on the same Parquet file, both producing an Arrow
+   table with the same thread count, for the whole granted view (one column denied), the same
+   as SQL, and a grouped aggregate: wall-clock medians, CPU-seconds medians (this process,
+   every thread), and both ratios. The enforced read does everything a real read does except
+   HTTP: token and proof check, contract state, policy decision and data scope, atomic read
+   count, the granted relation (materialised once, on the first read, whose cost is printed
+   separately), the locked-down DuckDB that can open only that file, audit entry.
+   Target: ratio <= 1.15.
+2. Loopback throughput of ``GET /data/{transfer}`` and of a SQL read (Arrow IPC stream)
+   through uvicorn, and of the same two reads over Arrow Flight, each received by a separate
+   process: MB/s (median and best of 3) and the CPU-seconds the server and the client spent
+   per read; raw DuckDB producing the same Arrow data in the same run, for scale.
    Target: >= 500 MB/s.
+3. A summary: each target, met or not, with the figures it rests on.
+
+The machine this runs on may be shared: wall-clock figures taken under load are pessimistic,
+CPU-seconds hold better, and every ratio compares with raw DuckDB measured in the same run.
 
 Run: ``python bench/bench_dataplane.py [--quick]``. Prints figures; asserts nothing.
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -43,6 +54,8 @@ from sluis.servers import free_port, serve_in_thread
 RESEARCH = "https://w3id.org/sluis/purpose/scientific-research"
 ASSET = "urn:sluis:bench:asset"
 ROUNDS = 5
+RATIO_TARGET = 1.15
+STREAM_TARGET_MB_S = 500.0
 
 
 class MemoryState:
@@ -159,7 +172,40 @@ def _median_ms(times: list[float]) -> float:
     return statistics.median(times) * 1000
 
 
-def measure(rows: int, root: Path, limits: SandboxLimits) -> None:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Stream:
+    """One loopback read: MB/s seen by the client, bytes, and CPU-seconds on either side."""
+
+    rate: float
+    received: int
+    server_cpu: float
+    client_cpu: float
+
+
+def measured(read: Callable[[], tuple[float, int]]) -> Stream:
+    """Run one loopback read, with the CPU time this process (the server) and the client
+    process spent on it."""
+    server, client = time.process_time(), _children_cpu()
+    rate, received = read()
+    return Stream(rate, received, time.process_time() - server, _children_cpu() - client)
+
+
+def _stream_line(label: str, runs: list[Stream]) -> Stream:
+    ordered = sorted(runs, key=lambda run: run.rate)
+    median, best = ordered[len(ordered) // 2], ordered[-1]
+    server = statistics.median(run.server_cpu for run in runs)
+    client = statistics.median(run.client_cpu for run in runs)
+    print(f"{label:28s} {median.rate:6.0f} MB/s median, {best.rate:6.0f} best "
+          f"({median.received / 1e6:.0f} MB a read); CPU-s a read: server {server:.3f}, client {client:.3f}")
+    return median
+
+
+def measure(rows: int, root: Path, limits: SandboxLimits, summary: Summary) -> None:
     """Enforced against raw DuckDB on ``rows`` rows, then the stream over loopback."""
     data = root / "data" / "bench"
     data.mkdir(parents=True, exist_ok=True)
@@ -204,20 +250,15 @@ def measure(rows: int, root: Path, limits: SandboxLimits) -> None:
 
     def enforced(sql: str | None) -> Callable[[], pa.Table]:
         """Everything a read does but HTTP: token, proof, state, policy, scope, count, sandbox, audit."""
+        method, suffix = ("GET", "") if sql is None else ("POST", "/query")
+        proof = make_proof(consumer_key, method, address.endpoint + suffix, address.token)  # the job's work
+
         def run() -> pa.Table:
-            method, suffix = ("GET", "") if sql is None else ("POST", "/query")
-            url = address.endpoint + suffix
             read = plane.prepare_read(
-                transfer.id, f"DPoP {address.token}", make_proof(consumer_key, method, url, address.token),
-                method, f"/data/{transfer.id}{suffix}", sql, "application/vnd.apache.arrow.stream",
+                transfer.id, f"DPoP {address.token}", proof, method, f"/data/{transfer.id}{suffix}", sql,
+                "application/vnd.apache.arrow.stream",
             )
-            try:
-                table = pa.Table.from_batches(list(read.batches), read.schema)
-            finally:
-                read.finish()
-                body = read.context.audit_body()
-                plane.audit.append({**body, "decision": "permit", "rows": table.num_rows})
-            return table
+            return pa.Table.from_batches(list(plane.stream_batches(read, "in-process")), read.schema)
         return run
 
     started = time.perf_counter()
@@ -226,50 +267,72 @@ def measure(rows: int, root: Path, limits: SandboxLimits) -> None:
     print(f"first read (materialises the granted relation once): {first_ms:8.1f} ms")
     cases = [
         ("whole granted view", f"SELECT {COLUMNS} FROM data", None),
-        ("same, as SQL", f"SELECT {COLUMNS} FROM data", f"SELECT {COLUMNS} FROM data"),
-        ("grouped aggregate", AGGREGATE_SQL, AGGREGATE_SQL),
+        ("SQL select", f"SELECT {COLUMNS} FROM data", f"SELECT {COLUMNS} FROM data"),
+        ("small aggregate", AGGREGATE_SQL, AGGREGATE_SQL),
     ]
     for label, raw_sql, enforced_sql in cases:
-        raw_times: list[float] = []
-        enforced_times: list[float] = []
+        times: dict[str, list[float]] = {"raw": [], "enforced": [], "raw cpu": [], "enforced cpu": []}
         for _ in range(ROUNDS):
-            for run, times in ((raw(raw_sql), raw_times), (enforced(enforced_sql), enforced_times)):
-                # the data plane opens its next blank DuckDB between reads: not during either run
+            for run, name in ((raw(raw_sql), "raw"), (enforced(enforced_sql), "enforced")):
+                # the data plane opens a blank DuckDB between reads when it needs one: not during either run
                 plane.sandboxes.blanks.wait_full(5.0)
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 table = run()
-                times.append(time.perf_counter() - started)
+                times[name].append(time.perf_counter() - started)
+                times[name + " cpu"].append(time.process_time() - cpu)
                 assert "ssn" not in table.column_names
-        raw_ms, enforced_ms = _median_ms(raw_times), _median_ms(enforced_times)
-        print(f"{label:20s} raw DuckDB {raw_ms:8.1f} ms  enforced {enforced_ms:8.1f} ms  "
-              f"ratio {enforced_ms / raw_ms:6.3f}x  (target <= 1.15x; median of {ROUNDS})")
+        raw_ms, enforced_ms = _median_ms(times["raw"]), _median_ms(times["enforced"])
+        raw_cpu, enforced_cpu = _median_ms(times["raw cpu"]), _median_ms(times["enforced cpu"])
+        print(f"{label:20s} raw DuckDB {raw_ms:7.1f} ms ({raw_cpu:6.1f} ms CPU)  "
+              f"enforced {enforced_ms:7.1f} ms ({enforced_cpu:6.1f} ms CPU)  "
+              f"ratio {enforced_ms / raw_ms:5.2f}x wall, "
+              f"{enforced_cpu / raw_cpu:5.2f}x CPU  (median of {ROUNDS}; target <= 1.15x)")
+        summary.ratios[label] = (enforced_ms / raw_ms, enforced_cpu / raw_cpu)
+    stats = plane.sandboxes.stats
+    print(f"sandbox connections: {stats.opened} opened, {stats.reused} reused, {stats.discarded} closed")
 
     app = FastAPI()
     app.include_router(build_router(plane))
     with serve_in_thread(app, port=port):
-        for label, sql in (("GET whole view", None), ("POST SQL", STREAM_SQL)):
-            rates = [loopback_rate(address.endpoint, address.token, consumer_key, sql) for _ in range(3)]
-            best, median = max(rates), statistics.median(rates)
-            print(f"loopback Arrow stream, {label:15s} {best[0]:6.0f} MB/s best, {median[0]:6.0f} MB/s "
-                  f"median ({best[1] / 1e6:.0f} MB per read; client in its own process; target >= 500 MB/s)")
+        for label, sql in (("HTTP GET whole view", None), ("HTTP POST SQL", STREAM_SQL)):
+            runs = [measured(lambda sql=sql: loopback_rate(address.endpoint, address.token, consumer_key,
+                                                           sql)) for _ in range(3)]
+            summary.streams[label] = _stream_line(label, runs)
     server = DataFlightServer(plane)
     server.serve_in_thread()
     location = f"grpc://127.0.0.1:{server.port}"
-    for label, sql in (("whole view", None), ("SQL", STREAM_SQL)):
-        rates = [flight_rate(location, transfer.id, address.endpoint, address.token, consumer_key, sql)
-                 for _ in range(3)]
-        best, median = max(rates), statistics.median(rates)
-        print(f"Arrow Flight, {label:24s} {best[0]:6.0f} MB/s best, {median[0]:6.0f} MB/s "
-              f"median ({best[1] / 1e6:.0f} MB per read; client in its own process; target >= 500 MB/s)")
+    for label, sql in (("Flight whole view", None), ("Flight SQL", STREAM_SQL)):
+        runs = [measured(lambda sql=sql: flight_rate(location, transfer.id, address.endpoint, address.token,
+                                                     consumer_key, sql)) for _ in range(3)]
+        summary.streams[label] = _stream_line(label, runs)
     server.shutdown()
-    scan = raw(f"SELECT {COLUMNS} FROM data")
-    started = time.perf_counter()
-    scanned = scan()
-    seconds = time.perf_counter() - started
-    rate = scanned.nbytes / seconds / 1e6
-    print(f"for scale: raw DuckDB scan of the same columns into Arrow: {rate:6.0f} MB/s")
+    for label, sql in (("whole view", f"SELECT {COLUMNS} FROM data"), ("SQL", STREAM_SQL)):
+        scan = raw(sql)
+        started, cpu = time.perf_counter(), time.process_time()
+        scanned = scan()
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+        print(f"for scale, raw DuckDB into Arrow ({label}): {scanned.nbytes / seconds / 1e6:6.0f} MB/s, "
+              f"{cpu_seconds:.3f} CPU-s")
     baseline.close()
     plane.close()
+
+
+@dataclass
+class Summary:
+    """The figures each target rests on, for one row count."""
+
+    rows: int
+    ratios: dict[str, tuple[float, float]] = field(default_factory=dict)
+    streams: dict[str, Stream] = field(default_factory=dict)
+
+    def print(self) -> None:
+        print(f"\n-- targets at {self.rows:,} rows")
+        for label, (wall, cpu) in self.ratios.items():
+            verdict = "met" if wall <= RATIO_TARGET else "NOT met"
+            print(f"   enforced/raw {label:20s} {wall:5.2f}x wall ({cpu:5.2f}x CPU): {verdict}")
+        for label, stream in self.streams.items():
+            verdict = "met" if stream.rate >= STREAM_TARGET_MB_S else "NOT met"
+            print(f"   {label:33s} {stream.rate:6.0f} MB/s median: {verdict}")
 
 
 def main() -> None:
@@ -278,9 +341,18 @@ def main() -> None:
     args = parser.parse_args()
     limits = SandboxLimits()
     print(f"{limits.threads} DuckDB threads per read and for raw DuckDB; {os.cpu_count()} cores here")
+    summaries = []
+    started, cpu = time.perf_counter(), time.process_time() + _children_cpu()
     with tempfile.TemporaryDirectory() as folder:
         for rows in (1_000_000,) if args.quick else (1_000_000, 10_000_000):
-            measure(rows, Path(folder), limits)
+            summaries.append(Summary(rows))
+            measure(rows, Path(folder), limits, summaries[-1])
+    for summary in summaries:
+        summary.print()
+    load = os.getloadavg()[0]
+    used = time.process_time() + _children_cpu() - cpu
+    print(f"\nwhole run: {time.perf_counter() - started:.0f} s, {used:.0f} CPU-s; "
+          f"load average {load:.1f} on {os.cpu_count()} cores (figures under load are pessimistic)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """The stored audit log: an append-only, hash-chained, signed table in the connector's database.
 
 Appends are serialised (one exclusive transaction reads the head and inserts the next entry),
-so concurrent reads on several replicas still produce one linear chain. The table is ours
+so concurrent reads on several replicas still produce one linear chain. Appends that arrive
+while another is being written are **group-committed**: the next writer takes every entry
+waiting and seals and inserts them, in arrival order, in one transaction - one commit (one
+``fsync`` on PostgreSQL) for many reads. Each entry is still sealed and signed on its own, so
+the chain is exactly what one-by-one appends would give, and ``append`` returns only once its
+own entry is committed: a read's stream still ends after its entry is in the log. The table is ours
 (``sluis_audit_entries``, migration 2 of :mod:`connector.database.migrations`), next to the
 connector's own tables under the same storage URL and in the same pool.
 """
@@ -10,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -40,6 +47,16 @@ def _row_to_entry(row: Mapping[str, Any]) -> AuditEntry:
     )
 
 
+@dataclass
+class _Pending:
+    """An entry waiting to be written: its body and JSON text, then its sealed entry (or why not)."""
+
+    record: dict[str, Any]
+    text: str
+    entry: AuditEntry | None = None
+    error: BaseException | None = None
+
+
 class AuditLog:
     """Append and read the chain. ``signer_id`` names the key (a DID verification method)."""
 
@@ -47,6 +64,9 @@ class AuditLog:
         self._db = database
         self._key = key
         self._signer_id = signer_id
+        self._waiting: list[_Pending] = []
+        self._waiting_lock = threading.Lock()
+        self._writer = threading.Lock()  # one group commit at a time in this process
         database.ensure_migrated()
 
     def append(self, body: Mapping[str, Any]) -> AuditEntry:
@@ -58,21 +78,49 @@ class AuditLog:
         text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         if len(text.encode()) > MAX_BODY_BYTES:
             raise ValueError(f"audit body larger than {MAX_BODY_BYTES} bytes")
-        with self._db.transaction(exclusive=True) as tx:
-            head = tx.one("SELECT seq, entry_hash FROM sluis_audit_entries ORDER BY seq DESC LIMIT 1")
-            seq, prev = (int(head["seq"]) + 1, str(head["entry_hash"])) if head else (1, GENESIS_HASH)
-            entry = seal(seq, prev, record, self._signer_id, self._key.sign)
-            tx.execute(
-                "INSERT INTO sluis_audit_entries (seq, prev_hash, body_hash, entry_hash, signature, signer,"
-                " body, agreement_id, consumer_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.seq, entry.prev_hash, entry.body_hash, entry.entry_hash, entry.signature,
-                    entry.signer, text, _text_or_none(record.get("agreement_id")),
-                    _text_or_none(record.get("consumer_id")), str(record["at"]),
-                ),
-            )
-        _log.debug("audit entry appended", extra={"seq": entry.seq, "kind": record.get("kind")})
-        return entry
+        pending = _Pending(record, text)
+        with self._waiting_lock:
+            self._waiting.append(pending)
+        with self._writer:
+            if pending.entry is None and pending.error is None:
+                with self._waiting_lock:
+                    group, self._waiting = self._waiting, []
+                self._commit(group)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.entry is not None
+        return pending.entry
+
+    def _commit(self, group: list[_Pending]) -> None:
+        """Seal and insert ``group`` in one exclusive transaction; each waiter learns its entry,
+        or the error that kept the whole group out (nothing of it is written then)."""
+        assert self._key is not None
+        entries: list[AuditEntry] = []
+        try:
+            with self._db.transaction(exclusive=True) as tx:
+                head = tx.one("SELECT seq, entry_hash FROM sluis_audit_entries ORDER BY seq DESC LIMIT 1")
+                seq, prev = (int(head["seq"]) + 1, str(head["entry_hash"])) if head else (1, GENESIS_HASH)
+                for item in group:
+                    entry = seal(seq, prev, item.record, self._signer_id, self._key.sign)
+                    tx.execute(
+                        "INSERT INTO sluis_audit_entries (seq, prev_hash, body_hash, entry_hash, signature,"
+                        " signer, body, agreement_id, consumer_id, recorded_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            entry.seq, entry.prev_hash, entry.body_hash, entry.entry_hash, entry.signature,
+                            entry.signer, item.text, _text_or_none(item.record.get("agreement_id")),
+                            _text_or_none(item.record.get("consumer_id")), str(item.record["at"]),
+                        ),
+                    )
+                    entries.append(entry)
+                    seq, prev = entry.seq + 1, entry.entry_hash
+        except BaseException as error:
+            for item in group:
+                item.error = error
+            raise
+        for item, entry in zip(group, entries, strict=True):
+            item.entry = entry
+        _log.debug("audit entries appended", extra={"count": len(group), "last_seq": entries[-1].seq})
 
     def entries(self, after_seq: int = 0) -> Iterator[AuditEntry]:
         """Every entry with ``seq > after_seq`` in chain order, fetched page by page."""

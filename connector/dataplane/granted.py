@@ -47,6 +47,10 @@ _log = logging.getLogger(__name__)
 SOURCE_CATALOG = "asset_source"
 ASSET_KINDS = frozenset({"parquet", "csv", "duckdb"})
 GRANTED_FILE = "granted.parquet"
+# Granted SELECTs and asset schemas remembered (pure functions of their inputs; few grants).
+_MAX_REMEMBERED = 512
+_SELECTS: OrderedDict[tuple[object, ...], str] = OrderedDict()
+_SELECTS_LOCK = threading.Lock()
 
 
 class RowFilterLike(Protocol):
@@ -150,13 +154,25 @@ def _source_relation(asset: AssetData) -> exp.Expr:
 def granted_select(
     asset: AssetData, columns: Sequence[str], filters: Sequence[RowFilterLike], source_columns: Sequence[str]
 ) -> str:
-    """``SELECT <granted columns> FROM <source> WHERE <row filters>`` (provider SQL only)."""
+    """``SELECT <granted columns> FROM <source> WHERE <row filters>`` (provider SQL only).
+    Remembered by its inputs: every read of a grant asks for the same text."""
+    key = (asset.kind, asset.path, asset.table, tuple(columns), tuple(source_columns),
+           tuple((f.column, f.operator, repr(f.value)) for f in filters))
+    with _SELECTS_LOCK:
+        known = _SELECTS.get(key)
+    if known is not None:
+        return known
     if not columns:
         raise AccessDenied("no_columns", "the agreement grants no column of this asset")
     select = exp.select(*(exp.column(name, quoted=True) for name in columns)).from_(_source_relation(asset))
     for row_filter in filters:
         select = select.where(row_filter_condition(row_filter, source_columns), copy=False)
-    return select.sql("duckdb")
+    text = select.sql("duckdb")
+    with _SELECTS_LOCK:
+        _SELECTS[key] = text
+        while len(_SELECTS) > _MAX_REMEMBERED:
+            _SELECTS.popitem(last=False)
+    return text
 
 
 def check_asset(asset: AssetData, data_root: Path | None) -> AssetData:
@@ -250,6 +266,7 @@ class GrantedFiles:
         self._in_use: dict[str, int] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        self._columns: OrderedDict[tuple[object, ...], tuple[str, ...]] = OrderedDict()
         # Told the key of every granted file that goes (evicted, changed, rewritten, closed), so
         # whoever keeps connections open on it (``sandbox_pool``) drops them at once.
         self.on_drop: Callable[[str], object] | None = None
@@ -258,7 +275,24 @@ class GrantedFiles:
 
     # --- facts about the asset ----------------------------------------------------------------
     def source_columns(self, asset: AssetData) -> list[str]:
-        """The columns the asset's data has (before any restriction); Parquet from its footer."""
+        """The columns the asset's data has (before any restriction); remembered per asset
+        *version* (path, size, modification time, inode), so a changed file is read again."""
+        try:
+            version = (asset.kind, asset.path, asset.table, *_identity(Path(asset.path)))
+        except OSError:
+            raise DataPlaneError("asset_missing", "the asset's data file is missing") from None
+        with self._lock:
+            known = self._columns.get(version)
+        if known is not None:
+            return list(known)
+        columns = self._read_columns(asset)
+        with self._lock:
+            self._columns[version] = tuple(columns)
+            while len(self._columns) > _MAX_REMEMBERED:
+                self._columns.popitem(last=False)
+        return columns
+
+    def _read_columns(self, asset: AssetData) -> list[str]:
         if asset.kind == "parquet":
             try:
                 return list(pq.read_schema(asset.path).names)

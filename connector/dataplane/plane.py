@@ -83,6 +83,8 @@ from connector.dataplane.tokens import (
     verify_access_token,
     verify_proof,
 )
+from connector.dataplane.verified_tokens import VerifiedTokens
+from connector.dataplane.watchdog import Watchdog
 from connector.identity import (
     IdentityError,
     KeyPair,
@@ -277,6 +279,12 @@ class DataPlane:
         self.limits = limits or DataPlaneLimits()
         # Locked DuckDB connections kept per granted file (reused only when provably clean).
         self.sandboxes = SandboxPool(self.limits.sandbox)
+        self.watchdog = Watchdog()
+        # Signature and claims of tokens already seen (time, status and proof: every read).
+        self.verified_tokens = VerifiedTokens(
+            lambda token, moment, grace: verify_access_token(
+                token, self.key.public_key, self.provider_id, self.audience, moment, grace)
+        )
         self.granted_files = GrantedFiles(granted_root, self.limits.granted_cache_bytes)
         self.granted_files.on_drop = self.sandboxes.discard_file
         # Test-only switch: with it off, a query goes to the engine unchecked, to prove that the
@@ -373,9 +381,7 @@ class DataPlane:
                       method: str, path: str, moment: datetime, grace: int = 0,
                       check_status: bool = True) -> AccessClaims:
         token = _bearer(authorization)
-        claims = verify_access_token(
-            token, self.key.public_key, self.provider_id, self.audience, moment, grace
-        )
+        claims = self.verified_tokens.verify(token, moment, grace)
         context.claims = claims
         if claims.transfer_id != context.transfer_id:
             raise InvalidToken("wrong_transfer", "the token was issued for another transfer")
@@ -548,7 +554,7 @@ class DataPlane:
                 count()
                 self._track_obligations(agreement, policy, duties, moment)
                 return PreparedRead(context, schema, whole, media_type, decision.decision, resources)
-            sandbox = Sandbox(granted, self.limits.sandbox, self.sandboxes, transfer.id)
+            sandbox = Sandbox(granted, self.limits.sandbox, self.sandboxes, self.watchdog, transfer.id)
             resources.callback(sandbox.close)
             try:
                 relation = sandbox.bind(guarded.sql)
@@ -761,6 +767,7 @@ class DataPlane:
     def close(self) -> None:
         self.granted_files.close()
         self.sandboxes.close()
+        self.watchdog.close()
         if self._owns_database:
             self.database.close()
 

@@ -27,6 +27,7 @@ from connector.dataplane.connections import BlankConnections, SandboxLimits, bla
 from connector.dataplane.errors import BadQuery, ResultTooLarge
 from connector.dataplane.granted import GrantedFile
 from connector.dataplane.sandbox_pool import SandboxPool
+from connector.dataplane.watchdog import Watchdog
 
 __all__ = ["BlankConnections", "Sandbox", "SandboxLimits", "SandboxPool", "blank_connection"]
 
@@ -39,7 +40,7 @@ _UNFINISHED = "no query finished"
 class Sandbox:
     """A locked-down connection for one read. Use as a context manager; it gives itself back."""
 
-    def __init__(self, granted: GrantedFile, limits: SandboxLimits, pool: SandboxPool,
+    def __init__(self, granted: GrantedFile, limits: SandboxLimits, pool: SandboxPool, watchdog: Watchdog,
                  transfer_id: str | None = None) -> None:
         self.granted = granted
         self.limits = limits
@@ -50,23 +51,16 @@ class Sandbox:
         self._unclean: str | None = _UNFINISHED
         self._closed = False
         self._guard = threading.Lock()  # the watchdog never interrupts a connection given back
-        self._timer: threading.Timer | None = None
         self.interrupted = False
-        self._start_watchdog()
+        self._alarm = watchdog.arm(limits.timeout_seconds, self._time_out)
 
-    def _start_watchdog(self) -> None:
-        def fire() -> None:
-            with self._guard:
-                if self._closed:
-                    return
-                self.interrupted = True
-                _log.warning("read interrupted by the watchdog",
-                             extra={"timeout": self.limits.timeout_seconds})
-                self._connection.interrupt()
-
-        self._timer = threading.Timer(self.limits.timeout_seconds, fire)
-        self._timer.daemon = True
-        self._timer.start()
+    def _time_out(self) -> None:
+        with self._guard:
+            if self._closed:
+                return
+            self.interrupted = True
+            _log.warning("read interrupted by the watchdog", extra={"timeout": self.limits.timeout_seconds})
+            self._connection.interrupt()
 
     def bind(self, sql: str) -> duckdb.DuckDBPyRelation:
         """Parse and bind the query (no data is read yet): its result types are known after this."""
@@ -133,8 +127,7 @@ class Sandbox:
             if self._closed:
                 return
             self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
+        self._alarm.cancel()
         unclean = "interrupted" if self.interrupted else self._unclean
         self._pool.give_back(self.granted, self._connection, unclean)
 

@@ -11,6 +11,7 @@ connection; his clean reads do reuse connections, so the test is not vacuous.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import duckdb
@@ -21,8 +22,11 @@ import pytest
 
 from connector.dataplane import make_proof
 from connector.dataplane.connections import SandboxLimits, blank_connection
+from connector.dataplane.errors import ResultTooLarge
 from connector.dataplane.granted import GrantedFile
+from connector.dataplane.sandbox import Sandbox
 from connector.dataplane.sandbox_pool import SandboxPool, _leftover
+from connector.dataplane.watchdog import Watchdog
 
 from .conftest import DataSpace, research_permission
 
@@ -179,3 +183,35 @@ def test_a_connection_left_in_a_transaction_is_not_reused(tmp_path: Path) -> Non
         assert _leftover(connection) == "open transaction"
     finally:
         connection.close()
+
+
+def test_a_read_stopped_by_the_watchdog_does_not_give_its_connection_back(tmp_path: Path) -> None:
+    path = tmp_path / "granted.parquet"
+    pq.write_table(pa.table({"x": list(range(2000))}), path)
+    granted = GrantedFile(path, ("x",), "key")
+    limits = SandboxLimits(timeout_seconds=0.2)
+    pool, watchdog = SandboxPool(limits), Watchdog()
+    try:
+        with Sandbox(granted, limits, pool, watchdog) as sandbox:
+            relation = sandbox.bind("SELECT sum(a.x * b.x * c.x) AS s FROM data AS a, data AS b, data AS c")
+            with pytest.raises(ResultTooLarge):
+                list(sandbox.batches(sandbox.stream(relation)))
+        assert pool.idle_count() == 0
+        assert pool.stats.reasons == {"interrupted": 1}
+    finally:
+        pool.close()
+        watchdog.close()
+
+
+def test_a_cancelled_alarm_never_fires() -> None:
+    watchdog = Watchdog()
+    fired: list[str] = []
+    last = threading.Event()
+    try:
+        watchdog.arm(0.01, lambda: fired.append("cancelled")).cancel()
+        watchdog.arm(0.02, lambda: fired.append("armed"))
+        watchdog.arm(0.03, last.set)
+        assert last.wait(30)
+        assert fired == ["armed"]  # alarms fire in deadline order, so the first had its turn
+    finally:
+        watchdog.close()
