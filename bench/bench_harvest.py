@@ -34,7 +34,7 @@ from bench_catalogue import record_turtle, synthetic_record  # noqa: E402
 
 from catalogue.api import open_node  # noqa: E402
 from catalogue.harvest import Federation, HarvestLimits, NodeSettings, Source  # noqa: E402
-from catalogue.publish import BulkItem  # noqa: E402
+from catalogue.pipeline import Document, IngestMode  # noqa: E402
 from catalogue.signing import load_node_key  # noqa: E402
 from connector.identity import did_web_for  # noqa: E402
 
@@ -51,14 +51,14 @@ def free_port() -> int:
 def fill(node_dir: Path, count: int) -> None:
     rng = random.Random(11)
     node = open_node(node_dir)
-    items = (
-        BulkItem(str(n), record_turtle(synthetic_record(n, rng)).encode(), "text/turtle")
+    documents = (
+        Document(str(n), record_turtle(synthetic_record(n, rng)).encode(), "text/turtle")
         for n in range(count)
     )
     started = time.perf_counter()
-    results = node.publisher.publish_many(items, owner=None, batch_size=500)
+    results = node.pipeline.ingest(documents, mode=IngestMode.STRICT)
     node.close()
-    failed = sum(1 for result in results if result.error is not None)
+    failed = sum(1 for result in results if result.error is not None or any(r.error for r in result.records))
     print(
         f"node B filled: {count - failed:,} records in {time.perf_counter() - started:.1f} s "
         f"({failed} rejected)"

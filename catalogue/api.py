@@ -46,6 +46,7 @@ from catalogue.config import (
 )
 from catalogue.harvest.routes import install_federation
 from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery, accepted_languages, label_facets
+from catalogue.pipeline import IngestPipeline
 from catalogue.openapi import describe_catalogue
 from catalogue.operations import harvest_collector
 from catalogue.pages import install_catalogue_pages
@@ -148,12 +149,14 @@ class CatalogueNode:
     publisher: CataloguePublisher
     sparql: SparqlRunner | RemoteSparqlRunner
     key_for: KeyLookup
+    pipeline: IngestPipeline
 
     @property
     def signer(self) -> RecordSigner:
         return self.publisher.signer
 
     def close(self) -> None:
+        self.pipeline.close()
         self.sparql.close()
         self.index.close()
         self.tokens.close()
@@ -209,7 +212,8 @@ def open_node(
         max_bytes=settings.max_body_bytes,
     )
     sparql = open_sparql(store, data_dir / SNAPSHOTS_DIR, settings)
-    return CatalogueNode(settings, store, index, tokens, publisher, sparql, trusted)
+    pipeline = IngestPipeline(publisher)
+    return CatalogueNode(settings, store, index, tokens, publisher, sparql, trusted, pipeline)
 
 
 # ---- content negotiation ------------------------------------------------------------------------
@@ -447,7 +451,7 @@ def create_catalogue_app(
         chosen = catalogue.tokens.strict_for(_bearer(request))  # the token's mode, else the node's
         strict = settings.strict_publishing if chosen is None else chosen
         results = await run(
-            lambda: catalogue.publisher.publish_document(body, media_type, owner=owner, strict=strict)
+            lambda: catalogue.pipeline.publish_document(body, media_type, owner=owner, strict=strict)
         )
         if len(results) == 1:
             outcome = results[0].outcome()

@@ -35,19 +35,20 @@ from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
-from catalogue.index import TRUST_UNTRUSTED, IndexRow, flatten_record
+from catalogue.index import IndexRow, flatten_record
 from catalogue.normalise import Repair, normalise, repairs_graph, term_text
-from catalogue.quality import minimum_elements
+from catalogue.quality import assess, minimum_elements
 from catalogue.search_backend import SearchBackend
 from catalogue.signing import (
     KeyLookup,
     RecordSigner,
+    canonical_statements,
     ntriples_lines,
     take_publisher_proofs,
-    verify_publisher_proofs,
+    verify_publisher_statements,
 )
 from catalogue.store import LOCAL_SOURCE, RecordStore, RecordVersion
-from catalogue.validation import explain
+from catalogue.validation import explain, validate_records
 from connector.identity import ProofError
 from vocab.errors import DocumentTooLargeError, RdfSyntaxError, StatementRefusedError, VocabError
 from vocab.namespaces import DCAT, DCT, RDF
@@ -91,7 +92,7 @@ class Assessment(Protocol):
 
 
 Validator = Callable[[Graph], ValidationReport]
-BulkValidator = Callable[[Sequence[Graph]], Sequence[ValidationReport]]
+BulkValidator = Callable[[Sequence[Graph]], Iterable[ValidationReport]]
 
 
 class Assessor(Protocol):
@@ -130,6 +131,10 @@ class PublishError(Exception):
         self.errors = list(errors)
         self.extra = dict(extra or {})
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields when it crosses a process boundary (ingest workers).
+        return (PublishError, (self.status, self.code, self.title, self.detail, self.errors, self.extra))
+
 
 def timestamp(moment: datetime) -> str:
     """The one string form of times in the index (sortable, fixed width, UTC)."""
@@ -139,6 +144,55 @@ def timestamp(moment: datetime) -> str:
 def record_id_for(dataset: str) -> str:
     """A stable id for a dataset IRI: publishing the same IRI twice is detected, not duplicated."""
     return hashlib.sha256(dataset.encode("utf-8")).hexdigest()[:24]
+
+
+def parse_document(data: bytes, media_type: str, *, base: str, max_bytes: int) -> Graph:
+    """Step 1: the size-limited parse; every failure a :class:`PublishError` (400, 413, 415)."""
+    try:
+        if normalize_media_type(media_type) == TURTLE:
+            fast = parse_turtle_fast(data, base, max_bytes, MAX_RECORD_STATEMENTS)
+            if fast is not None:
+                return fast
+        return parse_rdf(
+            data,
+            media_type,
+            base,
+            max_bytes,
+            max_statements=MAX_RECORD_STATEMENTS,
+        )
+    except DocumentTooLargeError as error:
+        raise PublishError(
+            413,
+            error.code,
+            "Document too large",
+            str(error),
+            [("body", str(error))],
+            {"limit": error.limit},
+        ) from None
+    except StatementRefusedError as error:
+        status = 413 if error.code == "literal-too-long" else 400
+        raise PublishError(
+            status, error.code, "Statement refused", str(error), [(error.field, error.reason)]
+        ) from None
+    except RdfSyntaxError as error:
+        where = ""
+        if error.line is not None:
+            where = (
+                f"line {error.line}" + (f", column {error.column}" if error.column is not None else "") + ": "
+            )
+        raise PublishError(
+            400,
+            error.code,
+            "Malformed RDF",
+            str(error),
+            [("body", f"{where}{error.reason}")],
+            {"line": error.line, "column": error.column},
+        ) from None
+    except VocabError as error:
+        status = 415 if error.code == "unsupported-media-type" else 400
+        raise PublishError(
+            status, error.code, "Unreadable document", str(error), [("body", str(error))]
+        ) from None
 
 
 def find_record_subjects(graph: Graph) -> list[Node]:
@@ -252,7 +306,12 @@ def extract_record(graph: Graph, subject: Node, by_subject: StatementsBySubject 
     return record
 
 
-def _check_iris(graph: Graph) -> None:
+def iri_problem(graph: Graph) -> PublishError | None:
+    """The 400 for the first IRI that is not absolute or holds forbidden characters, if any.
+
+    Returned, not raised: an ingest worker finds it, the node raises it in the order a publish
+    checks things (after the 404/409 of the record's identity).
+    """
     checked: set[URIRef] = set()
     for triple in graph:
         for term in triple:
@@ -260,13 +319,137 @@ def _check_iris(graph: Graph) -> None:
                 checked.add(term)
                 text = str(term)
                 if len(text) > MAX_IRI_CHARS or not _IRI_FORBIDDEN.isdisjoint(text) or ":" not in text:
-                    raise PublishError(
+                    return PublishError(
                         400,
                         "invalid-iri",
                         "Invalid IRI",
                         f"{text[:200]!r} is not an absolute IRI",
                         [("body", f"IRI {text[:200]!r} is not absolute or holds forbidden characters")],
                     )
+    return None
+
+
+def name_record(record: Graph, subject: Node, *, source: str, dataset_base: str) -> tuple[str, URIRef, Graph]:
+    """A new record's id and dataset IRI (a blank-node dataset is given one), and its graph.
+
+    Published here, a blank-node dataset gets a fresh IRI under the node's datasets; harvested,
+    it is named from its source and its own statements, so the same description keeps the same
+    IRI on every harvest.
+    """
+    if isinstance(subject, BNode):
+        if source == LOCAL_SOURCE:
+            new_id = uuid.uuid4().hex[:24]
+            dataset = URIRef(f"{dataset_base}/{new_id}")
+            return new_id, dataset, _rename(record, subject, dataset)
+        digest = hashlib.sha256("\n".join(sorted(_shape_of(record, subject))).encode("utf-8")).hexdigest()
+        minted = URIRef(f"{dataset_base}/{record_id_for(source + chr(10) + digest)}")
+        record = _rename(record, subject, minted)
+        subject = minted
+    return record_id_for(str(subject)), URIRef(str(subject)), record
+
+
+def take_proofs(record: Graph, dataset: URIRef) -> tuple[list[dict[str, Any]], ProofError | None]:
+    """The publisher's proofs, removed from the record, or the reason they cannot be read."""
+    try:
+        return take_publisher_proofs(record, dataset), None
+    except ProofError as error:
+        return [], error
+
+
+@dataclass(frozen=True)
+class WorkedRecord:
+    """Everything about a record that needs neither the store nor the node's key.
+
+    Computed once per record, in the node's process or an ingest worker (plain data: it
+    crosses process boundaries as strings and rows, never as an rdflib graph);
+    :meth:`CataloguePublisher.settle` finishes it.
+    """
+
+    record_id: str
+    dataset: str
+    statements: tuple[str, ...]
+    """The canonical statements (sorted N-Triples, blank nodes labelled canonically): what the
+    publisher's proof and the node's proof sign, computed once."""
+    content: str
+    publishers: tuple[str, ...]
+    named_publishers: tuple[str, ...]
+    proofs: tuple[dict[str, Any], ...]
+    proof_error: ProofError | None
+    report: ValidationReport
+    repairs: tuple[Repair, ...]
+    quality: dict[str, Any]
+    dqv: str
+    row: IndexRow
+    linked: tuple[str, ...] = ()
+    """Other records this one links to (``dcat:inSeries``…) without describing them: when the
+    store holds one, validation needs it as context."""
+    unsigned_quality: dict[str, Any] | None = None
+    """The quality (and DQV) as if the publisher proofs were absent, used when they fail."""
+    unsigned_dqv: str | None = None
+
+
+def linked_records(record: Graph) -> tuple[str, ...]:
+    """IRIs the record links to as other records and does not describe (validation context)."""
+    found: set[str] = set()
+    for predicate in _LINKS_TO_RECORDS:
+        for target in record.objects(None, predicate):
+            if isinstance(target, URIRef) and (target, RDF.type, None) not in record:
+                found.add(str(target))
+    return tuple(sorted(found))
+
+
+def work_record(
+    record: Graph,
+    dataset: URIRef,
+    record_id: str,
+    *,
+    report: ValidationReport,
+    repairs: Sequence[Repair],
+    proofs: Sequence[dict[str, Any]],
+    proof_error: ProofError | None,
+    assess: Assessor,
+    publisher_verified: bool,
+    with_dqv: bool,
+) -> WorkedRecord:
+    """Score, canonicalise and flatten one validated record (publisher proofs already taken)."""
+    publishers = list(record.objects(dataset, DCT.publisher))
+
+    def scored(signed: bool) -> tuple[dict[str, Any], str]:
+        assessment = assess(record, dataset, report, signed=signed, publisher_verified=publisher_verified)
+        quality = dict(assessment.to_json())
+        quality["conformance"] = conformance_json(report)
+        ehds = minimum_elements(record, dataset)
+        if ehds is not None:
+            quality["ehds_minimum"] = ehds
+        if repairs:
+            quality["repairs"] = len(repairs)
+        dqv = ""
+        if with_dqv:  # the bulk paths leave the DQV statements to be made when the record is read
+            provenance = repairs_graph(dataset, [repair.to_json() for repair in repairs])
+            dqv = "\n".join(ntriples_lines(assessment.to_dqv(dataset) + provenance))
+        return quality, dqv
+
+    quality, dqv = scored(bool(proofs))
+    unsigned_quality, unsigned_dqv = scored(False) if proofs else (None, None)
+    row = flatten_record(record, dataset, record_id=record_id, record_modified="", version=0, quality=quality)
+    return WorkedRecord(
+        record_id=record_id,
+        dataset=str(dataset),
+        statements=tuple(canonical_statements(record)),
+        content="\n".join(ntriples_lines(record)),
+        publishers=tuple(str(value) for value in publishers),
+        named_publishers=tuple(str(value) for value in publishers if isinstance(value, URIRef)),
+        proofs=tuple(dict(proof) for proof in proofs),
+        proof_error=proof_error,
+        report=report,
+        repairs=tuple(repairs),
+        quality=quality,
+        dqv=dqv,
+        row=row,
+        linked=linked_records(record),
+        unsigned_quality=unsigned_quality,
+        unsigned_dqv=unsigned_dqv,
+    )
 
 
 def _rename(graph: Graph, old: Node, new: URIRef) -> Graph:
@@ -312,7 +495,6 @@ class PreparedRecord:
 
     record_id: str
     dataset: URIRef
-    graph: Graph
     version: RecordVersion
     row: IndexRow
     report: ValidationReport
@@ -345,20 +527,6 @@ class PublishOutcome:
         }
 
 
-@dataclass(frozen=True)
-class BulkItem:
-    name: str
-    data: bytes
-    media_type: str
-
-
-@dataclass(frozen=True)
-class BulkResult:
-    name: str
-    outcome: PublishOutcome | None = None
-    error: PublishError | None = None
-
-
 class IngestStatus(StrEnum):
     """What became of one record of an ingested document."""
 
@@ -372,8 +540,9 @@ class IngestStatus(StrEnum):
     """Not stored: strict mode and violations, or an error (``error`` says which)."""
 
 
-TrustCheck = Callable[[Graph, URIRef], "str | None"]
-"""Called with a record and its dataset IRI; a returned string quarantines it with that reason."""
+TrustCheck = Callable[[str, Sequence[str]], "str | None"]
+"""Called with a record's dataset IRI and canonical statements (what proofs sign); a returned
+string quarantines it with that reason."""
 
 
 @dataclass(frozen=True)
@@ -391,6 +560,8 @@ class RecordResult:
     quality: Mapping[str, Any] = field(default_factory=dict)
     reason: str | None = None
     error: PublishError | None = None
+    name: str = ""
+    """Which document (and, for a dump, which dataset of it): ``file`` or ``file#dataset``."""
 
     def outcome(self) -> PublishOutcome:
         """The answer of a single-record publish, as :meth:`CataloguePublisher.publish` gives it."""
@@ -437,7 +608,7 @@ def conformance_json(report: ValidationReport) -> dict[str, Any]:
     }
 
 
-def _repairs_in(record: Graph, repairs: Sequence[Repair]) -> tuple[Repair, ...]:
+def repairs_in(record: Graph, repairs: Sequence[Repair]) -> tuple[Repair, ...]:
     """The repairs about statements of this record (a dump's repairs are shared out per record)."""
     names = _node_names(record)
     return tuple(repair for repair in repairs if repair.subject in names)
@@ -484,6 +655,29 @@ class CataloguePublisher:
             # beside start-up, rather than in the first request that reads or writes a record.
             threading.Thread(target=self._warm_up, name="catalogue-warm-up", daemon=True).start()
 
+    @property
+    def dataset_base(self) -> str:
+        """The IRI under which the node names datasets (``…/catalogue/datasets``)."""
+        return self._dataset_base
+
+    @property
+    def node_base(self) -> str:
+        """The node's public URL: skolem IRIs of blank nodes hang off it."""
+        return self._node_base
+
+    @property
+    def validate_many(self) -> BulkValidator:
+        return self._validate_many
+
+    @property
+    def assess(self) -> Assessor:
+        return self._assess
+
+    @property
+    def uses_default_checks(self) -> bool:
+        """Validation and scoring are the catalogue's own, which ingest workers can run."""
+        return self._validate_many is validate_records and self._assess is assess
+
     def _warm_up(self) -> None:
         try:
             self._validate(Graph())
@@ -493,55 +687,7 @@ class CataloguePublisher:
 
     # ---- steps 1-4 -------------------------------------------------------------------------
     def parse(self, data: bytes, media_type: str) -> Graph:
-        try:
-            if normalize_media_type(media_type) == TURTLE:
-                fast = parse_turtle_fast(
-                    data, self._dataset_base + "/", self.max_bytes, MAX_RECORD_STATEMENTS
-                )
-                if fast is not None:
-                    return fast
-            return parse_rdf(
-                data,
-                media_type,
-                self._dataset_base + "/",
-                self.max_bytes,
-                max_statements=MAX_RECORD_STATEMENTS,
-            )
-        except DocumentTooLargeError as error:
-            raise PublishError(
-                413,
-                error.code,
-                "Document too large",
-                str(error),
-                [("body", str(error))],
-                {"limit": error.limit},
-            ) from None
-        except StatementRefusedError as error:
-            status = 413 if error.code == "literal-too-long" else 400
-            raise PublishError(
-                status, error.code, "Statement refused", str(error), [(error.field, error.reason)]
-            ) from None
-        except RdfSyntaxError as error:
-            where = ""
-            if error.line is not None:
-                where = (
-                    f"line {error.line}"
-                    + (f", column {error.column}" if error.column is not None else "")
-                    + ": "
-                )
-            raise PublishError(
-                400,
-                error.code,
-                "Malformed RDF",
-                str(error),
-                [("body", f"{where}{error.reason}")],
-                {"line": error.line, "column": error.column},
-            ) from None
-        except VocabError as error:
-            status = 415 if error.code == "unsupported-media-type" else 400
-            raise PublishError(
-                status, error.code, "Unreadable document", str(error), [("body", str(error))]
-            ) from None
+        return parse_document(data, media_type, base=self._dataset_base + "/", max_bytes=self.max_bytes)
 
     def _locate(
         self,
@@ -579,43 +725,32 @@ class CataloguePublisher:
                     [("body", f"dataset IRI must stay {existing.dataset}")],
                 )
             return record_id, URIRef(str(subject)), record, existing
-        if source != LOCAL_SOURCE:
-            # A harvested record: one record per dataset IRI (the harvest ledger keeps every
-            # origin), and ingesting it again makes a new version instead of a 409. A blank-node
-            # dataset is named from its source and its own statements, so the same description
-            # keeps the same IRI.
-            if isinstance(subject, BNode):
-                digest = hashlib.sha256(
-                    "\n".join(sorted(_shape_of(record, subject))).encode("utf-8")
-                ).hexdigest()
-                minted = URIRef(f"{self._dataset_base}/{record_id_for(source + chr(10) + digest)}")
-                record = _rename(record, subject, minted)
-                subject = minted
-            new_id = record_id_for(str(subject))
-            current = self.store.current(new_id)
-            return new_id, URIRef(str(subject)), record, current
-        if isinstance(subject, BNode):
-            new_id = uuid.uuid4().hex[:24]
-            dataset = URIRef(f"{self._dataset_base}/{new_id}")
-            return new_id, dataset, _rename(record, subject, dataset), None
-        new_id = record_id_for(str(subject))
-        existing = self.store.current(new_id)
-        if existing is not None and not existing.deleted:
+        new_id, dataset, record = name_record(record, subject, source=source, dataset_base=self._dataset_base)
+        return new_id, dataset, record, self.existing_for(new_id, dataset, source=source)
+
+    def existing_for(self, record_id: str, dataset: URIRef, *, source: str) -> RecordVersion | None:
+        """The stored version a new record would follow; a 409 when a local one is current.
+
+        A harvested record (``source`` not local) is one record per dataset IRI (the harvest
+        ledger keeps every origin), and ingesting it again makes a new version instead of a 409.
+        """
+        existing = self.store.current(record_id)
+        if source == LOCAL_SOURCE and existing is not None and not existing.deleted:
             raise PublishError(
                 409,
                 "already-published",
                 "Dataset already published",
-                f"{subject} is already published as record {new_id}; "
-                f"PUT /catalogue/datasets/{new_id} replaces it",
-                [("body", f"dataset {subject} exists as record {new_id}")],
-                {"id": new_id},
+                f"{dataset} is already published as record {record_id}; "
+                f"PUT /catalogue/datasets/{record_id} replaces it",
+                [("body", f"dataset {dataset} exists as record {record_id}")],
+                {"id": record_id},
             )
-        return new_id, URIRef(str(subject)), record, existing
+        return existing
 
     @staticmethod
-    def _authorise(record: Graph, dataset: URIRef, owner: str | None, existing: RecordVersion | None) -> str:
-        publishers = list(record.objects(dataset, DCT.publisher))
-        named = [str(value) for value in publishers if isinstance(value, URIRef)]
+    def _authorise(worked: WorkedRecord, owner: str | None, existing: RecordVersion | None) -> str:
+        publishers = worked.publishers
+        named = list(worked.named_publishers)
         if owner is None:
             return named[0] if named else (existing.owner if existing else LOCAL_SOURCE)
         if existing is not None and existing.owner != owner:
@@ -718,12 +853,55 @@ class CataloguePublisher:
         if repairs is None:
             record = _copy(record)  # the caller's graph stays as it was sent
             repairs = normalise(record, owner=owner, skolem_base=self._node_base)
-        _check_iris(record)
-        owner_iri = self._authorise(record, dataset, owner, existing)
+        iri_error = iri_problem(record)
+        if iri_error is not None:
+            raise iri_error
+        proofs, proof_error = take_proofs(record, dataset)
+        if report is None:
+            report = self._validate_in_context([record])[0]
+        worked = work_record(
+            record,
+            dataset,
+            new_id,
+            report=report,
+            repairs=repairs,
+            proofs=proofs,
+            proof_error=proof_error,
+            assess=self._assess,
+            publisher_verified=owner is not None,
+            with_dqv=with_dqv,
+        )
+        return self.settle(
+            worked, owner=owner, existing=existing, lenient=lenient, trust=trust, source=source
+        )
+
+    def settle(
+        self,
+        worked: WorkedRecord,
+        *,
+        owner: str | None,
+        existing: RecordVersion | None,
+        lenient: bool,
+        trust: TrustCheck | None,
+        source: str,
+    ) -> PreparedRecord:
+        """The steps of a publish that need the node: authorisation, proofs, verdict, signature.
+
+        ``worked`` is what :func:`work_record` computed (anywhere: in this process or an ingest
+        worker); ``existing`` the stored version it follows. Raises :class:`PublishError` for a
+        record that cannot be published; writes nothing.
+        """
+        dataset = URIRef(worked.dataset)
+        owner_iri = self._authorise(worked, owner, existing)
         quarantine: str | None = None
+        publisher_proofs = list(worked.proofs)
         try:
-            publisher_proofs = take_publisher_proofs(record, dataset)
-            verify_publisher_proofs(record, str(dataset), publisher_proofs, self._key_for)
+            if worked.proof_error is not None:
+                raise worked.proof_error
+            if publisher_proofs:
+                verify_publisher_statements(
+                    worked.statements, worked.dataset, publisher_proofs, self._key_for
+                )
         except ProofError as error:
             if not lenient:
                 raise PublishError(
@@ -734,59 +912,46 @@ class CataloguePublisher:
                     [("sluis:recordProof", error.message)],
                 ) from None
             quarantine = f"publisher proof does not verify: {error.message}"
+            if publisher_proofs:
+                # Scored as unsigned: the proof it carried does not hold.
+                worked = replace(
+                    worked,
+                    proofs=(),
+                    quality=worked.unsigned_quality or worked.quality,
+                    dqv=worked.unsigned_dqv if worked.unsigned_dqv is not None else worked.dqv,
+                )
             publisher_proofs = []
-        if report is None:
-            report = self._validate_in_context([record])[0]
+        report = worked.report
         if report.violations and not lenient:
             raise violations_error(report)
         if quarantine is None and trust is not None:
-            quarantine = trust(record, dataset)
-        assessment = self._assess(
-            record, dataset, report, signed=bool(publisher_proofs), publisher_verified=owner is not None
-        )
-        quality = dict(assessment.to_json())
-        quality["conformance"] = conformance_json(report)
-        ehds = minimum_elements(record, dataset)
-        if ehds is not None:
-            quality["ehds_minimum"] = ehds
-        if repairs:
-            quality["repairs"] = len(repairs)
+            quarantine = trust(worked.dataset, worked.statements)
+        quality = dict(worked.quality)
         if quarantine is not None:
             quality["quarantined"] = quarantine
-        proof = self.signer.sign(record, str(dataset), publisher_proofs)
+        proof = self.signer.sign_statements(worked.statements, worked.dataset, publisher_proofs)
         now = self._clock()
         version_number = 1 if existing is None else existing.version + 1
-        content = "\n".join(ntriples_lines(record))
-        # The bulk path leaves the DQV statements to be made when the record is read.
-        provenance = repairs_graph(dataset, [repair.to_json() for repair in repairs])
-        dqv = "\n".join(ntriples_lines(assessment.to_dqv(dataset) + provenance)) if with_dqv else ""
         version = RecordVersion(
-            record_id=new_id,
+            record_id=worked.record_id,
             version=version_number,
-            dataset=str(dataset),
+            dataset=worked.dataset,
             modified=now,
             deleted=False,
             owner=owner_iri,
             source=source,
-            content=content,
-            quality_content=dqv,
+            content=worked.content,
+            quality_content=worked.dqv,
             proof=proof,
             quality={
                 "quality": quality,
                 "warnings": [result_json(result) for result in report.warnings],
                 "violations": [result_json(result) for result in report.violations],
-                "repairs": [repair.to_json() for repair in repairs],
+                "repairs": [repair.to_json() for repair in worked.repairs],
             },
         )
-        row = flatten_record(
-            record,
-            dataset,
-            record_id=new_id,
-            record_modified=timestamp(now),
-            version=version_number,
-            quality=quality,
-        )
-        return PreparedRecord(new_id, dataset, record, version, row, report, existing is None)
+        row = replace(worked.row, record_modified=timestamp(now), version=version_number)
+        return PreparedRecord(worked.record_id, dataset, version, row, report, existing is None)
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -861,163 +1026,6 @@ class CataloguePublisher:
         )
         return _outcome(prepared)
 
-    def publish_document(
-        self, data: bytes, media_type: str, *, owner: str | None, strict: bool = True
-    ) -> list[RecordResult]:
-        """Direct publishing of a document with one dataset or many (a catalogue dump).
-
-        Strict: every record must conform, or nothing is written (the first failure is raised,
-        as for a single record). Not strict: every record that can be stored is, with its
-        conformance in its quality; a document whose records were all rejected raises the
-        first record's error, so a single-record document answers exactly as before.
-        """
-        results = self.ingest(data, media_type, owner=owner, strict=strict, atomic=strict)
-        stored = [r for r in results if r.status is not IngestStatus.REJECTED]
-        if not stored:
-            first = next((r.error for r in results if r.error is not None), None)
-            if first is not None:
-                raise first
-        return results
-
-    def ingest(
-        self,
-        data: bytes,
-        media_type: str,
-        *,
-        source: str = LOCAL_SOURCE,
-        owner: str | None = None,
-        strict: bool = False,
-        trust: TrustCheck | None = None,
-        atomic: bool = False,
-    ) -> list[RecordResult]:
-        """The one ingest pipeline for a whole document: parse, normalise, split, validate, score, store.
-
-        This is the entry point for harvesting (and for publishing catalogue dumps):
-
-        * ``data`` / ``media_type``: the document as fetched (Turtle, RDF/XML, JSON-LD, N-Triples);
-        * ``source``: the source IRI (``catalogue.store.LOCAL_SOURCE`` for direct publishing). A
-          record's identity is (source, dataset IRI): the same dataset from another source is
-          another record, and ingesting it again from the same source makes a new version (or
-          nothing, ``UNCHANGED``, when its statements are the same);
-        * ``owner``: the publisher IRI a token vouches for (direct publishing) or None (harvest:
-          no publisher check, the record's own ``dct:publisher`` is its owner);
-        * ``strict``: reject records with SHACL violations (the 422 of direct publishing). Off,
-          every record is stored whatever its conformance, which is then part of its quality
-          (``quality["conformance"]``: every violation, counted by profile), as the MQA does;
-        * ``trust``: called per record; a returned reason quarantines the record (stored,
-          ``quality["quarantined"]`` set, never shown as trusted). A failing publisher proof
-          quarantines too when not strict;
-        * ``atomic``: all records or none (a direct POST of a dump): the first rejection raises
-          a :class:`PublishError` naming the dataset, and nothing is written.
-
-        Returns one :class:`RecordResult` per dataset/series of the document (``stored``,
-        ``unchanged``, ``quarantined`` or ``rejected``, with the repairs made to it, its
-        violations and warnings and its quality). Raises :class:`PublishError` for a document
-        that cannot be read at all (400 with line and column, 413, 415) or holds no dataset
-        (422). Records are written in one store/index transaction after all were prepared.
-        """
-        graph = self.parse(data, media_type)
-        repairs = normalise(graph, owner=owner, skolem_base=self._node_base)
-        subjects = find_record_subjects(graph)
-        if not subjects:
-            find_record_subject(graph)  # raises the no-dataset problem
-        records: list[tuple[Node, Graph]] = []
-        results: list[RecordResult] = []
-        for subject in subjects:
-            try:
-                records.append((subject, extract_record(graph, subject)))
-            except PublishError as error:
-                if atomic:
-                    raise
-                results.append(
-                    RecordResult(IngestStatus.REJECTED, term_text(subject), reason=error.detail, error=error)
-                )
-        reports = self._validate_in_context([record for _, record in records])
-        ready: list[tuple[PreparedRecord, tuple[Repair, ...], IngestStatus]] = []
-        with self._lock:
-            for (subject, record), report in zip(records, reports, strict=True):
-                mine = _repairs_in(record, repairs)
-                try:
-                    prepared = self.prepare(
-                        graph,
-                        owner=owner,
-                        report=report,
-                        extracted=(subject, record),
-                        lenient=not strict,
-                        repairs=mine,
-                        source=source,
-                        trust=trust,
-                    )
-                except PublishError as error:
-                    if atomic:
-                        error.extra.setdefault("dataset", term_text(subject))
-                        raise
-                    results.append(
-                        RecordResult(
-                            IngestStatus.REJECTED,
-                            term_text(subject),
-                            repairs=mine,
-                            violations=tuple(report.violations),
-                            warnings=tuple(report.warnings),
-                            reason=error.detail,
-                            error=error,
-                        )
-                    )
-                    continue
-                if source != LOCAL_SOURCE and not prepared.created:
-                    current = self.store.current(prepared.record_id)
-                    # Held through another path (published here, or another source): one
-                    # record; its content stays the one that came first.
-                    elsewhere = current is not None and not current.deleted and current.source != source
-                    if current is not None and (
-                        elsewhere
-                        or (
-                            not current.deleted
-                            and sorted(current.content.splitlines())
-                            == sorted(prepared.version.content.splitlines())
-                        )
-                    ):
-                        results.append(
-                            RecordResult(
-                                IngestStatus.UNCHANGED,
-                                str(prepared.dataset),
-                                prepared.record_id,
-                                current.version,
-                                repairs=mine,
-                                violations=tuple(report.violations),
-                                warnings=tuple(report.warnings),
-                                quality=dict(current.quality.get("quality", {})),
-                                reason=f"held from {current.source}" if elsewhere else None,
-                            )
-                        )
-                        continue
-                quality = prepared.version.quality.get("quality", {})
-                status = IngestStatus.QUARANTINED if quality.get("quarantined") else IngestStatus.STORED
-                if status is IngestStatus.QUARANTINED:
-                    # Stored and findable, never shown as trusted (the trust facet says so).
-                    facets = {**prepared.row.facets, "trust": (TRUST_UNTRUSTED,)}
-                    prepared = replace(prepared, row=replace(prepared.row, facets=facets))
-                ready.append((prepared, mine, status))
-            if ready:
-                self._commit([prepared for prepared, _, _ in ready])
-        for prepared, mine, status in ready:
-            quality = dict(prepared.version.quality.get("quality", {}))
-            results.append(
-                RecordResult(
-                    status,
-                    str(prepared.dataset),
-                    prepared.record_id,
-                    prepared.version.version,
-                    prepared.created,
-                    mine,
-                    tuple(prepared.report.violations),
-                    tuple(prepared.report.warnings),
-                    quality,
-                    reason=quality.get("quarantined"),
-                )
-            )
-        return results
-
     def retract(self, record_id: str, *, owner: str | None) -> PublishOutcome:
         """Delete a record: a new version that is a tombstone; earlier versions stay readable."""
         with self._lock:
@@ -1063,101 +1071,10 @@ class CataloguePublisher:
                 deleted=True,
             )
             tombstone = PreparedRecord(
-                record_id, URIRef(existing.dataset), Graph(), version, row, ValidationReport(True, []), False
+                record_id, URIRef(existing.dataset), version, row, ValidationReport(True, []), False
             )
             self._commit([tombstone])
         return PublishOutcome(record_id, existing.dataset, version.version, False, deleted=True)
-
-    def publish_many(
-        self,
-        items: Iterable[BulkItem],
-        *,
-        owner: str | None,
-        batch_size: int = 500,
-        on_done: Callable[[BulkResult], None] | None = None,
-    ) -> list[BulkResult]:
-        """The bulk path: batches validated together and written in one transaction each.
-
-        A bad record is reported and skipped; the others of its batch are still published.
-        """
-        results: list[BulkResult] = []
-        batch: list[tuple[str, Graph, list[Repair]]] = []
-
-        def flush() -> None:
-            if not batch:
-                return
-            finished = self._publish_batch(list(batch), owner)
-            for result in finished:
-                results.append(result)
-                if on_done is not None:
-                    on_done(result)
-            batch.clear()
-
-        for item in items:
-            try:
-                graph = self.parse(item.data, item.media_type)
-                repairs = normalise(graph, owner=owner, skolem_base=self._node_base)
-            except PublishError as error:
-                result = BulkResult(item.name, error=error)
-                results.append(result)
-                if on_done is not None:
-                    on_done(result)
-                continue
-            batch.append((item.name, graph, repairs))
-            if len(batch) >= batch_size:
-                flush()
-        flush()
-        return results
-
-    def _publish_batch(
-        self, batch: Sequence[tuple[str, Graph, list[Repair]]], owner: str | None
-    ) -> list[BulkResult]:
-        results: list[BulkResult] = []
-        records: list[tuple[str, Graph, Node, Graph, tuple[Repair, ...]]] = []
-        for name, graph, repairs in batch:
-            try:
-                subjects = find_record_subjects(graph) or [find_record_subject(graph)]
-                for subject in subjects:
-                    # A dump is split: each record is named after its file and its dataset.
-                    label = name if len(subjects) == 1 else f"{name}#{term_text(subject)}"
-                    try:
-                        record = extract_record(graph, subject)
-                    except PublishError as error:
-                        results.append(BulkResult(label, error=error))
-                        continue
-                    records.append((label, graph, subject, record, _repairs_in(record, repairs)))
-            except PublishError as error:
-                results.append(BulkResult(name, error=error))
-        reports = self._validate_in_context([record for _, _, _, record, _ in records])
-        with self._lock:
-            ready: list[tuple[str, PreparedRecord]] = []
-            seen: set[str] = set()
-            for (name, graph, subject, record, found), report in zip(records, reports, strict=True):
-                try:
-                    prepared = self.prepare(
-                        graph,
-                        owner=owner,
-                        report=report,
-                        with_dqv=False,
-                        extracted=(subject, record),
-                        repairs=found,
-                    )
-                    if prepared.record_id in seen:
-                        raise PublishError(
-                            409,
-                            "duplicate-in-batch",
-                            "Dataset twice in one batch",
-                            f"{prepared.dataset} appears twice",
-                            [("body", "duplicate dataset")],
-                        )
-                    seen.add(prepared.record_id)
-                    ready.append((name, prepared))
-                except PublishError as error:
-                    results.append(BulkResult(name, error=error))
-            if ready:
-                self._commit([prepared for _, prepared in ready], bulk=True)
-        results.extend(BulkResult(name, outcome=_outcome(prepared)) for name, prepared in ready)
-        return results
 
 
 def _copy(graph: Graph) -> Graph:

@@ -79,13 +79,7 @@ def _one_line_literal(literal: Literal) -> str:
     N-Quads; both need every statement on one line. Other literals keep rdflib's form, which is
     already valid N-Triples.
     """
-    text = (
-        str(literal)
-        .replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-    )
+    text = str(literal).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     if literal.language:
         return f'"{text}"@{literal.language}'
     if literal.datatype is not None:
@@ -233,7 +227,13 @@ class RecordSigner:
 
     def sign(self, graph: Graph, subject: str, publisher_proofs: Sequence[Mapping[str, Any]] = ()) -> Any:
         """The proof (one object, or a list when the publisher signed too) for the stored record."""
-        document = record_document(graph, subject)
+        return self.sign_statements(canonical_statements(graph), subject, publisher_proofs)
+
+    def sign_statements(
+        self, statements: Sequence[str], subject: str, publisher_proofs: Sequence[Mapping[str, Any]] = ()
+    ) -> Any:
+        """:meth:`sign` over the record's canonical statements, already computed by the caller."""
+        document = record_document(Graph(), subject, statements)
         if publisher_proofs:
             document["proof"] = [dict(proof) for proof in publisher_proofs]
         signed = sign_document(document, self._key, self.verification_method)
@@ -292,6 +292,17 @@ def verify_publisher_proofs(
     if not proofs:
         return []
     document = record_document(graph, subject)
+    document["proof"] = [dict(proof) for proof in proofs] if len(proofs) > 1 else dict(proofs[0])
+    return verify_document(document, key_for)
+
+
+def verify_publisher_statements(
+    statements: Sequence[str], subject: str, proofs: Sequence[Mapping[str, Any]], key_for: KeyLookup
+) -> list[str]:
+    """:func:`verify_publisher_proofs` over canonical statements already computed."""
+    if not proofs:
+        return []
+    document = record_document(Graph(), subject, statements)
     document["proof"] = [dict(proof) for proof in proofs] if len(proofs) > 1 else dict(proofs[0])
     return verify_document(document, key_for)
 

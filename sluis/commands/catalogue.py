@@ -376,7 +376,8 @@ def _publish_remote(files: list[Path], url: str, token: str) -> int:
 
 def _publish_local(files: list[Path], data_dir: Path) -> int:
     from catalogue.api import open_node
-    from catalogue.publish import BulkItem, BulkResult
+    from catalogue.pipeline import Document, DocumentResult, IngestMode
+    from catalogue.publish import PublishError
 
     try:
         node = open_node(data_dir)
@@ -384,27 +385,30 @@ def _publish_local(files: list[Path], data_dir: Path) -> int:
         raise CommandError(f"cannot open the node in {data_dir} (is it being served?): {error}") from None
     failures = 0
 
-    def items() -> Iterator[BulkItem]:
+    def documents() -> Iterator[Document]:
         for path in files:
-            yield BulkItem(str(path), _read(path), _media_type(path))
+            yield Document(str(path), _read(path), _media_type(path))
 
     try:
         with Progress(len(files), "publishing") as progress:
 
-            def done(result: BulkResult) -> None:
+            def rejected(name: str, error: PublishError) -> None:
                 nonlocal failures
-                if result.outcome is not None:
-                    print(f"{result.name}\t{result.outcome.record_id}")
-                elif result.error is not None:
-                    failures += 1
-                    reasons = "; ".join(f"{field}: {reason}" for field, reason in result.error.errors)
-                    print(
-                        f"{result.name}\trejected\t{result.error.title}: {reasons or result.error.detail}",
-                        file=sys.stderr,
-                    )
+                failures += 1
+                reasons = "; ".join(f"{field}: {reason}" for field, reason in error.errors)
+                print(f"{name}\trejected\t{error.title}: {reasons or error.detail}", file=sys.stderr)
+
+            def done(result: DocumentResult) -> None:
+                if result.error is not None:
+                    rejected(result.name, result.error)
+                for record in result.records:
+                    if record.error is not None:
+                        rejected(record.name, record.error)
+                    else:
+                        print(f"{record.name}\t{record.record_id}")
                 progress.advance()
 
-            node.publisher.publish_many(items(), owner=None, on_done=done)
+            node.pipeline.ingest(documents(), mode=IngestMode.STRICT, on_document=done)
     finally:
         node.close()
     return EXIT_FINDINGS if failures else EXIT_OK

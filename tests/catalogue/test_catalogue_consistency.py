@@ -12,7 +12,8 @@ import pytest
 
 from catalogue.api import CatalogueNode, open_node
 from catalogue.index import IndexTransaction, SearchIndex, SearchQuery
-from catalogue.publish import PublishError
+from catalogue.pipeline import Document, DocumentResult, IngestMode, IngestPipeline
+from catalogue.publish import IngestStatus, PublishError, RecordResult
 from catalogue.store import OxigraphStore, RecordVersion, StoreError
 from tests.catalogue.catalogue_records import dataset_turtle
 
@@ -120,13 +121,30 @@ def test_store_refuses_a_version_that_skips_or_repeats(node: CatalogueNode) -> N
         node.store.write([current])
 
 
-def test_bulk_publish_keeps_good_records_and_reports_bad_ones(node: CatalogueNode) -> None:
-    from catalogue.publish import BulkItem
+def _documents(count: int) -> list[Document]:
+    return [Document(f"set-{n}", dataset_turtle(f"set-{n}").encode(), "text/turtle") for n in range(count)]
 
-    items = [BulkItem(f"set-{n}", dataset_turtle(f"set-{n}").encode(), "text/turtle") for n in range(5)]
-    items.insert(2, BulkItem("dup", dataset_turtle("set-1").encode(), "text/turtle"))
-    items.append(BulkItem("garbled", b"<a> <b>", "text/turtle"))
-    results = node.publisher.publish_many(items, owner=None, batch_size=3)
+
+def _bulk(
+    node: CatalogueNode, documents: list[Document], batch: int = 10, **options: Any
+) -> list[RecordResult]:
+    """Bulk publishing (``sluis catalogue publish --data``): strict, batches of ``batch`` documents."""
+    pipeline = IngestPipeline(node.publisher, batch_documents=batch)
+    try:
+        done = pipeline.ingest(documents, mode=IngestMode.STRICT, **options)
+    finally:
+        pipeline.close()
+    return [
+        *(RecordResult(IngestStatus.REJECTED, None, error=d.error, name=d.name) for d in done if d.error),
+        *(record for document in done for record in document.records),
+    ]
+
+
+def test_bulk_publish_keeps_good_records_and_reports_bad_ones(node: CatalogueNode) -> None:
+    items = _documents(5)
+    items.insert(2, Document("dup", dataset_turtle("set-1").encode(), "text/turtle"))
+    items.append(Document("garbled", b"<a> <b>", "text/turtle"))
+    results = _bulk(node, items, batch=3)
     errors = {result.name: result.error for result in results if result.error is not None}
     assert set(errors) == {"dup", "garbled"}
     assert all(isinstance(error, PublishError) for error in errors.values())
@@ -161,19 +179,16 @@ def test_initial_import_loader_adds_only_new_records(node: CatalogueNode) -> Non
 def test_bulk_batch_whose_store_write_fails_leaves_store_and_index_as_after_the_previous_batch(
     node: CatalogueNode,
 ) -> None:
-    from catalogue.publish import BulkItem, BulkResult
-
-    items = [BulkItem(f"set-{n}", dataset_turtle(f"set-{n}").encode(), "text/turtle") for n in range(6)]
     after_first: list[tuple[Any, ...]] = []
 
-    def fail_after_first_batch(result: BulkResult) -> None:
+    def fail_after_first_batch(result: DocumentResult) -> None:
         assert isinstance(node.store, StoreThatFailsOnWrite)
         if result.name == "set-2":  # the last of the first batch
             after_first.append(_state(node))
             node.store.fail = True
 
     with pytest.raises(StoreError):
-        node.publisher.publish_many(items, owner=None, batch_size=3, on_done=fail_after_first_batch)
+        _bulk(node, _documents(6), batch=3, on_document=fail_after_first_batch)
     assert after_first
     assert _state(node) == after_first[0]
     assert node.index.count() == 3
@@ -181,22 +196,19 @@ def test_bulk_batch_whose_store_write_fails_leaves_store_and_index_as_after_the_
 
 
 def test_bulk_batch_whose_index_commit_fails_leaves_no_trace_in_the_store(node: CatalogueNode) -> None:
-    from catalogue.publish import BulkItem
-
     _publish(node, "grid-load", "Grid load")
     before = _state(node)
     assert isinstance(node.index, IndexThatFailsOnCommit)
     node.index.fail = True
-    items = [BulkItem(f"set-{n}", dataset_turtle(f"set-{n}").encode(), "text/turtle") for n in range(4)]
     with pytest.raises(OSError, match="disk I/O"):
-        node.publisher.publish_many(items, owner=None, batch_size=10)
+        _bulk(node, _documents(4))
     assert _state(node) == before
 
 
 def test_descriptions_over_several_lines_are_stored_read_back_and_verified(node: CatalogueNode) -> None:
     from rdflib import Literal, URIRef
 
-    from catalogue.publish import BulkItem, record_graph_of
+    from catalogue.publish import record_graph_of
     from catalogue.signing import verify_record
     from vocab.namespaces import DCT
 
@@ -205,11 +217,11 @@ def test_descriptions_over_several_lines_are_stored_read_back_and_verified(node:
     single = node.publisher.publish(
         dataset_turtle("single", description=escaped).encode(), "text/turtle", owner=None
     )
-    bulk = node.publisher.publish_many(
-        [BulkItem("bulk", dataset_turtle("bulk", description=escaped).encode(), "text/turtle")], owner=None
+    bulk = _bulk(
+        node, [Document("bulk", dataset_turtle("bulk", description=escaped).encode(), "text/turtle")]
     )
-    assert bulk[0].outcome is not None, bulk[0].error
-    for record_id, slug in ((single.record_id, "single"), (bulk[0].outcome.record_id, "bulk")):
+    assert bulk[0].record_id is not None, bulk[0].error
+    for record_id, slug in ((single.record_id, "single"), (bulk[0].record_id, "bulk")):
         stored = node.store.current(record_id)
         assert stored is not None
         graph = record_graph_of(stored, with_quality=False)
@@ -240,18 +252,16 @@ class _LoaderThatDiesHalfWay:
 
 
 def test_bulk_loader_failing_half_way_leaves_the_store_and_index_as_they_were(node: CatalogueNode) -> None:
-    from catalogue.publish import BulkItem
-
     _publish(node, "grid-load", "Grid load")
     before = _state(node)
     assert isinstance(node.store, OxigraphStore)
     real = node.store._store
     node.store._store = _LoaderThatDiesHalfWay(real)  # type: ignore[assignment]
-    items = [BulkItem(f"set-{n}", dataset_turtle(f"set-{n}").encode(), "text/turtle") for n in range(4)]
+    items = _documents(4)
     with pytest.raises(StoreError, match="disk full"):
-        node.publisher.publish_many(items, owner=None, batch_size=10)
+        _bulk(node, items)
     node.store._store = real
     assert _state(node) == before
-    results = node.publisher.publish_many(items, owner=None, batch_size=10)
+    results = _bulk(node, items)
     assert all(result.error is None for result in results)
     assert node.index.count() == 5

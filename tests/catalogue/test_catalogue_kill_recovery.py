@@ -129,7 +129,10 @@ def test_kill_during_http_publishing_then_republishing_succeeds(tmp_path: Path, 
         url, process = _serve(data)
         for n in range(3):  # confirmed before the watcher starts
             slug = f"confirmed-{attempt}-{n}"
-            reply = httpx.post(f"{url}/catalogue/datasets", content=dataset_turtle(slug), headers=headers)
+            # The first publish after a start waits for the shapes to compile: seconds on a busy machine.
+            reply = httpx.post(
+                f"{url}/catalogue/datasets", content=dataset_turtle(slug), headers=headers, timeout=60
+            )
             assert reply.status_code == 201, reply.text
             published.append(slug)
         sniper = Sniper(process, _journal(data))

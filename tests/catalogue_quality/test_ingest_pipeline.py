@@ -69,7 +69,7 @@ def _by_dataset(results: list) -> dict:  # type: ignore[type-arg]
 
 
 def test_harvested_dump_is_split_repaired_and_every_dataset_stored(node: CatalogueNode) -> None:
-    results = node.publisher.ingest(DUMP.encode(), "text/turtle", source=SOURCE)
+    results = node.pipeline.ingest_document(DUMP.encode(), "text/turtle", source=SOURCE)
     assert len(results) == 3
     assert {result.status for result in results} == {IngestStatus.STORED}
     found = _by_dataset(results)
@@ -108,20 +108,20 @@ def test_harvested_dump_is_split_repaired_and_every_dataset_stored(node: Catalog
 
 
 def test_reharvesting_the_same_document_changes_nothing(node: CatalogueNode) -> None:
-    first = node.publisher.ingest(DUMP.encode(), "text/turtle", source=SOURCE)
-    again = node.publisher.ingest(DUMP.encode(), "text/turtle", source=SOURCE)
+    first = node.pipeline.ingest_document(DUMP.encode(), "text/turtle", source=SOURCE)
+    again = node.pipeline.ingest_document(DUMP.encode(), "text/turtle", source=SOURCE)
     assert {result.status for result in again} == {IngestStatus.UNCHANGED}
     assert sorted(r.record_id or "" for r in again) == sorted(r.record_id or "" for r in first)
     changed = DUMP.replace("Elenco delle scuole.", "Elenco aggiornato delle scuole.")
-    third = _by_dataset(node.publisher.ingest(changed.encode(), "text/turtle", source=SOURCE))
+    third = _by_dataset(node.pipeline.ingest_document(changed.encode(), "text/turtle", source=SOURCE))
     assert third["https://portal.example.it/dataset/scuole"].status is IngestStatus.STORED
     assert third["https://portal.example.it/dataset/scuole"].version == 2
 
 
 def test_a_dataset_held_from_another_source_stays_one_record(node: CatalogueNode) -> None:
-    one = _by_dataset(node.publisher.ingest(DUMP.encode(), "text/turtle", source=SOURCE))
+    one = _by_dataset(node.pipeline.ingest_document(DUMP.encode(), "text/turtle", source=SOURCE))
     mirror = "https://mirror.example.eu/"
-    two = _by_dataset(node.publisher.ingest(DUMP.encode(), "text/turtle", source=mirror))
+    two = _by_dataset(node.pipeline.ingest_document(DUMP.encode(), "text/turtle", source=mirror))
     iri = "https://portal.example.it/dataset/bilancio"
     assert two[iri].record_id == one[iri].record_id
     assert two[iri].status is IngestStatus.UNCHANGED
@@ -134,14 +134,14 @@ def test_a_dataset_held_from_another_source_stays_one_record(node: CatalogueNode
 def test_strict_publishing_of_a_dump_writes_nothing_when_one_record_fails(node: CatalogueNode) -> None:
     before = node.index.search(SearchQuery()).total
     with pytest.raises(PublishError) as raised:
-        node.publisher.publish_document(DUMP.encode(), "text/turtle", owner=None, strict=True)
+        node.pipeline.publish_document(DUMP.encode(), "text/turtle", owner=None, strict=True)
     assert raised.value.status == 422
     assert raised.value.extra["dataset"]
     assert node.index.search(SearchQuery()).total == before
 
 
 def test_lenient_publishing_stores_the_dump_with_its_violations(node: CatalogueNode) -> None:
-    results = node.publisher.publish_document(DUMP.encode(), "text/turtle", owner=None, strict=False)
+    results = node.pipeline.publish_document(DUMP.encode(), "text/turtle", owner=None, strict=False)
     assert len(results) == 3
     assert all(result.status is IngestStatus.STORED for result in results)
     assert any(result.violations for result in results)
@@ -149,8 +149,11 @@ def test_lenient_publishing_stores_the_dump_with_its_violations(node: CatalogueN
 
 
 def test_a_failing_trust_check_quarantines_and_says_why(node: CatalogueNode) -> None:
-    results = node.publisher.ingest(
-        DUMP.encode(), "text/turtle", source=SOURCE, trust=lambda _graph, _dataset: "publisher not trusted"
+    results = node.pipeline.ingest_document(
+        DUMP.encode(),
+        "text/turtle",
+        source=SOURCE,
+        trust=lambda _dataset, _statements: "publisher not trusted",
     )
     assert {result.status for result in results} == {IngestStatus.QUARANTINED}
     assert all(result.reason == "publisher not trusted" for result in results)
@@ -161,7 +164,7 @@ def test_a_failing_trust_check_quarantines_and_says_why(node: CatalogueNode) -> 
 
 def test_an_unparsable_document_is_one_error_with_its_line(node: CatalogueNode) -> None:
     with pytest.raises(PublishError) as raised:
-        node.publisher.ingest(
+        node.pipeline.ingest_document(
             b"@prefix dcat: <http://www.w3.org/ns/dcat#> .\n<a> dcat:x ", "text/turtle", source=SOURCE
         )
     assert raised.value.status == 400

@@ -59,7 +59,7 @@ def test_every_dataset_of_every_parsable_file_is_stored_with_its_conformance_and
     repaired = 0
     for name, entry in sorted(manifest["whole_files"].items()):
         path = CORPUS / name
-        results = node.publisher.ingest(path.read_bytes(), _media_type(path), source=SOURCE + name)
+        results = node.pipeline.ingest_document(path.read_bytes(), _media_type(path), source=SOURCE + name)
         assert len(results) == entry["datasets"], name
         for result in results:
             assert result.status in (IngestStatus.STORED, IngestStatus.UNCHANGED), (name, result.reason)
@@ -71,7 +71,7 @@ def test_every_dataset_of_every_parsable_file_is_stored_with_its_conformance_and
         if entry["whole_file"] is not None:
             continue
         path = CORPUS / name
-        [result] = node.publisher.ingest(path.read_bytes(), "text/turtle", source=SOURCE + name)
+        [result] = node.pipeline.ingest_document(path.read_bytes(), "text/turtle", source=SOURCE + name)
         assert result.status in (IngestStatus.STORED, IngestStatus.UNCHANGED), (name, result.reason)
         seen.add(result.dataset or "")
         if result.status is IngestStatus.STORED:
@@ -99,7 +99,7 @@ def test_unparsable_files_are_reported_by_name_with_a_line(
     for name in sorted(manifest["unparsable"]):
         path = CORPUS / name
         with pytest.raises(PublishError) as raised:
-            node.publisher.ingest(path.read_bytes(), _media_type(path), source=SOURCE + name)
+            node.pipeline.ingest_document(path.read_bytes(), _media_type(path), source=SOURCE + name)
         assert raised.value.status == 400, name
         failed[name] = raised.value.extra.get("line")
     assert set(failed) == set(manifest["unparsable"])

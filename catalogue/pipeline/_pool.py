@@ -1,0 +1,76 @@
+"""Worker processes for the CPU-bound half of ingesting, warmed once.
+
+Why processes: parsing, normalising, validating and scoring are pure Python and hold the GIL.
+Why ``spawn``: a fork of the node would copy its open stores, sockets and threads into the
+worker; a spawned worker is the node's own child, so its CPU time is the node's to account
+(``RUSAGE_CHILDREN``), which a forkserver's grandchildren are not. Each worker compiles the shapes and loads the EU
+tables once (:func:`_warm`), then takes batches of documents as bytes and returns worked records
+as strings and rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from catalogue.pipeline._documents import Document, WorkSettings
+from catalogue.pipeline._work import WorkedDocument, work_documents
+
+_log = logging.getLogger(__name__)
+
+# A worker holds the shapes, the EU tables and rdflib (~300 MB): more than a few is memory for
+# nothing on the machines a node runs on, and past the cores it only adds switching.
+MAX_WORKERS = 8
+
+
+def default_workers() -> int:
+    """One worker per core this process may use (at least one, at most :data:`MAX_WORKERS`)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
+
+
+def _warm() -> None:
+    """Compile the shapes and index the EU tables before the first batch arrives."""
+    from rdflib import Graph
+
+    from catalogue.normalise import normalise
+    from catalogue.validation import validate_records
+
+    validate_records([Graph()])
+    normalise(Graph(), skolem_base="https://warm-up.invalid")
+
+
+def _work(documents: Sequence[Document], settings: WorkSettings) -> list[WorkedDocument]:
+    from catalogue.quality import assess
+    from catalogue.validation import validate_records
+
+    return work_documents(documents, settings, validate_many=validate_records, assess=assess)
+
+
+class WorkerPool:
+    """A pool of warmed ingest workers, started on first use."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or default_workers()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            context = multiprocessing.get_context("spawn")
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm)
+            _log.info("ingest workers started", extra={"workers": self.workers})
+        return self._executor
+
+    def submit(self, documents: Sequence[Document], settings: WorkSettings) -> Future[list[WorkedDocument]]:
+        return self._started().submit(_work, list(documents), settings)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
