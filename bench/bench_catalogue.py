@@ -255,7 +255,8 @@ def record_turtle(record: dict[str, Any]) -> str:
         # What the HealthDCAT-AP Release 8 public tier asks of a health dataset and its
         # distributions (structured-data flag, health data access body, legislation).
         health = (
-            f";\n    healthdcatap:healthCategory {categories} ;\n    dcatap:applicableLegislation <{EHDS}> ;\n"
+            f";\n    healthdcatap:healthCategory {categories} ;\n"
+            f"    dcatap:applicableLegislation <{EHDS}> ;\n"
             f"    healthdcatap:hasStructuredData false ;\n    healthdcatap:hdab <{HDAB}> ;\n"
             f"    dct:type <{EU}dataset-type/STATISTICAL>"
         )

@@ -46,10 +46,10 @@ from catalogue.config import (
 )
 from catalogue.harvest.routes import install_federation
 from catalogue.index import FACETS, SearchError, SearchIndex, SearchQuery, accepted_languages, label_facets
-from catalogue.pipeline import IngestPipeline
 from catalogue.openapi import describe_catalogue
 from catalogue.operations import harvest_collector
 from catalogue.pages import install_catalogue_pages
+from catalogue.pipeline import IngestPipeline
 from catalogue.publish import (
     Assessor,
     BulkValidator,

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field, replace
 from rdflib import URIRef
 
 from catalogue.index import TRUST_UNTRUSTED
+from catalogue.normalise import normalise
 from catalogue.pipeline._documents import Document, IngestMode, WorkSettings
 from catalogue.pipeline._pool import WorkerPool
 from catalogue.pipeline._work import WorkedDocument, WorkedItem, work_documents
-from catalogue.normalise import normalise
 from catalogue.publish import (
     CataloguePublisher,
     IngestStatus,

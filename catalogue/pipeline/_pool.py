@@ -3,9 +3,9 @@
 Why processes: parsing, normalising, validating and scoring are pure Python and hold the GIL.
 Why ``spawn``: a fork of the node would copy its open stores, sockets and threads into the
 worker; a spawned worker is the node's own child, so its CPU time is the node's to account
-(``RUSAGE_CHILDREN``), which a forkserver's grandchildren are not. Each worker compiles the shapes and loads the EU
-tables once (:func:`_warm`), then takes batches of documents as bytes and returns worked records
-as strings and rows.
+(``RUSAGE_CHILDREN``), which a forkserver's grandchildren are not. Each worker compiles the
+shapes and loads the EU tables once (:func:`_warm`), then takes batches of documents as bytes
+and returns worked records as strings and rows.
 """
 
 from __future__ import annotations

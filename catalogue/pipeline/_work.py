@@ -15,8 +15,8 @@ from typing import Any
 from rdflib import Graph, URIRef
 from rdflib.term import Node
 
-from catalogue.pipeline._documents import Document, WorkSettings
 from catalogue.normalise import Repair, normalise, term_text
+from catalogue.pipeline._documents import Document, WorkSettings
 from catalogue.publish import (
     Assessor,
     BulkValidator,
