@@ -206,30 +206,58 @@ def find_record_subjects(graph: Graph) -> list[Node]:
     if not primaries:
         primaries = sorted(set(graph.subjects(RDF.type, SERVICE_TYPE)), key=str)
     if len(primaries) > MAX_RECORDS_PER_DOCUMENT:
-        raise PublishError(
-            413,
-            "too-many-records",
-            "Too many records in one document",
-            f"a document may describe at most {MAX_RECORDS_PER_DOCUMENT} datasets, "
-            f"this one has {len(primaries)}",
-            [("body", f"{len(primaries)} datasets; split the document")],
-            {"limit": MAX_RECORDS_PER_DOCUMENT},
-        )
+        raise too_many_records(len(primaries))
     return primaries
+
+
+def too_many_records(count: int) -> PublishError:
+    return PublishError(
+        413,
+        "too-many-records",
+        "Too many records in one document",
+        f"a document may describe at most {MAX_RECORDS_PER_DOCUMENT} datasets, this one has {count}",
+        [("body", f"{count} datasets; split the document")],
+        {"limit": MAX_RECORDS_PER_DOCUMENT},
+    )
+
+
+def no_dataset() -> PublishError:
+    return PublishError(
+        422,
+        "no-dataset",
+        "No dataset in the document",
+        "the document holds no dcat:Dataset, dcat:DatasetSeries or dcat:DataService; "
+        "a record holds exactly one",
+        [("body", "no resource typed dcat:Dataset, dcat:DatasetSeries or dcat:DataService")],
+    )
+
+
+def too_many_distributions(count: int) -> PublishError:
+    return PublishError(
+        413,
+        "too-many-distributions",
+        "Too many distributions",
+        f"a record may have at most {MAX_DISTRIBUTIONS} distributions; this one has {count}",
+        [("dcat:distribution", f"{count} distributions, more than {MAX_DISTRIBUTIONS}")],
+        {"limit": MAX_DISTRIBUTIONS},
+    )
+
+
+def record_too_large() -> PublishError:
+    return PublishError(
+        413,
+        "record-too-large",
+        "Record too large",
+        f"a record may hold at most {MAX_RECORD_STATEMENTS} statements",
+        [("body", f"more than {MAX_RECORD_STATEMENTS} statements reachable from the dataset")],
+    )
 
 
 def find_record_subject(graph: Graph) -> Node:
     """The one dataset / dataset series (or, failing those, the one data service) in ``graph``."""
     primaries = find_record_subjects(graph)
     if not primaries:
-        raise PublishError(
-            422,
-            "no-dataset",
-            "No dataset in the document",
-            "the document holds no dcat:Dataset, dcat:DatasetSeries or dcat:DataService; "
-            "a record holds exactly one",
-            [("body", "no resource typed dcat:Dataset, dcat:DatasetSeries or dcat:DataService")],
-        )
+        raise no_dataset()
     if len(primaries) > 1:
         names = ", ".join(str(node) for node in primaries[:10])
         raise PublishError(
@@ -268,14 +296,7 @@ def extract_record(graph: Graph, subject: Node, by_subject: StatementsBySubject 
         by_subject = statements_by_subject(graph)
     distributions = sum(1 for triple in by_subject.get(subject, ()) if triple[1] == DCAT.distribution)
     if distributions > MAX_DISTRIBUTIONS:
-        raise PublishError(
-            413,
-            "too-many-distributions",
-            "Too many distributions",
-            f"a record may have at most {MAX_DISTRIBUTIONS} distributions; this one has {distributions}",
-            [("dcat:distribution", f"{distributions} distributions, more than {MAX_DISTRIBUTIONS}")],
-            {"limit": MAX_DISTRIBUTIONS},
-        )
+        raise too_many_distributions(distributions)
     record = Graph(bind_namespaces="none")  # prefixes are bound on output; binding here is costly
     seen: set[Node] = {subject}
     pending: list[Node] = [subject]
@@ -286,13 +307,7 @@ def extract_record(graph: Graph, subject: Node, by_subject: StatementsBySubject 
             record.add(triple)
             statements += 1
             if statements > MAX_RECORD_STATEMENTS:
-                raise PublishError(
-                    413,
-                    "record-too-large",
-                    "Record too large",
-                    f"a record may hold at most {MAX_RECORD_STATEMENTS} statements",
-                    [("body", f"more than {MAX_RECORD_STATEMENTS} statements reachable from the dataset")],
-                )
+                raise record_too_large()
             value = triple[2]
             if value in seen or not isinstance(value, URIRef | BNode):
                 continue
