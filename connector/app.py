@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from connector.callbacks import CallbackPolicy
-from connector.config import ConnectorConfig
+from connector.config import ConfigError, ConnectorConfig
 from connector.control import AccessIssuer, ConnectorService
 from connector.dataplane.routes import build_router
 from connector.dsp_client import DspClient
@@ -37,8 +37,10 @@ from connector.http import (
     problem_response,
 )
 from connector.identity import DidResolver, KeyPair, did_document, dsp_service
+from connector.identity.did import DEFAULT_CACHE_TTL_SECONDS
 from connector.management import MAX_MANAGEMENT_BODY_BYTES, BodySizeLimit, management_router
 from connector.observability import connector_collector
+from connector.observability.tracing import TracingUnavailable, enable_tracing
 from connector.openapi import describe_connector
 from connector.pages import install_pages
 from connector.protocol.discovery import version_document
@@ -141,16 +143,25 @@ def create_app(
     resolver: Any | None = None,
 ) -> FastAPI:
     """The connector app. ``recorder`` sees every DSP message received, sent and answered."""
+    if config.observability.tracing:
+        try:
+            enable_tracing(config.observability.trace_exporter)
+        except TracingUnavailable as error:
+            raise ConfigError("observability.tracing", str(error)) from None
     key = config.load_key()
     credentials = config.load_credentials()
     store = Store(config.storage.url, data_root=config.dataplane.data_root)
     store.migrate()
     participant = config.participant_id
     addresses = config.security.address_policy()
+    fast = config.tuning.fast_paths
     owned_resolver = None
     if resolver is None:
         owned_resolver = resolver = DidResolver(
-            allowed_hosts=config.security.did_hosts, address_policy=addresses
+            allowed_hosts=config.security.did_hosts,
+            address_policy=addresses,
+            # the per-message baseline fetches the peer's DID document for every message
+            cache_ttl_seconds=DEFAULT_CACHE_TTL_SECONDS if fast else 0.0,
         )
     dataplane = _data_plane(config, store, key, resolver)
     issuer: AccessIssuer | None = dataplane
@@ -165,8 +176,11 @@ def create_app(
         callback_policy=CallbackPolicy.of(addresses, config.security.callback_allow_list),
         dataplane=issuer,
         push_reader=dataplane,
-        client=DspClient(participant, key, credentials, recorder=None, address_policy=addresses),
+        client=DspClient(
+            participant, key, credentials, recorder=None, address_policy=addresses, keep_alive=fast
+        ),
     )
+    service.outbox.lease_at_commit = fast
     did_doc = did_document(participant, key, [dsp_service(participant, service.dsp_base)])
 
     @asynccontextmanager

@@ -111,6 +111,30 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class TuningConfig:
+    """``fast_paths = false`` switches the negotiation fast paths off: a new connection per DSP
+    message, no DID documents kept between messages (the peer's is fetched for every token)
+    and outbox messages found by the worker instead of leased at commit. It exists so
+    ``bench/bench_negotiation.py`` can measure the per-message baseline in the same run; it is
+    never faster and never needed in production."""
+
+    fast_paths: bool = True
+
+
+@dataclass(frozen=True)
+class ObservabilityConfig:
+    """``tracing = true`` records OpenTelemetry spans (DSP requests, state transitions, outbox
+    sends, data-plane reads) with the correlation id and propagates W3C ``traceparent`` to the
+    peer (:mod:`connector.observability.tracing`). Off by default; it needs the ``tracing``
+    extra (``opentelemetry-sdk``) unless the process already set a tracer provider.
+    ``trace_exporter``: ``"none"`` (spans reach only processors the host process added) or
+    ``"console"`` (one JSON object per span on stderr)."""
+
+    tracing: bool = False
+    trace_exporter: str = "none"
+
+
+@dataclass(frozen=True)
 class ConnectorConfig:
     participant: ParticipantConfig
     server: ServerConfig
@@ -119,6 +143,8 @@ class ConnectorConfig:
     management: ManagementConfig
     dataplane: DataplaneConfig
     security: SecurityConfig = SecurityConfig()
+    tuning: TuningConfig = TuningConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
 
     @property
     def participant_id(self) -> str:
@@ -167,7 +193,11 @@ _SECTIONS: dict[str, frozenset[str]] = {
     "management": frozenset({"token"}),
     "dataplane": frozenset({"data_root", "flight_port"}),
     "security": frozenset({"callback_allow_list", "did_hosts", "allow_loopback", "allowed_networks"}),
+    "tuning": frozenset({"fast_paths"}),
+    "observability": frozenset({"tracing", "trace_exporter"}),
 }
+#: What ``observability.trace_exporter`` may name.
+TRACE_EXPORTERS = ("none", "console")
 _REQUIRED_SECTIONS = ("participant", "storage", "authority", "management")
 
 
@@ -325,7 +355,23 @@ def config_from_mapping(data: Mapping[str, Any], base: Path) -> ConnectorConfig:
             _flight_port(dataplane),
         ),
         security=_security(data.get("security", {})),
+        tuning=TuningConfig(_flag(data.get("tuning", {}), "fast_paths", "tuning.fast_paths", True)),
+        observability=_observability(data.get("observability", {})),
     )
+
+
+def _flag(section: Mapping[str, Any], name: str, key: str, default: bool) -> bool:
+    value = section.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(key, "must be true or false")
+    return value
+
+
+def _observability(section: Mapping[str, Any]) -> ObservabilityConfig:
+    exporter = _string(section, "trace_exporter", "observability.trace_exporter", "none")
+    if exporter not in TRACE_EXPORTERS:
+        raise ConfigError("observability.trace_exporter", f"must be one of {', '.join(TRACE_EXPORTERS)}")
+    return ObservabilityConfig(_flag(section, "tracing", "observability.tracing", False), exporter)
 
 
 def _flight_port(section: Mapping[str, Any]) -> int | None:
@@ -421,6 +467,11 @@ def config_to_toml(config: ConnectorConfig, base: Path) -> str:
             "did_hosts": list(config.security.did_hosts),
             "allow_loopback": config.security.allow_loopback,
             "allowed_networks": list(config.security.allowed_networks),
+        },
+        "tuning": {"fast_paths": config.tuning.fast_paths},
+        "observability": {
+            "tracing": config.observability.tracing,
+            "trace_exporter": config.observability.trace_exporter,
         },
     }
     lines: list[str] = []

@@ -12,7 +12,6 @@ capable client spent more CPU per request (~1.3 ms here) than the standard one (
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import ssl
@@ -27,6 +26,8 @@ import httpx
 
 from connector.addresses import AddressPolicy, guarded_create_connection
 from connector.identity import KeyPair, issue_token
+from connector.observability import tracing
+from connector.watchdog import Deadline, Watchdog
 from vocab.dsp import catalog_request_message
 
 #: Largest response body we read from a peer (a catalog of a few thousand datasets fits).
@@ -58,30 +59,28 @@ class DspClientError(Exception):
     code = "dsp-unreachable"
 
 
+_WATCHDOG = Watchdog("dsp-deadlines")
+
+
 class _Deadline:
     """Shuts a connection's socket down when the exchange outlasts :data:`REQUEST_DEADLINE_SECONDS`
-    (which wakes a blocked read with an error); cancelled when the exchange ends."""
+    (which wakes a blocked read with an error); cancelled when the exchange ends. One shared
+    watchdog thread keeps every deadline (:mod:`connector.watchdog`)."""
 
     def __init__(self) -> None:
-        self.fired = False
-        self._timer: threading.Timer | None = None
+        self._armed: Deadline | None = None
+
+    @property
+    def fired(self) -> bool:
+        return self._armed is not None and self._armed.fired
 
     def start(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-
-        def fire() -> None:
-            self.fired = True
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-        self._timer = threading.Timer(REQUEST_DEADLINE_SECONDS, fire)
-        self._timer.daemon = True
-        self._timer.start()
+        if sock is not None:
+            self._armed = _WATCHDOG.arm(sock, REQUEST_DEADLINE_SECONDS)
 
     def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._armed is not None:
+            _WATCHDOG.disarm(self._armed)
 
     def reason(self, url: str, error: BaseException) -> str:
         if self.fired:
@@ -100,9 +99,12 @@ class DspClient:
         http: httpx.Client | None = None,
         recorder: Recorder | None = None,
         address_policy: AddressPolicy | None = None,
+        keep_alive: bool = True,
     ) -> None:
         """``address_policy``: every connection's peer address is checked against it when set
-        (the connector's outbox: callback hosts could resolve elsewhere by the time it sends)."""
+        (the connector's outbox: callback hosts could resolve elsewhere by the time it sends).
+        ``keep_alive=False`` opens a new connection for every request: the per-message baseline
+        the negotiation benchmark compares with (``[tuning] fast_paths = false``)."""
         self.participant_id = participant_id
         self._connect = None if address_policy is None else guarded_create_connection(address_policy)
         self._key = key
@@ -112,6 +114,7 @@ class DspClient:
         self._idle: dict[_Origin, list[http_client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
+        self._keep_alive = keep_alive
 
     def close(self) -> None:
         with self._lock:
@@ -142,6 +145,9 @@ class DspClient:
         return connection, False
 
     def _give_back(self, origin: _Origin, connection: http_client.HTTPConnection) -> None:
+        if not self._keep_alive:
+            connection.close()
+            return
         with self._lock:
             pooled = self._idle.setdefault(origin, [])
             if len(pooled) < MAX_IDLE_PER_ORIGIN:
@@ -210,6 +216,9 @@ class DspClient:
 
     def _send(self, method: str, url: str, audience: str, body: Mapping[str, Any] | None) -> DspResponse:
         headers = {"Authorization": f"Bearer {self.token_for(audience)}", "Accept": "application/json"}
+        traceparent = tracing.current_traceparent()
+        if traceparent is not None:  # the peer's spans join our trace (W3C trace context)
+            headers[tracing.TRACEPARENT] = traceparent
         if body is not None and self._recorder:
             self._recorder("request", url, body)
         content = None if body is None else json.dumps(body).encode()

@@ -22,6 +22,7 @@ from connector.control.errors import TRANSIENT_IDENTITY_CODES
 from connector.control.process import reason_text
 from connector.control.push import PUSH_AUDIENCE, Outcome, PushResult
 from connector.dsp_client import DspClient, DspClientError
+from connector.observability import correlated, tracing
 from connector.store import OUTBOX_LEASE_SECONDS, OutboundMessage, OutboxItem, Store
 
 _log = logging.getLogger(__name__)
@@ -56,6 +57,13 @@ def _unavailable(body: Mapping[str, Any] | None) -> bool:
     return isinstance(body, Mapping) and body.get("code") in UNAVAILABLE_CODES
 
 
+def _process_ack(body: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The peer's answer when it describes the process (and so may name the peer's pid)."""
+    if isinstance(body, Mapping) and body.get("@type") in ("ContractNegotiation", "TransferProcess"):
+        return body
+    return None
+
+
 def backoff(attempts: int) -> float:
     """Seconds before the next attempt after ``attempts`` failed ones (doubling, capped)."""
     return float(min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2.0 ** min(attempts, 10)))
@@ -63,8 +71,6 @@ def backoff(attempts: int) -> float:
 
 class OutboxListener(Protocol):
     """What a delivery tells the process it belongs to."""
-
-    def learn_peer_pid(self, process_id: str, ack: Mapping[str, Any]) -> None: ...
 
     def end_after_refusal(self, process_id: str, reason: str) -> None: ...
 
@@ -129,6 +135,9 @@ class Outbox:
         self._renewed_at = 0.0
         #: Deliveries of this process that failed and were scheduled again (a metric).
         self.retries = 0
+        #: Lease a new message in the transaction that queues it and send it right after the
+        #: commit; ``False`` leaves every message to the worker (the benchmark's baseline).
+        self.lease_at_commit = True
 
     def listen(self, listener: OutboxListener) -> None:
         self.listener = listener
@@ -137,7 +146,7 @@ class Outbox:
 
     def lease_args(self, outbox: Sequence[OutboundMessage], leased: list[OutboxItem]) -> dict[str, Any]:
         """Let the store lease a new message to us in its own transaction while a sender is free."""
-        if not outbox or self._senders is None:
+        if not outbox or self._senders is None or not self.lease_at_commit:
             return {}
         with self._flight_lock:
             if self._in_flight >= OUTBOX_SENDERS:
@@ -296,6 +305,21 @@ class Outbox:
             self._release(lease)
 
     def _deliver(self, lease: Lease) -> None:
+        """One attempt, logged and traced with the correlation id of the message's negotiation."""
+        item = lease.item
+        attributes = {
+            "sluis.outbox_id": item.id,
+            "sluis.process_id": item.process_id,
+            "sluis.attempt": item.attempts + 1,
+            "url.full": item.url,
+            tracing.CORRELATION_ATTRIBUTE: item.correlation_id,
+        }
+        with correlated(item.correlation_id), tracing.span(
+            "outbox.send", attributes, traceparent=item.traceparent, kind="client"
+        ):
+            self._attempt(lease)
+
+    def _attempt(self, lease: Lease) -> None:
         item = lease.item
         if item.audience == PUSH_AUDIENCE:
             self._push(lease)
@@ -309,9 +333,15 @@ class Outbox:
             _log.exception("outbox delivery failed", extra={"url": item.url})
             self._retry(item, str(error))
             return
+        if _log.isEnabledFor(logging.INFO):
+            _log.info(
+                "outbox sent",
+                extra={"process_id": item.process_id, "url": item.url, "status": response.status,
+                       "attempt": item.attempts + 1},
+            )
         if 200 <= response.status < 300:
-            if self.store.outbox_delivered(item.id, worker=self._worker_id):
-                self._learn_from_ack(item, response.body)
+            # the peer's pid in its answer is learnt in the same write (connector.store)
+            self.store.outbox_delivered(item.id, worker=self._worker_id, ack=_process_ack(response.body))
         elif response.status in RETRY_STATUSES or response.status >= 500 or _unavailable(response.body):
             self._retry(item, f"HTTP {response.status}")
         else:
@@ -362,8 +392,3 @@ class Outbox:
         self.retries += 1
         self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), reason, worker=worker)
 
-    def _learn_from_ack(self, item: OutboxItem, body: Mapping[str, Any] | None) -> None:
-        if not body or body.get("@type") not in ("ContractNegotiation", "TransferProcess"):
-            return
-        if self.listener is not None:
-            self.listener.learn_peer_pid(item.process_id, body)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from connector.control.errors import MAX_REASON_CHARS, DspError
+from connector.observability import tracing
 from connector.protocol import (
     FINAL_NEGOTIATION_STATES,
     FINAL_TRANSFER_STATES,
@@ -138,6 +139,29 @@ def _log_fields(record: ProcessRecord) -> dict[str, Any]:
     return {"process_id": record.id, "kind": record.kind, "correlation_id": correlation_of(record)}
 
 
+def _span_fields(record: ProcessRecord, before: str, after: str) -> dict[str, Any]:
+    return {
+        "sluis.process_id": record.id,
+        "sluis.process_kind": record.kind,
+        "sluis.role": str(record.role),
+        "sluis.state_from": before or None,
+        "sluis.state_to": after,
+        tracing.CORRELATION_ATTRIBUTE: correlation_of(record),
+    }
+
+
+def _stamped(record: ProcessRecord, outbox: list[OutboundMessage]) -> list[OutboundMessage]:
+    """The messages a step owes, each carrying the process's correlation id and the step's trace
+    context into the outbox (so the send logs and traces as part of this negotiation)."""
+    if not outbox:
+        return outbox
+    correlation, traceparent = correlation_of(record), tracing.current_traceparent()
+    return [
+        replace(m, correlation_id=m.correlation_id or correlation, traceparent=m.traceparent or traceparent)
+        for m in outbox
+    ]
+
+
 class Leaser(Protocol):
     """The outbox, as the writer needs it: lease new messages in the writing transaction."""
 
@@ -158,38 +182,42 @@ class ProcessWriter:
         leased: list[OutboxItem] = []
         if _log.isEnabledFor(logging.INFO):  # the hot path builds no log fields nobody reads
             _log.info("process created", extra={**_log_fields(record), "state": plan.state})
-        stored = self.store.create_process(
-            replace(record, state=plan.state, details={**record.details, **plan.details}, **plan.changes),
-            plan.messages,
-            plan.outbox,
-            agreement=plan.agreement,
-            **self.outbox.lease_args(plan.outbox, leased),
-        )
-        self.outbox.after_enqueue(plan.outbox, leased)
+        with tracing.span("process.step", _span_fields(record, "", plan.state)):
+            outbox = _stamped(record, plan.outbox)
+            stored = self.store.create_process(
+                replace(record, state=plan.state, details={**record.details, **plan.details}, **plan.changes),
+                plan.messages,
+                outbox,
+                agreement=plan.agreement,
+                **self.outbox.lease_args(outbox, leased),
+            )
+            self.outbox.after_enqueue(outbox, leased)
         return stored
 
     def commit(self, record: ProcessRecord, plan: Plan) -> ProcessRecord | None:
         """Write ``plan`` if ``record`` is still current; ``None`` if another writer was first."""
         leased: list[OutboxItem] = []
-        updated = self.store.advance(
-            record,
-            plan.state,
-            changes=plan.changes,
-            details=plan.details,
-            messages=plan.messages,
-            outbox=plan.outbox,
-            agreement=plan.agreement,
-            **self.outbox.lease_args(plan.outbox, leased),
-        )
-        if updated is not None:
-            if _log.isEnabledFor(logging.INFO):
-                _log.info(
-                    "process step",
-                    extra={**_log_fields(record), "from": record.state, "state": plan.state},
-                )
-            self.outbox.after_enqueue(plan.outbox, leased)
-            for action in plan.after_commit:
-                action()
+        with tracing.span("process.step", _span_fields(record, record.state, plan.state)):
+            outbox = _stamped(record, plan.outbox)
+            updated = self.store.advance(
+                record,
+                plan.state,
+                changes=plan.changes,
+                details=plan.details,
+                messages=plan.messages,
+                outbox=outbox,
+                agreement=plan.agreement,
+                **self.outbox.lease_args(outbox, leased),
+            )
+            if updated is not None:
+                if _log.isEnabledFor(logging.INFO):
+                    _log.info(
+                        "process step",
+                        extra={**_log_fields(record), "from": record.state, "state": plan.state},
+                    )
+                self.outbox.after_enqueue(outbox, leased)
+                for action in plan.after_commit:
+                    action()
         return updated
 
     def compare_and_set(
@@ -219,18 +247,6 @@ class ProcessWriter:
         return None
 
     # -- what the outbox learns about a process --------------------------------------------
-
-    def learn_peer_pid(self, process_id: str, ack: Mapping[str, Any]) -> None:
-        """The peer's answer to our first message names its pid for the process."""
-
-        def plan_for(record: ProcessRecord) -> Plan | None:
-            field = "provider_pid" if record.role == Role.CONSUMER else "consumer_pid"
-            given = ack.get("providerPid" if record.role == Role.CONSUMER else "consumerPid")
-            if getattr(record, field) or not isinstance(given, str) or not given:
-                return None
-            return Plan(state=record.state, changes={field: given})
-
-        self.compare_and_set(lambda: self.store.get_process(process_id), plan_for, None)
 
     def end_after_refusal(self, process_id: str, reason: str) -> None:
         """The peer refused (or never took) a message: the process ends, the reason kept."""

@@ -174,6 +174,13 @@ MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 4: an outbox message keeps the correlation id of its negotiation and the trace context of
+    # the step that queued it, so a send after a retry or a restart still logs and traces as
+    # part of that negotiation
+    """
+    ALTER TABLE outbox ADD COLUMN correlation_id TEXT;
+    ALTER TABLE outbox ADD COLUMN traceparent TEXT
+    """,
 )
 
 _DIALECT = {

@@ -27,6 +27,7 @@ from connector.http import (
     read_body_bytes,
 )
 from connector.identity import IdentityError, VerifiedClaims
+from connector.observability import tracing
 from vocab import dsp
 from vocab.dsp import DSP_CONTEXT_URL, MAX_MESSAGE_DEPTH
 
@@ -105,6 +106,7 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
     ) -> Response:
         path = request.url.path
         authorization = request.headers.get("authorization")
+        traceparent = request.headers.get(tracing.TRACEPARENT)
         raw = b""
         unreadable: BodyError | None = None
         if expected is not None:
@@ -117,6 +119,13 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
         def work() -> DspReply:
             # one hop to the thread pool for everything that blocks: token (replay guard, DID),
             # message check and the service's transaction
+            with tracing.span(
+                "dsp.receive", {"http.route": _route_template(request), "url.path": path},
+                traceparent=traceparent, kind="server",
+            ):
+                return authenticated_work()
+
+        def authenticated_work() -> DspReply:
             claims = service.authenticate(authorization)
             if expected is None:
                 message = dsp.DspMessage("", {}, True)
@@ -243,6 +252,11 @@ def _add_fallback_routes(router: APIRouter, respond: Callable[[str, str, DspErro
             include_in_schema=False,
             name=f"dsp-fallback{template}",
         )
+
+
+def _route_template(request: Request) -> str:
+    """The route's template (``/dsp/negotiations/{pid}/events``), never the path with its ids."""
+    return str(getattr(request.scope.get("route"), "path", "unmatched"))
 
 
 def _pid_kwargs(pids: Mapping[str, str]) -> dict[str, str]:

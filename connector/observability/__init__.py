@@ -3,7 +3,8 @@
 ``connector.http.operations`` serves ``/health/live``, ``/health/ready`` and ``/metrics`` on
 every server; this package adds the connector's own metric families (processes by state, the
 outbox, the audit log, reads allowed and denied) and the correlation id that ties the log lines
-and audit entries of one negotiation together.
+and audit entries of one negotiation together, and optional OpenTelemetry tracing
+(:mod:`connector.observability.tracing`).
 """
 
 from connector.observability.correlation import (

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from connector.observability.tracing import annotate_correlation
+
 _CURRENT: ContextVar[str | None] = ContextVar("sluis_correlation_id", default=None)
 
 
@@ -26,6 +28,7 @@ def correlation_id() -> str | None:
 def correlated(value: str | None) -> Iterator[None]:
     """Run a block with ``value`` as the correlation id (nested blocks restore the outer one)."""
     token = _CURRENT.set(value)
+    annotate_correlation(value)  # the current span too, when tracing is on
     try:
         yield
     finally:

@@ -28,6 +28,8 @@ OUTBOX_LEASE_SECONDS = 10.0
 MAX_CLAIM_LOOKAHEAD = 256
 #: Expired jti entries are purged at most this often (the table would otherwise only grow).
 REPLAY_PURGE_INTERVAL_SECONDS = 60.0
+#: A peer's pid longer than this in a delivery's acknowledgement is not learnt (ours are UUID URNs).
+MAX_PEER_PID_CHARS = 512
 
 
 def _dumps(value: Any) -> str:
@@ -89,11 +91,14 @@ class AgreementRecord:
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """A DSP message to deliver: where, to whom (token audience), and the body."""
+    """A DSP message to deliver: where, to whom (token audience), and the body; the correlation
+    id and W3C ``traceparent`` of the step that queued it (filled in by the process writer)."""
 
     url: str
     audience: str
     body: dict[str, Any]
+    correlation_id: str | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class OutboxItem:
     attempts: int
     #: Who the delivery is for (the process's counter-party): the outbox caps senders per peer.
     peer: str = ""
+    correlation_id: str | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,20 +294,24 @@ class Store:
             if lease and index == 0 and claimed is not None:
                 row = tx.one(
                     "INSERT INTO outbox (process_id, url, audience, body_json, next_attempt_at, created_at, "
-                    "claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    "correlation_id, traceparent, claimed_by, claimed_until) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
-                        process_id, item.url, item.audience, body, now, now, claim_for,
-                        now + OUTBOX_LEASE_SECONDS,
+                        process_id, item.url, item.audience, body, now, now, item.correlation_id,
+                        item.traceparent, claim_for, now + OUTBOX_LEASE_SECONDS,
                     ),
                 )
                 assert row is not None
-                leased = OutboxItem(int(row["id"]), process_id, item.url, item.audience, item.body, 0)
+                leased = OutboxItem(
+                    int(row["id"]), process_id, item.url, item.audience, item.body, 0,
+                    correlation_id=item.correlation_id, traceparent=item.traceparent,
+                )
                 claimed.append(replace(leased, peer=item.audience))
                 continue
             tx.execute(
-                "INSERT INTO outbox (process_id, url, audience, body_json, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (process_id, item.url, item.audience, body, now, now),
+                "INSERT INTO outbox (process_id, url, audience, body_json, next_attempt_at, created_at, "
+                "correlation_id, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (process_id, item.url, item.audience, body, now, now, item.correlation_id, item.traceparent),
             )
 
     def create_process(
@@ -606,6 +617,8 @@ class Store:
                             json.loads(row["body_json"]),
                             int(row["attempts"]),
                             peer,
+                            correlation_id=row["correlation_id"],
+                            traceparent=row["traceparent"],
                         )
                     )
         return claimed
@@ -640,15 +653,45 @@ class Store:
         return tx.execute(sql, params) == 1
 
     def outbox_delivered(
-        self, item_id: int, response: LoggedMessage | None = None, *, worker: str | None = None
+        self,
+        item_id: int,
+        response: LoggedMessage | None = None,
+        *,
+        worker: str | None = None,
+        ack: Mapping[str, Any] | None = None,
     ) -> bool:
+        """Mark a message delivered (fenced to ``worker``'s lease, see :meth:`_settle`); with the
+        peer's ``ack`` (its ``ContractNegotiation`` or ``TransferProcess`` answer) also learn the
+        peer's pid for the process, if still unknown, in the same transaction - one write per
+        delivery instead of two."""
         now = time.time()
         with self.db.transaction() as tx:
-            return self._settle(
+            settled = self._settle(
                 tx,
                 "UPDATE outbox SET delivered_at = ?, claimed_until = NULL WHERE id = ?",
                 (now, item_id),
                 worker,
+            )
+            if settled and ack is not None:
+                row = tx.one("SELECT process_id FROM outbox WHERE id = ?", (item_id,))
+                if row is not None:
+                    self._learn_peer_pid(tx, str(row["process_id"]), ack, now)
+            return settled
+
+    @staticmethod
+    def _learn_peer_pid(tx: Transaction, process_id: str, ack: Mapping[str, Any], now: float) -> None:
+        """Set the peer's pid named in ``ack`` where the process does not know it yet; the version
+        moves, so a compare-and-set planned from the older row plans again (it would otherwise
+        write the pid back to NULL)."""
+        peers = (("consumer", "provider_pid", "providerPid"), ("provider", "consumer_pid", "consumerPid"))
+        for role, column, member in peers:
+            value = ack.get(member)
+            if not isinstance(value, str) or not value or len(value) > MAX_PEER_PID_CHARS:
+                continue
+            tx.execute(
+                f"UPDATE processes SET {column} = ?, version = version + 1, updated_at = ? "
+                f"WHERE id = ? AND role = ? AND {column} IS NULL",
+                (value, now, process_id, role),
             )
 
     def outbox_retry(

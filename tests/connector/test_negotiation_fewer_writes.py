@@ -1,0 +1,112 @@
+"""One write where there were two: a delivered message and the peer's pid learnt from its answer
+commit together, and a writer that planned from the row before cannot write the pid back away.
+The correlation id and trace context a step gives its messages survive the outbox. And the
+settings that switch the fast paths off and tracing on are checked like every other key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from connector.config import ConfigError, config_from_mapping
+from connector.identity import KeyPair
+from connector.store import OutboundMessage, ProcessRecord, Store, new_pid
+from connector.store.store import MAX_PEER_PID_CHARS
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.fixture
+def store(storage_urls: Callable[[str], str], tmp_path: Path) -> Store:
+    created = Store(storage_urls("store"), data_root=tmp_path / "data")
+    created.migrate()
+    return created
+
+
+def _requested(store: Store, role: str = "consumer") -> ProcessRecord:
+    """Our first message is queued; the peer's pid is not known yet."""
+    pid = new_pid()
+    record = ProcessRecord(
+        id=pid,
+        kind="negotiation",
+        role=role,
+        state="REQUESTED",
+        version=0,
+        counterparty_id="did:web:p",
+        counterparty_address="http://127.0.0.1:1/dsp",
+        provider_pid=pid if role == "provider" else None,
+        consumer_pid=pid if role == "consumer" else None,
+    )
+    message = OutboundMessage(
+        "http://127.0.0.1:1/dsp/negotiations/request", "did:web:p", {"n": 1}, "urn:corr:1", TRACEPARENT
+    )
+    return store.create_process(record, outbox=[message])
+
+
+def test_the_peer_pid_is_learnt_with_the_delivery_and_a_stale_writer_loses(store: Store) -> None:
+    created = _requested(store)
+    (item,) = store.claim_outbox("worker")
+    # what the step stamped on the message comes back with it, also through the worker's claim
+    assert (item.correlation_id, item.traceparent) == ("urn:corr:1", TRACEPARENT)
+    ack = {"@type": "ContractNegotiation", "providerPid": "urn:uuid:p-1", "consumerPid": created.id}
+    store.outbox_delivered(item.id, ack=ack)
+    learnt = store.get_process(created.id)
+    assert learnt is not None
+    assert learnt.provider_pid == "urn:uuid:p-1"
+    assert learnt.version == created.version + 1
+    assert store.claim_outbox("worker", now=time.time() + 3600) == []  # delivered, in the same write
+    # a step planned from the row before the pid was learnt would write it back to NULL: refused
+    assert store.advance(created, "AGREED") is None
+    # a later answer naming another pid changes nothing: the first one learnt stays
+    second = _requested(store)
+    (other,) = store.claim_outbox("worker")
+    store.outbox_delivered(other.id, ack={"providerPid": "urn:uuid:p-2"})
+    store.outbox_delivered(item.id, ack={"providerPid": "urn:uuid:evil"})
+    again = store.get_process(created.id)
+    assert again is not None
+    assert again.provider_pid == "urn:uuid:p-1"
+    assert (store.get_process(second.id) or created).provider_pid == "urn:uuid:p-2"
+
+
+def test_a_provider_learns_the_consumer_pid_and_never_a_giant_or_foreign_one(store: Store) -> None:
+    created = _requested(store, role="provider")
+    (item,) = store.claim_outbox("worker")
+    store.outbox_delivered(
+        item.id,
+        ack={"providerPid": "urn:uuid:not-ours", "consumerPid": "x" * (MAX_PEER_PID_CHARS + 1)},
+    )
+    unchanged = store.get_process(created.id)
+    assert unchanged is not None
+    # the provider's own pid is never taken from an answer, and an oversized pid is not learnt
+    assert (unchanged.provider_pid, unchanged.consumer_pid) == (created.id, None)
+    assert unchanged.version == created.version
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "reason"),
+    [
+        ("tuning", "fast_paths", "no", "must be true or false"),
+        ("observability", "tracing", 1, "must be true or false"),
+        ("observability", "trace_exporter", "otlp", "must be one of none, console"),
+        ("observability", "sampler", "always", "unknown key"),
+    ],
+)
+def test_a_bad_tuning_or_tracing_setting_names_its_key(
+    tmp_path: Path, section: str, key: str, value: object, reason: str
+) -> None:
+    KeyPair.generate().save(tmp_path / "k.pem")
+    authority = KeyPair.generate()
+    data = {
+        "participant": {"id": "did:web:127.0.0.1%3A9", "key_file": "k.pem"},
+        "storage": {"url": "sqlite:///c.db"},
+        "authority": {"did": "did:web:127.0.0.1%3A8", "public_key_multibase": authority.public_multibase},
+        "management": {"token": "t" * 32},
+        section: {key: value},
+    }
+    with pytest.raises(ConfigError) as raised:
+        config_from_mapping(data, tmp_path)
+    assert raised.value.key == f"{section}.{key}"
+    assert reason in raised.value.message
