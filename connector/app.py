@@ -44,7 +44,7 @@ from connector.observability.tracing import TracingUnavailable, enable_tracing
 from connector.openapi import describe_connector
 from connector.pages import install_pages
 from connector.protocol.discovery import version_document
-from connector.push_receiver import PushReceiver, push_router
+from connector.push_receiver import PushReceiver, ReceivedData, push_router, received_router
 from connector.store import Store
 from vocab.jsonld import MAX_JSON_DEPTH
 
@@ -242,7 +242,9 @@ def create_app(
     app.include_router(management_router(service, config.management.token))
     if dataplane is not None:
         app.include_router(build_router(dataplane))
-    app.include_router(push_router(PushReceiver(service, config.dataplane.data_root)))
+    receiver = PushReceiver(service, config.dataplane.data_root)
+    app.include_router(push_router(receiver))
+    app.include_router(received_router(ReceivedData(receiver), config.management.token))
     install_pages(app, service, config, data_plane=dataplane is not None)
     describe_connector(app)
     return app

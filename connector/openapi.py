@@ -162,10 +162,22 @@ CONNECTOR_OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
     ("GET", "/management/contract-definitions"): Operation(_JSON_PAGE, (401,)),
     # ---- push receiving endpoint (a one-transfer secret; problems) ----------------------------
     ("PUT", "/push/{transfer_id}"): Operation(
-        _JSON_CREATED,
-        (401, 409, 413, 415),
+        {**_JSON_OK, **_JSON_CREATED},
+        (401, 409, 413, 415, 422),
         body((*_DATA[:2], "application/octet-stream")),
-        notes={400: "no or a malformed Content-Digest, a digest mismatch, or data that does not read"},
+        notes={
+            400: "no or a malformed Content-Digest or Idempotency-Key, a digest mismatch, or data that"
+            " does not read",
+            422: "the Idempotency-Key was used for a delivery with other content",
+        },
+    ),
+    ("GET", "/management/received/{transfer_id}"): Operation(
+        {200: {"content": content(_DATA[:2])}},
+        (401, 404, 410),
+        notes={410: "deleted, by the participant or because the agreement's delete duty fell due"},
+    ),
+    ("DELETE", "/management/received/{transfer_id}"): Operation(
+        {204: {"description": "deleted"}}, (401, 404, 409, 410)
     ),
     # ---- data plane (access token + DPoP; problems) -------------------------------------------
     ("GET", "/data/obligations"): Operation(_JSON_OK, (401,)),

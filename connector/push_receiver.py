@@ -31,16 +31,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from connector.control import PUSH_FORMAT, ConnectorService
 from connector.control.process import Plan
 from connector.dataplane import ARROW_STREAM, PARQUET
+from connector.dataplane.obligations import agreed_at, duties_of
 from connector.http import FieldError, ProblemError, bearer_token
+from connector.policy_gate import parsed_policy
 from connector.protocol import Role, TransferState
 from connector.store import ProcessRecord
+from policies import PolicyError
 
 #: Largest push accepted (bytes); a bigger one is refused with 413 while it streams in.
 MAX_PUSH_BYTES = 8 * 1024**3
@@ -261,6 +264,118 @@ class PushReceiver:
                 code="concurrent-update",
             ),
         )
+
+
+class ReceivedData:
+    """The received file of one of our push transfers, for our own people and jobs: fetched and
+    deleted through the management API (its bearer token), kept no longer than the agreement's
+    ``delete`` duty allows.
+
+    The file is found from the transfer's record and must lie in that transfer's own folder
+    (a record pointing elsewhere is not followed). Past the duty's due time it is deleted when
+    next asked for and answered 410: what the agreement says must be gone is not served.
+    """
+
+    def __init__(self, receiver: PushReceiver) -> None:
+        self.receiver = receiver
+        self.service = receiver.service
+
+    def _kept(self, transfer_id: str) -> tuple[ProcessRecord, dict[str, Any], Path]:
+        store = self.service.store
+        record = store.get_process(transfer_id, "transfer") if _SAFE_ID.match(transfer_id) else None
+        kept = record.details.get("received") if record is not None else None
+        if record is None or record.role != Role.CONSUMER or not isinstance(kept, dict):
+            raise ProblemError(404, "Nothing received", "no push was received for this transfer",
+                               code="nothing-received")
+        if kept.get("deleted_at"):
+            raise ProblemError(410, "Received data deleted", f"deleted at {kept['deleted_at']}",
+                               code="received-deleted")
+        folder = (self.receiver.root / record.id).resolve()
+        path = (self.receiver.root.parent / str(kept.get("file") or "")).resolve()
+        if path.parent != folder or not path.is_file():
+            raise ProblemError(404, "Nothing received", "the received file is not on this connector",
+                               code="nothing-received")
+        return record, kept, path
+
+    def delete_by(self, record: ProcessRecord, kept: dict[str, Any]) -> datetime | None:
+        """When the agreement's ``delete`` duty wants the data gone (``None``: it names no time)."""
+        agreement = self.service.store.get_agreement(record.agreement_id or "")
+        if agreement is None:
+            return None
+        try:
+            policy = parsed_policy(agreement.agreement)
+        except PolicyError:
+            return None
+        try:
+            received_at = datetime.fromisoformat(str(kept.get("received_at")))
+        except ValueError:
+            received_at = datetime.now(UTC)
+        dues = [
+            due
+            for duty in duties_of(policy)
+            if duty.action == "delete" and (due := duty.due(received_at, agreed_at(policy))) is not None
+        ]
+        return min(dues) if dues else None
+
+    def open(self, transfer_id: str) -> tuple[Path, dict[str, Any], datetime | None]:
+        """The file, what was recorded of it, and its deletion time; deleted (410) once due."""
+        record, kept, path = self._kept(transfer_id)
+        due = self.delete_by(record, kept)
+        if due is not None and datetime.now(UTC) >= due:
+            self.delete(transfer_id, f"the agreement's delete duty fell due at {due.isoformat()}")
+            raise ProblemError(410, "Received data deleted", "the agreement's delete duty fell due;"
+                               " the data is gone", code="received-deleted")
+        return path, kept, due
+
+    def delete(self, transfer_id: str, reason: str = "deleted by the participant") -> None:
+        record, kept, path = self._kept(transfer_id)
+        path.unlink(missing_ok=True)
+        moment = datetime.now(UTC).isoformat(timespec="seconds")
+        gone = {**kept, "deleted_at": moment, "deleted_because": reason}
+        writer = self.service.ctx.writer
+        writer.compare_and_set(
+            lambda: self.service.store.get_process(record.id, "transfer"),
+            lambda current: Plan(state=current.state, details={"received": gone}),
+            ProblemError(409, "Concurrent update", "the transfer changed meanwhile; try again",
+                         code="concurrent-update"),
+        )
+
+
+def received_router(data: ReceivedData, token: str) -> APIRouter:
+    """``GET``/``DELETE /management/received/{transfer}``, behind the management token."""
+    expected = token.encode()
+
+    def require_token(request: Request) -> None:
+        given = bearer_token(request.headers.get("authorization"))
+        if not given or not hmac.compare_digest(given.encode(), expected):
+            raise ProblemError(401, "Unauthorized", "a valid management bearer token is required",
+                               code="unauthorized")
+
+    router = APIRouter(prefix="/management", tags=["management"], dependencies=[Depends(require_token)])
+
+    @router.get(
+        "/received/{transfer_id}",
+        summary="Consumer: the data a push delivered for one of our transfers (as received, hash-checked)",
+        response_class=FileResponse,
+    )
+    def fetch_received(transfer_id: str) -> FileResponse:
+        path, kept, due = data.open(transfer_id)
+        digest = base64.b64encode(bytes.fromhex(str(kept["sha256"]))).decode()
+        headers = {"Content-Digest": f"sha-256=:{digest}:", "ETag": f'"{kept["sha256"]}"'}
+        if due is not None:
+            headers["Sluis-Delete-By"] = due.isoformat(timespec="seconds")
+        return FileResponse(path, media_type=str(kept.get("media_type") or OCTET_STREAM), headers=headers)
+
+    @router.delete(
+        "/received/{transfer_id}",
+        status_code=204,
+        summary="Consumer: delete the data a push delivered (the record keeps its hash and when)",
+    )
+    def delete_received(transfer_id: str) -> Response:
+        data.delete(transfer_id)
+        return Response(status_code=204)
+
+    return router
 
 
 def push_router(receiver: PushReceiver) -> APIRouter:
