@@ -104,7 +104,7 @@ from urllib.parse import urlsplit
 url, token, proof, sql = sys.argv[1:5]
 parts = urlsplit(url)
 connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 received = 0
 headers = {"Authorization": "DPoP " + token, "DPoP": proof, "Content-Type": "application/json"}
 if sql:
@@ -118,7 +118,7 @@ while True:
     if not chunk:
         break
     received += len(chunk)
-print(received, time.perf_counter() - started)
+print(received, time.perf_counter() - started, time.process_time() - cpu)
 """
 FLIGHT_CLIENT = """
 import json, sys, time
@@ -127,12 +127,12 @@ location, transfer, token, proof, sql = sys.argv[1:6]
 client = flight.FlightClient(location)
 headers = [(b"authorization", ("DPoP " + token).encode()), (b"dpop", proof.encode())]
 ticket = {"transfer": transfer, **({"sql": sql} if sql else {})}
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 reader = client.do_get(flight.Ticket(json.dumps(ticket).encode()), flight.FlightCallOptions(headers=headers))
 received = 0
 for chunk in reader:
     received += chunk.data.nbytes
-print(received, time.perf_counter() - started)
+print(received, time.perf_counter() - started, time.process_time() - cpu)
 """
 # Numeric columns decode from Parquet fast, so the stream, not the scan, is what is measured.
 STREAM_SQL = "SELECT id, age, value FROM data"
@@ -140,7 +140,7 @@ COLUMNS = "id, age, value, region"
 AGGREGATE_SQL = "SELECT region, count(*) AS n, avg(value) AS v FROM data GROUP BY region"
 
 
-def loopback_rate(endpoint: str, token: str, key: KeyPair, sql: str | None) -> tuple[float, int]:
+def loopback_rate(endpoint: str, token: str, key: KeyPair, sql: str | None) -> tuple[float, int, float]:
     """MB/s of one full read over HTTP, received by a separate Python process (no shared GIL),
     reading the way ``connector.jobs`` does (the standard library's HTTP client)."""
     url = endpoint if sql is None else endpoint + "/query"
@@ -151,12 +151,12 @@ def loopback_rate(endpoint: str, token: str, key: KeyPair, sql: str | None) -> t
         text=True,
         check=True,
     )
-    received, seconds = done.stdout.split()
-    return int(received) / float(seconds) / 1e6, int(received)
+    received, seconds, cpu = done.stdout.split()
+    return int(received) / float(seconds) / 1e6, int(received), float(cpu)
 
 
 def flight_rate(location: str, transfer_id: str, endpoint: str, token: str, key: KeyPair,
-                sql: str | None) -> tuple[float, int]:
+                sql: str | None) -> tuple[float, int, float]:
     """MB/s (Arrow buffer bytes) of one full Arrow Flight read, received by a separate process."""
     url = endpoint if sql is None else endpoint + "/query"
     proof = make_proof(key, "GET" if sql is None else "POST", url, token)
@@ -164,8 +164,8 @@ def flight_rate(location: str, transfer_id: str, endpoint: str, token: str, key:
         [sys.executable, "-c", FLIGHT_CLIENT, location, transfer_id, token, proof, sql or ""],
         capture_output=True, text=True, check=True,
     )
-    received, seconds = done.stdout.split()
-    return int(received) / float(seconds) / 1e6, int(received)
+    received, seconds, cpu = done.stdout.split()
+    return int(received) / float(seconds) / 1e6, int(received), float(cpu)
 
 
 def _median_ms(times: list[float]) -> float:
@@ -187,12 +187,12 @@ class Stream:
     client_cpu: float
 
 
-def measured(read: Callable[[], tuple[float, int]]) -> Stream:
-    """Run one loopback read, with the CPU time this process (the server) and the client
-    process spent on it."""
-    server, client = time.process_time(), _children_cpu()
-    rate, received = read()
-    return Stream(rate, received, time.process_time() - server, _children_cpu() - client)
+def measured(read: Callable[[], tuple[float, int, float]]) -> Stream:
+    """Run one loopback read, with the CPU time this process (the server) spent on it and the
+    client process spent receiving it (its start-up left out)."""
+    server = time.process_time()
+    rate, received, client = read()
+    return Stream(rate, received, time.process_time() - server, client)
 
 
 def _stream_line(label: str, runs: list[Stream]) -> Stream:
@@ -200,8 +200,9 @@ def _stream_line(label: str, runs: list[Stream]) -> Stream:
     median, best = ordered[len(ordered) // 2], ordered[-1]
     server = statistics.median(run.server_cpu for run in runs)
     client = statistics.median(run.client_cpu for run in runs)
-    print(f"{label:28s} {median.rate:6.0f} MB/s median, {best.rate:6.0f} best "
-          f"({median.received / 1e6:.0f} MB a read); CPU-s a read: server {server:.3f}, client {client:.3f}")
+    print(f"{label:20s} {median.rate:5.0f} MB/s median, {best.rate:5.0f} best "
+          f"({median.received / 1e6:.0f} MB a read); CPU-s a read: server {server:.3f}, client {client:.3f}"
+          f" = {median.received / 1e6 / max(server, 1e-9):5.0f} MB per server CPU-s")
     return median
 
 
@@ -332,7 +333,10 @@ class Summary:
             print(f"   enforced/raw {label:20s} {wall:5.2f}x wall ({cpu:5.2f}x CPU): {verdict}")
         for label, stream in self.streams.items():
             verdict = "met" if stream.rate >= STREAM_TARGET_MB_S else "NOT met"
-            print(f"   {label:33s} {stream.rate:6.0f} MB/s median: {verdict}")
+            server = stream.received / 1e6 / max(stream.server_cpu, 1e-9)
+            client = stream.received / 1e6 / max(stream.client_cpu, 1e-9)
+            print(f"   {label:33s} {stream.rate:6.0f} MB/s median: {verdict}"
+                  f" ({server:.0f} MB per server CPU-s, {client:.0f} per client CPU-s)")
 
 
 def main() -> None:

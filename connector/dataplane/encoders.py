@@ -119,36 +119,81 @@ class _Chunks:
         return data
 
 
-# End-of-stream marker of the Arrow IPC streaming format (continuation token, zero length).
-ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+# Largest piece handed to the HTTP server at once: small enough that the socket usually takes
+# it whole (a piece the socket cannot take is copied into the server's write buffer), large
+# enough that the per-piece overhead (a thread hop, a chunk header) stays negligible.
+MAX_PIECE_BYTES = 1024 * 1024
+# Metadata, continuation markers and padding are gathered into one piece up to this size.
+_SMALL_BYTES = 64 * 1024
 
 
-def _has_dictionary(schema: pa.Schema) -> bool:
-    return any(pa.types.is_dictionary(field.type) for field in schema)
+class _Pieces:
+    """A pyarrow sink that keeps what it is given *without copying it*: pyarrow's IPC writer
+    hands over each body buffer of a record batch as the batch's own Arrow buffer, so the
+    bytes go from DuckDB's result to the socket with no serialisation copy in between."""
+
+    def __init__(self) -> None:
+        self._parts: list[memoryview] = []
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        view = memoryview(data)  # an Arrow buffer exports its memory: no copy
+        self._parts.append(view)
+        return view.nbytes
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> Iterator[bytes | memoryview]:
+        """What was written since last time: small parts gathered, large ones in slices."""
+        small: list[memoryview] = []
+        size = 0
+        for part in self._parts:
+            if part.nbytes < _SMALL_BYTES:
+                small.append(part)
+                size += part.nbytes
+                if size >= _SMALL_BYTES:
+                    yield b"".join(small)
+                    small, size = [], 0
+                continue
+            if small:
+                yield b"".join(small)
+                small, size = [], 0
+            flat = part.cast("B") if part.ndim != 1 or part.format != "B" else part
+            for start in range(0, flat.nbytes, MAX_PIECE_BYTES):
+                yield flat[start:start + MAX_PIECE_BYTES]
+        if small:
+            yield b"".join(small)
+        self._parts.clear()
 
 
 def _arrow_stream(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes | memoryview]:
-    """The IPC stream as schema message, one message per batch, end marker: each batch is
-    serialised once into an Arrow buffer and handed to the socket without another copy."""
-    yield memoryview(schema.serialize())
+    """The IPC stream (schema message, one message per batch, end marker) written by pyarrow
+    into a sink that keeps references to the batches' buffers: no copy of the data is made
+    before the HTTP server's own framing."""
+    sink = _Pieces()
+    writer = pa.ipc.new_stream(sink, schema)
+    yield from sink.take()
     for batch in batches:
-        yield memoryview(batch.serialize())
-    yield ARROW_EOS
+        writer.write_batch(batch)
+        yield from sink.take()
+    writer.close()
+    yield from sink.take()
 
 
 def encode(
     schema: pa.Schema, batches: Iterator[pa.RecordBatch], media_type: str
 ) -> Iterator[bytes | memoryview]:
     """Yield the encoded stream: header, one chunk per batch, then the trailer."""
-    if media_type == ARROW_STREAM and not _has_dictionary(schema):
+    if media_type == ARROW_STREAM:
         yield from _arrow_stream(schema, batches)
         return
     sink = _Chunks()
-    if media_type == ARROW_STREAM:
-        writer: pa.ipc.RecordBatchStreamWriter | pq.ParquetWriter | pa_csv.CSVWriter = pa.ipc.new_stream(
-            sink, schema
-        )
-    elif media_type == PARQUET:
+    writer: pq.ParquetWriter | pa_csv.CSVWriter
+    if media_type == PARQUET:
         writer = pq.ParquetWriter(sink, schema)
     elif media_type == CSV:
         writer = pa_csv.CSVWriter(sink, schema)
