@@ -10,12 +10,15 @@ A problem answer is printed with its reason and field errors, exit code 2.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -153,6 +156,46 @@ def _request(
         return 0
 
     return run
+
+
+def _fetch_received(args: argparse.Namespace) -> int:
+    """Stream a push's received data to ``--out``, checking it against the ``Content-Digest`` the
+    connector sends; the file appears only once complete and checked."""
+    api = _connect(args)
+    target = Path(args.out)
+    partial = target.with_name(f".{target.name}.part")
+    digest = hashlib.sha256()
+    try:
+        with api.client.stream("GET", f"/received/{quote(args.id, safe='')}") as response:
+            if response.status_code >= 400:
+                response.read()
+                raise CommandError(_problem_text(response))
+            announced = response.headers.get("content-digest", "")
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    digest.update(chunk)
+    except httpx.HTTPError as error:
+        partial.unlink(missing_ok=True)
+        raise CommandError(f"the connector could not be reached: {error}") from None
+    finally:
+        api.close()
+    if announced != f"sha-256=:{base64.b64encode(digest.digest()).decode()}:":
+        partial.unlink(missing_ok=True)
+        raise CommandError("the data received does not match its Content-Digest; nothing written")
+    os.replace(partial, target)
+    print(f"{target} ({target.stat().st_size} bytes, sha256 {digest.hexdigest()})")
+    return 0
+
+
+def _delete_received(args: argparse.Namespace) -> int:
+    api = _connect(args)
+    try:
+        api.call("DELETE", f"/received/{quote(args.id, safe='')}")
+    finally:
+        api.close()
+    print(f"deleted the data received for {args.id}")
+    return 0
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -430,6 +473,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="push: environment variable holding the destination's credential (not on the command line)",
     )
     start.add_argument("--destination-auth-type", dest="destination_auth_type", default="Bearer")
+    received = _verb(transfers, "received", "save the data a push delivered to us", _fetch_received)
+    received.add_argument("id")
+    received.add_argument("--out", required=True, help="file to write (only once complete and checked)")
+    forget = _verb(
+        transfers,
+        "delete-received",
+        "delete the data a push delivered to us",
+        _delete_received,
+    )
+    forget.add_argument("id")
     for verb in ("suspend", "resume", "complete", "terminate"):
         command = _verb(
             transfers,

@@ -19,6 +19,7 @@ from connector.protocol import Role, TransferState
 from connector.store import AgreementRecord, ProcessRecord, Store, new_pid
 from policies import to_dsp_json
 from policies.templates import delete_after
+from sluis.cli import main
 from tests.connector.dsp_world import Authority, Party, make_party, running
 
 PUSH = "HttpData-PUSH"
@@ -110,6 +111,7 @@ def test_a_repeated_delivery_is_taken_once_and_the_job_fetches_and_deletes_it(
     assert stored.read_bytes() == data
 
     fetch = f"{party.url}/management/received/{transfer_id}"
+    cli = ["--url", party.url, "--token", party.token]
     assert httpx.get(fetch, timeout=30).status_code == 401
     assert httpx.get(fetch, headers={"Authorization": "Bearer wrong"}, timeout=30).status_code == 401
     with party.management() as api:
@@ -121,8 +123,12 @@ def test_a_repeated_delivery_is_taken_once_and_the_job_fetches_and_deletes_it(
         for unknown in ("urn:uuid:unknown", "..%2F..%2Fconnector.toml", "x" * 300):
             missing = api.get(f"/received/{unknown}")
             assert missing.status_code == 404, (unknown, missing.text)
-        assert api.delete(f"/received/{transfer_id}").status_code == 204
-        assert not stored.exists()
+    saved = party.root / "saved.arrows"
+    assert main(["connector", "transfers", "received", transfer_id, "--out", str(saved), *cli]) == 0
+    assert saved.read_bytes() == data
+    assert main(["connector", "transfers", "delete-received", transfer_id, *cli]) == 0
+    assert not stored.exists()
+    with party.management() as api:
         gone = api.get(f"/received/{transfer_id}")
         assert gone.status_code == 410
         assert gone.json()["type"] == "received-deleted"
