@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -25,6 +26,7 @@ from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
 from catalogue.harvest._fetch import origin_of
+from catalogue.ingest.compact import CompactRecord
 from catalogue.publish import RECORD_TYPES, PublishError, extract_record, statements_by_subject
 from catalogue.signing import canonical_statements
 from catalogue.store import CHANGE_DELETED
@@ -40,7 +42,7 @@ _GENERIC_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binar
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: The record-level proof a Sluis node lists beside each record of its catalogue page.
 NODE_PROOF = SLUIS.proof
-_NEXT_TERMS = (HYDRA.next, HYDRA.nextPage)
+NEXT_TERMS = (HYDRA.next, HYDRA.nextPage)
 
 
 class PageError(Exception):
@@ -54,19 +56,55 @@ class PageError(Exception):
 
 @dataclass(frozen=True)
 class PageRecord:
-    """One dataset found on a page, with what a harvester needs to decide what to do with it."""
+    """One dataset found on a page, with what a harvester needs to decide what to do with it.
+
+    Read by :mod:`._fastpage`, a record is its N-Triples ``text`` until something asks for its
+    rdflib :attr:`graph` (only records whose digest changed are asked).
+    """
 
     dataset: str
-    subject: Node
-    graph: Graph
     digest: str
-    """SHA-256 over the record's canonical statements: unchanged records are skipped cheaply."""
+    """SHA-256 over the record's canonical N-Triples (:meth:`CompactRecord.canonical_ntriples`):
+    unchanged records are skipped cheaply, whichever reader read them."""
     node_proof: Any = None
     """The proof the source node listed for the record (a Sluis node's own signature), if any."""
     catalog_record: str | None = None
     """The source's ``dcat:CatalogRecord`` for the dataset, when the page lists one."""
-    statements: tuple[str, ...] | None = None
-    """The record's canonical statements (digest and proof check share them), when known."""
+    given_graph: Graph | None = None
+    text: str | None = None
+    """The record's statements as N-Triples lines, as cut from the page (fast reader)."""
+    base: str = ""
+    given_statements: tuple[str, ...] | None = None
+
+    @classmethod
+    def of_text(
+        cls, dataset: str, text: str, digest: str, base: str, proof: Any, catalog_record: str | None
+    ) -> PageRecord:
+        return cls(dataset, digest, proof, catalog_record, text=text, base=base)
+
+    @property
+    def subject(self) -> URIRef:
+        return URIRef(self.dataset)
+
+    @cached_property
+    def graph(self) -> Graph:
+        """The rdflib graph (``VocabError`` if its statements break a per-statement limit)."""
+        if self.given_graph is not None:
+            return self.given_graph
+        text = self.text or ""
+        fast = parse_turtle_fast(text, self.base, len(text) + 1)
+        return fast if fast is not None else parse_rdf(text, N_TRIPLES, self.base)
+
+    @cached_property
+    def statements(self) -> tuple[str, ...]:
+        """The canonical statements proofs are checked over (rdflib's form, as signers wrote)."""
+        if self.given_statements is not None:
+            return self.given_statements
+        return tuple(canonical_statements(self.graph))
+
+    def content(self) -> str:
+        """The record as N-Triples, as received (what its source graph keeps)."""
+        return self.text if self.text is not None else "\n".join(self.statements)
 
 
 @dataclass(frozen=True)
@@ -207,12 +245,20 @@ def read_page(graph: Graph, url: str, source: str) -> Page:
             iri = URIRef(skolem_iri(source, url.split("?")[0], record))
             record, subject = _rename(record, subject, iri), iri
         statements = canonical_statements(record)
-        digest = hashlib.sha256("\n".join(statements).encode("utf-8")).hexdigest()
+        canonical = CompactRecord.from_rdflib(record).canonical_ntriples()
+        digest = hashlib.sha256("\n".join(canonical).encode("utf-8")).hexdigest()
         catalog_record, proof = proofs.get(str(subject), (None, None))
         records.append(
-            PageRecord(str(subject), subject, record, digest, proof, catalog_record, tuple(statements))
+            PageRecord(
+                str(subject),
+                digest,
+                proof,
+                catalog_record,
+                given_graph=record,
+                given_statements=tuple(statements),
+            )
         )
-    next_urls = sorted({str(o) for term in _NEXT_TERMS for o in graph.objects(None, term)})
+    next_urls = sorted({str(o) for term in NEXT_TERMS for o in graph.objects(None, term)})
     next_url = urljoin(url, next_urls[0]) if next_urls else None
     return Page(url, records, sorted(set(deleted)), next_url, [], newest, rejected)
 

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from rdflib import URIRef
 
+from catalogue.harvest._fastpage import read_page_fast
 from catalogue.harvest._fetch import Fetcher, FetchError, FetchLimits, origin_of
 from catalogue.harvest._machine import IllegalTransition, RunEvent, RunState, step
 from catalogue.harvest._pages import (
@@ -55,7 +56,6 @@ from catalogue.publish import (
     record_id_for,
     timestamp,
 )
-from catalogue.signing import canonical_statements
 from catalogue.store import LOCAL_SOURCE, StoreError
 from vocab.errors import VocabError
 from vocab.namespaces import DCT, DSPACE, RDF
@@ -312,8 +312,12 @@ class Harvester:
         if media_type in ("text/html", "application/xhtml+xml"):
             page = read_listing(fetched.body, fetched.url)
         else:
-            graph = parse_page(fetched.body, media_type, fetched.url, limits.max_page_bytes)
-            page = read_page(graph, fetched.url, source.iri)
+            fast = read_page_fast(fetched.body, media_type, fetched.url, source.iri, limits.max_page_bytes)
+            if fast is not None:
+                page = fast
+            else:
+                graph = parse_page(fetched.body, media_type, fetched.url, limits.max_page_bytes)
+                page = read_page(graph, fetched.url, source.iri)
         return page, len(fetched.body), (fetched.etag, fetched.last_modified)
 
     def _read_dsp(self, source: Source, url: str) -> tuple[Page, int]:
@@ -416,11 +420,17 @@ class Harvester:
         unchanged: list[str] = []
         candidates: list[tuple[PageRecord, Verdict]] = []
         quarantined: list[tuple[PageRecord, str]] = []
+        unreadable: list[tuple[str, str]] = []
         for record in records:
             run.count("seen")
             origin = known.get(record.dataset)
             if origin is not None and origin.digest == record.digest:
                 unchanged.append(record.dataset)
+                continue
+            try:
+                record.graph  # noqa: B018 - read here so a statement over a limit rejects this record alone
+            except VocabError as error:
+                unreadable.append((record.dataset, f"not readable: {error}"))
                 continue
             verdict = judge(
                 source,
@@ -451,9 +461,7 @@ class Harvester:
         kept = {origin.dataset for origin in origins}
         self._graphs.replace_graphs(
             {
-                source_graph(source.id, record.dataset): "\n".join(
-                    record.statements or canonical_statements(record.graph)
-                )
+                source_graph(source.id, record.dataset): record.content()
                 for record, _ in candidates
                 if record.dataset in kept
             }
@@ -464,7 +472,7 @@ class Harvester:
             self.ledger.touch_origins(db, source.id, unchanged, now)
             for record, reason in quarantined:
                 self.ledger.quarantine(db, source.id, record.dataset, reason, now, record.digest)
-            for item, reason in rejected:
+            for item, reason in [*rejected, *unreadable]:
                 self.ledger.reject(db, run, item, reason)
             self.ledger.mark_seen(db, run.id, [record.dataset for record in records])
             self.ledger.note_page(db, source.id, page_url, [record.dataset for record in records])
@@ -491,9 +499,10 @@ class Harvester:
         again = judge(source, self.settings.trusted, record.dataset, graph, proof)
         if again.quarantined:
             return record, again
-        subject = URIRef(record.dataset)
         # The digest stays the page's: the next run compares what the page serves.
-        return PageRecord(record.dataset, subject, graph, record.digest, proof, record.catalog_record), again
+        return PageRecord(
+            record.dataset, record.digest, proof, record.catalog_record, given_graph=graph
+        ), again
 
     def _prepare(
         self, source: Source, candidates: Sequence[tuple[PageRecord, Verdict]], now: str
