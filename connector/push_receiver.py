@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connector.control import PUSH_FORMAT, ConnectorService
 from connector.control.process import Plan
+from connector.control.push_spool import MAX_PUSH_BYTES as PUSH_LIMIT
 from connector.dataplane import ARROW_STREAM, PARQUET
 from connector.dataplane.obligations import agreed_at, duties_of
 from connector.http import FieldError, ProblemError, bearer_token
@@ -45,8 +46,9 @@ from connector.protocol import Role, TransferState
 from connector.store import ProcessRecord
 from policies import PolicyError
 
-#: Largest push accepted (bytes); a bigger one is refused with 413 while it streams in.
-MAX_PUSH_BYTES = 8 * 1024**3
+#: Largest push accepted (bytes; what a provider of ours sends at most); a bigger one is
+#: refused with 413 while it streams in.
+MAX_PUSH_BYTES = PUSH_LIMIT
 #: File name of the received data per media type.
 FILE_NAMES = {ARROW_STREAM: "data.arrows", PARQUET: "data.parquet"}
 #: Bytes of the media type our transfer request asked for (generic HTTP uploaders send this).

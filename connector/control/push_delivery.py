@@ -42,7 +42,7 @@ from connector.control.push import (
 )
 from connector.control.push_secrets import CredentialSealer, SealError
 from connector.control.push_send import PushStopped, put_file
-from connector.control.push_spool import PushSpool, Spooled, SpoolMismatch
+from connector.control.push_spool import PushSpool, Spooled, SpoolMismatch, SpoolTooLarge
 from connector.dataplane import Busy, DataPlaneError, TransferView, make_proof
 from connector.identity import KeyPair
 from connector.protocol import TransferState
@@ -106,9 +106,6 @@ class PushDelivery:
         except Exception:  # a sweep is housekeeping: a database hiccup must not stop the connector
             _log.exception("push spool sweep failed")
 
-    def close(self) -> None:
-        """Nothing held in memory: spooled bytes stay on disk for the next attempt or process."""
-
     # -- what the outbox calls ---------------------------------------------------------------
 
     def push(self, item: OutboxItem, lease: LeaseView | None = None) -> PushResult:
@@ -138,8 +135,8 @@ class PushDelivery:
                 return PushResult(Outcome.RETRY, busy.message)
             except DataPlaneError as error:
                 return PushResult(Outcome.REFUSED, f"the data plane refused the push: {error.message}")
-            except SpoolMismatch as mismatch:
-                return PushResult(Outcome.REFUSED, str(mismatch))
+            except (SpoolMismatch, SpoolTooLarge) as refused:
+                return PushResult(Outcome.REFUSED, str(refused))
         return self._send(item.id, record.id, destination, checked, spooled, self._stop(transfer_id, lease))
 
     def delivered(self, item: OutboxItem) -> None:

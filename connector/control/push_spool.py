@@ -20,7 +20,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +30,17 @@ from connector.store import Store
 CHUNK_BYTES = 1024 * 1024
 #: Spool files looked at when the spool opens (a folder with more is swept over several opens).
 MAX_SWEPT_FILES = 10_000
+#: Largest push (bytes): what the receiving endpoint takes. A bigger result is refused while it
+#: spools (the disk holds at most this much per delivery); such data is for a pull.
+MAX_PUSH_BYTES = 8 * 1024**3
 
 
 class SpoolMismatch(ValueError):
     """The data read again differs from what this delivery first read (the asset changed)."""
+
+
+class SpoolTooLarge(ValueError):
+    """The data to push is larger than :data:`MAX_PUSH_BYTES`."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,10 @@ class Spooled:
 class PushSpool:
     """The spool folder of one connector process and the ``push_spools`` records of all."""
 
-    def __init__(self, root: Path, store: Store) -> None:
+    def __init__(self, root: Path, store: Store, max_bytes: int = MAX_PUSH_BYTES) -> None:
         self.root = root
         self.store = store
+        self.max_bytes = max_bytes
         self._checked: set[int] = set()
         self._lock = threading.Lock()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -114,15 +122,23 @@ class PushSpool:
         try:
             with partial.open("wb") as out:
                 for chunk in chunks:
+                    size += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
+                    if size > self.max_bytes:
+                        raise SpoolTooLarge(
+                            f"the granted data is larger than a push may be ({self.max_bytes} bytes); read it"
+                            " with a pull"
+                        )
                     out.write(chunk)
                     digest.update(chunk)
-                    size += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(partial, final)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
+        finally:
+            if isinstance(chunks, Generator):
+                chunks.close()  # a read stopped early ends now: its slot freed, its audit entry written
         spooled = Spooled(final, digest.hexdigest(), size, media_type)
         try:
             self._record(item_id, transfer_id, spooled)

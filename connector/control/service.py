@@ -250,9 +250,7 @@ class ConnectorService:
         self.outbox.start()
 
     def stop_worker(self) -> None:
-        self.outbox.stop()
-        if self.pushes is not None:
-            self.pushes.close()
+        self.outbox.stop()  # spooled pushes stay on disk for the next attempt or process
 
     def deliver_due(self) -> int:
         """Deliver, in this thread, every message that is due now; returns how many were attempted."""

@@ -16,7 +16,7 @@ from connector.addresses import AddressPolicy
 from connector.control.push import PushDestination
 from connector.control.push_secrets import CredentialSealer, SealError
 from connector.control.push_send import SEND_CHUNK_BYTES, PushStopped, put_file
-from connector.control.push_spool import PushSpool, SpoolMismatch
+from connector.control.push_spool import PushSpool, SpoolMismatch, SpoolTooLarge
 from connector.identity import KeyPair
 from connector.store import Store
 from sluis.servers import serve_in_thread
@@ -103,7 +103,7 @@ def spool(tmp_path: Path, storage_urls: Callable[[str], str]) -> Iterator[PushSp
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     store = Store(url)
     store.migrate()
-    yield PushSpool(tmp_path / "spool", store)
+    yield PushSpool(tmp_path / "spool-files", store)
     store.close()
 
 
@@ -121,3 +121,21 @@ def test_a_delivery_read_again_must_be_the_same_bytes(spool: PushSpool, tmp_path
     assert PushSpool(spool.root, spool.store).local(7) is None
     spool.forget(7)
     assert spool.recorded(7) is None
+
+
+def test_a_push_larger_than_the_limit_stops_spooling_and_ends_its_read(spool: PushSpool) -> None:
+    ended = []
+
+    def read() -> Iterator[bytes]:
+        try:
+            while True:
+                yield b"x" * 64
+        finally:
+            ended.append(True)  # the data plane's read: slot freed, audit entry written
+
+    small = PushSpool(spool.root, spool.store, max_bytes=1000)
+    with pytest.raises(SpoolTooLarge, match="pull"):
+        small.write(9, "urn:uuid:t", "application/vnd.apache.arrow.stream", read())
+    assert ended == [True]
+    assert list(spool.root.iterdir()) == []
+    assert spool.recorded(9) is None
