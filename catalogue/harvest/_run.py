@@ -212,6 +212,14 @@ class Harvester:
                 else:
                     self._move(run, RunEvent.LAST_PAGE_NO_SWEEP)
                 break
+            if self.ledger.visited_count(run.id) >= self.settings.limits.max_listing_pages:
+                run.error = (
+                    f"listing cap reached ({self.settings.limits.max_listing_pages} pages over the runs "
+                    "that carried it on); the next run lists the source again from its first page"
+                )
+                run.cursor, run.complete = [], False
+                self._move(run, RunEvent.CAP_REACHED)
+                break
             cap = self._cap_reached(run, began)
             if cap:
                 run.error = cap

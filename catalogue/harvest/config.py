@@ -78,6 +78,10 @@ class HarvestLimits:
     """One page or dump (a page of 1,000 Sluis records is a few MB)."""
     max_pages: int = 10_000
     """Pages (or files of a listing) per run; also ends a listing that never stops."""
+    max_listing_pages: int = 100_000
+    """Pages of one listing, over the runs that carry it on: a source that never ends (every page
+    links to a new one) is listed again from its first page after this many, instead of growing
+    the node without bound one capped run after another."""
     max_records: int = 200_000
     """Records stored, quarantined or rejected per run (checked between pages): a peer serving a
     million records adds at most about this many per run; the next run skips what is unchanged

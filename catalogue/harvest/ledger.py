@@ -420,6 +420,11 @@ class Ledger:
             is not None
         )
 
+    def visited_count(self, run_id: int) -> int:
+        """Pages visited by the run's listing (carried over from the runs it continues)."""
+        row = self._reader().execute("SELECT count(*) FROM run_page WHERE run = ?", (run_id,)).fetchone()
+        return int(row[0])
+
     def mark_visited(self, db: sqlite3.Connection, run_id: int, url: str) -> None:
         db.execute("INSERT OR IGNORE INTO run_page(run, url) VALUES (?, ?)", (run_id, url))
 

@@ -163,3 +163,22 @@ def test_each_page_is_asked_for_conditionally_and_a_304_stands_for_what_it_liste
     finally:
         federation.close()
         node.close()
+
+
+def test_a_listing_that_never_ends_starts_again_after_the_listing_cap(
+    paged: PagedSource, tmp_path: Path
+) -> None:
+    source = Source("paged", paged.url, "dcat")
+    limits = HarvestLimits(max_pages=1, max_listing_pages=2)
+    settings = NodeSettings(public_url="http://127.0.0.1:9", sources=(source,), limits=limits)
+    node = open_node(tmp_path / "a")
+    federation = Federation(node.publisher, tmp_path / "a", settings)
+    try:
+        runs = [federation.harvest("paged") for _ in range(4)]
+    finally:
+        federation.close()
+        node.close()
+    assert [run.state for run in runs] == [RunState.CAPPED] * 4
+    assert [run.continues for run in runs] == [None, runs[0].id, None, runs[2].id]
+    assert "listing cap reached" in (runs[1].error or "")
+    assert "page cap reached" in (runs[2].error or "")
