@@ -80,6 +80,9 @@ class PushDestination:
         """The destination :meth:`sealed` kept, its credential opened (``SealError`` if it will not)."""
         envelope = data.get("authorization_sealed")
         authorization = sealer.open(envelope, _context(transfer_id)) if envelope is not None else None
+        legacy = data.get("authorization")  # kept in clear by an earlier release; erased at the end
+        if authorization is None and isinstance(legacy, str) and legacy:
+            authorization = legacy
         media_type = str(data.get("media_type") or ARROW_STREAM)
         return cls(str(data["endpoint"]), authorization, data.get("auth_type"), media_type)
 

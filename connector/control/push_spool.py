@@ -63,6 +63,7 @@ class PushSpool:
         self._checked: set[int] = set()
         self._lock = threading.Lock()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root.chmod(0o700)  # granted data of other participants' agreements: this process alone
 
     def path(self, item_id: int) -> Path:
         return self.root / f"{int(item_id)}.spool"
@@ -120,7 +121,7 @@ class PushSpool:
         digest = hashlib.sha256()
         size = 0
         try:
-            with partial.open("wb") as out:
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
                 for chunk in chunks:
                     size += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
                     if size > self.max_bytes:

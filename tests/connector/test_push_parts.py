@@ -110,6 +110,7 @@ def spool(tmp_path: Path, storage_urls: Callable[[str], str]) -> Iterator[PushSp
 def test_a_delivery_read_again_must_be_the_same_bytes(spool: PushSpool, tmp_path: Path) -> None:
     first = spool.write(7, "urn:uuid:t", "application/vnd.apache.arrow.stream", [b"granted ", b"bytes"])
     assert spool.local(7) == first
+    assert first.path.stat().st_mode & 0o777 == 0o600  # granted data: readable by this process alone
     spool.path(7).unlink()  # another replica's disk: read again
     assert spool.local(7) is None
     again = PushSpool(spool.root, spool.store).write(7, "urn:uuid:t", first.media_type, [b"granted bytes"])
