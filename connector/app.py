@@ -181,6 +181,7 @@ def create_app(
         ),
     )
     service.outbox.lease_at_commit = fast
+    service.defer_replay_writes = fast
     did_doc = did_document(participant, key, [dsp_service(participant, service.dsp_base)])
 
     @asynccontextmanager

@@ -9,7 +9,8 @@ catalog, and hands each negotiation or transfer message to :class:`Negotiations`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ from connector.identity import (
     verify_token,
 )
 from connector.observability.correlation import correlated
-from connector.store import ProcessRecord, Store
+from connector.store import ProcessRecord, Store, TokenReplayed, deferral, deferred_replay
 from vocab import dsp
 
 
@@ -72,6 +73,9 @@ class ConnectorService:
         self.dsp_base = f"{self.public_url}/dsp"
         self.store = store
         self.client = client or DspClient(participant_id, key, credentials)
+        #: Write a DSP token's id with the step it authorised (``False``: a write of its own first,
+        #: the per-message baseline of ``[tuning] fast_paths = false``).
+        self.defer_replay_writes = True
         self.outbox = Outbox(store, self.client)
         writer = ProcessWriter(store, self.outbox)
         self.outbox.listen(writer)
@@ -112,6 +116,23 @@ class ConnectorService:
 
     # -- identity --------------------------------------------------------------------------
 
+    @contextmanager
+    def replay_checked(self) -> Iterator[None]:
+        """The block that authenticates one DSP request and handles it: the token's id is written
+        with the step it causes, or on its own at the end when the request wrote no step
+        (:mod:`connector.store.replay`). A replay is a 401 ``token-token_replayed`` either way."""
+        if not self.defer_replay_writes:
+            yield
+            return
+        with deferred_replay() as pending:
+            try:
+                try:
+                    yield
+                finally:
+                    pending.settle(self.store)
+            except TokenReplayed as error:
+                raise DspError(401, f"token-{error.code}", str(error)) from None
+
     def authenticate(self, authorization: str | None) -> VerifiedClaims:
         """Verify the caller's self-issued token (signature, audience, expiry, replay, credentials)."""
         token = (authorization or "").strip()
@@ -121,7 +142,8 @@ class ConnectorService:
             raise DspError(401, "token-missing", "the request carries no Authorization token")
         ctx = self.ctx
         try:
-            return verify_token(token, ctx.participant_id, ctx.resolver, ctx.store, ctx.trusted, ctx.clock())
+            guard = deferral() or ctx.store
+            return verify_token(token, ctx.participant_id, ctx.resolver, guard, ctx.trusted, ctx.clock())
         except IdentityError as error:
             raise DspError(401, f"token-{error.code}", str(error)) from error
 

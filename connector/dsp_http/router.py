@@ -122,7 +122,7 @@ def dsp_router(service: ConnectorService, recorder: Recorder | None = None) -> A
             with tracing.span(
                 "dsp.receive", {"http.route": _route_template(request), "url.path": path},
                 traceparent=traceparent, kind="server",
-            ):
+            ), service.replay_checked():
                 return authenticated_work()
 
         def authenticated_work() -> DspReply:

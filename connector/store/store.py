@@ -21,6 +21,7 @@ from typing import Any
 
 from connector.database import Database, Transaction
 from connector.dataplane.contract_state import AgreementView, AssetData, TransferView
+from connector.store.replay import DeferredReplay, TokenReplayed, pending_replay
 
 #: An outbox lease: a worker that claimed a message and died releases it after this long.
 OUTBOX_LEASE_SECONDS = 10.0
@@ -357,6 +358,9 @@ class Store:
                 self._put_agreement(tx, agreement, now)
             self._log(tx, stored.id, messages, now)
             self._enqueue(tx, stored.id, outbox, now, claim_for, claimed)
+            pending = self._remember_pending_jti(tx, now)
+        if pending is not None:
+            pending.recorded = True
         return stored
 
     def get_process(self, process_id: str, kind: str | None = None) -> ProcessRecord | None:
@@ -443,6 +447,9 @@ class Store:
                 self._put_agreement(tx, agreement, now)
             self._log(tx, current.id, messages, now)
             self._enqueue(tx, current.id, outbox, now, claim_for, claimed)
+            pending = self._remember_pending_jti(tx, now)
+        if pending is not None:
+            pending.recorded = True
         return replace(updated, updated_at=now)
 
     @staticmethod
@@ -762,18 +769,30 @@ class Store:
     def check_and_remember(self, jti: str, expires_at: datetime | float | int) -> bool:
         """True the first time a token id is seen; False for a replay. Shared by all replicas."""
         expiry = expires_at.timestamp() if isinstance(expires_at, datetime) else float(expires_at)
-        now = time.time()
         with self.db.transaction() as tx:
-            if now - self._last_replay_purge > REPLAY_PURGE_INTERVAL_SECONDS:
-                self._last_replay_purge = now
-                tx.execute("DELETE FROM replay_guard WHERE expires_at < ?", (now,))
-            return (
-                tx.execute(
-                    "INSERT INTO replay_guard (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
-                    (jti, expiry),
-                )
-                == 1
+            return self._remember_jti(tx, jti, expiry, time.time())
+
+    def _remember_jti(self, tx: Transaction, jti: str, expiry: float, now: float) -> bool:
+        if now - self._last_replay_purge > REPLAY_PURGE_INTERVAL_SECONDS:
+            self._last_replay_purge = now
+            tx.execute("DELETE FROM replay_guard WHERE expires_at < ?", (now,))
+        return (
+            tx.execute(
+                "INSERT INTO replay_guard (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+                (jti, expiry),
             )
+            == 1
+        )
+
+    def _remember_pending_jti(self, tx: Transaction, now: float) -> DeferredReplay | None:
+        """Record the token id of the request this write belongs to (see :mod:`connector.store.replay`)
+        in the write's own transaction; a replay rolls the write back."""
+        pending = pending_replay()
+        if pending is None or pending.jti is None:
+            return None
+        if not self._remember_jti(tx, pending.jti, pending.expires_at, now):
+            raise TokenReplayed(f"the token id {pending.jti} was already used")
+        return pending
 
     # -- the data plane's ContractState ---------------------------------------------------------
 
