@@ -194,7 +194,9 @@ class Outbox:
     def _run_worker(self) -> None:
         """The recovery and retry path: claim due messages nobody is delivering yet.
 
-        Sleeps until woken or the next retry falls due (at most :data:`OUTBOX_POLL_SECONDS`).
+        Sleeps until woken or the next retry falls due (at most :data:`OUTBOX_POLL_SECONDS`, and
+        never longer than :data:`LEASE_RENEWAL_SECONDS`: the leases of what is being sent are
+        renewed from here).
         """
         while not self._stop.is_set():
             self._wake.clear()
@@ -224,13 +226,13 @@ class Outbox:
                 except Exception:
                     due = None
                 if due is not None and due > time.time():
-                    wait = min(OUTBOX_POLL_SECONDS, due - time.time())
+                    wait = min(wait, due - time.time())
             self._wake.wait(wait)
 
-    def _renew_leases(self, force: bool = False) -> None:
+    def _renew_leases(self) -> None:
         """Renew the leases of everything this worker is sending (see :class:`Lease`)."""
         now = time.monotonic()
-        if not force and now - self._renewed_at < LEASE_RENEWAL_SECONDS:
+        if now - self._renewed_at < LEASE_RENEWAL_SECONDS:
             return
         self._renewed_at = now
         with self._flight_lock:
