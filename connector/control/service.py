@@ -26,6 +26,7 @@ from connector.control.push import PushDestination, PushFlow, PushReader
 from connector.control.push_delivery import PushDelivery, spool_root
 from connector.control.transfer import Transfers
 from connector.dsp_client import DspClient
+from connector.endpoints import endpoint_refusal
 from connector.identity import (
     IdentityError,
     KeyPair,
@@ -201,6 +202,14 @@ class ConnectorService:
 
     # -- what our own people start (management API) ------------------------------------------
 
+    def check_endpoint(self, counterparty_address: str, counterparty_id: str) -> None:
+        """Refuse (400, naming ``counterparty_address``) to send a token for ``counterparty_id``
+        to an address that participant does not serve (``connector.endpoints``): the address and
+        the DID often come together from a catalogue record, which anyone may publish."""
+        refusal = endpoint_refusal(counterparty_address, counterparty_id, self.ctx.resolver)
+        if refusal is not None:
+            raise ServiceError(400, "endpoint-not-of-participant", refusal, "counterparty_address")
+
     def start_negotiation(
         self,
         counterparty_address: str,
@@ -212,6 +221,7 @@ class ConnectorService:
         compute_site: str | None = None,
         auto_accept: bool = False,
     ) -> ProcessRecord:
+        self.check_endpoint(counterparty_address, counterparty_id)
         return self.negotiations.start(
             counterparty_address,
             counterparty_id,
@@ -226,6 +236,7 @@ class ConnectorService:
         self, counterparty_address: str, counterparty_id: str, offer_id: str
     ) -> ProcessRecord:
         """Provider-initiated: send one of our offers to a participant."""
+        self.check_endpoint(counterparty_address, counterparty_id)
         return self.negotiations.offer(counterparty_address, counterparty_id, offer_id)
 
     def counter_offer(self, negotiation_id: str, offer: Mapping[str, Any]) -> ProcessRecord:
@@ -248,6 +259,9 @@ class ConnectorService:
         job: Mapping[str, Any] | None = None,
         destination: PushDestination | None = None,
     ) -> ProcessRecord:
+        agreement = self.store.get_agreement(agreement_id)
+        if agreement is not None and agreement.consumer_id == self.participant_id:
+            self.check_endpoint(counterparty_address, agreement.provider_id)
         return self.transfers.start(agreement_id, counterparty_address, format_, job, destination)
 
     def transfer_command(self, transfer_id: str, command: str, reason: str = "") -> ProcessRecord:

@@ -356,6 +356,7 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
     @router.post("/catalog/request", summary="Fetch a counter-party's DSP catalog")
     async def catalog_request(body: CatalogRequestIn) -> dict[str, Any]:
         audience = body.counterparty_id or _did_for_address(body.counterparty_address)
+        await run_in_threadpool(service.check_endpoint, body.counterparty_address, audience)
         try:
             response = await run_in_threadpool(service.client.catalog, body.counterparty_address, audience)
         except DspClientError as error:
@@ -373,6 +374,7 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
     @router.post("/catalog/dataset", summary="Fetch one dataset of a counter-party's DSP catalog")
     async def dataset_request(body: DatasetRequestIn) -> dict[str, Any]:
         audience = body.counterparty_id or _did_for_address(body.counterparty_address)
+        await run_in_threadpool(service.check_endpoint, body.counterparty_address, audience)
         url = f"{body.counterparty_address.rstrip('/')}/catalog/datasets/{quote(body.dataset_id, safe=':')}"
         try:
             response = await run_in_threadpool(service.client.get, url, audience)

@@ -129,6 +129,10 @@ def request_router(pages: ConnectorPages) -> APIRouter:
     def fetch(dataset: str, dsp: str, provider: str) -> tuple[str, list[OfferView]]:
         provider_id = provider or discover_provider(dsp)
         try:
+            service.check_endpoint(dsp, provider_id)
+        except ServiceError as refused:
+            raise AccessError("dsp", refused.reason) from None
+        try:
             response = service.client.catalog(dsp, provider_id)
         except DspClientError as error:
             raise AccessError("dsp", f"the provider's connector did not answer: {error}") from None
