@@ -200,3 +200,26 @@ def test_the_destination_credential_is_sealed_at_rest_and_erased_when_the_push_e
     assert SECRET not in everything
     assert SECRET not in shown
     assert "authorization_sealed" not in shown
+
+
+def test_a_destination_that_redirects_gets_nothing_followed_and_the_transfer_ends_saying_so(
+    tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str]
+) -> None:
+    """A redirect could lead the data to an address the policy never checked: not followed."""
+    elsewhere = Bucket()
+    with serve_in_thread(elsewhere.app()) as target:
+        redirecting = FastAPI()
+
+        @redirecting.put("/bucket/{name}")
+        async def moved(name: str) -> JSONResponse:
+            return JSONResponse({}, status_code=307, headers={"Location": f"{target}/bucket/{name}"})
+
+        provider = make_party(tmp_path, "provider", authority, storage_urls("provider"))
+        consumer = make_party(tmp_path, "consumer", authority, storage_urls("consumer"))
+        with running(provider), running(consumer), serve_in_thread(redirecting) as url:
+            agreement_id = _agreement(provider, consumer)
+            transfer_id = _push(consumer, provider, agreement_id, f"{url}/bucket/cohort")
+            ended = wait_for_state(consumer, "transfers", transfer_id, "TERMINATED", "COMPLETED")
+    assert ended["state"] == "TERMINATED"
+    assert "redirect" in ended["error"]
+    assert elsewhere.puts == []
