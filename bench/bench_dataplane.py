@@ -203,7 +203,7 @@ def _stream_line(label: str, runs: list[Stream]) -> Stream:
     print(f"{label:20s} {median.rate:5.0f} MB/s median, {best.rate:5.0f} best "
           f"({median.received / 1e6:.0f} MB a read); CPU-s a read: server {server:.3f}, client {client:.3f}"
           f" = {median.received / 1e6 / max(server, 1e-9):5.0f} MB per server CPU-s")
-    return median
+    return Stream(median.rate, median.received, server, client)
 
 
 def measure(rows: int, root: Path, limits: SandboxLimits, summary: Summary) -> None:

@@ -178,13 +178,13 @@ def _leftover(connection: duckdb.DuckDBPyConnection) -> str | None:
     """Why a connection whose read ran one SELECT still may not be reused (None: it may).
     An open transaction would carry the read's view of the catalog into the next one; the
     random seed is drawn afresh so one read cannot set or learn another's ``random()``."""
+    seed = secrets.randbelow(2**52) / 2**52
     try:
-        connection.begin()
-        connection.rollback()
-    except duckdb.Error:
+        # One round trip: BEGIN fails if the read left a transaction open; the seed (client
+        # state, not transactional) survives the ROLLBACK.
+        connection.execute(f"BEGIN TRANSACTION; SELECT setseed({seed!r}); ROLLBACK")
+    except duckdb.TransactionException:
         return "open transaction"
-    try:
-        connection.execute("SELECT setseed(?)", [secrets.randbelow(2**52) / 2**52]).fetchall()
     except duckdb.Error:
         return "seed not reset"
     return None

@@ -18,6 +18,7 @@ refused, so no identifier reaches the engine to be read as a file path. What run
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -305,7 +306,13 @@ def finalize(
 
 
 def select_all_sql(view_columns: Sequence[str]) -> str:
-    """The query behind ``GET /data/{transfer}``: every granted column of the view."""
+    """The query behind ``GET /data/{transfer}``: every granted column of the view (the same
+    text for every read of a grant, so generated once per column list)."""
+    return _select_all(tuple(view_columns))
+
+
+@functools.lru_cache(maxsize=512)
+def _select_all(view_columns: tuple[str, ...]) -> str:
     columns = [exp.column(name, quoted=True) for name in view_columns]
     return exp.select(*columns).from_(GRANTED_VIEW).sql(dialect="duckdb")
 
