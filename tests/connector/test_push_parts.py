@@ -140,3 +140,16 @@ def test_a_push_larger_than_the_limit_stops_spooling_and_ends_its_read(spool: Pu
     assert ended == [True]
     assert list(spool.root.iterdir()) == []
     assert spool.recorded(9) is None
+
+
+def test_a_push_read_again_under_its_key_is_counted_once_even_at_the_limit(spool: PushSpool) -> None:
+    from connector.dataplane.store import DataPlaneStore
+
+    plane = DataPlaneStore(spool.store.db)
+    assert plane.reserve_read("agreement-1", 1, "push:7") == 1
+    assert plane.reserve_read("agreement-1", 1, "push:7") == 1  # the same delivery read again
+    assert plane.keyed_read("push:7") == 1
+    assert plane.reads("agreement-1") == 1
+    assert plane.reserve_read("agreement-1", 1, "push:8") is None  # another delivery: over the limit
+    assert plane.keyed_read("push:8") is None  # and nothing kept of it
+    assert plane.reserve_read("agreement-1", 1) is None
