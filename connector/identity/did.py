@@ -96,7 +96,7 @@ def did_web_for(host: str, port: int | None = None, path: Sequence[str] = ()) ->
         raise IdentityError("bad_did", f"port {port} is outside 1..65535")
     parts = [quote(authority, safe="")]
     for segment in path:
-        if not _PATH_SEGMENT.match(segment):
+        if not _PATH_SEGMENT.match(segment) or segment in (".", ".."):
             raise IdentityError("bad_did", f"path segment {segment!r} is not allowed in a did:web")
         parts.append(segment)
     return "did:web:" + ":".join(parts)
@@ -127,7 +127,10 @@ def parse_did_web(did: str) -> tuple[str, int | None, list[str]]:
         port = _parse_port(port_text, did)
     _check_host(host)
     for segment in path:
-        if not segment or not _PATH_SEGMENT.match(unquote(segment)):
+        # '.' and '..' would move the document's URL to another path of the host once a server
+        # normalises it: a participant could claim a DID whose document is any file it can place
+        # on a trusted host (trust lists name hosts, not paths).
+        if not segment or not _PATH_SEGMENT.match(unquote(segment)) or unquote(segment) in (".", ".."):
             raise IdentityError("bad_did", f"path segment {segment!r} in {did!r} is not allowed")
     return host, port, [unquote(segment) for segment in path]
 

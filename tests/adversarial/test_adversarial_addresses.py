@@ -1,4 +1,5 @@
-"""IPv6 spellings of internal hosts that ``ipaddress`` calls global.
+"""Addresses a peer chose: IPv6 spellings of internal hosts that ``ipaddress`` calls global, and
+did:web identifiers whose document URL leaves the path the trust list was written for.
 
 Python's tables mark ``::7f00:1`` (IPv4-compatible ``::127.0.0.1``), ``4000::1`` and the
 IPv4-translated and local-use NAT64 forms as global, so an address policy built on ``is_global``
@@ -12,6 +13,8 @@ from __future__ import annotations
 import pytest
 
 from connector.addresses import AddressPolicy
+from connector.identity import IdentityError
+from connector.identity.did import did_to_url
 
 PRODUCTION = AddressPolicy()
 
@@ -42,3 +45,19 @@ def test_internal_hosts_in_ipv6_spellings_are_refused(address: str) -> None:
 @pytest.mark.parametrize("address", ALLOWED)
 def test_public_hosts_stay_reachable_also_through_nat64(address: str) -> None:
     assert PRODUCTION.ip_refusal(address) is None, PRODUCTION.ip_refusal(address)
+
+
+@pytest.mark.parametrize(
+    "did",
+    [
+        "did:web:authority.example:participants:..:..:uploads:evil",
+        "did:web:authority.example:participants:%2E%2E:evil",
+        "did:web:authority.example:.:evil",
+    ],
+)
+def test_dot_segments_cannot_move_a_did_document_elsewhere_on_a_trusted_host(did: str) -> None:
+    """Trust lists name hosts: a DID whose document URL a server normalises to another path of
+    that host would let a participant claim any file it can place there as its DID document."""
+    with pytest.raises(IdentityError) as refused:
+        did_to_url(did)
+    assert refused.value.code == "bad_did"
