@@ -12,6 +12,7 @@ capable client spent more CPU per request (~1.3 ms here) than the standard one (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -27,7 +28,7 @@ import httpx
 from connector.addresses import AddressPolicy, guarded_create_connection
 from connector.identity import KeyPair, issue_token
 from connector.observability import tracing
-from connector.watchdog import Deadline, Watchdog
+from connector.watchdog import Alarm, Watchdog
 from vocab.dsp import catalog_request_message
 
 #: Largest response body we read from a peer (a catalog of a few thousand datasets fits).
@@ -59,28 +60,32 @@ class DspClientError(Exception):
     code = "dsp-unreachable"
 
 
-_WATCHDOG = Watchdog("dsp-deadlines")
+#: Deadlines of every exchange of this process (one thread, see :mod:`connector.watchdog`).
+_WATCHDOG = Watchdog(name="dsp-deadlines")
 
 
 class _Deadline:
     """Shuts a connection's socket down when the exchange outlasts :data:`REQUEST_DEADLINE_SECONDS`
-    (which wakes a blocked read with an error); cancelled when the exchange ends. One shared
-    watchdog thread keeps every deadline (:mod:`connector.watchdog`)."""
+    (which wakes a blocked read with an error); cancelled when the exchange ends."""
 
     def __init__(self) -> None:
-        self._armed: Deadline | None = None
-
-    @property
-    def fired(self) -> bool:
-        return self._armed is not None and self._armed.fired
+        self.fired = False
+        self._alarm: Alarm | None = None
 
     def start(self, sock: socket.socket | None) -> None:
-        if sock is not None:
-            self._armed = _WATCHDOG.arm(sock, REQUEST_DEADLINE_SECONDS)
+        if sock is None:
+            return
+
+        def fire() -> None:
+            self.fired = True
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        self._alarm = _WATCHDOG.arm(REQUEST_DEADLINE_SECONDS, fire)
 
     def cancel(self) -> None:
-        if self._armed is not None:
-            _WATCHDOG.disarm(self._armed)
+        if self._alarm is not None:
+            self._alarm.cancel()
 
     def reason(self, url: str, error: BaseException) -> str:
         if self.fired:

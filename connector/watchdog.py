@@ -1,92 +1,96 @@
-"""One thread that ends exchanges which outlived their deadline, for every exchange in flight.
+"""One thread that acts on work running past its time budget: data-plane reads, DSP exchanges.
 
-A read timeout applies to each read, so a peer answering a byte at a time could hold a sender as
-long as it likes; the whole exchange therefore has a deadline, and when it passes the socket is
-shut down (which wakes the blocked read with an error). A timer thread per request did that at
-the price of starting an operating-system thread for every DSP message - about as much CPU as
-verifying the request's token. Here one daemon thread keeps the deadlines in a heap and sleeps
-until the earliest; arming and disarming are a heap push and a flag under a lock.
+A read's sandbox arms a deadline when it opens and cancels it when it ends; a DSP request of the
+outbox arms one for the whole exchange (a peer answering a byte at a time would otherwise hold a
+sender as long as it likes) and the action shuts its socket down. Starting a ``threading.Timer``
+for each cost about 1.5 ms (a thread start) every time - as much CPU as verifying the request's
+token; one thread keeping a heap of deadlines costs a heap push and a notify.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
-import socket
+import logging
 import threading
 import time
+from collections.abc import Callable
 
-#: Cancelled deadlines stay in the heap until they come up; past this many entries, with fewer
-#: than a quarter of them live, the heap is rebuilt so a busy connector's heap stays small.
-COMPACT_ABOVE = 1024
+_log = logging.getLogger(__name__)
 
 
-class Deadline:
-    """One armed deadline: ``fired`` tells afterwards whether the socket was shut down for it."""
+class Alarm:
+    """One armed deadline; ``cancel`` makes sure its action never runs afterwards."""
 
-    __slots__ = ("_sock", "cancelled", "due", "fired")
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action: Callable[[], None] | None = action
+        self._lock = threading.Lock()
 
-    def __init__(self, due: float, sock: socket.socket) -> None:
-        self.due = due
-        self.fired = False
-        self.cancelled = False
-        self._sock: socket.socket | None = sock
+    def cancel(self) -> None:
+        with self._lock:
+            self._action = None
 
+    @property
+    def cancelled(self) -> bool:
+        return self._action is None
+
+    def _fire(self) -> None:
+        with self._lock:
+            action, self._action = self._action, None
+        if action is not None:
+            action()
 
 
 class Watchdog:
-    """Shuts down the sockets of exchanges whose deadline passed (one thread, started lazily)."""
+    """Runs each armed action once its deadline passes, unless it was cancelled first."""
 
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._heap: list[tuple[float, int, Deadline]] = []
-        self._live = 0
+    # Cancelled alarms stay in the heap until their deadline; past this many entries they are
+    # swept out (reads end long before their budget, so most entries are cancelled ones).
+    SWEEP_AT = 1024
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, name: str = "read-watchdog") -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, Alarm]] = []
         self._order = itertools.count()
-        self._changed = threading.Condition(threading.Lock())
-        self._thread: threading.Thread | None = None
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
-    def arm(self, sock: socket.socket, seconds: float) -> Deadline:
-        """Shut ``sock`` down in ``seconds`` unless :meth:`disarm` is called first."""
-        deadline = Deadline(time.monotonic() + seconds, sock)
-        with self._changed:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            earliest = self._heap[0][0] if self._heap else None
-            heapq.heappush(self._heap, (deadline.due, next(self._order), deadline))
-            self._live += 1
-            if earliest is None or deadline.due < earliest:
-                self._changed.notify()
-        return deadline
-
-    def disarm(self, deadline: Deadline) -> None:
-        with self._changed:
-            if deadline.cancelled or deadline._sock is None:
-                return
-            deadline.cancelled = True
-            deadline._sock = None
-            self._live -= 1
-            if len(self._heap) > COMPACT_ABOVE and self._live * 4 < len(self._heap):
+    def arm(self, seconds: float, action: Callable[[], None]) -> Alarm:
+        alarm = Alarm(action)
+        with self._wake:
+            if len(self._heap) >= self.SWEEP_AT:
                 self._heap = [entry for entry in self._heap if not entry[2].cancelled]
                 heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (self._clock() + seconds, next(self._order), alarm))
+            if self._heap[0][2] is alarm:
+                self._wake.notify()
+        return alarm
 
     def _run(self) -> None:
         while True:
-            due: list[socket.socket] = []
-            with self._changed:
-                while not self._heap:
-                    self._changed.wait()
-                now = time.monotonic()
-                while self._heap and (self._heap[0][2].cancelled or self._heap[0][0] <= now):
-                    _, _, deadline = heapq.heappop(self._heap)
-                    if deadline._sock is not None:  # claimed here: a later disarm changes nothing
-                        self._live -= 1
-                        deadline.fired = True
-                        due.append(deadline._sock)
-                        deadline._sock = None
-                if not due and self._heap:
-                    self._changed.wait(self._heap[0][0] - now)
-            for sock in due:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            with self._wake:
+                if self._closed:
+                    return
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                deadline, _, alarm = self._heap[0]
+                wait = deadline - self._clock()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            try:
+                alarm._fire()
+            except Exception:
+                _log.exception("a time-out action failed")
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._heap.clear()
+            self._wake.notify()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)

@@ -84,7 +84,6 @@ from connector.dataplane.tokens import (
     verify_proof,
 )
 from connector.dataplane.verified_tokens import VerifiedTokens
-from connector.dataplane.watchdog import Watchdog
 from connector.identity import (
     IdentityError,
     KeyPair,
@@ -93,7 +92,9 @@ from connector.identity import (
     verification_method_id,
     verify_token,
 )
+from connector.observability import tracing
 from connector.policy_gate import parsed_policy
+from connector.watchdog import Watchdog
 from policies import (
     DataScope,
     Decision,
@@ -472,6 +473,21 @@ class DataPlane:
 
     # --- reads --------------------------------------------------------------------------------
     def prepare_read(
+        self, transfer_id: str, authorization: str | None, proof: str | None, method: str, path: str,
+        sql: str | None, media_type: str, identity: str | None = None, read_key: str | None = None,
+    ) -> PreparedRead:
+        """:meth:`_prepare_read`, as a ``dataplane.read`` span with the transfer's correlation id
+        when tracing is on (:mod:`connector.observability.tracing`)."""
+        attributes = {"sluis.transfer_id": transfer_id, "sluis.media_type": media_type}
+        with tracing.span("dataplane.read", attributes):
+            read = self._prepare_read(
+                transfer_id, authorization, proof, method, path, sql, media_type, identity, read_key
+            )
+            transfer = read.context.transfer
+            tracing.annotate_correlation(transfer.correlation_id if transfer is not None else None)
+            return read
+
+    def _prepare_read(
         self, transfer_id: str, authorization: str | None, proof: str | None, method: str, path: str,
         sql: str | None, media_type: str, identity: str | None = None, read_key: str | None = None,
     ) -> PreparedRead:

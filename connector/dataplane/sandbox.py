@@ -27,7 +27,7 @@ from connector.dataplane.connections import BlankConnections, SandboxLimits, bla
 from connector.dataplane.errors import BadQuery, ResultTooLarge
 from connector.dataplane.granted import GrantedFile
 from connector.dataplane.sandbox_pool import SandboxPool
-from connector.dataplane.watchdog import Watchdog
+from connector.watchdog import Watchdog
 
 __all__ = ["BlankConnections", "Sandbox", "SandboxLimits", "SandboxPool", "blank_connection"]
 

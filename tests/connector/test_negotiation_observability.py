@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -147,13 +146,8 @@ def test_tracing_follows_one_negotiation_across_both_connectors(
         serve_in_thread(create_app(load_config(provider.config_path)), port=provider.port),
         serve_in_thread(create_app(load_config(consumer.config_path)), port=consumer.port),
     ):
-        dataset_id = publish_dataset(provider)
-        offer = fetch_offer(consumer, provider, dataset_id)
-        negotiation_id = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH)
-        done = wait_for_state(consumer, "negotiations", negotiation_id, "FINALIZED")
-        wait_for_state(provider, "negotiations", done["provider_pid"], "FINALIZED")
-        # the provider's last send (the FINALIZED event) ends once the consumer answered it
-        httpx.get(f"{consumer.url}/health/live")
+        done, _ = _finalize_and_push(provider, consumer)
+        negotiation_id = str(done["id"])
     finished: list[ReadableSpan] = list(spans.get_finished_spans())
     by_id = {span.context.span_id: span for span in finished}
 
@@ -179,4 +173,16 @@ def test_tracing_follows_one_negotiation_across_both_connectors(
         assert span.parent is not None
         assert span.parent.is_remote
         assert by_id[span.parent.span_id].name == "outbox.send"
-    assert len({span.context.trace_id for span in steps + sends + received}) == 1
+    # the negotiation - its steps on both sides and every DSP request of it - is one trace (the
+    # transfer started later from the management API is a trace of its own)
+    negotiation_steps = [s for s in steps if s.attributes["sluis.process_kind"] == "negotiation"]
+    negotiation_requests = [s for s in received if "/negotiations/" in str(s.attributes["url.path"])]
+    assert len(negotiation_requests) == 4
+    trace_ids = {s.context.trace_id for s in negotiation_steps + negotiation_requests}
+    assert len(trace_ids) == 1
+    # the push's read in the provider's data plane: traced with the negotiation's correlation id,
+    # inside the outbox send that delivered the push
+    (read,) = named("dataplane.read")
+    assert read.attributes[CORRELATION_ATTRIBUTE] == negotiation_id
+    assert read.parent is not None
+    assert by_id[read.parent.span_id].name == "outbox.send"

@@ -26,7 +26,7 @@ from connector.dataplane.errors import ResultTooLarge
 from connector.dataplane.granted import GrantedFile
 from connector.dataplane.sandbox import Sandbox
 from connector.dataplane.sandbox_pool import SandboxPool, _leftover
-from connector.dataplane.watchdog import Watchdog
+from connector.watchdog import Watchdog
 
 from .conftest import DataSpace, research_permission
 
