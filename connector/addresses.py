@@ -284,16 +284,20 @@ def guarded_create_connection(policy: AddressPolicy) -> Callable[..., socket.soc
     def create_connection(
         address: tuple[str, int], timeout: float | None = None, source_address: tuple[str, int] | None = None
     ) -> socket.socket:
-        sock = socket.create_connection(address, timeout, source_address)
-        try:
-            peer = str(sock.getpeername()[0])
-            reason = policy.ip_refusal(peer)
-        except OSError:
-            sock.close()
-            raise
-        if reason is not None:
-            sock.close()
-            raise PeerRefused(f"{address[0]} connected to {reason}")
-        return sock
+        return checked_peer(socket.create_connection(address, timeout, source_address), policy, address[0])
 
     return create_connection
+
+
+def checked_peer(sock: socket.socket, policy: AddressPolicy, name: str) -> socket.socket:
+    """``sock`` if the address it is connected to passes ``policy``; else closed, and
+    :class:`PeerRefused` naming ``name`` (what was asked for) and the reason."""
+    try:
+        reason = policy.ip_refusal(str(sock.getpeername()[0]))
+    except OSError:
+        sock.close()
+        raise
+    if reason is not None:
+        sock.close()
+        raise PeerRefused(f"{name} connected to {reason}")
+    return sock

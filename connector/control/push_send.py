@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from connector.addresses import AddressPolicy, Destination, PeerRefused
+from connector.addresses import AddressPolicy, Destination, checked_peer
 
 #: How long one attempt may wait for the destination (connect, then each read or write).
 PUSH_TIMEOUT_SECONDS = 60.0
@@ -52,15 +52,7 @@ def pinned_connection(checked: Destination, policy: AddressPolicy) -> Callable[.
             except OSError as failed:
                 error = failed
                 continue
-            try:
-                reason = policy.ip_refusal(str(sock.getpeername()[0]))
-            except OSError:
-                sock.close()
-                raise
-            if reason is not None:
-                sock.close()
-                raise PeerRefused(f"{checked.host} connected to {reason}")
-            return sock
+            return checked_peer(sock, policy, checked.host)
         raise error or OSError(f"{checked.host} has no address to connect to")
 
     return create_connection

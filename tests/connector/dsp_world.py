@@ -357,3 +357,14 @@ def negotiate(
         )
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
+
+
+def finalized_agreement(consumer: Party, provider: Party, dataset_id: str) -> dict[str, Any]:
+    """Negotiate ``dataset_id``'s offer to FINALIZED on both sides; the consumer's negotiation
+    (its ``agreement_id`` names the agreement)."""
+    offer = fetch_offer(consumer, provider, dataset_id)
+    negotiation_id = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH)
+    done = wait_for_state(consumer, "negotiations", negotiation_id, "FINALIZED", "TERMINATED")
+    assert done["state"] == "FINALIZED", done
+    wait_for_state(provider, "negotiations", done["provider_pid"], "FINALIZED")
+    return done

@@ -10,15 +10,12 @@ import pytest
 from connector.store import Store
 from tests.connector.conftest import OfficialSchemas
 from tests.connector.dsp_world import (
-    RESEARCH,
     Authority,
     Party,
-    fetch_offer,
+    finalized_agreement,
     make_party,
-    negotiate,
     publish_dataset,
     running,
-    wait_for_state,
     wait_until,
 )
 
@@ -34,12 +31,7 @@ def pair(
 
 
 def _agreement(consumer: Party, provider: Party, dataset_id: str) -> dict[str, str]:
-    offer = fetch_offer(consumer, provider, dataset_id)
-    negotiation_id = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH)
-    done = wait_for_state(consumer, "negotiations", negotiation_id, "FINALIZED", "TERMINATED")
-    assert done["state"] == "FINALIZED", done
-    wait_for_state(provider, "negotiations", done["provider_pid"], "FINALIZED")
-    return done
+    return finalized_agreement(consumer, provider, dataset_id)
 
 
 def test_listings_page_and_filter(pair: tuple[Party, Party]) -> None:

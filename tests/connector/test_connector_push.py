@@ -31,9 +31,8 @@ from tests.connector.dsp_world import (
     RESEARCH,
     Authority,
     Party,
-    fetch_offer,
+    finalized_agreement,
     make_party,
-    negotiate,
     publish_dataset,
     wait_for_state,
     wait_until,
@@ -93,13 +92,7 @@ def few_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _agreement(provider: Party, consumer: Party) -> str:
-    dataset_id = publish_dataset(provider)
-    offer = fetch_offer(consumer, provider, dataset_id)
-    negotiation_id = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH)
-    done = wait_for_state(consumer, "negotiations", negotiation_id, "FINALIZED", "TERMINATED")
-    assert done["state"] == "FINALIZED", done
-    wait_for_state(provider, "negotiations", done["provider_pid"], "FINALIZED")
-    return str(done["agreement_id"])
+    return str(finalized_agreement(consumer, provider, publish_dataset(provider))["agreement_id"])
 
 
 def _start_push(

@@ -29,9 +29,8 @@ from tests.connector.dsp_world import (
     Authority,
     ConnectorProcess,
     Party,
-    fetch_offer,
+    finalized_agreement,
     make_party,
-    negotiate,
     publish_dataset,
     running,
     wait_for_state,
@@ -72,13 +71,7 @@ class Bucket:
 
 
 def _agreement(provider: Party, consumer: Party) -> str:
-    dataset_id = publish_dataset(provider)
-    offer = fetch_offer(consumer, provider, dataset_id)
-    negotiation_id = negotiate(consumer, provider, dataset_id, offer, purpose=RESEARCH)
-    done = wait_for_state(consumer, "negotiations", negotiation_id, "FINALIZED", "TERMINATED")
-    assert done["state"] == "FINALIZED", done
-    wait_for_state(provider, "negotiations", done["provider_pid"], "FINALIZED")
-    return str(done["agreement_id"])
+    return str(finalized_agreement(consumer, provider, publish_dataset(provider))["agreement_id"])
 
 
 def _push(consumer: Party, provider: Party, agreement_id: str, endpoint: str) -> str:
