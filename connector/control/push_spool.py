@@ -20,6 +20,7 @@ import hashlib
 import os
 import threading
 import time
+import uuid
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from connector.store import Store
 CHUNK_BYTES = 1024 * 1024
 #: Spool files looked at when the spool opens (a folder with more is swept over several opens).
 MAX_SWEPT_FILES = 10_000
+#: A half-written spool file untouched this long was left by a process that died while reading.
+STALE_PART_SECONDS = 600.0
 #: Largest push (bytes): what the receiving endpoint takes. A bigger result is refused while it
 #: spools (the disk holds at most this much per delivery); such data is for a pull.
 MAX_PUSH_BYTES = 8 * 1024**3
@@ -117,7 +120,8 @@ class PushSpool:
         """Stream ``chunks`` to the delivery's file, then record (or check against the record)
         their hash. Raises :class:`SpoolMismatch` when a record with another hash exists."""
         final = self.path(item_id)
-        partial = final.with_suffix(".part")
+        # a writer of its own: a worker whose lease ran out may still be writing the same delivery
+        partial = final.with_name(f"{final.stem}.{uuid.uuid4().hex}.part")
         digest = hashlib.sha256()
         size = 0
         try:
@@ -161,12 +165,15 @@ class PushSpool:
 
     def sweep(self) -> int:
         """Remove spool files of deliveries no longer pending (ended here or on a replica) and
-        half-written ones; how many were removed."""
+        half-written ones nobody wrote to for :data:`STALE_PART_SECONDS`; how many were removed."""
         removed = 0
         files = sorted(self.root.glob("*.spool"))[:MAX_SWEPT_FILES]
+        stale = time.time() - STALE_PART_SECONDS
         for partial in list(self.root.glob("*.part"))[:MAX_SWEPT_FILES]:
-            partial.unlink(missing_ok=True)
-            removed += 1
+            with contextlib.suppress(FileNotFoundError):
+                if partial.stat().st_mtime < stale:  # a replica sharing the folder may be writing it
+                    partial.unlink()
+                    removed += 1
         ids = [int(path.stem) for path in files if path.stem.isdigit()]
         pending = self._pending(ids)
         for item_id in ids:

@@ -153,3 +153,23 @@ def test_a_push_read_again_under_its_key_is_counted_once_even_at_the_limit(spool
     assert plane.reserve_read("agreement-1", 1, "push:8") is None  # another delivery: over the limit
     assert plane.keyed_read("push:8") is None  # and nothing kept of it
     assert plane.reserve_read("agreement-1", 1) is None
+
+
+def test_the_sweep_removes_ended_deliveries_and_stale_halves_but_not_a_replicas_live_write(
+    spool: PushSpool,
+) -> None:
+    import os
+    import time
+
+    ended = spool.write(11, "urn:uuid:t", "application/vnd.apache.arrow.stream", [b"bytes"])
+    live = spool.root / "12.0a1b.part"
+    live.write_bytes(b"being written")
+    stale = spool.root / "13.0c2d.part"
+    stale.write_bytes(b"left by a killed process")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert spool.sweep() == 2  # no outbox item 11 is pending: its delivery ended
+    assert not ended.path.exists()
+    assert spool.recorded(11) is None
+    assert live.exists()
+    assert not stale.exists()
