@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from connector.dataplane.disclosure import output_name
 from connector.dataplane.errors import QueryRefused
 
 # Budget amounts are stored as integers of this unit (exact arithmetic in every database).
@@ -62,7 +63,28 @@ def count_columns(tree: exp.Select) -> list[int]:
                     f"{value.sql('duckdb')}: under a differential-privacy budget only counts may be read",
                 )
             positions.append(index)
+    _refuse_ordering_by_counts(tree, positions)
     return positions
+
+
+def _refuse_ordering_by_counts(tree: exp.Select, positions: Sequence[int]) -> None:
+    """The result is ordered (and cut by ``LIMIT``) in the engine, before noise is added: an
+    ``ORDER BY`` on a count would release the exact ranking of the true counts (``ORDER BY n
+    DESC LIMIT 1`` names the largest group) outside the budget. Ordering by group columns, which
+    are released as they are, stays allowed; a client orders noisy counts itself."""
+    order = tree.args.get("order")
+    if order is None:
+        return
+    noisy = {output_name(tree.expressions[index]).lower() for index in positions}
+    for item in order.expressions:
+        key = item.this
+        name = key.name if isinstance(key, exp.Column) else key.sql("duckdb")
+        if name.lower() in noisy:
+            raise QueryRefused(
+                "differential_privacy",
+                f"ORDER BY {name}: under a differential-privacy budget counts are noised after the query "
+                "runs, so results may be ordered by grouped columns only (order the noisy counts yourself)",
+            )
 
 
 def add_noise(table: pa.Table, columns: Sequence[int], epsilon: float) -> pa.Table:
