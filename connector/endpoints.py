@@ -12,7 +12,9 @@ the address must be the participant's by something the participant controls:
   whoever serves the DID document controls the identifier), or
 * the participant's DID document lists it (a ``service`` whose ``serviceEndpoint`` is the
   address or a path above it), which covers a connector whose public URL differs from its DID
-  host.
+  host; or
+* the operator pinned it (``security.callback_allow_list``): a peer whose DID document names no
+  endpoint can still be reached, on the operator's word.
 
 Callbacks are not checked here: where we call a peer back was bound to it when it told us
 (``connector.callbacks``).
@@ -20,7 +22,7 @@ Callbacks are not checked here: where we call a peer back was bound to it when i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -65,8 +67,12 @@ def _service_endpoints(document: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def endpoint_refusal(address: str, did: str, resolver: DocumentResolver | None) -> str | None:
+def endpoint_refusal(
+    address: str, did: str, resolver: DocumentResolver | None, pinned: Sequence[str] = ()
+) -> str | None:
     """``None`` when ``address`` is served by ``did`` (see the module doc), else why not."""
+    if any(_within(address, pin) for pin in pinned):
+        return None
     try:
         parse_did_web(did)
         home = did_to_url(did)

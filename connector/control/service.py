@@ -206,7 +206,9 @@ class ConnectorService:
         """Refuse (400, naming ``counterparty_address``) to send a token for ``counterparty_id``
         to an address that participant does not serve (``connector.endpoints``): the address and
         the DID often come together from a catalogue record, which anyone may publish."""
-        refusal = endpoint_refusal(counterparty_address, counterparty_id, self.ctx.resolver)
+        refusal = endpoint_refusal(
+            counterparty_address, counterparty_id, self.ctx.resolver, self.ctx.callback_policy.pinned
+        )
         if refusal is not None:
             raise ServiceError(400, "endpoint-not-of-participant", refusal, "counterparty_address")
 
