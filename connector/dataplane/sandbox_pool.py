@@ -35,6 +35,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,6 +74,9 @@ class SandboxPool:
     MAX_IDLE = 8
     # An idle connection older than this is closed rather than reused.
     IDLE_SECONDS = 60.0
+    # Transfers whose granted files are remembered for revocation (least recently reading go
+    # first; a forgotten one only loses the early close: no connection carries authority).
+    MAX_TRANSFERS = 10_000
 
     def __init__(self, limits: SandboxLimits, blanks: BlankConnections | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -81,7 +85,7 @@ class SandboxPool:
         self._owns_blanks = blanks is None
         self._clock = clock
         self._idle: dict[str, list[_Idle]] = {}
-        self._used_by: dict[str, set[str]] = {}  # transfer id -> keys of the files it read
+        self._used_by: OrderedDict[str, set[str]] = OrderedDict()  # transfer id -> keys of files it read
         self._lock = threading.Lock()
         self._closed = False
         self.stats = PoolStats()
@@ -93,6 +97,9 @@ class SandboxPool:
         with self._lock:
             if transfer_id is not None:
                 self._used_by.setdefault(transfer_id, set()).add(granted.key)
+                self._used_by.move_to_end(transfer_id)
+                while len(self._used_by) > self.MAX_TRANSFERS:
+                    self._used_by.popitem(last=False)
             doomed = self._expire_locked()
             idle = self._idle.get(granted.key)
             if idle:

@@ -215,3 +215,23 @@ def test_a_cancelled_alarm_never_fires() -> None:
         assert fired == ["armed"]  # alarms fire in deadline order, so the first had its turn
     finally:
         watchdog.close()
+
+
+def test_concurrent_reads_of_one_granted_file_each_get_a_connection_of_their_own(space: DataSpace) -> None:
+    (alice_url, alice_token), _ = _addresses(space)
+    answers: list[object] = []
+
+    def reads() -> None:
+        for _ in range(3):
+            answers.append(_value(_query(space, "alice", alice_url, alice_token,
+                                         "SELECT count(*) AS n FROM data")))
+
+    threads = [threading.Thread(target=reads) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [1000] * 12
+    assert space.plane.sandboxes.idle_count() <= SandboxPool.MAX_IDLE_PER_FILE
+    stats = space.plane.sandboxes.stats
+    assert stats.opened + stats.reused == 12
