@@ -1,6 +1,7 @@
 """Metadata quality of DCAT-AP records, compatible with data.europa.eu's MQA, plus trust.
 
-:func:`assess` scores a dataset on the MQA's five dimensions (findability, accessibility,
+:func:`assess_compact` (the ingest path, on a record's compact form) and :func:`assess` (an
+rdflib graph) score a dataset on the MQA's five dimensions (findability, accessibility,
 interoperability, reusability, contextuality; 405 points; bands excellent / good / sufficient /
 bad) without any network I/O, and adds our trust indicators (signed, publisher verified,
 HealthDCAT-AP tier complete). :meth:`QualityAssessment.to_dqv` writes it as W3C DQV.
@@ -11,9 +12,11 @@ from catalogue.quality._assess import (
     IndicatorScore,
     QualityAssessment,
     assess,
+    assess_compact,
     health_tier_complete,
+    tier_complete,
 )
-from catalogue.quality._ehds import MINIMUM_ELEMENTS, minimum_elements
+from catalogue.quality._ehds import MINIMUM_ELEMENTS, minimum_elements, minimum_elements_of
 from catalogue.quality._methodology import (
     BANDS,
     DIMENSION_MAXIMUM,
@@ -36,7 +39,10 @@ __all__ = [
     "IndicatorScore",
     "QualityAssessment",
     "assess",
+    "assess_compact",
     "band_for",
     "health_tier_complete",
     "minimum_elements",
+    "minimum_elements_of",
+    "tier_complete",
 ]

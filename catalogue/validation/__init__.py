@@ -7,16 +7,19 @@ path, constraint component, severity, value) — the tests compare the two on th
 our shapes, the official examples, the seed records and systematically broken records. A shapes
 graph using anything not implemented here is validated by pyshacl instead (fail closed).
 
-- :func:`validate_record` / :func:`validate_records`: our profiles (``vocab.shacl``), fast path;
+- :func:`validate_compact`: our profiles (``vocab.shacl``) on a record's compact form, the
+  ingest path; :func:`validate_record` / :func:`validate_records` the same for rdflib graphs;
 - :func:`reference_validate`: the same question answered by pyshacl;
 - :class:`FastValidator`: any shapes graph plus background knowledge.
 """
 
-from catalogue.validation._compile import RawResult
+from catalogue.validation._compile import Finding, RawResult
 from catalogue.validation._errors import UnsupportedShapesError, ValidationEngineError
 from catalogue.validation._explain import Explanation, explain
 from catalogue.validation._records import (
+    profiles_of,
     reference_validate,
+    validate_compact,
     validate_record,
     validate_records,
     validator_for,
@@ -27,12 +30,15 @@ from catalogue.validation._validator import FastValidator
 __all__ = [
     "Explanation",
     "FastValidator",
+    "Finding",
     "RawResult",
     "UnsupportedShapesError",
     "ValidationEngineError",
     "explain",
+    "profiles_of",
     "reference_validate",
     "to_report",
+    "validate_compact",
     "validate_record",
     "validate_records",
     "validator_for",

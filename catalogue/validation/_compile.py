@@ -6,6 +6,11 @@ node is the result's focus and value, when a result has no value, how nested sha
 conformance, the severity a nested result carries), because the point of this module is to give
 the *same* report much faster, and the tests compare the two result by result.
 
+The shapes graph is read with rdflib (once); the closures work on N-Triples term strings
+(:mod:`catalogue.ingest.terms`), the form records are validated in. Where pyshacl's answer
+depends on rdflib's reading of a literal (is ``"2020-13-45"^^xsd:date`` well typed?), rdflib is
+asked, once per distinct literal.
+
 Anything we do not implement raises :class:`UnsupportedShapesError` here, at compile time, and
 the validator then hands the whole shapes graph to pyshacl: nothing is ever silently skipped.
 """
@@ -19,18 +24,19 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Final, NamedTuple
 
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
 from rdflib.term import Node
 
+from catalogue.ingest.terms import from_rdflib, literal_parts, text_of
 from catalogue.validation._errors import UnsupportedShapesError
 from catalogue.validation._paths import PathFn, compile_path, path_text
 from catalogue.validation._view import View
 
 
 class RawResult(NamedTuple):
-    """One validation result, in terms of RDF nodes (converted to strings at the edge)."""
+    """One validation result, in terms of rdflib nodes (the form the rdflib-facing API returns)."""
 
     focus: Node
     path: str | None
@@ -41,8 +47,23 @@ class RawResult(NamedTuple):
     message: str
 
 
-CheckOutcome = tuple[bool, list[RawResult]]
-Check = Callable[[View, Node, list[Node]], CheckOutcome]
+class Finding(NamedTuple):
+    """One validation result as the compiled shapes give it: terms as N-Triples strings.
+
+    ``component`` and ``severity`` are plain IRIs; ``focus``, ``value`` and ``shape`` are terms.
+    """
+
+    focus: str
+    path: str | None
+    component: str
+    severity: str
+    value: str | None
+    shape: str
+    message: str
+
+
+CheckOutcome = tuple[bool, list[Finding]]
+Check = Callable[[View, str, list[str]], CheckOutcome]
 
 # Constraint parameters we implement (SHACL Core). Anything else pyshacl would act on is refused.
 IMPLEMENTED: Final = frozenset(
@@ -88,17 +109,19 @@ class CompiledShape:
     is_property: bool
     path: PathFn | None
     path_text: str | None
-    severity: URIRef
+    severity: str  # a plain IRI
     message: str | None
     deactivated: bool
     checks: list[Check] = field(default_factory=list)
-    target_classes: list[Node] = field(default_factory=list)
-    target_nodes: list[Node] = field(default_factory=list)
-    target_subjects_of: list[Node] = field(default_factory=list)
-    target_objects_of: list[Node] = field(default_factory=list)
-    allowed: frozenset[URIRef] = frozenset()
-    # The IRI of a plain predicate path, so callers can look values up without a function call.
-    predicate: URIRef | None = None
+    target_classes: list[str] = field(default_factory=list)
+    target_nodes: list[str] = field(default_factory=list)
+    target_subjects_of: list[str] = field(default_factory=list)
+    target_objects_of: list[str] = field(default_factory=list)
+    allowed: frozenset[str] = frozenset()
+    # The term of a plain predicate path, so callers can look values up without a function call.
+    predicate: str | None = None
+    # The shape's own node as a term, for the results it reports.
+    term: str = ""
     # True when no check can report anything for a focus node without value nodes.
     empty_ok: bool = True
     # ``run`` specialised once the checks are known (see ``specialise``); callers on hot paths
@@ -111,7 +134,7 @@ class CompiledShape:
             self.target_classes or self.target_nodes or self.target_subjects_of or self.target_objects_of
         )
 
-    def validate(self, view: View, focus: Node) -> CheckOutcome:
+    def validate(self, view: View, focus: str) -> CheckOutcome:
         """pyshacl's ``Shape.validate`` for one focus node: (conforms, results)."""
         if self.deactivated:
             return True, []
@@ -129,7 +152,7 @@ class CompiledShape:
             return only  # conformance is the check's own verdict
         severity = self.severity
 
-        def run_one(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+        def run_one(view: View, focus: str, values: list[str]) -> CheckOutcome:
             ok, found = only(view, focus, values)
             if ok or severity in allowed or all(r.severity in allowed for r in found):
                 return True, found
@@ -137,10 +160,10 @@ class CompiledShape:
 
         return run_one
 
-    def run(self, view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def run(self, view: View, focus: str, values: list[str]) -> CheckOutcome:
         """Run every check on ``values`` (the focus node's value nodes), combining like pyshacl."""
         conforms = True
-        results: list[RawResult] = []
+        results: list[Finding] = []
         allowed = self.allowed
         for check in self.checks:
             ok, found = check(view, focus, values)
@@ -153,9 +176,9 @@ class CompiledShape:
                 results.extend(found)
         return conforms, results
 
-    def result(self, focus: Node, value: Node | None, component: URIRef, generic: str) -> RawResult:
-        return RawResult(
-            focus, self.path_text, component, self.severity, value, self.node, self.message or generic
+    def result(self, focus: str, value: str | None, component: str, generic: str) -> Finding:
+        return Finding(
+            focus, self.path_text, component, self.severity, value, self.term, self.message or generic
         )
 
 
@@ -165,12 +188,12 @@ class CompiledShapes:
 
     shapes: list[CompiledShape]
     roots: list[CompiledShape]
-    by_target_class: dict[Node, list[CompiledShape]]
-    by_subjects_of: dict[Node, list[CompiledShape]]
-    by_objects_of: dict[Node, list[CompiledShape]]
+    by_target_class: dict[str, list[CompiledShape]]
+    by_subjects_of: dict[str, list[CompiledShape]]
+    by_objects_of: dict[str, list[CompiledShape]]
     with_target_nodes: list[CompiledShape]
     # Predicates any shape reads backwards (inverse paths, sh:targetObjectsOf).
-    inverse_predicates: frozenset[Node] = frozenset()
+    inverse_predicates: frozenset[str] = frozenset()
 
 
 def compile_shapes(
@@ -178,20 +201,14 @@ def compile_shapes(
     *,
     allow_warnings: bool = True,
     allow_infos: bool = False,
-    canon: dict[Node, Node] | None = None,
 ) -> CompiledShapes:
-    """Compile ``graph``; raises :class:`UnsupportedShapesError` for anything not implemented.
-
-    ``canon`` interns terms: the compiled shapes hold the very objects found there, so the
-    validator's dict lookups with interned data terms hit by identity (rdflib's term equality
-    is Python code and would otherwise run on every lookup).
-    """
-    allowed: set[URIRef] = set()
+    """Compile ``graph``; raises :class:`UnsupportedShapesError` for anything not implemented."""
+    allowed: set[str] = set()
     if allow_infos or allow_warnings:
-        allowed.add(SH.Info)
+        allowed.add(str(SH.Info))
     if allow_warnings:
-        allowed.add(SH.Warning)
-    compiler = _Compiler(graph, frozenset(allowed), {} if canon is None else canon)
+        allowed.add(str(SH.Warning))
+    compiler = _Compiler(graph, frozenset(allowed))
     return compiler.run()
 
 
@@ -206,10 +223,9 @@ def _first_message(graph: Graph, node: Node) -> str | None:
 
 
 class _Compiler:
-    def __init__(self, graph: Graph, allowed: frozenset[URIRef], canon: dict[Node, Node]) -> None:
+    def __init__(self, graph: Graph, allowed: frozenset[str]) -> None:
         self.g = graph
         self.allowed = allowed
-        self.canon = canon
         self.compiled: dict[Node, CompiledShape] = {}
         self.in_progress: set[Node] = set()
 
@@ -230,9 +246,9 @@ class _Compiler:
         shapes = [self.shape(node, 0) for node in candidates]
         shapes.extend(s for s in self.compiled.values() if s not in shapes)
         roots = [s for s in shapes if s.has_targets]
-        by_class: dict[Node, list[CompiledShape]] = {}
-        by_subj: dict[Node, list[CompiledShape]] = {}
-        by_obj: dict[Node, list[CompiledShape]] = {}
+        by_class: dict[str, list[CompiledShape]] = {}
+        by_subj: dict[str, list[CompiledShape]] = {}
+        by_obj: dict[str, list[CompiledShape]] = {}
         for s in roots:
             for c in s.target_classes:
                 by_class.setdefault(c, []).append(s)
@@ -252,8 +268,9 @@ class _Compiler:
             ),
         )
 
-    def intern(self, term: Node) -> Node:
-        return self.canon.setdefault(term, term)
+    def intern(self, term: Node) -> str:
+        """A shapes-graph term as the N-Triples text records are validated in."""
+        return from_rdflib(term)
 
     # -- shapes --------------------------------------------------------------------------
 
@@ -296,22 +313,21 @@ class _Compiler:
             is_property=is_property,
             path=compile_path(g, paths[0]) if paths else None,
             path_text=path_text(g, paths[0]) if paths else None,
-            severity=severity,
+            severity=str(severity),
             message=_first_message(g, node),
             deactivated=deactivated,
             allowed=self.allowed,
+            term=from_rdflib(node),
         )
         intern = self.intern
         shape.target_classes = [intern(c) for c in g.objects(node, SH.targetClass)]
-        if types & {RDFS.Class, OWL.Class} or any(
-            (t, RDFS.subClassOf, RDFS.Class) in g for t in types
-        ):
-            shape.target_classes.append(node)
+        if types & {RDFS.Class, OWL.Class} or any((t, RDFS.subClassOf, RDFS.Class) in g for t in types):
+            shape.target_classes.append(intern(node))
         shape.target_nodes = [intern(n) for n in g.objects(node, SH.targetNode)]
         shape.target_subjects_of = [intern(p) for p in g.objects(node, SH.targetSubjectsOf)]
         shape.target_objects_of = [intern(p) for p in g.objects(node, SH.targetObjectsOf)]
         if paths and isinstance(paths[0], URIRef):
-            shape.predicate = self.canon.setdefault(paths[0], paths[0])  # type: ignore[assignment]
+            shape.predicate = intern(paths[0])
         self.in_progress.add(node)
         try:
             shape.checks = self.checks(shape, depth)
@@ -343,7 +359,7 @@ class _Compiler:
             checks.append(_class_check(shape, [self.intern(c) for c in classes]))
         datatype = one(node, SH.datatype)
         if datatype is not None:
-            checks.append(_datatype_check(shape, datatype))
+            checks.append(_datatype_check(shape, str(datatype)))
         kind = one(node, SH.nodeKind)
         if kind is not None:
             if kind not in NODE_KINDS:
@@ -410,7 +426,8 @@ class _Compiler:
                 for head in g.objects(node, SH.ignoredProperties):
                     ignored.update(Collection(g, head))
                 allowed = {g.value(p, SH.path) for p in props}
-                checks.append(_closed_check(shape, ignored | {a for a in allowed if a is not None}))
+                kept = ignored | {a for a in allowed if a is not None}
+                checks.append(_closed_check(shape, {self.intern(a) for a in kept}))
         return checks
 
     def qualified(self, shape: CompiledShape, heads: list[Node], depth: int) -> Check:
@@ -438,111 +455,117 @@ def _int_param(graph: Graph, node: Node, predicate: URIRef) -> int | None:
 
 
 # -- the checks: each mirrors the pyshacl component of the same name ----------------------------
+# Values are N-Triples terms: the first character tells the kind ('<' IRI, '_' blank node,
+# '"' literal). Term equality is string equality: rdflib's is lexical form, language and
+# datatype, which the text holds exactly.
+
+_IRI_KIND: Final = "<"
+_BLANK_KIND: Final = "_"
+_LITERAL_KIND: Final = '"'
+RDF_TYPE_TERM: Final = from_rdflib(RDF.type)
+RDFS_RESOURCE_TERM: Final = from_rdflib(RDFS.Resource)
+# Distinct literals whose well-typedness one datatype check remembers (rdflib parses each once).
+MAX_REMEMBERED_LITERALS: Final = 4096
 
 
-def _class_check(shape: CompiledShape, classes: list[Node]) -> Check:
-    component = SH.ClassConstraintComponent
+def _class_check(shape: CompiledShape, classes: list[str]) -> Check:
+    component = str(SH.ClassConstraintComponent)
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
-        found: list[RawResult] = []
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
+        found: list[Finding] = []
         for cls in classes:
             for v in values:
-                if isinstance(v, Literal) or not view.is_instance(v, cls):
-                    found.append(shape.result(focus, v, component, f"Value is not an instance of {cls}"))
+                if v[0] == _LITERAL_KIND or not view.is_instance(v, cls):
+                    generic = f"Value is not an instance of {text_of(cls)}"
+                    found.append(shape.result(focus, v, component, generic))
         return not found, found
 
     return check
 
 
-_DATATYPE_PYTHON: Final[dict[Node, type | tuple[type, ...]]] = {
-    XSD.string: (str, bytes),
-    RDF.langString: (str, bytes),
-    XSD.integer: int,
-    XSD.float: float,
-    XSD.decimal: Decimal,
-    XSD.boolean: bool,
-    XSD.date: date,
-    XSD.time: time,
-    XSD.dateTime: datetime,
+_DATATYPE_PYTHON: Final[dict[str, type | tuple[type, ...]]] = {
+    str(XSD.string): (str, bytes),
+    str(RDF.langString): (str, bytes),
+    str(XSD.integer): int,
+    str(XSD.float): float,
+    str(XSD.decimal): Decimal,
+    str(XSD.boolean): bool,
+    str(XSD.date): date,
+    str(XSD.time): time,
+    str(XSD.dateTime): datetime,
 }
+_RDFS_LITERAL: Final = str(RDFS.Literal)
+_RDFS_DATATYPE: Final = str(RDFS.Datatype)
+_XSD_STRING: Final = str(XSD.string)
+_RDF_LANG_STRING: Final = str(RDF.langString)
 
 
-def same_term(a: Node, b: Node) -> bool:
-    """rdflib term equality, without its Python-level ``__eq__`` for IRIs and blank nodes."""
-    if a is b:
-        return True
-    kind = type(a)
-    if kind is not type(b):
+def _well_typed(lexical: str, datatype: str, python_type: type | tuple[type, ...] | None) -> bool:
+    """rdflib's reading of a typed literal, as pyshacl judges it: not ill-typed, of the Python type."""
+    parsed = Literal(lexical, datatype=URIRef(datatype), normalize=False)
+    if getattr(parsed, "ill_typed", None) is True:
         return False
-    if kind is Literal or not isinstance(a, str) or not isinstance(b, str):
-        return bool(a == b)
-    return str.__eq__(a, b)
+    return python_type is None or isinstance(parsed.value, python_type)
 
 
-def _datatype_matches(v: Node, rule: Node) -> bool:
-    if not isinstance(v, Literal):
-        return False
-    python_type = _DATATYPE_PYTHON.get(rule)
-    if v.datatype is not None and str.__eq__(v.datatype, rule):
-        if getattr(v, "ill_typed", None) is True:
-            return False
-        return python_type is None or isinstance(v.value, python_type)
-    if rule == RDFS.Literal:
-        return True
-    if rule == RDFS.Datatype and v.datatype:
-        return True
-    if v.datatype is None and v.language is None and rule == XSD.string:
-        return isinstance(v.value, (str, bytes))
-    if rule == RDF.langString and v.language:
-        return isinstance(v.value, (str, bytes))
-    return False
-
-
-def _datatype_check(shape: CompiledShape, rule: Node) -> Check:
-    component = SH.DatatypeConstraintComponent
+def _datatype_check(shape: CompiledShape, rule: str) -> Check:
+    component = str(SH.DatatypeConstraintComponent)
     generic = f"Value is not a literal of datatype {rule}"
+    python_type = _DATATYPE_PYTHON.get(rule)
+    remembered: dict[str, bool] = {}
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
-        found = [shape.result(focus, v, component, generic) for v in values if not _datatype_matches(v, rule)]
+    def matches(v: str) -> bool:
+        if v[0] != _LITERAL_KIND:
+            return False
+        known = remembered.get(v)
+        if known is not None:
+            return known
+        lexical, language, datatype = literal_parts(v)
+        if datatype is not None and datatype == rule:
+            ok = _well_typed(lexical, datatype, python_type)
+        elif rule == _RDFS_LITERAL or (rule == _RDFS_DATATYPE and datatype):
+            ok = True
+        elif datatype is None and language is None and rule == _XSD_STRING:
+            ok = True  # a plain literal's value is its text
+        else:
+            ok = rule == _RDF_LANG_STRING and bool(language)
+        if len(remembered) >= MAX_REMEMBERED_LITERALS:
+            remembered.clear()
+        remembered[v] = ok
+        return ok
+
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
+        found = [shape.result(focus, v, component, generic) for v in values if not matches(v)]
         return not found, found
 
     return check
 
 
 def _node_kind_check(shape: CompiledShape, kind: Node) -> Check:
-    component = SH.NodeKindConstraintComponent
+    component = str(SH.NodeKindConstraintComponent)
     blank_ok, iri_ok, literal_ok = NODE_KINDS[kind]
     generic = f"Value is not of node kind {kind}"
+    accepted = frozenset(
+        k for k, ok in ((_BLANK_KIND, blank_ok), (_IRI_KIND, iri_ok), (_LITERAL_KIND, literal_ok)) if ok
+    )
 
-    by_type = {BNode: blank_ok, Literal: literal_ok, URIRef: iri_ok}
-
-    def matches(v: Node) -> bool:
-        known = by_type.get(type(v))  # the exact rdflib classes, without isinstance's ABC checks
-        if known is not None:
-            return known
-        if isinstance(v, BNode):
-            return blank_ok
-        if isinstance(v, Literal):
-            return literal_ok
-        return iri_ok
-
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         for v in values:
-            if not matches(v):
+            if v[0] not in accepted:
                 break
         else:
             return True, []
-        found = [shape.result(focus, v, component, generic) for v in values if not matches(v)]
+        found = [shape.result(focus, v, component, generic) for v in values if v[0] not in accepted]
         return False, found
 
     return check
 
 
 def _min_count_check(shape: CompiledShape, minimum: int) -> Check:
-    component = SH.MinCountConstraintComponent
+    component = str(SH.MinCountConstraintComponent)
     generic = f"Less than {minimum} values on {shape.path_text}"
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         if len(values) >= minimum:
             return True, []
         return False, [shape.result(focus, None, component, generic)]
@@ -551,10 +574,10 @@ def _min_count_check(shape: CompiledShape, minimum: int) -> Check:
 
 
 def _max_count_check(shape: CompiledShape, maximum: int) -> Check:
-    component = SH.MaxCountConstraintComponent
+    component = str(SH.MaxCountConstraintComponent)
     generic = f"More than {maximum} values on {shape.path_text}"
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         if len(values) <= maximum:
             return True, []
         return False, [shape.result(focus, None, component, generic)]
@@ -563,10 +586,10 @@ def _max_count_check(shape: CompiledShape, maximum: int) -> Check:
 
 
 def _not_check(shape: CompiledShape, negated: CompiledShape) -> Check:
-    component = SH.NotConstraintComponent
+    component = str(SH.NotConstraintComponent)
     generic = f"Value conforms to the shape {negated.node}, which it must not"
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = []
         for v in values:
             conforms, _ = negated.validate(view, v)
@@ -578,15 +601,17 @@ def _not_check(shape: CompiledShape, negated: CompiledShape) -> Check:
 
 
 def _logical_check(shape: CompiledShape, combine: str, member_lists: list[list[CompiledShape]]) -> Check:
-    component = {"and": SH.AndConstraintComponent, "or": SH.OrConstraintComponent}.get(
-        combine, SH.XoneConstraintComponent
+    component = str(
+        {"and": SH.AndConstraintComponent, "or": SH.OrConstraintComponent}.get(
+            combine, SH.XoneConstraintComponent
+        )
     )
     generic = {
         "and": "Value does not conform to every shape in the sh:and list",
         "or": "Value does not conform to any shape in the sh:or list",
     }.get(combine, "Value does not conform to exactly one shape in the sh:xone list")
 
-    def passes(view: View, members: list[CompiledShape], v: Node) -> bool:
+    def passes(view: View, members: list[CompiledShape], v: str) -> bool:
         outcomes = [m.validate(view, v)[0] for m in members]
         if combine == "and":
             return all(outcomes)
@@ -594,7 +619,7 @@ def _logical_check(shape: CompiledShape, combine: str, member_lists: list[list[C
             return any(outcomes)
         return sum(outcomes) == 1
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = []
         for members in member_lists:
             for v in values:
@@ -605,26 +630,24 @@ def _logical_check(shape: CompiledShape, combine: str, member_lists: list[list[C
     return check
 
 
-def value_text(v: Node) -> str:
-    """pyshacl's ``value_node_to_string``: a string literal's value, other nodes' lexical form."""
-    if isinstance(v, Literal) and v.value is not None and v.datatype in (None, RDF.langString, XSD.string):
-        return str(v.value)
-    return str(v)
+def value_text(v: str) -> str:
+    """pyshacl's ``value_node_to_string``: a literal's lexical form, an IRI, a blank node's id."""
+    return text_of(v)
 
 
 def _length_check(shape: CompiledShape, limit: int, *, minimum: bool) -> Check:
-    component = SH.MinLengthConstraintComponent if minimum else SH.MaxLengthConstraintComponent
+    component = str(SH.MinLengthConstraintComponent if minimum else SH.MaxLengthConstraintComponent)
     generic = f"Value is {'shorter' if minimum else 'longer'} than {limit} characters"
 
-    def ok(v: Node) -> bool:
+    def ok(v: str) -> bool:
         if minimum and limit == 0:
             return True
-        if isinstance(v, BNode):
+        if v[0] == _BLANK_KIND:
             return False
-        length = len(value_text(v))
+        length = len(text_of(v))
         return length >= limit if minimum else length <= limit
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = [shape.result(focus, v, component, generic) for v in values if not ok(v)]
         return not found, found
 
@@ -632,7 +655,7 @@ def _length_check(shape: CompiledShape, limit: int, *, minimum: bool) -> Check:
 
 
 def _pattern_check(shape: CompiledShape, patterns: list[Node], flags: Node | None) -> Check:
-    component = SH.PatternConstraintComponent
+    component = str(SH.PatternConstraintComponent)
     re_flags = 0
     if flags is not None:
         text = str(flags).lower()
@@ -649,11 +672,11 @@ def _pattern_check(shape: CompiledShape, patterns: list[Node], flags: Node | Non
         except re.error as exc:
             raise UnsupportedShapesError(f"sh:pattern {str(p)!r} is not a valid expression: {exc}") from exc
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = []
         for matcher, source in compiled:
             for v in values:
-                if isinstance(v, BNode) or not matcher.search(value_text(v)):
+                if v[0] == _BLANK_KIND or not matcher.search(text_of(v)):
                     message = f"Value does not match pattern {source!r}"
                     found.append(shape.result(focus, v, component, message))
         return not found, found
@@ -661,19 +684,27 @@ def _pattern_check(shape: CompiledShape, patterns: list[Node], flags: Node | Non
     return check
 
 
+def _language_of(v: str) -> str | None:
+    """The language tag of a literal term, lower-cased (None for other terms and untagged literals)."""
+    end = v.rfind('"')
+    if v[0] != _LITERAL_KIND or end + 1 >= len(v) or v[end + 1] != "@":
+        return None
+    return v[end + 2 :].lower() or None
+
+
 def _language_in_check(shape: CompiledShape, languages: list[str]) -> Check:
-    component = SH.LanguageInConstraintComponent
+    component = str(SH.LanguageInConstraintComponent)
     wanted = {x.lower() for x in languages}
     wildcard = "*" in wanted
     generic = f"Value's language is not one of {sorted(wanted)}"
 
-    def ok(v: Node) -> bool:
-        if not isinstance(v, Literal) or not v.language:
+    def ok(v: str) -> bool:
+        lang = _language_of(v)
+        if not lang:
             return False
-        lang = str(v.language).lower()
         return wildcard or lang in wanted or lang.split("-")[0] in wanted
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = [shape.result(focus, v, component, generic) for v in values if not ok(v)]
         return not found, found
 
@@ -681,15 +712,15 @@ def _language_in_check(shape: CompiledShape, languages: list[str]) -> Check:
 
 
 def _unique_lang_check(shape: CompiledShape) -> Check:
-    component = SH.UniqueLangConstraintComponent
+    component = str(SH.UniqueLangConstraintComponent)
     generic = "More than one value shares a language tag"
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         seen: set[str] = set()
         duplicates: set[str] = set()
         for v in values:
-            if isinstance(v, Literal) and v.language:
-                lang = str(v.language).lower()
+            lang = _language_of(v)
+            if lang:
                 if lang in seen:
                     duplicates.add(lang)
                 seen.add(lang)
@@ -700,9 +731,9 @@ def _unique_lang_check(shape: CompiledShape) -> Check:
 
 
 def _node_check(shape: CompiledShape, targets: list[CompiledShape]) -> Check:
-    component = SH.NodeConstraintComponent
+    component = str(SH.NodeConstraintComponent)
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = []
         for target in targets:
             for v in values:
@@ -720,7 +751,7 @@ def _property_check(nested: list[CompiledShape]) -> Check:
     """Run nested property shapes; those that need values are looked up by the node's predicates."""
     active = [p for p in nested if not p.deactivated]
     # Shapes that report nothing without values only matter for predicates the node has.
-    when_present: dict[Node, list[CompiledShape]] = {}
+    when_present: dict[str, list[CompiledShape]] = {}
     always = []
     for p in active:
         if p.predicate is not None and p.empty_ok:
@@ -728,9 +759,9 @@ def _property_check(nested: list[CompiledShape]) -> Check:
         else:
             always.append(p)
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         conforms = True
-        found: list[RawResult] = []
+        found: list[Finding] = []
         for v in values:
             out = view.out(v)
             for predicate, prop_values in out.items():
@@ -760,21 +791,21 @@ def _property_check(nested: list[CompiledShape]) -> Check:
 def _qualified_check(
     shape: CompiledShape, inner: list[CompiledShape], low: int | None, high: int | None
 ) -> Check:
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = []
         for target in inner:
             count = sum(1 for v in values if target.validate(view, v)[0])
             if high is not None and count > high:
                 found.append(
                     shape.result(
-                        focus, None, SH.QualifiedMaxCountConstraintComponent,
+                        focus, None, str(SH.QualifiedMaxCountConstraintComponent),
                         f"More than {high} values conform to {target.node}",
                     )
                 )  # fmt: skip
             if low is not None and count < low:
                 found.append(
                     shape.result(
-                        focus, None, SH.QualifiedMinCountConstraintComponent,
+                        focus, None, str(SH.QualifiedMinCountConstraintComponent),
                         f"Fewer than {low} values conform to {target.node}",
                     )
                 )  # fmt: skip
@@ -783,22 +814,22 @@ def _qualified_check(
     return check
 
 
-def _closed_check(shape: CompiledShape, allowed: set[Node]) -> Check:
-    component = SH.ClosedConstraintComponent
+def _closed_check(shape: CompiledShape, allowed: set[str]) -> Check:
+    component = str(SH.ClosedConstraintComponent)
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = []
         for v in values:
             for p, objects in view.out(v).items():
                 if p in allowed:
                     continue
                 for o in objects:
-                    if p == RDF.type and o == RDFS.Resource:
+                    if p == RDF_TYPE_TERM and o == RDFS_RESOURCE_TERM:
                         continue
                     found.append(
-                        RawResult(
-                            focus, str(p), component, shape.severity, o, shape.node,
-                            shape.message or f"Node is closed; it cannot have a value for {p}",
+                        Finding(
+                            focus, text_of(p), component, shape.severity, o, shape.term,
+                            shape.message or f"Node is closed; it cannot have a value for {text_of(p)}",
                         )
                     )  # fmt: skip
         return not found, found
@@ -806,25 +837,25 @@ def _closed_check(shape: CompiledShape, allowed: set[Node]) -> Check:
     return check
 
 
-def _has_value_check(shape: CompiledShape, expected: list[Node]) -> Check:
-    component = SH.HasValueConstraintComponent
+def _has_value_check(shape: CompiledShape, expected: list[str]) -> Check:
+    component = str(SH.HasValueConstraintComponent)
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = []
         for wanted in expected:
-            if not any(same_term(v, wanted) for v in values):
-                found.append(shape.result(focus, None, component, f"Missing the value {wanted}"))
+            if wanted not in values:
+                found.append(shape.result(focus, None, component, f"Missing the value {text_of(wanted)}"))
         return not found, found
 
     return check
 
 
-def _in_check(shape: CompiledShape, members: Iterable[Node]) -> Check:
-    component = SH.InConstraintComponent
-    allowed = set(members)
+def _in_check(shape: CompiledShape, members: Iterable[str]) -> Check:
+    component = str(SH.InConstraintComponent)
+    allowed = frozenset(members)
     generic = "Value is not one of the allowed values"
 
-    def check(view: View, focus: Node, values: list[Node]) -> CheckOutcome:
+    def check(view: View, focus: str, values: list[str]) -> CheckOutcome:
         found = [shape.result(focus, v, component, generic) for v in values if v not in allowed]
         return not found, found
 

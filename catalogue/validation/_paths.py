@@ -15,10 +15,11 @@ from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
+from catalogue.ingest.terms import from_rdflib
 from catalogue.validation._errors import UnsupportedShapesError
 from catalogue.validation._view import View
 
-PathFn = Callable[[View, Node], list[Node]]
+PathFn = Callable[[View, str], list[str]]
 
 # A path nested deeper than this is refused: real profiles nest two or three levels at most,
 # and the limit keeps a hostile shapes graph from recursing without end.
@@ -34,9 +35,9 @@ def compile_path(graph: Graph, path: Node, depth: int = 0) -> PathFn:
     if depth > MAX_PATH_DEPTH:
         raise UnsupportedShapesError(f"property path nested deeper than {MAX_PATH_DEPTH} levels")
     if isinstance(path, URIRef):
-        predicate = path
+        predicate = from_rdflib(path)
 
-        def along_predicate(view: View, focus: Node) -> list[Node]:
+        def along_predicate(view: View, focus: str) -> list[str]:
             return view.out(focus).get(predicate, [])
 
         return along_predicate
@@ -47,10 +48,10 @@ def compile_path(graph: Graph, path: Node, depth: int = 0) -> PathFn:
         if not steps:
             raise UnsupportedShapesError("sh:path is an empty sequence")
 
-        def along_sequence(view: View, focus: Node) -> list[Node]:
+        def along_sequence(view: View, focus: str) -> list[str]:
             current = [focus]
             for step in steps:
-                nxt: dict[Node, None] = {}
+                nxt: dict[str, None] = {}
                 for node in current:
                     nxt.update(dict.fromkeys(step(view, node)))
                 current = list(nxt)
@@ -60,10 +61,10 @@ def compile_path(graph: Graph, path: Node, depth: int = 0) -> PathFn:
     inverse = graph.value(path, SH.inversePath)
     if inverse is not None:
         if isinstance(inverse, URIRef):
-            predicate = inverse
+            inverse_predicate = from_rdflib(inverse)
 
-            def along_inverse(view: View, focus: Node) -> list[Node]:
-                return view.inn(focus).get(predicate, [])
+            def along_inverse(view: View, focus: str) -> list[str]:
+                return view.inn(focus).get(inverse_predicate, [])
 
             return along_inverse
         raise UnsupportedShapesError("sh:inversePath of a complex path is not supported")
@@ -71,8 +72,8 @@ def compile_path(graph: Graph, path: Node, depth: int = 0) -> PathFn:
     if alternatives is not None:
         options = [compile_path(graph, p, depth + 1) for p in Collection(graph, alternatives)]
 
-        def along_alternatives(view: View, focus: Node) -> list[Node]:
-            found: dict[Node, None] = {}
+        def along_alternatives(view: View, focus: str) -> list[str]:
+            found: dict[str, None] = {}
             for option in options:
                 found.update(dict.fromkeys(option(view, focus)))
             return list(found)
@@ -92,11 +93,11 @@ def compile_path(graph: Graph, path: Node, depth: int = 0) -> PathFn:
 
 
 def _repeat(inner: PathFn, *, include_self: bool, repeat: bool) -> PathFn:
-    def along_repeat(view: View, focus: Node) -> list[Node]:
-        found: dict[Node, None] = {focus: None} if include_self else {}
+    def along_repeat(view: View, focus: str) -> list[str]:
+        found: dict[str, None] = {focus: None} if include_self else {}
         frontier = [focus]
         while frontier:
-            nxt: list[Node] = []
+            nxt: list[str] = []
             for node in frontier:
                 for value in inner(view, node):
                     if value not in found:

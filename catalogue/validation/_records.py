@@ -10,26 +10,27 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Final
 
-from rdflib import Graph, URIRef
-from rdflib.namespace import RDF
-from rdflib.term import Node
+from rdflib import Graph
 
+from catalogue.ingest.compact import RDF_TYPE, CompactRecord
+from catalogue.ingest.terms import from_rdflib
 from catalogue.validation._validator import FastValidator
-from catalogue.validation._view import triples_of
 from vocab import shacl
 from vocab.namespaces import DCAT, DCATAP, DCT, EU_ACCESS_RIGHT, HEALTHDCATAP
 from vocab.shacl import Profile, ValidationReport, shapes_graph, vocabularies_graph
 
-_HEALTH_NAMESPACE: Final = str(HEALTHDCATAP)
+_HEALTH_NAMESPACE: Final = "<" + str(HEALTHDCATAP)
+_DATASET: Final = from_rdflib(DCAT.Dataset)
+_HVD_LEGISLATION: Final = from_rdflib(shacl.HVD_LEGISLATION)
 _TIER_BY_ACCESS_RIGHT: Final = {
-    EU_ACCESS_RIGHT.PUBLIC: Profile.HEALTH_PUBLIC,
-    EU_ACCESS_RIGHT.RESTRICTED: Profile.HEALTH_RESTRICTED,
-    EU_ACCESS_RIGHT.NON_PUBLIC: Profile.HEALTH_NON_PUBLIC,
+    from_rdflib(EU_ACCESS_RIGHT.PUBLIC): Profile.HEALTH_PUBLIC,
+    from_rdflib(EU_ACCESS_RIGHT.RESTRICTED): Profile.HEALTH_RESTRICTED,
+    from_rdflib(EU_ACCESS_RIGHT.NON_PUBLIC): Profile.HEALTH_NON_PUBLIC,
 }
-_WATCHED: Final[dict[Node, str]] = {
-    RDF.type: "type",
-    DCT.accessRights: "rights",
-    DCATAP.applicableLegislation: "legislation",
+_WATCHED: Final[dict[str, str]] = {
+    RDF_TYPE: "type",
+    from_rdflib(DCT.accessRights): "rights",
+    from_rdflib(DCATAP.applicableLegislation): "legislation",
 }
 _TIER_ORDER: Final = (Profile.HEALTH_PUBLIC, Profile.HEALTH_RESTRICTED, Profile.HEALTH_NON_PUBLIC)
 
@@ -42,7 +43,12 @@ def _profiles_key(profiles: Iterable[Profile]) -> tuple[Profile, ...]:
 
 
 def profiles_in_one_pass(graph: Graph) -> list[Profile]:
-    """``vocab.shacl.profiles_for`` computed in one pass over the record's triples.
+    """``vocab.shacl.profiles_for`` of an rdflib graph, by :func:`profiles_of`."""
+    return profiles_of(CompactRecord.from_rdflib(graph))
+
+
+def profiles_of(record: CompactRecord) -> list[Profile]:
+    """``vocab.shacl.profiles_for`` computed in one pass over the record's statements.
 
     Same rules (DCAT-AP always; HVD when the HVD regulation is named; the strictest health tier
     of the health datasets' access rights, none or unknown counting as non-public), but without
@@ -51,23 +57,23 @@ def profiles_in_one_pass(graph: Graph) -> list[Profile]:
     """
     hvd = False
     health = False
-    datasets: set[object] = set()
-    health_subjects: set[object] = set()
-    rights: dict[object, list[object]] = {}
-    for s, p, o in triples_of(graph):
+    datasets: set[str] = set()
+    health_subjects: set[str] = set()
+    rights: dict[str, list[str]] = {}
+    for s, p, o in record.triples:
         kind = _WATCHED.get(p)
         if kind is None:
-            if isinstance(p, str) and p.startswith(_HEALTH_NAMESPACE):
+            if p.startswith(_HEALTH_NAMESPACE):
                 health = True
                 health_subjects.add(s)
         elif kind == "type":
-            if o == DCAT.Dataset:
+            if o == _DATASET:
                 datasets.add(s)
-            if str(o).startswith(_HEALTH_NAMESPACE):
+            if o.startswith(_HEALTH_NAMESPACE):
                 health = True
         elif kind == "rights":
             rights.setdefault(s, []).append(o)
-        elif o == shacl.HVD_LEGISLATION:
+        elif o == _HVD_LEGISLATION:
             hvd = True
     chosen = [Profile.DCAT_AP]
     if hvd:
@@ -81,8 +87,7 @@ def profiles_in_one_pass(graph: Graph) -> list[Profile]:
                 tiers.append(Profile.HEALTH_NON_PUBLIC)
                 continue
             for right in stated:
-                known = _TIER_BY_ACCESS_RIGHT.get(right) if isinstance(right, URIRef) else None
-                tiers.append(known or Profile.HEALTH_NON_PUBLIC)
+                tiers.append(_TIER_BY_ACCESS_RIGHT.get(right) or Profile.HEALTH_NON_PUBLIC)
         chosen.append(max(tiers, key=_TIER_ORDER.index) if tiers else Profile.HEALTH_NON_PUBLIC)
     return chosen
 
@@ -104,8 +109,13 @@ def validator_for(profiles: Iterable[Profile]) -> FastValidator:
 
 def validate_record(graph: Graph, profiles: Iterable[Profile] | None = None) -> ValidationReport:
     """Validate one record with our shapes; the profiles default to ``vocab.shacl.profiles_for``."""
-    chosen = profiles_in_one_pass(graph) if profiles is None else list(profiles)
-    return validator_for(chosen).validate(graph)
+    return validate_compact(CompactRecord.from_rdflib(graph), profiles)
+
+
+def validate_compact(record: CompactRecord, profiles: Iterable[Profile] | None = None) -> ValidationReport:
+    """:func:`validate_record` on the compact form (the ingest path: no rdflib graph involved)."""
+    chosen = profiles_of(record) if profiles is None else list(profiles)
+    return validator_for(chosen).validate_compact(record)
 
 
 def validate_records(

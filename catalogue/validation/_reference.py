@@ -13,7 +13,8 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import SH
 from rdflib.term import Node
 
-from catalogue.validation._compile import RawResult
+from catalogue.ingest.terms import from_rdflib
+from catalogue.validation._compile import Finding, RawResult
 from catalogue.validation._paths import path_text
 
 
@@ -81,3 +82,19 @@ def read_report(report: Graph) -> list[RawResult]:
             )
         )
     return results
+
+
+def to_findings(raw: list[RawResult]) -> list[Finding]:
+    """pyshacl's results in the fast validator's terms (to compare, or to answer in its place)."""
+    return [
+        Finding(
+            focus=from_rdflib(r.focus),
+            path=r.path,
+            component=str(r.component),
+            severity=str(r.severity),
+            value=from_rdflib(r.value) if r.value is not None else None,
+            shape=from_rdflib(r.shape),
+            message=r.message,
+        )
+        for r in raw
+    ]

@@ -1,8 +1,8 @@
-"""Raw results into ``vocab.shacl`` reports, by the same rules as ``vocab.shacl.results_from_report``.
+"""Findings into ``vocab.shacl`` reports, by the same rules as ``vocab.shacl.results_from_report``.
 
 Those rules (only results about the record's own nodes, duplicates once, a fixed order,
-conformance = no violation) are the project's; applying them here to the fast validator's raw
-results is what lets the two paths be compared report for report.
+conformance = no violation) are the project's; applying them here to the fast validator's
+findings is what lets the two paths be compared report for report.
 """
 
 from __future__ import annotations
@@ -10,34 +10,45 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from rdflib import BNode, Graph, URIRef
+from rdflib import URIRef
 from rdflib.namespace import SH
-from rdflib.term import Node
 
-from catalogue.validation._compile import RawResult
+from catalogue.ingest.terms import is_blank, is_iri, text_of, to_rdflib
+from catalogue.validation._compile import Finding, RawResult
 from vocab.shacl import ValidationReport, ValidationResult
 
-SEVERITY_WORDS: Final = {SH.Violation: "Violation", SH.Warning: "Warning", SH.Info: "Info"}
+SEVERITY_WORDS: Final = {str(SH.Violation): "Violation", str(SH.Warning): "Warning", str(SH.Info): "Info"}
 
 ResultKey = tuple[str, str | None, str, str, str | None]
 
 
-def term_text(node: Node) -> str:
-    """How a node is written in a result: an IRI or literal as its text, a blank node as ``_:id``."""
-    if isinstance(node, BNode):
-        return f"_:{node}"
-    return str(node)
+def term_text(term: str) -> str:
+    """How a term is written in a result: an IRI or literal as its text, a blank node as ``_:id``."""
+    return term if is_blank(term) else text_of(term)
 
 
-def to_result(raw: RawResult) -> ValidationResult:
+def to_result(finding: Finding) -> ValidationResult:
     return ValidationResult(
-        focus_node=term_text(raw.focus),
-        path=raw.path,
-        constraint=str(raw.component),
-        severity=SEVERITY_WORDS.get(raw.severity, str(raw.severity).rpartition("#")[2]),
-        message=raw.message,
-        value=term_text(raw.value) if raw.value is not None else None,
-        source_shape=str(raw.shape) if isinstance(raw.shape, URIRef) else None,
+        focus_node=term_text(finding.focus),
+        path=finding.path,
+        constraint=finding.component,
+        severity=SEVERITY_WORDS.get(finding.severity, finding.severity.rpartition("#")[2]),
+        message=finding.message,
+        value=term_text(finding.value) if finding.value is not None else None,
+        source_shape=text_of(finding.shape) if is_iri(finding.shape) else None,
+    )
+
+
+def raw_result(finding: Finding) -> RawResult:
+    """A finding in rdflib terms (the rdflib-facing API)."""
+    return RawResult(
+        focus=to_rdflib(finding.focus),
+        path=finding.path,
+        component=URIRef(finding.component),
+        severity=URIRef(finding.severity),
+        value=to_rdflib(finding.value) if finding.value is not None else None,
+        shape=to_rdflib(finding.shape),
+        message=finding.message,
     )
 
 
@@ -46,25 +57,18 @@ def result_key(result: ValidationResult) -> ResultKey:
     return (result.focus_node, result.path, result.constraint, result.severity, result.value)
 
 
-def to_report(raw: Iterable[RawResult], data: Graph, subjects: set[Node] | None = None) -> ValidationReport:
-    """The report about ``data``'s own nodes: deduplicated, sorted, conforming when no violation.
-
-    ``subjects`` (the record's subject nodes) can be passed when already known.
-    """
-    if subjects is None:
-        subjects = set(data.subjects(unique=True))
-    seen: set[ResultKey] = set()
+def to_report(findings: Iterable[Finding], subjects: set[str]) -> ValidationReport:
+    """The report about the record's own nodes (``subjects``): deduplicated, sorted, conforming when
+    no violation."""
+    seen: set[tuple[str, str | None, str, str, str | None]] = set()
     results: list[ValidationResult] = []
-    for r in raw:
-        if r.focus not in subjects:
+    for f in findings:
+        if f.focus not in subjects:
             continue
-        item = to_result(r)
-        key = result_key(item)
+        key = (f.focus, f.path, f.component, f.severity, f.value)
         if key in seen:
             continue
         seen.add(key)
-        results.append(item)
+        results.append(to_result(f))
     results.sort(key=ValidationResult.sort_key)
-    return ValidationReport(
-        conforms=not any(r.severity == "Violation" for r in results), results=results
-    )
+    return ValidationReport(conforms=not any(r.severity == "Violation" for r in results), results=results)

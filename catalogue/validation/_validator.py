@@ -14,35 +14,32 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Final
 
 from rdflib import Graph
-from rdflib.namespace import RDF
-from rdflib.term import Node
 
+from catalogue.ingest.compact import RDF_TYPE, CompactRecord
 from catalogue.validation._compile import (
     CompiledShape,
     CompiledShapes,
+    Finding,
     RawResult,
     compile_shapes,
 )
 from catalogue.validation._errors import UnsupportedShapesError
-from catalogue.validation._reference import reference_raw
-from catalogue.validation._report import to_report
+from catalogue.validation._reference import reference_raw, to_findings
+from catalogue.validation._report import raw_result, to_report
 from catalogue.validation._view import (
     SUBCLASS_OF,
     Background,
     TrackingView,
     View,
-    index_triples,
-    iris_by_text,
-    triples_of,
+    inverse_index,
 )
 from vocab.shacl import ValidationReport
 
 log = logging.getLogger(__name__)
 
-RDF_TYPE: Final = RDF.type
+Outcome = tuple[bool, list[Finding], set[str]]
 
 
 @dataclass
@@ -50,9 +47,9 @@ class _Entry:
     """A background focus node's cached evaluation against one shape, and what it read."""
 
     shape: CompiledShape
-    focus: Node
+    focus: str
     conforms: bool
-    results: list[RawResult]
+    results: list[Finding]
 
 
 class FastValidator:
@@ -64,6 +61,12 @@ class FastValidator:
     shape that fails only with warnings still conforms).
     When the shapes use something not implemented here, :attr:`fallback_reason` says what, and
     every call is answered by pyshacl instead.
+
+    Records are validated in their compact form (:meth:`check`, :meth:`validate_compact`); the
+    methods taking rdflib graphs convert and are there for callers that still hold graphs.
+    After construction nothing here changes but the bounded literal caches of the compiled
+    checks, so one validator per process serves any number of records (worker pools build
+    theirs once, at warm-up).
     """
 
     def __init__(
@@ -80,26 +83,20 @@ class FastValidator:
         self.allow_infos = allow_infos
         self.fallback_reason: str | None = None
         self._compiled: CompiledShapes | None = None
-        # Interned terms, shared by the background index and the compiled shapes.
-        self._canon: dict[Node, Node] = {}
-        self._background = Background(self.background_graph, self._canon)
+        self._background = Background(CompactRecord.from_rdflib(self.background_graph))
         try:
-            self._compiled = compile_shapes(
-                shapes, allow_warnings=allow_warnings, allow_infos=allow_infos, canon=self._canon
-            )
+            self._compiled = compile_shapes(shapes, allow_warnings=allow_warnings, allow_infos=allow_infos)
         except UnsupportedShapesError as exc:
             self.fallback_reason = exc.message
             log.info("shapes graph falls back to pyshacl", extra={"reason": exc.message})
         self._entries: list[_Entry] = []
-        self._static_keys: set[tuple[int, Node]] = set()
-        self._out_deps: dict[Node, list[int]] = {}
-        self._in_deps: dict[Node, list[int]] = {}
-        self._static_results: list[RawResult] = []
+        self._static_keys: set[tuple[int, str]] = set()
+        self._out_deps: dict[str, list[int]] = {}
+        self._in_deps: dict[str, list[int]] = {}
+        self._static_results: list[Finding] = []
         self._static_conforms = True
         self._entries_with_results: set[int] = set()
         self._entries_not_conforming: set[int] = set()
-        # After compiling: the shapes' own terms are interned too.
-        self._known_iris = iris_by_text(self._canon)
         if self._compiled is not None:
             self._prepare_background(self._compiled)
 
@@ -112,7 +109,7 @@ class FastValidator:
 
     def _prepare_background(self, compiled: CompiledShapes) -> None:
         bg = self._background
-        focus: dict[tuple[int, Node], CompiledShape] = {}
+        focus: dict[tuple[int, str], CompiledShape] = {}
         for shape in compiled.with_target_nodes:
             for node in shape.target_nodes:
                 focus[(id(shape), node)] = shape
@@ -145,44 +142,22 @@ class FastValidator:
                 self._entries_not_conforming.add(index)
         self._static_conforms = not self._entries_not_conforming
 
-    # -- validation ------------------------------------------------------------------------
+    # -- the compact form (the ingest hot path) ----------------------------------------------
 
-    def validate(self, data: Graph) -> ValidationReport:
-        """The report pyshacl gives for ``data + background``, read by ``vocab.shacl``'s rules."""
-        _, raw, subjects = self._run(data)
-        return to_report(raw, data, subjects)
-
-    def reference(self, data: Graph) -> ValidationReport:
-        """The same question answered by pyshacl (for comparison and diagnosis)."""
-        _, raw = reference_raw(
-            data,
-            self.shapes_graph,
-            self.background_graph,
-            allow_warnings=self.allow_warnings,
-            allow_infos=self.allow_infos,
-        )
-        return to_report(raw, data)
-
-    def validate_raw(self, data: Graph) -> tuple[bool, list[RawResult]]:
-        """(conforms, results) as pyshacl would give them for ``data + background``."""
-        conforms, results, _ = self._run(data)
-        return conforms, results
-
-    def _run(self, data: Graph) -> tuple[bool, list[RawResult], set[Node] | None]:
-        """(conforms, results, the record's subjects when known) for ``data + background``."""
+    def check(self, record: CompactRecord) -> Outcome:
+        """(conforms, findings, the record's subjects) as pyshacl gives them for ``record + background``."""
         compiled = self._compiled
-        data_out, data_inn = index_triples(
-            triples_of(data), self._known_iris, compiled.inverse_predicates if compiled else None
-        )
+        data_out = record.index()
         if compiled is None or any(SUBCLASS_OF in by_p for by_p in data_out.values()):
             conforms, raw = reference_raw(
-                data,
+                record.to_rdflib(),
                 self.shapes_graph,
                 self.background_graph,
                 allow_warnings=self.allow_warnings,
                 allow_infos=self.allow_infos,
             )
-            return conforms, raw, None
+            return conforms, to_findings(raw), set(data_out)
+        data_inn = inverse_index(record, compiled.inverse_predicates)
         view = View(self._background, data_out, data_inn)
         redo: set[int] = set()
         for s in data_out:
@@ -195,11 +170,7 @@ class FastValidator:
                 redo.update(found)
         conforms = True
         if redo:
-            results = [
-                r
-                for i in sorted(self._entries_with_results - redo)
-                for r in self._entries[i].results
-            ]
+            results = [r for i in sorted(self._entries_with_results - redo) for r in self._entries[i].results]
             if self._entries_not_conforming - redo:
                 conforms = False
             for i in sorted(redo):
@@ -216,11 +187,16 @@ class FastValidator:
             results.extend(found_results)
         return conforms, results, set(data_out)
 
-    def _record_focus(self, compiled: CompiledShapes, view: View) -> list[tuple[CompiledShape, Node]]:
+    def validate_compact(self, record: CompactRecord) -> ValidationReport:
+        """The report about the record's own nodes, by ``vocab.shacl``'s rules."""
+        _, findings, subjects = self.check(record)
+        return to_report(findings, subjects)
+
+    def _record_focus(self, compiled: CompiledShapes, view: View) -> list[tuple[CompiledShape, str]]:
         """Focus nodes the record adds (those the background alone already had are cached)."""
         static = self._static_keys
         supers = self._background.superclasses
-        found: dict[tuple[int, Node], CompiledShape] = {}
+        found: dict[tuple[int, str], CompiledShape] = {}
         by_class = compiled.by_target_class
         by_subj = compiled.by_subjects_of
         by_obj = compiled.by_objects_of
@@ -240,3 +216,24 @@ class FastValidator:
                         found[(id(shape), o)] = shape
         return [(shape, key[1]) for key, shape in found.items() if key not in static]
 
+    # -- rdflib graphs (cold paths, until every caller holds compact records) -------------------
+
+    def validate(self, data: Graph) -> ValidationReport:
+        """The report pyshacl gives for ``data + background``, read by ``vocab.shacl``'s rules."""
+        return self.validate_compact(CompactRecord.from_rdflib(data))
+
+    def reference(self, data: Graph) -> ValidationReport:
+        """The same question answered by pyshacl (for comparison and diagnosis)."""
+        _, raw = reference_raw(
+            data,
+            self.shapes_graph,
+            self.background_graph,
+            allow_warnings=self.allow_warnings,
+            allow_infos=self.allow_infos,
+        )
+        return to_report(to_findings(raw), set(CompactRecord.from_rdflib(data).subjects()))
+
+    def validate_raw(self, data: Graph) -> tuple[bool, list[RawResult]]:
+        """(conforms, results) as pyshacl would give them for ``data + background``, as rdflib terms."""
+        conforms, findings, _ = self.check(CompactRecord.from_rdflib(data))
+        return conforms, [raw_result(f) for f in findings]
