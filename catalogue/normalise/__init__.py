@@ -19,28 +19,38 @@ from __future__ import annotations
 
 from rdflib import Graph
 
+from catalogue.ingest.compact import CompactRecord
+from catalogue.ingest.terms import to_rdflib
+from catalogue.normalise._compact import normalise_compact as _normalise_compact
 from catalogue.normalise._rules import (
     Repair,
-    _Changes,
     file_type_concept,
     iter_rules,
     language_concept,
     licence_concept,
     media_type_iri,
-    rename_node,
-    repair_blank_agents,
-    repair_codes,
-    repair_dates,
-    repair_formats,
-    repair_known_concepts,
-    repair_languages,
-    repair_licences,
-    repair_range_types,
-    repair_urls,
     repairs_graph,
     term_text,
 )
 from vocab.authority import AuthorityTables, tables
+
+
+def normalise_compact(
+    record: CompactRecord,
+    *,
+    owner: str | None = None,
+    skolem_base: str,
+    vocabularies: AuthorityTables | None = None,
+) -> tuple[CompactRecord, list[Repair]]:
+    """The repaired document and every repair made, in rule order.
+
+    ``owner`` is the publisher IRI of the token a document was published with (a blank-node
+    publisher is that publisher); ``skolem_base`` is the node's public URL, under which blank
+    nodes that need a name get a ``/.well-known/genid/…`` IRI derived from their description
+    (the same description always gets the same IRI, so re-harvesting does not mint new ones).
+    """
+    known = vocabularies if vocabularies is not None else tables()
+    return _normalise_compact(record, owner=owner, skolem_base=skolem_base, vocabularies=known)
 
 
 def normalise(
@@ -50,28 +60,16 @@ def normalise(
     skolem_base: str,
     vocabularies: AuthorityTables | None = None,
 ) -> list[Repair]:
-    """Repair ``graph`` in place; return every repair made, in rule order.
-
-    ``owner`` is the publisher IRI of the token a document was published with (a blank-node
-    publisher is that publisher); ``skolem_base`` is the node's public URL, under which blank
-    nodes that need a name get a ``/.well-known/genid/…`` IRI derived from their description
-    (the same description always gets the same IRI, so re-harvesting does not mint new ones).
-    """
-    known = vocabularies if vocabularies is not None else tables()
-    changes = _Changes()
-    repair_urls(graph, changes)
-    repair_languages(graph, changes, known)
-    repair_formats(graph, changes, known)
-    repair_licences(graph, changes, known)
-    repair_codes(graph, changes, known)
-    repair_dates(graph, changes)
-    repair_known_concepts(graph, changes, known)
-    changes.apply(graph)
-    repairs = list(changes.repairs)
-    repair_blank_agents(graph, repairs, owner=owner, skolem_base=skolem_base)
-    typing = _Changes()
-    repair_range_types(graph, typing, known)
-    repairs.extend(typing.repairs)
+    """Repair ``graph`` in place (:func:`normalise_compact`, the difference applied); return the repairs."""
+    before = CompactRecord.from_rdflib(graph)
+    after, repairs = normalise_compact(
+        before, owner=owner, skolem_base=skolem_base, vocabularies=vocabularies
+    )
+    old, new = set(before.triples), set(after.triples)
+    for s, p, o in old - new:
+        graph.remove((to_rdflib(s), to_rdflib(p), to_rdflib(o)))
+    for s, p, o in new - old:
+        graph.add((to_rdflib(s), to_rdflib(p), to_rdflib(o)))
     return repairs
 
 
@@ -83,7 +81,7 @@ __all__ = [
     "licence_concept",
     "media_type_iri",
     "normalise",
-    "rename_node",
+    "normalise_compact",
     "repairs_graph",
     "term_text",
 ]

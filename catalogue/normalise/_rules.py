@@ -1,15 +1,15 @@
-"""The repairs: each rule finds one kind of deviation whose meaning is unambiguous and fixes it.
+"""What the repairs know: the EU tables each property uses, and which concept a code, format,
+media type or licence URL means (exactly one, or none).
 
-Every rule works on the whole document (so a publisher node shared by the datasets of a dump is
-repaired once, the same way for all) and reports each change as a :class:`Repair` naming the
-statement's subject, the property, the value as sent and the value now stored. A value is only
-replaced when exactly one concept of the EU table fits; anything else is left for validation to
-report.
+The rules themselves (``catalogue.normalise._compact``) work on the whole document, so a
+publisher node shared by the datasets of a dump is repaired once, the same way for all, and
+report each change as a :class:`Repair` naming the statement's subject, the property, the value
+as sent and the value now stored. A value is only replaced when exactly one concept of the EU
+table fits; anything else is left for validation to report.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +18,6 @@ from importlib import resources
 from typing import Any, Final
 
 from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import XSD
 from rdflib.term import Node
 
 from catalogue.normalise._iso639 import ISO_639_1_TO_2T, ISO_639_2B_TO_2T
@@ -35,7 +34,6 @@ from vocab.namespaces import (
     SLUIS,
     VCARD,
 )
-from vocab.shacl import vocabularies_graph
 
 LANGUAGE_SCHEME: Final = EU_AUTHORITY + "language"
 FILE_TYPE_SCHEME: Final = EU_AUTHORITY + "file-type"
@@ -143,34 +141,6 @@ def term_text(node: Node) -> str:
         suffix = f"@{node.language}" if node.language else (f"^^<{node.datatype}>" if node.datatype else "")
         return f'"{node}"{suffix}'
     return str(node)
-
-
-class _Changes:
-    """The statements to swap, collected first so no rule sees a half-changed graph."""
-
-    def __init__(self) -> None:
-        self.removed: list[tuple[Node, Node, Node]] = []
-        self.added: list[tuple[Node, Node, Node]] = []
-        self.repairs: list[Repair] = []
-
-    def replace(self, triple: tuple[Node, Node, Node], new_value: Node, rule: str, reason: str) -> None:
-        subject, predicate, value = triple
-        self.removed.append(triple)
-        self.added.append((subject, predicate, new_value))
-        self.repairs.append(
-            Repair(rule, term_text(subject), str(predicate), term_text(value), term_text(new_value), reason)
-        )
-
-    def add(self, triple: tuple[Node, Node, Node], rule: str, reason: str) -> None:
-        subject, predicate, value = triple
-        self.added.append(triple)
-        self.repairs.append(Repair(rule, term_text(subject), str(predicate), "", term_text(value), reason))
-
-    def apply(self, graph: Graph) -> None:
-        for triple in self.removed:
-            graph.remove(triple)
-        for triple in self.added:
-            graph.add(triple)
 
 
 # ---- lookups -------------------------------------------------------------------------------
@@ -316,203 +286,6 @@ def file_type_concept(text: str, tables: AuthorityTables) -> str | None:
     return tables.concept_for_code(FILE_TYPE_SCHEME, code.replace(" ", "_").replace("-", "_"))
 
 
-# ---- the rules -----------------------------------------------------------------------------
-
-
-def _literal_text(node: Node) -> str | None:
-    return str(node) if isinstance(node, Literal) else None
-
-
-def repair_urls(graph: Graph, changes: _Changes) -> None:
-    for predicate in URL_PROPERTIES:
-        for triple in graph.triples((None, predicate, None)):
-            text = _literal_text(triple[2])
-            if text is not None and _URL.match(text.strip()):
-                changes.replace(
-                    triple,
-                    URIRef(text.strip()),
-                    "literal-url",
-                    "an absolute URL written as a literal names that IRI",
-                )
-
-
-def repair_languages(graph: Graph, changes: _Changes, tables: AuthorityTables) -> None:
-    for triple in graph.triples((None, DCT.language, None)):
-        value = triple[2]
-        concept: str | None = None
-        if isinstance(value, Literal):
-            concept = language_concept(str(value), tables)
-        elif isinstance(value, URIRef) and not tables.in_scheme(str(value), LANGUAGE_SCHEME):
-            for form in _LANGUAGE_IRI_FORMS:
-                match = form.match(str(value))
-                if match:
-                    concept = language_concept(match.group(1), tables)
-                    break
-        if concept is not None and concept != str(value):
-            changes.replace(
-                triple, URIRef(concept), "language-code", "ISO 639 code mapped to the EU language table"
-            )
-
-
-def repair_formats(graph: Graph, changes: _Changes, tables: AuthorityTables) -> None:
-    for triple in graph.triples((None, DCT["format"], None)):
-        value = triple[2]
-        if isinstance(value, BNode) or (
-            isinstance(value, URIRef) and tables.in_scheme(str(value), FILE_TYPE_SCHEME)
-        ):
-            continue
-        concept = file_type_concept(str(value), tables)
-        if concept is not None:
-            changes.replace(
-                triple,
-                URIRef(concept),
-                "file-type",
-                "format name or media type mapped to the EU file-type table",
-            )
-    for predicate in MEDIA_TYPE_PROPERTIES:
-        for triple in graph.triples((None, predicate, None)):
-            value = triple[2]
-            if isinstance(value, BNode):
-                continue
-            iri = media_type_iri(str(value))
-            if iri is not None:
-                changes.replace(
-                    triple, URIRef(iri), "media-type", "registered media type written as its IANA IRI"
-                )
-
-
-def repair_licences(graph: Graph, changes: _Changes, tables: AuthorityTables) -> None:
-    for triple in graph.triples((None, DCT.license, None)):
-        value = triple[2]
-        if isinstance(value, BNode) or tables.in_scheme(str(value), LICENCE_SCHEME):
-            continue
-        concept = licence_concept(str(value), tables)
-        if concept is not None:
-            changes.replace(
-                triple, URIRef(concept), "licence", "well-known licence mapped to the EU licence table"
-            )
-
-
-def repair_codes(graph: Graph, changes: _Changes, tables: AuthorityTables) -> None:
-    """A code of the right EU table written as a literal, or as an IRI in another spelling."""
-    for predicate, scheme in VOCABULARY_OF.items():
-        for triple in graph.triples((None, predicate, None)):
-            value = triple[2]
-            if isinstance(value, BNode) or tables.in_scheme(str(value), scheme):
-                continue
-            code: str | None = None
-            if isinstance(value, Literal):
-                code = str(value)
-            else:
-                eu = _EU_IRI.match(str(value))
-                if eu and EU_AUTHORITY + eu.group(1).lower() == scheme:
-                    code = eu.group(2)
-            if code and re.fullmatch(r"[A-Za-z0-9_-]{1,40}", code.strip()):
-                concept = tables.concept_for_code(scheme, code)
-                if concept is not None:
-                    changes.replace(
-                        triple, URIRef(concept), "vocabulary-code", f"code of the EU table {scheme}"
-                    )
-
-
-def repair_known_concepts(graph: Graph, changes: _Changes, tables: AuthorityTables) -> None:
-    """A concept of a shipped EU table that the document only types, with a type the table gives.
-
-    Records often restate ``<…/file-type/CSV> a dct:MediaTypeOrExtent``. That says nothing the
-    table does not, but it makes the concept a node of the record, and the table copies without
-    labels (file types, frequencies, languages) then fail "a concept has a preferred label" on a
-    publisher who did nothing wrong. The restated types are dropped; any other statement about the
-    concept keeps them all.
-    """
-    background = vocabularies_graph()
-    for subject in {s for s in graph.subjects(RDF.type, None) if isinstance(s, URIRef)}:
-        if not tables.schemes_of.get(str(subject)):
-            continue
-        statements = list(graph.triples((subject, None, None)))
-        if all(p == RDF.type and (subject, RDF.type, o) in background for _, p, o in statements):
-            for triple in statements:
-                changes.removed.append(triple)
-                changes.repairs.append(
-                    Repair(
-                        "known-concept",
-                        term_text(subject),
-                        str(RDF.type),
-                        term_text(triple[2]),
-                        "",
-                        "the EU table already gives this concept this type",
-                    )
-                )
-
-
-def repair_dates(graph: Graph, changes: _Changes) -> None:
-    for predicate in DATE_PROPERTIES:
-        for triple in graph.triples((None, predicate, None)):
-            value = triple[2]
-            if not isinstance(value, Literal) or value.language or value.datatype not in (None, XSD.string):
-                continue
-            text = str(value).strip()
-            datatype = (
-                XSD.date if _DATE.match(text)
-                else XSD.dateTime if _DATETIME.match(text) and len(text) > 16
-                else XSD.gYear if _YEAR.match(text)
-                else XSD.gYearMonth if _YEAR_MONTH.match(text)
-                else None
-            )  # fmt: skip
-            if datatype is not None:
-                changes.replace(
-                    triple,
-                    Literal(text, datatype=datatype),
-                    "date-datatype",
-                    f"ISO 8601 text typed {datatype}",
-                )
-
-
-def _skolem(base: str, kind: str, graph: Graph, node: BNode) -> URIRef:
-    """A stable IRI for a blank node (RFC 7511 form): the hash of its own statements."""
-    lines = sorted(
-        f"{term_text(p)} {term_text(o) if not isinstance(o, BNode) else '_'}"
-        for p, o in graph.predicate_objects(node)
-    )
-    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:24]
-    return URIRef(f"{base.rstrip('/')}{SKOLEM_PATH}{kind}-{digest}")
-
-
-def rename_node(graph: Graph, old: Node, new: Node) -> None:
-    for s, p, o in list(graph.triples((old, None, None))):
-        graph.remove((s, p, o))
-        graph.add((new, p, o))
-    for s, p, o in list(graph.triples((None, None, old))):
-        graph.remove((s, p, o))
-        graph.add((s, p, new))
-
-
-def repair_blank_agents(graph: Graph, repairs: list[Repair], *, owner: str | None, skolem_base: str) -> None:
-    """Blank-node publishers and creators get an IRI; with a publisher token, the token's.
-
-    An agent must be an IRI to be a facet value, to be the owner a token is checked against and
-    to be recognised across records. Contact points are left as they are: DCAT-AP allows blank
-    contact points, and nothing is gained by naming them.
-    """
-    for predicate, kind in ((DCT.publisher, "agent"), (DCT.creator, "agent")):
-        for subject, node in sorted(
-            {(s, o) for s, o in graph.subject_objects(predicate) if isinstance(o, BNode)}, key=str
-        ):
-            if (subject, predicate, node) not in graph:
-                continue  # renamed already through another link
-            if predicate == DCT.publisher and owner is not None:
-                new: URIRef = URIRef(owner)
-                reason = "blank-node publisher identified as the publisher the token was issued for"
-            else:
-                new = _skolem(skolem_base, kind, graph, node)
-                reason = "blank node given a stable IRI (hash of its description)"
-            rename_node(graph, node, new)
-            repairs.append(
-                Repair(
-                    "blank-node-" + kind, term_text(subject), str(predicate), f"_:{node}", str(new), reason
-                )
-            )
-
-
 @cache
 def _range_table() -> dict[tuple[URIRef, URIRef], URIRef]:
     """(class of subject, property) -> class of value, read from our DCAT-AP range shapes."""
@@ -528,45 +301,6 @@ def _range_table() -> dict[tuple[URIRef, URIRef], URIRef]:
             if isinstance(target, URIRef) and isinstance(path, URIRef) and isinstance(cls, URIRef):
                 table[(target, path)] = cls
     return table
-
-
-def repair_range_types(graph: Graph, changes: _Changes, tables: AuthorityTables) -> None:
-    """Untyped values get the class their property's range names (what RDFS would entail)."""
-    table = _range_table()
-    typed: dict[Node, set[Node]] = {}
-    for s, o in graph.subject_objects(RDF.type):
-        typed.setdefault(s, set()).add(o)
-    for _ in range(3):  # a distribution typed in one pass makes its own values typeable in the next
-        new: list[tuple[Node, Node, Node]] = []
-        for (cls, predicate), value_class in table.items():
-            if value_class in RECORD_CLASSES or value_class == URIRef(
-                "http://www.w3.org/2000/01/rdf-schema#Resource"
-            ):
-                continue
-            for subject, types in list(typed.items()):
-                if cls not in types:
-                    continue
-                for value in graph.objects(subject, predicate):
-                    if isinstance(value, Literal) or typed.get(value):
-                        continue
-                    if isinstance(value, URIRef) and tables.schemes_of.get(str(value)):
-                        continue  # a concept of a shipped table: its class comes from the table
-                    new.append((value, RDF.type, value_class))
-        if not new:
-            break
-        for triple in dict.fromkeys(new):
-            typed.setdefault(triple[0], set()).add(triple[2])
-            graph.add(triple)
-            changes.repairs.append(
-                Repair(
-                    "range-type",
-                    term_text(triple[0]),
-                    str(RDF.type),
-                    "",
-                    str(triple[2]),
-                    "the property's range gives the class",
-                )
-            )
 
 
 def iter_rules() -> Iterator[str]:
