@@ -146,6 +146,20 @@ class FastValidator:
 
     def check(self, record: CompactRecord) -> Outcome:
         """(conforms, findings, the record's subjects) as pyshacl gives them for ``record + background``."""
+        return self._evaluate(record, with_background=True)
+
+    def about_record(self, record: CompactRecord) -> tuple[list[Finding], set[str]]:
+        """The findings a report about the record can hold (and the record's subjects).
+
+        A cached background evaluation that read none of the record's nodes cannot have a
+        finding about one of them (a finding's focus is a node its evaluation read), so only
+        the evaluations the record can change are run and the rest of the background's
+        findings, thousands with the full vocabularies, are never copied.
+        """
+        _, findings, subjects = self._evaluate(record, with_background=False)
+        return findings, subjects
+
+    def _evaluate(self, record: CompactRecord, *, with_background: bool) -> Outcome:
         compiled = self._compiled
         data_out = record.index()
         if compiled is None or any(SUBCLASS_OF in by_p for by_p in data_out.values()):
@@ -169,18 +183,22 @@ class FastValidator:
             if found:
                 redo.update(found)
         conforms = True
-        if redo:
-            results = [r for i in sorted(self._entries_with_results - redo) for r in self._entries[i].results]
+        results: list[Finding] = []
+        if not redo:
+            conforms = self._static_conforms
+            if with_background:
+                results.extend(self._static_results)
+        else:
             if self._entries_not_conforming - redo:
                 conforms = False
+            if with_background:
+                for i in sorted(self._entries_with_results - redo):
+                    results.extend(self._entries[i].results)
             for i in sorted(redo):
                 entry = self._entries[i]
                 ok, found_results = entry.shape.validate(view, entry.focus)
                 conforms = conforms and ok
                 results.extend(found_results)
-        else:
-            results = list(self._static_results)
-            conforms = self._static_conforms
         for shape, node in self._record_focus(compiled, view):
             ok, found_results = shape.validate(view, node)
             conforms = conforms and ok
@@ -189,7 +207,7 @@ class FastValidator:
 
     def validate_compact(self, record: CompactRecord) -> ValidationReport:
         """The report about the record's own nodes, by ``vocab.shacl``'s rules."""
-        _, findings, subjects = self.check(record)
+        findings, subjects = self.about_record(record)
         return to_report(findings, subjects)
 
     def _record_focus(self, compiled: CompiledShapes, view: View) -> list[tuple[CompiledShape, str]]:
