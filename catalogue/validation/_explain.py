@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 from rdflib import Graph, URIRef
@@ -55,6 +55,12 @@ class Explanation:
         return found
 
 
+# Distinct IRIs and (vocabulary, value) pairs remembered: every stored record's warnings and
+# violations are explained, and the same few hundred properties, classes and codes recur.
+MAX_REMEMBERED: Final = 8192
+
+
+@lru_cache(maxsize=MAX_REMEMBERED)
 def compact(iri: str | None) -> str:
     """``http://purl.org/dc/terms/license`` as ``dct:license``; other IRIs in angle brackets."""
     if not iri:
@@ -93,6 +99,12 @@ def _shape_comments() -> dict[str, str]:
     }
 
 
+@lru_cache(maxsize=MAX_REMEMBERED)
+def _examples(scheme: str, value: str | None) -> tuple[str, ...]:
+    """A few members of the scheme, those sharing a prefix with ``value`` first."""
+    return tuple(tables().examples(scheme, near=value, count=ALLOWED_SHOWN))
+
+
 def _shape_named(result: ValidationResult) -> str | None:
     match = _SHAPE_IN_MESSAGE.search(result.message or "")
     return match.group(1) if match else None
@@ -127,7 +139,7 @@ def explain(result: ValidationResult, languages: tuple[str, ...] = ()) -> Explan
         known = tables()
         label = known.scheme_label(scheme)
         members = known.members.get(scheme, set())
-        allowed = tuple(known.examples(scheme, near=value, count=ALLOWED_SHOWN))
+        allowed = _examples(scheme, value)
         listed = ", ".join(f"{a.removeprefix(scheme + '/')} ({known.display(a, languages)})" for a in allowed)
         text = (
             f'{prop}{where}: {shown} is not in the EU vocabulary "{label}" <{scheme}>; '

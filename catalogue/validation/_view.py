@@ -28,7 +28,7 @@ SUBCLASS_OF: Final = "<http://www.w3.org/2000/01/rdf-schema#subClassOf>"
 
 
 def index_triples(
-    triples: Iterable[tuple[str, str, str]], inverse_predicates: frozenset[str] | None = None
+    triples: Sequence[tuple[str, str, str]], inverse_predicates: frozenset[str] | None = None
 ) -> tuple[Index, Index]:
     """Index statements both ways: ``out[s][p] -> [o...]`` and ``inn[o][p] -> [s...]``.
 
@@ -36,7 +36,6 @@ def index_triples(
     shapes graph ever reads backwards.
     """
     out: Index = {}
-    inn: Index = {}
     for s, p, o in triples:
         by_p = out.get(s)
         if by_p is None:
@@ -47,25 +46,14 @@ def index_triples(
                 by_p[p] = [o]
             else:
                 objs.append(o)
-        if inverse_predicates is not None and p not in inverse_predicates:
-            continue
-        by_p = inn.get(o)
-        if by_p is None:
-            inn[o] = {p: [s]}
-        else:
-            subs = by_p.get(p)
-            if subs is None:
-                by_p[p] = [s]
-            else:
-                subs.append(s)
-    return out, inn
+    return out, inverse_index(triples, inverse_predicates)
 
 
-def inverse_index(record: CompactRecord, inverse_predicates: frozenset[str]) -> Index:
-    """``inn[o][p] -> [s...]`` for the predicates read backwards only (the record has ``out``)."""
+def inverse_index(triples: Iterable[tuple[str, str, str]], predicates: frozenset[str] | None) -> Index:
+    """``inn[o][p] -> [s...]``, for ``predicates`` only when given (a record has ``out`` already)."""
     inn: Index = {}
-    for s, p, o in record.triples:
-        if p not in inverse_predicates:
+    for s, p, o in triples:
+        if predicates is not None and p not in predicates:
             continue
         by_p = inn.get(o)
         if by_p is None:

@@ -18,11 +18,11 @@ from rdflib import Graph
 
 from catalogue.analysis import warm_up
 from catalogue.ingest.compact import CompactRecord
-from catalogue.normalise import normalise_compact
+from catalogue.normalise import normalise, normalise_compact
 from catalogue.quality import assess_compact
 from catalogue.validation import FastValidator, Finding, profiles_of, validate_compact
 from catalogue.validation._reference import reference_raw, to_findings
-from catalogue.validation._report import result_key
+from catalogue.validation._report import ResultKey, result_key
 from tests.catalogue_quality.conftest import dcat_ap_dir, official_split_shapes
 from tests.conftest import CONFORMANCE_DIR
 from vocab import shacl
@@ -30,14 +30,26 @@ from vocab.shacl import Profile, background_for, vocabularies_graph
 
 CORPUS = CONFORMANCE_DIR.parent / "corpus" / "dcat-real"
 SKOLEM = "http://127.0.0.1:9"
+BASE = "http://example.org/"
 DATASET = "<http://www.w3.org/ns/dcat#Dataset>"
 
 pytestmark = pytest.mark.conformance
 __all__ = ["dcat_ap_dir", "official_split_shapes"]  # the official shapes, as the quality tests read them
 
 
-def key(finding: Finding) -> tuple[str, str | None, str, str, str | None]:
+Key = tuple[str, str | None, str, str, str | None]
+
+
+def key(finding: Finding) -> Key:
     return (finding.focus, finding.path, finding.component, finding.severity, finding.value)
+
+
+def masked(found: ResultKey) -> ResultKey:
+    """A result with blank node labels blanked: each parser labels blank nodes its own way."""
+    focus, path, component, severity, value = found
+    if value is not None and value.startswith("_:"):
+        value = "_:"
+    return ("_:" if focus.startswith("_:") else focus, path, component, severity, value)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +62,7 @@ def parsed() -> list[tuple[str, CompactRecord]]:
     found = [
         (
             name,
-            CompactRecord.parse((CORPUS / name).read_bytes(), "text/turtle", base_iri="http://example.org/"),
+            CompactRecord.parse((CORPUS / name).read_bytes(), "text/turtle", base_iri=BASE),
         )
         for name in names
     ]
@@ -64,22 +76,30 @@ def corpus(parsed: list[tuple[str, CompactRecord]]) -> list[tuple[str, CompactRe
     return [(name, normalise_compact(record, skolem_base=SKOLEM)[0]) for name, record in parsed]
 
 
-def test_official_shapes_give_pyshacls_verdict_on_every_real_record(
+def test_official_shapes_give_pyshacls_verdict_on_real_records_and_the_rdflib_paths_on_all(
     corpus: list[tuple[str, CompactRecord]], official_split_shapes: Graph
 ) -> None:
+    """Every record: the compact path (Oxigraph) gives what the rdflib path (rdflib's parser)
+    gives, blank node labels aside; every third record: what pyshacl gives on the same statements."""
     fast = FastValidator(official_split_shapes, vocabularies_graph())
     assert fast.is_fast, fast.fallback_reason
     violations = 0
-    for name, record in corpus:
-        graph = record.to_rdflib()
-        _, findings, subjects = fast.check(record)
-        _, raw = reference_raw(graph, official_split_shapes, background_for(graph), allow_warnings=True)
+    for number, (name, record) in enumerate(corpus):
+        findings, subjects = fast.about_record(record)
         ours = {key(f) for f in findings if f.focus in subjects}
+        graph = Graph().parse(CORPUS / name, format="turtle", publicID=BASE)
+        normalise(graph, skolem_base=SKOLEM)
+        by_rdflib = {masked(result_key(r)) for r in fast.validate(graph).results}
+        assert {masked(result_key(r)) for r in fast.validate_compact(record).results} == by_rdflib, name
+        verdict = not any(r[3].endswith("Violation") for r in ours)
+        violations += not verdict
+        if number % 3:
+            continue
+        rebuilt = record.to_rdflib()
+        _, raw = reference_raw(rebuilt, official_split_shapes, background_for(rebuilt), allow_warnings=True)
         theirs = {key(f) for f in to_findings(raw) if f.focus in subjects}
         assert ours == theirs, (name, sorted(ours - theirs)[:3], sorted(theirs - ours)[:3])
-        verdict = not any(r[3].endswith("Violation") for r in ours)
         assert verdict == (not any(r[3].endswith("Violation") for r in theirs)), name
-        violations += not verdict
     assert violations > 0  # real records break the official shapes: the comparison saw reports
 
 
