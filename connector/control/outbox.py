@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from connector.control.errors import TRANSIENT_IDENTITY_CODES
 from connector.control.process import reason_text
-from connector.control.push import PUSH_AUDIENCE, Outcome, PushResult
+from connector.control.push import PUSH_AUDIENCE, Outcome, PushResult, carries_credential, redacted
 from connector.dsp_client import DspClient, DspClientError
 from connector.observability import correlated, tracing
 from connector.store import OUTBOX_LEASE_SECONDS, OutboundMessage, OutboxItem, Store
@@ -343,14 +343,24 @@ class Outbox:
             )
         if 200 <= response.status < 300:
             # the peer's pid in its answer is learnt in the same write (connector.store)
-            self.store.outbox_delivered(item.id, worker=self._worker_id, ack=_process_ack(response.body))
+            if self.store.outbox_delivered(item.id, worker=self._worker_id, ack=_process_ack(response.body)):
+                self._forget_credential(item)
         elif response.status in RETRY_STATUSES or response.status >= 500 or _unavailable(response.body):
             self._retry(item, f"HTTP {response.status}")
         else:
             reason = reason_text(response.body or {}, f"the counter-party answered HTTP {response.status}")
             refused = self.store.outbox_failed(item.id, reason, worker=self._worker_id)
+            if refused:
+                self._forget_credential(item)
             if refused and self.listener is not None:
                 self.listener.end_after_refusal(item.process_id, reason)
+
+    def _forget_credential(self, item: OutboxItem) -> None:
+        """A settled message keeps no push destination credential: a ``TransferRequestMessage``
+        for a push carries the one the provider writes with (or the one-transfer secret of our
+        own receiving endpoint) and is kept, once sent or given up, with it replaced by ``***``."""
+        if carries_credential(item.body):
+            self.store.outbox_replace_body(item.id, redacted(item.body))
 
     def _push(self, lease: Lease) -> None:
         """One attempt of an HTTP push: retried like a message, at most ``pusher.max_attempts``.
@@ -386,10 +396,12 @@ class Outbox:
         attempts = item.attempts + 1
         worker = self._worker_id
         if attempts >= MAX_DELIVERY_ATTEMPTS:
-            if self.store.outbox_failed(item.id, reason, worker=worker) and self.listener is not None:
-                self.listener.end_after_refusal(
-                    item.process_id, f"the counter-party stayed unreachable: {reason}"
-                )
+            if self.store.outbox_failed(item.id, reason, worker=worker):
+                self._forget_credential(item)
+                if self.listener is not None:
+                    self.listener.end_after_refusal(
+                        item.process_id, f"the counter-party stayed unreachable: {reason}"
+                    )
             return
         self.retries += 1
         self.store.outbox_retry(item.id, attempts, time.time() + backoff(attempts), reason, worker=worker)

@@ -140,6 +140,18 @@ def destination_of(address: object, policy: AddressPolicy) -> PushDestination:
     return PushDestination(endpoint, authorization, auth_type, media_type)
 
 
+def carries_credential(body: Mapping[str, Any]) -> bool:
+    """Whether a message names a push destination with a credential (``redacted`` hides it)."""
+    address = body.get("dataAddress")
+    if not isinstance(address, Mapping):
+        return False
+    entries = address.get("endpointProperties")
+    return isinstance(entries, list) and any(
+        isinstance(entry, Mapping) and entry.get("name") == "authorization" and entry.get("value") != "***"
+        for entry in entries
+    )
+
+
 def redacted(body: Mapping[str, Any]) -> dict[str, Any]:
     """A transfer request as we log it: the destination's credentials replaced by ``***``."""
     address = body.get("dataAddress")

@@ -701,6 +701,15 @@ class Store:
                 (value, now, process_id, role),
             )
 
+    def outbox_replace_body(self, item_id: int, body: Mapping[str, Any]) -> None:
+        """Replace what a settled message is kept as (a credential it carried, once sent, goes)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE outbox SET body_json = ? WHERE id = ? "
+                "AND (delivered_at IS NOT NULL OR failed_reason IS NOT NULL)",
+                (_dumps(body), item_id),
+            )
+
     def outbox_retry(
         self, item_id: int, attempts: int, next_attempt_at: float, reason: str, *, worker: str | None = None
     ) -> bool:

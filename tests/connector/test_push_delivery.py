@@ -169,9 +169,9 @@ def test_the_destination_credential_is_sealed_at_rest_and_erased_when_the_push_e
 ) -> None:
     released = threading.Event()
     bucket = Bucket(hold_first_until=released)
-    provider_url = storage_urls("provider")
+    provider_url, consumer_url = storage_urls("provider"), storage_urls("consumer")
     provider = make_party(tmp_path, "provider", authority, provider_url)
-    consumer = make_party(tmp_path, "consumer", authority, storage_urls("consumer"))
+    consumer = make_party(tmp_path, "consumer", authority, consumer_url)
     with running(provider), running(consumer), serve_in_thread(bucket.app()) as url:
         agreement_id = _agreement(provider, consumer)
         transfer_id = _push(consumer, provider, agreement_id, f"{url}/bucket/cohort")
@@ -193,6 +193,9 @@ def test_the_destination_credential_is_sealed_at_rest_and_erased_when_the_push_e
     assert SECRET not in everything
     assert SECRET not in shown
     assert "authorization_sealed" not in shown
+    # the consumer sent it once: its outbox and message log keep it as ***
+    for table in ("outbox", "messages"):
+        assert SECRET not in json.dumps(_rows(consumer_url, f"SELECT body_json FROM {table}"))
 
 
 def test_a_destination_that_redirects_gets_nothing_followed_and_the_transfer_ends_saying_so(
