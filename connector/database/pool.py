@@ -24,6 +24,7 @@ The schema is :mod:`connector.database.migrations`, applied by :meth:`Database.m
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -107,6 +108,10 @@ class Database:
             self.dialect = "sqlite"
             self._path = sqlite_path(url, relative_to)
             self._path.parent.mkdir(parents=True, exist_ok=True)
+            # The database holds credentials (push destinations' authorization, access tokens,
+            # data addresses): readable by its owner only. SQLite gives its -wal and -shm files
+            # the database file's mode, so creating the file first is enough.
+            os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
         elif scheme in ("postgresql", "postgres"):
             self.dialect = "postgres"
             host = urlsplit(url).hostname or ""
