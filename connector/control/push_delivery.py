@@ -119,10 +119,10 @@ class PushDelivery:
             return PushResult(Outcome.REFUSED, "the agreement was terminated; nothing more is pushed")
         try:
             destination = PushDestination.opened(record.details["push"], self.sealer, transfer_id)
+        except SealError as error:  # before ValueError, which it is
+            return PushResult(Outcome.REFUSED, f"the destination's credential cannot be used: {error}")
         except (KeyError, TypeError, ValueError):
             return PushResult(Outcome.REFUSED, "the transfer names no push destination")
-        except SealError as error:
-            return PushResult(Outcome.REFUSED, f"the destination's credential cannot be used: {error}")
         try:
             checked = self.addresses.check_url(destination.endpoint, what="the push destination")
         except AddressRefused as refused:
@@ -137,6 +137,8 @@ class PushDelivery:
                 return PushResult(Outcome.REFUSED, f"the data plane refused the push: {error.message}")
             except (SpoolMismatch, SpoolTooLarge) as refused:
                 return PushResult(Outcome.REFUSED, str(refused))
+            except OSError as error:  # the spool's disk (full, gone): an attempt spent, retried
+                return PushResult(Outcome.RETRY, f"the push could not be spooled: {error.strerror or error}")
         return self._send(item.id, record.id, destination, checked, spooled, self._stop(transfer_id, lease))
 
     def delivered(self, item: OutboxItem) -> None:

@@ -219,3 +219,48 @@ def test_a_destination_that_redirects_gets_nothing_followed_and_the_transfer_end
     assert ended["state"] == "TERMINATED"
     assert "redirect" in ended["error"]
     assert elsewhere.puts == []
+
+
+def test_a_credential_sealed_under_a_retired_key_ends_the_push_saying_so(
+    tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str]
+) -> None:
+    """The rotation story: a push pending when the participant key changed cannot open its
+    credential; it ends with that reason instead of writing without it."""
+    from connector.control.push import PushDestination
+    from connector.control.push_delivery import idempotency_key
+    from connector.control.push_secrets import CredentialSealer
+    from connector.identity import KeyPair
+    from connector.protocol import Role, TransferState
+    from connector.store import AgreementRecord, OutboxItem, ProcessRecord, new_pid
+
+    provider_url = storage_urls("provider")
+    provider = make_party(tmp_path, "provider", authority, provider_url)
+    app = create_app(load_config(provider.config_path))
+    store, pushes = app.state.service.store, app.state.service.pushes
+    negotiation, agreement_id, transfer_id = new_pid(), new_pid(), new_pid()
+    store.create_process(
+        ProcessRecord(
+            id=negotiation, kind="negotiation", role=Role.PROVIDER, state="FINALIZED", version=0,
+            counterparty_id="did:web:consumer.example", counterparty_address="https://consumer.example/cb",
+            agreement_id=agreement_id,
+        ),
+        agreement=AgreementRecord(
+            agreement_id, negotiation, provider.did, "did:web:consumer.example", "urn:x:cohort", {},
+        ),
+    )
+    retired = CredentialSealer(KeyPair.generate())
+    destination = PushDestination("http://127.0.0.1:9/bucket", SECRET, "Bearer")
+    store.create_process(
+        ProcessRecord(
+            id=transfer_id, kind="transfer", role=Role.PROVIDER, state=TransferState.STARTED, version=0,
+            counterparty_id="did:web:consumer.example", counterparty_address="https://consumer.example/cb",
+            agreement_id=agreement_id,
+            details={"format": PUSH, "push": destination.sealed(retired, transfer_id)},
+        )
+    )
+    body = {"transfer_id": transfer_id}
+    item = OutboxItem(1, transfer_id, f"push:{transfer_id}", "urn:sluis:push", body, 0)
+    result = pushes.push(item)
+    assert result.outcome.value == "refused"
+    assert "no longer has" in result.reason
+    assert idempotency_key(transfer_id, 1) != idempotency_key(transfer_id, 2)
