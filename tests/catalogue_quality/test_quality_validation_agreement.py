@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import RDF, SKOS
+from rdflib.namespace import FOAF, RDF, SKOS
 
+from catalogue.ingest.compact import CompactRecord
 from catalogue.validation import FastValidator, RawResult, validate_record
 from catalogue.validation._records import profiles_in_one_pass
 from catalogue.validation._reference import reference_raw
@@ -145,3 +146,10 @@ def test_background_focus_nodes_are_revalidated_when_a_record_touches_them(
     touched.add((URIRef("https://data.sluis.example/concept/new"), RDF.type, SKOS.Concept))
     assert assert_same_raw(fast, record, "untouched record") >= 0
     assert assert_same_raw(fast, touched, "record touching the background") > 0
+    # A report about the record runs only the cached evaluations the record can change, yet
+    # holds everything pyshacl reports about the record's nodes, background concepts included.
+    touched.add((concept, RDF.type, FOAF.Agent))  # now a focus node of the agent shapes
+    report = fast.validate_compact(CompactRecord.from_rdflib(touched))
+    reference = fast.reference(touched)
+    assert {result_key(r) for r in report.results} == {result_key(r) for r in reference.results}
+    assert any(r.focus_node == str(concept) for r in report.results)
