@@ -92,10 +92,11 @@ def _read(page: CompactRecord, url: str, source: str) -> Page:
             triples = [(named if s == subject else s, p, named if o == subject else o) for s, p, o in triples]
             subject = named
         cut = CompactRecord(triples)
-        digest = hashlib.sha256("\n".join(cut.canonical_ntriples()).encode("utf-8")).hexdigest()
+        canonical = cut.canonical_ntriples()
+        digest = hashlib.sha256("\n".join(canonical).encode("utf-8")).hexdigest()
         dataset = subject[1:-1]
         catalog_record, proof = proofs.get(dataset, (None, None))
-        records.append(PageRecord.of_text(dataset, _text(cut), digest, url, proof, catalog_record))
+        records.append(PageRecord.of_text(dataset, _text(cut), canonical, digest, url, proof, catalog_record))
     nexts = sorted({o[1:-1] for s in page.subjects() for p in _NEXT for o in page.objects(s, p) if is_iri(o)})
     next_url = urljoin(url, nexts[0]) if nexts else None
     return Page(url, records, sorted(deleted), next_url, [], newest, rejected)

@@ -75,12 +75,28 @@ class PageRecord:
     """The record's statements as N-Triples lines, as cut from the page (fast reader)."""
     base: str = ""
     given_statements: tuple[str, ...] | None = None
+    canonical: tuple[str, ...] | None = None
+    """The compact canonical N-Triples the digest was made of (fast reader)."""
 
     @classmethod
     def of_text(
-        cls, dataset: str, text: str, digest: str, base: str, proof: Any, catalog_record: str | None
+        cls,
+        dataset: str,
+        text: str,
+        canonical: Sequence[str],
+        digest: str,
+        base: str,
+        proof: Any,
+        catalog_record: str | None,
     ) -> PageRecord:
-        return cls(dataset, digest, proof, catalog_record, text=text, base=base)
+        return cls(dataset, digest, proof, catalog_record, text=text, base=base, canonical=tuple(canonical))
+
+    @property
+    def proof_statements(self) -> tuple[str, ...]:
+        """What a node proof is checked over first: the compact canonical lines when the fast
+        reader made them (the same lines a signer writes, but for literals rdflib normalises;
+        the harvester then checks the rdflib form too), else :attr:`statements`."""
+        return self.canonical if self.canonical is not None else self.statements
 
     @property
     def subject(self) -> URIRef:

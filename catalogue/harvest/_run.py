@@ -440,14 +440,15 @@ class Harvester:
             except VocabError as error:
                 unreadable.append((record.dataset, f"not readable: {error}"))
                 continue
+            trusted = self.settings.trusted
             verdict = judge(
-                source,
-                self.settings.trusted,
-                record.dataset,
-                record.graph,
-                record.node_proof,
-                record.statements,
+                source, trusted, record.dataset, record.graph, record.node_proof, record.proof_statements
             )
+            if verdict.quarantined and record.node_proof is not None and record.canonical is not None:
+                # Signed over the rdflib form where the two differ (a literal rdflib normalises)
+                verdict = judge(
+                    source, trusted, record.dataset, record.graph, record.node_proof, record.statements
+                )
             if verdict.quarantined and record.node_proof is not None:
                 record, verdict = self._signed_form(source, record, verdict)
             if verdict.quarantined:

@@ -35,6 +35,7 @@ def test_the_fast_reader_reads_a_page_as_the_rdflib_reader_does() -> None:
         assert quick.digest == full.digest, quick.dataset
         assert isomorphic(quick.graph, full.graph), quick.dataset
         assert quick.statements == full.statements, quick.dataset
+        assert quick.proof_statements == full.statements, quick.dataset  # checked without rdflib
     assert (fast.deleted, fast.next_url, fast.newest) == (slow.deleted, slow.next_url, slow.newest)
     assert fast.next_url == "http://127.0.0.1:9/catalogue/catalog?page=3"
     assert fast.deleted == ["https://data.example.org/dataset/gone"]
