@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from catalogue.harvest._fetch import FetchError
 from catalogue.harvest._run import HarvestError
@@ -93,8 +94,8 @@ async def add_source(request: Request) -> JSONResponse:
             400, "invalid-source", "Invalid source", error.field.removeprefix("source."), error.reason
         ) from None
     federation = _federation(request)
-    try:
-        federation.harvester.fetcher.check(source.url)
+    try:  # resolving the host may take the resolver's time: not on the event loop
+        await run_in_threadpool(federation.harvester.fetcher.check, source.url)
     except FetchError as error:
         if error.code == "address-refused":
             raise _problem(400, "invalid-source", "Invalid source", "url", error.message) from None

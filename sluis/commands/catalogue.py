@@ -179,7 +179,11 @@ def _init(args: argparse.Namespace) -> int:
         f'public_url = "{args.public_url}"\n'
         f'did = "{did}"\n'
         f'operator_token_sha256 = "{token_digest(token)}"\n'
-        "harvest_interval_seconds = 0\n",
+        "harvest_interval_seconds = 0\n"
+        "# Sources on loopback or private networks are refused unless allowed here (a node whose\n"
+        "# public_url is on loopback allows loopback sources):\n"
+        "# allow_loopback = true\n"
+        '# allowed_networks = ["10.20.0.0/16"]\n',
         encoding="utf-8",
     )
     path.chmod(0o600)
