@@ -68,7 +68,7 @@ def _service_endpoints(document: Mapping[str, Any]) -> list[str]:
 
 
 def endpoint_refusal(
-    address: str, did: str, resolver: DocumentResolver | None, pinned: Sequence[str] = ()
+    address: str, did: str, resolver: DocumentResolver | object | None, pinned: Sequence[str] = ()
 ) -> str | None:
     """``None`` when ``address`` is served by ``did`` (see the module doc), else why not."""
     if any(_within(address, pin) for pin in pinned):
@@ -80,13 +80,16 @@ def endpoint_refusal(
         return f"{did[:200]!r} is not a did:web we can check the address against ({error.message})"
     if _origin(address) is not None and _origin(address) == _origin(home):
         return None
-    if resolver is not None:
+    resolve = getattr(resolver, "resolve", None)  # a key-only resolver cannot list services
+    if callable(resolve):
         try:
-            document = resolver.resolve(did)
+            document = resolve(did)
         except IdentityError as error:
             reason = error.message
             return f"{address[:200]} is not on {did}'s host and its DID document cannot be read ({reason})"
-        if any(_within(address, endpoint) for endpoint in _service_endpoints(document)):
+        if isinstance(document, Mapping) and any(
+            _within(address, endpoint) for endpoint in _service_endpoints(document)
+        ):
             return None
     return (
         f"{address[:200]} is not {did}'s: it is neither on the DID's host nor listed as a service in its "

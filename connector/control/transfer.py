@@ -202,7 +202,11 @@ class Transfers:
 
         # Decided before the transaction (it resolves host names): where the peer tells our job
         # to read from is an address the peer chose, like a callback.
-        address_refusal = data_address_refusal(body.get("dataAddress"), ctx.callback_policy.addresses)
+        address_refusal = (
+            data_address_refusal(body.get("dataAddress"), ctx.callback_policy.addresses)
+            if kind == TransferMessage.START
+            else None
+        )
 
         def plan_for(record: ProcessRecord) -> Plan | None:
             learnt = ctx.check_pids(record, body)
