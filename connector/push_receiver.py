@@ -178,13 +178,6 @@ class PushReceiver:
             raise _unauthorised()
         if record.role != Role.CONSUMER or record.details.get("format") != PUSH_FORMAT:
             raise _unauthorised()
-        if record.state != TransferState.STARTED:
-            raise ProblemError(
-                409,
-                "Transfer not started",
-                f"the transfer is {record.state}; a push is taken while it is {TransferState.STARTED}",
-                code="transfer-not-started",
-            )
         return record
 
     async def receive(self, request: Request, transfer_id: str) -> Received:
@@ -203,6 +196,16 @@ class PushReceiver:
         wanted = expected_digest(request.headers.get("content-digest"))
         key = idempotency_key(request.headers.get("idempotency-key"))
         earlier = _earlier(record, key, wanted)
+        # a push is taken while the transfer runs; a delivery repeated after it completed (our
+        # answer to the first was lost, the provider completed on a later attempt) is answered too
+        repeat = earlier is not None and record.state == TransferState.COMPLETED
+        if record.state != TransferState.STARTED and not repeat:
+            raise ProblemError(
+                409,
+                "Transfer not started",
+                f"the transfer is {record.state}; a push is taken while it is {TransferState.STARTED}",
+                code="transfer-not-started",
+            )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_PUSH_BYTES:
             raise ProblemError(

@@ -77,6 +77,16 @@ def _receiving(storage_url: str, policy: dict[str, Any] | None = None) -> str:
         store.close()
 
 
+def _complete(storage_url: str, transfer_id: str) -> None:
+    store = Store(storage_url)
+    try:
+        record = store.get_process(transfer_id, "transfer")
+        assert record is not None
+        assert store.advance(record, TransferState.COMPLETED) is not None
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def consumer(
     tmp_path: Path, authority: Authority, storage_urls: Callable[[str], str]
@@ -109,6 +119,11 @@ def test_a_repeated_delivery_is_taken_once_and_the_job_fetches_and_deletes_it(
     malformed = httpx.put(target, content=data, headers=_headers(data, "a b\x01"), timeout=30)
     assert malformed.status_code == 400
     assert stored.read_bytes() == data
+    _complete(url, transfer_id)
+    late = httpx.put(target, content=data, headers=_headers(data, "delivery-1"), timeout=30)
+    assert late.status_code == 200, late.text  # a repeat after completion is still answered
+    fresh = httpx.put(target, content=data, headers=_headers(data, "delivery-2"), timeout=30)
+    assert fresh.status_code == 409  # a new delivery is not taken once the transfer completed
 
     fetch = f"{party.url}/management/received/{transfer_id}"
     cli = ["--url", party.url, "--token", party.token]
