@@ -182,8 +182,15 @@ class Outbox:
         return self._worker is not None and self._worker.is_alive()
 
     def stop(self) -> None:
+        """Stop the worker and the senders. Leases are no longer renewed from here on, so a push
+        still sending stops mid-body (its lease counts as lost) and is retried - by a replica,
+        or by this connector after its restart - rather than sent on past its lease."""
         self._stop.set()
         self._wake.set()
+        with self._flight_lock:
+            sending = list(self._leases.values())
+        for lease in sending:
+            lease.lose()
         if self._worker is not None:
             self._worker.join(timeout=10)
             self._worker = None
