@@ -98,6 +98,8 @@ class FastValidator:
         self._entries_with_results: set[int] = set()
         self._entries_not_conforming: set[int] = set()
         self._static_raw: dict[Finding, RawResult] | None = None
+        # Entries with results, by the nodes their results are about.
+        self._results_about: dict[str, list[int]] = {}
         if self._compiled is not None:
             self._prepare_background(self._compiled)
 
@@ -139,6 +141,8 @@ class FastValidator:
             if results:
                 self._entries_with_results.add(index)
                 self._static_results.extend(results)
+                for focus_node in {r.focus for r in results}:
+                    self._results_about.setdefault(focus_node, []).append(index)
             if not conforms:
                 self._entries_not_conforming.add(index)
         self._static_conforms = not self._entries_not_conforming
@@ -152,10 +156,10 @@ class FastValidator:
     def about_record(self, record: CompactRecord) -> tuple[list[Finding], set[str]]:
         """The findings a report about the record can hold (and the record's subjects).
 
-        A cached background evaluation that read none of the record's nodes cannot have a
-        finding about one of them (a finding's focus is a node its evaluation read), so only
-        the evaluations the record can change are run and the rest of the background's
-        findings, thousands with the full vocabularies, are never copied.
+        The cached background evaluations the record can change are run again; of the others,
+        only the findings about one of the record's nodes are taken (looked up by node), so the
+        rest of the background's findings, thousands with the full vocabularies, are never
+        copied into every report.
         """
         _, findings, subjects = self._evaluate(record, with_background=False)
         return findings, subjects
@@ -185,6 +189,11 @@ class FastValidator:
                 redo.update(found)
         conforms = True
         results: list[Finding] = []
+        if not with_background:
+            for s in data_out:
+                for i in self._results_about.get(s, ()):
+                    if i not in redo:
+                        results.extend(f for f in self._entries[i].results if f.focus == s)
         if not redo:
             conforms = self._static_conforms
             if with_background:

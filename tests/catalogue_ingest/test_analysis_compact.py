@@ -150,3 +150,22 @@ def test_a_spawned_worker_warmed_up_once_gives_the_same_answers(
         1, mp_context=context, initializer=warm_up, initargs=([[Profile.DCAT_AP]],)
     ) as pool:
         assert list(pool.map(analyse, sample)) == expected
+
+
+def test_a_background_result_that_read_nothing_is_reported_when_the_record_names_its_node() -> None:
+    """A cached evaluation of a background node may read nothing (a node kind check on the focus
+    itself) and so is never rerun; once the record says something of that node, its result is
+    about the record and belongs in the report, as pyshacl has it."""
+    shapes = Graph().parse(
+        data="""@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <https://example.org/> .
+        ex:S a sh:NodeShape ; sh:targetClass ex:C ; sh:nodeKind sh:BlankNode .""",
+        format="turtle",
+    )
+    background = Graph().parse(data="<https://example.org/b> a <https://example.org/C> .", format="turtle")
+    data = Graph().parse(data='<https://example.org/b> <https://example.org/p> "x" .', format="turtle")
+    fast = FastValidator(shapes, background)
+    report = fast.validate_compact(CompactRecord.from_rdflib(data))
+    assert [result_key(r) for r in report.results] == [result_key(r) for r in fast.reference(data).results]
+    assert not report.conforms
+    untouched = Graph().parse(data='<https://example.org/a> <https://example.org/p> "x" .', format="turtle")
+    assert fast.validate_compact(CompactRecord.from_rdflib(untouched)).conforms
