@@ -52,8 +52,20 @@ SORTS: tuple[str, ...] = ("relevance", "modified", "title")
 MAX_FACET_VALUES = 50
 # Facet counts over a huge hit list (a common word, a broad filter at a million records) cost time
 # in proportion to the hits: past this many, counts are estimated from this many hits and scaled
-# to the total, and the answer says so (``facets_exact: false``). Totals and hits stay exact.
-FACET_SAMPLE_LIMIT = 20_000
+# to the total, and the answer says so (``facets_exact: false``).
+FACET_SAMPLE_LIMIT = 5_000
+# Hits are counted up to this many; past it the answer says "more than COUNT_LIMIT"
+# (``total_exact: false``, ``total`` = COUNT_LIMIT), as web search engines do, and pages past
+# the first COUNT_LIMIT hits are not served (narrow the search instead). Counting every hit of
+# a word most records hold would cost time in proportion to the catalogue.
+COUNT_LIMIT = 10_000
+# Relevance ranking scores at most this many matching records (the most recently indexed ones, in
+# the full-text index's own order, plus as many whose title holds every word): the first page then
+# costs the same for ten hits or half a million. Below it the ranking is exact (BM25 over all hits).
+RANK_CANDIDATES = 2_000
+# Without text, a filter matching at least one record in this many is "dense": the sort order's
+# index is walked and each row checked, instead of collecting every match and sorting them.
+DENSE_FILTER_RATIO = 50
 # A search query is a few words; longer input is abuse of the ranking function.
 MAX_QUERY_TERMS = 32
 MAX_QUERY_CHARS = 1000
@@ -81,15 +93,15 @@ CREATE TABLE IF NOT EXISTS record (
     quality_maximum INTEGER,
     quality_band TEXT,
     sort_title TEXT NOT NULL,
-    texts TEXT NOT NULL DEFAULT '{}'
+    texts TEXT NOT NULL DEFAULT '{}',
+    facets TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS record_by_change ON record(record_modified, id);
 CREATE INDEX IF NOT EXISTS record_by_modified ON record(deleted, modified);
 CREATE INDEX IF NOT EXISTS record_by_title ON record(deleted, sort_title);
-CREATE VIRTUAL TABLE IF NOT EXISTS record_text USING fts5(
-    title, description, keywords,
-    content='record', content_rowid='rowid',
-    tokenize='unicode61 remove_diacritics 2'
+CREATE TABLE IF NOT EXISTS index_stats (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS facet_value (
     id INTEGER PRIMARY KEY,
@@ -106,8 +118,19 @@ CREATE TABLE IF NOT EXISTS record_facet (
 CREATE INDEX IF NOT EXISTS record_facet_by_record ON record_facet(record, value_id);
 """
 
-# BM25 column weights: a word in the title says more than one in the description.
-_BM25 = "bm25(record_text, 10.0, 2.0, 5.0)"
+# The full-text table. ``facets`` holds a token per facet value of the record (``f`` + the value's
+# id): a facet filter is then one more term of the full-text query, and FTS5 intersects the
+# posting lists of words and facet values itself instead of checking each hit's facets.
+_TEXT_TABLE = """
+CREATE VIRTUAL TABLE record_text USING fts5(
+    title, description, keywords, facets,
+    content='record', content_rowid='rowid',
+    tokenize='unicode61 remove_diacritics 2'
+)"""
+_TEXT_COLUMNS = "{title description keywords}"
+# BM25 column weights: a word in the title says more than one in the description; facet tokens
+# only filter.
+_BM25 = "bm25(record_text, 10.0, 2.0, 5.0, 0.0)"
 # Accept-Language lists longer than this are cut (a header is read per request).
 MAX_ACCEPTED_LANGUAGES = 16
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -195,15 +218,22 @@ class SearchResult:
     hits: list[Hit]
     facets: dict[str, list[dict[str, Any]]]
     facets_exact: bool = True
+    total_exact: bool = True
+    """False when more hits match than were counted: ``total`` is then a lower bound
+    (:data:`COUNT_LIMIT`), shown as "more than"."""
+    ranking_exact: bool = True
+    """False when relevance ranked the :data:`RANK_CANDIDATES` candidates, not every hit."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "total": self.total,
+            "total_exact": self.total_exact,
             "page": self.page,
             "page_size": self.page_size,
             "hits": [hit.to_json() for hit in self.hits],
             "facets": self.facets,
             "facets_exact": self.facets_exact,
+            "ranking_exact": self.ranking_exact,
         }
 
 
@@ -441,21 +471,72 @@ def fts_query(text: str) -> str:
 
 
 # ---- the index ----------------------------------------------------------------------------------
-class SearchIndex:
-    """SQLite FTS5 + facet tables in one file; one writer, a read connection per thread."""
+# 2: facet tokens in the full-text table and a counter of live records (earlier files are upgraded
+# when opened).
+_SCHEMA_VERSION = 2
 
-    def __init__(self, path: Path, *, facet_sample_limit: int = FACET_SAMPLE_LIMIT) -> None:
+
+class SearchIndex:
+    """SQLite FTS5 + facet tables in one file; one writer, a read connection per thread.
+
+    What a search costs does not grow with its hits (see ``docs/catalogue.md``, "Search at
+    scale"): hits are counted up to :data:`COUNT_LIMIT`, relevance ranks at most
+    :data:`RANK_CANDIDATES` candidates, facets are counted on a sample of
+    :data:`FACET_SAMPLE_LIMIT` hits, and the landing page reads counters kept in the same
+    transactions as the rows.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        facet_sample_limit: int = FACET_SAMPLE_LIMIT,
+        count_limit: int = COUNT_LIMIT,
+        rank_candidates: int = RANK_CANDIDATES,
+    ) -> None:
         self._path = path
         self._facet_sample_limit = facet_sample_limit
+        self._count_limit = count_limit
+        self._rank_candidates = rank_candidates
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
-        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(record)")}
-        if "texts" not in columns:  # an index written before titles were kept per language
-            self._writer.execute("ALTER TABLE record ADD COLUMN texts TEXT NOT NULL DEFAULT '{}'")
+        self._upgrade()
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+
+    def _upgrade(self) -> None:
+        """Bring a file written by an earlier version to this schema, once, in one transaction."""
+        connection = self._writer
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if int(connection.execute("PRAGMA user_version").fetchone()[0]) < _SCHEMA_VERSION:
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(record)")}
+                for name, default in (("texts", "'{}'"), ("facets", "''")):
+                    if name not in columns:
+                        connection.execute(
+                            f"ALTER TABLE record ADD COLUMN {name} TEXT NOT NULL DEFAULT {default}"
+                        )
+                connection.execute(
+                    "UPDATE record SET facets = coalesce((SELECT group_concat('f' || value_id, ' ') "
+                    "FROM record_facet WHERE record = record.rowid), '') WHERE deleted = 0"
+                )
+                connection.execute("DROP TABLE IF EXISTS record_text")
+                connection.execute(_TEXT_TABLE)
+                connection.execute(
+                    "INSERT INTO record_text(rowid, title, description, keywords, facets) "
+                    "SELECT rowid, title, description, keywords, facets FROM record WHERE deleted = 0"
+                )
+                connection.execute(
+                    "INSERT OR REPLACE INTO index_stats(name, value) "
+                    "VALUES ('live', (SELECT count(*) FROM record WHERE deleted = 0))"
+                )
+                connection.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
@@ -492,10 +573,16 @@ class SearchIndex:
             self._writer.execute("COMMIT")
 
     # ---- reading -----------------------------------------------------------------------------
+    @staticmethod
+    def _live(connection: sqlite3.Connection) -> int:
+        row = connection.execute("SELECT value FROM index_stats WHERE name = 'live'").fetchone()
+        return int(row[0]) if row else 0
+
     def count(self, *, include_deleted: bool = False) -> int:
-        sql = "SELECT count(*) FROM record" + ("" if include_deleted else " WHERE deleted = 0")
-        row = self._reader().execute(sql).fetchone()
-        return int(row[0])
+        connection = self._reader()
+        if not include_deleted:
+            return self._live(connection)
+        return int(connection.execute("SELECT count(*) FROM record").fetchone()[0])
 
     def get(self, record_id: str) -> ChangeRow | None:
         row = (
@@ -529,70 +616,158 @@ class SearchIndex:
         if query.q.strip() and not match:
             raise SearchError("q", "holds no searchable words")
         connection = self._reader()
-        conditions = ["r.deleted = 0"]
-        params: list[Any] = []
-        filters: list[tuple[int, str, list[int]]] = []
+        filters: list[tuple[int, list[int]]] = []
         for name in FACETS:
             wanted = [value for value in query.filters.get(name, ()) if value]
             if wanted:
-                size, ids = self._resolve(connection, name, wanted)
-                filters.append((size, name, ids))
-        filters.sort()
-        driving: list[int] | None = None
-        if filters and not match:
-            # Without text, the rarest facet value drives the query; the others are checked per row.
-            driving = filters.pop(0)[2]
-        for _, _name, values in filters:
-            marks = ",".join("?" * len(values))
-            conditions.append(
-                f"EXISTS (SELECT 1 FROM record_facet x WHERE x.record = r.rowid AND x.value_id IN ({marks}))"
-            )
-            params.extend(values)
-        if match:
-            # CROSS JOIN fixes the join order: the full-text match first, then its rows (left to
-            # itself, SQLite's planner scans the records and probes the text index per row).
-            source = "record_text CROSS JOIN record r ON r.rowid = record_text.rowid"
-            conditions.insert(0, "record_text MATCH ?")
-            params.insert(0, match)
+                filters.append(self._resolve(connection, name, wanted))
+        live = self._live(connection)
+        if any(not ids for _, ids in filters):  # a value no record holds: nothing matches
+            check_page(query, 0, True)
+            return SearchResult(0, query.page, query.page_size, [], self._group([]))
+        terms = [f"{_TEXT_COLUMNS} : ({match})"] if match else []
+        terms += ["facets : (" + " OR ".join(f'"f{value}"' for value in ids) + ")" for _, ids in filters]
+        expression = " AND ".join(terms)
+        if not terms:
+            total, total_exact = live, True
+        elif not match and len(filters) == 1 and len(filters[0][1]) == 1:
+            total, total_exact = filters[0][0], True  # the value's maintained count
         else:
-            source = "record r"
-            if driving is not None:
-                marks = ",".join("?" * len(driving))
-                conditions.insert(
-                    0, f"r.rowid IN (SELECT record FROM record_facet WHERE value_id IN ({marks}))"
+            total, total_exact = self._count(connection, expression)
+        check_page(query, total, total_exact)
+        offset = (query.page - 1) * query.page_size
+        ranking_exact = True
+        if match and query.sort == "relevance":
+            rowids, ranking_exact = self._ranked(connection, expression, offset, query.page_size)
+        else:
+            dense = not total_exact or total * DENSE_FILTER_RATIO >= live
+            rowids = self._ordered(connection, expression, query.sort, dense, offset, query.page_size)
+        hits = self._hits(connection, rowids, expression if match else "", query.languages)
+        exact = True
+        if not terms:
+            facets = self._overall_facets(connection)
+        else:
+            limit = self._facet_sample_limit
+            exact = total_exact and total <= limit
+            sample = f"SELECT rowid AS id FROM record_text WHERE record_text MATCH ? LIMIT {int(limit)}"
+            facets = self._facets_of(connection, sample, [expression], 1.0 if exact else total / limit)
+        return SearchResult(
+            total, query.page, query.page_size, hits, facets, exact, total_exact, ranking_exact
+        )
+
+    def _count(self, connection: sqlite3.Connection, expression: str) -> tuple[int, bool]:
+        """Hits of a full-text expression, counted up to the limit: (count, exact)."""
+        row = connection.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM record_text WHERE record_text MATCH ? LIMIT ?)",
+            (expression, self._count_limit + 1),
+        ).fetchone()
+        found = int(row[0])
+        return (self._count_limit, False) if found > self._count_limit else (found, True)
+
+    def _ranked(
+        self, connection: sqlite3.Connection, expression: str, offset: int, size: int
+    ) -> tuple[list[int], bool]:
+        """Rowids of one page by BM25 among the candidates; whether every hit was a candidate.
+
+        Candidates are the first :data:`RANK_CANDIDATES` hits in the index's order (most recently
+        indexed first) and as many whose title holds every word: a record naming the words in
+        its title (the heaviest column) is a candidate however many hits there are.
+        """
+        limit = self._rank_candidates
+        scored = dict(
+            connection.execute(
+                f"SELECT rowid, {_BM25} FROM record_text WHERE record_text MATCH ? "
+                "ORDER BY rowid DESC LIMIT ?",
+                (expression, limit),
+            ).fetchall()
+        )
+        exact = len(scored) < limit
+        if not exact:
+            titled = [
+                int(row[0])
+                for row in connection.execute(
+                    "SELECT rowid FROM record_text WHERE record_text MATCH ? ORDER BY rowid DESC LIMIT ?",
+                    (expression.replace(_TEXT_COLUMNS, "{title}", 1), limit),
                 )
-                params[0:0] = driving
-        where = " AND ".join(conditions)
-        total = int(connection.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0])
-        last_page = max(1, -(-total // query.page_size))
-        if query.page > last_page:
-            raise SearchError(
-                "page", f"page {query.page} is past the last page ({last_page}) of {total} hits"
+                if int(row[0]) not in scored
+            ]
+            if titled:
+                scored.update(
+                    connection.execute(
+                        f"SELECT rowid, {_BM25} FROM record_text WHERE record_text MATCH ? "
+                        "AND rowid IN (SELECT value FROM json_each(?))",
+                        (expression, json.dumps(titled)),
+                    ).fetchall()
+                )
+            if offset + size > len(scored):
+                raise SearchError(
+                    "page",
+                    f"relevance ranks the best {len(scored)} of more hits; for deeper pages sort by "
+                    "modified or title, or narrow the search",
+                )
+        ordered = sorted(scored.items(), key=lambda item: (item[1], item[0]))
+        return [int(rowid) for rowid, _ in ordered[offset : offset + size]], exact
+
+    def _ordered(
+        self, connection: sqlite3.Connection, expression: str, sort: str, dense: bool, offset: int, size: int
+    ) -> list[int]:
+        """Rowids of one page in a stored order (modified, title; relevance without words).
+
+        Few hits: collect them from the full-text index and sort them. Many hits (``dense``):
+        walk the order's index and keep the rows the expression matches, which stops after a
+        page's worth instead of sorting every hit.
+        """
+        order = "r.sort_title, r.id" if sort == "title" else "r.modified DESC, r.id"
+        if not expression:
+            sql = f"SELECT r.rowid FROM record r WHERE r.deleted = 0 ORDER BY {order} LIMIT ? OFFSET ?"
+            params: list[Any] = [size, offset]
+        elif dense:
+            sql = (
+                "SELECT r.rowid FROM record r WHERE r.deleted = 0 AND EXISTS (SELECT 1 FROM record_text t "
+                f"WHERE t.record_text MATCH ? AND t.rowid = r.rowid) ORDER BY {order} LIMIT ? OFFSET ?"
             )
-        if match:
-            snippet = f"snippet(record_text, 1, '', '', '…', {SNIPPET_TOKENS})"
+            params = [expression, size, offset]
         else:
-            snippet = "substr(r.description, 1, 200)"
-        order = {
-            "relevance": _BM25 if match else "r.modified DESC, r.id",
-            "modified": "r.modified DESC, r.id",
-            "title": "r.sort_title, r.id",
-        }[query.sort]
-        rows = connection.execute(
-            f"SELECT r.id, r.dataset, r.title, {snippet}, r.publisher, r.publisher_name, r.modified, "
-            f"r.quality_total, r.quality_maximum, r.quality_band, r.texts FROM {source} WHERE {where} "
-            f"ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, query.page_size, (query.page - 1) * query.page_size],
-        ).fetchall()
+            sql = (
+                "SELECT r.rowid FROM (SELECT rowid AS id FROM record_text WHERE record_text MATCH ?) m "
+                f"CROSS JOIN record r ON r.rowid = m.id ORDER BY {order} LIMIT ? OFFSET ?"
+            )
+            params = [expression, size, offset]
+        return [int(row[0]) for row in connection.execute(sql, params)]
+
+    def _hits(
+        self, connection: sqlite3.Connection, rowids: Sequence[int], expression: str, languages: Sequence[str]
+    ) -> list[Hit]:
+        """The page's hits, in ``rowids`` order; snippets made for these rows only."""
+        if not rowids:
+            return []
+        found = {
+            int(row[0]): row
+            for row in connection.execute(
+                "SELECT rowid, id, dataset, title, publisher, publisher_name, modified, quality_total, "
+                "quality_maximum, quality_band, texts FROM record WHERE rowid IN "
+                "(SELECT value FROM json_each(?))",
+                (json.dumps(list(rowids)),),
+            )
+        }
         hits = []
-        for row in rows:
-            language, title, description = display_text(json.loads(row[10] or "{}"), row[2], query.languages)
+        for rowid in rowids:
+            row = found[rowid]
+            language, title, description = display_text(json.loads(row[10] or "{}"), row[3], languages)
+            snippet = description[:200]
+            if expression:
+                made = connection.execute(
+                    f"SELECT snippet(record_text, 1, '', '', '…', {SNIPPET_TOKENS}) FROM record_text "
+                    "WHERE record_text MATCH ? AND rowid = ?",
+                    (expression, rowid),
+                ).fetchone()
+                snippet = made[0] if made else ""
             hits.append(
                 Hit(
-                    id=row[0],
-                    dataset=row[1],
+                    id=row[1],
+                    dataset=row[2],
                     title=title,
-                    snippet=(row[3] if match else description[:200]) or "",
+                    snippet=snippet or "",
                     publisher=row[4],
                     publisher_name=row[5],
                     modified=row[6],
@@ -600,29 +775,20 @@ class SearchIndex:
                     language=language,
                 )
             )
-        exact = True
-        if len(conditions) == 1 and not match:
-            facets = self._overall_facets(connection)
-        else:
-            limit = self._facet_sample_limit
-            exact = total <= limit
-            matching = f"SELECT r.rowid AS id FROM {source} WHERE {where} LIMIT {int(limit)}"
-            facets = self._facets_of(connection, matching, params, 1.0 if exact else total / limit)
-        return SearchResult(total, query.page, query.page_size, hits, facets, exact)
+        return hits
 
     def _resolve(
         self, connection: sqlite3.Connection, facet: str, wanted: Sequence[str]
     ) -> tuple[int, list[int]]:
-        """Ids of the facet values asked for (full IRIs or short codes), and how many records hold them."""
+        """Ids of the facet values asked for (full IRIs or short codes) that some record holds,
+        and how many records hold them."""
         known = connection.execute(
-            "SELECT id, value, count FROM facet_value WHERE facet = ?", (facet,)
+            "SELECT id, value, count FROM facet_value WHERE facet = ? AND count > 0", (facet,)
         ).fetchall()
         codes = set(wanted)
         found = [
             (int(row[0]), int(row[2])) for row in known if row[1] in codes or facet_code(row[1]) in codes
         ]
-        if not found:
-            return 0, [-1]  # no record holds it: the filter matches nothing
         return sum(count for _, count in found), [value_id for value_id, _ in found]
 
     def _group(self, rows: Iterable[tuple[str, str, int]]) -> dict[str, list[dict[str, Any]]]:
@@ -654,37 +820,72 @@ class SearchIndex:
         return self._group(rows)
 
 
+def check_page(query: SearchQuery, total: int, exact: bool) -> None:
+    """Refuse a page past the last one (past the counted hits when there are more)."""
+    last_page = max(1, -(-total // query.page_size))
+    if query.page > last_page:
+        if exact:
+            raise SearchError(
+                "page", f"page {query.page} is past the last page ({last_page}) of {total} hits"
+            )
+        raise SearchError(
+            "page",
+            f"page {query.page} is past the first {total} of more hits, which is as deep as results "
+            "go; narrow the search",
+        )
+
+
 class IndexTransaction:
-    """Writes inside :meth:`SearchIndex.transaction`."""
+    """Writes inside :meth:`SearchIndex.transaction`; counters change with the rows they count."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 
+    def _live(self, delta: int) -> None:
+        self._connection.execute("UPDATE index_stats SET value = value + ? WHERE name = 'live'", (delta,))
+
     def _remove(self, record_id: str) -> int | None:
         """Drop a record's text and facets; return its rowid (kept, so ids stay stable)."""
         row = self._connection.execute(
-            "SELECT rowid, title, description, keywords, deleted FROM record WHERE id = ?", (record_id,)
+            "SELECT rowid, title, description, keywords, facets, deleted FROM record WHERE id = ?",
+            (record_id,),
         ).fetchone()
         if row is None:
             return None
         rowid = int(row[0])
-        if not row[4]:
+        if not row[5]:
             self._connection.execute(
-                "INSERT INTO record_text(record_text, rowid, title, description, keywords) "
-                "VALUES ('delete', ?, ?, ?, ?)",
-                (rowid, row[1], row[2], row[3]),
+                "INSERT INTO record_text(record_text, rowid, title, description, keywords, facets) "
+                "VALUES ('delete', ?, ?, ?, ?, ?)",
+                (rowid, row[1], row[2], row[3], row[4]),
             )
             self._connection.execute(
                 "UPDATE facet_value SET count = count - 1 WHERE id IN "
                 "(SELECT value_id FROM record_facet WHERE record = ?)",
                 (rowid,),
             )
+            self._live(-1)
         self._connection.execute("DELETE FROM record_facet WHERE record = ?", (rowid,))
         return rowid
+
+    def _facet_ids(self, row: IndexRow) -> list[int]:
+        """Ids of the row's facet values, each value's count raised by one."""
+        ids: list[int] = []
+        for name, values_ in row.facets.items():
+            for value in sorted(set(values_)):
+                found = self._connection.execute(
+                    "INSERT INTO facet_value(facet, value, count) VALUES (?, ?, 1) "
+                    "ON CONFLICT(facet, value) DO UPDATE SET count = count + 1 RETURNING id",
+                    (name, value),
+                ).fetchone()
+                ids.append(int(found[0]))
+        return sorted(set(ids))
 
     def upsert(self, row: IndexRow) -> None:
         rowid = self._remove(row.record_id)
         keywords = " ".join(row.keywords)
+        ids = [] if row.deleted else self._facet_ids(row)
+        tokens = " ".join(f"f{value_id}" for value_id in ids)
         values = (
             row.record_id,
             row.dataset,
@@ -703,11 +904,12 @@ class IndexTransaction:
             row.quality_band,
             _display_title(row).casefold(),
             json.dumps({tag: list(pair) for tag, pair in row.texts.items()}, ensure_ascii=False),
+            tokens,
         )
         columns = (
             "id, dataset, kind, title, description, keywords, publisher, publisher_name, modified, "
             "record_modified, version, deleted, quality_total, quality_maximum, quality_band, "
-            "sort_title, texts"
+            "sort_title, texts, facets"
         )
         if rowid is None:
             cursor = self._connection.execute(
@@ -721,19 +923,14 @@ class IndexTransaction:
         if row.deleted:
             return
         self._connection.execute(
-            "INSERT INTO record_text(rowid, title, description, keywords) VALUES (?, ?, ?, ?)",
-            (rowid, row.title, row.description, keywords),
+            "INSERT INTO record_text(rowid, title, description, keywords, facets) VALUES (?, ?, ?, ?, ?)",
+            (rowid, row.title, row.description, keywords, tokens),
         )
-        ids: list[tuple[int, int]] = []
-        for name, values_ in row.facets.items():
-            for value in set(values_):
-                found = self._connection.execute(
-                    "INSERT INTO facet_value(facet, value, count) VALUES (?, ?, 1) "
-                    "ON CONFLICT(facet, value) DO UPDATE SET count = count + 1 RETURNING id",
-                    (name, value),
-                ).fetchone()
-                ids.append((int(found[0]), rowid))
-        self._connection.executemany("INSERT INTO record_facet(value_id, record) VALUES (?, ?)", ids)
+        self._connection.executemany(
+            "INSERT INTO record_facet(value_id, record) VALUES (?, ?)",
+            [(value_id, rowid) for value_id in ids],
+        )
+        self._live(1)
 
     def remove(self, record_id: str) -> None:
         """Forget a record entirely (crash recovery: a row whose record the store does not hold)."""

@@ -6,16 +6,23 @@ published through any replica is found through every one, at once: each publish 
 rows in one PostgreSQL transaction, visible to all readers when it commits.
 
 Same contract as :class:`catalogue.index.SearchIndex` (the shared index tests run on both):
-every word of ``q`` must occur; filters take facet codes or IRIs; facet counts are exact up to
-the sample limit and scaled past it; tombstones leave search but stay in the change listing.
+every word of ``q`` must occur; filters take facet codes or IRIs; hits are counted up to
+:data:`catalogue.index.COUNT_LIMIT` ("more than" past it), relevance ranks at most
+:data:`catalogue.index.RANK_CANDIDATES` candidates, facet counts are exact up to the sample limit
+and scaled past it; tombstones leave search but stay in the change listing; hits show the title in
+the reader's language.
 
-Language-aware: a record's text is indexed once with PostgreSQL's ``simple`` configuration (every
-word as written) and once per configured language (Snowball stemming and stop words of English,
-German, French… by default): a query word matches when any of them does, so ``hospitals`` finds
-``hospital``, ``Krankenhäuser`` finds ``Krankenhaus`` and a stop word of one language is still a
-word of another. Diacritics are folded on both sides (as the SQLite index does), in Python, so no
-extension is needed. Title words weigh most, then keywords, then the description (``ts_rank``
-weights A, B, C).
+Facet filters are array overlaps on ``facet_ids`` (GIN-indexed): PostgreSQL intersects them with
+the full-text match as bitmaps instead of checking each hit's facets row by row.
+
+Language-aware: each language's title and description of a record is indexed with PostgreSQL's
+``simple`` configuration (every word as written) and with that language's Snowball configuration
+(stemming, stop words) when PostgreSQL has one; text without a language tag, and keywords, with
+``simple`` and the configured default languages. A query word matches when any configuration's
+lexemes do, so ``hospitals`` finds ``hospital``, ``Krankenhäuser`` finds ``Krankenhaus`` and a stop
+word of one language is still a word of another. Diacritics are folded on both sides (as the
+SQLite index does), in Python, so no extension is needed. Title words weigh most, then keywords,
+then the description (``ts_rank`` weights A, B, C).
 
 Concurrency: a record's row is locked for the whole transaction (``SELECT … FOR UPDATE``) and
 facet counters are updated in a fixed order, so replicas writing at once neither lose counts nor
@@ -24,20 +31,23 @@ deadlock on each other's rows.
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
 from catalogue.index import (
+    COUNT_LIMIT,
     FACET_SAMPLE_LIMIT,
     FACETS,
     MAX_FACET_VALUES,
+    RANK_CANDIDATES,
     SNIPPET_TOKENS,
     SORTS,
     ChangeRow,
@@ -46,6 +56,8 @@ from catalogue.index import (
     SearchError,
     SearchQuery,
     SearchResult,
+    check_page,
+    display_text,
     facet_code,
     fts_query,
 )
@@ -53,6 +65,15 @@ from catalogue.index import (
 # PostgreSQL text search configurations used besides ``simple``. Each costs index space (about one
 # more lexeme list per record); a deployment names the languages of its records.
 DEFAULT_LANGUAGES: tuple[str, ...] = ("english", "german", "french", "spanish", "italian", "dutch")
+# A record's language (primary subtag) -> PostgreSQL's configuration for it (those PostgreSQL 15
+# ships; a language without one is indexed with ``simple`` and the defaults).
+LANGUAGE_CONFIGS: dict[str, str] = {
+    "ar": "arabic", "ca": "catalan", "da": "danish", "de": "german", "el": "greek", "en": "english",
+    "es": "spanish", "eu": "basque", "fi": "finnish", "fr": "french", "ga": "irish", "hu": "hungarian",
+    "hy": "armenian", "id": "indonesian", "it": "italian", "lt": "lithuanian", "nb": "norwegian",
+    "nl": "dutch", "nn": "norwegian", "no": "norwegian", "pt": "portuguese", "ro": "romanian",
+    "ru": "russian", "sr": "serbian", "sv": "swedish", "tr": "turkish",
+}  # fmt: skip
 _CONFIG_NAME = re.compile(r"^[a-z_]{1,40}$")
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Read connections kept open per process (each HTTP worker thread borrows one per request).
@@ -81,6 +102,7 @@ CREATE TABLE IF NOT EXISTS search_record (
     sort_title TEXT NOT NULL,
     document TSVECTOR NOT NULL
 );
+ALTER TABLE search_record ADD COLUMN IF NOT EXISTS texts JSONB NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS search_record_text ON search_record USING GIN (document);
 CREATE INDEX IF NOT EXISTS search_record_by_change
     ON search_record (record_modified COLLATE "C", id COLLATE "C");
@@ -99,6 +121,22 @@ CREATE TABLE IF NOT EXISTS search_record_facet (
     PRIMARY KEY (value_id, record)
 );
 CREATE INDEX IF NOT EXISTS search_record_facet_by_record ON search_record_facet (record, value_id);
+CREATE TABLE IF NOT EXISTS search_stats (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+"""
+# Facet value ids on the row (an index written before them is filled from search_record_facet,
+# which is no longer written), and the live-record counter.
+_UPGRADE = """
+ALTER TABLE search_record ADD COLUMN facet_ids BIGINT[] NOT NULL DEFAULT '{}';
+UPDATE search_record r SET facet_ids = f.ids FROM (
+    SELECT record, array_agg(value_id ORDER BY value_id) AS ids FROM search_record_facet GROUP BY record
+) f WHERE f.record = r.rowid AND NOT r.deleted;
+CREATE INDEX search_record_by_facets ON search_record USING GIN (facet_ids);
+INSERT INTO search_stats (name, value)
+    SELECT 'live', count(*) FROM search_record WHERE NOT deleted
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value;
 """
 
 
@@ -117,41 +155,65 @@ class PostgresIndex:
         *,
         languages: Sequence[str] = DEFAULT_LANGUAGES,
         facet_sample_limit: int = FACET_SAMPLE_LIMIT,
+        count_limit: int = COUNT_LIMIT,
+        rank_candidates: int = RANK_CANDIDATES,
         read_connections: int = DEFAULT_READ_CONNECTIONS,
     ) -> None:
         for name in languages:
             if not _CONFIG_NAME.match(name):
                 raise ValueError(f"{name!r} is not a text search configuration name")
-        self._configs = ("simple", *[name for name in languages if name != "simple"])
+        self._defaults = ("simple", *[name for name in languages if name != "simple"])
         self._facet_sample_limit = facet_sample_limit
+        self._count_limit = count_limit
+        self._rank_candidates = rank_candidates
         self._url = url
         self._writer = psycopg.connect(url, autocommit=True)
         with self._writer.transaction():
             self._writer.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
             self._writer.execute(_SCHEMA)
+            upgraded = self._writer.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'search_record' AND column_name = 'facet_ids'"
+            ).fetchone()
+            if upgraded is None:
+                self._writer.execute(_UPGRADE)
             known = {
                 row[0]
                 for row in self._writer.execute(
-                    "SELECT cfgname FROM pg_ts_config WHERE cfgname = ANY(%s)", (list(self._configs),)
+                    "SELECT cfgname FROM pg_ts_config WHERE cfgname = ANY(%s)",
+                    (list({*self._defaults, *LANGUAGE_CONFIGS.values()}),),
                 )
             }
-        missing = sorted(set(self._configs) - known)
+        missing = sorted(set(self._defaults) - known)
         if missing:
             self._writer.close()
             raise ValueError(f"PostgreSQL has no text search configuration {', '.join(missing)}")
+        self._languages = {tag: name for tag, name in LANGUAGE_CONFIGS.items() if name in known}
+        # A query word is looked up in every configuration a record's text may have been indexed with.
+        self._configs = tuple(dict.fromkeys([*self._defaults, *sorted(set(self._languages.values()))]))
         self._write_lock = threading.RLock()
         self._readers: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
         self._reader_slots = threading.BoundedSemaphore(read_connections)
         self._all_readers: list[psycopg.Connection[Any]] = []
-        self._document_sql = self._document_expression()
 
-    def _document_expression(self) -> str:
-        """SQL of a record's tsvector from parameters %(title)s, %(keywords)s, %(description)s."""
-        parts = []
-        for weight, name in (("A", "title"), ("B", "keywords"), ("C", "description")):
-            for config in self._configs:
-                parts.append(f"setweight(to_tsvector('{config}', %({name})s), '{weight}')")
-        return " || ".join(parts)
+    def document(self, row: IndexRow) -> tuple[str, list[str]]:
+        """SQL (and its parameters) of a record's tsvector, each language with its configuration."""
+        parts: list[tuple[str, str, str]] = []  # (configuration, weight, text)
+        keywords = fold(" ".join(row.keywords))
+        if row.texts:
+            record_configs: set[str] = set()
+            for tag, (title, description) in row.texts.items():
+                config = self._languages.get(tag.split("-", 1)[0])
+                configs = ("simple", config) if config else self._defaults
+                record_configs.update(configs)
+                parts += [(name, "A", fold(title)) for name in configs]
+                parts += [(name, "C", fold(description)) for name in configs]
+            parts += [(name, "B", keywords) for name in sorted(record_configs)]
+        else:
+            for weight, text in (("A", row.title), ("B", " ".join(row.keywords)), ("C", row.description)):
+                parts += [(name, weight, fold(text)) for name in self._defaults]
+        sql = " || ".join(f"setweight(to_tsvector('{name}', %s), '{weight}')" for name, weight, _ in parts)
+        return sql or "''::tsvector", [text for _, _, text in parts]
 
     @contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
@@ -180,18 +242,29 @@ class PostgresIndex:
     # ---- writing -----------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[PostgresIndexTransaction]:
-        """One write transaction: committed when the block ends without error, else rolled back."""
+        """One write transaction: committed when the block ends without error, else rolled back.
+
+        The live-record counter is updated last, once per transaction, so concurrent writers
+        take it after every facet counter and wait on it for the shortest time.
+        """
         with self._write_lock:
             if self._writer.closed or self._writer.broken:  # the server restarted: reconnect
                 self._writer = psycopg.connect(self._url, autocommit=True)
             with self._writer.transaction():
-                yield PostgresIndexTransaction(self._writer, self._document_sql)
+                writer = PostgresIndexTransaction(self._writer, self.document)
+                yield writer
+                if writer.live_delta:
+                    self._writer.execute(
+                        "UPDATE search_stats SET value = value + %s WHERE name = 'live'", (writer.live_delta,)
+                    )
 
     # ---- reading -----------------------------------------------------------------------------
     def count(self, *, include_deleted: bool = False) -> int:
-        sql = "SELECT count(*) FROM search_record" + ("" if include_deleted else " WHERE NOT deleted")
         with self._read() as connection:
-            row = connection.execute(sql).fetchone()
+            if include_deleted:
+                row = connection.execute("SELECT count(*) FROM search_record").fetchone()
+            else:
+                row = connection.execute("SELECT value FROM search_stats WHERE name = 'live'").fetchone()
         return int(row[0]) if row else 0
 
     def get(self, record_id: str) -> ChangeRow | None:
@@ -259,105 +332,176 @@ class PostgresIndex:
     def _search(
         self, connection: psycopg.Connection[Any], query: SearchQuery, words: Sequence[str]
     ) -> SearchResult:
-        conditions = ["NOT r.deleted"]
-        params: list[Any] = []
         asked = {name: [value for value in query.filters.get(name, ()) if value] for name in FACETS}
         asked = {name: wanted for name, wanted in asked.items() if wanted}
-        filtered = bool(asked)
         resolved = self._resolve(connection, asked) if asked else {}
+        if any(not ids for ids, _ in resolved.values()):  # a value no record holds: nothing matches
+            check_page(query, 0, True)
+            return SearchResult(0, query.page, query.page_size, [], self._group([]))
+        conditions = ["NOT r.deleted"]
+        params: list[Any] = []
         for name in FACETS:
             if name in asked:
-                ids = resolved[name]
-                conditions.append(
-                    "EXISTS (SELECT 1 FROM search_record_facet x WHERE x.record = r.rowid "
-                    "AND x.value_id = ANY(%s))"
-                )
-                params.append(ids)
-        source = "search_record r"
-        source_params: list[Any] = []
+                conditions.append("r.facet_ids && %s::bigint[]")
+                params.append(resolved[name][0])
+        tsquery = ""
         if words:
-            source = "search_record r CROSS JOIN (SELECT %s::tsquery AS q) query"
-            source_params = [self._tsquery(connection, words)]
-            conditions.insert(0, "r.document @@ query.q")
+            tsquery = self._tsquery(connection, words)
+            conditions.append("r.document @@ %s::tsquery")
+            params.append(tsquery)
         where = " AND ".join(conditions)
-        all_params = [*source_params, *params]
-        total_row = connection.execute(
-            f"SELECT count(*) FROM {source} WHERE {where}",
-            all_params,
-        ).fetchone()
-        total = int(total_row[0]) if total_row else 0
-        last_page = max(1, -(-total // query.page_size))
-        if query.page > last_page:
-            raise SearchError(
-                "page", f"page {query.page} is past the last page ({last_page}) of {total} hits"
-            )
-        snippet_params: list[Any] = []
-        if words:
-            snippet = (
-                "ts_headline('simple', r.description, plainto_tsquery('simple', %s), "
-                f"'MaxWords={SNIPPET_TOKENS}, MinWords={SNIPPET_TOKENS // 2}, "
-                "StartSel=\"\", StopSel=\"\", FragmentDelimiter=\"…\"')"
-            )
-            snippet_params = [" ".join(words)]
+        if len(conditions) == 1:
+            row = connection.execute("SELECT value FROM search_stats WHERE name = 'live'").fetchone()
+            total, total_exact = (int(row[0]) if row else 0), True
+        elif not words and len(asked) == 1 and len(next(iter(resolved.values()))[0]) == 1:
+            total, total_exact = next(iter(resolved.values()))[1], True  # the value's maintained count
         else:
-            snippet = "substr(r.description, 1, 200)"
-        order = {
-            "relevance": "ts_rank(r.document, query.q) DESC, r.id COLLATE \"C\""
-            if words
-            else 'r.modified COLLATE "C" DESC, r.id COLLATE "C"',
-            "modified": 'r.modified COLLATE "C" DESC, r.id COLLATE "C"',
-            "title": 'r.sort_title COLLATE "C", r.id COLLATE "C"',
-        }[query.sort]
-        # The page is chosen first, then snippets are made for its rows only (ts_headline re-reads
-        # the text and is the dearest part of a hit).
-        page_sql = snippet.replace("r.description", "p.description")
-        rows = connection.execute(
-            f"SELECT p.id, p.dataset, p.title, {page_sql}, p.publisher, p.publisher_name, p.modified, "
-            "p.quality_total, p.quality_maximum, p.quality_band FROM ("
-            f"SELECT r.*, row_number() OVER (ORDER BY {order}) AS position FROM {source} WHERE {where} "
-            f"ORDER BY {order} LIMIT %s OFFSET %s) p ORDER BY p.position",
-            [*snippet_params, *all_params, query.page_size, (query.page - 1) * query.page_size],
-        ).fetchall()
-        hits = [
-            Hit(
-                id=row[0],
-                dataset=row[1],
-                title=row[2].split("\n", 1)[0],  # every language is indexed; the first is shown
-                snippet=row[3] or "",
-                publisher=row[4],
-                publisher_name=row[5],
-                modified=row[6],
-                quality=None if row[7] is None else {"total": row[7], "maximum": row[8], "band": row[9]},
+            row = connection.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM search_record r WHERE {where} LIMIT %s) c",
+                [*params, self._count_limit + 1],
+            ).fetchone()
+            found = int(row[0]) if row else 0
+            total, total_exact = (self._count_limit, False) if found > self._count_limit else (found, True)
+        check_page(query, total, total_exact)
+        offset = (query.page - 1) * query.page_size
+        ranking_exact = True
+        if words and query.sort == "relevance":
+            rowids, ranking_exact = self._ranked(connection, where, params, tsquery, offset, query.page_size)
+        else:
+            order = (
+                'r.sort_title COLLATE "C", r.id COLLATE "C"'
+                if query.sort == "title"
+                else 'r.modified COLLATE "C" DESC, r.id COLLATE "C"'
             )
-            for row in rows
-        ]
+            rowids = [
+                int(row[0])
+                for row in connection.execute(
+                    f"SELECT r.rowid FROM search_record r WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s",
+                    [*params, query.page_size, offset],
+                )
+            ]
+        hits = self._hits(connection, rowids, words, query.languages)
         exact = True
-        if not filtered and not words:
+        if len(conditions) == 1:
             facets = self._overall_facets(connection)
         else:
             limit = self._facet_sample_limit
-            exact = total <= limit
-            matching = f"SELECT r.rowid AS id FROM {source} WHERE {where} LIMIT {int(limit)}"
-            facets = self._facets_of(connection, matching, all_params, 1.0 if exact else total / limit)
-        return SearchResult(total, query.page, query.page_size, hits, facets, exact)
+            exact = total_exact and total <= limit
+            matching = f"SELECT r.facet_ids FROM search_record r WHERE {where} LIMIT {int(limit)}"
+            facets = self._facets_of(connection, matching, params, 1.0 if exact else total / limit)
+        return SearchResult(
+            total, query.page, query.page_size, hits, facets, exact, total_exact, ranking_exact
+        )
+
+    def _ranked(
+        self,
+        connection: psycopg.Connection[Any],
+        where: str,
+        params: Sequence[Any],
+        tsquery: str,
+        offset: int,
+        size: int,
+    ) -> tuple[list[int], bool]:
+        """Rowids of one page by ``ts_rank`` among the candidates; whether every hit was one.
+
+        Candidates: the first :data:`RANK_CANDIDATES` hits in the table's order, and as many
+        whose title (weight A) holds every word, as the embedded index does.
+        """
+        limit = self._rank_candidates
+        rank = "ts_rank(r.document, %s::tsquery)"
+        scored = {
+            int(row[0]): (float(row[1]), str(row[2]))
+            for row in connection.execute(
+                f"SELECT r.rowid, {rank}, r.id FROM search_record r WHERE {where} LIMIT %s",
+                [tsquery, *params, limit],
+            )
+        }
+        exact = len(scored) < limit
+        if not exact:
+            titles = re.sub(r"('(?:[^']|'')*')(:\*)?", r"\1:A", tsquery)
+            title_params = [titles if value == tsquery else value for value in params]
+            scored.update(
+                (int(row[0]), (float(row[1]), str(row[2])))
+                for row in connection.execute(
+                    f"SELECT r.rowid, {rank}, r.id FROM search_record r WHERE {where} LIMIT %s",
+                    [tsquery, *title_params, limit],
+                )
+            )
+            if offset + size > len(scored):
+                raise SearchError(
+                    "page",
+                    f"relevance ranks the best {len(scored)} of more hits; for deeper pages sort by "
+                    "modified or title, or narrow the search",
+                )
+        ordered = sorted(scored.items(), key=lambda item: (-item[1][0], item[1][1].encode()))
+        return [rowid for rowid, _ in ordered[offset : offset + size]], exact
+
+    def _hits(
+        self,
+        connection: psycopg.Connection[Any],
+        rowids: Sequence[int],
+        words: Sequence[str],
+        languages: Sequence[str],
+    ) -> list[Hit]:
+        """The page's hits in ``rowids`` order; snippets (``ts_headline``, the dearest part) for them only."""
+        if not rowids:
+            return []
+        if words:
+            snippet = (
+                "ts_headline('simple', description, plainto_tsquery('simple', %s), "
+                f"'MaxWords={SNIPPET_TOKENS}, MinWords={SNIPPET_TOKENS // 2}, "
+                'StartSel="", StopSel="", FragmentDelimiter="…"\')'
+            )
+            snippet_params: list[Any] = [" ".join(words)]
+        else:
+            snippet, snippet_params = "''", []
+        found = {
+            int(row[0]): row
+            for row in connection.execute(
+                f"SELECT rowid, id, dataset, title, {snippet}, publisher, publisher_name, modified, "
+                "quality_total, quality_maximum, quality_band, texts FROM search_record "
+                "WHERE rowid = ANY(%s)",
+                [*snippet_params, list(rowids)],
+            )
+        }
+        hits = []
+        for rowid in rowids:
+            row = found[rowid]
+            language, title, description = display_text(row[11] or {}, row[3], languages)
+            hits.append(
+                Hit(
+                    id=row[1],
+                    dataset=row[2],
+                    title=title,
+                    snippet=(row[4] if words else description[:200]) or "",
+                    publisher=row[5],
+                    publisher_name=row[6],
+                    modified=row[7],
+                    quality=None if row[8] is None else {"total": row[8], "maximum": row[9], "band": row[10]},
+                    language=language,
+                )
+            )
+        return hits
 
     def _resolve(
         self, connection: psycopg.Connection[Any], asked: dict[str, list[str]]
-    ) -> dict[str, list[int]]:
-        """Ids of the facet values asked for (full IRIs or short codes), per facet; [-1] for none.
+    ) -> dict[str, tuple[list[int], int]]:
+        """Ids of the facet values asked for (full IRIs or short codes) that some record holds,
+        and how many records hold them, per facet.
 
         One query for every filtered facet: a search's round trips are most of its time.
         """
         known = connection.execute(
-            "SELECT facet, id, value FROM search_facet_value WHERE facet = ANY(%s) AND count > 0",
+            "SELECT facet, id, value, count FROM search_facet_value WHERE facet = ANY(%s) AND count > 0",
             (list(asked),),
         ).fetchall()
-        found: dict[str, list[int]] = {name: [] for name in asked}
-        for facet, value_id, value in known:
+        found: dict[str, tuple[list[int], int]] = {name: ([], 0) for name in asked}
+        for facet, value_id, value, count in known:
             codes = asked[facet]
             if value in codes or facet_code(value) in codes:
-                found[facet].append(int(value_id))
-        return {name: ids or [-1] for name, ids in found.items()}
+                ids, held = found[facet]
+                found[facet] = ([*ids, int(value_id)], held + int(count))
+        return found
 
     @staticmethod
     def _group(rows: Iterable[tuple[str, str, int]]) -> dict[str, list[dict[str, Any]]]:
@@ -380,8 +524,8 @@ class PostgresIndex:
     ) -> dict[str, list[dict[str, Any]]]:
         rows = connection.execute(
             "SELECT v.facet, v.value, c.n FROM ("
-            f"SELECT f.value_id, count(*) AS n FROM ({matching}) m "
-            "JOIN search_record_facet f ON f.record = m.id GROUP BY f.value_id) c "
+            f"SELECT value_id, count(*) AS n FROM ({matching}) m, unnest(m.facet_ids) AS value_id "
+            "GROUP BY value_id) c "
             'JOIN search_facet_value v ON v.id = c.value_id ORDER BY v.facet, c.n DESC, v.value COLLATE "C"',
             list(params),
         ).fetchall()
@@ -391,27 +535,31 @@ class PostgresIndex:
 
 
 class PostgresIndexTransaction:
-    """Writes inside :meth:`PostgresIndex.transaction`."""
+    """Writes inside :meth:`PostgresIndex.transaction`; counters change with the rows they count."""
 
-    def __init__(self, connection: psycopg.Connection[Any], document_sql: str) -> None:
+    def __init__(
+        self, connection: psycopg.Connection[Any], document: Callable[[IndexRow], tuple[str, list[str]]]
+    ) -> None:
         self._connection = connection
-        self._document_sql = document_sql
+        self._document = document
+        self.live_delta = 0
+        """Change of the live-record count, applied when the transaction ends."""
 
-    def _lock(self, record_id: str) -> tuple[int, bool] | None:
+    def _lock(self, record_id: str) -> tuple[int, bool, list[int]] | None:
         row = self._connection.execute(
-            "SELECT rowid, deleted FROM search_record WHERE id = %s FOR UPDATE", (record_id,)
+            "SELECT rowid, deleted, facet_ids FROM search_record WHERE id = %s FOR UPDATE", (record_id,)
         ).fetchone()
-        return None if row is None else (int(row[0]), bool(row[1]))
+        return None if row is None else (int(row[0]), bool(row[1]), [int(v) for v in row[2]])
 
-    def _remove(self, rowid: int, deleted: bool) -> None:
-        """Drop a record's facets (its text goes with the row's next update)."""
+    def _remove(self, held: tuple[int, bool, list[int]]) -> None:
+        """Take a live record out of its facet counts (its text goes with the row's next update)."""
+        _, deleted, facet_ids = held
         if not deleted:
-            self._connection.execute(
-                "UPDATE search_facet_value SET count = count - 1 WHERE id IN "
-                "(SELECT value_id FROM search_record_facet WHERE record = %s)",
-                (rowid,),
-            )
-        self._connection.execute("DELETE FROM search_record_facet WHERE record = %s", (rowid,))
+            if facet_ids:
+                self._connection.execute(
+                    "UPDATE search_facet_value SET count = count - 1 WHERE id = ANY(%s)", (sorted(facet_ids),)
+                )
+            self.live_delta -= 1
 
     def upsert(self, row: IndexRow) -> None:
         keywords = " ".join(row.keywords)
@@ -432,46 +580,44 @@ class PostgresIndexTransaction:
             "quality_maximum": row.quality_maximum,
             "quality_band": row.quality_band,
             "sort_title": row.title.split("\n", 1)[0].casefold(),
+            "texts": json.dumps({tag: list(pair) for tag, pair in row.texts.items()}, ensure_ascii=False),
         }
-        text = {
-            "title": fold(row.title),
-            "keywords": fold(keywords),
-            "description": fold(row.description),
-        }
+        document, document_params = ("''::tsvector", []) if row.deleted else self._document(row)
+        held = self._lock(row.record_id)
+        if held is not None:
+            self._remove(held)
+        facet_ids = [] if row.deleted else self._facet_ids(row)
+        values["facet_ids"] = facet_ids
         columns = list(values)
-        assignments = ", ".join(f"{name} = %({name})s" for name in columns if name != "id")
-        parameters = {**values, **{f"text_{name}": value for name, value in text.items()}}
-        document = self._document_sql
-        for name in text:
-            document = document.replace(f"%({name})s", f"%(text_{name})s")
-        if row.deleted:
-            document = "''::tsvector"
         while True:
-            held = self._lock(row.record_id)
             if held is not None:
-                rowid = held[0]
-                self._remove(rowid, held[1])
+                assignments = ", ".join(f"{name} = %s" for name in columns if name != "id")
                 self._connection.execute(
-                    f"UPDATE search_record SET {assignments}, document = {document} "
-                    "WHERE rowid = %(rowid)s",
-                    {**parameters, "rowid": rowid},
+                    f"UPDATE search_record SET {assignments}, document = {document} WHERE rowid = %s",
+                    [*(values[name] for name in columns if name != "id"), *document_params, held[0]],
                 )
                 break
             inserted = self._connection.execute(
                 f"INSERT INTO search_record ({', '.join(columns)}, document) "
-                f"VALUES ({', '.join(f'%({name})s' for name in columns)}, {document}) "
+                f"VALUES ({', '.join('%s' for _ in columns)}, {document}) "
                 "ON CONFLICT (id) DO NOTHING RETURNING rowid",
-                parameters,
+                [*(values[name] for name in columns), *document_params],
             ).fetchone()
             if inserted is not None:
-                rowid = int(inserted[0])
                 break
             # Another replica inserted this record meanwhile: lock its row and update it.
-        if row.deleted:
-            return
+            held = self._lock(row.record_id)
+            if held is not None:
+                self._remove(held)
+        if not row.deleted:
+            self.live_delta += 1
+
+    def _facet_ids(self, row: IndexRow) -> list[int]:
+        """Ids of the row's facet values, each count raised by one, in a fixed order (concurrent
+        writers take the counters' row locks alike)."""
         pairs = sorted({(name, value) for name, values_ in row.facets.items() for value in values_})
-        ids: list[tuple[int, int]] = []
-        for name, value in pairs:  # a fixed order: concurrent writers take counter locks alike
+        ids: list[int] = []
+        for name, value in pairs:
             found = self._connection.execute(
                 "INSERT INTO search_facet_value(facet, value, count) VALUES (%s, %s, 1) "
                 "ON CONFLICT (facet, value) DO UPDATE SET count = search_facet_value.count + 1 "
@@ -479,21 +625,17 @@ class PostgresIndexTransaction:
                 (name, value),
             ).fetchone()
             assert found is not None
-            ids.append((int(found[0]), rowid))
-        if ids:
-            with self._connection.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO search_record_facet(value_id, record) VALUES (%s, %s)", ids
-                )
+            ids.append(int(found[0]))
+        return sorted(set(ids))
 
     def tombstone(self, record_id: str, *, record_modified: str, version: int) -> None:
         """Mark a record deleted: gone from search, still listed (as deleted) for harvesters."""
         held = self._lock(record_id)
         if held is None:
             return
-        self._remove(held[0], held[1])
+        self._remove(held)
         self._connection.execute(
-            "UPDATE search_record SET deleted = true, document = ''::tsvector, record_modified = %s, "
-            "version = %s WHERE rowid = %s",
+            "UPDATE search_record SET deleted = true, document = ''::tsvector, facet_ids = '{}', "
+            "record_modified = %s, version = %s WHERE rowid = %s",
             (record_modified, version, held[0]),
         )
