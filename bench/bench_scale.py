@@ -293,9 +293,11 @@ def postgres_figures(url: str, node_dir: Path, generator: RecordGenerator, colum
 
     from catalogue.index_postgres import PostgresIndex
 
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("DROP TABLE IF EXISTS search_record, search_facet_value, search_record_facet")
-        connection.execute("DROP TABLE IF EXISTS search_stats")
+    database = "sluis_bench_scale"  # a database of its own, made afresh
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {database}")
+    url = f"{url.rpartition('/')[0]}/{database}"
     index = PostgresIndex(url)
     node = open_node(node_dir)
     started, cpu = time.perf_counter(), cpu_seconds()

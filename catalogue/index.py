@@ -26,6 +26,7 @@ from typing import Any
 from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
+from catalogue import ranking
 from vocab import authority
 from vocab.namespaces import DCAT, DCT, FOAF, HEALTHDCATAP, RDF, SKOS, VCARD
 
@@ -53,16 +54,18 @@ MAX_FACET_VALUES = 50
 # Facet counts over a huge hit list (a common word, a broad filter at a million records) cost time
 # in proportion to the hits: past this many, counts are estimated from this many hits and scaled
 # to the total, and the answer says so (``facets_exact: false``).
-FACET_SAMPLE_LIMIT = 5_000
+FACET_SAMPLE_LIMIT = 2_000
 # Hits are counted up to this many; past it the answer says "more than COUNT_LIMIT"
 # (``total_exact: false``, ``total`` = COUNT_LIMIT), as web search engines do, and pages past
 # the first COUNT_LIMIT hits are not served (narrow the search instead). Counting every hit of
 # a word most records hold would cost time in proportion to the catalogue.
 COUNT_LIMIT = 10_000
-# Relevance ranking scores at most this many matching records (the most recently indexed ones, in
-# the full-text index's own order, plus as many whose title holds every word): the first page then
-# costs the same for ten hits or half a million. Below it the ranking is exact (BM25 over all hits).
+# Relevance ranking scores at most this many matching records (the first in the full-text index's
+# order, plus as many whose title holds every word): the first page then costs the same for ten
+# hits or half a million. Below it every hit is ranked (``catalogue.ranking``).
 RANK_CANDIDATES = 2_000
+# Word rarity (relevance) counts a word's records up to this many; past it a word is "common".
+IDF_COUNT_LIMIT = 5_000
 # Without text, a filter matching at least one record in this many is "dense": the sort order's
 # index is walked and each row checked, instead of collecting every match and sorting them.
 DENSE_FILTER_RATIO = 50
@@ -128,9 +131,6 @@ CREATE VIRTUAL TABLE record_text USING fts5(
     tokenize='unicode61 remove_diacritics 2'
 )"""
 _TEXT_COLUMNS = "{title description keywords}"
-# BM25 column weights: a word in the title says more than one in the description; facet tokens
-# only filter.
-_BM25 = "bm25(record_text, 10.0, 2.0, 5.0, 0.0)"
 # Accept-Language lists longer than this are cut (a header is read per request).
 MAX_ACCEPTED_LANGUAGES = 16
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -471,8 +471,8 @@ def fts_query(text: str) -> str:
 
 
 # ---- the index ----------------------------------------------------------------------------------
-# 2: facet tokens in the full-text table and a counter of live records (earlier files are upgraded
-# when opened).
+# 2: facet tokens in the full-text table and a counter of live records (files written earlier
+# are upgraded when opened).
 _SCHEMA_VERSION = 2
 
 
@@ -628,112 +628,161 @@ class SearchIndex:
         terms = [f"{_TEXT_COLUMNS} : ({match})"] if match else []
         terms += ["facets : (" + " OR ".join(f'"f{value}"' for value in ids) + ")" for _, ids in filters]
         expression = " AND ".join(terms)
+        # One pass over the full-text index per search: the first hits (up to the count limit)
+        # give the total, the relevance candidates and the facet sample.
+        matched: list[int] = []
         if not terms:
             total, total_exact = live, True
         elif not match and len(filters) == 1 and len(filters[0][1]) == 1:
             total, total_exact = filters[0][0], True  # the value's maintained count
+            matched = self._matching(connection, expression, self._facet_sample_limit)
         else:
-            total, total_exact = self._count(connection, expression)
+            matched = self._matching(connection, expression, self._count_limit + 1)
+            total_exact = len(matched) <= self._count_limit
+            total = len(matched) if total_exact else self._count_limit
         check_page(query, total, total_exact)
         offset = (query.page - 1) * query.page_size
         ranking_exact = True
         if match and query.sort == "relevance":
-            rowids, ranking_exact = self._ranked(connection, expression, offset, query.page_size)
+            rowids, ranking_exact = self._ranked(
+                connection, query, expression, matched, offset, query.page_size
+            )
         else:
             dense = not total_exact or total * DENSE_FILTER_RATIO >= live
-            rowids = self._ordered(connection, expression, query.sort, dense, offset, query.page_size)
-        hits = self._hits(connection, rowids, expression if match else "", query.languages)
+            rowids = self._ordered(
+                connection, expression, filters, query.sort, dense, offset, query.page_size
+            )
+        hits = self._hits(connection, rowids, terms[0] if match else "", query.languages)
         exact = True
         if not terms:
             facets = self._overall_facets(connection)
         else:
-            limit = self._facet_sample_limit
-            exact = total_exact and total <= limit
-            sample = f"SELECT rowid AS id FROM record_text WHERE record_text MATCH ? LIMIT {int(limit)}"
-            facets = self._facets_of(connection, sample, [expression], 1.0 if exact else total / limit)
+            sample = matched[: self._facet_sample_limit]
+            exact = total_exact and len(sample) == total
+            facets = self._facets_of(connection, sample, 1.0 if exact else total / max(1, len(sample)))
         return SearchResult(
             total, query.page, query.page_size, hits, facets, exact, total_exact, ranking_exact
         )
 
-    def _count(self, connection: sqlite3.Connection, expression: str) -> tuple[int, bool]:
-        """Hits of a full-text expression, counted up to the limit: (count, exact)."""
-        row = connection.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM record_text WHERE record_text MATCH ? LIMIT ?)",
-            (expression, self._count_limit + 1),
-        ).fetchone()
-        found = int(row[0])
-        return (self._count_limit, False) if found > self._count_limit else (found, True)
+    @staticmethod
+    def _matching(connection: sqlite3.Connection, expression: str, limit: int) -> list[int]:
+        """Rowids of the first ``limit`` hits of a full-text expression, in the index's order."""
+        return [
+            int(row[0])
+            for row in connection.execute(
+                "SELECT rowid FROM record_text WHERE record_text MATCH ? LIMIT ?", (expression, limit)
+            )
+        ]
 
     def _ranked(
-        self, connection: sqlite3.Connection, expression: str, offset: int, size: int
+        self,
+        connection: sqlite3.Connection,
+        query: SearchQuery,
+        expression: str,
+        matched: Sequence[int],
+        offset: int,
+        size: int,
     ) -> tuple[list[int], bool]:
-        """Rowids of one page by BM25 among the candidates; whether every hit was a candidate.
+        """Rowids of one page by relevance (:mod:`catalogue.ranking`); whether every hit was ranked.
 
-        Candidates are the first :data:`RANK_CANDIDATES` hits in the index's order (most recently
-        indexed first) and as many whose title holds every word: a record naming the words in
-        its title (the heaviest column) is a candidate however many hits there are.
+        Candidates are the first :data:`RANK_CANDIDATES` hits in the index's order and as many
+        whose title holds every word: a record naming the words in its title (the heaviest
+        column) is a candidate however many hits there are.
         """
         limit = self._rank_candidates
-        scored = dict(
-            connection.execute(
-                f"SELECT rowid, {_BM25} FROM record_text WHERE record_text MATCH ? "
-                "ORDER BY rowid DESC LIMIT ?",
-                (expression, limit),
-            ).fetchall()
-        )
-        exact = len(scored) < limit
+        candidates = list(matched[:limit])
+        exact = len(matched) <= limit
         if not exact:
-            titled = [
-                int(row[0])
-                for row in connection.execute(
-                    "SELECT rowid FROM record_text WHERE record_text MATCH ? ORDER BY rowid DESC LIMIT ?",
-                    (expression.replace(_TEXT_COLUMNS, "{title}", 1), limit),
-                )
-                if int(row[0]) not in scored
-            ]
-            if titled:
-                scored.update(
-                    connection.execute(
-                        f"SELECT rowid, {_BM25} FROM record_text WHERE record_text MATCH ? "
-                        "AND rowid IN (SELECT value FROM json_each(?))",
-                        (expression, json.dumps(titled)),
-                    ).fetchall()
-                )
-            if offset + size > len(scored):
+            titled = expression.replace(_TEXT_COLUMNS, "{title}", 1)
+            known = set(candidates)
+            candidates += [rowid for rowid in self._matching(connection, titled, limit) if rowid not in known]
+            if offset + size > len(candidates):
                 raise SearchError(
                     "page",
-                    f"relevance ranks the best {len(scored)} of more hits; for deeper pages sort by "
+                    f"relevance ranks the best {len(candidates)} of more hits; for deeper pages sort by "
                     "modified or title, or narrow the search",
                 )
-        ordered = sorted(scored.items(), key=lambda item: (item[1], item[0]))
-        return [int(rowid) for rowid, _ in ordered[offset : offset + size]], exact
+        words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query.q)))
+        first = candidates[: limit if not exact else len(candidates)]
+        low, high = min(first, default=0), max(first, default=0)
+        found_in: dict[str, dict[str, set[int]]] = {}
+        for column in ("title", "keywords"):
+            found_in[column] = {
+                word: {
+                    int(row[0])
+                    for row in connection.execute(
+                        "SELECT rowid FROM record_text WHERE record_text MATCH ? AND rowid BETWEEN ? AND ?",
+                        (f'{{{column}}} : ("{word}")', low, high),
+                    )
+                }
+                for word in words
+            }
+        titled_all = set(candidates[len(first) :])  # title matches past the first candidates
+        weights = self._idf(connection, words) if len(words) > 1 else {}
+        ordered = ranking.rank_by_columns(
+            words, weights, candidates, found_in["title"], found_in["keywords"], titled_all
+        )
+        return ordered[offset : offset + size], exact
+
+    def _idf(self, connection: sqlite3.Connection, words: Sequence[str]) -> dict[str, float]:
+        """Each word's inverse document frequency, its documents counted up to a limit.
+
+        Counting every record holding a common word would cost time in proportion to the
+        catalogue; past :data:`IDF_COUNT_LIMIT` a word is simply common.
+        """
+        live = max(1, self._live(connection))
+        weights = {}
+        for word in words:
+            row = connection.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM record_text WHERE record_text MATCH ? LIMIT ?)",
+                (f'{_TEXT_COLUMNS} : ("{word}")', IDF_COUNT_LIMIT),
+            ).fetchone()
+            weights[word] = ranking.idf(live, int(row[0]))
+        return weights
 
     def _ordered(
-        self, connection: sqlite3.Connection, expression: str, sort: str, dense: bool, offset: int, size: int
+        self,
+        connection: sqlite3.Connection,
+        expression: str,
+        filters: Sequence[tuple[int, list[int]]],
+        sort: str,
+        dense: bool,
+        offset: int,
+        size: int,
     ) -> list[int]:
         """Rowids of one page in a stored order (modified, title; relevance without words).
 
         Few hits: collect them from the full-text index and sort them. Many hits (``dense``):
-        walk the order's index and keep the rows the expression matches, which stops after a
-        page's worth instead of sorting every hit.
+        walk the order's index and keep the rows that match (facet filters by their table,
+        words by the full-text index), which stops after a page's worth instead of sorting
+        every hit.
         """
         order = "r.sort_title, r.id" if sort == "title" else "r.modified DESC, r.id"
+        params: list[Any] = []
         if not expression:
-            sql = f"SELECT r.rowid FROM record r WHERE r.deleted = 0 ORDER BY {order} LIMIT ? OFFSET ?"
-            params: list[Any] = [size, offset]
+            where = "r.deleted = 0"
         elif dense:
-            sql = (
-                "SELECT r.rowid FROM record r WHERE r.deleted = 0 AND EXISTS (SELECT 1 FROM record_text t "
-                f"WHERE t.record_text MATCH ? AND t.rowid = r.rowid) ORDER BY {order} LIMIT ? OFFSET ?"
-            )
-            params = [expression, size, offset]
+            conditions = ["r.deleted = 0"]
+            for _, ids in filters:
+                conditions.append(
+                    "EXISTS (SELECT 1 FROM record_facet x WHERE x.record = r.rowid AND x.value_id IN "
+                    f"({','.join('?' * len(ids))}))"
+                )
+                params += ids
+            if expression.startswith(_TEXT_COLUMNS):
+                conditions.append(
+                    "EXISTS (SELECT 1 FROM record_text t WHERE t.record_text MATCH ? AND t.rowid = r.rowid)"
+                )
+                params.append(expression)
+            where = " AND ".join(conditions)
         else:
             sql = (
                 "SELECT r.rowid FROM (SELECT rowid AS id FROM record_text WHERE record_text MATCH ?) m "
                 f"CROSS JOIN record r ON r.rowid = m.id ORDER BY {order} LIMIT ? OFFSET ?"
             )
-            params = [expression, size, offset]
-        return [int(row[0]) for row in connection.execute(sql, params)]
+            return [int(row[0]) for row in connection.execute(sql, (expression, size, offset))]
+        sql = f"SELECT r.rowid FROM record r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        return [int(row[0]) for row in connection.execute(sql, [*params, size, offset])]
 
     def _hits(
         self, connection: sqlite3.Connection, rowids: Sequence[int], expression: str, languages: Sequence[str]
@@ -806,14 +855,15 @@ class SearchIndex:
         return self._group(rows)
 
     def _facets_of(
-        self, connection: sqlite3.Connection, matching: str, params: Sequence[Any], scale: float
+        self, connection: sqlite3.Connection, sample: Sequence[int], scale: float
     ) -> dict[str, list[dict[str, Any]]]:
+        """Facet counts over the sampled hits, scaled to the total when the sample is not all."""
         rows = connection.execute(
             "SELECT v.facet, v.value, c.n FROM ("
-            f"SELECT f.value_id, count(*) AS n FROM ({matching}) m "
+            "SELECT f.value_id, count(*) AS n FROM (SELECT value AS id FROM json_each(?)) m "
             "CROSS JOIN record_facet f ON f.record = m.id GROUP BY f.value_id) c "
             "JOIN facet_value v ON v.id = c.value_id ORDER BY v.facet, c.n DESC, v.value",
-            list(params),
+            (json.dumps(list(sample)),),
         ).fetchall()
         if scale != 1.0:
             rows = [(facet, value, round(count * scale)) for facet, value, count in rows]
