@@ -696,7 +696,7 @@ class SearchIndex:
             titled = expression.replace(_TEXT_COLUMNS, "{title}", 1)
             known = set(candidates)
             candidates += [rowid for rowid in self._matching(connection, titled, limit) if rowid not in known]
-            if offset + size > len(candidates):
+            if offset and offset >= len(candidates):
                 raise SearchError(
                     "page",
                     f"relevance ranks the best {len(candidates)} of more hits; for deeper pages sort by "

@@ -197,23 +197,33 @@ class PostgresIndex:
         self._all_readers: list[psycopg.Connection[Any]] = []
 
     def document(self, row: IndexRow) -> tuple[str, list[str]]:
-        """SQL (and its parameters) of a record's tsvector, each language with its configuration."""
-        parts: list[tuple[str, str, str]] = []  # (configuration, weight, text)
+        """SQL (and its parameters) of a record's tsvector.
+
+        Every word as written (``simple``) over all languages' text, as the embedded index has it;
+        then each language's title and description stemmed with that language's configuration
+        (text without a known language, and keywords, with the configured default languages).
+        """
         keywords = fold(" ".join(row.keywords))
+        parts: list[tuple[str, str, str]] = [  # (configuration, weight, text)
+            ("simple", "A", fold(row.title)),
+            ("simple", "B", keywords),
+            ("simple", "C", fold(row.description)),
+        ]
+        stemmers = [name for name in self._defaults if name != "simple"]
         if row.texts:
-            record_configs: set[str] = set()
+            used: set[str] = set()
             for tag, (title, description) in row.texts.items():
                 config = self._languages.get(tag.split("-", 1)[0])
-                configs = ("simple", config) if config else self._defaults
-                record_configs.update(configs)
+                configs = [config] if config else stemmers
+                used.update(configs)
                 parts += [(name, "A", fold(title)) for name in configs]
                 parts += [(name, "C", fold(description)) for name in configs]
-            parts += [(name, "B", keywords) for name in sorted(record_configs)]
+            parts += [(name, "B", keywords) for name in sorted(used)]
         else:
             for weight, text in (("A", row.title), ("B", " ".join(row.keywords)), ("C", row.description)):
-                parts += [(name, weight, fold(text)) for name in self._defaults]
+                parts += [(name, weight, fold(text)) for name in stemmers]
         sql = " || ".join(f"setweight(to_tsvector('{name}', %s), '{weight}')" for name, weight, _ in parts)
-        return sql or "''::tsvector", [text for _, _, text in parts]
+        return sql, [text for _, _, text in parts]
 
     @contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
@@ -427,7 +437,7 @@ class PostgresIndex:
                     [tsquery, *title_params, limit],
                 )
             )
-            if offset + size > len(scored):
+            if offset and offset >= len(scored):
                 raise SearchError(
                     "page",
                     f"relevance ranks the best {len(scored)} of more hits; for deeper pages sort by "

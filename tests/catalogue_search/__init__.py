@@ -1,0 +1,1 @@
+"""Search at scale: maintained counts and bounded counting and ranking, against brute force."""
