@@ -5,7 +5,7 @@ What it does, per catalogue size:
 1. **anchors** on a sample of the same records: pyshacl with the official DCAT-AP 3.0.1 shapes
    (when ``../shared/conformance`` is there) and rdflib's in-memory store loading the records;
 2. **validated ingest**: ``--validated`` records as Turtle through the real pipeline
-   (``CataloguePublisher.publish_many``: parse, normalise, validate, score, sign, store, index);
+   (``node.pipeline.ingest``, strict: parse, normalise, validate, score, sign, store, index);
 3. **bulk load**: the rest through the store's bulk loader (``OxigraphStore.load_new``) and the
    index's transactions, writing the store and index rows the pipeline writes for the same
    records (checked on a sample against ``flatten_record``) but without validation, scoring or
@@ -56,9 +56,11 @@ from scale_records import (  # noqa: E402
 
 from catalogue.api import open_node  # noqa: E402
 from catalogue.index import SearchQuery  # noqa: E402
-from catalogue.publish import BulkItem, timestamp  # noqa: E402
+from catalogue.pipeline import Document, IngestMode  # noqa: E402
+from catalogue.publish import timestamp  # noqa: E402
 from catalogue.search_backend import SearchBackend  # noqa: E402
 from catalogue.store import LOCAL_SOURCE, RecordVersion  # noqa: E402
+from catalogue.store.records import OxigraphStore  # noqa: E402
 
 TARGET_INGEST_PER_SECOND = 2000
 TARGET_SEARCH_P99_MS = 50.0
@@ -166,16 +168,20 @@ def check_rows(generator: RecordGenerator, count: int) -> int:
 
 # ---- loading ----------------------------------------------------------------------------------
 def validated_ingest(node_dir: Path, generator: RecordGenerator, count: int, column: Column) -> None:
+    """Records as Turtle through the node's ingest pipeline, strict (a violation is a rejection)."""
     node = open_node(node_dir)
-    items: Iterator[BulkItem] = (
-        BulkItem(f"r{n}", turtle(generator.facts(n)).encode(), "text/turtle") for n in range(count)
+    documents: Iterator[Document] = (
+        Document(f"r{n}", turtle(generator.facts(n)).encode(), "text/turtle") for n in range(count)
     )
     started, cpu = time.perf_counter(), cpu_seconds()
-    results = node.publisher.publish_many(items, owner=None, batch_size=500)
-    elapsed, used = time.perf_counter() - started, cpu_seconds() - cpu
-    node.close()
-    rejected = sum(1 for result in results if result.error is not None)
-    column.cells["validated ingest (pipeline)"] = (
+    results = node.pipeline.ingest(documents, mode=IngestMode.STRICT)
+    elapsed = time.perf_counter() - started
+    node.close()  # stops the ingest workers, so their CPU time is counted
+    used = cpu_seconds() - cpu
+    rejected = sum(
+        1 for document in results for error in [document.error, *(r.error for r in document.records)] if error
+    )
+    column.cells["validated ingest (pipeline, strict)"] = (
         f"{count / elapsed:,.0f}/s, {count / max(used, 1e-9):,.0f}/CPU-s "
         f"({count:,} records, {rejected} rejected; {count / elapsed / TARGET_INGEST_PER_SECOND:.2f}x target)"
     )
@@ -186,6 +192,8 @@ def bulk_load(
 ) -> None:
     """The rest through the store's bulk loader and the index's transactions."""
     node = open_node(node_dir)
+    store = node.store
+    assert isinstance(store, OxigraphStore), "the bulk loader is the embedded store's"
     modified = timestamp(datetime.now(UTC))
     now = datetime.now(UTC)
     started, cpu = time.perf_counter(), cpu_seconds()
@@ -212,7 +220,7 @@ def bulk_load(
         with node.index.transaction() as transaction:
             for row in rows:
                 transaction.upsert(row)
-            node.store.load_new(versions)
+            store.load_new(versions)
         done = min(stop, first + batch) - start
         if done % 100_000 < batch:
             rate = done / (time.perf_counter() - started)
@@ -349,7 +357,48 @@ def run(records: int, validated: int, postgres: str | None, keep: Path | None) -
             f"{rss_gib():.2f} GiB ({rss_gib() / TARGET_RSS_GIB:.2f}x budget)"
         )
         if postgres:
+            print_table([column])  # what is measured so far, should the PostgreSQL part be cut short
             postgres_figures(postgres, node_dir, generator, column)
+    return column
+
+
+def run_index_only(records: int, keep: Path | None) -> Column:
+    """The embedded search index alone at ``records`` (no store, no validation): search figures.
+
+    For a size whose store fill does not fit the time at hand: the index rows are the bulk
+    loader's, so the search figures are those of the full run; store-side figures (SPARQL, disk
+    of the store) are left out of this column.
+    """
+    from catalogue.index import SearchIndex
+
+    column = Column(records)
+    generator = RecordGenerator(seed=1)
+    with tempfile.TemporaryDirectory(prefix="sluis-scale-index-", dir=keep) as folder:
+        path = Path(folder) / "index.sqlite"
+        index = SearchIndex(path)
+        modified = timestamp(datetime.now(UTC))
+        started, cpu = time.perf_counter(), cpu_seconds()
+        for first in range(0, records, 5000):
+            rows = [
+                index_row(generator.facts(n), f"bulk{n:09d}", modified)
+                for n in range(first, min(records, first + 5000))
+            ]
+            with index.transaction() as transaction:
+                for row in rows:
+                    transaction.upsert(row)
+            if (first + 5000) % 100_000 == 0:
+                print(f"  index rows {first + 5000:,}/{records:,}, RSS {rss_gib():.2f} GiB", flush=True)
+        elapsed, used = time.perf_counter() - started, cpu_seconds() - cpu
+        column.cells["index rows written (index only, no store)"] = (
+            f"{records / elapsed:,.0f}/s, {records / max(used, 1e-9):,.0f}/CPU-s"
+        )
+        index.close()
+        index = SearchIndex(path)
+        search_figures(index, generator, "SQLite search", column)
+        index.close()
+        size = sum(item.stat().st_size for item in Path(folder).iterdir())
+        column.cells["disk per record (index only)"] = f"{size / records / 1024:.1f} KiB"
+        column.cells["peak RSS (this process)"] = f"{rss_gib():.2f} GiB (index only)"
     return column
 
 
@@ -366,18 +415,25 @@ def print_table(columns: list[Column]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, action="append", help="catalogue size (repeatable)")
+    parser.add_argument("--records", type=int, action="append", help="catalogue size (repeatable; 0: none)")
     parser.add_argument("--validated", type=int, default=5000, help="records through the validated pipeline")
     parser.add_argument(
         "--postgres", help="also load and search a PostgreSQL index at this URL (tables replaced)"
+    )
+    parser.add_argument(
+        "--index-only", type=int, action="append", default=[], help="also a column with only the search index"
     )
     parser.add_argument("--keep", type=Path, help="folder for the node (default: the temporary folder)")
     args = parser.parse_args()
     columns = []
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores shared: figures are pessimistic)")
-    for records in args.records or [100_000, 1_000_000]:
+    for records in [n for n in (args.records if args.records is not None else [100_000, 1_000_000]) if n > 0]:
         print(f"== {records:,} records", flush=True)
         columns.append(run(records, args.validated, args.postgres, args.keep))
+        print_table(columns)
+    for records in args.index_only:
+        print(f"== {records:,} records, search index only", flush=True)
+        columns.append(run_index_only(records, args.keep))
         print_table(columns)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 

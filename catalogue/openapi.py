@@ -49,6 +49,10 @@ _SEARCH: Final[dict[str, Any]] = {
     "required": ["total", "page", "page_size", "hits", "facets", "facets_exact"],
     "properties": {
         "total": {"type": "integer"},
+        "total_exact": {
+            "type": "boolean",
+            "description": "false: more than `total` hits match (hits are counted up to 10,000)",
+        },
         "page": {"type": "integer"},
         "page_size": {"type": "integer"},
         "hits": {
@@ -57,6 +61,10 @@ _SEARCH: Final[dict[str, Any]] = {
         },
         "facets": {"type": "object"},
         "facets_exact": {"type": "boolean"},
+        "ranking_exact": {
+            "type": "boolean",
+            "description": "false: relevance ranked the first 2,000 hits and the title matches, not every hit",
+        },
     },
 }
 _VERSIONS: Final[dict[str, Any]] = {
