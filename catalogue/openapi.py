@@ -63,7 +63,7 @@ _SEARCH: Final[dict[str, Any]] = {
         "facets_exact": {"type": "boolean"},
         "ranking_exact": {
             "type": "boolean",
-            "description": "false: relevance ranked the first 2,000 hits and the title matches, not every hit",
+            "description": "false: relevance ranked the first 2,000 hits and title matches, not all",
         },
     },
 }
