@@ -93,6 +93,11 @@ def _brute(words: tuple[str, ...] = (), **filters: str) -> list[IndexRow]:
     ]
 
 
+def _newest_first(rows: list[IndexRow]) -> list[IndexRow]:
+    """The ``modified`` sort: newest first, then by id."""
+    return sorted(rows, key=lambda row: (row.modified, [-ord(c) for c in row.record_id]), reverse=True)
+
+
 def _counts(rows: list[IndexRow], facet: str) -> dict[str, int]:
     return dict(Counter(value.rsplit("/", 1)[1] for row in rows for value in row.facets.get(facet, ())))
 
@@ -120,8 +125,7 @@ def test_one_facet_value_is_counted_exactly_from_its_counter(index: SearchBacken
     assert len(expected) > COUNT_LIMIT
     result = index.search(SearchQuery("", {"format": ["PDF"]}, sort="modified"))
     assert (result.total, result.total_exact) == (len(expected), True)
-    newest = sorted(expected, key=lambda row: (row.modified, [-ord(c) for c in row.record_id]), reverse=True)
-    assert [hit.id for hit in result.hits] == [row.record_id for row in newest][:20]
+    assert [hit.id for hit in result.hits] == [row.record_id for row in _newest_first(expected)][:20]
 
 
 def test_past_the_count_limit_the_total_says_more_than(index: SearchBackend) -> None:
@@ -130,6 +134,8 @@ def test_past_the_count_limit_the_total_says_more_than(index: SearchBackend) -> 
     result = index.search(SearchQuery("punctuality", {"theme": ["ENER"]}, page_size=5))
     assert (result.total, result.total_exact, result.facets_exact) == (COUNT_LIMIT, False, False)
     assert {hit.id for hit in result.hits} <= {row.record_id for row in expected}
+    newest = index.search(SearchQuery("punctuality", {"theme": ["ENER"]}, sort="modified", page_size=5))
+    assert [hit.id for hit in newest.hits] == [row.record_id for row in _newest_first(expected)][:5]
     with pytest.raises(SearchError) as refused:
         index.search(SearchQuery("punctuality", {"theme": ["ENER"]}, page=COUNT_LIMIT // 5 + 2, page_size=5))
     assert refused.value.field == "page"
