@@ -209,7 +209,9 @@ def run(count: int, virtuoso: str, postgres: str) -> None:
             # Migration: the embedded node (store and index) into an empty shared deployment.
             clear_virtuoso(virtuoso)
             with psycopg.connect(index_url, autocommit=True) as connection:
-                connection.execute("TRUNCATE search_record, search_facet_value, search_record_facet")
+                connection.execute(
+                    "TRUNCATE search_record, search_facet_value, search_record_facet, search_stats"
+                )
             target_index = PostgresIndex(index_url)
             started = time.perf_counter()
             report = migrate(embedded_store, shared_store, target_index)

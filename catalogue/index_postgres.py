@@ -265,7 +265,9 @@ class PostgresIndex:
                 yield writer
                 if writer.live_delta:
                     self._writer.execute(
-                        "UPDATE search_stats SET value = value + %s WHERE name = 'live'", (writer.live_delta,)
+                        "INSERT INTO search_stats (name, value) VALUES ('live', %s) ON CONFLICT (name) "
+                        "DO UPDATE SET value = search_stats.value + excluded.value",
+                        (writer.live_delta,),
                     )
 
     # ---- reading -----------------------------------------------------------------------------
