@@ -241,6 +241,11 @@ def lookup(iri: str) -> Operand | None:
         return found
     if iri.startswith(terms.COLUMN_NS) and len(iri) > len(terms.COLUMN_NS):
         return Operand(iri, None, _column, description="a column of the asset: a row filter")
+    if is_bounds(iri):
+        return Operand(
+            iri, Kind.NUMBER, _column,
+            description="clamping range of a column for differentially private sums; data plane",
+        )
     return None
 
 
@@ -250,3 +255,13 @@ def is_row_filter(iri: str) -> bool:
 
 def column_name(iri: str) -> str:
     return iri[len(terms.COLUMN_NS) :]
+
+
+def is_bounds(iri: str) -> bool:
+    """A column's declared clamping range (``bounds:<column>``), read by the data plane's
+    differential-privacy mode: it constrains what a sum may be computed over, not which rows."""
+    return iri.startswith(terms.BOUNDS_NS) and len(iri) > len(terms.BOUNDS_NS)
+
+
+def bounds_column(iri: str) -> str:
+    return iri[len(terms.BOUNDS_NS) :]

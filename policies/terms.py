@@ -18,6 +18,9 @@ RDF_NS: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 DCT_NS: Final = "http://purl.org/dc/terms/"
 # Left operands in this namespace name a column of the asset's table: a row filter.
 COLUMN_NS: Final = "https://w3id.org/sluis/column/"
+# Left operands in this namespace declare the clamping range of a column for differentially
+# private sums and means (``bounds:age gteq 0`` and ``bounds:age lteq 120``): not a row filter.
+BOUNDS_NS: Final = "https://w3id.org/sluis/bounds/"
 
 # Prefixes accepted in compact names ("odrl:purpose", "sluis:credential", "xsd:dateTime").
 PREFIXES: Final[dict[str, str]] = {
@@ -28,6 +31,7 @@ PREFIXES: Final[dict[str, str]] = {
     "rdf": RDF_NS,
     "dct": DCT_NS,
     "column": COLUMN_NS,
+    "bounds": BOUNDS_NS,
 }
 
 

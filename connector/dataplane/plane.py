@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,10 @@ from connector.dataplane.errors import (
 )
 from connector.dataplane.granted import GrantedFiles, check_asset, whole_file
 from connector.dataplane.obligations import Duty, agreed_at, duties_of
-from connector.dataplane.privacy import MICRO, add_noise, count_columns
+from connector.dataplane.privacy import MICRO, PrivacyPlan
+from connector.dataplane.privacy import plan as privacy_plan
+from connector.dataplane.privacy_bounds import declared_bounds
+from connector.dataplane.privacy_noise import add_noise, noisy_schema
 from connector.dataplane.read_rules import read_counter, read_rules
 from connector.dataplane.sandbox import Sandbox, SandboxLimits, SandboxPool
 from connector.dataplane.sql_guard import (
@@ -190,6 +193,8 @@ class ReadContext:
     epsilon: float | None = None
     epsilon_spent: float | None = None
     epsilon_budget: float | None = None
+    # ... and the Laplace scale of the noise on each aggregate column (public: both sides see it).
+    noise_scales: dict[str, float] | None = None
     # True once the token and its proof of possession verified: only then is a denial audited.
     authenticated: bool = False
 
@@ -211,7 +216,8 @@ class ReadContext:
             "read_number": self.read_number,
             "correlation_id": transfer.correlation_id if transfer else None,
             **({"epsilon": self.epsilon, "epsilon_spent": self.epsilon_spent,
-                "epsilon_budget": self.epsilon_budget} if self.epsilon is not None else {}),
+                "epsilon_budget": self.epsilon_budget, "noise_scales": self.noise_scales}
+               if self.epsilon is not None else {}),
         }
 
 
@@ -541,12 +547,14 @@ class DataPlane:
             if aggregate_only and limit is None:
                 limit = self.limits.aggregate_query_budget
             view_columns = self._granted_columns(source_columns, scope)
-            guarded = self._guard(parsed, sql, source_columns, view_columns, disclosure)
+            privacy = self._privacy_plan(parsed, rules.epsilon, policy)
+            # under a budget, counts are rounded after the noise (``privacy_noise``), not before
+            checked = replace(disclosure, round_to=None) if privacy is not None and disclosure else disclosure
+            guarded = self._guard(parsed, sql, source_columns, view_columns, checked, privacy)
             context.sql, context.query_hash = guarded.sql, guarded.query_hash
-            noisy: list[int] = []
-            if rules.epsilon is not None and parsed is not None and isinstance(parsed.tree, exp.Select):
-                noisy = count_columns(parsed.tree)
-                context.epsilon, context.epsilon_budget = self.limits.epsilon_per_read, rules.epsilon
+            if privacy is not None:
+                context.epsilon, context.epsilon_budget = privacy.epsilon, rules.epsilon
+                context.noise_scales = privacy.scales()
 
             def count() -> None:
                 if context.epsilon is not None:
@@ -588,9 +596,11 @@ class DataPlane:
             # not a 200 cut off mid-stream. Later batches can still fail after the status is sent.
             batches = _first_batch_ready(sandbox.batches(reader))
             self._track_obligations(agreement, policy, duties, moment)
-            if context.epsilon is not None:
-                batches = _with_noise(reader.schema, batches, noisy, context.epsilon)
-            return PreparedRead(context, reader.schema, batches, media_type, decision.decision, resources)
+            schema = reader.schema
+            if privacy is not None:
+                batches = _with_noise(schema, batches, privacy, disclosure.round_to if disclosure else None)
+                schema = noisy_schema(schema, privacy)
+            return PreparedRead(context, schema, batches, media_type, decision.decision, resources)
         except PolicyError as error:
             resources.close()
             denial = AccessDenied("policy_denied", str(error))
@@ -660,6 +670,16 @@ class DataPlane:
             )
         context.epsilon_spent = total / MICRO
 
+    def _privacy_plan(self, parsed: ParsedQuery | None, epsilon: float | None,
+                      policy: Policy) -> PrivacyPlan | None:
+        """The noise a read under a differential-privacy budget gets (``None`` without one).
+
+        A query the disclosure rules refuse gets no plan: the guard refuses it with their reason."""
+        if epsilon is None or parsed is None or parsed.aggregate_problem is not None:
+            return None
+        assert isinstance(parsed.tree, exp.Select)
+        return privacy_plan(parsed.tree, declared_bounds(policy), self.limits.epsilon_per_read)
+
     def _granted_columns(self, source: list[str], scope: DataScope) -> list[str]:
         denied = {name.lower() for name in scope.denied_columns}
         allowed = None if scope.allowed_columns is None else {name.lower() for name in scope.allowed_columns}
@@ -667,7 +687,8 @@ class DataPlane:
                 if name.lower() not in denied and (allowed is None or name.lower() in allowed)]
 
     def _guard(self, parsed: ParsedQuery | None, sql: str | None, source_columns: list[str],
-               view_columns: list[str], disclosure: DisclosureProfile | None) -> GuardedQuery:
+               view_columns: list[str], disclosure: DisclosureProfile | None,
+               privacy: PrivacyPlan | None = None) -> GuardedQuery:
         if sql is not None and not self.check_sql:  # the test-only switch: the SQL as sent
             return GuardedQuery(sql, query_hash(sql), frozenset(), False)
         if parsed is None:
@@ -677,7 +698,7 @@ class DataPlane:
             # the whole view, in the provider's own words: nothing of the consumer's to check
             whole = select_all_sql(view_columns)
             return GuardedQuery(whole, query_hash(whole), frozenset(c.lower() for c in view_columns), False)
-        return guard(sql or "", source_columns, view_columns, disclosure)
+        return guard(sql or "", source_columns, view_columns, disclosure, privacy)
 
     def _track_obligations(self, agreement: AgreementView, policy: Policy, duties: list[Duty],
                            moment: datetime) -> None:
@@ -804,10 +825,10 @@ def _first_batch_ready(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordB
     return batches if first is None else itertools.chain((first,), batches)
 
 
-def _with_noise(schema: pa.Schema, batches: Iterator[pa.RecordBatch], columns: list[int],
-                epsilon: float) -> Iterator[pa.RecordBatch]:
-    """The (small, aggregated) result with noise on its count cells, once it is complete."""
-    table = add_noise(pa.Table.from_batches(list(batches), schema), columns, epsilon)
+def _with_noise(schema: pa.Schema, batches: Iterator[pa.RecordBatch], privacy: PrivacyPlan,
+                round_to: int | None) -> Iterator[pa.RecordBatch]:
+    """The (small, aggregated) result with noise on its aggregate cells, once it is complete."""
+    table = add_noise(pa.Table.from_batches(list(batches), schema), privacy, round_to)
     yield from table.to_batches()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import json
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -111,6 +112,8 @@ def build_router(plane: DataPlane) -> APIRouter:
             headers["Sluis-Epsilon"] = f"{context.epsilon:g}"
             headers["Sluis-Epsilon-Spent"] = f"{context.epsilon_spent or 0:g}"
             headers["Sluis-Epsilon-Budget"] = f"{context.epsilon_budget or 0:g}"
+            # the Laplace scale of each aggregate column's noise: public, and what an analyst needs
+            headers["Sluis-Noise-Scales"] = json.dumps(context.noise_scales or {}, separators=(",", ":"))
         if media_type == PARQUET:
             headers["Content-Disposition"] = f'attachment; filename="{transfer_id}.parquet"'
         body = plane.stream(prepared)

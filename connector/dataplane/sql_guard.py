@@ -33,6 +33,8 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from connector.dataplane.disclosure import DisclosureProfile, aggregate_problem, protect
 from connector.dataplane.errors import BadQuery, QueryRefused
+from connector.dataplane.privacy import PrivacyPlan
+from connector.dataplane.privacy_clamp import clamp
 
 # The name under which a read sees its asset, with only the permitted columns and rows.
 GRANTED_VIEW = "data"
@@ -148,15 +150,15 @@ def parse_query(sql: str, source_columns: Sequence[str], view_names: Iterable[st
 
 
 def guard(sql: str, source_columns: Sequence[str], view_columns: Sequence[str],
-          disclosure: DisclosureProfile | None) -> GuardedQuery:
+          disclosure: DisclosureProfile | None, privacy: PrivacyPlan | None = None) -> GuardedQuery:
     """:func:`parse_query` then :func:`finalize`, remembered for repeated queries."""
-    return _guard(sql, tuple(source_columns), tuple(view_columns), disclosure)
+    return _guard(sql, tuple(source_columns), tuple(view_columns), disclosure, privacy)
 
 
 @lru_cache(maxsize=CACHED_QUERIES)
 def _guard(sql: str, source_columns: tuple[str, ...], view_columns: tuple[str, ...],
-           disclosure: DisclosureProfile | None) -> GuardedQuery:
-    return finalize(_parse(sql, source_columns, (GRANTED_VIEW,)), view_columns, disclosure)
+           disclosure: DisclosureProfile | None, privacy: PrivacyPlan | None) -> GuardedQuery:
+    return finalize(_parse(sql, source_columns, (GRANTED_VIEW,)), view_columns, disclosure, privacy)
 
 
 @lru_cache(maxsize=CACHED_QUERIES)
@@ -277,11 +279,13 @@ def finalize(
     parsed: ParsedQuery,
     view_columns: Sequence[str],
     disclosure: DisclosureProfile | None = None,
+    privacy: PrivacyPlan | None = None,
 ) -> GuardedQuery:
     """Check the referenced columns against the view and produce the SQL that runs.
 
     With a ``disclosure`` profile (an aggregate-only agreement) the query must be an aggregate
-    the disclosure rules allow, and what runs is its protected form (``disclosure.protect``).
+    the disclosure rules allow, and what runs is its protected form (``disclosure.protect``);
+    under a differential-privacy ``privacy`` plan, with its sums over clamped values first.
     """
     granted = {column.lower() for column in view_columns}
     missing = sorted(parsed.columns - granted)
@@ -300,6 +304,8 @@ def finalize(
                 "aggregate_only", f"the agreement allows only grouped aggregates: {parsed.aggregate_problem}"
             )
         assert isinstance(tree, exp.Select)
+        if privacy is not None:
+            tree = clamp(tree, privacy)
         tree = protect(tree, disclosure)
     sql = tree.sql(dialect="duckdb")
     return GuardedQuery(sql, query_hash(sql), parsed.columns, parsed.aggregate)
