@@ -281,6 +281,10 @@ def _atom(node: Constraint, reading: _Reading) -> str:
     if operands.is_row_filter(node.left_operand):
         column = operands.column_name(node.left_operand)
         return f"only rows where {column} {_OPERATOR_WORDS[operator]} {_values(node.right)}"
+    if operands.is_bounds(node.left_operand):
+        column = operands.bounds_column(node.left_operand)
+        words = _OPERATOR_WORDS[operator]
+        return f"with private sums of {column} over values clamped so each {words} {_values(node.right)}"
     name = terms.compact_term(node.left_operand)
     return f"only if {name} {_OPERATOR_WORDS[operator]} {_values(node.right)}"
 

@@ -50,7 +50,7 @@ def test_counts_are_noisy_and_the_budget_is_spent_and_shown(space: DataSpace) ->
     "SELECT region, avg(age) AS a FROM data GROUP BY region",
     "SELECT * FROM data",
 ])
-def test_only_counts_are_released_under_a_budget(space: DataSpace, sql: str) -> None:
+def test_grouped_sums_and_rows_are_refused_under_a_budget(space: DataSpace, sql: str) -> None:
     reader = space.reader(space.transfer(space.agreement(research_permission(BUDGET, action="aggregate"))))
     with pytest.raises(JobError) as refused:
         reader.query(sql)
