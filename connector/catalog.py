@@ -69,8 +69,28 @@ def _expanded_members(asset_id: str, text: str) -> str:
     return json.dumps({key: value for key, value in chosen.items() if key not in _DSP_OWNED})
 
 
+_OFFER_PREFIX = "urn:sluis:offer:"
+
+
 def offer_id(definition_id: str, asset_id: str) -> str:
-    return f"urn:sluis:offer:{len(definition_id)}:{definition_id}:{asset_id}"
+    return f"{_OFFER_PREFIX}{len(definition_id)}:{definition_id}:{asset_id}"
+
+
+def offer_parts(identifier: str) -> tuple[str, str] | None:
+    """(definition id, asset id) of an offer id this connector made; None for anything else.
+
+    The length prefix makes the split unambiguous whatever the ids contain, so callers can tell
+    which contract definition an agreement came from without searching every definition.
+    """
+    if not identifier.startswith(_OFFER_PREFIX):
+        return None
+    length, colon, rest = identifier[len(_OFFER_PREFIX) :].partition(":")
+    if not colon or not length.isdigit() or len(length) > 6:
+        return None
+    size = int(length)
+    if len(rest) <= size or rest[size] != ":":
+        return None
+    return rest[:size], rest[size + 1 :]
 
 
 @dataclass(frozen=True)

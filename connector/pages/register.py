@@ -5,11 +5,20 @@ terms, with the context inline so no reader has to fetch one) and as CSV.
 No login: this is what a health-data access body publishes about the permits it grants. Only
 agreements where this connector is the provider, on contract definitions the provider opted in
 (:mod:`connector.pages.register_store`), are listed; nothing else about them is shown.
+
+Cost: anyone may ask, as often as they like, and a provider concludes agreements by the
+thousand. So the rows are built at most once per :data:`REFRESH_SECONDS` whatever the traffic
+(concurrent requests wait for the one build in progress; a change of which offers are listed
+rebuilds at once), agreements on offers that are not
+listed are skipped without reading their policies, and the offer an agreement came from (fixed
+once it is concluded) is remembered instead of being read again at every build.
 """
 
 from __future__ import annotations
 
 import csv
+import threading
+import time
 from io import StringIO
 from typing import Any, Final
 
@@ -17,6 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from connector.catalog import offer_parts
 from connector.pages.context import ConnectorPages
 from connector.pages.facts import gather
 from connector.pages.negotiate import prefers_html
@@ -24,6 +34,10 @@ from connector.pages.web import PAGES
 
 # The register lists the most recent agreements first, at most this many per answer.
 MAX_REGISTER_ROWS: Final = 5000
+# How long one build of the rows is served before the next request builds them again.
+REFRESH_SECONDS: Final = 5.0
+# Agreements whose offer is remembered (beyond this, the oldest are read again when needed).
+MAX_REMEMBERED_OFFERS: Final = 200_000
 CSV_COLUMNS: Final = ("agreement", "consumer", "dataset", "purpose", "concluded", "ends", "state")
 JSON_LD_CONTEXT: Final = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -46,18 +60,45 @@ def register_router(pages: ConnectorPages) -> APIRouter:
     service = pages.service
     store = service.store
 
-    def rows() -> list[dict[str, Any]]:
-        listed = pages.register.listed()
-        if not listed:
+    offers_of_agreements: dict[str, str | None] = {}
+    built: list[tuple[float, frozenset[str], list[dict[str, Any]]]] = []
+    build_lock = threading.Lock()
+
+    def offer_of(agreement_id: str, negotiation_id: str) -> str | None:
+        if agreement_id in offers_of_agreements:
+            return offers_of_agreements[agreement_id]
+        negotiation = store.get_process(negotiation_id, "negotiation")
+        offer = negotiation.details.get("offer") if negotiation else None
+        found = str(offer["@id"]) if isinstance(offer, dict) and offer.get("@id") else None
+        if len(offers_of_agreements) >= MAX_REMEMBERED_OFFERS:
+            offers_of_agreements.pop(next(iter(offers_of_agreements)))
+        offers_of_agreements[agreement_id] = found
+        return found
+
+    def listed_offers(listed: frozenset[str]) -> set[str]:
+        """Offer ids of the listed definitions whose asset and usage policy still exist."""
+        offers: set[str] = set()
+        for definition in store.contract_definitions():
+            if definition.id not in listed or store.get_policy(definition.contract_policy_id) is None:
+                continue
+            for asset_id in definition.asset_ids:
+                if store.get_asset(asset_id) is not None:
+                    offers.add(f"{definition.id}\x00{asset_id}")
+        return offers
+
+    def build(listed: frozenset[str]) -> list[dict[str, Any]]:
+        shown = listed_offers(listed)
+        if not shown:
             return []
         found: list[dict[str, Any]] = []
         for record in reversed(store.list_agreements()):
             if record.provider_id != pages.participant:
                 continue
-            facts = gather(record, pages.participant, store, None)
-            offer = pages.catalog.find_offer(facts.offer_id) if facts.offer_id else None
-            if offer is None or offer[1].id not in listed:
+            offer = offer_of(record.id, record.negotiation_id)
+            parts = offer_parts(offer) if offer else None
+            if parts is None or f"{parts[0]}\x00{parts[1]}" not in shown:
                 continue
+            facts = gather(record, pages.participant, store, None)
             found.append(
                 {
                     "agreement": facts.id,
@@ -72,6 +113,17 @@ def register_router(pages: ConnectorPages) -> APIRouter:
             if len(found) >= MAX_REGISTER_ROWS:
                 break
         return found
+
+    def rows() -> list[dict[str, Any]]:
+        # the provider's choice is read at every request (one small query): withdrawing an offer
+        # from the register takes effect at once, on every replica
+        listed = pages.register.listed()
+        with build_lock:
+            if built and built[0][1] == listed and time.monotonic() - built[0][0] < REFRESH_SECONDS:
+                return built[0][2]
+            fresh = build(listed)
+            built[:] = [(time.monotonic(), listed, fresh)]
+            return fresh
 
     def as_json_ld(items: list[dict[str, Any]], base: str) -> dict[str, Any]:
         return {
