@@ -12,9 +12,10 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property, partial
 from typing import Any
 
 import policies
@@ -74,11 +75,20 @@ def parsed_policy(policy_json: Mapping[str, Any]) -> policies.Policy:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A decision; ``explanation`` (the decision's JSON tree) is kept for denials and deferrals."""
+    """A decision; ``explanation`` (the decision's JSON tree) is given for denials and deferrals.
+
+    The tree is made when first read (``explain`` makes it): the verdict is taken at every DSP
+    step and almost always only ``permitted`` and ``summary`` are used.
+    """
 
     permitted: bool
     summary: str
-    explanation: dict[str, Any] | None = None
+    explain: Callable[[], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def explanation(self) -> dict[str, Any] | None:
+        """The decision's JSON tree, or ``None`` for a permit decided without one."""
+        return None if self.explain is None else self.explain()
 
 
 def decide(
@@ -90,6 +100,7 @@ def decide(
     now: datetime,
     scope: policies.Scope,
     action: str | None = None,
+    explain: bool = False,
 ) -> Verdict:
     """Evaluate ``policy_json`` for ``assignee`` using ``target`` in ``scope``; errors deny.
 
@@ -100,17 +111,23 @@ def decide(
     The scope decides which facts may still be missing (``policies.LATER_FACTS``): in the
     negotiation scope a denial that only waits for a job's compute site or id is a permit for
     now, decided with real values when a transfer starts; access and transfer defer nothing.
+
+    A permit is decided on the compiled fast path and carries no explanation unless
+    ``explain`` asks for one (a page or report that shows why); denials and deferrals always
+    can explain themselves. Both paths give the same verdict and summary
+    (``tests/policies/test_policy_fast_decisions.py``).
     """
+    decide_one = policies.explained_in_scope if explain else policies.decide_in_scope
     try:
         policy = parsed_policy(policy_json)
         candidates = [action] if action is not None else _actions_to_try(policy)
         verdicts = []
+        world = policies.World(now=now, part_of=_membership(assignee, context))
         for candidate in candidates:
             request = policies.Request(
                 assignee=assignee, action=candidate, target=target, context=dict(context)
             )
-            world = policies.World(now=now, part_of=_membership(assignee, context))
-            verdict = _verdict(policies.decide_in_scope(policy, request, world, scope))
+            verdict = _verdict(decide_one(policy, request, world, scope), explain)
             if verdict.permitted:
                 return verdict
             verdicts.append(verdict)
@@ -119,10 +136,14 @@ def decide(
     return verdicts[0]
 
 
-def _verdict(scoped: policies.ScopedDecision) -> Verdict:
-    if scoped.permitted and not scoped.deferred:  # the explanation is kept for denials, deferrals
+def _verdict(scoped: policies.ScopedDecision, explain: bool) -> Verdict:
+    if scoped.permitted and not scoped.deferred and not explain:
         return Verdict(True, scoped.summary)
-    return Verdict(scoped.permitted, scoped.summary, scoped.decision.to_json())
+    return Verdict(scoped.permitted, scoped.summary, partial(_explanation, scoped))
+
+
+def _explanation(scoped: policies.ScopedDecision) -> dict[str, Any]:
+    return scoped.decision.to_json()
 
 
 #: The verified claim naming the data spaces (collections) a participant is a member of.

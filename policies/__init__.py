@@ -16,7 +16,15 @@ from policies.lint import Finding, lint
 from policies.model import Action, Constraint, Entity, LogicalConstraint, Policy, Rule, Value
 from policies.parse import parse_policy
 from policies.request import Request, World
-from policies.scope import DataScope, RowFilter, Scope, ScopedDecision, data_scope, decide_in_scope
+from policies.scope import (
+    DataScope,
+    RowFilter,
+    Scope,
+    ScopedDecision,
+    data_scope,
+    decide_in_scope,
+    explained_in_scope,
+)
 from policies.serialize import make_agreement, to_dsp_json
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "data_scope",
     "decide_in_scope",
     "evaluate",
+    "explained_in_scope",
     "lint",
     "make_agreement",
     "parse_policy",

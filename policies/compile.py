@@ -825,18 +825,47 @@ class CompiledPolicy:
         self.strategy = policy.conflict_strategy
 
     def decide(self, request: Request, world: World) -> bool:
+        """Whether ``request`` is permitted, without recording why (the hot path)."""
+        return self._permit(request, world) is not None
+
+    def permit_summary(self, request: Request, world: World) -> str | None:
+        """The summary ``explain`` would give a permit, or ``None`` when the request is denied.
+
+        A permit is the common answer at every step of a negotiation, and its summary needs
+        only the granting permission (and the overridden prohibition under ``perm``), so the
+        explanation tree is not built for it; a denial's reasons come from ``explain``.
+        """
+        found = self._permit(request, world)
+        if found is None:
+            return None
+        granting, forbidding = found
+        if forbidding is None:
+            return f"permit: permission {granting.rule.uid} grants {terms.compact_term(request.action_iri)}"
+        return (
+            f"permit: permission {granting.rule.uid} and prohibition {forbidding.rule.uid} conflict; "
+            "the conflict strategy perm lets the permission win"
+        )
+
+    def _permit(self, request: Request, world: World) -> tuple[_Rule, _Rule | None] | None:
+        """(the first granting permission, the first prohibition in force) of a permit, or ``None``.
+
+        The same order as ``explain`` (rules in policy order, first match named), so the fast
+        summary is the explained one; ``tests/policies/test_policy_fast_decisions.py`` checks it.
+        """
         if self.unsupported_profiles:
-            return False
+            return None
         env = Env(request, world, self.policy)
         for obligation in self.obligations:
             env.rule_uid = obligation.rule.uid
             if obligation.blocking(env):
-                return False
-        if not any(p.grants(env) for p in self.permissions):
-            return False
-        if not any(q.forbids(env) for q in self.prohibitions):
-            return True
-        return self.strategy == terms.PERM
+                return None
+        granting = next((p for p in self.permissions if p.grants(env)), None)
+        if granting is None:
+            return None
+        forbidding = next((q for q in self.prohibitions if q.forbids(env)), None)
+        if forbidding is None:
+            return granting, None
+        return (granting, forbidding) if self.strategy == terms.PERM else None
 
     def explain(self, request: Request, world: World) -> Decision:
         env = Env(request, world, self.policy)

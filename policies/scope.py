@@ -28,8 +28,10 @@ together (an intersection): stricter than necessary, never looser.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property, partial
 from typing import Final
 
 from policies import terms
@@ -62,27 +64,57 @@ LATER_FACTS: Final[dict[Scope, frozenset[str]]] = {
 
 @dataclass(frozen=True)
 class ScopedDecision:
-    """A decision in a scope: ``deferred`` names the later facts a permit for now waits for."""
+    """A decision in a scope: ``deferred`` names the later facts a permit for now waits for.
+
+    ``decision`` (the explanation tree) is built when first read: a plain permit is decided
+    without it, and the connector re-decides its policies at every step of a negotiation.
+    """
 
     permitted: bool
     summary: str
-    decision: Decision
+    explained: Callable[[], Decision] = field(repr=False, compare=False)
     deferred: tuple[str, ...] = ()
+
+    @cached_property
+    def decision(self) -> Decision:
+        """The full explanation of this decision (built once, on first use)."""
+        return self.explained()
 
 
 def decide_in_scope(policy: Policy, request: Request, world: World, scope: Scope) -> ScopedDecision:
     """Decide ``request`` in ``scope``: like :func:`policies.evaluate`, but a denial waiting only
-    for facts of a later scope (that the request does not state) is a permit for now."""
+    for facts of a later scope (that the request does not state) is a permit for now.
+
+    A permit takes the compiled fast path (same predicates, no explanation recorded); a denial
+    or a deferral is explained, because its reasons are what the caller reports.
+    """
+    compiled = compile_policy(policy)
+    summary = compiled.permit_summary(request, world)
+    if summary is not None:
+        return ScopedDecision(True, summary, partial(compiled.explain, request, world))
+    return explained_in_scope(policy, request, world, scope)
+
+
+def explained_in_scope(policy: Policy, request: Request, world: World, scope: Scope) -> ScopedDecision:
+    """:func:`decide_in_scope` with the explanation built first, whatever the answer.
+
+    The reference the fast path is tested against, and the path for callers that show the
+    explanation of a permit too.
+    """
     decision = compile_policy(policy).explain(request, world)
     if decision.permitted:
-        return ScopedDecision(True, decision.summary, decision)
+        return ScopedDecision(True, decision.summary, partial(_given, decision))
     later = LATER_FACTS[scope] - set(request.operands)
     waiting = _waiting_only_for(decision, later) if later else None
     if waiting is None:
-        return ScopedDecision(False, decision.summary, decision)
+        return ScopedDecision(False, decision.summary, partial(_given, decision))
     names = ", ".join(terms.compact_term(t) for t in waiting)
     summary = f"permit for now: {decision.summary}; {names} decided when known"
-    return ScopedDecision(True, summary, decision, waiting)
+    return ScopedDecision(True, summary, partial(_given, decision), waiting)
+
+
+def _given(decision: Decision) -> Decision:
+    return decision
 
 
 def _unknown_leaves(premises: tuple[Premise, ...]) -> list[Premise]:
