@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from policies import Request, World, compile_policy, evaluate, parse_policy
+from connector.policy_gate import decide
+from policies import Request, Scope, World, compile_policy, evaluate, parse_policy
 
 TARGET_FAST = 100_000
 TARGET_EXPLAINED = 20_000
@@ -130,6 +132,81 @@ def main() -> None:
         f"{building / TARGET_FAST:5.2f} x"
     )
     print(f"explanation costs {fast / explained:4.1f} x the fast path")
+    print()
+    _bench_gate(seconds)
+
+
+#: The negotiation bench's policies: everyone may see the offer; use for research only.
+EVERYONE = {"@id": "urn:a", "@type": "Offer", "permission": [{"action": "use"}]}
+RESEARCH_ONLY = {
+    "@id": "urn:p",
+    "@type": "Offer",
+    "permission": [
+        {
+            "action": "use",
+            "constraint": [
+                {"leftOperand": "purpose", "operator": "isA", "rightOperand": PURPOSE + "scientific-research"}
+            ],
+        }
+    ],
+}
+
+
+def _bench_gate(seconds: float) -> None:
+    """The connector's per-step decision: fast permit against the always-explained reference."""
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    claims: dict[str, object] = {
+        "sluis:credential": ["MembershipCredential"],
+        "sluis:memberOf": ["bench"],
+        "purpose": PURPOSE + "scientific-research",
+    }
+    steps = [
+        ("access policy, scope access (permit)", EVERYONE, Scope.ACCESS, claims),
+        ("usage policy, scope negotiation (permit)", RESEARCH_ONLY, Scope.NEGOTIATION, claims),
+        (
+            "usage policy, scope negotiation (deny)",
+            RESEARCH_ONLY,
+            Scope.NEGOTIATION,
+            {**claims, "purpose": PURPOSE + "commercial-use"},
+        ),
+    ]
+    print("connector.policy_gate.decide on the stored JSON, us of CPU per decision:")
+    print(f"  {'step':44s} {'fast':>8s} {'explained':>10s} {'ratio':>6s}")
+    for label, policy, scope, context in steps:
+        timings = []
+        for explain in (False, True):
+
+            def one(
+                explain: bool = explain,
+                policy: Mapping[str, Any] = policy,
+                scope: Scope = scope,
+                context: dict[str, object] = context,
+            ) -> None:
+                decide(
+                    policy,
+                    assignee="did:web:consumer.example",
+                    target="urn:ds",
+                    context=context,
+                    now=now,
+                    scope=scope,
+                    explain=explain,
+                )
+
+            timings.append(_cpu_per_call(one, seconds / 2))
+        print(f"  {label:44s} {timings[0]:8.1f} {timings[1]:10.1f} {timings[1] / timings[0]:5.1f}x")
+
+
+def _cpu_per_call(call: Callable[[], None], seconds: float) -> float:
+    """Microseconds of CPU per call, over about ``seconds`` of wall clock."""
+    call()  # parse and compile once, outside the measurement
+    done = 0
+    deadline = time.perf_counter() + seconds
+    cpu_start = time.process_time()
+    while time.perf_counter() < deadline:
+        for _ in range(100):
+            call()
+        done += 100
+    return (time.process_time() - cpu_start) / done * 1e6
 
 
 if __name__ == "__main__":
