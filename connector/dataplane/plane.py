@@ -49,6 +49,7 @@ from sqlglot import exp
 from connector.audit import AuditLog
 from connector.database import Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
+from connector.dataplane.denial_budget import DenialBudget
 from connector.dataplane.disclosure import DisclosureProfile, profile_named
 from connector.dataplane.encoders import ARROW_STREAM, check_encodable, encode
 from connector.dataplane.errors import (
@@ -300,6 +301,8 @@ class DataPlane:
         # Denials of requests that never authenticated: counted and logged, never audited.
         self.unauthenticated_denials = 0
         self._count_lock = threading.Lock()
+        # Refusals of authenticated requests are audited up to a rate per transfer, then counted.
+        self.denial_budget = DenialBudget()
         self._slots = threading.BoundedSemaphore(self.limits.max_concurrent_reads)
         self._running_by_consumer: dict[str, int] = {}
         self._consumer_slots = threading.Condition()
@@ -782,8 +785,16 @@ class DataPlane:
             _log.warning("unauthenticated data-plane request denied",
                          extra={"kind": context.kind, "code": error.code, "status": error.status})
             return
+        audit_it, left_out = self.denial_budget.take(context.transfer_id)
+        if not audit_it:
+            _log.warning("data-plane refusal not audited: over the transfer's rate",
+                         extra={"transfer_id": context.transfer_id, "code": error.code,
+                                "left_out": left_out})
+            return
         body = {**context.audit_body(), "kind": context.kind, "decision": "deny", "code": error.code,
                 "reason": error.message, "status": error.status}
+        if left_out:
+            body["refusals_left_out_before"] = left_out
         if error.decision is not None:
             body["policy_decision"] = error.decision.get("summary")
         self.audit.append(body)

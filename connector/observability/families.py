@@ -135,5 +135,12 @@ def connector_collector(
             )
             anonymous.add_metric([], float(getattr(unauthenticated, "unauthenticated_denials", 0)))
             yield anonymous
+            budget = getattr(unauthenticated, "denial_budget", None)
+            left_out = CounterMetricFamily(
+                _name("refusals_not_audited_this_process"),
+                "Refusals of authenticated reads over a transfer's audit rate (counted, not appended)",
+            )
+            left_out.add_metric([], float(getattr(budget, "left_out_total", 0)))
+            yield left_out
 
     return FunctionCollector(collect)
