@@ -21,7 +21,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -45,9 +45,11 @@ from catalogue.harvest._pages import (
 )
 from catalogue.harvest._trust import Verdict, judge
 from catalogue.harvest._versions import SourceGraphs, source_graph, source_id_of, successor, takes_display
+from catalogue.harvest._work import RecordWorker
 from catalogue.harvest.config import NodeSettings
 from catalogue.harvest.ledger import Ledger, Origin, PageState, Run, Source
 from catalogue.index import TRUST_LOCAL
+from catalogue.pipeline import WorkedDocument
 from catalogue.publish import (
     RECORD_TYPES,
     CataloguePublisher,
@@ -56,7 +58,7 @@ from catalogue.publish import (
     record_id_for,
     timestamp,
 )
-from catalogue.store import LOCAL_SOURCE, StoreError
+from catalogue.store import LOCAL_SOURCE, RecordVersion, StoreError
 from vocab.errors import VocabError
 from vocab.namespaces import DCT, DSPACE, RDF
 from vocab.rdfio import N_TRIPLES, parse_rdf
@@ -117,7 +119,10 @@ class Harvester:
         fetcher: Fetcher | None = None,
         dsp_fetch: DspFetch | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        workers: int | None = None,
     ) -> None:
+        """``workers``: ingest worker processes for large batches (None: sized to the machine,
+        0: none, all work in this process)."""
         self.publisher = publisher
         self.ledger = ledger
         self.settings = settings
@@ -133,6 +138,7 @@ class Harvester:
         if not isinstance(publisher.store, SourceGraphs):
             raise TypeError("harvesting needs a store that keeps named graphs (replace_graphs)")
         self._graphs: SourceGraphs = publisher.store
+        self._worker = RecordWorker(publisher, workers)
         self._dsp_fetch = dsp_fetch
         self._clock = clock
         self._running: set[str] = set()
@@ -140,6 +146,7 @@ class Harvester:
 
     def close(self) -> None:
         self.fetcher.close()
+        self._worker.close()
 
     # ---- the run ------------------------------------------------------------------------------
     def harvest(
@@ -455,15 +462,21 @@ class Harvester:
                 quarantined.append((record, verdict.reason))
             else:
                 candidates.append((record, verdict))
+        # The CPU-bound work of the records this source's version will be shown for, as a batch
+        # through the shared ingest pipeline (worker processes for a large batch).
+        to_work = [
+            record for record, verdict in candidates if not self._shows_elsewhere(source, record, verdict)
+        ]
+        worked = dict(zip([r.dataset for r in to_work], self._worker.work(to_work, source.iri), strict=True))
         try:
-            prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now)
+            prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now, worked)
             with self.publisher.writing():
                 self.publisher.commit(prepared, bulk=True)
         except StoreError:
-            # A local publish of the same dataset got there between prepare and commit: prepare
-            # again under the lock (rare; the lock is then held for one batch's preparation).
+            # A local publish of the same dataset got there between settling and commit: settle
+            # again under the lock (rare; the lock is then held for one batch's settling).
             with self.publisher.writing():
-                prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now)
+                prepared, origins, rejected, proof_failures = self._prepare(source, candidates, now, worked)
                 self.publisher.commit(prepared, bulk=True)
         # Each source's version in its own graph, written before the ledger notes its digest (a
         # failure here is rewritten at the next run, whose digest comparison finds it changed).
@@ -513,37 +526,37 @@ class Harvester:
             record.dataset, record.digest, proof, record.catalog_record, given_graph=graph
         ), again
 
+    def _shows_elsewhere(self, source: Source, record: PageRecord, verdict: Verdict) -> bool:
+        """Whether the record stays showing another path's version (this one only an origin):
+        published here, or another source's version that this one does not outrank."""
+        existing = self.publisher.store.current(record_id_for(record.dataset))
+        if existing is None or existing.deleted or existing.source == source.iri:
+            return False
+        shown = self._shown_origin(existing.source, record.dataset)
+        return existing.source == LOCAL_SOURCE or not takes_display(verdict.trust, shown)
+
     def _prepare(
-        self, source: Source, candidates: Sequence[tuple[PageRecord, Verdict]], now: str
+        self,
+        source: Source,
+        candidates: Sequence[tuple[PageRecord, Verdict]],
+        now: str,
+        worked: Mapping[str, WorkedDocument],
     ) -> tuple[list[PreparedRecord], list[Origin], list[tuple[str, str]], list[tuple[PageRecord, str]]]:
         prepared: list[PreparedRecord] = []
         origins: list[Origin] = []
         rejected: list[tuple[str, str]] = []
         proof_failures: list[tuple[PageRecord, str]] = []
-        store = self.publisher.store
         for record, verdict in candidates:
             record_id = record_id_for(record.dataset)
-            existing = store.current(record_id)
-            if existing is not None and not existing.deleted and existing.source != source.iri:
-                # Held through another path: one record, one more origin. This source's version
-                # is shown instead when it outranks the shown one (see _versions); a record
-                # published here is never replaced.
-                shown = self._shown_origin(existing.source, record.dataset)
-                if existing.source == LOCAL_SOURCE or not takes_display(verdict.trust, shown):
-                    origins.append(
-                        Origin(source.id, record.dataset, record_id, record.digest, now, verdict.trust)
-                    )
-                    continue
-            try:
-                item = self.publisher.prepare(
-                    record.graph,
-                    owner=None,
-                    record_id=record_id if existing is not None else None,
-                    extracted=(record.subject, record.graph),
-                    lenient=True,
-                    source=source.iri,
-                    with_dqv=False,  # made when the record is read, as for bulk publishing
+            if self._shows_elsewhere(source, record, verdict):
+                # Held through another path: one record, one more origin (see _versions).
+                origins.append(
+                    Origin(source.id, record.dataset, record_id, record.digest, now, verdict.trust)
                 )
+                continue
+            existing = self.publisher.store.current(record_id)
+            try:
+                item = self._settled(source, record, existing, worked.get(record.dataset))
             except PublishError as error:
                 reason = "; ".join(f"{field}: {why}" for field, why in error.errors) or error.detail
                 if error.code in _PROOF_ERRORS:
@@ -561,6 +574,39 @@ class Harvester:
                 Origin(source.id, record.dataset, item.record_id, record.digest, now, verdict.trust)
             )
         return prepared, origins, rejected, proof_failures
+
+    def _settled(
+        self, source: Source, record: PageRecord, existing: RecordVersion | None, done: WorkedDocument | None
+    ) -> PreparedRecord:
+        """The record worked by the ingest pipeline, settled here; a record that links to records
+        this node holds (validation must see them) goes through the publisher in this process."""
+        item = None
+        if done is not None:
+            if done.error is not None:
+                raise done.error
+            item = next((found for found in done.items if found.subject == record.dataset), None)
+        if item is not None and item.worked is None and item.error is not None:
+            raise item.error
+        if item is not None and item.iri_error is not None:
+            raise item.iri_error
+        store = self.publisher.store
+        if (
+            item is not None
+            and item.worked is not None
+            and not any(store.record_for_dataset(target) for target in item.worked.linked)
+        ):
+            return self.publisher.settle(
+                item.worked, owner=None, existing=existing, lenient=True, trust=None, source=source.iri
+            )
+        return self.publisher.prepare(
+            record.graph,
+            owner=None,
+            record_id=existing.record_id if existing is not None else None,
+            extracted=(record.subject, record.graph),
+            lenient=True,
+            source=source.iri,
+            with_dqv=False,  # made when the record is read, as for bulk publishing
+        )
 
     # ---- deletions ----------------------------------------------------------------------------
     def _delete(self, source: Source, run: Run, datasets: Sequence[str]) -> None:

@@ -1,0 +1,66 @@
+"""Harvested records through the shared ingest pipeline's work stage, a batch at a time.
+
+The CPU-bound part of ingesting a record (parse, normalise, validate, score, canonicalise,
+flatten) is the pipeline's :func:`catalogue.pipeline.work_documents`, the same code publishing
+and bulk publishing run; a batch large enough to pay for it goes to a pool of worker processes
+(:class:`catalogue.pipeline.WorkerPool`, spawned on first use), so one harvest uses every core
+the machine gives while the node's own process only settles and writes. What is harvest's own
+stays in the harvester: which version a record shows (:mod:`._versions`), its trust, its origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from catalogue.harvest._pages import PageRecord
+from catalogue.pipeline import (
+    MIN_DOCUMENTS_FOR_WORKERS,
+    Document,
+    WorkedDocument,
+    WorkerPool,
+    WorkSettings,
+    work_documents,
+)
+from catalogue.publish import CataloguePublisher
+
+_N_TRIPLES = "application/n-triples"
+
+
+class RecordWorker:
+    """Works a harvester's changed records; ``workers`` 0 keeps the work in this process."""
+
+    def __init__(self, publisher: CataloguePublisher, workers: int | None = None) -> None:
+        self._publisher = publisher
+        self._workers = workers
+        self._pool: WorkerPool | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def work(self, records: Sequence[PageRecord], source_iri: str) -> list[WorkedDocument]:
+        """One worked document per record, in order (each holds the record's one dataset)."""
+        publisher = self._publisher
+        documents = [
+            Document(record.dataset, record.content().encode("utf-8"), _N_TRIPLES) for record in records
+        ]
+        settings = WorkSettings(
+            dataset_base=publisher.dataset_base,
+            node_base=publisher.node_base,
+            max_bytes=publisher.max_bytes,
+            source=source_iri,
+        )
+        pooled = self._workers != 0 and publisher.uses_default_checks
+        if not pooled or len(documents) < MIN_DOCUMENTS_FOR_WORKERS:
+            return work_documents(
+                documents, settings, validate_many=publisher.validate_many, assess=publisher.assess
+            )
+        if self._pool is None:
+            self._pool = WorkerPool(self._workers)
+        slices = max(1, min(len(documents), self._pool.workers * 2))
+        size = -(-len(documents) // slices)
+        futures = [
+            self._pool.submit(documents[start : start + size], settings)
+            for start in range(0, len(documents), size)
+        ]
+        return [worked for future in futures for worked in future.result()]
