@@ -23,16 +23,17 @@ import hmac
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from connector.control import PUSH_FORMAT, ConnectorService
@@ -346,6 +347,10 @@ class ReceivedData:
         )
 
 
+#: Pieces in which received data is sent back to the participant.
+RECEIVED_CHUNK_BYTES: Final = 1024 * 1024
+
+
 def received_router(data: ReceivedData, token: str) -> APIRouter:
     """``GET``/``DELETE /management/received/{transfer}``, behind the management token."""
     expected = token.encode()
@@ -363,13 +368,29 @@ def received_router(data: ReceivedData, token: str) -> APIRouter:
         summary="Consumer: the data a push delivered for one of our transfers (as received, hash-checked)",
         response_class=FileResponse,
     )
-    def fetch_received(transfer_id: str) -> FileResponse:
+    def fetch_received(transfer_id: str) -> Response:
         path, kept, due = data.open(transfer_id)
+        # Opened here, streamed from the open handle: a DELETE racing this request removes the
+        # name, not the bytes already being sent, and a file gone before the open is a 404.
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            raise ProblemError(404, "Not found", "no received data is kept for this transfer",
+                               code="not-found") from None
+        size = os.fstat(handle.fileno()).st_size
         digest = base64.b64encode(bytes.fromhex(str(kept["sha256"]))).decode()
-        headers = {"Content-Digest": f"sha-256=:{digest}:", "ETag": f'"{kept["sha256"]}"'}
+        headers = {"Content-Digest": f"sha-256=:{digest}:", "ETag": f'"{kept["sha256"]}"',
+                   "Content-Length": str(size)}
         if due is not None:
             headers["Sluis-Delete-By"] = due.isoformat(timespec="seconds")
-        return FileResponse(path, media_type=str(kept.get("media_type") or OCTET_STREAM), headers=headers)
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while chunk := handle.read(RECEIVED_CHUNK_BYTES):
+                    yield chunk
+
+        return StreamingResponse(chunks(), media_type=str(kept.get("media_type") or OCTET_STREAM),
+                                 headers=headers)
 
     @router.delete(
         "/received/{transfer_id}",
