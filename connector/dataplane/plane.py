@@ -601,8 +601,10 @@ class DataPlane:
             self._track_obligations(agreement, policy, duties, moment)
             schema = reader.schema
             if privacy is not None:
-                batches = _with_noise(schema, batches, privacy, disclosure.round_to if disclosure else None)
-                schema = noisy_schema(schema, privacy)
+                # noised now, before any byte is sent: a failure is a problem answer, not a cut stream
+                noisy = add_noise(pa.Table.from_batches(list(batches), schema), privacy,
+                                  disclosure.round_to if disclosure else None)
+                schema, batches = noisy_schema(schema, privacy), iter(noisy.to_batches())
             return PreparedRead(context, schema, batches, media_type, decision.decision, resources)
         except PolicyError as error:
             resources.close()
@@ -834,13 +836,6 @@ def _first_batch_ready(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordB
     """``batches`` with the first one already produced (its failure raised here, now)."""
     first = next(batches, None)
     return batches if first is None else itertools.chain((first,), batches)
-
-
-def _with_noise(schema: pa.Schema, batches: Iterator[pa.RecordBatch], privacy: PrivacyPlan,
-                round_to: int | None) -> Iterator[pa.RecordBatch]:
-    """The (small, aggregated) result with noise on its aggregate cells, once it is complete."""
-    table = add_noise(pa.Table.from_batches(list(batches), schema), privacy, round_to)
-    yield from table.to_batches()
 
 
 def _unverified_issuer(token: str) -> object:

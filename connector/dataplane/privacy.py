@@ -54,6 +54,7 @@ class NoisyCell:
     column: str | None = None  # the clamped input column (sums and means)
     bounds: Bounds | None = None
     count_scale: float | None = None  # a mean: scale of the noisy count it is divided by
+    count_position: int | None = None  # a mean: index of that count's hidden column
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,9 @@ def plan(tree: exp.Select, bounds: Mapping[str, Bounds], epsilon: float) -> Priv
             cells.append(NoisyCell(index, SUM, name, found.sensitivity / share, column, found))
         else:
             half = share / 2
-            cells.append(NoisyCell(index, AVG, name, found.sensitivity / half, column, found, 1 / half))
+            hidden = len(tree.expressions) + sum(cell.kind == AVG for cell in cells)
+            scale = found.sensitivity / half
+            cells.append(NoisyCell(index, AVG, name, scale, column, found, 1 / half, hidden))
     _refuse_ordering_by_noisy_cells(tree, [cell.name for cell in cells])
     return PrivacyPlan(epsilon, tuple(cells), len(tree.expressions))
 

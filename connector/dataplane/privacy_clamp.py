@@ -6,7 +6,8 @@ read through a subquery that adds, for each bounded column, its clamped copy und
 its own (``sluis_dp_0`` ...). The sums and means of the consumer's query are pointed at those
 copies and keep their output names; grouped columns, counts and ``count(DISTINCT ...)`` keep
 seeing the values as they are. A mean becomes a sum plus a hidden count of the values it saw
-(appended after the consumer's columns): ``privacy_noise`` divides their noisy releases.
+(appended after the consumer's columns, in the order of the plan's cells, at the positions the
+plan gave them): ``privacy_noise`` divides their noisy releases.
 
 Clamping keeps ``NULL`` as ``NULL`` (``least``/``greatest`` would not: they skip nulls) and,
 since DuckDB orders ``NaN`` above every number, sends ``NaN`` to the upper bound.

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connector.dataplane.privacy import AVG, COUNT, NoisyCell, PrivacyPlan, hidden_count_name
+from connector.dataplane.privacy import AVG, COUNT, NoisyCell, PrivacyPlan
 
 _lock = threading.Lock()
 _enabled = False
@@ -64,7 +64,8 @@ def _column(table: pa.Table, cell: NoisyCell, round_to: int | None) -> pa.Array:
         return pa.array([None if v is None else total(float(v)) for v in values], pa.float64())
     assert cell.bounds is not None
     assert cell.count_scale is not None
-    counts = table.column(hidden_count_name(cell.position)).to_pylist()
+    assert cell.count_position is not None  # by position: a consumer may name a column alike
+    counts = table.column(cell.count_position).to_pylist()
     count = _integer_noise(cell.count_scale)
     low, high = cell.bounds.lower, cell.bounds.upper
     means: list[float | None] = []
