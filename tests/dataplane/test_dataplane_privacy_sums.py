@@ -13,10 +13,11 @@ import pytest
 
 from connector.dataplane import DataPlaneLimits, make_proof
 from connector.dataplane.privacy import AVG, COUNT, SUM, NoisyCell, PrivacyPlan
-from connector.dataplane.privacy_bounds import Bounds
+from connector.dataplane.privacy_bounds import Bounds, declared_bounds
 from connector.dataplane.privacy_noise import add_noise
+from policies.parse import parse_policy
 
-from .conftest import ASSET_ID, PATIENT_ROWS, DataSpace, research_permission
+from .conftest import ASSET_ID, PATIENT_ROWS, DataSpace, agreement_policy, research_permission
 
 BUDGET = {"leftOperand": "sluis:epsilon", "operator": "lteq", "rightOperand": 0.5}
 AGE_BOUNDS = (
@@ -176,3 +177,16 @@ def test_counts_are_rounded_after_the_noise(space: DataSpace) -> None:
     assert json.loads(response.headers["Sluis-Noise-Scales"]) == {"n": 10}
     entry = _last_completed(space)
     assert "round" not in entry["query"].lower()
+
+
+def test_bounds_stated_by_several_permissions_intersect() -> None:
+    def permission(low: float, high: float) -> dict[str, Any]:
+        return research_permission({"leftOperand": "bounds:age", "operator": "gteq", "rightOperand": low},
+                                   {"leftOperand": "bounds:age", "operator": "lteq", "rightOperand": high},
+                                   action="aggregate")
+
+    policy = agreement_policy("urn:uuid:1", "did:web:p", "did:web:c", permission(0, 120))
+    policy["permission"].append({"target": ASSET_ID, **permission(-10, 90)})
+    declared = declared_bounds(parse_policy(json.dumps(policy)))
+    assert declared == {"age": Bounds(0, 90)}
+    assert declared["age"].sensitivity == 90
