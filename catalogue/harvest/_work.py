@@ -10,6 +10,7 @@ stays in the harvester: which version a record shows (:mod:`._versions`), its tr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from catalogue.harvest._pages import PageRecord
@@ -33,10 +34,13 @@ class RecordWorker:
         self._publisher = publisher
         self._workers = workers
         self._pool: WorkerPool | None = None
+        self._lock = threading.Lock()  # sources are harvested in threads of their own
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def work(self, records: Sequence[PageRecord], source_iri: str) -> list[WorkedDocument]:
         """One worked document per record, in order (each holds the record's one dataset)."""
@@ -55,12 +59,13 @@ class RecordWorker:
             return work_documents(
                 documents, settings, validate_many=publisher.validate_many, assess=publisher.assess
             )
-        if self._pool is None:
-            self._pool = WorkerPool(self._workers)
-        slices = max(1, min(len(documents), self._pool.workers * 2))
+        with self._lock:
+            if self._pool is None:
+                self._pool = WorkerPool(self._workers)
+            pool = self._pool
+        slices = max(1, min(len(documents), pool.workers * 2))
         size = -(-len(documents) // slices)
         futures = [
-            self._pool.submit(documents[start : start + size], settings)
-            for start in range(0, len(documents), size)
+            pool.submit(documents[start : start + size], settings) for start in range(0, len(documents), size)
         ]
         return [worked for future in futures for worked in future.result()]
