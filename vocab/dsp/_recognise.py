@@ -137,6 +137,23 @@ def to_compact_form(doc: Mapping[str, Any], base: str) -> dict[str, Any]:
     return body
 
 
+def _relative_again(value: Any) -> Any:
+    """Undo the placeholder base: a value JSON-LD resolved against it was a relative reference.
+
+    ``leftOperand: "purpose"`` or ``format: "HttpData-PULL"`` are relative IRIs to JSON-LD
+    (the DSP context does not define them), so expansion resolves them against the base; with
+    no base given that is the placeholder, and the name the sender wrote is what the fast
+    reader keeps and ``policies`` understands (``purpose`` is ``odrl:purpose``).
+    """
+    if isinstance(value, str):
+        return value[len(_DEFAULT_BASE) :] if value.startswith(_DEFAULT_BASE) else value
+    if isinstance(value, list):
+        return [_relative_again(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _relative_again(item) for key, item in value.items()}
+    return value
+
+
 def _ensure_object(doc: object) -> Mapping[str, Any]:
     if not isinstance(doc, Mapping):
         raise DspMessageError("(message)", "a DSP message is a JSON object")
@@ -185,6 +202,8 @@ def read_message_naive(doc: object, expected: Collection[str] | None = None, bas
     mapping = _ensure_object(doc)
     try:
         body = to_compact_form(mapping, base or _DEFAULT_BASE)
+        if not base:
+            body = _relative_again(body)
     except DspMessageError:
         raise
     except VocabError as error:
