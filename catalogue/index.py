@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from rdflib import Graph, Literal, URIRef
+from rdflib import Literal, URIRef
 from rdflib.term import Node
 
 from catalogue import ranking
@@ -249,7 +249,14 @@ class ChangeRow:
 
 
 # ---- flattening (pure) ------------------------------------------------------------------------
-def _best_text(graph: Graph, subject: Node, predicate: URIRef) -> str:
+class Statements(Protocol):
+    """What flattening reads of a record: the objects of a subject and predicate (an rdflib graph,
+    or the ingest pipeline's read-only view of its compact form)."""
+
+    def objects(self, subject: Node, predicate: URIRef) -> Iterable[Node]: ...
+
+
+def _best_text(graph: Statements, subject: Node, predicate: URIRef) -> str:
     values = [value for value in graph.objects(subject, predicate) if isinstance(value, Literal)]
     if not values:
         return ""
@@ -265,7 +272,7 @@ def language_order(tags: Iterable[str]) -> list[str]:
     return sorted(set(tags), key=lambda tag: (tag != "en", tag != "", tag))
 
 
-def texts_by_language(graph: Graph, subject: Node) -> dict[str, tuple[str, str]]:
+def texts_by_language(graph: Statements, subject: Node) -> dict[str, tuple[str, str]]:
     """Every language's title and description of a record (a missing one is the default's)."""
     titles: dict[str, str] = {}
     descriptions: dict[str, str] = {}
@@ -298,11 +305,11 @@ def pick_language(texts: Mapping[str, Any], wanted: Sequence[str]) -> str | None
     return None
 
 
-def _all_text(graph: Graph, subject: Node, predicate: URIRef) -> list[str]:
+def _all_text(graph: Statements, subject: Node, predicate: URIRef) -> list[str]:
     return sorted({str(value) for value in graph.objects(subject, predicate) if isinstance(value, Literal)})
 
 
-def _iris(graph: Graph, subjects: Iterable[Node], predicate: URIRef) -> list[str]:
+def _iris(graph: Statements, subjects: Iterable[Node], predicate: URIRef) -> list[str]:
     found: set[str] = set()
     for subject in subjects:
         for value in graph.objects(subject, predicate):
@@ -313,7 +320,7 @@ def _iris(graph: Graph, subjects: Iterable[Node], predicate: URIRef) -> list[str
     return sorted(found)
 
 
-def _kind(graph: Graph, dataset: URIRef) -> str:
+def _kind(graph: Statements, dataset: URIRef) -> str:
     types = set(graph.objects(dataset, RDF.type))
     if DCAT.DatasetSeries in types:
         return "series"
@@ -392,7 +399,7 @@ def facet_code(value: str) -> str:
 
 
 def flatten_record(
-    graph: Graph,
+    graph: Statements,
     dataset: URIRef,
     *,
     record_id: str,

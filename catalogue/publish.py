@@ -401,6 +401,10 @@ class WorkedRecord:
     unsigned_quality: dict[str, Any] | None = None
     """The quality (and DQV) as if the publisher proofs were absent, used when they fail."""
     unsigned_dqv: str | None = None
+    warnings_json: tuple[dict[str, Any], ...] = ()
+    """The report's warnings and violations as stored and answered (:func:`result_json`): made
+    where the record is worked, since explaining each result costs more than validating."""
+    violations_json: tuple[dict[str, Any], ...] = ()
 
 
 def linked_records(record: Graph) -> tuple[str, ...]:
@@ -464,6 +468,8 @@ def work_record(
         linked=linked_records(record),
         unsigned_quality=unsigned_quality,
         unsigned_dqv=unsigned_dqv,
+        warnings_json=tuple(result_json(result) for result in report.warnings),
+        violations_json=tuple(result_json(result) for result in report.violations),
     )
 
 
@@ -960,8 +966,8 @@ class CataloguePublisher:
             proof=proof,
             quality={
                 "quality": quality,
-                "warnings": [result_json(result) for result in report.warnings],
-                "violations": [result_json(result) for result in report.violations],
+                "warnings": list(worked.warnings_json),
+                "violations": list(worked.violations_json),
                 "repairs": [repair.to_json() for repair in worked.repairs],
             },
         )

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +145,106 @@ def canonical_statements(graph: Graph) -> list[str]:
     if labels is not None:
         return sorted(set(ntriples_lines(graph, labels)))
     return sorted(set(ntriples_lines(to_canonical_graph(graph))))
+
+
+def canonical_statements_of(triples: Sequence[tuple[str, str, str]]) -> list[str] | None:
+    """:func:`canonical_statements` of statements given as N-Triples terms (the compact form).
+
+    The same lines, byte for byte: literals are written as rdflib writes them (only ``\\``,
+    ``"``, line feed and carriage return escaped), which is what every proof produced so far
+    signed, and blank nodes forming trees get the same hash-of-their-statements labels. None when
+    the blank nodes do not form trees: the caller then canonicalises an rdflib graph (rare).
+    """
+    written: dict[str, str] = {}
+
+    def term(text: str) -> str:
+        found = written.get(text)
+        if found is None:
+            found = written[text] = _rdflib_form(text)
+        return found
+
+    rows = [(s, term(p), term(o)) for s, p, o in triples]
+    if not any(s[:2] == "_:" or o[:2] == "_:" for s, _, o in rows):
+        return sorted({f"{s} {p} {o} ." for s, p, o in rows})
+    labels = _tree_labels_of(rows)
+    if labels is None:
+        return None
+    return sorted({f"{labels.get(s, s)} {p} {labels.get(o, o)} ." for s, p, o in rows})
+
+
+def _rdflib_form(text: str) -> str:
+    """A term as the rdflib path writes it in a signed statement (``ntriples_lines``).
+
+    Typed literals go through rdflib itself: it normalises some lexical forms as it parses
+    (``"01"^^xsd:integer`` becomes ``"1"``), and a verifier reads the stored record with rdflib.
+    """
+    if text[:1] != '"':
+        return text  # IRIs and blank nodes are written alike
+    end = text.rfind('"')
+    suffix = text[end + 1 :]
+    if suffix.startswith("^^"):
+        return _typed_literal_form(text)
+    if "\\" not in text:
+        return text
+    lexical = _ESCAPED.sub(_unescape, text[1:end])
+    encoded = lexical.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{encoded}"{suffix}'
+
+
+@lru_cache(maxsize=65_536)  # dates, sizes and flags repeat across records
+def _typed_literal_form(text: str) -> str:
+    end = text.rfind('"')
+    lexical = _ESCAPED.sub(_unescape, text[1:end]) if "\\" in text[:end] else text[1:end]
+    value = Literal(lexical, datatype=URIRef(text[end + 4 : -1]))
+    return _one_line_literal(value) if ("\n" in value or "\r" in value) else str(value.n3())
+
+
+_ESCAPED = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.DOTALL)
+_ESCAPES = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    short, long, char = match.groups()
+    if short is not None or long is not None:
+        return chr(int(short or long, 16))
+    return _ESCAPES.get(char, char)
+
+
+def _tree_labels_of(rows: Sequence[tuple[str, str, str]]) -> dict[str, str] | None:
+    """:func:`_tree_labels` on N-Triples terms."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    referenced: set[str] = set()
+    for s, p, o in rows:
+        out.setdefault(s, []).append((p, o))
+        if o[:2] == "_:":
+            if o in referenced:
+                return None
+            referenced.add(o)
+    blanks = [s for s in out if s[:2] == "_:"] + [b for b in referenced if b not in out]
+    labels: dict[str, str] = {}
+    visiting: set[str] = set()
+
+    def label(node: str) -> str:
+        known = labels.get(node)
+        if known is not None:
+            return known
+        if node in visiting:
+            raise _NotATree
+        visiting.add(node)
+        lines = sorted(f"{p} {label(o) if o[:2] == '_:' else o}" for p, o in out.get(node, ()))
+        visiting.discard(node)
+        name = "_:t" + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:32]
+        labels[node] = name
+        return name
+
+    try:
+        for node in blanks:
+            label(node)
+    except _NotATree:
+        return None
+    if len(set(labels.values())) != len(labels):
+        return None
+    return labels
 
 
 def record_document(graph: Graph, subject: str, statements: Sequence[str] | None = None) -> dict[str, Any]:

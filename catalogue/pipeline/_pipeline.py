@@ -30,7 +30,13 @@ from catalogue.index import TRUST_UNTRUSTED
 from catalogue.normalise import normalise
 from catalogue.pipeline._documents import Document, IngestMode, WorkSettings
 from catalogue.pipeline._pool import WorkerPool
-from catalogue.pipeline._work import WorkedDocument, WorkedItem, work_documents
+from catalogue.pipeline._work import (
+    COMPACT_ANALYSIS,
+    WorkedDocument,
+    WorkedItem,
+    rdflib_analysis,
+    work_documents,
+)
 from catalogue.publish import (
     CataloguePublisher,
     IngestStatus,
@@ -232,12 +238,12 @@ class IngestPipeline:
         ]
 
     def _work_here(self, batch: Sequence[Document], settings: WorkSettings) -> list[WorkedDocument]:
-        return work_documents(
-            batch,
-            settings,
-            validate_many=self.publisher.validate_many,
-            assess=self.publisher.assess,
+        analysis = (
+            COMPACT_ANALYSIS
+            if self.publisher.uses_default_checks
+            else rdflib_analysis(self.publisher.validate_many, self.publisher.assess)
         )
+        return work_documents(batch, settings, analysis)
 
     # ---- stages 2 and 3: settle and commit ----------------------------------------------------
     def _settle_and_commit(

@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from catalogue.analysis import warm_up
 from catalogue.pipeline._documents import Document, WorkSettings
 from catalogue.pipeline._work import WorkedDocument, work_documents
 
@@ -37,20 +38,11 @@ def default_workers() -> int:
 
 def _warm() -> None:
     """Compile the shapes and index the EU tables before the first batch arrives."""
-    from rdflib import Graph
-
-    from catalogue.normalise import normalise
-    from catalogue.validation import validate_records
-
-    validate_records([Graph()])
-    normalise(Graph(), skolem_base="https://warm-up.invalid")
+    warm_up()
 
 
 def _work(documents: Sequence[Document], settings: WorkSettings) -> list[WorkedDocument]:
-    from catalogue.quality import assess
-    from catalogue.validation import validate_records
-
-    return work_documents(documents, settings, validate_many=validate_records, assess=assess)
+    return work_documents(documents, settings)
 
 
 class WorkerPool:
