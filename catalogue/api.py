@@ -61,7 +61,7 @@ from catalogue.publish import (
 )
 from catalogue.reconcile import reconcile
 from catalogue.search_backend import SearchBackend
-from catalogue.signing import KeyLookup, RecordSigner, TrustedKeys, load_node_key
+from catalogue.signing import NODE_KEY_FILE, KeyLookup, RecordSigner, TrustedKeys, load_node_key
 from catalogue.store import (
     CHANGE_DELETED,
     OxigraphStore,
@@ -198,7 +198,7 @@ def open_node(
         # before anything reads (a shared store recovers its own dead writers' batches).
         reconcile(store, index)
     tokens = TokenStore(data_dir / TOKENS_FILE)
-    signer = RecordSigner(load_node_key(data_dir))
+    signer = RecordSigner(load_node_key(data_dir), key_file=data_dir / NODE_KEY_FILE)
     trusted = key_for or TrustedKeys({signer.verification_method: signer.public_key})
     publisher = CataloguePublisher(
         store,

@@ -405,6 +405,10 @@ class WorkedRecord:
     """The report's warnings and violations as stored and answered (:func:`result_json`): made
     where the record is worked, since explaining each result costs more than validating."""
     violations_json: tuple[dict[str, Any], ...] = ()
+    proof: Any = None
+    """The node's proof over ``statements`` and ``proofs``, when the worker signed (by
+    ``signed_by``); the node signs itself otherwise."""
+    signed_by: str | None = None
 
 
 def linked_records(record: Graph) -> tuple[str, ...]:
@@ -934,9 +938,11 @@ class CataloguePublisher:
                 ) from None
             quarantine = f"publisher proof does not verify: {error.message}"
             if publisher_proofs:
-                # Scored as unsigned: the proof it carried does not hold.
+                # Scored as unsigned: the proof it carried does not hold (and not in the
+                # node's proof set: signed again without it).
                 worked = replace(
                     worked,
+                    proof=None,
                     proofs=(),
                     quality=worked.unsigned_quality or worked.quality,
                     dqv=worked.unsigned_dqv if worked.unsigned_dqv is not None else worked.dqv,
@@ -950,7 +956,10 @@ class CataloguePublisher:
         quality = dict(worked.quality)
         if quarantine is not None:
             quality["quarantined"] = quarantine
-        proof = self.signer.sign_statements(worked.statements, worked.dataset, publisher_proofs)
+        if worked.proof is not None and worked.signed_by == self.signer.verification_method:
+            proof = worked.proof  # signed where it was worked, over these statements and proofs
+        else:
+            proof = self.signer.sign_statements(worked.statements, worked.dataset, publisher_proofs)
         now = self._clock()
         version_number = 1 if existing is None else existing.version + 1
         version = RecordVersion(

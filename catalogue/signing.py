@@ -315,9 +315,14 @@ def proofs_as_list(proof: Any) -> list[dict[str, Any]]:
 class RecordSigner:
     """Signs records with the node's key; ``sign`` adds the node's proof to the proof set."""
 
-    def __init__(self, key: KeyPair, verification_method: str | None = None) -> None:
+    def __init__(
+        self, key: KeyPair, verification_method: str | None = None, *, key_file: Path | None = None
+    ) -> None:
         self._key = key
         self.verification_method = verification_method or did_key_for(key)[1]
+        self.key_file = key_file
+        """Where the key is kept (``load_node_key``): ingest workers load it there and sign the
+        records they work, so the key itself never crosses a process boundary."""
 
     @property
     def public_key(self) -> Ed25519PublicKey:

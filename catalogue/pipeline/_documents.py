@@ -44,3 +44,6 @@ class WorkSettings:
     source: str = LOCAL_SOURCE
     owner: str | None = None
     with_dqv: bool = False
+    key_file: str | None = None
+    """The node's key file, when the records are signed where they are worked."""
+    verification_method: str | None = None

@@ -95,6 +95,10 @@ class IngestPipeline:
     def close(self) -> None:
         self._pool.close()
 
+    def start_workers(self) -> float:
+        """Start the worker processes before the first batch (a bulk run); their start-up CPU seconds."""
+        return self._pool.start()
+
     # ---- entry points ---------------------------------------------------------------------------
     def ingest(
         self,
@@ -139,6 +143,8 @@ class IngestPipeline:
             source=source,
             owner=owner,
             with_dqv=with_dqv,
+            key_file=None if self.publisher.signer.key_file is None else str(self.publisher.signer.key_file),
+            verification_method=self.publisher.signer.verification_method,
         )
         results: list[DocumentResult] = []
         batches = _batches(documents, self.batch_documents if not atomic else None)

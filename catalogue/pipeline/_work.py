@@ -17,6 +17,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from rdflib import URIRef
@@ -41,10 +43,10 @@ from catalogue.publish import (
     result_json,
 )
 from catalogue.quality import assess_compact, minimum_elements_of
-from catalogue.signing import canonical_statements, canonical_statements_of, ntriples_lines
+from catalogue.signing import RecordSigner, canonical_statements, canonical_statements_of, ntriples_lines
 from catalogue.store import LOCAL_SOURCE
 from catalogue.validation import validate_compact
-from connector.identity import ProofError
+from connector.identity import KeyPair, ProofError
 from vocab.rdfio import N_TRIPLES, parse_rdf
 from vocab.shacl import ValidationReport
 
@@ -223,10 +225,12 @@ def _work_record(
         CompactView(record), dataset, record_id=cut.record_id, record_modified="", version=0, quality=quality
     )
     content = "\n".join(f"{s} {p} {o} ." for s, p, o in record.triples)
+    statements = _signed_statements(record, content)
+    signer = _signer(settings.key_file, settings.verification_method)
     return WorkedRecord(
         record_id=cut.record_id,
         dataset=str(dataset),
-        statements=tuple(_signed_statements(record, content)),
+        statements=tuple(statements),
         content=content,
         publishers=publishers,
         named_publishers=named,
@@ -242,7 +246,16 @@ def _work_record(
         unsigned_dqv=unsigned_dqv,
         warnings_json=tuple(result_json(result) for result in report.warnings),
         violations_json=tuple(result_json(result) for result in report.violations),
+        proof=None if signer is None else signer.sign_statements(statements, str(dataset), cut.proofs),
+        signed_by=None if signer is None else signer.verification_method,
     )
+
+
+@lru_cache(maxsize=4)  # one node key per process, read once
+def _signer(key_file: str | None, verification_method: str | None) -> RecordSigner | None:
+    if key_file is None:
+        return None
+    return RecordSigner(KeyPair.load(Path(key_file)), verification_method, key_file=Path(key_file))
 
 
 def _signed_statements(record: CompactRecord, content: str) -> list[str]:

@@ -124,46 +124,67 @@ def _literal(text: str) -> str:
     return str(ox.Literal(text))
 
 
+_XSD_DATETIME = ox.NamedNode(str(XSD.dateTime))
+_XSD_INTEGER = str(XSD.integer)
+_XSD_BOOLEAN = str(XSD.boolean)
+
+
 def _timestamp(moment: datetime) -> str:
-    return str(ox.Literal(moment.astimezone(UTC).isoformat(), datatype=ox.NamedNode(str(XSD.dateTime))))
+    return str(ox.Literal(moment.astimezone(UTC).isoformat(), datatype=_XSD_DATETIME))
 
 
 def _integer(value: int) -> str:
     """Typed literals in full (not the ``1`` shorthand): the statements double as N-Quads."""
-    return f'"{int(value)}"^^<{XSD.integer}>'
+    return f'"{int(value)}"^^<{_XSD_INTEGER}>'
 
 
 def _boolean(value: bool) -> str:
-    return f'"{"true" if value else "false"}"^^<{XSD.boolean}>'
+    return f'"{"true" if value else "false"}"^^<{_XSD_BOOLEAN}>'
 
 
 def _iri(value: str) -> str:
     return str(ox.NamedNode(value))
 
 
+# The IRIs every stored version repeats, written once (a bulk batch writes ~20 per record).
+_ADMS_STATUS = _iri(str(ADMS.status))
+_DCAT_CATALOGRECORD = _iri(str(DCAT.CatalogRecord))
+_DCT_ISSUED = _iri(str(DCT.issued))
+_DCT_MODIFIED = _iri(str(DCT.modified))
+_FOAF_PRIMARYTOPIC = _iri(str(FOAF.primaryTopic))
+_SLUIS_CONTENT = _iri(str(SLUIS.content))
+_SLUIS_DELETED = _iri(str(SLUIS.deleted))
+_SLUIS_OWNER = _iri(str(SLUIS.owner))
+_SLUIS_PROOF = _iri(str(SLUIS.proof))
+_SLUIS_QUALITY = _iri(str(SLUIS.quality))
+_SLUIS_QUALITYBAND = _iri(str(SLUIS.qualityBand))
+_SLUIS_QUALITYCONTENT = _iri(str(SLUIS.qualityContent))
+_SLUIS_QUALITYSCORE = _iri(str(SLUIS.qualityScore))
+_SLUIS_SOURCE = _iri(str(SLUIS.source))
+_SLUIS_VERSION = _iri(str(SLUIS.version))
+_SLUIS_VERSIONOF = _iri(str(SLUIS.versionOf))
+_TYPE = _iri(_RDF_TYPE)
+
+
 def _version_statements(record: RecordVersion) -> str:
     node = _iri(version_node(record.record_id, record.version))
     lines = [
-        f"{node} {_iri(str(SLUIS.versionOf))} {_iri(record_graph(record.record_id))} .",
-        f"{node} {_iri(str(SLUIS.version))} {_integer(record.version)} .",
-        f"{node} {_iri(str(DCT.modified))} {_timestamp(record.modified)} .",
-        f"{node} {_iri(str(SLUIS.deleted))} {_boolean(record.deleted)} .",
-        f"{node} {_iri(str(FOAF.primaryTopic))} {_iri(record.dataset)} .",
-        f"{node} {_iri(str(SLUIS.owner))} {_iri(record.owner)} .",
-        f"{node} {_iri(str(SLUIS.source))} {_iri(record.source)} .",
+        f"{node} {_SLUIS_VERSIONOF} {_iri(record_graph(record.record_id))} .",
+        f"{node} {_SLUIS_VERSION} {_integer(record.version)} .",
+        f"{node} {_DCT_MODIFIED} {_timestamp(record.modified)} .",
+        f"{node} {_SLUIS_DELETED} {_boolean(record.deleted)} .",
+        f"{node} {_FOAF_PRIMARYTOPIC} {_iri(record.dataset)} .",
+        f"{node} {_SLUIS_OWNER} {_iri(record.owner)} .",
+        f"{node} {_SLUIS_SOURCE} {_iri(record.source)} .",
     ]
     if record.content:
-        lines.append(f"{node} {_iri(str(SLUIS.content))} {_literal(record.content)} .")
+        lines.append(f"{node} {_SLUIS_CONTENT} {_literal(record.content)} .")
     if record.quality_content:
-        lines.append(f"{node} {_iri(str(SLUIS.qualityContent))} {_literal(record.quality_content)} .")
+        lines.append(f"{node} {_SLUIS_QUALITYCONTENT} {_literal(record.quality_content)} .")
     if record.proof is not None:
-        lines.append(
-            f"{node} {_iri(str(SLUIS.proof))} {_literal(json.dumps(record.proof, sort_keys=True))} ."
-        )
+        lines.append(f"{node} {_SLUIS_PROOF} {_literal(json.dumps(record.proof, sort_keys=True))} .")
     if record.quality:
-        lines.append(
-            f"{node} {_iri(str(SLUIS.quality))} {_literal(json.dumps(record.quality, sort_keys=True))} ."
-        )
+        lines.append(f"{node} {_SLUIS_QUALITY} {_literal(json.dumps(record.quality, sort_keys=True))} .")
     return "\n".join(lines)
 
 
@@ -175,20 +196,20 @@ def _catalog_record_statements(record: RecordVersion, issued: datetime) -> str:
     summary = record.quality.get("quality", {}) if isinstance(record.quality, dict) else {}
     quality_lines = []
     if isinstance(summary, dict) and isinstance(summary.get("total"), int):
-        quality_lines.append(f"{node} {_iri(str(SLUIS.qualityScore))} {_integer(summary['total'])} .")
+        quality_lines.append(f"{node} {_SLUIS_QUALITYSCORE} {_integer(summary['total'])} .")
     if isinstance(summary, dict) and isinstance(summary.get("band"), str):
-        quality_lines.append(f"{node} {_iri(str(SLUIS.qualityBand))} {_literal(summary['band'])} .")
+        quality_lines.append(f"{node} {_SLUIS_QUALITYBAND} {_literal(summary['band'])} .")
     return "\n".join(
         [
             *quality_lines,
-            f"{node} {_iri(_RDF_TYPE)} {_iri(str(DCAT.CatalogRecord))} .",
-            f"{node} {_iri(str(FOAF.primaryTopic))} {_iri(record.dataset)} .",
-            f"{node} {_iri(str(SLUIS.version))} {_integer(record.version)} .",
-            f"{node} {_iri(str(DCT.issued))} {_timestamp(issued)} .",
-            f"{node} {_iri(str(DCT.modified))} {_timestamp(record.modified)} .",
-            f"{node} {_iri(str(ADMS.status))} {_iri(change)} .",
-            f"{node} {_iri(str(SLUIS.owner))} {_iri(record.owner)} .",
-            f"{node} {_iri(str(SLUIS.source))} {_iri(record.source)} .",
+            f"{node} {_TYPE} {_DCAT_CATALOGRECORD} .",
+            f"{node} {_FOAF_PRIMARYTOPIC} {_iri(record.dataset)} .",
+            f"{node} {_SLUIS_VERSION} {_integer(record.version)} .",
+            f"{node} {_DCT_ISSUED} {_timestamp(issued)} .",
+            f"{node} {_DCT_MODIFIED} {_timestamp(record.modified)} .",
+            f"{node} {_ADMS_STATUS} {_iri(change)} .",
+            f"{node} {_SLUIS_OWNER} {_iri(record.owner)} .",
+            f"{node} {_SLUIS_SOURCE} {_iri(record.source)} .",
         ]
     )
 
