@@ -28,7 +28,8 @@ lines, one with a carriage return\r and an escaped \u00e9"""@nl ;
     dct:issued "2021-03-04"^^xsd:date ;
     dct:modified "2021-03-04T10:00:00Z"^^xsd:dateTime ;
     dcat:byteSize "0042"^^xsd:nonNegativeInteger ;
-    dct:publisher [ a <http://xmlns.com/foaf/0.1/Agent> ; <http://xmlns.com/foaf/0.1/name> "Ünïcödé \\ \"x\""@de ;
+    dct:publisher [ a <http://xmlns.com/foaf/0.1/Agent> ;
+        <http://xmlns.com/foaf/0.1/name> "Ünïcödé \\ \"x\""@de ;
         dct:spatial [ a dct:Location ; dct:title "tab	again" ] ] .
 '''
 
