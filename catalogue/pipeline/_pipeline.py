@@ -53,9 +53,10 @@ from catalogue.store import LOCAL_SOURCE
 # Documents per batch: each batch is one store/index write (one journal entry) and one unit of
 # loss on a crash; 500 one-record documents is a few MB of N-Quads.
 DEFAULT_BATCH_DOCUMENTS = 500
-# Below this many documents a batch is worked here: shipping it to the workers and back costs
-# more than it saves (a single publish answers without waiting for a worker).
-MIN_DOCUMENTS_FOR_WORKERS = 8
+# Below this many documents a batch is worked here. A worker costs seconds of CPU to start (it
+# imports the stack and compiles the shapes it meets), what ~2,000 records cost to work: small
+# publishes and harvested pages of a few records are done before a worker would be ready.
+MIN_DOCUMENTS_FOR_WORKERS = 200
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,15 @@ class IngestPipeline:
         self.publisher = publisher
         self.batch_documents = max(1, batch_documents)
         self._pool = WorkerPool(workers)
+        self._worker_cpu: list[float] = []
 
     def close(self) -> None:
         self._pool.close()
+
+    @property
+    def worker_cpu_seconds(self) -> float:
+        """CPU seconds the worker processes spent on batches so far (start-up not included)."""
+        return sum(self._worker_cpu)
 
     def start_workers(self) -> float:
         """Start the worker processes before the first batch (a bulk run); their start-up CPU seconds."""
@@ -215,27 +222,27 @@ class IngestPipeline:
         self, batches: Iterator[list[Document]], settings: WorkSettings
     ) -> Iterator[tuple[list[Document], list[WorkedDocument]]]:
         """Each batch with its worked documents; the next batch is worked while one is written."""
-        ahead: tuple[list[Document], list[Future[list[WorkedDocument]]]] | None = None
+        ahead: tuple[list[Document], list[Future[tuple[list[WorkedDocument], float]]]] | None = None
         for batch in batches:
             if not self._use_workers(batch):
                 if ahead is not None:
-                    yield ahead[0], _gathered(ahead[1])
+                    yield ahead[0], _gathered(ahead[1], self._worker_cpu)
                     ahead = None
                 yield batch, self._work_here(batch, settings)
                 continue
             submitted = (batch, self._submit(batch, settings))
             if ahead is not None:
-                yield ahead[0], _gathered(ahead[1])
+                yield ahead[0], _gathered(ahead[1], self._worker_cpu)
             ahead = submitted
         if ahead is not None:
-            yield ahead[0], _gathered(ahead[1])
+            yield ahead[0], _gathered(ahead[1], self._worker_cpu)
 
     def _use_workers(self, batch: Sequence[Document]) -> bool:
         return len(batch) >= MIN_DOCUMENTS_FOR_WORKERS and self.publisher.uses_default_checks
 
     def _submit(
         self, batch: Sequence[Document], settings: WorkSettings
-    ) -> list[Future[list[WorkedDocument]]]:
+    ) -> list[Future[tuple[list[WorkedDocument], float]]]:
         # Twice as many slices as workers evens out documents of different sizes.
         slices = max(1, min(len(batch), self._pool.workers * 2))
         size = -(-len(batch) // slices)
@@ -414,5 +421,12 @@ def _batches(documents: Iterable[Document], size: int | None) -> Iterator[list[D
         yield batch
 
 
-def _gathered(futures: Sequence[Future[list[WorkedDocument]]]) -> list[WorkedDocument]:
-    return [document for future in futures for document in future.result()]
+def _gathered(
+    futures: Sequence[Future[tuple[list[WorkedDocument], float]]], spent: list[float]
+) -> list[WorkedDocument]:
+    documents: list[WorkedDocument] = []
+    for future in futures:
+        worked, seconds = future.result()
+        documents.extend(worked)
+        spent.append(seconds)
+    return documents

@@ -131,7 +131,7 @@ def test_kill_during_http_publishing_then_republishing_succeeds(tmp_path: Path, 
             slug = f"confirmed-{attempt}-{n}"
             # The first publish after a start waits for the shapes to compile: seconds on a busy machine.
             reply = httpx.post(
-                f"{url}/catalogue/datasets", content=dataset_turtle(slug), headers=headers, timeout=60
+                f"{url}/catalogue/datasets", content=dataset_turtle(slug), headers=headers, timeout=120
             )
             assert reply.status_code == 201, reply.text
             published.append(slug)
@@ -163,14 +163,14 @@ def test_kill_during_http_publishing_then_republishing_succeeds(tmp_path: Path, 
     url, process = _serve(data)
     try:
         again = httpx.post(
-            f"{url}/catalogue/datasets", content=dataset_turtle(interrupted), headers=headers, timeout=30
+            f"{url}/catalogue/datasets", content=dataset_turtle(interrupted), headers=headers, timeout=120
         )
         assert again.status_code == 201, again.text
-        search = httpx.get(f"{url}/catalogue/search", params={"page_size": 1}, timeout=30).json()
+        search = httpx.get(f"{url}/catalogue/search", params={"page_size": 1}, timeout=120).json()
         assert search["total"] == len(stored) + 1
         for slug in published[:3]:  # confirmed records survived, and are not published twice
             replay = httpx.post(
-                f"{url}/catalogue/datasets", content=dataset_turtle(slug), headers=headers, timeout=30
+                f"{url}/catalogue/datasets", content=dataset_turtle(slug), headers=headers, timeout=120
             )
             assert replay.status_code == 409, replay.text
     finally:
