@@ -20,6 +20,7 @@ from catalogue.pipeline import (
     WorkedDocument,
     WorkerPool,
     WorkSettings,
+    analysis_for,
     work_documents,
 )
 from catalogue.publish import CataloguePublisher
@@ -56,9 +57,7 @@ class RecordWorker:
         )
         pooled = self._workers != 0 and publisher.uses_default_checks
         if not pooled or len(documents) < MIN_DOCUMENTS_FOR_WORKERS:
-            return work_documents(
-                documents, settings, validate_many=publisher.validate_many, assess=publisher.assess
-            )
+            return work_documents(documents, settings, analysis_for(publisher))
         with self._lock:
             if self._pool is None:
                 self._pool = WorkerPool(self._workers)
@@ -68,4 +67,4 @@ class RecordWorker:
         futures = [
             pool.submit(documents[start : start + size], settings) for start in range(0, len(documents), size)
         ]
-        return [worked for future in futures for worked in future.result()]
+        return [worked for future in futures for worked in future.result()[0]]

@@ -13,6 +13,7 @@ from catalogue.pipeline._pipeline import (
     MIN_DOCUMENTS_FOR_WORKERS,
     DocumentResult,
     IngestPipeline,
+    analysis_for,
 )
 from catalogue.pipeline._pool import WorkerPool, default_workers
 from catalogue.pipeline._work import WorkedDocument, WorkedItem, work_documents
@@ -28,6 +29,7 @@ __all__ = [
     "WorkedDocument",
     "WorkedItem",
     "WorkerPool",
+    "analysis_for",
     "default_workers",
     "work_documents",
 ]

@@ -32,6 +32,7 @@ from catalogue.pipeline._documents import Document, IngestMode, WorkSettings
 from catalogue.pipeline._pool import WorkerPool
 from catalogue.pipeline._work import (
     COMPACT_ANALYSIS,
+    Analysis,
     WorkedDocument,
     WorkedItem,
     rdflib_analysis,
@@ -251,12 +252,7 @@ class IngestPipeline:
         ]
 
     def _work_here(self, batch: Sequence[Document], settings: WorkSettings) -> list[WorkedDocument]:
-        analysis = (
-            COMPACT_ANALYSIS
-            if self.publisher.uses_default_checks
-            else rdflib_analysis(self.publisher.validate_many, self.publisher.assess)
-        )
-        return work_documents(batch, settings, analysis)
+        return work_documents(batch, settings, analysis_for(self.publisher))
 
     # ---- stages 2 and 3: settle and commit ----------------------------------------------------
     def _settle_and_commit(
@@ -408,6 +404,14 @@ class IngestPipeline:
             trust=call.trust,
             with_dqv=call.with_dqv,
         )
+
+
+def analysis_for(publisher: CataloguePublisher) -> Analysis:
+    """The validation and scoring ``publisher`` runs: the catalogue's own on the compact form, or
+    the validator and scorer injected into it (on graphs converted from the compact form)."""
+    if publisher.uses_default_checks:
+        return COMPACT_ANALYSIS
+    return rdflib_analysis(publisher.validate_many, publisher.assess)
 
 
 def _batches(documents: Iterable[Document], size: int | None) -> Iterator[list[Document]]:
