@@ -60,6 +60,14 @@ from catalogue.publish import (
     timestamp,
 )
 from catalogue.reconcile import reconcile
+from catalogue.render import (
+    MAX_PAGE_STATEMENTS,
+    NotXmlError,
+    RecordRenderer,
+    fits_as_xml,
+    statements_in,
+    write_page,
+)
 from catalogue.search_backend import SearchBackend
 from catalogue.signing import NODE_KEY_FILE, KeyLookup, RecordSigner, TrustedKeys, load_node_key
 from catalogue.store import (
@@ -89,7 +97,7 @@ from connector.http import (
 )
 from vocab.errors import VocabError
 from vocab.jsonld import DCAT_AP_CONTEXT, MAX_JSON_DEPTH
-from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, SLUIS, XSD, bind_prefixes
+from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, RDFS, SLUIS, XSD, bind_prefixes
 from vocab.rdfio import JSON_LD, MEDIA_TYPE_BY_SUFFIX, N_TRIPLES, RDF_XML, TURTLE, serialize
 
 _log = logging.getLogger(__name__)
@@ -368,6 +376,8 @@ def create_catalogue_app(
         server="catalogue",
     )
     app.state.catalogue = catalogue
+    renderer = RecordRenderer(catalogue.publisher.quality_graph)
+    app.state.record_renderer = renderer
     federation = install_federation(app, catalogue.publisher, data_dir, base)
     registry.register(harvest_collector(catalogue, federation))
 
@@ -442,6 +452,21 @@ def create_catalogue_app(
             "Sluis-Record-Version": str(record.version),
         }
 
+    def record_response(record: RecordVersion, media_type: str) -> Response:
+        """The stored version rendered once per syntax by :mod:`catalogue.render`, then cached."""
+        try:
+            body = renderer.body(record, media_type)
+        except NotXmlError as error:
+            raise _problem(
+                406,
+                "not-acceptable",
+                "Not acceptable",
+                f"{error}; ask for {TURTLE} or {N_TRIPLES}",
+                [("Accept", f"{RDF_XML} cannot carry this record")],
+            ) from None
+        headers = {"Vary": "Accept", **record_headers(record)}
+        return Response(body, media_type=media_type, headers=headers)
+
     # ---- writes ---------------------------------------------------------------------------
     @app.post("/catalogue/datasets", status_code=201)
     async def publish_record(request: Request) -> JSONResponse:
@@ -500,8 +525,7 @@ def create_catalogue_app(
         record_id, suffix_type = _split_suffix(record_id)
         media_type = suffix_type or _negotiate(request.headers.get("accept"))
         record = current_or_problem(record_id)
-        graph = record_graph_of(record, with_quality=False) + catalogue.publisher.quality_graph(record)
-        return _rdf_response(graph, media_type, record_headers(record))
+        return record_response(record, media_type)
 
     @app.get("/catalogue/datasets/{record_id}/versions")
     def list_versions(record_id: str) -> dict[str, Any]:
@@ -558,8 +582,7 @@ def create_catalogue_app(
                 f"version {record.version} retracted the record",
                 [("version", "this version is a tombstone")],
             )
-        graph = record_graph_of(record, with_quality=False) + catalogue.publisher.quality_graph(record)
-        return _rdf_response(graph, media_type, record_headers(record))
+        return record_response(record, media_type)
 
     @app.get("/catalogue/datasets/{record_id}/proof")
     def read_proof(record_id: str) -> JSONResponse:
@@ -613,6 +636,7 @@ def create_catalogue_app(
         # Harvesters ask for N-Triples: records then go out as their stored text, which costs a
         # string join instead of an rdflib parse and serialisation per record.
         contents: list[str] = []
+        inline: list[tuple[URIRef, RecordVersion]] = []
         for row in rows:
             record_node = URIRef(f"{base}/catalogue/records/{row.record_id}")
             dataset = URIRef(row.dataset)
@@ -638,7 +662,7 @@ def create_catalogue_app(
             if media_type == N_TRIPLES:
                 contents.append(record.content)  # stored as N-Triples: served as stored, unparsed
             else:
-                graph += record_graph_of(record, with_quality=False)
+                inline.append((record_node, record))
 
         def page_url(number: int) -> URIRef:
             query: dict[str, Any] = {"page": number, "page_size": page_size}
@@ -658,7 +682,18 @@ def create_catalogue_app(
         if media_type == N_TRIPLES:
             body = serialize(graph, N_TRIPLES) + b"\n" + "\n".join(contents).encode("utf-8") + b"\n"
             return Response(body, media_type=N_TRIPLES, headers={"Vary": "Accept"})
-        return _rdf_response(graph, media_type)
+        # Other syntaxes are parsed and written, so a page holds at most MAX_PAGE_STATEMENTS:
+        # records are inlined in page order while they fit, the rest point to their own document.
+        budget = MAX_PAGE_STATEMENTS - len(graph) - len(inline)
+        for record_node, record in inline:
+            size = statements_in(record.content)
+            if size <= budget and (media_type != RDF_XML or fits_as_xml(record.content)):
+                contents.append(record.content)
+                budget -= size
+            else:
+                graph.add((record_node, RDFS.seeAlso, URIRef(f"{dataset_url(record.record_id)}.nt")))
+        body = write_page(graph, contents, media_type)
+        return Response(body, media_type=media_type, headers={"Vary": "Accept"})
 
     # ---- search ---------------------------------------------------------------------------------
     @app.get("/catalogue/search")

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from catalogue.index import FACETS, SORTS, SearchError, SearchQuery
+from catalogue.pages.bounded import bounded_record
 from catalogue.pages.labels import label
 from catalogue.pages.record import title_in, view
 from catalogue.store import LOCAL_SOURCE
@@ -195,10 +196,10 @@ def browse_router(kit: PageKit, node: CatalogueNode) -> APIRouter:
 
         def build() -> Any:
             from catalogue import validation
-            from catalogue.publish import record_graph_of
 
-            report = validation.validate_record(record_graph_of(record, with_quality=False))
-            return view(record, report, language)
+            # The page validates what it shows: a bounded part of the record, however large.
+            shown = bounded_record(record, language)
+            return view(record, validation.validate_record(shown.graph), language, shown)
 
         shown = await run_in_threadpool(build)
         return kit.render(

@@ -15,8 +15,8 @@ from typing import Any, Final
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.term import Node
 
+from catalogue.pages.bounded import BoundedRecord, bounded_record
 from catalogue.pages.labels import label
-from catalogue.publish import record_graph_of
 from catalogue.quality import DIMENSIONS, INDICATORS
 from catalogue.store import LOCAL_SOURCE, RecordVersion
 from policies import PolicyError, parse_policy
@@ -83,6 +83,9 @@ class RecordView:
     signed: bool
     local: bool
     languages: list[str] = field(default_factory=list)
+    more_keywords: int = 0
+    more_distributions: int = 0
+    partial: bool = False
 
 
 def _text(graph: Graph, subject: Node, predicate: URIRef, language: str) -> str:
@@ -123,7 +126,8 @@ def _subgraph(graph: Graph, root: Node) -> Graph:
     return found
 
 
-def _offers(graph: Graph, subjects: list[Node]) -> list[Offer]:
+def _offers(bounded: BoundedRecord, subjects: list[Node]) -> list[Offer]:
+    graph = bounded.graph
     offers: list[Offer] = []
     for subject in subjects:
         for policy in graph.objects(subject, ODRL.hasPolicy):
@@ -132,6 +136,9 @@ def _offers(graph: Graph, subjects: list[Node]) -> list[Offer]:
                 subgraph = _subgraph(graph, policy)
                 if isinstance(policy, BNode):
                     raise PolicyError("blank-policy", "the policy has no IRI, so it cannot be named")
+                if bounded.cut_within(set(subgraph.subjects()) | {policy}):
+                    # Read out in part, a policy could seem to allow what a left-out rule forbids.
+                    raise PolicyError("policy-too-large", "it holds more rules than a page reads out")
                 parsed = parse_policy(subgraph.serialize(format="turtle"), "text/turtle")
                 offers.append(Offer(name, policy_sentences(parsed)))
             except (PolicyError, ValueError) as error:
@@ -200,7 +207,7 @@ def raise_quality(quality: dict[str, Any]) -> list[dict[str, Any]]:
 
 def title_in(version: RecordVersion, language: str) -> tuple[str, str | None]:
     """The record's title in ``language`` when it has one (else English, else any) and its language."""
-    graph = record_graph_of(version, with_quality=False)
+    graph = bounded_record(version, language).graph
     values = [v for v in graph.objects(URIRef(version.dataset), DCT.title) if isinstance(v, Literal)]
     for choice in (language, "en", None):
         for value in values:
@@ -209,8 +216,15 @@ def title_in(version: RecordVersion, language: str) -> tuple[str, str | None]:
     return (str(values[0]), values[0].language) if values else ("", None)
 
 
-def view(version: RecordVersion, report: ValidationReport | None, language: str = "en") -> RecordView:
-    graph = record_graph_of(version, with_quality=False)
+def view(
+    version: RecordVersion,
+    report: ValidationReport | None,
+    language: str = "en",
+    bounded: BoundedRecord | None = None,
+) -> RecordView:
+    """The page's view of ``version``, from a bounded part of it (see :mod:`.bounded`)."""
+    bounded = bounded or bounded_record(version, language)
+    graph = bounded.graph
     dataset = URIRef(version.dataset)
     distributions: list[Distribution] = []
     subjects: list[Node] = [dataset]
@@ -291,7 +305,7 @@ def view(version: RecordVersion, report: ValidationReport | None, language: str 
         raise_quality=raise_quality(quality),
         trust={str(k): bool(v) for k, v in (trust or {}).items()},
         issues=issues,
-        offers=_offers(graph, subjects),
+        offers=_offers(bounded, subjects),
         version=version.version,
         modified=version.modified.isoformat(timespec="seconds"),
         source=version.source,
@@ -299,4 +313,7 @@ def view(version: RecordVersion, report: ValidationReport | None, language: str 
         signed=version.proof is not None,
         local=version.source == LOCAL_SOURCE,
         languages=languages,
+        more_keywords=bounded.left_out(dataset, DCAT.keyword),
+        more_distributions=bounded.left_out(dataset, DCAT.distribution),
+        partial=bounded.truncated or bool(bounded.more),
     )

@@ -1,0 +1,219 @@
+"""A stored record as RDF bytes: Oxigraph's serialisers over the stored statements, cached.
+
+Reads are anonymous, and a record may hold up to 50,000 statements, so what one read costs is
+what anyone can make the node spend. Parsing the stored N-Triples with rdflib and serialising
+with rdflib's Turtle writer (which sorts every literal) took seconds per read of a large record.
+Here the stored text is read by Oxigraph's native parser and written by its native serialisers
+(Turtle, N-Triples, RDF/XML); only JSON-LD, compacted with the DCAT-AP context, still goes
+through the JSON-LD algorithms. Each rendering is kept in a byte-bounded LRU cache keyed by the
+record version: a stored version never changes, so a new version has a new key and is never
+served stale, and a repeated read costs a dictionary look-up.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+import pyoxigraph as ox
+from rdflib import Graph
+
+from catalogue.store import RecordVersion
+from vocab.jsonld import DCAT_AP_CONTEXT
+from vocab.namespaces import PREFIXES, bind_prefixes
+from vocab.rdfio import JSON_LD, N_TRIPLES, RDF_XML, TURTLE, parse_rdf, serialize
+
+MAX_CACHE_BYTES: Final = 64 * 1024 * 1024
+"""Rendered bytes kept (64 MiB): a few hundred typical records, or a dozen of the largest."""
+
+MAX_RECORD_BYTES: Final = 64 * 1024 * 1024
+"""Largest stored text parsed here (a record at the statement cap is a few MiB)."""
+
+_OXIGRAPH_FORMAT: Final = {
+    TURTLE: ox.RdfFormat.TURTLE,
+    N_TRIPLES: ox.RdfFormat.N_TRIPLES,
+    RDF_XML: ox.RdfFormat.RDF_XML,
+}
+_PREFIXES: Final = {prefix: str(namespace) for prefix, namespace in PREFIXES.items()}
+# The characters XML 1.0 cannot carry, even escaped; publishing refuses them, so a stored record
+# holding one came from elsewhere and is not written as RDF/XML (it would not be XML).
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_QUALITY_BLANK_PREFIX: Final = "q"
+_Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
+
+
+class NotXmlError(ValueError):
+    """The record holds a character XML cannot carry, so it has no RDF/XML form."""
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """One rendering: the version (with what identifies its stored text) and the media type."""
+
+    record_id: str
+    version: int
+    modified: str
+    content_chars: int
+    quality_chars: int
+    media_type: str
+
+
+class ByteLru:
+    """A thread-safe LRU map of bytes, bounded by the sum of the values' lengths."""
+
+    def __init__(self, max_bytes: int = MAX_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[CacheKey, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: CacheKey) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: CacheKey, value: bytes) -> None:
+        if len(value) > self.max_bytes:
+            return  # one answer larger than the whole cache is served, not kept
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= len(old)
+            self._items[key] = value
+            self.size += len(value)
+            while self.size > self.max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self.size -= len(evicted)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def stored_triples(content: str, quality: str) -> list[ox.Triple]:
+    """The record's statements and its quality statements, each once, grouped by subject.
+
+    The two texts were written separately, so the quality part's blank nodes are renamed to
+    keep them apart from the record's. Sorting by subject and property lets the Turtle and
+    RDF/XML writers group a subject's statements under one heading.
+    """
+    seen: dict[ox.Triple, None] = {}
+    for quad in ox.parse(content.encode("utf-8"), ox.RdfFormat.N_TRIPLES):
+        seen[ox.Triple(quad.subject, quad.predicate, quad.object)] = None
+    if quality:
+        for quad in ox.parse(quality.encode("utf-8"), ox.RdfFormat.N_TRIPLES):
+            seen[ox.Triple(_apart_subject(quad.subject), quad.predicate, _apart(quad.object))] = None
+    return sorted(seen, key=lambda t: (str(t.subject), str(t.predicate)))
+
+
+def _apart_subject(term: ox.NamedNode | ox.BlankNode | ox.Triple) -> ox.NamedNode | ox.BlankNode | ox.Triple:
+    return ox.BlankNode(_QUALITY_BLANK_PREFIX + term.value) if isinstance(term, ox.BlankNode) else term
+
+
+def _apart(term: _Term) -> _Term:
+    return ox.BlankNode(_QUALITY_BLANK_PREFIX + term.value) if isinstance(term, ox.BlankNode) else term
+
+
+def write_rdf(triples: Iterable[ox.Triple], media_type: str) -> bytes:
+    """Turtle, N-Triples or RDF/XML of ``triples`` with our usual prefixes (Oxigraph's writers)."""
+    kind = _OXIGRAPH_FORMAT[media_type]
+    prefixes = _PREFIXES if media_type != N_TRIPLES else None
+    body = ox.serialize(triples, format=kind, prefixes=prefixes)
+    return body if body is not None else b""
+
+
+class RecordRenderer:
+    """Renders stored record versions in an RDF syntax, each (version, syntax) at most once.
+
+    ``quality_of`` gives the DQV statements of a record stored without them (the bulk path),
+    which are then made on the first read. ``renders`` counts the renderings actually done, so
+    a test can tell a cached answer from a fresh one without measuring time.
+    """
+
+    def __init__(
+        self, quality_of: Callable[[RecordVersion], Graph], max_bytes: int = MAX_CACHE_BYTES
+    ) -> None:
+        self._quality_of = quality_of
+        self.cache = ByteLru(max_bytes)
+        self.renders = 0
+        self._count_lock = threading.Lock()
+
+    def body(self, record: RecordVersion, media_type: str) -> bytes:
+        """The record (with its quality statements) in ``media_type``; raises :class:`NotXmlError`."""
+        quality = record.quality_content or ""
+        key = CacheKey(
+            record.record_id,
+            record.version,
+            record.modified.isoformat(),
+            len(record.content),
+            len(quality),
+            media_type,
+        )
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        body = self._render(record, quality, media_type)
+        with self._count_lock:
+            self.renders += 1
+        self.cache.put(key, body)
+        return body
+
+    def _render(self, record: RecordVersion, quality: str, media_type: str) -> bytes:
+        if not quality:
+            quality = serialize(self._quality_of(record), N_TRIPLES).decode("utf-8")
+        if media_type == JSON_LD:
+            graph = parse_rdf(record.content, N_TRIPLES, record.dataset, MAX_RECORD_BYTES)
+            graph += parse_rdf(quality, N_TRIPLES, record.dataset, MAX_RECORD_BYTES)
+            bind_prefixes(graph)
+            return serialize(graph, JSON_LD, DCAT_AP_CONTEXT)
+        triples = stored_triples(record.content, quality)
+        if media_type == RDF_XML and not _xml_can_carry(triples):
+            raise NotXmlError("the record holds a character XML cannot carry")
+        return write_rdf(triples, media_type)
+
+
+def _xml_can_carry(triples: Iterable[ox.Triple]) -> bool:
+    for triple in triples:
+        for term in (triple.subject, triple.predicate, triple.object):
+            if isinstance(term, ox.NamedNode | ox.Literal) and _NOT_XML.search(term.value):
+                return False
+    return True
+
+
+MAX_PAGE_STATEMENTS: Final = 20_000
+"""Most statements one ``/catalog`` page holds in Turtle, RDF/XML or JSON-LD. The listing of a
+page of records (a handful of statements each, at most 1,000 records) always fits; records are
+inlined in page order while they fit, the rest are listed with a link to their own document.
+N-Triples pages are served as the stored text, a string join, and are not bounded by this."""
+
+
+def statements_in(content: str) -> int:
+    """How many statements a stored N-Triples text holds (one a line), without parsing it."""
+    return content.count("\n") + (0 if content.endswith("\n") or not content else 1)
+
+
+def fits_as_xml(content: str) -> bool:
+    """Whether the stored text has an RDF/XML form (no character XML cannot carry)."""
+    return _xml_can_carry(stored_triples(content, ""))
+
+
+def write_page(listing: Graph, contents: Iterable[str], media_type: str) -> bytes:
+    """A ``/catalog`` page: the listing (an rdflib graph) with the inlined records' stored texts.
+
+    Turtle and RDF/XML go through Oxigraph's writers like a single record; JSON-LD builds one
+    graph for the JSON-LD algorithms (bounded by :data:`MAX_PAGE_STATEMENTS` like the rest).
+    """
+    if media_type == JSON_LD:
+        graph = Graph()
+        graph += listing
+        for content in contents:
+            graph += parse_rdf(content, N_TRIPLES, "urn:sluis:page", MAX_RECORD_BYTES)
+        bind_prefixes(graph)
+        return serialize(graph, JSON_LD, DCAT_AP_CONTEXT)
+    text = serialize(listing, N_TRIPLES).decode("utf-8") + "\n" + "\n".join(contents)
+    return write_rdf(stored_triples(text, ""), media_type)
