@@ -54,6 +54,9 @@ class RecordWorker:
             node_base=publisher.node_base,
             max_bytes=publisher.max_bytes,
             source=source_iri,
+            # Signed where they are worked (the worker reads the node's key file itself).
+            key_file=None if publisher.signer.key_file is None else str(publisher.signer.key_file),
+            verification_method=publisher.signer.verification_method,
         )
         pooled = self._workers != 0 and publisher.uses_default_checks
         if not pooled or len(documents) < MIN_DOCUMENTS_FOR_WORKERS:
