@@ -585,11 +585,16 @@ def create_catalogue_app(
         return record_response(record, media_type)
 
     @app.get("/catalogue/datasets/{record_id}/proof")
-    def read_proof(record_id: str) -> JSONResponse:
+    def read_proof(record_id: str) -> Response:
         record = current_or_problem(record_id)
-        graph = record_graph_of(record, with_quality=False)
-        document = catalogue.signer.signed_document(graph, record.dataset, record.proof)
-        return JSONResponse(document)
+
+        def signed() -> bytes:
+            graph = record_graph_of(record, with_quality=False)
+            document = catalogue.signer.signed_document(graph, record.dataset, record.proof)
+            return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+        # made once per version, like the RDF answers (its JSON-LD compaction is as costly)
+        return Response(renderer.cached(record, "proof", signed), media_type="application/json")
 
     @app.get("/catalogue/node")
     def node_identity() -> dict[str, Any]:

@@ -145,25 +145,30 @@ class RecordRenderer:
 
     def body(self, record: RecordVersion, media_type: str) -> bytes:
         """The record (with its quality statements) in ``media_type``; raises :class:`NotXmlError`."""
-        quality = record.quality_content or ""
+        return self.cached(record, media_type, lambda: self._render(record, media_type))
+
+    def cached(self, record: RecordVersion, kind: str, make: Callable[[], bytes]) -> bytes:
+        """``make()`` for this version and ``kind`` (a media type, or another rendering such as
+        the signed document), made once and then served from the cache."""
         key = CacheKey(
             record.record_id,
             record.version,
             record.modified.isoformat(),
             len(record.content),
-            len(quality),
-            media_type,
+            len(record.quality_content or ""),
+            kind,
         )
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        body = self._render(record, quality, media_type)
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        made = make()
         with self._count_lock:
             self.renders += 1
-        self.cache.put(key, body)
-        return body
+        self.cache.put(key, made)
+        return made
 
-    def _render(self, record: RecordVersion, quality: str, media_type: str) -> bytes:
+    def _render(self, record: RecordVersion, media_type: str) -> bytes:
+        quality = record.quality_content or ""
         if not quality:
             quality = serialize(self._quality_of(record), N_TRIPLES).decode("utf-8")
         if media_type == JSON_LD:

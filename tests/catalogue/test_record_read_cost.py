@@ -250,3 +250,14 @@ def test_the_cache_is_bounded_in_bytes_least_recently_used_first() -> None:
     cache.put(key(4), b"x" * 11)  # larger than the whole cache: served, never kept
     assert cache.get(key(4)) is None
     assert cache.size <= 10
+
+
+def test_the_signed_document_of_a_large_record_is_made_once(served: Served) -> None:
+    path = f"/catalogue/datasets/{served.ids['distributions']}/proof"
+    first = served.client.get(path)
+    assert first.status_code == 200, first.text
+    renders = served.renderer.renders
+    second = served.client.get(path)
+    assert served.renderer.renders == renders
+    assert second.json() == first.json()
+    assert "proof" in first.json()
