@@ -25,6 +25,7 @@ from rdflib.compare import isomorphic
 from catalogue.api import CatalogueNode, create_catalogue_app
 from catalogue.config import CatalogueConfig
 from catalogue.pages.bounded import MAX_VALUES
+from catalogue.pages.record import title_in
 from catalogue.publish import record_graph_of
 from catalogue.render import MAX_PAGE_STATEMENTS, ByteLru, CacheKey, NotXmlError, RecordRenderer
 from catalogue.store import RecordVersion
@@ -261,3 +262,12 @@ def test_the_signed_document_of_a_large_record_is_made_once(served: Served) -> N
     assert served.renderer.renders == renders
     assert second.json() == first.json()
     assert "proof" in first.json()
+
+
+def test_search_pages_in_another_language_read_only_the_titles_of_large_hits(served: Served) -> None:
+    record = served.node.store.current(served.ids["keywords"])
+    assert record is not None
+    assert title_in(record, "nl") == ("Hourly electricity grid load", "en")
+    page = served.client.get("/pages/catalogue/search?q=grid", headers={"Accept-Language": "nl"})
+    assert page.status_code == 200
+    assert "Hourly electricity grid load" in page.text
