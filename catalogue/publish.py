@@ -980,7 +980,11 @@ class CataloguePublisher:
                 "repairs": [repair.to_json() for repair in worked.repairs],
             },
         )
-        row = replace(worked.row, record_modified=timestamp(now), version=version_number)
+        stamp = timestamp(now)
+        # a dataset that states neither dct:modified nor dct:issued sorts by when it was recorded
+        row = replace(
+            worked.row, modified=worked.row.modified or stamp, record_modified=stamp, version=version_number
+        )
         return PreparedRecord(worked.record_id, dataset, version, row, report, existing is None)
 
     @contextmanager
