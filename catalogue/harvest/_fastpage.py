@@ -16,7 +16,6 @@ answers None for anything else, which then goes through :func:`._pages.read_page
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Final
 from urllib.parse import urljoin
@@ -24,6 +23,7 @@ from urllib.parse import urljoin
 import pyoxigraph as ox
 
 from catalogue._turtle import _needs_rdflib
+from catalogue.harvest._digest import record_digest
 from catalogue.harvest._pages import NEXT_TERMS, NODE_PROOF, Page, PageRecord, skolem_iri
 from catalogue.ingest.compact import RDF_TYPE, CompactRecord, Triple
 from catalogue.ingest.terms import TermError, is_blank, is_iri, literal_parts, text_of
@@ -92,8 +92,7 @@ def _read(page: CompactRecord, url: str, source: str) -> Page:
             triples = [(named if s == subject else s, p, named if o == subject else o) for s, p, o in triples]
             subject = named
         cut = CompactRecord(triples)
-        canonical = cut.canonical_ntriples()
-        digest = hashlib.sha256("\n".join(canonical).encode("utf-8")).hexdigest()
+        digest, canonical = record_digest(cut)
         dataset = subject[1:-1]
         catalog_record, proof = proofs.get(dataset, (None, None))
         records.append(PageRecord.of_text(dataset, _text(cut), canonical, digest, url, proof, catalog_record))

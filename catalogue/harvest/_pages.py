@@ -25,6 +25,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
+from catalogue.harvest._digest import record_digest
 from catalogue.harvest._fetch import origin_of
 from catalogue.ingest.compact import CompactRecord
 from catalogue.publish import RECORD_TYPES, PublishError, extract_record, statements_by_subject
@@ -83,13 +84,14 @@ class PageRecord:
         cls,
         dataset: str,
         text: str,
-        canonical: Sequence[str],
+        canonical: Sequence[str] | None,
         digest: str,
         base: str,
         proof: Any,
         catalog_record: str | None,
     ) -> PageRecord:
-        return cls(dataset, digest, proof, catalog_record, text=text, base=base, canonical=tuple(canonical))
+        lines = None if canonical is None else tuple(canonical)
+        return cls(dataset, digest, proof, catalog_record, text=text, base=base, canonical=lines)
 
     @property
     def proof_statements(self) -> tuple[str, ...]:
@@ -261,8 +263,7 @@ def read_page(graph: Graph, url: str, source: str) -> Page:
             iri = URIRef(skolem_iri(source, url.split("?")[0], record))
             record, subject = _rename(record, subject, iri), iri
         statements = canonical_statements(record)
-        canonical = CompactRecord.from_rdflib(record).canonical_ntriples()
-        digest = hashlib.sha256("\n".join(canonical).encode("utf-8")).hexdigest()
+        digest, _ = record_digest(CompactRecord.from_rdflib(record))
         catalog_record, proof = proofs.get(str(subject), (None, None))
         records.append(
             PageRecord(
