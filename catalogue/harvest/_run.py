@@ -43,7 +43,7 @@ from catalogue.harvest._pages import (
     read_signed_record,
     signed_record_url,
 )
-from catalogue.harvest._trust import Verdict, judge
+from catalogue.harvest._trust import TRUST_QUARANTINED, Verdict, judge
 from catalogue.harvest._versions import SourceGraphs, source_graph, source_id_of, successor, takes_display
 from catalogue.harvest._work import RecordWorker
 from catalogue.harvest.config import NodeSettings
@@ -448,6 +448,17 @@ class Harvester:
                 unreadable.append((record.dataset, f"not readable: {error}"))
                 continue
             trusted = self.settings.trusted
+            if record.node_proof is not None and record.canonical is None and record.catalog_record:
+                # Blank nodes shared with other records of the page: the cut holds more than was
+                # signed, so the signed form is what can verify (and its check is cheap).
+                unavailable = Verdict(TRUST_QUARANTINED, "signed form not available from the source")
+                record, verdict = self._signed_form(source, record, unavailable)
+                if verdict is not unavailable:  # judged on the signed form: that is the verdict
+                    if verdict.quarantined:
+                        quarantined.append((record, verdict.reason))
+                    else:
+                        candidates.append((record, verdict))
+                    continue
             verdict = judge(
                 source, trusted, record.dataset, record.graph, record.node_proof, record.proof_statements
             )
