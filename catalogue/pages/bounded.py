@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import pyoxigraph as ox
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import Graph, URIRef
 from rdflib.term import Node
 
+from catalogue.render import RdflibTerms
 from catalogue.store import RecordVersion
 
 MAX_VALUES: Final = 50
@@ -28,7 +29,6 @@ MAX_VALUES: Final = 50
 MAX_STATEMENTS: Final = 5_000
 """Statements a page's graph holds at most, whatever the record holds."""
 
-_XSD_STRING: Final = "http://www.w3.org/2001/XMLSchema#string"
 _Subject = ox.NamedNode | ox.BlankNode
 
 
@@ -58,7 +58,7 @@ def bounded_record(version: RecordVersion, language: str = "en") -> BoundedRecor
             by_subject.setdefault(subject, []).append(ox.Triple(subject, quad.predicate, quad.object))
     preferred = {language.lower(), "en", ""}
     bounded = BoundedRecord(Graph())
-    terms = _Terms()
+    terms = RdflibTerms()
     start = ox.NamedNode(version.dataset)
     queue: deque[_Subject] = deque([start])
     seen: set[_Subject] = {start}
@@ -83,29 +83,3 @@ def bounded_record(version: RecordVersion, language: str = "en") -> BoundedRecor
                 seen.add(value)
                 queue.append(value)
     return bounded
-
-
-class _Terms:
-    """Oxigraph terms as rdflib terms (one rdflib blank node per stored label)."""
-
-    def __init__(self) -> None:
-        self._blank: dict[str, BNode] = {}
-
-    def node(self, term: ox.NamedNode | ox.BlankNode) -> URIRef | BNode:
-        if isinstance(term, ox.NamedNode):
-            return URIRef(term.value)
-        found = self._blank.get(term.value)
-        if found is None:
-            found = self._blank[term.value] = BNode()
-        return found
-
-    def value(self, term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple) -> Node:
-        if isinstance(term, ox.Literal):
-            if term.language:
-                return Literal(term.value, lang=term.language)
-            if term.datatype.value == _XSD_STRING:
-                return Literal(term.value)
-            return Literal(term.value, datatype=URIRef(term.datatype.value))
-        if isinstance(term, ox.Triple):
-            return Literal(str(term))  # RDF 1.2 triple terms are shown as text, never walked
-        return self.node(term)
