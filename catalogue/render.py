@@ -12,6 +12,7 @@ served stale, and a repeated read costs a dictionary look-up.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import OrderedDict
@@ -24,6 +25,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from catalogue.store import RecordVersion
+from vocab import jsonld
 from vocab.jsonld import DCAT_AP_CONTEXT
 from vocab.namespaces import PREFIXES, bind_prefixes
 from vocab.rdfio import JSON_LD, N_TRIPLES, RDF_XML, TURTLE, parse_rdf, serialize
@@ -45,6 +47,7 @@ _PREFIXES: Final = {prefix: str(namespace) for prefix, namespace in PREFIXES.ite
 _NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _QUALITY_BLANK_PREFIX: Final = "q"
 _XSD_STRING: Final = "http://www.w3.org/2001/XMLSchema#string"
+_RDF_TYPE: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 _Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 
 
@@ -182,16 +185,24 @@ class RecordRenderer:
 
 
 def _json_ld(triples: Iterable[ox.Triple]) -> bytes:
-    """JSON-LD compacted with the DCAT-AP context, through the JSON-LD algorithms."""
-    terms = RdflibTerms()
-    graph = Graph()
-    for triple in triples:
-        subject, predicate = triple.subject, triple.predicate
-        if isinstance(subject, ox.Triple):
-            continue  # RDF 1.2 triple terms: publishing refuses them, JSON-LD 1.1 has none
-        graph.add((terms.node(subject), terms.node(predicate), terms.value(triple.object)))
-    bind_prefixes(graph)
-    return serialize(graph, JSON_LD, DCAT_AP_CONTEXT)
+    """JSON-LD compacted with the DCAT-AP context.
+
+    Oxigraph writes the expanded form (native speed); ``rdf:type`` to an IRI or blank node
+    becomes ``@type`` as the JSON-LD from-RDF algorithm makes it, then the JSON-LD algorithms
+    compact it, which is what the answer has always been.
+    """
+    written = ox.serialize(triples, format=ox.RdfFormat.JSON_LD)
+    expanded = json.loads(written) if written else []
+    for node in expanded:
+        values = node.pop(_RDF_TYPE, [])
+        types = [value["@id"] for value in values if set(value) == {"@id"}]
+        others = [value for value in values if set(value) != {"@id"}]
+        if types:
+            node["@type"] = types
+        if others:
+            node[_RDF_TYPE] = others
+    document = jsonld.compact(expanded, DCAT_AP_CONTEXT, base="")
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 def _xml_can_carry(triples: Iterable[ox.Triple]) -> bool:
