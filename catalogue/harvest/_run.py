@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from rdflib import URIRef
+from rdflib import Graph, URIRef
 
 from catalogue.harvest._fastpage import read_page_fast
 from catalogue.harvest._fetch import Fetcher, FetchError, FetchLimits, origin_of
@@ -68,6 +68,8 @@ _log = logging.getLogger(__name__)
 #: Cursor entries: a page of a listing (its failure fails the run) or a file a directory listing
 #: linked to (its failure is reported by name and the run goes on, without sweeping).
 _PAGE, _FILE = "page", "file"
+#: What ``judge`` is given when it reads no graph (no ``publishers`` list; statements given).
+_NO_GRAPH = Graph()
 _PROOF_ERRORS = frozenset(
     {"bad_proof", "malformed_proof", "unknown_key", "too_many_proofs", "proof_mismatch"}
 )
@@ -442,8 +444,10 @@ class Harvester:
             if origin is not None and origin.digest == record.digest:
                 unchanged.append(record.dataset)
                 continue
+            # The rdflib graph is made only where something reads it: the publishers a source
+            # may speak for, or the in-process path (limits are the ingest workers' then).
             try:
-                record.graph  # noqa: B018 - read here so a statement over a limit rejects this record alone
+                graph = record.graph if source.publishers else _NO_GRAPH
             except VocabError as error:
                 unreadable.append((record.dataset, f"not readable: {error}"))
                 continue
@@ -460,13 +464,11 @@ class Harvester:
                         candidates.append((record, verdict))
                     continue
             verdict = judge(
-                source, trusted, record.dataset, record.graph, record.node_proof, record.proof_statements
+                source, trusted, record.dataset, graph, record.node_proof, record.proof_statements
             )
             if verdict.quarantined and record.node_proof is not None and record.canonical is not None:
                 # Signed over the rdflib form where the two differ (a literal rdflib normalises)
-                verdict = judge(
-                    source, trusted, record.dataset, record.graph, record.node_proof, record.statements
-                )
+                verdict = judge(source, trusted, record.dataset, graph, record.node_proof, record.statements)
             if verdict.quarantined and record.node_proof is not None:
                 record, verdict = self._signed_form(source, record, verdict)
             if verdict.quarantined:
