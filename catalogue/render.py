@@ -27,14 +27,11 @@ from rdflib.term import Node
 from catalogue.store import RecordVersion
 from vocab import jsonld
 from vocab.jsonld import DCAT_AP_CONTEXT
-from vocab.namespaces import PREFIXES, bind_prefixes
-from vocab.rdfio import JSON_LD, N_TRIPLES, RDF_XML, TURTLE, parse_rdf, serialize
+from vocab.namespaces import PREFIXES
+from vocab.rdfio import JSON_LD, N_TRIPLES, RDF_XML, TURTLE, serialize
 
 MAX_CACHE_BYTES: Final = 64 * 1024 * 1024
 """Rendered bytes kept (64 MiB): a few hundred typical records, or a dozen of the largest."""
-
-MAX_RECORD_BYTES: Final = 64 * 1024 * 1024
-"""Largest stored text parsed here (a record at the statement cap is a few MiB)."""
 
 _OXIGRAPH_FORMAT: Final = {
     TURTLE: ox.RdfFormat.TURTLE,
@@ -45,10 +42,9 @@ _PREFIXES: Final = {prefix: str(namespace) for prefix, namespace in PREFIXES.ite
 # The characters XML 1.0 cannot carry, even escaped; publishing refuses them, so a stored record
 # holding one came from elsewhere and is not written as RDF/XML (it would not be XML).
 _NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_QUALITY_BLANK_PREFIX: Final = "q"
+_BLANK_PREFIX: Final = "t"
 _XSD_STRING: Final = "http://www.w3.org/2001/XMLSchema#string"
 _RDF_TYPE: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-_Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 
 
 class NotXmlError(ValueError):
@@ -100,28 +96,25 @@ class ByteLru:
         return len(self._items)
 
 
-def stored_triples(content: str, quality: str) -> list[ox.Triple]:
-    """The record's statements and its quality statements, each once, grouped by subject.
+def stored_triples(*texts: str) -> list[ox.Triple]:
+    """The statements of N-Triples ``texts`` (a record and its quality statements, or a page's
+    listing and records), each once, grouped by subject.
 
-    The two texts were written separately, so the quality part's blank nodes are renamed to
-    keep them apart from the record's. Sorting by subject and property lets the Turtle and
+    The texts were written separately, so each one's blank nodes are renamed apart from the
+    others' (the first keeps its labels). Sorting by subject and property lets the Turtle and
     RDF/XML writers group a subject's statements under one heading.
     """
     seen: dict[ox.Triple, None] = {}
-    for quad in ox.parse(content.encode("utf-8"), ox.RdfFormat.N_TRIPLES):
-        seen[ox.Triple(quad.subject, quad.predicate, quad.object)] = None
-    if quality:
-        for quad in ox.parse(quality.encode("utf-8"), ox.RdfFormat.N_TRIPLES):
-            seen[ox.Triple(_apart_subject(quad.subject), quad.predicate, _apart(quad.object))] = None
+    for number, text in enumerate(texts):
+        prefix = f"{_BLANK_PREFIX}{number}x" if number else ""
+        for quad in ox.parse(text.encode("utf-8"), ox.RdfFormat.N_TRIPLES):
+            subject, value = quad.subject, quad.object
+            if prefix and isinstance(subject, ox.BlankNode):
+                subject = ox.BlankNode(prefix + subject.value)
+            if prefix and isinstance(value, ox.BlankNode):
+                value = ox.BlankNode(prefix + value.value)
+            seen[ox.Triple(subject, quad.predicate, value)] = None
     return sorted(seen, key=lambda t: (str(t.subject), str(t.predicate)))
-
-
-def _apart_subject(term: ox.NamedNode | ox.BlankNode | ox.Triple) -> ox.NamedNode | ox.BlankNode | ox.Triple:
-    return ox.BlankNode(_QUALITY_BLANK_PREFIX + term.value) if isinstance(term, ox.BlankNode) else term
-
-
-def _apart(term: _Term) -> _Term:
-    return ox.BlankNode(_QUALITY_BLANK_PREFIX + term.value) if isinstance(term, ox.BlankNode) else term
 
 
 def write_rdf(triples: Iterable[ox.Triple], media_type: str) -> bytes:
@@ -227,24 +220,19 @@ def statements_in(content: str) -> int:
 
 def fits_as_xml(content: str) -> bool:
     """Whether the stored text has an RDF/XML form (no character XML cannot carry)."""
-    return _xml_can_carry(stored_triples(content, ""))
+    return _xml_can_carry(stored_triples(content))
 
 
 def write_page(listing: Graph, contents: Iterable[str], media_type: str) -> bytes:
     """A ``/catalog`` page: the listing (an rdflib graph) with the inlined records' stored texts.
 
-    Turtle and RDF/XML go through Oxigraph's writers like a single record; JSON-LD builds one
-    graph for the JSON-LD algorithms (bounded by :data:`MAX_PAGE_STATEMENTS` like the rest).
+    Written like a single record, by Oxigraph's writers (JSON-LD then compacted); every record's
+    blank nodes stay its own.
     """
+    triples = stored_triples(serialize(listing, N_TRIPLES).decode("utf-8"), *contents)
     if media_type == JSON_LD:
-        graph = Graph()
-        graph += listing
-        for content in contents:
-            graph += parse_rdf(content, N_TRIPLES, "urn:sluis:page", MAX_RECORD_BYTES)
-        bind_prefixes(graph)
-        return serialize(graph, JSON_LD, DCAT_AP_CONTEXT)
-    text = serialize(listing, N_TRIPLES).decode("utf-8") + "\n" + "\n".join(contents)
-    return write_rdf(stored_triples(text, ""), media_type)
+        return _json_ld(triples)
+    return write_rdf(triples, media_type)
 
 
 class RdflibTerms:

@@ -27,7 +27,14 @@ from catalogue.config import CatalogueConfig
 from catalogue.pages.bounded import MAX_VALUES
 from catalogue.pages.record import title_in
 from catalogue.publish import record_graph_of
-from catalogue.render import MAX_PAGE_STATEMENTS, ByteLru, CacheKey, NotXmlError, RecordRenderer
+from catalogue.render import (
+    MAX_PAGE_STATEMENTS,
+    ByteLru,
+    CacheKey,
+    NotXmlError,
+    RecordRenderer,
+    stored_triples,
+)
 from catalogue.store import RecordVersion
 from sluis.servers import free_port, serve_in_thread
 from tests.catalogue.catalogue_records import EU, PUBLISHER, dataset_iri, dataset_turtle
@@ -271,3 +278,9 @@ def test_search_pages_in_another_language_read_only_the_titles_of_large_hits(ser
     page = served.client.get("/pages/catalogue/search?q=grid", headers={"Accept-Language": "nl"})
     assert page.status_code == 200
     assert "Hourly electricity grid load" in page.text
+
+
+def test_blank_nodes_of_separately_written_texts_stay_apart() -> None:
+    text = "_:b <http://purl.org/dc/terms/title> \"same label, another node\" .\n"
+    assert len(stored_triples(text, text, text)) == 3
+    assert len(stored_triples(text + text)) == 1
