@@ -40,6 +40,8 @@ _log = logging.getLogger(__name__)
 
 RECORDS_GRAPH = "urn:sluis:records"
 HISTORY_GRAPH = "urn:sluis:history"
+#: Each source's copy of a dataset, as text (one literal per copy), for the harvest.
+SOURCE_COPIES_GRAPH = "urn:sluis:source-copies"
 LOCAL_SOURCE = "urn:sluis:source:local"
 
 CHANGE_CREATED = "http://purl.org/adms/changetype/created"
@@ -144,6 +146,19 @@ def _boolean(value: bool) -> str:
 
 def _iri(value: str) -> str:
     return str(ox.NamedNode(value))
+
+
+def source_copy_statement(name: str, content: str) -> str:
+    """The one statement holding a source's copy of a dataset (``content``: N-Triples)."""
+    return f"{_iri(name)} {_iri(str(SLUIS.content))} {_literal(content)} ."
+
+
+def source_copy_delete(name: str) -> str:
+    """The SPARQL update removing the copy kept under ``name``."""
+    return (
+        f"DELETE WHERE {{ GRAPH {_iri(SOURCE_COPIES_GRAPH)} "
+        f"{{ {_iri(name)} {_iri(str(SLUIS.content))} ?copy }} }}"
+    )
 
 
 # The IRIs every stored version repeats, written once (a bulk batch writes ~20 per record).
@@ -598,30 +613,40 @@ class OxigraphStore:
 
     # ---- named graphs outside the records (a harvest source's copy of what it served) ---------
     def replace_graphs(self, graphs: Mapping[str, str]) -> None:
-        """Make each named graph hold exactly the given N-Triples ("" drops it), one transaction.
+        """Keep exactly the given N-Triples under each name ("" drops it), in one update.
 
-        Harvesting keeps each source's version of a dataset in a graph of its own beside the
-        record (``catalogue.harvest.source_graphs``); these graphs have no versions or index rows.
+        Harvesting keeps each source's version of a dataset beside the record
+        (``catalogue.harvest._versions``). The copies are stored as text, one literal per copy,
+        as the history keeps versions: were they quads, the public SPARQL endpoint (which reads
+        the union of graphs) would count every harvested dataset once per source and describe
+        it with statements from versions search does not show, untrusted ones included.
         """
         if not graphs:
             return
-        drops = " ;\n".join(f"DROP SILENT GRAPH {_iri(name)}" for name in graphs)
-        quads: list[str] = []
-        for name, content in graphs.items():
-            graph = _iri(name) + " ."
-            quads.extend(f"{line.rstrip()[:-1]}{graph}" for line in content.split("\n") if line.strip())
+        operations = [
+            # copies written as named graphs by an earlier release go too
+            *(f"DROP SILENT GRAPH {_iri(name)}" for name in graphs),
+            *(source_copy_delete(name) for name in graphs),
+        ]
+        inserts = [source_copy_statement(name, content) for name, content in graphs.items() if content]
+        if inserts:
+            body = "\n".join(inserts)
+            operations.append(f"INSERT DATA {{ GRAPH {_iri(SOURCE_COPIES_GRAPH)} {{\n{body}\n}} }}")
         with self._write_lock:
             try:
-                self._store.update(drops)
-                if quads:
-                    self._store.load("\n".join(quads).encode("utf-8"), ox.RdfFormat.N_QUADS)
+                self._store.update(" ;\n".join(operations))
             except (OSError, SyntaxError, ValueError) as error:
                 raise StoreError("store-write-failed", f"the store refused the write: {error}") from error
             finally:
                 self._generation += 1
 
     def graph_statements(self, name: str) -> list[str]:
-        """The N-Triples lines of one named graph written by :meth:`replace_graphs`."""
+        """The N-Triples lines kept under ``name`` by :meth:`replace_graphs`."""
+        for quad in self._store.quads_for_pattern(
+            ox.NamedNode(name), ox.NamedNode(str(SLUIS.content)), None, ox.NamedNode(SOURCE_COPIES_GRAPH)
+        ):
+            if isinstance(quad.object, ox.Literal):
+                return [line for line in quad.object.value.split("\n") if line.strip()]
         return [
             f"{quad.subject} {quad.predicate} {quad.object} ."
             for quad in self._store.quads_for_pattern(None, None, None, ox.NamedNode(name))

@@ -34,7 +34,6 @@ this class: :class:`catalogue.store.remote_sparql.RemoteSparqlRunner` forwards c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -51,6 +50,7 @@ import pyoxigraph as ox
 from catalogue.store.records import (
     HISTORY_GRAPH,
     RECORDS_GRAPH,
+    SOURCE_COPIES_GRAPH,
     RecordVersion,
     StoreError,
     VersionInfo,
@@ -58,6 +58,8 @@ from catalogue.store.records import (
     _iri,
     _version_statements,
     record_graph,
+    source_copy_delete,
+    source_copy_statement,
     version_node,
 )
 from catalogue.store.sparql_check import QueryRefused, check_query
@@ -133,11 +135,6 @@ def skolemised(record_id: str, content: str) -> list[str]:
         f"{term(quad.subject)} {term(quad.predicate)} {term(quad.object)} ."
         for quad in ox.parse(content.encode("utf-8"), ox.RdfFormat.N_TRIPLES)
     ]
-
-
-def _graph_key(name: str) -> str:
-    """A short key naming a graph in its skolem IRIs."""
-    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
 
 
 def _term(binding: dict[str, Any], skolem_prefix: str) -> str:
@@ -574,31 +571,38 @@ class SparqlEndpointStore:
 
     # ---- named graphs outside the records (a harvest source's copy of what it served) ---------
     def replace_graphs(self, graphs: Mapping[str, str]) -> None:
-        """Make each named graph hold exactly the given N-Triples ("" drops it).
+        """Keep exactly the given N-Triples under each name ("" drops it).
 
-        Blank nodes are skolemised under the graph's name (:func:`skolemised`) and turned back
-        into blank nodes by :meth:`graph_statements`. Not journalled: these graphs are a cache
-        of what a source served, written before the harvest ledger notes it, so a failed write
-        is rewritten by the next harvest.
+        Stored as text, one literal per copy (see the embedded store's method for why). Not
+        journalled: these copies are a cache of what a source served, written before the
+        harvest ledger notes it, so a failed write is rewritten by the next harvest.
         """
         if not graphs:
             return
-        drops = " ;\n".join(f"DROP SILENT GRAPH {_iri(name)}" for name in graphs)
+        operations = [
+            *(f"DROP SILENT GRAPH {_iri(name)}" for name in graphs),
+            *(source_copy_delete(name) for name in graphs),
+        ]
         blocks = [
-            (_iri(name), skolemised(_graph_key(name), content)) for name, content in graphs.items() if content
+            (_iri(SOURCE_COPIES_GRAPH), [source_copy_statement(name, content)])
+            for name, content in graphs.items()
+            if content
         ]
         with self._write_lock:
-            self._update(drops)
+            self._update(" ;\n".join(operations))
             for request in insert_data_requests(blocks):
                 self._update(request)
 
     def graph_statements(self, name: str) -> list[str]:
-        """The N-Triples lines of one named graph written by :meth:`replace_graphs`."""
-        rows = self._select(f"SELECT ?s ?p ?o WHERE {{ GRAPH {_iri(name)} {{ ?s ?p ?o }} }}")
-        prefix = f"urn:sluis:genid:{_graph_key(name)}:"
-        return [
-            f"{_term(row['s'], prefix)} {_term(row['p'], prefix)} {_term(row['o'], prefix)} ." for row in rows
-        ]
+        """The N-Triples lines kept under ``name`` by :meth:`replace_graphs`."""
+        rows = self._select(
+            f"SELECT ?copy WHERE {{ GRAPH {_iri(SOURCE_COPIES_GRAPH)} "
+            f"{{ {_iri(name)} <{SLUIS}content> ?copy }} }} LIMIT 1"
+        )
+        if not rows:
+            return []
+        copy = str(rows[0]["copy"].get("value", ""))
+        return [line for line in copy.split("\n") if line.strip()]
 
     def _remove_versions(self, versions: Sequence[RecordVersion]) -> None:
         """Put each record back at the version before this one (or remove it when new).

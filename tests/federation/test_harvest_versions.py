@@ -5,6 +5,7 @@ and on the shared ones (Virtuoso, PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,6 +81,13 @@ def test_each_source_keeps_its_version_and_a_deletion_removes_only_its_own(
             one = graphs.graph_statements(source_graph("one", DATASET))  # type: ignore[attr-defined]
             assert any("Air quality (one)" in line for line in one)
             assert any(line.startswith("_:") for line in one)  # blank nodes come back as blank nodes
+            # The public SPARQL endpoint (the union of graphs) sees the shown version only: the
+            # dataset once, with the shown title, never the other source's (hidden) version.
+            answer = json.loads(node.sparql.run(
+                "SELECT ?title WHERE { <" + DATASET + "> <http://purl.org/dc/terms/title> ?title }"
+            ).body)
+            titles = [row["title"]["value"] for row in answer["results"]["bindings"]]
+            assert titles == ["Air quality (two)"]
 
             # Two drops it: one's version is shown again, nothing is retracted.
             routes["two"] = _catalogue((OTHER, "Noise"))
