@@ -3,7 +3,8 @@
 A harvested record's identity is (source, dataset IRI). Every source's version of a dataset is
 kept as that source served it, as text under its own name in the store
 (``urn:sluis:source:{source}:dataset:{id}``, one literal in ``urn:sluis:source-copies``, with no
-history or index row; text, so SPARQL over the union of graphs never sees a hidden version), so a source's copy survives whatever another source does with the same dataset.
+history or index row; text, so SPARQL over the union of graphs never sees a hidden version),
+so a source's copy survives whatever another source does with the same dataset.
 
 Search shows a dataset once: the catalogue's record for the dataset IRI carries exactly one of
 those versions (its ``sluis:source`` names which) and its trust facet is *that* version's
