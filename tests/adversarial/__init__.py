@@ -1,0 +1,1 @@
+"""Attacks on the released product, each written before its fix."""

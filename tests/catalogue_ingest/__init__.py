@@ -1,0 +1,1 @@
+"""The catalogue ingest pipeline: compact form, stages, signing."""
