@@ -210,6 +210,31 @@ def _unescape(match: re.Match[str]) -> str:
     return _ESCAPES.get(char, char)
 
 
+def _label_form(term: str) -> str:
+    """A term as :func:`_tree_labels` hashes it into a blank node's label: rdflib's ``n3()``.
+
+    The signed lines write a literal holding a line break on one line, but the labels have
+    always hashed ``n3()``, which writes it triple-quoted; a label computed from the one-line
+    form named the blank node differently, so a proof made on one path failed on the other.
+    Only literals with an escape can differ; the others are written alike.
+    """
+    if term[:1] != '"' or "\\" not in term:
+        return term
+    return _n3_of_literal(term)
+
+
+@lru_cache(maxsize=4096)
+def _n3_of_literal(term: str) -> str:
+    end = term.rfind('"')
+    lexical = _ESCAPED.sub(_unescape, term[1:end])
+    suffix = term[end + 1 :]
+    if suffix.startswith("@"):
+        return str(Literal(lexical, lang=suffix[1:]).n3())
+    if suffix.startswith("^^<"):
+        return str(Literal(lexical, datatype=URIRef(suffix[3:-1])).n3())
+    return str(Literal(lexical).n3())
+
+
 def _tree_labels_of(rows: Sequence[tuple[str, str, str]]) -> dict[str, str] | None:
     """:func:`_tree_labels` on N-Triples terms."""
     out: dict[str, list[tuple[str, str]]] = {}
@@ -231,7 +256,7 @@ def _tree_labels_of(rows: Sequence[tuple[str, str, str]]) -> dict[str, str] | No
         if node in visiting:
             raise _NotATree
         visiting.add(node)
-        lines = sorted(f"{p} {label(o) if o[:2] == '_:' else o}" for p, o in out.get(node, ()))
+        lines = sorted(f"{p} {label(o) if o[:2] == '_:' else _label_form(o)}" for p, o in out.get(node, ()))
         visiting.discard(node)
         name = "_:t" + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:32]
         labels[node] = name
