@@ -1,7 +1,7 @@
 """The publish pipeline: one record in, validated, scored, signed, stored and indexed — or nothing.
 
 Steps, each a plain function or an injected callable so harvesting (which brings records from
-other nodes, each source in its own named graph) reuses the same path:
+other nodes, each source's copy kept apart) reuses the same path:
 
 1. size-limited parse (:func:`vocab.rdfio.parse_rdf`);
 2. :func:`extract_record`: exactly one dataset, dataset series or data service, with the part of

@@ -138,7 +138,7 @@ class Harvester:
             )
         )
         if not isinstance(publisher.store, SourceGraphs):
-            raise TypeError("harvesting needs a store that keeps named graphs (replace_graphs)")
+            raise TypeError("harvesting needs a store that keeps source copies (replace_source_copies)")
         self._graphs: SourceGraphs = publisher.store
         self._worker = RecordWorker(publisher, workers)
         self._dsp_fetch = dsp_fetch
@@ -494,7 +494,7 @@ class Harvester:
         # Each source's version in its own graph, written before the ledger notes its digest (a
         # failure here is rewritten at the next run, whose digest comparison finds it changed).
         kept = {origin.dataset for origin in origins}
-        self._graphs.replace_graphs(
+        self._graphs.replace_source_copies(
             {
                 source_graph(source.id, record.dataset): record.content()
                 for record, _ in candidates
@@ -641,7 +641,7 @@ class Harvester:
     def _drop(self, source: Source, run: Run, origin: Origin) -> None:
         """This source no longer lists the dataset: its version goes; the record shows another
         source's version if one is left, and is retracted when none is."""
-        self._graphs.replace_graphs({source_graph(source.id, origin.dataset): ""})
+        self._graphs.replace_source_copies({source_graph(source.id, origin.dataset): ""})
         with self.ledger.transaction() as db:
             self.ledger.drop_origin(db, source.id, origin.dataset)
         current = self.publisher.store.current(origin.record_id)
@@ -665,7 +665,7 @@ class Harvester:
     def _show(self, heir: Origin) -> bool:
         """Make the record show ``heir``'s version, read back from its graph; False when that
         graph is missing (the heir's next harvest, finding its digest cleared, stores it anew)."""
-        statements = self._graphs.graph_statements(source_graph(heir.source, heir.dataset))
+        statements = self._graphs.source_copy(source_graph(heir.source, heir.dataset))
         heir_source = self.ledger.source(heir.source)
         if not statements or heir_source is None:
             with self.ledger.transaction() as db:

@@ -34,15 +34,15 @@ _RANK = {TRUST_TRUSTED: 2, TRUST_UNTRUSTED: 1}
 
 @runtime_checkable
 class SourceGraphs(Protocol):
-    """What both record stores offer for graphs outside the records' machinery."""
+    """What both record stores offer for the sources' copies, kept apart from the records."""
 
-    def replace_graphs(self, graphs: Mapping[str, str]) -> None: ...
+    def replace_source_copies(self, graphs: Mapping[str, str]) -> None: ...
 
-    def graph_statements(self, name: str) -> list[str]: ...
+    def source_copy(self, name: str) -> list[str]: ...
 
 
 def source_graph(source_id: str, dataset: str) -> str:
-    """The named graph holding ``source_id``'s version of ``dataset``."""
+    """The name under which ``source_id``'s copy of ``dataset`` is kept."""
     return f"{SOURCE_IRI_PREFIX}{source_id}:dataset:{record_id_for(dataset)}"
 
 

@@ -611,8 +611,8 @@ class OxigraphStore:
         """Run a read-only query over the union of all graphs (callers enforce limits)."""
         return self._store.query(sparql, use_default_graph_as_union=True)
 
-    # ---- named graphs outside the records (a harvest source's copy of what it served) ---------
-    def replace_graphs(self, graphs: Mapping[str, str]) -> None:
+    # ---- a harvest source's copy of what it served (text, outside the records' graphs) -------
+    def replace_source_copies(self, graphs: Mapping[str, str]) -> None:
         """Keep exactly the given N-Triples under each name ("" drops it), in one update.
 
         Harvesting keeps each source's version of a dataset beside the record
@@ -640,8 +640,8 @@ class OxigraphStore:
             finally:
                 self._generation += 1
 
-    def graph_statements(self, name: str) -> list[str]:
-        """The N-Triples lines kept under ``name`` by :meth:`replace_graphs`."""
+    def source_copy(self, name: str) -> list[str]:
+        """The N-Triples lines kept under ``name`` by :meth:`replace_source_copies`."""
         for quad in self._store.quads_for_pattern(
             ox.NamedNode(name), ox.NamedNode(str(SLUIS.content)), None, ox.NamedNode(SOURCE_COPIES_GRAPH)
         ):

@@ -569,8 +569,8 @@ class SparqlEndpointStore:
         requests = [" ;\n".join(removals)] if removals else []
         return requests + insert_data_requests(blocks)
 
-    # ---- named graphs outside the records (a harvest source's copy of what it served) ---------
-    def replace_graphs(self, graphs: Mapping[str, str]) -> None:
+    # ---- a harvest source's copy of what it served (text, outside the records' graphs) -------
+    def replace_source_copies(self, graphs: Mapping[str, str]) -> None:
         """Keep exactly the given N-Triples under each name ("" drops it).
 
         Stored as text, one literal per copy (see the embedded store's method for why). Not
@@ -593,8 +593,8 @@ class SparqlEndpointStore:
             for request in insert_data_requests(blocks):
                 self._update(request)
 
-    def graph_statements(self, name: str) -> list[str]:
-        """The N-Triples lines kept under ``name`` by :meth:`replace_graphs`."""
+    def source_copy(self, name: str) -> list[str]:
+        """The N-Triples lines kept under ``name`` by :meth:`replace_source_copies`."""
         rows = self._select(
             f"SELECT ?copy WHERE {{ GRAPH {_iri(SOURCE_COPIES_GRAPH)} "
             f"{{ {_iri(name)} <{SLUIS}content> ?copy }} }} LIMIT 1"

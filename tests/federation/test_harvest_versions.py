@@ -78,7 +78,7 @@ def test_each_source_keeps_its_version_and_a_deletion_removes_only_its_own(
             assert "Air quality (two)" in node.store.current(record).content  # type: ignore[union-attr]
             # Each source's own version, in its own graph, as it served it.
             graphs = node.store
-            one = graphs.graph_statements(source_graph("one", DATASET))  # type: ignore[attr-defined]
+            one = graphs.source_copy(source_graph("one", DATASET))  # type: ignore[attr-defined]
             assert any("Air quality (one)" in line for line in one)
             assert any(line.startswith("_:") for line in one)  # blank nodes come back as blank nodes
             # The public SPARQL endpoint (the union of graphs) sees the shown version only: the
@@ -98,7 +98,7 @@ def test_each_source_keeps_its_version_and_a_deletion_removes_only_its_own(
             assert not current.deleted
             assert "Air quality (one)" in current.content
             assert current.source == "urn:sluis:source:one"
-            assert graphs.graph_statements(source_graph("two", DATASET)) == []  # type: ignore[attr-defined]
+            assert graphs.source_copy(source_graph("two", DATASET)) == []  # type: ignore[attr-defined]
             assert [o["source"] for o in federation.origins([record])[record]] == ["one"]
 
             # One drops it too: now it is gone.
