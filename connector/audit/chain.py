@@ -25,6 +25,8 @@ from typing import Any
 import rfc8785
 
 GENESIS_HASH = "0" * 64
+# The largest integer JCS (RFC 8785) represents exactly: no chain gets anywhere near it.
+MAX_SEQ = 2**53 - 1
 # Domain separation: an audit signature can never be replayed as any other signed message.
 AUDIT_SIGNING_PREFIX = b"sluis-audit-v1:"
 
@@ -88,6 +90,8 @@ class AuditEntry:
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ValueError(f"field {name!r} must be a {kind.__name__}")
             fields[name] = value
+        if not 0 < fields["seq"] <= MAX_SEQ:
+            raise ValueError(f"field 'seq' must be between 1 and {MAX_SEQ}")
         body = data.get("body")
         if body is not None and not isinstance(body, dict):
             raise ValueError("field 'body' must be an object")
@@ -149,7 +153,11 @@ def entry_problem(
     if expected_prev is not None and entry.prev_hash != expected_prev:
         return "its prev_hash does not match the previous entry's hash (an entry before it was removed, "\
             "reordered or changed)"
-    if entry.body is not None and body_hash(entry.body) != entry.body_hash:
+    try:
+        changed = entry.body is not None and body_hash(entry.body) != entry.body_hash
+    except rfc8785.CanonicalizationError:  # a number JSON holds but JCS cannot (never sealed so)
+        return "its body holds a number outside the range an entry can hold (the entry was changed)"
+    if changed:
         return "its body does not match its body_hash (the entry was changed)"
     if entry_hash(entry.seq, entry.prev_hash, entry.body_hash) != entry.entry_hash:
         return "its entry_hash does not match its seq, prev_hash and body_hash (the entry was changed)"

@@ -4,14 +4,19 @@ The provider's export holds every entry. A consumer's export holds the *whole ch
 bodies about other consumers are redacted (only their ``body_hash`` stays), so the consumer's
 officer can check that nothing about their reads was changed, removed or reordered without
 seeing anyone else's activity. The header names the signer's public key and the chain head,
-and is itself signed, so a truncated export is detected.
+and is itself signed, so a truncated export is detected. The header also commits to which
+entries are redacted (their count and a digest of their seqs): redaction keeps the chain
+verifiable, so without that commitment anyone passing the file on could redact an entry to hide
+it. A provider's export redacts nothing.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +45,11 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def redactions_digest(seqs: Iterable[int]) -> str:
+    """What the header commits to about redactions: a digest of the redacted entries' seqs."""
+    return hashlib.sha256(",".join(str(seq) for seq in sorted(seqs)).encode("ascii")).hexdigest()
+
+
 def _header_signing_input(header: dict[str, Any]) -> bytes:
     unsigned = {key: value for key, value in header.items() if key != "signature"}
     return HEADER_SIGNING_PREFIX + rfc8785.dumps(unsigned)
@@ -63,13 +73,13 @@ def export_log(
 ) -> ExportSummary:
     """Write the chain to ``out``; with ``consumer_id``, other consumers' bodies are redacted."""
     entries = list(log.entries())
-    redacted = 0
+    redacted: list[int] = []
     lines: list[str] = []
     for entry in entries:
         shown = entry
         if consumer_id is not None and (entry.body or {}).get("consumer_id") != consumer_id:
             shown = entry.redacted()
-            redacted += 1
+            redacted.append(entry.seq)
         lines.append(json.dumps(shown.to_json(), sort_keys=True, ensure_ascii=False))
     head = (entries[-1].seq, entries[-1].entry_hash) if entries else None
     header: dict[str, Any] = {
@@ -82,12 +92,14 @@ def export_log(
         "exported_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
         "entries": len(entries),
         "head": {"seq": head[0], "entry_hash": head[1]} if head else None,
+        "redacted": len(redacted),
+        "redacted_seqs_sha256": redactions_digest(redacted),
     }
     header["signature"] = _b64url(key.sign(_header_signing_input(header)))
     out.write(json.dumps(header, sort_keys=True, ensure_ascii=False) + "\n")
     for line in lines:
         out.write(line + "\n")
-    return ExportSummary(len(entries), redacted, head)
+    return ExportSummary(len(entries), len(redacted), head)
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,7 @@ def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     except OSError as error:
         raise AuditError("export_unreadable", f"cannot read {path}: {error.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in _numbered(handle, path):
             if len(line) > MAX_LINE_BYTES:
                 raise AuditError("bad_export", f"line {number} is longer than {MAX_LINE_BYTES} bytes")
             if not line.strip():
@@ -123,6 +135,24 @@ def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(data, dict):
                 raise AuditError("bad_export", f"line {number} is not a JSON object")
             yield number, data
+
+
+def _numbered(handle: IO[str], path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        yield from enumerate(handle, start=1)
+    except UnicodeDecodeError:
+        raise AuditError("bad_export", f"{path} is not UTF-8 text") from None
+
+
+def _header_signature_ok(header: dict[str, Any], check: Any) -> bool:
+    """Whether the header's signature verifies; ``False`` for one that is not even base64url."""
+    signature = header.get("signature")
+    if not isinstance(signature, str):
+        return False
+    try:
+        return bool(check(_b64url_decode(signature), _header_signing_input(header)))
+    except (ValueError, binascii.Error):  # not base64url, or a number JCS cannot hold
+        return False
 
 
 def public_key_verifier(public_key: Ed25519PublicKey) -> Any:
@@ -154,21 +184,22 @@ def verify_export(path: Path, public_multibase: str | None = None) -> ExportVeri
     if public_multibase and named and named != public_multibase:
         notes.append("the header names a different key than the one given with --key")
     check = public_key_verifier(public_key)
-    signature = header.get("signature")
-    header_ok = isinstance(signature, str) and check(_b64url_decode(signature), _header_signing_input(header))
+    header_ok = _header_signature_ok(header, check)
 
     entries: list[AuditEntry] = []
     for number, data in lines:
         try:
             entries.append(AuditEntry.from_json(data))
         except ValueError as error:
-            problem = ChainProblem(int(data.get("seq", 0) or 0), len(entries) + 1, f"line {number}: {error}")
+            seq = data.get("seq")
+            shown = seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+            problem = ChainProblem(shown, len(entries) + 1, f"line {number}: {error}")
             return ExportVerification(ChainReport(len(entries), problem, None), header,
                                       key_text, 0, tuple(notes))
     redacted = sum(1 for entry in entries if entry.body is None)
     report = verify_chain(entries, check)
     if report.intact:
-        reason = _header_problem(header, header_ok, report.head)
+        reason = _header_problem(header, header_ok, report.head) or _redaction_problem(header, entries)
         if reason is not None:
             last_seq = entries[-1].seq if entries else 0
             report = ChainReport(report.checked, ChainProblem(last_seq, len(entries), reason), report.head)
@@ -184,4 +215,18 @@ def _header_problem(header: dict[str, Any], signature_ok: bool, head: tuple[int,
     if expected != head:
         return f"the chain ends at {head} but the signed header says the head is {expected} " \
             "(entries were removed from the end)"
+    return None
+
+
+def _redaction_problem(header: dict[str, Any], entries: list[AuditEntry]) -> str | None:
+    """Why the redacted entries are not the ones the signed header commits to, if they are not."""
+    redacted = [entry.seq for entry in entries if entry.body is None]
+    if header.get("scope") != "consumer" and redacted:
+        return f"a provider's export redacts nothing, but entry seq {redacted[0]} is redacted (hidden)"
+    if "redacted_seqs_sha256" not in header:
+        return None  # an export made before headers committed to redactions (signed as it is)
+    committed = (header.get("redacted"), header.get("redacted_seqs_sha256"))
+    if committed != (len(redacted), redactions_digest(redacted)):
+        return (f"{len(redacted)} entries are redacted, not the ones the signed header commits to "
+                "(an entry was redacted to hide it, or a redacted one was filled in)")
     return None
