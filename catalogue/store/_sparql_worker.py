@@ -136,9 +136,8 @@ def _answer(request: dict[str, Any], stores: dict[str, Any], budget: int) -> tup
 
     from catalogue.store.sparql_check import QueryRefused, check_query
 
-    query = str(request["query"])
     try:
-        check_query(query)
+        query = check_query(str(request["query"])).text  # run what was checked, not what was sent
     except QueryRefused as refusal:
         return _refused(refusal.status, refusal.reason)
     snapshot = str(request["snapshot"])

@@ -63,6 +63,7 @@ class RemoteSparqlRunner:
         if len(query) > self._max_query_chars:
             raise QueryRefused(413, "query", f"the query is longer than {self._max_query_chars} characters")
         checked = check_query(query)
+        query = checked.text  # the server runs what was checked, not what was sent
         if not self._slots.acquire(blocking=False):
             raise QueryRefused(429, "query", "too many SPARQL queries are running; retry shortly")
         try:
