@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from catalogue.pages.browse import browse_router
 from catalogue.pages.publishing import publishing_router
 from connector.management import BodySizeLimit
-from connector.pages.web import MAX_FORM_BYTES, PAGES, HeadAsGet, HtmlAlternates, PageKit
+from connector.pages.web import MAX_FORM_BYTES, PAGES, HtmlAlternates, PageKit
 
 if TYPE_CHECKING:
     from catalogue.api import CatalogueNode
@@ -54,7 +54,6 @@ def install_catalogue_pages(app: FastAPI, node: CatalogueNode) -> None:
     app.include_router(home)
     app.include_router(browse_router(kit, node))
     app.include_router(publishing_router(kit, node))
-    app.add_middleware(HeadAsGet, prefix=PAGES)
     # an upload is one record (the node's document limit) plus the form around it
     app.add_middleware(BodySizeLimit, prefix=PAGES, max_bytes=node.config.max_body_bytes + MAX_FORM_BYTES)
     app.add_middleware(HtmlAlternates, routes=ALTERNATES)

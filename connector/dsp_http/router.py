@@ -235,7 +235,8 @@ def _add_fallback_routes(router: APIRouter, respond: Callable[[str, str, DspErro
         path = request.url.path
         area = path.removeprefix("/dsp/").split("/", 1)[0]
         area = area if area in ("negotiations", "transfers") else "catalog"
-        allowed = sorted({m for route in known if route.path_regex.match(path) for m in route.methods or ()})
+        methods = {m for route in known if route.path_regex.match(path) for m in route.methods or ()}
+        allowed = sorted(methods | ({"HEAD"} if "GET" in methods else set()))  # HEAD: as GET
         if allowed:
             error = DspError(405, "method-not-allowed", f"{request.method} is not allowed on {path}")
             response = respond(area, path, error)

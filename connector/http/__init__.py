@@ -16,7 +16,7 @@ from connector.http.jsonbody import (
     json_depth,
     parse_json,
 )
-from connector.http.middleware import AuthenticateFirst, RefuseUnstorableUrls, StrictJsonBodies
+from connector.http.middleware import AuthenticateFirst, HeadAsGet, RefuseUnstorableUrls, StrictJsonBodies
 from connector.http.negotiation import HTML, choose_media_type, parse_accept, prefers_html
 from connector.http.operations import install_operations
 from connector.http.problems import (
@@ -37,6 +37,7 @@ __all__ = [
     "AuthenticateFirst",
     "BodyError",
     "FieldError",
+    "HeadAsGet",
     "ProblemError",
     "RefuseUnstorableUrls",
     "SafeJSONResponse",

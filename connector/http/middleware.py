@@ -175,3 +175,35 @@ class RefuseUnstorableUrls:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class HeadAsGet:
+    """ASGI middleware: a HEAD is answered like the GET of the same URL, without the body.
+
+    HTTP requires HEAD wherever GET is served (RFC 9110 §9.3.2). FastAPI routes declared for GET
+    do not answer HEAD (Starlette's own routes do), so every GET route - ``/metrics``, the
+    health checks, the pages, the APIs - answered 405. The request goes through every inner
+    layer as a GET: the same authentication, the same status, headers and ``Content-Length``;
+    no body byte is sent. Only paths under ``prefix`` are served this way (all by default).
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str = "") -> None:
+        self.app = app
+        self.prefix = prefix.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "HEAD" or not (
+            not self.prefix or path == self.prefix or path.startswith(self.prefix + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)

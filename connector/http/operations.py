@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connector.http.middleware import HeadAsGet
 from connector.http.openapi import Operation, content
 from connector.http.problems import problem_response
 
@@ -89,7 +90,11 @@ def _run_check(check: Check) -> str | None:
 
 
 def install_operations(app: FastAPI, checks: Mapping[str, Check], *, server: str) -> CollectorRegistry:
-    """Add ``/health/live``, ``/health/ready`` and ``/metrics`` to ``app``; returns its registry."""
+    """Add ``/health/live``, ``/health/ready`` and ``/metrics`` to ``app``; returns its registry.
+
+    Every server calls this, so HEAD is answered here for all of its GET routes
+    (:class:`~connector.http.middleware.HeadAsGet`, outside the middleware added before).
+    """
     registry = CollectorRegistry(auto_describe=True)
     requests = Counter(
         "sluis_http_requests",
@@ -108,6 +113,7 @@ def install_operations(app: FastAPI, checks: Mapping[str, Check], *, server: str
         "sluis_readiness_failures", "Readiness checks that failed, by check.", ["check"], registry=registry
     )
     app.add_middleware(RequestMetrics, requests=requests, durations=durations)
+    app.add_middleware(HeadAsGet)
 
     @app.get("/health/live", tags=["operations"], summary="The process answers")
     async def live() -> JSONResponse:

@@ -127,6 +127,8 @@ def allowed_methods(request: Request) -> str:
     for route in request.app.router.routes:
         if isinstance(route, Route | Mount) and route.matches(request.scope)[0] != Match.NONE:
             methods.update(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")  # answered for every GET route (connector.http.middleware.HeadAsGet)
     return ", ".join(sorted(methods))
 
 

@@ -28,7 +28,7 @@ from connector.pages.register import register_router
 from connector.pages.register_store import RegisterChoices
 from connector.pages.request_access import request_router
 from connector.pages.sessions import same_token
-from connector.pages.web import MAX_FORM_BYTES, PAGES, HeadAsGet, HtmlAlternates, PageKit
+from connector.pages.web import MAX_FORM_BYTES, PAGES, HtmlAlternates, PageKit
 
 NAVIGATION: Final = (
     (f"{PAGES}/agreements", "Agreements"),
@@ -100,7 +100,6 @@ def install_pages(
     app.include_router(home)
     for router in (contracts_router, request_router, offers_router, compliance_router, register_router):
         app.include_router(router(pages))
-    app.add_middleware(HeadAsGet, prefix=PAGES)
     app.add_middleware(BodySizeLimit, prefix=PAGES, max_bytes=MAX_FORM_BYTES)
     app.add_middleware(HtmlAlternates, routes=ALTERNATES)
     app.state.pages = pages

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.http import bearer_token
 from connector.pages.negotiate import prefers_html
@@ -267,36 +267,6 @@ class HtmlAlternates:
                     scope = {**scope, "path": pattern.sub(replacement, path)}
                     break
         await self.app(scope, receive, send)
-
-
-class HeadAsGet:
-    """ASGI middleware: a HEAD of a page is answered like its GET, without the body.
-
-    The page routes are declared for GET only (FastAPI does not add HEAD as Starlette does), so
-    a browser's or link checker's HEAD would otherwise get 405. The headers, status and
-    ``Content-Length`` are the GET's; no body byte is sent.
-    """
-
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app = app
-        self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] != "HEAD" or not (
-            path == self.prefix or path.startswith(self.prefix + "/")
-        ):
-            await self.app(scope, receive, send)
-            return
-
-        async def without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
-
-        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

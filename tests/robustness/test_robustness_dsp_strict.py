@@ -189,6 +189,8 @@ def test_paths_and_methods_matching_no_dsp_route_answer_a_dsp_error(
     _assert_dsp_error(reply, error_type, {status}, f"{method} {path}")
     if status == 405:
         assert reply.headers.get("allow"), reply.describe()
+        if "GET" in reply.headers["allow"]:
+            assert "HEAD" in reply.headers["allow"].split(", "), reply.describe()
 
 
 # ---- property-based: the official examples, mutated, judged by the official schemas ----------
