@@ -8,10 +8,15 @@ agreements where this connector is the provider, on contract definitions the pro
 
 Cost: anyone may ask, as often as they like, and a provider concludes agreements by the
 thousand. So the rows are built at most once per :data:`REFRESH_SECONDS` whatever the traffic
-(concurrent requests wait for the one build in progress; a change of which offers are listed
-rebuilds at once), agreements on offers that are not
-listed are skipped without reading their policies, and the offer an agreement came from (fixed
-once it is concluded) is remembered instead of being read again at every build.
+(concurrent requests wait for the one build in progress). A change of which offers are listed,
+and an agreement concluded, changed or terminated by this process
+(:attr:`~connector.store.Store.agreement_changes`), rebuild at the next request: a terminated
+agreement is never shown in force once its termination is committed here (a replica that did
+not terminate it catches up within :data:`REFRESH_SECONDS`). Only the agreement writes of the
+connector itself rebuild, so a caller cannot force builds by asking more often. Agreements on
+offers that are not listed are skipped without reading their policies, and the offer an
+agreement came from (fixed once it is concluded) is remembered instead of being read again at
+every build.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def register_router(pages: ConnectorPages) -> APIRouter:
     store = service.store
 
     offers_of_agreements: dict[str, str | None] = {}
-    built: list[tuple[float, frozenset[str], list[dict[str, Any]]]] = []
+    built: list[tuple[float, tuple[frozenset[str], int], list[dict[str, Any]]]] = []
     build_lock = threading.Lock()
 
     def offer_of(agreement_id: str, negotiation_id: str) -> str | None:
@@ -119,10 +124,12 @@ def register_router(pages: ConnectorPages) -> APIRouter:
         # from the register takes effect at once, on every replica
         listed = pages.register.listed()
         with build_lock:
-            if built and built[0][1] == listed and time.monotonic() - built[0][0] < REFRESH_SECONDS:
+            # read before the build: a change committed during it makes the next request rebuild
+            version = (listed, store.agreement_changes)
+            if built and built[0][1] == version and time.monotonic() - built[0][0] < REFRESH_SECONDS:
                 return built[0][2]
             fresh = build(listed)
-            built[:] = [(time.monotonic(), listed, fresh)]
+            built[:] = [(time.monotonic(), version, fresh)]
             return fresh
 
     def as_json_ld(items: list[dict[str, Any]], base: str) -> dict[str, Any]:

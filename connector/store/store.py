@@ -165,6 +165,17 @@ class Store:
         self.db = Database(url, relative_to)
         self.data_root = data_root
         self._last_replay_purge = 0.0
+        self._agreement_changes = 0
+
+    @property
+    def agreement_changes(self) -> int:
+        """How often this process changed an agreement (concluded, re-documented, terminated).
+
+        Caches of what agreements say (the public transparency register) compare it to drop
+        what they built before a change made here at once; changes made by another replica
+        reach them through their own refresh bound.
+        """
+        return self._agreement_changes
 
     @property
     def dialect(self) -> str:
@@ -361,6 +372,8 @@ class Store:
             pending = self._remember_pending_jti(tx, now)
         if pending is not None:
             pending.recorded = True
+        if agreement is not None:
+            self._agreement_changes += 1
         return stored
 
     def get_process(self, process_id: str, kind: str | None = None) -> ProcessRecord | None:
@@ -450,6 +463,8 @@ class Store:
             pending = self._remember_pending_jti(tx, now)
         if pending is not None:
             pending.recorded = True
+        if agreement is not None:
+            self._agreement_changes += 1  # after the commit: a rebuild now sees the agreement
         return replace(updated, updated_at=now)
 
     @staticmethod
@@ -550,16 +565,20 @@ class Store:
             tx.execute(
                 "UPDATE agreements SET agreement_json = ? WHERE id = ?", (_dumps(document), agreement_id)
             )
+        self._agreement_changes += 1
 
     def terminate_agreement(self, agreement_id: str) -> bool:
         """Mark an agreement terminated; True if it was in force until now."""
         with self.db.transaction() as tx:
-            return (
+            ended = (
                 tx.execute(
                     "UPDATE agreements SET terminated = 1 WHERE id = ? AND terminated = 0", (agreement_id,)
                 )
                 == 1
             )
+        if ended:
+            self._agreement_changes += 1
+        return ended
 
     # -- outbox -----------------------------------------------------------------------------
 

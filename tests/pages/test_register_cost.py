@@ -100,3 +100,39 @@ def test_offer_ids_split_back_into_definition_and_asset(definition: str, asset: 
 )
 def test_foreign_or_malformed_offer_ids_have_no_parts(identifier: str) -> None:
     assert offer_parts(identifier) is None
+
+
+def test_a_terminated_agreement_leaves_the_register_at_once_despite_the_refresh_bound(
+    space: Space, choices: RegisterChoices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = Job.from_config(
+        space.files.consumer_config, "register-fresh", demo.AI_TRAINING, demo.COMPUTE_SITE,
+        catalogue_url=space.urls.catalogue,
+    )
+    try:
+        dsp, provider_id = demo.find_dataset(job, demo.Narrator(io.StringIO(), space.files.root))
+        offer = job.offer_for(demo.DATASET_IRI, dsp, provider_id)
+        agreement_id = job.dataset(demo.DATASET_IRI, dsp, provider_id, offer).agreement_id
+    finally:
+        job.close()
+    assert agreement_id
+    choices.choose(DEFINITION, True)
+    monkeypatch.setattr(register, "REFRESH_SECONDS", 3600.0)  # only a change may rebuild
+    url = f"{space.urls.provider}/pages/register.jsonld"
+
+    def state_of_agreement() -> str:
+        rows = httpx.get(url, timeout=30).json()["@graph"]
+        return next(row["state"] for row in rows if row["@id"] == agreement_id)
+
+    assert state_of_agreement() == "active"
+    gathered = _counting(monkeypatch, register, "gather")
+    assert state_of_agreement() == "active"
+    assert gathered[0] == 0, "an unchanged register was built again"
+    ended = httpx.post(
+        f"{space.urls.provider}/management/agreements/{agreement_id}/terminate",
+        headers={"Authorization": f"Bearer {space.provider_token}"},
+        json={"reason": "permit withdrawn"},
+        timeout=30,
+    )
+    assert ended.status_code == 200, ended.text
+    assert state_of_agreement() == "terminated"
