@@ -21,8 +21,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Mount, Route
+from starlette.routing import Mount, compile_path
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -117,16 +118,26 @@ def _field_name(location: Sequence[Any]) -> str:
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method some route serves on this path (the ``Allow`` of a 405).
+    """Every method served on this path's resource (the ``Allow`` of a 405).
 
-    Starlette answers a 405 from the first route whose path matches and names only that route's
-    methods; a path served by several routes (GET, PUT and DELETE of a record) got a wrong
-    ``Allow``.
+    The resource is the path template of the first route whose path matches (the one routing
+    considers); the methods are those of every route with that template. Starlette named only
+    the first route's methods (GET, PUT and DELETE of a record are three routes); and routers
+    added with ``include_router`` are wrapped in objects that are neither ``Route`` nor
+    ``Mount``, so their paths answered 405 with an empty ``Allow``. A template that merely also
+    matches (``/negotiations/{id}`` for ``/negotiations/offers``) is another resource.
     """
+    path = str(request.scope.get("path", ""))
+    template: str | None = None
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route | Mount) and route.matches(request.scope)[0] != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+    for context in iter_route_contexts(request.app.router.routes):
+        route_path = context.path
+        if not route_path or isinstance(context.route, Mount):
+            continue
+        if template is None and compile_path(route_path)[0].match(path):
+            template = route_path
+        if route_path == template:
+            methods.update(context.methods or ())
     if "GET" in methods:
         methods.add("HEAD")  # answered for every GET route (connector.http.middleware.HeadAsGet)
     return ", ".join(sorted(methods))
