@@ -41,6 +41,8 @@ def install_catalogue_pages(app: FastAPI, node: CatalogueNode) -> None:
         node_name=node.config.title,
         check_token=node.tokens.publisher_for,
         token_name="publisher token",  # noqa: S106 - the name of the field, not a token
+        kind="catalogue",
+        public_url=node.config.public_url,
         template_dirs=(Path(str(resources.files("catalogue.pages").joinpath("templates"))),),
         navigation=NAVIGATION,
     )

@@ -67,6 +67,8 @@ def install_pages(
         node_name=f"Sluis connector {config.server.public_url.split('//', 1)[-1]}",
         check_token=check_token,
         token_name="operator token",  # noqa: S106 - the name of the field, not a token
+        kind="connector",
+        public_url=config.server.public_url,
         navigation=NAVIGATION,
     )
     database = service.store.db

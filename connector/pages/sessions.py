@@ -7,6 +7,11 @@ not carry (``SameSite=Strict``). Every form that changes something carries the s
 token, compared in constant time. The login form itself is protected by a double-submit token
 (a cookie and a hidden field that must match), so another site cannot log a browser in.
 
+Each server names its cookies for itself (:func:`cookie_names`): browsers keep cookies per host,
+not per port, so a catalogue and a connector (or two connectors) on one host would otherwise
+share one cookie - logging into one logged out of the other and sent one server's session id to
+the other.
+
 Sessions live in this process only: a restart logs everyone out, and replicas behind a load
 balancer need sticky sessions. The store is bounded: past :data:`MAX_SESSIONS` the session
 closest to expiry is dropped.
@@ -14,7 +19,9 @@ closest to expiry is dropped.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -22,8 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-SESSION_COOKIE: Final = "sluis_session"
-LOGIN_COOKIE: Final = "sluis_login"
 # A working day; a session is not renewed by use, so a stolen cookie expires anyway.
 SESSION_SECONDS: Final = 8 * 3600
 # Sessions held at once; more people than this logging in means the oldest are logged out.
@@ -31,6 +36,28 @@ MAX_SESSIONS: Final = 10_000
 # Tokens people paste are a few dozen characters; refuse anything that cannot be one.
 MAX_TOKEN_CHARS: Final = 512
 _ID_BYTES: Final = 32
+_KIND: Final = re.compile(r"[a-z][a-z0-9]{0,15}")
+
+
+@dataclass(frozen=True)
+class CookieNames:
+    """The names of one server's session cookie and login-form cookie."""
+
+    session: str
+    login: str
+
+
+def cookie_names(kind: str, public_url: str) -> CookieNames:
+    """Cookie names of the server of ``kind`` (``connector``, ``catalogue``) at ``public_url``.
+
+    The kind keeps a catalogue's and a connector's apart on sight; a digest of the public URL
+    keeps two servers of one kind on one host (a provider's and a consumer's connector on two
+    ports) apart as well.
+    """
+    if not _KIND.fullmatch(kind):
+        raise ValueError(f"cookie kind {kind!r}: lower-case letters and digits, at most 16")
+    tag = hashlib.sha256(public_url.rstrip("/").encode("utf-8")).hexdigest()[:10]
+    return CookieNames(f"sluis_{kind}_{tag}_session", f"sluis_{kind}_{tag}_login")
 
 
 @dataclass(frozen=True)

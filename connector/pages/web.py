@@ -30,13 +30,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from connector.http import bearer_token
 from connector.pages.negotiate import prefers_html
 from connector.pages.sessions import (
-    LOGIN_COOKIE,
     MAX_TOKEN_CHARS,
-    SESSION_COOKIE,
     SESSION_SECONDS,
     LoginThrottle,
     Session,
     SessionStore,
+    cookie_names,
     new_login_token,
     same_token,
 )
@@ -80,10 +79,14 @@ class PageKit:
         node_name: str,
         check_token: TokenCheck,
         token_name: str,
+        kind: str,
+        public_url: str,
         template_dirs: Sequence[Path] = (),
         navigation: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """``kind`` and ``public_url`` name this server's cookies (see :func:`cookie_names`)."""
         self.node_name = node_name
+        self.cookies = cookie_names(kind, public_url)
         self.check_token = check_token
         self.token_name = token_name
         self.navigation = tuple(navigation)
@@ -123,7 +126,7 @@ class PageKit:
 
     # ---- who is asking -----------------------------------------------------------------------
     def session(self, request: Request) -> Session | None:
-        return self.sessions.get(request.cookies.get(SESSION_COOKIE))
+        return self.sessions.get(request.cookies.get(self.cookies.session))
 
     def principal(self, request: Request) -> str | None:
         """The logged-in principal: the session's, or a bearer token's (for API clients)."""
@@ -187,7 +190,7 @@ class PageKit:
             form = await self.form(request)
             target = _local(str(form.get("next", "")))
             given = form.get("login_csrf")
-            if not isinstance(given, str) or not same_token(given, request.cookies.get(LOGIN_COOKIE, "")):
+            if not isinstance(given, str) or not same_token(given, request.cookies.get(self.cookies.login, "")):
                 return self._login_form(request, target, "The login form expired; please try again.", 400)
             token = form.get("token")
             principal = self.check_token(token.strip()) if isinstance(token, str) and token.strip() else None
@@ -198,7 +201,7 @@ class PageKit:
             session = self.sessions.open(principal)
             response = RedirectResponse(target or f"{PAGES}/", status_code=303)
             response.set_cookie(
-                SESSION_COOKIE,
+                self.cookies.session,
                 session.id,
                 max_age=SESSION_SECONDS,
                 httponly=True,
@@ -206,16 +209,16 @@ class PageKit:
                 secure=request.url.scheme == "https",
                 path="/",
             )
-            response.delete_cookie(LOGIN_COOKIE, path=f"{PAGES}/login")
+            response.delete_cookie(self.cookies.login, path=f"{PAGES}/login")
             return response
 
         @router.post("/logout")
         async def logout(request: Request) -> Response:
             form = await self.form(request)
             if self.csrf_ok(request, form):
-                self.sessions.close(request.cookies.get(SESSION_COOKIE))
+                self.sessions.close(request.cookies.get(self.cookies.session))
             response = RedirectResponse(f"{PAGES}/", status_code=303)
-            response.delete_cookie(SESSION_COOKIE, path="/")
+            response.delete_cookie(self.cookies.session, path="/")
             return response
 
         return router
@@ -229,7 +232,7 @@ class PageKit:
             status,
         )
         response.set_cookie(
-            LOGIN_COOKIE,
+            self.cookies.login,
             token,
             httponly=True,
             samesite="strict",

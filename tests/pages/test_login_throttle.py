@@ -28,6 +28,8 @@ def test_a_guesser_is_made_to_wait_and_the_right_token_then_waits_too() -> None:
         node_name="test",
         check_token=lambda token: "operator" if token == GOOD else None,
         token_name="operator token",
+        kind="connector",
+        public_url="http://127.0.0.1:1",
     )
     app.include_router(kit.router())
     with serve_in_thread(app) as base, httpx.Client(base_url=base) as client:
@@ -36,7 +38,8 @@ def test_a_guesser_is_made_to_wait_and_the_right_token_then_waits_too() -> None:
         blocked = _try(client, GOOD)
         assert blocked.status_code == 429
         assert 0 < int(blocked.headers["retry-after"]) <= FAILED_LOGIN_WINDOW_SECONDS + 1
-        assert "sluis_session" not in blocked.cookies
+        assert kit.cookies.session not in blocked.cookies
+        assert kit.cookies.session.startswith("sluis_connector_")
 
 
 def test_the_window_slides_and_a_success_clears_the_count() -> None:

@@ -8,12 +8,14 @@ Plain HTTP against the running data space; no browser needed.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
 
+from connector.pages.sessions import cookie_names
 from tests.pages.conftest import Space
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -22,6 +24,11 @@ OPERATOR_PAGES = (
     "/pages/audit/export", "/pages/policy-check", "/pages/lineage", "/pages/request",
     "/management/agreements",  # the API URL gives a browser the page, behind the same login
 )  # fmt: skip
+
+
+def _session(base: str, kind: str = "connector") -> str:
+    """The session cookie's name of the server at ``base`` (each server names its own)."""
+    return cookie_names(kind, base).session
 
 
 @contextmanager
@@ -49,7 +56,7 @@ def test_operator_pages_need_a_login(space: Space, path: str) -> None:
     client = httpx.get(space.urls.provider + path, headers={"Accept": "application/json"})
     assert client.status_code == 401
     assert client.headers["content-type"].startswith("application/problem+json")
-    forged = httpx.get(space.urls.provider + path, headers=BROWSER, cookies={"sluis_session": "x" * 43})
+    forged = httpx.get(space.urls.provider + path, headers=BROWSER, cookies={_session(space.urls.provider): "x" * 43})
     assert forged.status_code == 303
 
 
@@ -58,7 +65,7 @@ def test_the_publisher_pages_need_a_publisher_token(space: Space) -> None:
         assert httpx.get(space.urls.catalogue + path, headers=BROWSER).status_code == 303
     wrong = login_attempt(space.urls.catalogue, space.provider_token)  # an operator token is no publisher's
     assert wrong.status_code == 401
-    assert "sluis_session" not in wrong.cookies
+    assert _session(space.urls.catalogue, "catalogue") not in wrong.cookies
 
 
 def login_attempt(base: str, token: str, next_page: str = "") -> httpx.Response:
@@ -76,6 +83,7 @@ def test_login_sets_a_strict_http_only_cookie_and_never_redirects_off_site(space
         assert answer.status_code == 303
         assert answer.headers["location"] == "/pages/", target
     cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(_session(space.urls.provider) + "=")
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
 
@@ -85,7 +93,7 @@ def test_login_without_the_form_token_is_refused(space: Space) -> None:
         f"{space.urls.provider}/pages/login", data={"token": space.provider_token}, headers=BROWSER
     )
     assert answer.status_code == 400
-    assert "sluis_session" not in answer.cookies
+    assert _session(space.urls.provider) not in answer.cookies
 
 
 def test_forms_without_the_session_csrf_token_change_nothing(space: Space) -> None:
@@ -223,3 +231,31 @@ def test_oversized_form_bodies_are_refused_before_they_are_read(space: Space) ->
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert streamed.status_code == 413
+
+
+def test_a_catalogue_and_a_connector_on_one_host_keep_their_own_sessions(space: Space) -> None:
+    """Browsers keep cookies per host, not per port: one cookie name for both servers meant
+    logging into one logged out of the other and sent its session id to the other server."""
+    provider, catalogue = space.urls.provider, space.urls.catalogue
+    assert urlsplit(provider).hostname == urlsplit(catalogue).hostname
+    with httpx.Client(headers=BROWSER, timeout=30) as browser:  # one cookie jar, as a browser has
+        for base, token in ((provider, space.provider_token), (catalogue, space.publisher_token)):
+            hidden = re.search(r'name="login_csrf" value="([^"]+)"', browser.get(base + "/pages/login").text)
+            assert hidden is not None
+            answer = browser.post(
+                base + "/pages/login", data={"token": token, "login_csrf": hidden.group(1), "next": ""}
+            )
+            assert answer.status_code == 303, base
+            cookie = answer.headers["set-cookie"]
+            assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower(), cookie
+        names = {cookie.name for cookie in browser.cookies.jar}
+        assert {_session(provider), _session(catalogue, "catalogue")} <= names
+        # both logged in at once: neither login replaced the other's session
+        assert browser.get(provider + "/pages/agreements").status_code == 200
+        assert browser.get(catalogue + "/pages/catalogue/publish").status_code == 200
+        # the catalogue's session id opens nothing on the connector, under either name
+        stolen = browser.cookies.get(_session(catalogue, "catalogue"))
+        assert stolen
+        for name in (_session(provider), _session(catalogue, "catalogue")):
+            forged = httpx.get(provider + "/pages/agreements", headers=BROWSER, cookies={name: stolen})
+            assert forged.status_code == 303, name
