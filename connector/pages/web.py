@@ -190,7 +190,8 @@ class PageKit:
             form = await self.form(request)
             target = _local(str(form.get("next", "")))
             given = form.get("login_csrf")
-            if not isinstance(given, str) or not same_token(given, request.cookies.get(self.cookies.login, "")):
+            expected = request.cookies.get(self.cookies.login, "")
+            if not isinstance(given, str) or not same_token(given, expected):
                 return self._login_form(request, target, "The login form expired; please try again.", 400)
             token = form.get("token")
             principal = self.check_token(token.strip()) if isinstance(token, str) and token.strip() else None

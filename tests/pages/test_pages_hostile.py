@@ -8,9 +8,9 @@ Plain HTTP against the running data space; no browser needed.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -56,7 +56,8 @@ def test_operator_pages_need_a_login(space: Space, path: str) -> None:
     client = httpx.get(space.urls.provider + path, headers={"Accept": "application/json"})
     assert client.status_code == 401
     assert client.headers["content-type"].startswith("application/problem+json")
-    forged = httpx.get(space.urls.provider + path, headers=BROWSER, cookies={_session(space.urls.provider): "x" * 43})
+    forged_cookie = {_session(space.urls.provider): "x" * 43}
+    forged = httpx.get(space.urls.provider + path, headers=BROWSER, cookies=forged_cookie)
     assert forged.status_code == 303
 
 
@@ -247,7 +248,8 @@ def test_a_catalogue_and_a_connector_on_one_host_keep_their_own_sessions(space: 
             )
             assert answer.status_code == 303, base
             cookie = answer.headers["set-cookie"]
-            assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower(), cookie
+            assert "HttpOnly" in cookie, cookie
+            assert "samesite=strict" in cookie.lower(), cookie
         names = {cookie.name for cookie in browser.cookies.jar}
         assert {_session(provider), _session(catalogue, "catalogue")} <= names
         # both logged in at once: neither login replaced the other's session
