@@ -68,6 +68,9 @@ class Session:
     principal: str
     csrf: str
     expires_at: float = field(compare=False)
+    token: str = field(default="", compare=False, repr=False)
+    """The token the session was opened with: checked again on every use, so revoking (or
+    rotating) it ends the sessions it opened instead of leaving them working for hours."""
 
 
 class SessionStore:
@@ -79,13 +82,14 @@ class SessionStore:
         self._clock = clock
         self._lifetime = lifetime
 
-    def open(self, principal: str) -> Session:
+    def open(self, principal: str, token: str = "") -> Session:
         now = self._clock()
         session = Session(
             secrets.token_urlsafe(_ID_BYTES),
             principal,
             secrets.token_urlsafe(_ID_BYTES),
             now + self._lifetime,
+            token,
         )
         with self._lock:
             self._expire(now)

@@ -126,7 +126,11 @@ class PageKit:
 
     # ---- who is asking -----------------------------------------------------------------------
     def session(self, request: Request) -> Session | None:
-        return self.sessions.get(request.cookies.get(self.cookies.session))
+        session = self.sessions.get(request.cookies.get(self.cookies.session))
+        if session is not None and session.token and self.check_token(session.token) != session.principal:
+            self.sessions.close(session.id)  # its token was revoked or rotated since the login
+            return None
+        return session
 
     def principal(self, request: Request) -> str | None:
         """The logged-in principal: the session's, or a bearer token's (for API clients)."""
@@ -199,7 +203,7 @@ class PageKit:
                 self.throttle.failed(client)
                 return self._login_form(request, target, f"This {self.token_name} is not valid.", 401)
             self.throttle.succeeded(client)
-            session = self.sessions.open(principal)
+            session = self.sessions.open(principal, token.strip() if isinstance(token, str) else "")
             response = RedirectResponse(target or f"{PAGES}/", status_code=303)
             response.set_cookie(
                 self.cookies.session,
