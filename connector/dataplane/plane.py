@@ -396,15 +396,15 @@ class DataPlane:
         if claims.transfer_id != context.transfer_id:
             raise InvalidToken("wrong_transfer", "the token was issued for another transfer")
         verified = verify_proof(proof, method, path, token, claims.jkt, moment)
-        if not self.store.remember_proof(verified.jti, verified.issued_at + 2 * 3600):
+        fresh, status = self.store.remember_proof_and_status(
+            verified.jti, verified.issued_at + 2 * 3600, claims.jti if check_status else None)
+        if not fresh:
             raise InvalidToken("proof_replayed", "this proof was already used; make a fresh one per request")
         context.authenticated = True
-        if check_status:
-            status = self.store.token_status(claims.jti)
-            if status != ACTIVE:
-                reason = {"refreshed": "it was replaced by a refreshed token",
-                          "revoked": "the transfer was revoked"}.get(status or "", "it is unknown here")
-                raise InvalidToken("token_inactive", f"the token can no longer be used: {reason}")
+        if check_status and status != ACTIVE:
+            reason = {"refreshed": "it was replaced by a refreshed token",
+                      "revoked": "the transfer was revoked"}.get(status or "", "it is unknown here")
+            raise InvalidToken("token_inactive", f"the token can no longer be used: {reason}")
         return claims
 
     def _identity(self, identity: str, claims: AccessClaims, moment: datetime) -> dict[str, object]:
@@ -581,7 +581,8 @@ class DataPlane:
                 count()
                 self._track_obligations(agreement, policy, duties, moment)
                 return PreparedRead(context, schema, whole, media_type, decision.decision, resources)
-            sandbox = Sandbox(granted, self.limits.sandbox, self.sandboxes, self.watchdog, transfer.id)
+            sandbox = Sandbox(granted, self.limits.sandbox, self.sandboxes, self.watchdog, transfer.id,
+                              checked=self.check_sql)
             resources.callback(sandbox.close)
             try:
                 relation = sandbox.bind(guarded.sql)

@@ -121,6 +121,13 @@ class DataPlaneStore:
     # --- proofs -------------------------------------------------------------------------------
     def remember_proof(self, jti: str, expires_at: int) -> bool:
         """Record a proof id; False if it was seen before (a replayed request)."""
+        return self.remember_proof_and_status(jti, expires_at, None)[0]
+
+    def remember_proof_and_status(self, jti: str, expires_at: int,
+                                  token_jti: str | None) -> tuple[bool, str | None]:
+        """Record a proof id (False if it was seen before: a replayed request) and, when the
+        proof is fresh and ``token_jti`` is given, read that token's status - in one transaction,
+        as every read does both."""
         now = time.time()
         with self.db.transaction() as tx:
             if now - self._last_sweep > PROOF_SWEEP_INTERVAL_SECONDS:
@@ -131,7 +138,10 @@ class DataPlaneStore:
                 " RETURNING jti",
                 (jti, expires_at),
             )
-        return bool(rows)
+            if not rows or token_jti is None:
+                return bool(rows), None
+            status = tx.all("SELECT status FROM sluis_dp_tokens WHERE jti = ?", (token_jti,))
+        return True, str(status[0]["status"]) if status else None
 
     # --- read counters ------------------------------------------------------------------------
     def reads(self, agreement_id: str) -> int:

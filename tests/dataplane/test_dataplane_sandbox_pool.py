@@ -121,6 +121,30 @@ def test_a_seed_one_read_sets_does_not_fix_the_next_reads_random(space: DataSpac
     assert _value(_query(space, "bob", bob_url, bob_token, "SELECT random() AS r")) != predicted
 
 
+# Everything that reads or sets DuckDB's random state. A checked read skips the reseed when it
+# gives its connection back, which is sound only while the checker lets none of these through.
+RANDOM_STATE = [
+    "SELECT setseed(0.25) AS s",
+    "SELECT random() AS r",
+    "SELECT uuid() AS u",
+    "SELECT gen_random_uuid() AS u",
+    "SELECT count(*) AS n FROM data USING SAMPLE 10",
+    "SELECT count(*) AS n FROM data USING SAMPLE 10% (bernoulli)",
+    "SELECT count(*) AS n FROM data TABLESAMPLE 10%",
+    "SELECT age FROM data ORDER BY random() LIMIT 1",
+    "SELECT list_shuffle([1, 2, 3]) AS l",
+    "SELECT age FROM (SELECT age, random() AS r FROM data) AS t WHERE r < 0.5",
+]
+
+
+@pytest.mark.parametrize("attack", RANDOM_STATE)
+def test_with_the_checker_on_no_read_reaches_the_random_state(space: DataSpace, attack: str) -> None:
+    (alice_url, alice_token), _ = _addresses(space)
+    response = _query(space, "alice", alice_url, alice_token, attack)
+    assert response.status_code in (400, 403), response.text
+    assert response.json()["code"] not in ("query_failed",)  # refused by the checker, not the engine
+
+
 def test_a_read_after_revocation_is_refused_though_a_connection_for_its_file_is_idle(
     space: DataSpace,
 ) -> None:
