@@ -51,7 +51,7 @@ from connector.database import Database
 from connector.dataplane.contract_state import STARTED, AgreementView, ContractState, TransferView
 from connector.dataplane.denial_budget import DenialBudget
 from connector.dataplane.disclosure import DisclosureProfile, profile_named
-from connector.dataplane.encoders import ARROW_STREAM, check_encodable, encode
+from connector.dataplane.encoders import ARROW_STREAM, MAX_PIECE_BYTES, check_encodable, encode
 from connector.dataplane.errors import (
     AccessDenied,
     Busy,
@@ -60,7 +60,7 @@ from connector.dataplane.errors import (
     NotFound,
     ResultTooLarge,
 )
-from connector.dataplane.granted import GrantedFiles, check_asset, whole_file
+from connector.dataplane.granted import STREAM_BATCH_ROWS, GrantedFiles, check_asset
 from connector.dataplane.obligations import Duty, agreed_at, duties_of
 from connector.dataplane.privacy import MICRO, PrivacyPlan
 from connector.dataplane.privacy import plan as privacy_plan
@@ -113,6 +113,8 @@ from policies import (
 _log = logging.getLogger(__name__)
 
 DATA_PREFIX = "/data"
+# The end-of-stream marker of an Arrow IPC stream (continuation, then a zero length).
+_IPC_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,10 @@ class PreparedRead:
     decision: str
     resources: ExitStack = field(default_factory=ExitStack)
     finished: bool = False
+    # The whole view as Arrow IPC stream bytes ready to send (an HTTP read sends them as they
+    # are, with a Content-Length), when the read is one and fits the caps; else None.
+    encoded: memoryview | None = None
+    encoded_rows: int = 0
 
     def finish(self) -> None:
         """Close the sandbox, let go of the granted file and free the read slot, once (also if
@@ -573,14 +579,21 @@ class DataPlane:
                 self.granted_files.granted(asset, view_columns, scope.row_filters, source_columns)
             )
             if sql is None:
-                # The whole view is the granted file itself: streamed straight from it, no engine.
-                schema, whole = whole_file(granted, self.limits.sandbox.batch_rows)
+                # The whole view is the granted relation itself: its Arrow copy, no engine.
+                rows = min(self.limits.sandbox.batch_rows, STREAM_BATCH_ROWS)
+                whole = self.granted_files.whole_view(granted, rows)
                 resources.callback(whole.close)
                 if media_type != ARROW_STREAM:
-                    check_encodable(schema, media_type)
+                    check_encodable(whole.schema, media_type)
                 count()
                 self._track_obligations(agreement, policy, duties, moment)
-                return PreparedRead(context, schema, whole, media_type, decision.decision, resources)
+                prepared = PreparedRead(context, whole.schema, whole.batches, media_type, decision.decision,
+                                        resources)
+                fits = (whole.rows <= self.limits.max_result_rows
+                        and whole.stream.nbytes <= self.limits.max_result_bytes)
+                if media_type == ARROW_STREAM and fits:  # else batch by batch, stopped at the cap
+                    prepared.encoded, prepared.encoded_rows = whole.stream, whole.rows
+                return prepared
             sandbox = Sandbox(granted, self.limits.sandbox, self.sandboxes, self.watchdog, transfer.id,
                               checked=self.check_sql)
             resources.callback(sandbox.close)
@@ -732,7 +745,32 @@ class DataPlane:
                     raise ResultTooLarge("result_rows", f"the result exceeds {limits.max_result_rows} rows")
                 yield batch
 
+        audited = False
+
+        def audit() -> None:
+            nonlocal audited
+            audited = True
+            read.finish()
+            self.audit.append({
+                **read.context.audit_body(), "decision": read.decision, "status": status, "reason": reason,
+                "rows": rows, "bytes": sent, "media_type": read.media_type,
+            })
+
         try:
+            if read.encoded is not None:
+                # The whole view, already an Arrow stream: sent as it is. Its last 8 bytes, the
+                # stream's end marker, go out only once the audit entry is written - as the end
+                # of a chunked stream does - so a client that has the whole stream knows the
+                # read is in the log (the Content-Length would otherwise end it earlier).
+                body = read.encoded[:-len(_IPC_END)]
+                for start in range(0, body.nbytes, MAX_PIECE_BYTES):
+                    piece = body[start:start + MAX_PIECE_BYTES]
+                    sent += piece.nbytes
+                    yield piece
+                rows, sent, status = read.encoded_rows, sent + len(_IPC_END), "completed"
+                audit()
+                yield _IPC_END
+                return
             for chunk in encode(read.schema, counted(), read.media_type):
                 sent += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
                 if sent > limits.max_result_bytes:
@@ -745,11 +783,8 @@ class DataPlane:
             _log.warning("read stopped", extra={"transfer": read.context.transfer_id, "code": error.code})
             raise
         finally:
-            read.finish()
-            self.audit.append({
-                **read.context.audit_body(), "decision": read.decision, "status": status, "reason": reason,
-                "rows": rows, "bytes": sent, "media_type": read.media_type,
-            })
+            if not audited:
+                audit()
 
     def stream_batches(self, read: PreparedRead, protocol: str) -> Iterator[pa.RecordBatch]:
         """The result as record batches (for Arrow Flight), with the same caps and the same

@@ -116,6 +116,8 @@ def build_router(plane: DataPlane) -> APIRouter:
             headers["Sluis-Noise-Scales"] = json.dumps(context.noise_scales or {}, separators=(",", ":"))
         if media_type == PARQUET:
             headers["Content-Disposition"] = f'attachment; filename="{transfer_id}.parquet"'
+        if prepared.encoded is not None:  # the whole view's bytes are known: no chunked framing
+            headers["Content-Length"] = str(prepared.encoded.nbytes)
         body = plane.stream(prepared)
         # A client that leaves before the first byte never starts the generator, so its
         # ``finally`` would not run: free the sandbox and the read slot when it is collected.

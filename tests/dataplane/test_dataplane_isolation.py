@@ -189,3 +189,58 @@ def test_names_that_merely_look_forbidden_are_resolved_not_refused(space: DataSp
     response = _query(space, address.endpoint, address.token, sql)
     assert response.status_code == 200, response.text
     assert not [token for token in FORBIDDEN if token in response.content]
+
+
+def _whole(space: DataSpace, endpoint: str, token: str) -> httpx.Response:
+    key = space.consumers["alice"].key
+    headers = {"Authorization": f"DPoP {token}", "DPoP": make_proof(key, "GET", endpoint, token)}
+    return httpx.get(endpoint, headers=headers, timeout=60)
+
+
+def test_the_whole_views_arrow_copy_is_no_file_a_query_can_open(space: DataSpace) -> None:
+    _asset(space)
+    space.plane.check_sql = False
+    transfer = space.transfer(space.agreement(research_permission(NO_SECRET, ONLY_NH)))
+    address = space.plane.issue_access(transfer)
+    assert _whole(space, address.endpoint, address.token).status_code == 200
+    copies = list(space.plane.granted_files.root.glob("*.stream/granted.arrow"))
+    assert len(copies) == 1
+    for sql in (f"SELECT * FROM read_blob('{copies[0]}')", f"SELECT * FROM read_text('{copies[0]}')",
+                f"SELECT * FROM '{copies[0]}'", f"SELECT * FROM glob('{copies[0].parent}/*')"):
+        response = _query(space, address.endpoint, address.token, sql)
+        assert response.status_code == 400, (sql, response.status_code)
+        assert b"ARROW1" not in response.content
+        assert str(copies[0]).encode() not in response.content
+
+
+def test_a_tampered_arrow_copy_is_written_again(space: DataSpace) -> None:
+    _asset(space)
+    transfer = space.transfer(space.agreement(research_permission(NO_SECRET, ONLY_NH)))
+    address = space.plane.issue_access(transfer)
+    assert _whole(space, address.endpoint, address.token).status_code == 200
+    copy = next(space.plane.granted_files.root.glob("*.stream/granted.arrow"))
+    copy.chmod(0o644)
+    planted = pa.table({"id": pa.array([1], pa.int64()), "region": ["NH"], "note": ["PLANTED"],
+                        "age": pa.array([1], pa.int64())})
+    with pa.OSFile(str(copy), "wb") as sink, pa.ipc.new_file(sink, planted.schema) as writer:
+        writer.write_table(planted)
+    response = _whole(space, address.endpoint, address.token)
+    notes = pa.ipc.open_stream(response.content).read_all().column("note").to_pylist()
+    assert "PLANTED" not in notes
+    assert len(notes) == len([i for i in range(ROWS) if i % 3 == 0])
+    assert all(note.startswith("ROW-NH-") for note in notes)
+
+
+def test_a_changed_asset_gives_a_whole_view_of_the_new_rows(space: DataSpace) -> None:
+    asset = _asset(space)
+    transfer = space.transfer(space.agreement(research_permission(NO_SECRET)))
+    address = space.plane.issue_access(transfer)
+    before = pa.ipc.open_stream(_whole(space, address.endpoint, address.token).content).read_all()
+    assert before.num_rows == ROWS
+    assert "secret" not in before.column_names
+    pq.write_table(pa.table({"id": [1, 2], "region": ["NH", "NH"], "note": ["a", "b"], "age": [1, 2],
+                             "secret": ["SECRET-x", "SECRET-y"]}), asset)
+    after = pa.ipc.open_stream(_whole(space, address.endpoint, address.token).content).read_all()
+    assert after.column("note").to_pylist() == ["a", "b"]
+    assert "secret" not in after.column_names
+    assert len(list(space.plane.granted_files.root.glob("*.stream/granted.arrow"))) <= 2

@@ -277,3 +277,24 @@ def test_csv_and_duckdb_assets_are_served_through_the_same_view(space: DataSpace
         with pytest.raises(JobError) as qualified:
             reader.query("SELECT ssn FROM asset_source.main.patients")
         assert qualified.value.status == 403
+
+
+def test_the_whole_view_is_sent_with_its_length_and_matches_the_sql_read(space: DataSpace) -> None:
+    address = space.plane.issue_access(space.transfer(space.agreement(research_permission(FORBID_SSN))))
+    key = space.consumers["alice"].key
+    for _ in range(2):  # the first read writes the Arrow copy, the second maps the one written
+        headers = {"Authorization": f"DPoP {address.token}",
+                   "DPoP": make_proof(key, "GET", address.endpoint, address.token)}
+        response = httpx.get(address.endpoint, headers=headers, timeout=60)
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(len(response.content))
+        assert "chunked" not in response.headers.get("transfer-encoding", "")
+        whole = pa.ipc.open_stream(response.content).read_all()
+        entry = list(space.plane.audit.entries())[-1].body
+        assert entry is not None
+        assert (entry["rows"], entry["bytes"], entry["status"]) == (1_000, len(response.content), "completed")
+    url = address.endpoint + "/query"
+    headers = {"Authorization": f"DPoP {address.token}", "DPoP": make_proof(key, "POST", url, address.token)}
+    selected = httpx.post(url, json={"sql": "SELECT * FROM data"}, headers=headers, timeout=60)
+    assert whole.to_pydict() == pa.ipc.open_stream(selected.content).read_all().to_pydict()
+    assert "ssn" not in whole.column_names
