@@ -6,10 +6,12 @@ Nothing here touches the network: every context, shape and vocabulary ships in t
 Import the submodule you need (``vocab.jsonld``, ``vocab.rdfio``, ``vocab.shacl``,
 ``vocab.hierarchy``, ``vocab.dsp``); this module re-exports only the namespaces. Importing
 it installs the offline document loader for pyld and rdflib, so no JSON-LD path anywhere in the
-process can fetch a context.
+process can fetch a context, and turns rdflib's ill-typed-literal warnings into one structured line
+without a traceback (:mod:`vocab.literal_warnings`).
 """
 
-import vocab.jsonld  # noqa: F401  (installs the offline loader on import)
+import vocab.jsonld  # installs the offline loader on import
+import vocab.literal_warnings  # noqa: F401  (rdflib's ill-typed-literal warnings without tracebacks)
 from vocab.namespaces import (
     ADMS,
     DCAT,
