@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 
 from rdflib import URIRef
@@ -29,7 +30,7 @@ from rdflib import URIRef
 from catalogue.index import TRUST_UNTRUSTED
 from catalogue.normalise import normalise
 from catalogue.pipeline._documents import Document, IngestMode, WorkSettings
-from catalogue.pipeline._pool import WorkerPool
+from catalogue.pipeline._pool import WorkerPool, long_lived_frozen
 from catalogue.pipeline._work import (
     COMPACT_ANALYSIS,
     Analysis,
@@ -94,6 +95,7 @@ class IngestPipeline:
         self.batch_documents = max(1, batch_documents)
         self._pool = WorkerPool(workers)
         self._worker_cpu: list[float] = []
+        self._worker_compiling: list[float] = []
 
     def close(self) -> None:
         self._pool.close()
@@ -102,6 +104,12 @@ class IngestPipeline:
     def worker_cpu_seconds(self) -> float:
         """CPU seconds the worker processes spent on batches so far (start-up not included)."""
         return sum(self._worker_cpu)
+
+    @property
+    def worker_compile_seconds(self) -> float:
+        """Of :attr:`worker_cpu_seconds`, what the workers spent compiling the shapes of profile
+        combinations they met for the first time (once per worker and combination)."""
+        return sum(self._worker_compiling)
 
     def start_workers(self) -> float:
         """Start the worker processes before the first batch (a bulk run); their start-up CPU seconds."""
@@ -156,12 +164,13 @@ class IngestPipeline:
         )
         results: list[DocumentResult] = []
         batches = _batches(documents, self.batch_documents if not atomic else None)
-        for batch, worked in self._worked(batches, settings):
-            finished = self._settle_and_commit(batch, worked, call)
-            for document in finished:
-                if on_document is not None:
-                    on_document(document)
-            results.extend(finished)
+        with ExitStack() as frozen:  # while workers send worked records (see long_lived_frozen)
+            for batch, worked in self._worked(batches, settings, frozen):
+                finished = self._settle_and_commit(batch, worked, call)
+                for document in finished:
+                    if on_document is not None:
+                        on_document(document)
+                results.extend(finished)
         return results
 
     def ingest_document(
@@ -220,30 +229,49 @@ class IngestPipeline:
 
     # ---- stage 1: work -------------------------------------------------------------------------
     def _worked(
-        self, batches: Iterator[list[Document]], settings: WorkSettings
+        self, batches: Iterator[list[Document]], settings: WorkSettings, frozen: ExitStack
     ) -> Iterator[tuple[list[Document], list[WorkedDocument]]]:
-        """Each batch with its worked documents; the next batch is worked while one is written."""
-        ahead: tuple[list[Document], list[Future[tuple[list[WorkedDocument], float]]]] | None = None
+        """Each batch with its worked documents; the next batch is worked while one is written.
+
+        The first batch sent to the workers freezes the node's long-lived objects until the call
+        ends (``frozen``), so receiving worked records does not set off full collections.
+        """
+        ahead: tuple[list[Document], list[Future[tuple[list[WorkedDocument], float, float]]]] | None = None
+        pooled = False
         for batch in batches:
             if not self._use_workers(batch):
                 if ahead is not None:
-                    yield ahead[0], _gathered(ahead[1], self._worker_cpu)
+                    yield ahead[0], self._gathered(ahead[1])
                     ahead = None
                 yield batch, self._work_here(batch, settings)
                 continue
+            if not pooled:
+                frozen.enter_context(long_lived_frozen())
+                pooled = True
             submitted = (batch, self._submit(batch, settings))
             if ahead is not None:
-                yield ahead[0], _gathered(ahead[1], self._worker_cpu)
+                yield ahead[0], self._gathered(ahead[1])
             ahead = submitted
         if ahead is not None:
-            yield ahead[0], _gathered(ahead[1], self._worker_cpu)
+            yield ahead[0], self._gathered(ahead[1])
+
+    def _gathered(
+        self, futures: Sequence[Future[tuple[list[WorkedDocument], float, float]]]
+    ) -> list[WorkedDocument]:
+        documents: list[WorkedDocument] = []
+        for future in futures:
+            worked, seconds, compiling = future.result()
+            documents.extend(worked)
+            self._worker_cpu.append(seconds)
+            self._worker_compiling.append(compiling)
+        return documents
 
     def _use_workers(self, batch: Sequence[Document]) -> bool:
         return len(batch) >= MIN_DOCUMENTS_FOR_WORKERS and self.publisher.uses_default_checks
 
     def _submit(
         self, batch: Sequence[Document], settings: WorkSettings
-    ) -> list[Future[tuple[list[WorkedDocument], float]]]:
+    ) -> list[Future[tuple[list[WorkedDocument], float, float]]]:
         # Twice as many slices as workers evens out documents of different sizes.
         slices = max(1, min(len(batch), self._pool.workers * 2))
         size = -(-len(batch) // slices)
@@ -423,14 +451,3 @@ def _batches(documents: Iterable[Document], size: int | None) -> Iterator[list[D
             batch = []
     if batch:
         yield batch
-
-
-def _gathered(
-    futures: Sequence[Future[tuple[list[WorkedDocument], float]]], spent: list[float]
-) -> list[WorkedDocument]:
-    documents: list[WorkedDocument] = []
-    for future in futures:
-        worked, seconds = future.result()
-        documents.extend(worked)
-        spent.append(seconds)
-    return documents

@@ -15,13 +15,16 @@ import gc
 import logging
 import multiprocessing
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 
 from catalogue.analysis import warm_up
 from catalogue.pipeline._documents import Document, WorkSettings
 from catalogue.pipeline._work import WorkedDocument, work_documents
+from catalogue.validation import compile_seconds
 from vocab.shacl import Profile
 
 _log = logging.getLogger(__name__)
@@ -57,16 +60,45 @@ def _warm() -> None:
     atexit.register(gc.unfreeze)
 
 
+_frozen_by = 0
+_frozen_lock = threading.Lock()
+
+
+@contextmanager
+def long_lived_frozen() -> Iterator[None]:
+    """Keep the objects that exist now out of the garbage collector's view for the block.
+
+    A node receiving worked records from the workers unpickles ~100,000 container objects a
+    batch, which sets off full collections over everything the node holds (the stack, the
+    vocabularies, the tables: ~600,000 objects), ~0.2 ms of CPU per record. Frozen objects are
+    still freed when their last reference goes; only cycles among them wait until the block
+    ends. Nested and concurrent blocks share one freeze: the last to leave lifts it.
+    """
+    global _frozen_by
+    with _frozen_lock:
+        if _frozen_by == 0:
+            gc.freeze()
+        _frozen_by += 1
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen_by -= 1
+            if _frozen_by == 0:
+                gc.unfreeze()
+
+
 def _started_cpu() -> float:
     """This worker's CPU time so far: its start-up, when asked right after it started."""
     return time.process_time()
 
 
-def _work(documents: Sequence[Document], settings: WorkSettings) -> tuple[list[WorkedDocument], float]:
-    """The worked documents and the CPU seconds they took (what ingest costs, beside start-up)."""
-    started = time.process_time()
+def _work(documents: Sequence[Document], settings: WorkSettings) -> tuple[list[WorkedDocument], float, float]:
+    """The worked documents, the CPU seconds they took (what ingest costs, beside start-up) and
+    the part of those spent compiling the shapes of a profile combination first met."""
+    started, compiling = time.process_time(), compile_seconds()
     worked = work_documents(documents, settings)
-    return worked, time.process_time() - started
+    return worked, time.process_time() - started, compile_seconds() - compiling
 
 
 class WorkerPool:
@@ -95,7 +127,7 @@ class WorkerPool:
 
     def submit(
         self, documents: Sequence[Document], settings: WorkSettings
-    ) -> Future[tuple[list[WorkedDocument], float]]:
+    ) -> Future[tuple[list[WorkedDocument], float, float]]:
         return self._started().submit(_work, list(documents), settings)
 
     def close(self) -> None:

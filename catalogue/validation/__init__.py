@@ -17,6 +17,7 @@ from catalogue.validation._compile import Finding, RawResult
 from catalogue.validation._errors import UnsupportedShapesError, ValidationEngineError
 from catalogue.validation._explain import Explanation, explain
 from catalogue.validation._records import (
+    compile_seconds,
     profiles_of,
     reference_validate,
     validate_compact,
@@ -34,6 +35,7 @@ __all__ = [
     "RawResult",
     "UnsupportedShapesError",
     "ValidationEngineError",
+    "compile_seconds",
     "explain",
     "profiles_of",
     "reference_validate",
