@@ -14,6 +14,7 @@ import importlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +26,7 @@ from connector.config import ConfigError, ConnectorConfig
 from connector.control import AccessIssuer, ConnectorService
 from connector.dataplane.routes import build_router
 from connector.dsp_client import DspClient
-from connector.dsp_http import dsp_error_response, dsp_router
+from connector.dsp_http import DspFastLane, dsp_error_response, dsp_router
 from connector.http import (
     AuthenticateFirst,
     FieldError,
@@ -51,6 +52,8 @@ from vocab.jsonld import MAX_JSON_DEPTH
 _log = logging.getLogger(__name__)
 
 Recorder = Callable[[str, str, Mapping[str, Any]], None]
+#: Threads that handle DSP messages on the fast paths (as many as the framework's own pool).
+DSP_THREADS = 40
 
 
 def _url_refusal(path: str, status: int, reason: str) -> Response:
@@ -183,6 +186,10 @@ def create_app(
     service.outbox.lease_at_commit = fast
     service.defer_replay_writes = fast
     did_doc = did_document(participant, key, [dsp_service(participant, service.dsp_base)])
+    # the fast paths hand each DSP message to threads of their own (one light hop), the
+    # baseline to the framework's pool
+    dsp_threads = ThreadPoolExecutor(DSP_THREADS, thread_name_prefix="dsp-in") if fast else None
+    dsp_routes = dsp_router(service, recorder, executor=dsp_threads)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -195,6 +202,8 @@ def create_app(
                 flight_server.shutdown()
             service.stop_worker()
             service.client.close()
+            if dsp_threads is not None:
+                dsp_threads.shutdown(wait=False, cancel_futures=True)
             if owned_resolver is not None:
                 owned_resolver.close()
 
@@ -205,6 +214,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    if fast:
+        # added first, so it runs last: every other middleware sees DSP requests as before
+        app.add_middleware(DspFastLane, routes=dsp_routes.routes)
     app.add_middleware(BodySizeLimit, prefix="/management")
     app.add_middleware(RefuseUnstorableUrls, answer=_url_refusal)
     app.add_middleware(
@@ -239,7 +251,7 @@ def create_app(
     async def did_json() -> JSONResponse:
         return JSONResponse(did_doc, media_type="application/did+json")
 
-    app.include_router(dsp_router(service, recorder))
+    app.include_router(dsp_routes)
     app.include_router(management_router(service, config.management.token))
     if dataplane is not None:
         app.include_router(build_router(dataplane))
