@@ -9,6 +9,7 @@ description); bad input is a 400 problem naming the field.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
@@ -253,7 +254,9 @@ class _ServiceErrorsAsProblems(APIRoute):
 def management_router(service: ConnectorService, token: str) -> APIRouter:
     expected = token.encode()
 
-    def require_token(request: Request) -> None:
+    # async: a comparison with no I/O, answered on the event loop rather than in a thread of
+    # its own before every management request
+    async def require_token(request: Request) -> None:
         given = bearer_token(request.headers.get("authorization"))
         if not given or not hmac.compare_digest(given.encode(), expected):
             raise ProblemError(
@@ -404,15 +407,20 @@ def management_router(service: ConnectorService, token: str) -> APIRouter:
         return _negotiation_json(service.counter_offer(negotiation_id, body.offer))
 
     @router.post("/negotiations", status_code=201, summary="Start a contract negotiation as consumer")
-    def start_negotiation(body: NegotiationIn) -> dict[str, str]:
-        record = service.start_negotiation(
-            body.counterparty_address,
-            body.counterparty_id,
-            body.dataset_id,
-            body.offer,
-            purpose=body.purpose,
-            compute_site=body.compute_site,
-            auto_accept=body.auto_accept,
+    async def start_negotiation(body: NegotiationIn) -> dict[str, str]:
+        # async, with the blocking part in one thread hop: a sync route would also hop to a
+        # thread to check its answer against the response model (the hottest management call)
+        record = await run_in_threadpool(
+            functools.partial(
+                service.start_negotiation,
+                body.counterparty_address,
+                body.counterparty_id,
+                body.dataset_id,
+                body.offer,
+                purpose=body.purpose,
+                compute_site=body.compute_site,
+                auto_accept=body.auto_accept,
+            )
         )
         return {"id": record.id}
 

@@ -27,7 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port or config.server.port
     _log.info("connector starting", extra={"participant": config.participant_id, "host": host, "port": port})
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    # access lines are never printed at this level; not forming them saves work on every request
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
     return 0
 
 
