@@ -106,6 +106,9 @@ class Lease:
     def __init__(self, item: OutboxItem) -> None:
         self.item = item
         self._lost = threading.Event()
+        #: Whether the worker has something to do once this delivery ends (see
+        #: :meth:`Outbox._deliver_and_release`); cleared only when it surely has not.
+        self.wake_worker = True
 
     @property
     def lost(self) -> bool:
@@ -265,10 +268,14 @@ class Outbox:
             self._leases[item.id] = lease
         return lease
 
-    def _release(self, lease: Lease) -> None:
+    def _release(self, lease: Lease) -> bool:
+        """Give the sender back; whether it was one the worker may have waited for (every sender
+        busy, or this peer's share of them)."""
         with self._flight_lock:
+            starved = self._in_flight >= OUTBOX_SENDERS
             self._in_flight -= 1
             peer = peer_of(lease.item)
+            starved = starved or self._by_peer.get(peer, 0) >= OUTBOX_SENDERS_PER_PEER
             left = self._by_peer.get(peer, 1) - 1
             if left > 0:
                 self._by_peer[peer] = left
@@ -276,6 +283,7 @@ class Outbox:
                 self._by_peer.pop(peer, None)
             if self._leases.get(lease.item.id) is lease:
                 del self._leases[lease.item.id]
+        return starved
 
     def _dispatch(self, item: OutboxItem) -> None:
         senders = self._senders
@@ -288,13 +296,19 @@ class Outbox:
             self._release(lease)
 
     def _deliver_and_release(self, lease: Lease) -> None:
+        """Deliver, then wake the worker when it may have work: a message of this process queued
+        behind this one, a retry to schedule, a refusal, or a sender it was waiting for. A message
+        delivered with nothing behind it wakes nobody (a wake costs the worker a look at the
+        outbox); anything missed is found at the worker's next poll."""
         try:
             self._deliver(lease)
         except Exception:
+            lease.wake_worker = True
             _log.exception("outbox delivery failed", extra={"url": lease.item.url})
         finally:
-            self._release(lease)
-            self._wake.set()
+            starved = self._release(lease)
+            if lease.wake_worker or starved:
+                self._wake.set()
 
     def deliver_due(self) -> int:
         """Deliver, in this thread, every message that is due now; returns how many were attempted."""
@@ -350,8 +364,12 @@ class Outbox:
             )
         if 200 <= response.status < 300:
             # the peer's pid in its answer is learnt in the same write (connector.store)
-            if self.store.outbox_delivered(item.id, worker=self._worker_id, ack=_process_ack(response.body)):
+            delivered, pending = self.store.outbox_delivered_next(
+                item.id, item.process_id, worker=self._worker_id, ack=_process_ack(response.body)
+            )
+            if delivered:
                 self._forget_credential(item)
+            lease.wake_worker = pending or not delivered
         elif response.status in RETRY_STATUSES or response.status >= 500 or _unavailable(response.body):
             self._retry(item, f"HTTP {response.status}")
         else:

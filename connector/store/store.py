@@ -690,6 +690,19 @@ class Store:
         peer's ``ack`` (its ``ContractNegotiation`` or ``TransferProcess`` answer) also learn the
         peer's pid for the process, if still unknown, in the same transaction - one write per
         delivery instead of two."""
+        return self.outbox_delivered_next(item_id, None, worker=worker, ack=ack)[0]
+
+    def outbox_delivered_next(
+        self,
+        item_id: int,
+        process_id: str | None,
+        *,
+        worker: str | None = None,
+        ack: Mapping[str, Any] | None = None,
+    ) -> tuple[bool, bool]:
+        """:meth:`outbox_delivered`, and (given the item's ``process_id``) whether another message
+        of that process is still pending, read in the same transaction: a message queued behind
+        this one is the outbox worker's to send, and only then does the sender wake it."""
         now = time.time()
         with self.db.transaction() as tx:
             settled = self._settle(
@@ -699,10 +712,20 @@ class Store:
                 worker,
             )
             if settled and ack is not None:
-                row = tx.one("SELECT process_id FROM outbox WHERE id = ?", (item_id,))
-                if row is not None:
-                    self._learn_peer_pid(tx, str(row["process_id"]), ack, now)
-            return settled
+                if process_id is None:
+                    row = tx.one("SELECT process_id FROM outbox WHERE id = ?", (item_id,))
+                    process_id = None if row is None else str(row["process_id"])
+                if process_id is not None:
+                    self._learn_peer_pid(tx, process_id, ack, now)
+            pending = process_id is not None and (
+                tx.one(
+                    "SELECT id FROM outbox WHERE process_id = ? AND delivered_at IS NULL "
+                    "AND failed_reason IS NULL LIMIT 1",
+                    (process_id,),
+                )
+                is not None
+            )
+            return settled, pending
 
     @staticmethod
     def _learn_peer_pid(tx: Transaction, process_id: str, ack: Mapping[str, Any], now: float) -> None:
