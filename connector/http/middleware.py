@@ -42,12 +42,11 @@ class StrictJsonBodies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
-        headers = dict(scope.get("headers") or [])
         if (
             scope["type"] != "http"
             or scope.get("method") not in _WITH_BODY
             or not path.startswith(self.prefixes)
-            or not _is_json(headers.get(b"content-type"))
+            or not _is_json(dict(scope.get("headers") or []).get(b"content-type"))
         ):
             await self.app(scope, receive, send)
             return
