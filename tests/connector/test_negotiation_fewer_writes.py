@@ -85,6 +85,22 @@ def test_a_provider_learns_the_consumer_pid_and_never_a_giant_or_foreign_one(sto
     assert unchanged.version == created.version
 
 
+def test_a_delivery_says_whether_its_process_has_a_message_behind_it(store: Store) -> None:
+    """What lets a sender leave the outbox worker asleep: only a message queued behind the one
+    delivered (the worker's to send), never one of another process, and never a stale lease."""
+    created = _requested(store)
+    behind = OutboundMessage("http://127.0.0.1:1/dsp/negotiations/x/events", "did:web:p", {"n": 2})
+    advanced = store.advance(created, "REQUESTED", outbox=[behind])
+    assert advanced is not None
+    _requested(store)  # another process's message, pending meanwhile
+    first, _other = store.claim_outbox("worker")
+    assert first.process_id == created.id
+    assert store.outbox_delivered_next(first.id, first.process_id, worker="stale") == (False, True)
+    assert store.outbox_delivered_next(first.id, first.process_id, worker="worker") == (True, True)
+    (second,) = [i for i in store.claim_outbox("worker") if i.process_id == created.id]
+    assert store.outbox_delivered_next(second.id, second.process_id, worker="worker") == (True, False)
+
+
 @pytest.mark.parametrize(
     ("section", "key", "value", "reason"),
     [
