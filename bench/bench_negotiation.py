@@ -353,6 +353,7 @@ def _closed_loop(
                     )
 
     cpu_before = provider.cpu_seconds(), consumer.cpu_seconds()
+    client_before = time.process_time()
     try:
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(client, range(concurrency)))
@@ -360,6 +361,8 @@ def _closed_loop(
         watcher.close()
     cpu_provider = provider.cpu_seconds() - cpu_before[0]
     cpu_consumer = consumer.cpu_seconds() - cpu_before[1]
+    cpu_client = time.process_time() - client_before
+    load = os.getloadavg()[0]
     reader = _Reader(consumer.storage_url)
     try:
         marks = ",".join("?" * len(started))
@@ -384,6 +387,9 @@ def _closed_loop(
         "cpu_ms_per_negotiation": cpu_ms,
         "cpu_ms_provider": cpu_provider * 1000 / len(finished),
         "cpu_ms_consumer": cpu_consumer * 1000 / len(finished),
+        # this process: the clients posting and the watcher reading the consumer's store
+        "cpu_ms_client": cpu_client * 1000 / len(finished),
+        "load": load,
         # what the two server processes could finish per second on two otherwise idle cores
         "cpu_bound_per_second": 2000 / cpu_ms if cpu_ms > 0 else float("inf"),
     }
@@ -463,12 +469,14 @@ def main() -> int:
         "(request -> FINALIZED, both sides persisted, agreement signed by both).\n"
         "naive = [tuning] fast_paths = false (a new connection, a DID document fetch and a write "
         "of the token id of its own per message; outbox left to the worker).\n"
-        "CPU = both servers' CPU-seconds per negotiation; wall-clock figures on a shared machine "
-        "are pessimistic."
+        "CPU = both servers' CPU-seconds per negotiation; bench CPU = this process's (clients and "
+        "the watcher of the consumer's store); load = 1-min load average at the end of the round; "
+        "wall-clock figures on a shared machine are pessimistic."
     )
     header = (
         f"  {'backend':10s} {'path':6s} {'in flight':>9s} {'done':>5s} {'fail':>4s} {'neg/s':>7s} "
-        f"{'p50 ms':>7s} {'p99 ms':>7s} {'CPU ms':>7s} {'(prov/cons)':>12s} {'CPU-bound/s':>11s}"
+        f"{'p50 ms':>7s} {'p99 ms':>7s} {'CPU ms':>7s} {'(prov/cons)':>12s} {'CPU-bound/s':>11s} "
+        f"{'bench CPU ms':>12s} {'load':>5s}"
     )
     print(header)
     for backend, url in backends:
@@ -481,7 +489,8 @@ def main() -> int:
                     f"{result['failed']:4.0f} {result['per_second']:7.1f} {result['p50_ms']:7.1f} "
                     f"{result['p99_ms']:7.1f} {result['cpu_ms_per_negotiation']:7.1f} "
                     f"{result['cpu_ms_provider']:5.1f}/{result['cpu_ms_consumer']:<5.1f} "
-                    f"{result['cpu_bound_per_second']:11.1f}"
+                    f"{result['cpu_bound_per_second']:11.1f} {result['cpu_ms_client']:12.1f} "
+                    f"{result['load']:5.1f}"
                 )
         for naive, fast in zip(measured.get("naive", []), measured["fast"], strict=False):
             cpu_ratio = naive["cpu_ms_per_negotiation"] / fast["cpu_ms_per_negotiation"]
