@@ -20,7 +20,16 @@ from typing import Any, Protocol
 
 from connector.control.errors import TRANSIENT_IDENTITY_CODES
 from connector.control.process import reason_text
-from connector.control.push import PUSH_AUDIENCE, Outcome, PushResult, carries_credential, redacted
+from connector.control.push import (
+    PUSH_AUDIENCE,
+    Outcome,
+    PushResult,
+    carries_credential,
+    has_sealed_credential,
+    opened_request,
+    redacted,
+)
+from connector.control.push_secrets import CredentialSealer, SealError
 from connector.dsp_client import DspClient, DspClientError
 from connector.observability import correlated, tracing
 from connector.store import OUTBOX_LEASE_SECONDS, OutboundMessage, OutboxItem, Store
@@ -121,9 +130,12 @@ class Lease:
 class Outbox:
     """The sender pool and the worker that drain the store's outbox."""
 
-    def __init__(self, store: Store, client: DspClient) -> None:
+    def __init__(self, store: Store, client: DspClient, sealer: CredentialSealer | None = None) -> None:
+        """``sealer`` opens the push destination credentials queued messages keep sealed
+        (:func:`~connector.control.push.sealed_request`) just before they are sent."""
         self.store = store
         self.client = client
+        self.sealer = sealer
         self.listener: OutboxListener | None = None
         self.pusher: Pusher | None = None
         self._wake = threading.Event()
@@ -347,8 +359,11 @@ class Outbox:
         if item.audience == PUSH_AUDIENCE:
             self._push(lease)
             return
+        body = self._sendable(item)
+        if body is None:
+            return
         try:
-            response = self.client.post(item.url, item.audience, item.body)
+            response = self.client.post(item.url, item.audience, body)
         except DspClientError as error:
             self._retry(item, str(error))
             return
@@ -379,6 +394,25 @@ class Outbox:
                 self._forget_credential(item)
             if refused and self.listener is not None:
                 self.listener.end_after_refusal(item.process_id, reason)
+
+    def _sendable(self, item: OutboxItem) -> Mapping[str, Any] | None:
+        """The message as sent: a sealed destination credential opened. One that does not open
+        (the participant key was rotated since) fails the message, and the transfer ends with
+        the reason, instead of sending a request without the credential."""
+        if not has_sealed_credential(item.body):
+            return item.body
+        try:
+            if self.sealer is None:
+                raise SealError("this connector cannot open sealed push credentials")
+            return opened_request(item.body, self.sealer, item.process_id)
+        except SealError as error:
+            reason = f"the push destination credential could not be opened: {error}"
+            refused = self.store.outbox_failed(item.id, reason, worker=self._worker_id)
+            if refused:
+                self._forget_credential(item)
+            if refused and self.listener is not None:
+                self.listener.end_after_refusal(item.process_id, reason)
+            return None
 
     def _forget_credential(self, item: OutboxItem) -> None:
         """A settled message keeps no push destination credential: a ``TransferRequestMessage``

@@ -21,7 +21,7 @@ push is pending and erased from the transfer when the transfer ends. The deliver
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -140,29 +140,86 @@ def destination_of(address: object, policy: AddressPolicy) -> PushDestination:
     return PushDestination(endpoint, authorization, auth_type, media_type)
 
 
+#: Where a queued message keeps its destination credential sealed (beside ``"value": "***"``);
+#: never sent: :func:`opened_request` puts the clear value back just before sending.
+SEALED_VALUE = "sluis:sealedValue"
+
+
 def carries_credential(body: Mapping[str, Any]) -> bool:
-    """Whether a message names a push destination with a credential (``redacted`` hides it)."""
+    """Whether a message names a push destination with a credential, clear or sealed
+    (``redacted`` removes it)."""
     address = body.get("dataAddress")
     if not isinstance(address, Mapping):
         return False
     entries = address.get("endpointProperties")
     return isinstance(entries, list) and any(
-        isinstance(entry, Mapping) and entry.get("name") == "authorization" and entry.get("value") != "***"
+        isinstance(entry, Mapping)
+        and entry.get("name") == "authorization"
+        and (entry.get("value") != "***" or SEALED_VALUE in entry)
         for entry in entries
     )
 
 
-def redacted(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A transfer request as we log it: the destination's credentials replaced by ``***``."""
+def has_sealed_credential(body: Mapping[str, Any]) -> bool:
+    """Whether a queued message keeps a credential sealed (:func:`sealed_request`)."""
+    address = body.get("dataAddress")
+    entries = address.get("endpointProperties") if isinstance(address, Mapping) else None
+    return isinstance(entries, list) and any(
+        isinstance(entry, Mapping) and SEALED_VALUE in entry for entry in entries
+    )
+
+
+def _with_authorization(
+    body: Mapping[str, Any], change: Callable[[Mapping[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
     address = body.get("dataAddress")
     if not isinstance(address, Mapping):
         return dict(body)
     entries = []
     for entry in address.get("endpointProperties", []) or []:
         if isinstance(entry, Mapping) and entry.get("name") == "authorization":
-            entry = {**entry, "value": "***"}
+            entry = change(entry)
         entries.append(entry)
     return {**body, "dataAddress": {**address, "endpointProperties": entries}}
+
+
+def redacted(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A transfer request as we log it: the destination's credentials replaced by ``***``."""
+
+    def hide(entry: Mapping[str, Any]) -> dict[str, Any]:
+        return {**{k: v for k, v in entry.items() if k != SEALED_VALUE}, "value": "***"}
+
+    return _with_authorization(body, hide)
+
+
+def _request_context(process_id: str) -> str:
+    return f"push-request-authorization:{process_id}"
+
+
+def sealed_request(body: Mapping[str, Any], sealer: CredentialSealer, process_id: str) -> dict[str, Any]:
+    """A transfer request as the outbox keeps it until sent: the credential sealed for this
+    process (a database dump holds no usable credential), the value shown as ``***``."""
+
+    def seal(entry: Mapping[str, Any]) -> dict[str, Any]:
+        value = entry.get("value")
+        if not isinstance(value, str) or value == "***":
+            return dict(entry)
+        return {**entry, "value": "***", SEALED_VALUE: sealer.seal(value, _request_context(process_id))}
+
+    return _with_authorization(body, seal)
+
+
+def opened_request(body: Mapping[str, Any], sealer: CredentialSealer, process_id: str) -> dict[str, Any]:
+    """The message :func:`sealed_request` kept, as it is sent: the credential in clear
+    (:class:`~connector.control.push_secrets.SealError` when it does not open)."""
+
+    def open_(entry: Mapping[str, Any]) -> dict[str, Any]:
+        if SEALED_VALUE not in entry:
+            return dict(entry)
+        clear = sealer.open(entry[SEALED_VALUE], _request_context(process_id))
+        return {**{k: v for k, v in entry.items() if k != SEALED_VALUE}, "value": clear}
+
+    return _with_authorization(body, open_)
 
 
 class PushReader(Protocol):

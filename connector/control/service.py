@@ -24,6 +24,7 @@ from connector.control.outbox import Outbox
 from connector.control.process import ProcessWriter
 from connector.control.push import PushDestination, PushFlow, PushReader
 from connector.control.push_delivery import PushDelivery, spool_root
+from connector.control.push_secrets import CredentialSealer
 from connector.control.transfer import Transfers
 from connector.dsp_client import DspClient
 from connector.endpoints import endpoint_refusal
@@ -77,7 +78,7 @@ class ConnectorService:
         #: Write a DSP token's id with the step it authorised (``False``: a write of its own first,
         #: the per-message baseline of ``[tuning] fast_paths = false``).
         self.defer_replay_writes = True
-        self.outbox = Outbox(store, self.client)
+        self.outbox = Outbox(store, self.client, CredentialSealer(key))
         writer = ProcessWriter(store, self.outbox)
         self.outbox.listen(writer)
         self.ctx = ControlContext(

@@ -22,7 +22,14 @@ from connector.control.context import ControlContext
 from connector.control.errors import DspError, DspReply, ServiceError
 from connector.control.flows import PULL_FORMAT, TransferFlow, received_address
 from connector.control.process import Plan, is_redelivery, logged, pids, reason_text, refuse, send
-from connector.control.push import PUSH_FORMAT, DestinationRefused, PushDestination, destination_of, redacted
+from connector.control.push import (
+    PUSH_FORMAT,
+    DestinationRefused,
+    PushDestination,
+    destination_of,
+    redacted,
+    sealed_request,
+)
 from connector.control.push_secrets import CredentialSealer
 from connector.dataplane.contract_state import TransferView
 from connector.identity import VerifiedClaims
@@ -325,7 +332,14 @@ class Transfers:
         plan = Plan(
             state=record.state,
             messages=[logged("out", redacted(message))],
-            outbox=[OutboundMessage(f"{base}/transfers/request", agreement.provider_id, message)],
+            # a push credential stays sealed until the message is sent (connector.control.outbox)
+            outbox=[
+                OutboundMessage(
+                    f"{base}/transfers/request",
+                    agreement.provider_id,
+                    sealed_request(message, CredentialSealer(ctx.key), pid),
+                )
+            ],
         )
         return ctx.writer.create(record, plan)
 

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 
 from connector.app import create_app
 from connector.config import load_config
+from connector.control.push import PushDestination
 from connector.control.push_delivery import PushDelivery
 from connector.store import Store
 from sluis.servers import free_port, serve_in_thread
@@ -354,3 +355,79 @@ def test_a_push_connects_to_the_address_that_was_checked_and_checks_it_again(tmp
     assert "loopback" in str(refused.value)
     assert [body for _, body in destination.received] == [b"granted bytes"]
 
+
+
+
+def test_a_queued_push_request_keeps_its_credential_sealed_until_it_is_sent(
+    tmp_path: Path,
+    authority: Authority,
+    storage_urls: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider = make_party(tmp_path, "provider", authority, storage_urls("provider"))
+    consumer = make_party(tmp_path, "consumer", authority, storage_urls("consumer"))
+    secret = "bucket-credential-7c1e9a"
+    caplog.set_level("DEBUG")
+    with serving(consumer) as consumer_app:
+        with serving(provider):
+            agreement_id = _agreement(provider, consumer)
+        # the provider is down: the request waits in the outbox, retried
+        body = {
+            "agreement_id": agreement_id,
+            "counterparty_address": provider.dsp,
+            "format": PUSH,
+            "job": JOB,
+            "destination": {"endpoint": "http://127.0.0.1:9/bucket/x", "authorization": secret},
+        }
+        with consumer.management() as api:
+            started = api.post("/transfers", json=body)
+            assert started.status_code == 201, started.text
+            transfer_id = started.json()["id"]
+            shown = [api.get(f"/transfers/{transfer_id}").text, api.get("/transfers").text]
+        store: Store = consumer_app.state.service.store
+        wait_until(lambda: _attempts(store, transfer_id) >= 1, "a first failed send")
+        with store.db.transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT body_json, delivered_at FROM outbox WHERE process_id = ?", (transfer_id,)
+            )
+        kept = "".join(str(row["body_json"]) for row in rows)
+        assert rows
+        assert all(row["delivered_at"] is None for row in rows)
+        assert "sluis:sealedValue" in kept
+        assert secret not in kept
+        # once the provider is back, the request reaches it with the credential in clear
+        with serving(provider) as provider_app:
+            wait_until(lambda: _provider_transfer(provider_app) is not None, "the request delivered")
+            record = _provider_transfer(provider_app)
+            assert record is not None
+            delivery = provider_app.state.service.pushes
+            opened = PushDestination.opened(record.details["push"], delivery.sealer, record.id)
+            assert opened.authorization == secret
+            wait_until(lambda: _delivered(store, transfer_id), "the outbox row settled")
+        with store.db.transaction(write=False) as tx:
+            settled = tx.all("SELECT body_json FROM outbox WHERE process_id = ?", (transfer_id,))
+        assert secret not in "".join(str(row["body_json"]) for row in settled)
+        assert "sluis:sealedValue" not in "".join(str(row["body_json"]) for row in settled)
+    # neither the management API nor a log line showed it
+    assert all(secret not in text for text in shown)
+    assert secret not in caplog.text
+
+
+def _attempts(store: Store, process_id: str) -> int:
+    with store.db.transaction(write=False) as tx:
+        row = tx.one("SELECT max(attempts) AS n FROM outbox WHERE process_id = ?", (process_id,))
+    return int(row["n"] or 0) if row else 0
+
+
+def _delivered(store: Store, process_id: str) -> bool:
+    with store.db.transaction(write=False) as tx:
+        row = tx.one(
+            "SELECT count(*) AS n FROM outbox WHERE process_id = ? AND delivered_at IS NULL", (process_id,)
+        )
+    return row is not None and int(row["n"]) == 0
+
+
+def _provider_transfer(app: Any) -> Any:
+    store = app.state.service.store
+    found = [r for r in store.page_processes("transfer", {}, 50, 0)[0] if r.details.get("push")]
+    return found[0] if found else None
