@@ -189,6 +189,7 @@ def _parse(sql: str, source_columns: tuple[str, ...], view_names: tuple[str, ...
         raise QueryRefused("recursive_query", "WITH RECURSIVE is not allowed in a query")
     for node in nodes:
         _check_node(node)
+    _check_result_growth(nodes)
     granted = {name.lower() for name in view_names}
     try:
         columns, resolved = _resolve(tree, granted, source_columns, expand_stars=False), True
@@ -255,6 +256,61 @@ def _check_table(table: exp.Table, granted: set[str]) -> None:
             "table_not_granted",
             f"{table.name!r} is not a granted view or a CTE visible where it is used; read {sorted(granted)}",
         )
+
+
+# Functions whose result can be many times larger than their arguments. DuckDB builds the
+# strings of a vector (2,048 rows) outside its ``memory_limit``: ``repeat(note, 10^8)`` over a
+# few rows takes gigabytes and the provider's process is killed. Their size arguments must be
+# small literals, they may not nest, and a query holds only a few of them.
+MAX_REPEAT = 100
+MAX_PAD = 1_000
+MAX_REPLACEMENT_CHARS = 100
+MAX_GROWING_CALLS = 4
+_PADS = frozenset({"lpad", "rpad"})
+
+
+def _growth_problem(node: exp.Expr) -> str | None:
+    """Why a size-growing call is not bounded (``None`` when it is, or is no such call)."""
+
+    def small_int(value: object, limit: int) -> bool:
+        return (isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit()
+                and int(value.this) <= limit)
+
+    if isinstance(node, exp.Repeat):
+        if not small_int(node.args.get("times"), MAX_REPEAT):
+            return f"repeat() takes a count written as a number of at most {MAX_REPEAT}"
+    elif isinstance(node, exp.Pad | exp.Anonymous):
+        length = node.args.get("expression") if isinstance(node, exp.Pad) else node.expressions[1:2]
+        if not small_int(length[0] if isinstance(length, list) and length else length, MAX_PAD):
+            return f"lpad()/rpad() take a length written as a number of at most {MAX_PAD}"
+    elif isinstance(node, exp.Replace | exp.RegexpReplace):
+        replacement = node.args.get("replacement")
+        if replacement is not None and not (
+            isinstance(replacement, exp.Literal) and replacement.is_string
+            and len(replacement.this) <= MAX_REPLACEMENT_CHARS
+        ):
+            return f"a replacement is a string literal of at most {MAX_REPLACEMENT_CHARS} characters"
+    return None
+
+
+def _grows(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Repeat | exp.Pad | exp.Replace | exp.RegexpReplace) or (
+        isinstance(node, exp.Anonymous) and node.name.lower() in _PADS
+    )
+
+
+def _check_result_growth(nodes: Sequence[exp.Expr]) -> None:
+    growing = [node for node in nodes if _grows(node)]
+    if len(growing) > MAX_GROWING_CALLS:
+        raise QueryRefused("result_growth", f"at most {MAX_GROWING_CALLS} calls of repeat, lpad, rpad, "
+                           "replace or regexp_replace in a query")
+    for node in growing:
+        problem = _growth_problem(node)
+        if problem is not None:
+            raise QueryRefused("result_growth", problem)
+        if any(_grows(inner) for inner in node.find_all(exp.Func) if inner is not node):
+            raise QueryRefused("result_growth", f"{_node_name(node)} may not take the result of repeat, "
+                               "lpad, rpad, replace or regexp_replace as an argument")
 
 
 def _check_node(node: exp.Expr) -> None:
