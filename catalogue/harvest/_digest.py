@@ -6,14 +6,21 @@ two with the same description) canonical labelling is rdflib's general algorithm
 seconds on a large record; the digest then labels blank nodes by a few rounds of refinement
 instead, which is as stable and costs a pass per round. Only "has it changed?" rests on it: a
 proof is always checked over the signer's canonical form.
+
+A page merges what its records say about a shared resource: every health record of a catalogue
+page names the same health data access body, each with its own ``[ a ContactPoint ]``, so the
+cut of each holds all of them, identical blank nodes under the same statement.
+:func:`collapse_duplicate_blanks` keeps one of each such set (the same graph, RDF-equivalent),
+which is what the record's publisher signed and stored.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Final
 
-from catalogue.ingest.compact import CompactRecord
+from catalogue.ingest.compact import CompactRecord, Triple
 from catalogue.ingest.terms import is_blank
 
 
@@ -25,11 +32,16 @@ def record_digest(record: CompactRecord) -> tuple[str, list[str] | None]:
 
 
 def _canonical_if_cheap(record: CompactRecord) -> list[str] | None:
-    """The canonical lines when blank nodes form trees (nearly every record), else None: the
-    general case is rdflib's canonical labelling, which takes seconds on a large record."""
-    if any(is_blank(s) or is_blank(o) for s, _, o in record.triples) and record._tree_labels() is None:
+    """:meth:`CompactRecord.canonical_ntriples` when blank nodes form trees (nearly every
+    record), labelled once; else None: the general case is rdflib's canonical labelling, which
+    takes seconds on a large record."""
+    triples = record.triples
+    if not any(is_blank(s) or is_blank(o) for s, _, o in triples):
+        return sorted({f"{s} {p} {o} ." for s, p, o in triples})
+    labels = record._tree_labels()
+    if labels is None:
         return None
-    return record.canonical_ntriples()
+    return sorted({f"{labels.get(s, s)} {p} {labels.get(o, o)} ." for s, p, o in triples})
 
 
 #: Rounds of label refinement for records whose blank nodes do not form trees.
@@ -55,3 +67,54 @@ def _refined_lines(record: CompactRecord) -> list[str]:
             for blank, lines in signature.items()
         }
     return sorted({f"{label.get(s, s)} {p} {label.get(o, o)} ." for s, p, o in record.triples})
+
+
+def collapse_duplicate_blanks(triples: Sequence[Triple]) -> tuple[list[Triple], dict[str, str]] | None:
+    """The statements with identical blank-node trees under the same subject and predicate kept
+    once, and the new name of each blank node; None when there are none, or the blank nodes do
+    not form trees.
+
+    Only such siblings are merged: the result is a subgraph of the input that the input maps
+    onto (each duplicate to the one kept), so both say the same. Identical blank nodes under
+    different subjects are not the same statement and are left alone (None: the caller keeps
+    the cut as it is).
+    """
+    out: dict[str, list[tuple[str, str]]] = {}
+    referenced: set[str] = set()
+    for s, p, o in triples:
+        out.setdefault(s, []).append((p, o))
+        if is_blank(o):
+            if o in referenced:
+                return None  # a shared blank node: not a tree
+            referenced.add(o)
+    labels: dict[str, str] = {}
+    visiting: set[str] = set()
+
+    def label(node: str) -> str | None:
+        known = labels.get(node)
+        if known is not None:
+            return known
+        if node in visiting:
+            return None  # a cycle
+        visiting.add(node)
+        lines = []
+        for p, o in out.get(node, ()):
+            text = label(o) if is_blank(o) else o
+            if text is None:
+                return None
+            lines.append(f"{p} {text}")
+        visiting.discard(node)
+        found = "_:c" + hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()[:32]
+        labels[node] = found
+        return found
+
+    for node in [*referenced, *(s for s in out if is_blank(s))]:
+        if label(node) is None:
+            return None
+    if len(set(labels.values())) == len(labels):
+        return None  # nothing to collapse
+    collapsed = list(dict.fromkeys((labels.get(s, s), p, labels.get(o, o)) for s, p, o in triples))
+    objects = [o for _, _, o in collapsed if is_blank(o)]
+    if len(objects) != len(set(objects)):
+        return None  # identical blank nodes under different statements: not the same
+    return collapsed, labels

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 import pyoxigraph as ox
 
 from catalogue._turtle import _needs_rdflib
-from catalogue.harvest._digest import record_digest
+from catalogue.harvest._digest import collapse_duplicate_blanks, record_digest
 from catalogue.harvest._pages import NEXT_TERMS, NODE_PROOF, Page, PageRecord, skolem_iri
 from catalogue.ingest.compact import RDF_TYPE, CompactRecord, Triple
 from catalogue.ingest.terms import TermError, is_blank, is_iri, literal_parts, text_of
@@ -85,20 +85,37 @@ def _read(page: CompactRecord, url: str, source: str) -> Page:
         except _Refused as refusal:
             rejected.append((text_of(subject), str(refusal)))
             continue
+        cut = CompactRecord(triples)
+        if _has_blank(triples) and cut._tree_labels() is None:
+            # Identical blank nodes merged from several records (a shared publisher's contact
+            # point): kept once, as each record's publisher stated and signed it.
+            collapsed = collapse_duplicate_blanks(triples)
+            if collapsed is not None:
+                triples, renamed = collapsed
+                subject = renamed.get(subject, subject)
+                cut = CompactRecord(triples)
         if is_blank(subject):
             # Named as the rdflib path names it (its canonical statements), so the IRI is stable.
-            graph = CompactRecord(triples).to_rdflib()
+            graph = cut.to_rdflib()
             named = f"<{skolem_iri(source, url.split('?')[0], graph)}>"
             triples = [(named if s == subject else s, p, named if o == subject else o) for s, p, o in triples]
             subject = named
-        cut = CompactRecord(triples)
+            cut = CompactRecord(triples)
         digest, canonical = record_digest(cut)
         dataset = subject[1:-1]
         catalog_record, proof = proofs.get(dataset, (None, None))
-        records.append(PageRecord.of_text(dataset, _text(cut), canonical, digest, url, proof, catalog_record))
+        records.append(
+            PageRecord.of_text(
+                dataset, _text(cut), canonical, digest, url, proof, catalog_record, cut.triples
+            )
+        )
     nexts = sorted({o[1:-1] for s in page.subjects() for p in _NEXT for o in page.objects(s, p) if is_iri(o)})
     next_url = urljoin(url, nexts[0]) if nexts else None
     return Page(url, records, sorted(deleted), next_url, [], newest, rejected)
+
+
+def _has_blank(triples: list[Triple]) -> bool:
+    return any(s[:2] == "_:" or o[:2] == "_:" for s, _, o in triples)
 
 
 def _text(record: CompactRecord) -> str:

@@ -25,11 +25,11 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
-from catalogue.harvest._digest import record_digest
+from catalogue.harvest._digest import collapse_duplicate_blanks, record_digest
 from catalogue.harvest._fetch import origin_of
-from catalogue.ingest.compact import CompactRecord
+from catalogue.ingest.compact import CompactRecord, Triple
 from catalogue.publish import RECORD_TYPES, PublishError, extract_record, statements_by_subject
-from catalogue.signing import canonical_statements
+from catalogue.signing import canonical_statements, canonical_statements_of
 from catalogue.store import CHANGE_DELETED
 from vocab.errors import RdfSyntaxError, VocabError
 from vocab.namespaces import ADMS, DCAT, DCT, FOAF, HYDRA, RDF, SLUIS
@@ -78,6 +78,9 @@ class PageRecord:
     given_statements: tuple[str, ...] | None = None
     canonical: tuple[str, ...] | None = None
     """The compact canonical N-Triples the digest was made of (fast reader)."""
+    triples: tuple[Triple, ...] | None = None
+    """The record's statements as N-Triples terms (fast reader): its proof is checked over
+    their signer's form without building an rdflib graph."""
 
     @classmethod
     def of_text(
@@ -89,16 +92,25 @@ class PageRecord:
         base: str,
         proof: Any,
         catalog_record: str | None,
+        triples: Sequence[Triple] | None = None,
     ) -> PageRecord:
         lines = None if canonical is None else tuple(canonical)
-        return cls(dataset, digest, proof, catalog_record, text=text, base=base, canonical=lines)
+        terms = None if triples is None else tuple(triples)
+        return cls(
+            dataset, digest, proof, catalog_record, text=text, base=base, canonical=lines, triples=terms
+        )
 
-    @property
+    @cached_property
     def proof_statements(self) -> tuple[str, ...]:
-        """What a node proof is checked over first: the compact canonical lines when the fast
-        reader made them (the same lines a signer writes, but for literals rdflib normalises;
-        the harvester then checks the rdflib form too), else :attr:`statements`."""
-        return self.canonical if self.canonical is not None else self.statements
+        """What a node proof is checked over: the signer's canonical lines
+        (:func:`catalogue.signing.canonical_statements_of`, typed literals in rdflib's form as
+        every signer writes them) made from the fast reader's terms, else :attr:`statements`
+        (an rdflib graph: blank nodes that do not form trees, or the rdflib reader's records)."""
+        if self.triples is not None:
+            found = canonical_statements_of(self.triples)
+            if found is not None:
+                return tuple(found)
+        return self.statements
 
     @property
     def subject(self) -> URIRef:
@@ -190,6 +202,29 @@ def _rename(graph: Graph, old: Node, new: URIRef) -> Graph:
     return renamed
 
 
+def _collapsed(record: Graph, subject: Node) -> tuple[Graph, Node]:
+    """The record with identical sibling blank nodes kept once, as the fast reader keeps them
+    (:func:`._digest.collapse_duplicate_blanks`), so both readers give the same record."""
+    compact = CompactRecord.from_rdflib(record)
+    if compact._tree_labels() is not None:
+        return record, subject
+    collapsed = collapse_duplicate_blanks(compact.triples)
+    if collapsed is None:
+        return record, subject
+    _, renamed = collapsed
+    kept: dict[str, Node] = {}
+
+    def one(node: Node) -> Node:
+        if not isinstance(node, BNode):
+            return node
+        return kept.setdefault(renamed[f"_:{node}"], node)  # each set's first blank node stands for it
+
+    merged = Graph(bind_namespaces="none")
+    for s, p, o in record:
+        merged.add((one(s), p, one(o)))
+    return merged, one(subject)
+
+
 def _proofs_by_dataset(graph: Graph) -> dict[str, tuple[str, Any]]:
     proofs: dict[str, tuple[str, Any]] = {}
     for record, _, text in graph.triples((None, NODE_PROOF, None)):
@@ -259,6 +294,7 @@ def read_page(graph: Graph, url: str, source: str) -> Page:
         except PublishError as error:
             rejected.append((str(subject), error.detail))
             continue
+        record, subject = _collapsed(record, subject)
         if isinstance(subject, BNode):
             iri = URIRef(skolem_iri(source, url.split("?")[0], record))
             record, subject = _rename(record, subject, iri), iri

@@ -146,6 +146,11 @@ class Harvester:
         self._running: set[str] = set()
         self._guard = threading.Lock()
 
+    def start_workers(self) -> float:
+        """Start the ingest worker processes before a large harvest; their start-up CPU seconds
+        (otherwise they start with the first large batch)."""
+        return self._worker.start()
+
     def close(self) -> None:
         self.fetcher.close()
         self._worker.close()

@@ -37,6 +37,17 @@ class RecordWorker:
         self._pool: WorkerPool | None = None
         self._lock = threading.Lock()  # sources are harvested in threads of their own
 
+    def start(self) -> float:
+        """Start the worker processes now (a large harvest is coming); their start-up CPU
+        seconds (0 when records are worked in this process)."""
+        if self._workers == 0 or not self._publisher.uses_default_checks:
+            return 0.0
+        with self._lock:
+            if self._pool is None:
+                self._pool = WorkerPool(self._workers)
+            pool = self._pool
+        return pool.start()
+
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
