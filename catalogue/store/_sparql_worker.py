@@ -4,7 +4,8 @@ Started by :class:`catalogue.store.sparql.SparqlRunner` as ``python -m catalogue
 and spoken to over its stdin/stdout in frames (4-byte big-endian length, then the bytes). It
 answers one query at a time:
 
-1. the query is parsed and its algebra checked (:func:`catalogue.store.sparql_check.check_query`);
+1. the query is parsed and its algebra checked (:func:`catalogue.store.sparql_check.check_query`),
+   then rewritten to read the record graphs only (:func:`catalogue.store.sparql_scope.scoped_query`);
 2. it runs on a read-only snapshot of the store (a RocksDB checkpoint the node made for it, so
    nothing writes the files while this process reads them);
 3. the results are serialised with a cap in rows *and* bytes.
@@ -135,9 +136,11 @@ def _answer(request: dict[str, Any], stores: dict[str, Any], budget: int) -> tup
     import pyoxigraph as ox
 
     from catalogue.store.sparql_check import QueryRefused, check_query
+    from catalogue.store.sparql_scope import scoped_query
 
     try:
         query = check_query(str(request["query"])).text  # run what was checked, not what was sent
+        query = scoped_query(query)  # ... reading the public graphs only (catalogue.store.sparql_scope)
     except QueryRefused as refusal:
         return _refused(refusal.status, refusal.reason)
     snapshot = str(request["snapshot"])
@@ -149,7 +152,8 @@ def _answer(request: dict[str, Any], stores: dict[str, Any], budget: int) -> tup
         _set_memory_budget(budget)
     results = _Results(int(request["max_rows"]), int(request["max_bytes"]))
     try:
-        answer = store.query(query, use_default_graph_as_union=True)
+        # the scoped query names its graphs; the default graph (empty) is not the union of all
+        answer = store.query(query, use_default_graph_as_union=False)
         header, body = results.serialise(answer)
     except SyntaxError as error:
         return _refused(400, f"SPARQL syntax error: {error}")

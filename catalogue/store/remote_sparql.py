@@ -29,6 +29,7 @@ from catalogue.store._sparql_worker import _Results
 from catalogue.store.remote import N_TRIPLES, SPARQL_RESULTS_JSON
 from catalogue.store.sparql import QueryResult, QueryTimeout
 from catalogue.store.sparql_check import QueryRefused, check_query
+from catalogue.store.sparql_scope import scoped_query
 
 # The server's JSON is larger than ours (whitespace, "typed-literal"); it is read up to this many
 # times the result byte cap.
@@ -64,6 +65,9 @@ class RemoteSparqlRunner:
             raise QueryRefused(413, "query", f"the query is longer than {self._max_query_chars} characters")
         checked = check_query(query)
         query = checked.text  # the server runs what was checked, not what was sent
+        # ... rewritten to read the catalogue's public graphs only: the server's default graph is
+        # the union of every graph it holds, its own system graphs included (sparql_scope)
+        query = scoped_query(query)
         if not self._slots.acquire(blocking=False):
             raise QueryRefused(429, "query", "too many SPARQL queries are running; retry shortly")
         try:
