@@ -246,6 +246,11 @@ def lookup(iri: str) -> Operand | None:
             iri, Kind.NUMBER, _column,
             description="clamping range of a column for differentially private sums; data plane",
         )
+    if is_keys(iri):
+        return Operand(
+            iri, None, _column,
+            description="public key set of a column for differentially private groups; data plane",
+        )
     return None
 
 
@@ -265,3 +270,13 @@ def is_bounds(iri: str) -> bool:
 
 def bounds_column(iri: str) -> str:
     return iri[len(terms.BOUNDS_NS) :]
+
+
+def is_keys(iri: str) -> bool:
+    """A column's declared public key set (``keys:<column>``), read by the data plane's
+    differential-privacy mode: the groups a grouped read releases, whatever the data holds."""
+    return iri.startswith(terms.KEYS_NS) and len(iri) > len(terms.KEYS_NS)
+
+
+def keys_column(iri: str) -> str:
+    return iri[len(terms.KEYS_NS) :]

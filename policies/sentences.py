@@ -285,6 +285,9 @@ def _atom(node: Constraint, reading: _Reading) -> str:
         column = operands.bounds_column(node.left_operand)
         words = _OPERATOR_WORDS[operator]
         return f"with private sums of {column} over values clamped so each {words} {_values(node.right)}"
+    if operands.is_keys(node.left_operand):
+        column = operands.keys_column(node.left_operand)
+        return f"with private groups of {column} for the public keys {_values(node.right)}"
     name = terms.compact_term(node.left_operand)
     return f"only if {name} {_OPERATOR_WORDS[operator]} {_values(node.right)}"
 

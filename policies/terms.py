@@ -21,6 +21,10 @@ COLUMN_NS: Final = "https://w3id.org/sluis/column/"
 # Left operands in this namespace declare the clamping range of a column for differentially
 # private sums and means (``bounds:age gteq 0`` and ``bounds:age lteq 120``): not a row filter.
 BOUNDS_NS: Final = "https://w3id.org/sluis/bounds/"
+# Left operands in this namespace declare the public key set of a column for differentially
+# private grouped reads (``keys:region isAnyOf [...]``): which groups exist is then not a fact
+# the data releases. Not a row filter.
+KEYS_NS: Final = "https://w3id.org/sluis/keys/"
 
 # Prefixes accepted in compact names ("odrl:purpose", "sluis:credential", "xsd:dateTime").
 PREFIXES: Final[dict[str, str]] = {
@@ -32,6 +36,7 @@ PREFIXES: Final[dict[str, str]] = {
     "dct": DCT_NS,
     "column": COLUMN_NS,
     "bounds": BOUNDS_NS,
+    "keys": KEYS_NS,
 }
 
 

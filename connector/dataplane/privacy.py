@@ -3,14 +3,21 @@
 An agreement opts in with ``sluis:epsilon lteq E`` next to its aggregate-only terms. Then:
 
 * only counts (``count(*)``, ``count(col)``, ``count(DISTINCT col)``), sums and means
-  (``sum(col)``, ``avg(col)``) may be asked for; the disclosure rules (threshold, dominance)
-  still apply first, on what the engine computes;
+  (``sum(col)``, ``avg(col)``) may be asked for, in the shapes the disclosure rules accept;
 * a sum or mean needs the column's range declared by the provider (``privacy_bounds``); the
   values are clamped into it inside the engine (``privacy_clamp``), so one record moves a sum
   by at most ``max(|lower|, |upper|)`` - its sensitivity (each record is one row);
-* sums and means are released for the whole granted relation only, never per group: which
-  groups appear follows the (noiseless) threshold rule, a key set revealed from the data,
-  and a noisy sum beside it would be released over groups whose very presence is not private;
+* a grouped read needs a **public key set** for each column it groups by, declared by the
+  provider (``privacy_bounds.declared_keys``): the read releases exactly the declared groups
+  (every combination of the declared keys, in the order declared or as ``ORDER BY`` asks),
+  a group with no rows as a noisy zero, and rows with other keys (or ``NULL``) in no group. So
+  which groups appear is not decided by the data; without declared keys a grouped read is
+  refused. No cell is suppressed or left out on its true value: the threshold rule is applied
+  to the *noisy* counts (post-processing) and the dominance rule not at all (the noise of a sum
+  is calibrated to one record's largest clamped contribution, what that rule guards against);
+* groups are disjoint (one record has one key per grouped column), so a record changes one
+  cell of each aggregate column: by parallel composition a grouped read costs what a read of
+  the whole data costs, ``epsilon_per_read``, however many groups it releases;
 * each read spends ``epsilon_per_read`` of the budget *before* the engine runs, atomically in
   the database (the budget holds across restarts and replicas, counted per consumer and
   offer like the read limit); a read that would exceed ``E`` is refused;
@@ -35,12 +42,14 @@ from sqlglot import exp
 
 from connector.dataplane.disclosure import output_name
 from connector.dataplane.errors import QueryRefused
-from connector.dataplane.privacy_bounds import Bounds
+from connector.dataplane.privacy_bounds import Bounds, Key
 
 # Budget amounts are stored as integers of this unit (exact arithmetic in every database).
 MICRO = 1_000_000
 
 COUNT, SUM, AVG = "count", "sum", "avg"
+# Groups one read may release (the product of the declared key sets of its grouped columns).
+MAX_CELLS = 10_000
 
 
 @dataclass(frozen=True)
@@ -58,12 +67,23 @@ class NoisyCell:
 
 
 @dataclass(frozen=True)
+class GroupColumn:
+    """A grouped column of the result and the public keys it is released for."""
+
+    position: int  # index of the column in the result
+    column: str  # the granted column grouped by (lower case)
+    keys: tuple[Key, ...]
+
+
+@dataclass(frozen=True)
 class PrivacyPlan:
     """What one read releases under a budget: its noisy cells and the epsilon they share."""
 
     epsilon: float
     cells: tuple[NoisyCell, ...]
     width: int  # columns the consumer asked for; a mean's hidden count columns follow them
+    groups: tuple[GroupColumn, ...] = ()  # the released groups: every combination of their keys
+    order: tuple[tuple[int, bool], ...] = ()  # (result column, descending) of ORDER BY, applied after
 
     def scales(self) -> dict[str, float]:
         """Output column -> Laplace scale of its noise (what both sides are shown)."""
@@ -90,8 +110,53 @@ def _input_column(value: exp.Expr) -> str:
     return column.name.lower()
 
 
-def plan(tree: exp.Select, bounds: Mapping[str, Bounds], epsilon: float) -> PrivacyPlan:
+def _groups(tree: exp.Select, keys: Mapping[str, tuple[Key, ...]]) -> tuple[GroupColumn, ...]:
+    """The grouped columns of the result, each with its declared public keys (refused without)."""
+    group = tree.args.get("group")
+    if group is None:
+        return ()
+    grouped = set()
+    for expression in group.expressions:
+        if not (isinstance(expression, exp.Column) and not expression.table):
+            raise QueryRefused("differential_privacy", "under a differential-privacy budget GROUP BY lists "
+                               "columns")
+        grouped.add(expression.name.lower())
+    found: list[GroupColumn] = []
+    cells = 1
+    for index, projection in enumerate(tree.expressions):
+        value = _aggregate(projection)
+        if isinstance(value, exp.AggFunc):
+            continue
+        name = value.name.lower() if isinstance(value, exp.Column) else ""
+        if name not in grouped:
+            raise QueryRefused("differential_privacy", f"{value.sql('duckdb')}: under a differential-privacy "
+                               "budget every output column is a grouped column or an aggregate")
+        declared = keys.get(name)
+        if declared is None:
+            raise QueryRefused(
+                "privacy_keys",
+                f"GROUP BY {name}: the agreement declares no public keys for column {name!r}, so which "
+                f"groups exist would be released from the data itself (the provider states keys:{name} "
+                "isAnyOf [...])",
+            )
+        cells *= len(declared)
+        found.append(GroupColumn(index, name, declared))
+    if {column.column for column in found} != grouped:
+        raise QueryRefused("differential_privacy", "under a differential-privacy budget every grouped "
+                           "column is shown in the result (a hidden grouping splits cells unseen)")
+    if cells > MAX_CELLS:
+        raise QueryRefused("differential_privacy", f"the declared keys make {cells} groups; a read releases "
+                           f"at most {MAX_CELLS}")
+    return tuple(found)
+
+
+def plan(tree: exp.Select, bounds: Mapping[str, Bounds], epsilon: float,
+         keys: Mapping[str, tuple[Key, ...]] | None = None) -> PrivacyPlan:
     """The noisy cells of an accepted aggregate and their scales; refuses anything else."""
+    if tree.args.get("limit") is not None or tree.args.get("offset") is not None:
+        raise QueryRefused("differential_privacy", "under a differential-privacy budget a read releases "
+                           "every declared group: no LIMIT or OFFSET (cut the result yourself)")
+    groups = _groups(tree, keys or {})
     aggregates = [
         (index, projection)
         for index, projection in enumerate(tree.expressions)
@@ -110,12 +175,6 @@ def plan(tree: exp.Select, bounds: Mapping[str, Bounds], epsilon: float) -> Priv
                 f"{value.sql('duckdb')}: under a differential-privacy budget only count, sum and avg "
                 "may be read (no min, max, median, variance or other statistics)",
             )
-        if tree.args.get("group") is not None:
-            raise QueryRefused(
-                "differential_privacy",
-                f"{value.sql('duckdb')}: under a differential-privacy budget sums and means are read over "
-                "the whole granted data, not per group (which groups exist is not released privately)",
-            )
         column = _input_column(value)
         found = bounds.get(column)
         if found is None:
@@ -133,7 +192,25 @@ def plan(tree: exp.Select, bounds: Mapping[str, Bounds], epsilon: float) -> Priv
             scale = found.sensitivity / half
             cells.append(NoisyCell(index, AVG, name, scale, column, found, 1 / half, hidden))
     _refuse_ordering_by_noisy_cells(tree, [cell.name for cell in cells])
-    return PrivacyPlan(epsilon, tuple(cells), len(tree.expressions))
+    return PrivacyPlan(epsilon, tuple(cells), len(tree.expressions), groups, _order(tree, groups))
+
+
+def _order(tree: exp.Select, groups: Sequence[GroupColumn]) -> tuple[tuple[int, bool], ...]:
+    """ORDER BY as (result column, descending): applied to the released groups after the noise."""
+    order = tree.args.get("order")
+    if order is None:
+        return ()
+    names = {output_name(tree.expressions[group.position]).lower(): group.position for group in groups}
+    names.update({group.column: group.position for group in groups})
+    found: list[tuple[int, bool]] = []
+    for item in order.expressions:
+        key = item.this
+        position = names.get(key.name.lower()) if isinstance(key, exp.Column) else None
+        if position is None:
+            raise QueryRefused("differential_privacy", f"ORDER BY {key.sql('duckdb')}: under a "
+                               "differential-privacy budget results may be ordered by grouped columns only")
+        found.append((position, bool(item.args.get("desc"))))
+    return tuple(found)
 
 
 def _refuse_ordering_by_noisy_cells(tree: exp.Select, names: Sequence[str]) -> None:

@@ -1,4 +1,4 @@
-"""The clamping ranges a provider declares for differentially private sums and means.
+"""The clamping ranges and public key sets a provider declares for differentially private reads.
 
 A sum has no bounded sensitivity unless each record's contribution is bounded: one outlier
 row could move it by any amount. So a column may be summed (or averaged) under an epsilon
@@ -7,6 +7,13 @@ action's refinement)::
 
     {"leftOperand": "https://w3id.org/sluis/bounds/age", "operator": "gteq", "rightOperand": 0}
     {"leftOperand": "https://w3id.org/sluis/bounds/age", "operator": "lteq", "rightOperand": 120}
+
+A grouped read needs, for each column it groups by, the key set the provider declares public::
+
+    {"leftOperand": "https://w3id.org/sluis/keys/region", "operator": "isAnyOf",
+     "rightOperand": ["GR", "NH", "UT", "ZH"]}
+
+The read then releases exactly those groups, whatever the data holds (see ``privacy``).
 
 Values are clamped into the range inside the engine before they are added up. Fail closed:
 any other operator, a value that is not a finite number of sensible size, a range stated in
@@ -24,10 +31,13 @@ from dataclasses import dataclass
 from connector.dataplane.errors import AccessDenied
 from policies import terms
 from policies.model import Constraint, ConstraintNode, LogicalConstraint, Policy
-from policies.operands import bounds_column, is_bounds
+from policies.operands import bounds_column, is_bounds, is_keys, keys_column
 
 # Larger bounds give noise no analysis could use, and sums where doubles lose whole units.
 MAX_ABS_BOUND = 1e12
+# Keys one column may declare: every one of them is a released (noisy) group of every read.
+MAX_KEYS = 1_000
+Key = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -100,4 +110,46 @@ def declared_bounds(policy: Policy) -> dict[str, Bounds]:
             reason = f"column {column!r}: the lower bound exceeds the upper bound"
             raise AccessDenied("privacy_bounds", reason)
         declared[column] = Bounds(lowers[column], uppers[column])
+    return declared
+
+
+def _keys(constraint: Constraint, column: str) -> tuple[Key, ...]:
+    operator = terms.local_name(constraint.operator)
+    values = [value.value for value in constraint.right]
+    plain = all(isinstance(value, str | int | float | bool) for value in values)
+    if operator not in ("isAnyOf", "eq") or not values or not plain or len(values) > MAX_KEYS:
+        raise AccessDenied(
+            "privacy_keys",
+            f"the public keys of column {column!r} must be stated as 'isAnyOf' a list of 1..{MAX_KEYS} "
+            "plain values",
+        )
+    keys: list[Key] = []
+    for value in values:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise AccessDenied("privacy_keys", f"the public keys of column {column!r} must be finite")
+        if value not in keys:
+            keys.append(value)
+    return tuple(keys)
+
+
+def declared_keys(policy: Policy) -> dict[str, tuple[Key, ...]]:
+    """Column name (lower case) -> its declared public keys, in the order stated, from the
+    policy's permissions; several statements for one column keep the keys all of them state."""
+    declared: dict[str, tuple[Key, ...]] = {}
+    for rule in policy.atomic_rules:
+        if rule.kind != "permission":
+            continue
+        for constraint, certain in _stated([*rule.constraints, *rule.action.refinements]):
+            if not is_keys(constraint.left_operand):
+                continue
+            column = keys_column(constraint.left_operand).lower()
+            if not certain:
+                raise AccessDenied(
+                    "privacy_keys",
+                    f"the public keys of column {column!r} are stated inside or/xone: state them as a "
+                    "plain constraint of the permission",
+                )
+            keys = _keys(constraint, column)
+            known = declared.get(column)
+            declared[column] = keys if known is None else tuple(key for key in known if key in keys)
     return declared

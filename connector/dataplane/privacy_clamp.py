@@ -70,3 +70,26 @@ def clamp(tree: exp.Select, privacy: PrivacyPlan) -> exp.Select:
     source.set("this", exp.Subquery(this=inner, alias=alias))
     tree.set("expressions", projections)
     return tree
+
+
+def keyed(tree: exp.Select, privacy: PrivacyPlan) -> exp.Select:
+    """``tree`` with its rows restricted to the declared keys of its grouped columns (a row whose
+    key is not declared, or ``NULL``, belongs to no released group), without order or limit: the
+    released groups are completed and ordered after the noise (``privacy_noise``)."""
+    tree = tree.copy()
+    for key in ("order", "limit", "offset"):
+        tree.set(key, None)
+    for group in privacy.groups:
+        column = exp.column(group.column, quoted=True)
+        allowed = exp.In(this=column, expressions=[_key(value) for value in group.keys])
+        tree = tree.where(allowed, copy=False)
+    return tree
+
+
+def _key(value: object) -> exp.Expr:
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        literal = exp.Literal.number(repr(abs(value)))
+        return literal if value >= 0 else exp.Neg(this=literal)
+    return exp.Literal.string(str(value))

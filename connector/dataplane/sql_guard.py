@@ -34,7 +34,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from connector.dataplane.disclosure import DisclosureProfile, aggregate_problem, protect
 from connector.dataplane.errors import BadQuery, QueryRefused
 from connector.dataplane.privacy import PrivacyPlan
-from connector.dataplane.privacy_clamp import clamp
+from connector.dataplane.privacy_clamp import clamp, keyed
 
 # The name under which a read sees its asset, with only the permitted columns and rows.
 GRANTED_VIEW = "data"
@@ -341,7 +341,8 @@ def finalize(
 
     With a ``disclosure`` profile (an aggregate-only agreement) the query must be an aggregate
     the disclosure rules allow, and what runs is its protected form (``disclosure.protect``);
-    under a differential-privacy ``privacy`` plan, with its sums over clamped values first.
+    under a differential-privacy ``privacy`` plan, its sums over clamped values and its rows
+    restricted to the declared keys of its groups instead (the noise is added afterwards).
     """
     granted = {column.lower() for column in view_columns}
     missing = sorted(parsed.columns - granted)
@@ -360,9 +361,9 @@ def finalize(
                 "aggregate_only", f"the agreement allows only grouped aggregates: {parsed.aggregate_problem}"
             )
         assert isinstance(tree, exp.Select)
-        if privacy is not None:
-            tree = clamp(tree, privacy)
-        tree = protect(tree, disclosure)
+        # under a budget no rule on true values: the groups are the declared keys, cells are
+        # judged after the noise
+        tree = keyed(clamp(tree, privacy), privacy) if privacy is not None else protect(tree, disclosure)
     sql = tree.sql(dialect="duckdb")
     return GuardedQuery(sql, query_hash(sql), parsed.columns, parsed.aggregate)
 
