@@ -6,7 +6,9 @@ with the same call headers an HTTP read sends - ``authorization: DPoP <token>`` 
 proof made for the HTTP read it stands for (``GET {endpoint}`` for the whole view, ``POST
 {endpoint}/query`` for SQL), and optionally ``sluis-identity``. Everything else is
 ``DataPlane.prepare_read``: the proof is single-use, the read is counted, the query runs in the
-same sandbox, and the audit entry records ``protocol: flight``.
+same sandbox, and the audit entry records ``protocol: flight``. What an HTTP read says in its
+headers (``DataPlane.disclosure``: query hash, read number, caps, and under a privacy budget the
+epsilon spent and the noise scales) is in the result schema's metadata, lower-case.
 
 The server binds to the address it is given (loopback by default); TLS is the deployment's
 business, as for the HTTP port.
@@ -113,8 +115,13 @@ class DataFlightServer(flight.FlightServerBase):  # type: ignore[misc]
             # pyarrow would send the Python traceback (paths, code) to the client: log it here
             _log.exception("Flight read failed")
             raise flight.FlightServerError(_INTERNAL) from None
+        # what an HTTP read sends as headers (epsilon spent, noise scales, query hash ...) goes
+        # in the schema's metadata: the first message of the stream, before any row
+        shown = {name.lower(): value for name, value in self.plane.disclosure(read).items()}
+        schema = read.schema.with_metadata({**(read.schema.metadata or {}), **{
+            name.encode(): value.encode() for name, value in shown.items()}})
         batches = _without_tracebacks(self.plane.stream_batches(read, "flight"))
-        return flight.GeneratorStream(read.schema, batches)
+        return flight.GeneratorStream(schema, batches)
 
     def serve_in_thread(self) -> threading.Thread:
         """Serve on a daemon thread (``shutdown()`` stops it)."""

@@ -64,7 +64,7 @@ from connector.dataplane.granted import STREAM_BATCH_ROWS, GrantedFiles, check_a
 from connector.dataplane.obligations import Duty, agreed_at, duties_of
 from connector.dataplane.privacy import MICRO, PrivacyPlan
 from connector.dataplane.privacy import plan as privacy_plan
-from connector.dataplane.privacy_bounds import declared_bounds
+from connector.dataplane.privacy_bounds import declared_bounds, declared_keys
 from connector.dataplane.privacy_noise import add_noise, noisy_schema
 from connector.dataplane.read_rules import read_counter, read_rules
 from connector.dataplane.sandbox import Sandbox, SandboxLimits, SandboxPool
@@ -617,7 +617,8 @@ class DataPlane:
             if privacy is not None:
                 # noised now, before any byte is sent: a failure is a problem answer, not a cut stream
                 noisy = add_noise(pa.Table.from_batches(list(batches), schema), privacy,
-                                  disclosure.round_to if disclosure else None)
+                                  disclosure.round_to if disclosure else None,
+                                  disclosure.min_cell if disclosure else None)
                 schema, batches = noisy_schema(schema, privacy), iter(noisy.to_batches())
             return PreparedRead(context, schema, batches, media_type, decision.decision, resources)
         except PolicyError as error:
@@ -632,6 +633,26 @@ class DataPlane:
         except BaseException:
             resources.close()
             raise
+
+    def disclosure(self, read: PreparedRead) -> dict[str, str]:
+        """What both sides are told about a read beside its rows: its query hash and number, the
+        caps, and under a differential-privacy budget the epsilon it spent, the budget spent so far
+        and the Laplace scale of each noisy column. HTTP sends these as headers, Arrow Flight as
+        the result schema's metadata (lower-case keys), so no protocol hides them."""
+        context = read.context
+        shown = {
+            "Sluis-Query-Hash": context.query_hash or "",
+            "Sluis-Read-Number": str(context.read_number or 0),
+            "Sluis-Max-Result-Rows": str(self.limits.max_result_rows),
+            "Sluis-Max-Result-Bytes": str(self.limits.max_result_bytes),
+        }
+        if context.epsilon is not None:
+            shown["Sluis-Epsilon"] = f"{context.epsilon:g}"
+            shown["Sluis-Epsilon-Spent"] = f"{context.epsilon_spent or 0:g}"
+            shown["Sluis-Epsilon-Budget"] = f"{context.epsilon_budget or 0:g}"
+            # the Laplace scale of each aggregate column's noise: public, and what an analyst needs
+            shown["Sluis-Noise-Scales"] = json.dumps(context.noise_scales or {}, separators=(",", ":"))
+        return shown
 
     def _hold_consumer_slot(self, consumer_id: str, resources: ExitStack) -> None:
         """Count this read among its consumer's running reads, waiting (as for a slot) while the
@@ -697,7 +718,8 @@ class DataPlane:
         if epsilon is None or parsed is None or parsed.aggregate_problem is not None:
             return None
         assert isinstance(parsed.tree, exp.Select)
-        return privacy_plan(parsed.tree, declared_bounds(policy), self.limits.epsilon_per_read)
+        return privacy_plan(parsed.tree, declared_bounds(policy), self.limits.epsilon_per_read,
+                            declared_keys(policy))
 
     def _granted_columns(self, source: list[str], scope: DataScope) -> list[str]:
         denied = {name.lower() for name in scope.denied_columns}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import io
-import json
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -100,20 +99,7 @@ def build_router(plane: DataPlane) -> APIRouter:
             transfer_id, request.headers.get("authorization"), request.headers.get("dpop"),
             request.method, request.url.path, sql, media_type, request.headers.get("sluis-identity"),
         )
-        headers = {
-            "Cache-Control": "no-store",
-            "Sluis-Query-Hash": prepared.context.query_hash or "",
-            "Sluis-Read-Number": str(prepared.context.read_number or 0),
-            "Sluis-Max-Result-Rows": str(plane.limits.max_result_rows),
-            "Sluis-Max-Result-Bytes": str(plane.limits.max_result_bytes),
-        }
-        context = prepared.context
-        if context.epsilon is not None:
-            headers["Sluis-Epsilon"] = f"{context.epsilon:g}"
-            headers["Sluis-Epsilon-Spent"] = f"{context.epsilon_spent or 0:g}"
-            headers["Sluis-Epsilon-Budget"] = f"{context.epsilon_budget or 0:g}"
-            # the Laplace scale of each aggregate column's noise: public, and what an analyst needs
-            headers["Sluis-Noise-Scales"] = json.dumps(context.noise_scales or {}, separators=(",", ":"))
+        headers = {"Cache-Control": "no-store", **plane.disclosure(prepared)}
         if media_type == PARQUET:
             headers["Content-Disposition"] = f'attachment; filename="{transfer_id}.parquet"'
         if prepared.encoded is not None:  # the whole view's bytes are known: no chunked framing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pyarrow.flight as flight
@@ -57,3 +58,29 @@ def test_flight_without_a_valid_token_and_proof_is_unauthenticated(space: DataSp
             client.do_get(flight.Ticket(ticket)).read_all()
     client.close()
     assert sum(1 for _ in space.plane.audit.entries()) == before
+
+
+def test_a_flight_read_shows_what_an_http_read_shows_in_its_schema_metadata(
+    space: DataSpace, location: str,
+) -> None:
+    """Both sides see the epsilon a read spent and the noise each column got, whatever the
+    protocol: a Flight read carries the HTTP read's disclosure headers in its schema metadata."""
+    budget = {"leftOperand": "sluis:epsilon", "operator": "lteq", "rightOperand": 0.5}
+    regions = {"leftOperand": "keys:region", "operator": "isAnyOf", "rightOperand": ["GR", "NH", "UT", "ZH"]}
+    reader = space.reader(space.transfer(space.agreement(research_permission(budget, regions,
+                                                                             action="aggregate"))))
+    for spent in ("0.1", "0.2"):
+        table = reader.flight(location, "SELECT region, count(*) AS n FROM data GROUP BY region")
+        shown = {key.decode(): value.decode() for key, value in (table.schema.metadata or {}).items()}
+        assert shown["sluis-epsilon"] == "0.1"
+        assert shown["sluis-epsilon-spent"] == spent
+        assert shown["sluis-epsilon-budget"] == "0.5"
+        assert json.loads(shown["sluis-noise-scales"]) == {"n": 10}
+        assert shown["sluis-read-number"] == spent[-1]
+        entry = [e.body for e in space.plane.audit.entries() if e.body.get("protocol") == "flight"][-1]
+        assert shown["sluis-query-hash"] == entry["query_hash"]
+        assert entry["epsilon_spent"] == float(spent)
+    plain = space.reader(space.transfer(space.agreement(research_permission(FORBID_SSN))))
+    metadata = plain.flight(location, "SELECT count(*) AS n FROM data").schema.metadata or {}
+    assert b"sluis-epsilon" not in metadata
+    assert b"sluis-query-hash" in metadata
