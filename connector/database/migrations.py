@@ -181,6 +181,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN correlation_id TEXT;
     ALTER TABLE outbox ADD COLUMN traceparent TEXT
     """,
+    # 6: a push's read key records when it was taken, so keys older than any retry are pruned
+    # (rows of earlier releases have none and go at the first prune)
+    """
+    ALTER TABLE sluis_dp_read_keys ADD COLUMN created_at DOUBLE PRECISION;
+    CREATE INDEX sluis_dp_read_keys_by_age ON sluis_dp_read_keys (created_at)
+    """,
 )
 
 _DIALECT = {

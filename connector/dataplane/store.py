@@ -10,6 +10,11 @@ Their schema is migration 2 of :mod:`connector.database.migrations`.
   or one agreement; the column keeps its historical name ``agreement_id``). A read is reserved
   with ``UPDATE ... SET reads = reads + 1 WHERE agreement_id = ? AND reads < ? RETURNING reads``:
   one statement, so twenty concurrent reads on several replicas can never exceed the limit.
+* ``sluis_dp_read_keys``: the read number each HTTP push delivery's read got (its key), so a
+  retried delivery is counted once. Keys are kept ``READ_KEY_RETENTION_SECONDS`` (a week; a
+  push is retried for minutes) and pruned at most once a minute, so the table holds at most
+  the push deliveries of that week. A delivery retried after its key went is counted again:
+  the safe side of a read limit.
 * ``sluis_dp_privacy``: differential-privacy budget spent per counter key, in millionths of
   epsilon (exact integers), spent the same way: one compare-and-set statement.
 * ``sluis_dp_obligations``: duties of the agreement (delete within N days, notify on use, ...)
@@ -30,6 +35,9 @@ from connector.database import Database
 ACTIVE, REFRESHED, REVOKED = "active", "refreshed", "revoked"
 # Expired proof ids are swept at most this often (each sweep is one DELETE).
 PROOF_SWEEP_INTERVAL_SECONDS = 60.0
+# How long a push's read key is kept, and how often old ones are pruned (one DELETE each time).
+READ_KEY_RETENTION_SECONDS = 7 * 24 * 3600.0
+READ_KEY_SWEEP_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class DataPlaneStore:
         self.db = database
         database.ensure_migrated()
         self._last_sweep = 0.0
+        self._last_key_sweep = 0.0
 
     # --- tokens -------------------------------------------------------------------------------
     def record_token(self, jti: str, transfer_id: str, agreement_id: str, consumer_id: str,
@@ -149,23 +158,39 @@ class DataPlaneStore:
             rows = tx.all("SELECT reads FROM sluis_dp_reads WHERE agreement_id = ?", (agreement_id,))
         return int(rows[0]["reads"]) if rows else 0
 
+    def read_keys(self) -> int:
+        """How many push read keys are kept (for tests and operators)."""
+        with self.db.transaction(write=False) as tx:
+            row = tx.one("SELECT count(*) AS n FROM sluis_dp_read_keys")
+        return int(row["n"]) if row is not None else 0
+
     def keyed_read(self, key: str) -> int | None:
         """The number a read counted under ``key`` got, if one was (see :meth:`reserve_read`)."""
         with self.db.transaction(write=False) as tx:
             row = tx.one("SELECT read_number FROM sluis_dp_read_keys WHERE read_key = ?", (key,))
         return int(row["read_number"]) if row is not None and row["read_number"] is not None else None
 
-    def reserve_read(self, agreement_id: str, limit: int | None, key: str | None = None) -> int | None:
+    def reserve_read(self, agreement_id: str, limit: int | None, key: str | None = None,
+                     now: float | None = None) -> int | None:
         """Count one more read, atomically; ``None`` when ``limit`` reads were already made.
 
         With ``key`` (one HTTP push), the read is counted the first time only: a retried or
         restarted push reads again under the same key and gets the number its first read got.
+        Keys older than ``READ_KEY_RETENTION_SECONDS`` are pruned on the way (at most once a
+        minute).
         """
+        moment = time.time() if now is None else now
         with self.db.transaction() as tx:
+            if key is not None and moment - self._last_key_sweep > READ_KEY_SWEEP_INTERVAL_SECONDS:
+                self._last_key_sweep = moment
+                tx.execute(
+                    "DELETE FROM sluis_dp_read_keys WHERE created_at IS NULL OR created_at < ?",
+                    (moment - READ_KEY_RETENTION_SECONDS,),
+                )
             taken = key is not None and tx.execute(
-                "INSERT INTO sluis_dp_read_keys (read_key, counter) VALUES (?, ?)"
+                "INSERT INTO sluis_dp_read_keys (read_key, counter, created_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (read_key) DO NOTHING",
-                (key, agreement_id),
+                (key, agreement_id, moment),
             ) == 0
             if taken:
                 known = tx.one("SELECT read_number FROM sluis_dp_read_keys WHERE read_key = ?", (key,))

@@ -203,3 +203,20 @@ def test_result_over_the_row_cap_is_aborted_not_truncated(make_space: Callable[.
     assert last is not None
     assert (last["kind"], last["status"]) == ("read", "failed")
     assert "250 rows" in str(last["reason"])
+
+
+def test_push_read_keys_are_pruned_after_their_retention(space: DataSpace) -> None:
+    """Every HTTP push delivery leaves a read key; without pruning the table grows for ever."""
+    from connector.dataplane.store import READ_KEY_RETENTION_SECONDS, READ_KEY_SWEEP_INTERVAL_SECONDS
+
+    store = space.plane.store
+    start = 1_000_000.0
+    for item in range(50):  # a week of deliveries, each counted once
+        assert store.reserve_read("offer-1", None, f"push:{item}", now=start + item) == item + 1
+    assert store.read_keys() == 50
+    assert store.reserve_read("offer-1", None, "push:3", now=start + 60) == 4  # a retry: counted once
+    later = start + READ_KEY_RETENTION_SECONDS + READ_KEY_SWEEP_INTERVAL_SECONDS + 100
+    assert store.reserve_read("offer-1", None, "push:new", now=later) == 51
+    assert store.read_keys() == 1  # only the new delivery's key is left
+    assert store.keyed_read("push:3") is None
+    assert store.reads("offer-1") == 51  # pruning keys never lowers a count
