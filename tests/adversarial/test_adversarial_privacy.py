@@ -18,6 +18,8 @@ from tests.dataplane.conftest import ASSET_ID, DataSpace, did_host, make_space, 
 __all__ = ["did_host", "make_space", "space"]  # the data plane's fixtures, used here as they are
 
 BUDGET = {"leftOperand": "sluis:epsilon", "operator": "lteq", "rightOperand": 5}
+# Grouped reads under a budget release the provider's declared public keys.
+REGIONS = {"leftOperand": "keys:region", "operator": "isAnyOf", "rightOperand": ["NH", "ZH", "UT"]}
 
 
 def _post(space: DataSpace, endpoint: str, token: str, sql: str) -> httpx.Response:
@@ -40,7 +42,7 @@ def test_counts_cannot_order_the_result_before_the_noise(space: DataSpace, sql: 
     pq.write_table(pa.table({"region": regions, "age": list(range(len(regions)))}), folder / "small.parquet")
     space.state.put_asset(ASSET_ID, "parquet", folder / "small.parquet")
     address = space.plane.issue_access(
-        space.transfer(space.agreement(research_permission(BUDGET, action="aggregate")))
+        space.transfer(space.agreement(research_permission(BUDGET, REGIONS, action="aggregate")))
     )
     response = _post(space, address.endpoint, address.token, sql)
     assert response.status_code == 403, response.text[:300]
