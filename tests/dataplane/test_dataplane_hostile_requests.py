@@ -95,6 +95,7 @@ def test_a_flight_ticket_with_unstorable_text_is_a_clean_refusal(space: DataSpac
 
 
 BUDGET = {"leftOperand": "sluis:epsilon", "operator": "lteq", "rightOperand": 1}
+REGIONS = {"leftOperand": "keys:region", "operator": "isAnyOf", "rightOperand": ["GR", "NH", "UT", "ZH"]}
 
 
 @pytest.mark.parametrize("sql", [
@@ -105,7 +106,7 @@ BUDGET = {"leftOperand": "sluis:epsilon", "operator": "lteq", "rightOperand": 1}
 def test_aggregate_output_columns_of_one_name_are_refused(space: DataSpace, sql: str) -> None:
     # Cells are suppressed and noised by their column: two columns of one name cannot be told
     # apart (under a privacy budget the read used to spend epsilon and then cut the stream).
-    transfer = space.transfer(space.agreement(research_permission(BUDGET, action="aggregate")))
+    transfer = space.transfer(space.agreement(research_permission(BUDGET, REGIONS, action="aggregate")))
     address = space.plane.issue_access(transfer)
     response = _post(space, address.endpoint, address.token, json.dumps({"sql": sql}).encode())
     assert response.status_code == 403, (response.status_code, response.content[:200])
