@@ -478,6 +478,8 @@ class DataPlane:
 
     def _duty_states(self, agreement_id: str, duties: list[Duty], moment: datetime) -> dict[str, str]:
         states: dict[str, str] = {duty.uid: "fulfilled" for duty in duties if duty.per_use}
+        if not duties:  # obligations are only ever recorded for the agreement's duties
+            return states
         for obligation in self.store.obligations(agreement_id=agreement_id):
             shown = obligation.to_json(moment)["status"]
             if shown == "fulfilled":
