@@ -34,6 +34,7 @@ from connector.dataplane.contract_state import TransferView
 from connector.dataplane.errors import InvalidToken
 from connector.identity import KeyPair
 from connector.identity.keys import public_key_to_jwk
+from connector.identity.tokens import holds_unstorable_text
 
 warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
 
@@ -129,6 +130,8 @@ def _decode(token: str, key: OKPKey, expected_type: str, what: str) -> tuple[dic
     except (JoseError, ValueError, TypeError) as error:
         raise InvalidToken(f"bad_{what}", f"the {what} signature or format is invalid ({error})") from None
     header = dict(decoded.header)
+    if holds_unstorable_text(header) or holds_unstorable_text(decoded.claims):
+        raise InvalidToken(f"bad_{what}", f"the {what} holds a lone UTF-16 surrogate or U+0000")
     if header.get("typ") != expected_type:
         raise InvalidToken(f"bad_{what}", f"the {what} must have typ {expected_type!r}")
     return header, dict(decoded.claims)

@@ -205,6 +205,29 @@ def _signature_of(segment: bytes) -> bytes:
     return signature
 
 
+# A lone UTF-16 surrogate (JSON can escape one: "\ud800") cannot be encoded by any database
+# driver, and PostgreSQL text cannot hold U+0000; token ids and DIDs are stored (replay guards,
+# processes), so a token holding either anywhere is malformed, before anything is stored.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def holds_unstorable_text(value: object) -> bool:
+    """Whether a decoded JSON value holds a lone surrogate or U+0000 in any string or key."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            if any(_UNSTORABLE.search(key) for key in item):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _segment_json(segment: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
@@ -212,6 +235,10 @@ def _segment_json(segment: bytes, what: str) -> dict[str, Any]:
         raise IdentityError("token_malformed", f"the token {what} is not base64url JSON") from None
     if not isinstance(value, dict):
         raise IdentityError("token_malformed", f"the token {what} is not a JSON object")
+    if holds_unstorable_text(value):
+        raise IdentityError(
+            "token_malformed", f"the token {what} holds a lone UTF-16 surrogate or U+0000, which no token may"
+        )
     return value
 
 
