@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,9 +119,13 @@ class Database:
                 raise StoreError(f"PostgreSQL URL {url!r} names no host")
         else:
             raise StoreError(f"storage URL {url!r} is neither sqlite:///... nor postgresql://...")
-        self._pool: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=POOL_SIZE)
+        # idle connections, last in first out (a warm one first); one lock guards them and the
+        # count, and a unit of work waits on ``_free`` only when every connection is out
+        self._idle: list[Any] = []
         self._opened = 0
+        self._waiting = 0
         self._lock = threading.Lock()
+        self._free = threading.Condition(self._lock)
         self._write_lock = threading.Lock()
         self._migrate_lock = threading.Lock()
         self._migrated = False
@@ -182,32 +186,47 @@ class Database:
             raise StoreError(f"cannot connect to PostgreSQL: {error}") from None
 
     def _acquire(self) -> Any:
-        try:
-            return self._pool.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if self._opened < POOL_SIZE:
-                self._opened += 1
+        deadline: float | None = None
+        with self._free:
+            while not self._idle:
+                if self._opened < POOL_SIZE:
+                    self._opened += 1
+                    break
+                now = time.monotonic()
+                deadline = now + POOL_WAIT_SECONDS if deadline is None else deadline
+                if now >= deadline:
+                    raise StoreError("no database connection became free in time")
+                self._waiting += 1
                 try:
-                    return self._connect()
-                except Exception:
-                    self._opened -= 1
-                    raise
-        try:
-            return self._pool.get(timeout=POOL_WAIT_SECONDS)
-        except queue.Empty as error:
-            raise StoreError("no database connection became free in time") from error
+                    self._free.wait(deadline - now)
+                finally:
+                    self._waiting -= 1
+            else:
+                return self._idle.pop()
+        try:  # a new connection, opened outside the lock
+            return self._connect()
+        except BaseException:
+            self._give_up_one()
+            raise
+
+    def _give_up_one(self) -> None:
+        """One connection fewer is open: a unit of work waiting may open one in its place."""
+        with self._free:
+            self._opened -= 1
+            if self._waiting:
+                self._free.notify()
 
     def _release(self, connection: Any, broken: bool) -> None:
         if broken or self._closed:
-            with self._lock:
-                self._opened -= 1
+            self._give_up_one()
             # closing a broken connection may fail again; there is nothing more to do
             with contextlib.suppress(Exception):
                 connection.close()
             return
-        self._pool.put(connection)
+        with self._free:
+            self._idle.append(connection)
+            if self._waiting:
+                self._free.notify()
 
     @contextmanager
     def transaction(self, write: bool = True, *, exclusive: bool = False) -> Iterator[Transaction]:
@@ -250,9 +269,8 @@ class Database:
 
     def close(self) -> None:
         self._closed = True
-        while True:
-            try:
-                connection = self._pool.get_nowait()
-            except queue.Empty:
-                return
+        with self._free:
+            idle, self._idle = self._idle, []
+            self._opened -= len(idle)
+        for connection in idle:
             connection.close()
