@@ -701,8 +701,14 @@ class Store:
         ack: Mapping[str, Any] | None = None,
     ) -> tuple[bool, bool]:
         """:meth:`outbox_delivered`, and (given the item's ``process_id``) whether another message
-        of that process is still pending, read in the same transaction: a message queued behind
-        this one is the outbox worker's to send, and only then does the sender wake it."""
+        of that process is still pending: a message queued behind this one is the outbox worker's
+        to send, and only then does the sender wake it.
+
+        The pending message is looked for after the commit, not inside the transaction: a step
+        queueing a message behind this one while it is being marked delivered (concurrent
+        transactions on PostgreSQL) does not lease its message - this one is still pending for
+        it - and would not be seen inside; after the commit it is seen, or it was queued after
+        this delivery and leased at its own commit, or found by the worker it woke."""
         now = time.time()
         with self.db.transaction() as tx:
             settled = self._settle(
@@ -717,15 +723,15 @@ class Store:
                     process_id = None if row is None else str(row["process_id"])
                 if process_id is not None:
                     self._learn_peer_pid(tx, process_id, ack, now)
-            pending = process_id is not None and (
-                tx.one(
-                    "SELECT id FROM outbox WHERE process_id = ? AND delivered_at IS NULL "
-                    "AND failed_reason IS NULL LIMIT 1",
-                    (process_id,),
-                )
-                is not None
+        if not settled or process_id is None:
+            return settled, False
+        with self.db.transaction(write=False) as tx:
+            pending = tx.one(
+                "SELECT id FROM outbox WHERE process_id = ? AND delivered_at IS NULL "
+                "AND failed_reason IS NULL LIMIT 1",
+                (process_id,),
             )
-            return settled, pending
+        return settled, pending is not None
 
     @staticmethod
     def _learn_peer_pid(tx: Transaction, process_id: str, ack: Mapping[str, Any], now: float) -> None:
