@@ -73,3 +73,29 @@ def test_a_dpop_proof_with_an_unstorable_jti_is_refused(world: ConnectorWorld, j
     assert reply.status_code == 401, (reply.status_code, reply.text[:300])
     ok = httpx.get(url, headers=world.data_auth("GET", url), timeout=60)
     assert ok.status_code == 200, ok.text[:300]
+
+
+ODD_SEGMENTS = ["%ED%A0%80", "%FF%FE", "a%00b", "%C0%80", "%F4%90%80%80"]
+
+
+@pytest.mark.parametrize("segment", ODD_SEGMENTS)
+def test_path_segments_no_database_can_hold_are_a_4xx_everywhere(world: ConnectorWorld, segment: str) -> None:
+    provider = world.provider.url
+    operator = {"Authorization": f"Bearer {world.provider.token}"}
+    attempts = [
+        ("GET", f"{provider}/dsp/transfers/{segment}", world.dsp_auth()),
+        ("GET", f"{provider}/dsp/negotiations/{segment}", world.dsp_auth()),
+        ("POST", f"{provider}/dsp/transfers/{segment}/completion", world.dsp_auth()),
+        ("GET", f"{provider}/dsp/catalog/datasets/{segment}", world.dsp_auth()),
+        ("GET", f"{provider}/data/{segment}", {}),
+        ("PUT", f"{world.consumer.url}/push/{segment}", {"Authorization": "Bearer x"}),
+        ("GET", f"{provider}/management/transfers/{segment}", operator),
+        ("GET", f"{provider}/management/agreements/{segment}", operator),
+        ("GET", f"{provider}/management/assets/{segment}", operator),
+        ("GET", f"{world.consumer.url}/management/received/{segment}",
+         {"Authorization": f"Bearer {world.consumer.token}"}),
+    ]
+    for method, url, headers in attempts:
+        body = dsp.transfer_completion_message("x", "y") if method == "POST" else None
+        reply = httpx.request(method, url, headers=headers, json=body, timeout=60)
+        assert 400 <= reply.status_code < 500, (method, url, reply.status_code, reply.text[:300])
