@@ -380,6 +380,11 @@ class Negotiations:
                 return f"the provider's signature does not verify: {check.reason}"
         if agreement.get("assigner") != record.counterparty_id:
             return f"the agreement's assigner is {agreement.get('assigner')}, not the provider"
+        # the id is the provider's choice, and agreement ids are public (transparency registers):
+        # one naming an agreement of another negotiation would overwrite that one
+        existing = self.ctx.store.get_agreement(str(agreement.get("@id", "")))
+        if existing is not None and existing.negotiation_id != record.id:
+            return f"the agreement id {agreement.get('@id')} already names another agreement"
         if agreement.get("assignee") != self.ctx.participant_id:
             return f"the agreement's assignee is {agreement.get('assignee')}, not us"
         dataset_id = record.details.get("dataset_id")

@@ -472,7 +472,10 @@ class Store:
         tx.execute(
             "INSERT INTO agreements (id, negotiation_id, provider_id, consumer_id, asset_id, agreement_json, "
             "terminated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "agreement_json = excluded.agreement_json",
+            # only the same negotiation's agreement is updated (a counter-signature added):
+            # never another negotiation's under an id a peer chose
+            "agreement_json = excluded.agreement_json "
+            "WHERE agreements.negotiation_id = excluded.negotiation_id",
             (
                 agreement.id,
                 agreement.negotiation_id,
