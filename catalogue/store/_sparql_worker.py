@@ -176,6 +176,9 @@ def main() -> None:
     import pyoxigraph  # noqa: F401  (loaded before the ready signal: the query's clock starts after)
 
     import catalogue.store.sparql_check  # noqa: F401
+    from catalogue.store.sparql_scope import scoped_query
+
+    scoped_query("ASK { ?s ?p ?o }")  # the parser's first use is slow: not on a caller's clock
 
     write_frame(out, json.dumps({"ready": True, "network_denied": isolated}).encode())
     stores: dict[str, Any] = {}

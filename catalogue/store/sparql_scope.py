@@ -59,6 +59,11 @@ _BUILTIN_NAMES: Final = {"Builtin_EXISTS": "EXISTS", "Builtin_NOTEXISTS": "NOT E
 _VARNAME: Final = re.compile(r"[A-Za-z0-9_\u00B7\u00C0-\uFFFF]+")
 
 
+def _opt(node: Any, key: str) -> Any:
+    """``node[key]``, or None when absent (``CompValue.get`` answers the key's own name then)."""
+    return node[key] if isinstance(node, CompValue) and key in node else None
+
+
 def _refuse(what: str) -> QueryRefused:
     return QueryRefused(400, "query", f"{what} is not supported by this endpoint's public SPARQL")
 
@@ -69,15 +74,20 @@ class _Writer:
     def __init__(self) -> None:
         self._counter = itertools.count(1)
         self._blank: dict[str, str] = {}
+        self._made: set[str] = set()
 
     def _fresh(self, kind: str) -> str:
-        return f"?{_HELPER}_{kind}{next(self._counter)}"
+        name = f"{_HELPER}_{kind}{next(self._counter)}"
+        self._made.add(name)
+        return f"?{name}"
 
     # ---- terms ------------------------------------------------------------------------------
     def term(self, value: Any, *, blank_as_variable: bool = True) -> str:
         if isinstance(value, Variable):
             if not _VARNAME.fullmatch(str(value)):
                 raise _refuse(f"the variable name {str(value)[:40]!r}")
+            if str(value).startswith(_HELPER) and str(value) not in self._made:
+                raise QueryRefused(400, "query", f"variable names starting with {_HELPER} are reserved")
             return f"?{value}"
         if isinstance(value, URIRef):
             text = str(value)
@@ -121,25 +131,25 @@ class _Writer:
             return self.term(node)
         name = node.name
         if name == "RelationalExpression":
-            other = node.get("other")
+            other = _opt(node, "other")
             if node["op"] in ("IN", "NOT IN"):
                 return f"({self.expression(node['expr'])} {node['op']} ({self.expression(other or [])}))"
             return f"({self.expression(node['expr'])} {node['op']} {self.expression(other)})"
         if name in ("ConditionalAndExpression", "ConditionalOrExpression"):
             joiner = " && " if name == "ConditionalAndExpression" else " || "
-            parts = [node["expr"], *(node.get("other") or [])]
+            parts = [node["expr"], *(_opt(node, "other") or [])]
             return "(" + joiner.join(self.expression(part) for part in parts) + ")"
         if name in ("AdditiveExpression", "MultiplicativeExpression"):
             text = self.expression(node["expr"])
-            for op, other in zip(node.get("op") or [], node.get("other") or [], strict=True):
+            for op, other in zip(_opt(node, "op") or [], _opt(node, "other") or [], strict=True):
                 text = f"({text} {op} {self.expression(other)})"
             return text
         if name in ("UnaryNot", "UnaryMinus", "UnaryPlus"):
             sign = {"UnaryNot": "!", "UnaryMinus": "-", "UnaryPlus": "+"}[name]
             return f"({sign}{self.expression(node['expr'])})"
         if name == "Function":
-            distinct = "DISTINCT " if node.get("distinct") else ""
-            return f"{self.term(node['iri'])}({distinct}{self.expression(node.get('expr') or [])})"
+            distinct = "DISTINCT " if _opt(node, "distinct") else ""
+            return f"{self.term(node['iri'])}({distinct}{self.expression(_opt(node, 'expr') or [])})"
         if name in _BUILTIN_NAMES:
             graph = node["graph"]
             if isinstance(graph, CompValue) and graph.name == "GroupGraphPatternSub":
@@ -192,7 +202,7 @@ class _Writer:
             raise _refuse(f"the pattern {type(node).__name__}")
         name = node.name
         if name == "BGP":
-            triples = node.get("triples") or []
+            triples = _opt(node, "triples") or []
             if in_graph:
                 return "{ " + " ".join(self._triple(triple) for triple in triples) + " }"
             return "{ " + " ".join(self._scoped(*triple) for triple in triples) + " }"
@@ -202,7 +212,7 @@ class _Writer:
             return f"{{ {left}{joiner}{right} }}"
         if name == "LeftJoin":
             right = self.group(node["p2"], in_graph=in_graph)
-            expr = node.get("expr")
+            expr = _opt(node, "expr")
             if isinstance(expr, CompValue) and expr.name != "TrueFilter":
                 right = f"{{ {right} FILTER({self.expression(expr)}) }}"
             return f"{{ {self.group(node['p1'], in_graph=in_graph)} OPTIONAL {right} }}"
@@ -217,7 +227,7 @@ class _Writer:
         if name == "ToMultiSet":
             return self.group(node["p"], in_graph=in_graph)
         if name == "values":
-            return "{ " + self.values(node.get("res") or []) + " }"
+            return "{ " + self.values(_opt(node, "res") or []) + " }"
         if name == "AggregateJoin":
             return "{ " + self.aggregate(node, in_graph=in_graph) + " }"
         if name in _MODIFIERS:
@@ -245,18 +255,18 @@ class _Writer:
         if not isinstance(group, CompValue) or group.name != "Group":
             raise _refuse("an aggregate without its group")
         projected = []
-        for aggregate in node.get("A") or []:
+        for aggregate in _opt(node, "A") or []:
             function = _AGGREGATES.get(aggregate.name)
             if function is None:
                 raise _refuse(f"the aggregate {aggregate.name}")
-            distinct = "DISTINCT " if aggregate.get("distinct") == "DISTINCT" else ""
-            argument = aggregate.get("vars")
+            distinct = "DISTINCT " if _opt(aggregate, "distinct") == "DISTINCT" else ""
+            argument = _opt(aggregate, "vars")
             inner = "*" if argument == "*" else self.expression(argument)
-            separator = aggregate.get("separator")
+            separator = _opt(aggregate, "separator")
             if function == "GROUP_CONCAT" and separator is not None:
                 inner += f" ; SEPARATOR={Literal(str(separator)).n3()}"
             projected.append(f"({function}({distinct}{inner}) AS {self.term(aggregate['res'])})")
-        by = group.get("expr")
+        by = _opt(group, "expr")
         grouping = ""
         if by:
             grouping = " GROUP BY " + " ".join(
@@ -273,13 +283,13 @@ class _Writer:
         projection = variables
         while isinstance(node, CompValue) and node.name in _MODIFIERS:
             if node.name == "Slice":
-                offset, limit = node.get("start"), node.get("length")
+                offset, limit = _opt(node, "start"), _opt(node, "length")
             elif node.name in ("Distinct", "Reduced"):
                 distinct = "DISTINCT " if node.name == "Distinct" else "REDUCED "
             elif node.name == "Project":
-                projection = list(node.get("PV") or [])
+                projection = list(_opt(node, "PV") or [])
             elif node.name == "OrderBy":
-                order = list(node.get("expr") or [])
+                order = list(_opt(node, "expr") or [])
             node = node["p"]
         head = " ".join(self.term(variable) for variable in projection or []) or "*"
         text = f"SELECT {distinct}{head} WHERE {self.group(node, in_graph=in_graph)}"
@@ -293,7 +303,7 @@ class _Writer:
 
     def _order(self, condition: Any) -> str:
         if isinstance(condition, CompValue) and condition.name == "OrderCondition":
-            direction = condition.get("order") or "ASC"
+            direction = _opt(condition, "order") or "ASC"
             return f"{direction}({self.expression(condition['expr'])})"
         return f"({self.expression(condition)})"
 
@@ -303,9 +313,9 @@ class _Writer:
         order: list[Any] = []
         while isinstance(node, CompValue) and node.name in _MODIFIERS:
             if node.name == "Slice":
-                offset, limit = node.get("start"), node.get("length")
+                offset, limit = _opt(node, "start"), _opt(node, "length")
             elif node.name == "OrderBy":
-                order = list(node.get("expr") or [])
+                order = list(_opt(node, "expr") or [])
             node = node["p"]
         text = ""
         if order:
@@ -321,10 +331,10 @@ def _describe(writer: _Writer, algebra: CompValue) -> str:
     """``DESCRIBE`` as the described resources' statements in public graphs."""
     resource, predicate, value = writer._fresh("r"), writer._fresh("p"), writer._fresh("o")
     graph = writer._fresh("g")
-    pattern = algebra.get("p")
+    pattern = _opt(algebra, "p")
     where = writer.group(pattern, in_graph=False) if isinstance(pattern, CompValue) else "{ }"
     branches = [
-        f"{{ {where} BIND({writer.term(term)} AS {resource}) }}" for term in algebra.get("PV") or []
+        f"{{ {where} BIND({writer.term(term)} AS {resource}) }}" for term in _opt(algebra, "PV") or []
     ]
     if not branches:
         raise _refuse("DESCRIBE without a resource")
@@ -340,18 +350,22 @@ def scoped_query(text: str) -> str:
     """``text`` (a query :func:`~catalogue.store.sparql_check.check_query` accepted) rewritten so
     it reads public graphs only; :class:`QueryRefused` for what cannot be rewritten."""
     try:
-        algebra = translateQuery(parseQuery(text)).algebra
+        parsed = parseQuery(text)
+        star = isinstance(parsed[1], CompValue) and "projection" not in parsed[1]
+        algebra = translateQuery(parsed).algebra
     except RecursionError:
         raise QueryRefused(400, "query", "the query nests too deeply to be parsed") from None
     except Exception:  # check_query parsed it already; anything else is refused, never run unscoped
         raise _refuse("this query") from None
-    if algebra.get("datasetClause"):
+    if _opt(algebra, "datasetClause"):
         raise QueryRefused(
             400, "query", "FROM and FROM NAMED are not allowed: public SPARQL reads the catalogue's records"
         )
     writer = _Writer()
+    if star and algebra.name == "SelectQuery":
+        _in_text_order(algebra, text)
     write: dict[str, Callable[[], str]] = {
-        "SelectQuery": lambda: writer.select(algebra["p"], in_graph=False, variables=algebra.get("PV")),
+        "SelectQuery": lambda: writer.select(algebra["p"], in_graph=False, variables=_opt(algebra, "PV")),
         "AskQuery": lambda: "ASK WHERE " + writer.group(writer.modifiers(algebra["p"])[0], in_graph=False),
         "ConstructQuery": lambda: _construct(writer, algebra),
         "DescribeQuery": lambda: _describe(writer, algebra),
@@ -367,10 +381,27 @@ def scoped_query(text: str) -> str:
         raise _refuse(f"a part of this query ({type(error).__name__})") from None
 
 
+def _in_text_order(algebra: CompValue, text: str) -> None:
+    """``SELECT *`` lists the variables in the order they first appear, as engines do (rdflib
+    collects them in a set)."""
+
+    def first(variable: Any) -> int:
+        found = re.search(rf"[?$]{re.escape(str(variable))}(?![\w\u00B7])", text)
+        return found.start() if found else len(text)
+
+    ordered = sorted(_opt(algebra, "PV") or [], key=first)
+    algebra["PV"] = ordered
+    node = algebra["p"]
+    while isinstance(node, CompValue) and node.name in _MODIFIERS:
+        if node.name == "Project":
+            node["PV"] = ordered
+        node = node["p"]
+
+
 def _construct(writer: _Writer, algebra: CompValue) -> str:
     pattern, modifiers = writer.modifiers(algebra["p"])
     template = " ".join(
         " ".join(writer.term(part, blank_as_variable=False) for part in triple) + " ."
-        for triple in algebra.get("template") or []
+        for triple in _opt(algebra, "template") or []
     )
     return f"CONSTRUCT {{ {template} }} WHERE {writer.group(pattern, in_graph=False)}{modifiers}"
