@@ -26,10 +26,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from connector.addresses import AddressPolicy, guarded_create_connection
+from connector.http import BodyError, parse_json
 from connector.identity import KeyPair, issue_token
 from connector.observability import tracing
 from connector.watchdog import Alarm, Watchdog
-from vocab.dsp import catalog_request_message
+from vocab.dsp import MAX_MESSAGE_DEPTH, catalog_request_message
 
 #: Largest response body we read from a peer (a catalog of a few thousand datasets fits).
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -235,9 +236,11 @@ class DspClient:
             status, raw = self._send_httpx(method, url, headers, content)
         parsed: dict[str, Any] | None = None
         if raw.strip():
+            # a peer's answer is read as strictly as a request body: nested too deep (a
+            # RecursionError), duplicate keys, or text no database can hold is no answer at all
             try:
-                value = json.loads(raw)
-            except ValueError:
+                value = parse_json(raw, max_depth=MAX_MESSAGE_DEPTH)
+            except BodyError:
                 value = None
             parsed = value if isinstance(value, dict) else None
         if parsed is not None and self._recorder:

@@ -221,7 +221,7 @@ def _proof_key(proof: str) -> tuple[OKPKey, str]:
     """The proof's public key and its RFC 7638 thumbprint."""
     try:
         header = json.loads(_b64url_decode(proof.split(".", 1)[0]))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidToken("bad_proof", "the proof header is not base64url JSON") from None
     jwk = header.get("jwk") if isinstance(header, dict) else None
     if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or "d" in jwk:

@@ -599,7 +599,7 @@ class DidResolver:
             watchdog.cancel()
         try:
             document = json.loads(bytes(body))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise IdentityError("bad_did_document", f"resolving {did}: {url} is not JSON") from None
         if not isinstance(document, dict):
             raise IdentityError("bad_did_document", f"resolving {did}: the DID document is not a JSON object")

@@ -231,7 +231,7 @@ def holds_unstorable_text(value: object) -> bool:
 def _segment_json(segment: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise IdentityError("token_malformed", f"the token {what} is not base64url JSON") from None
     if not isinstance(value, dict):
         raise IdentityError("token_malformed", f"the token {what} is not a JSON object")

@@ -259,7 +259,7 @@ def _problem(status: int, raw: bytes, default: str) -> JobError:
     try:
         parsed = json.loads(raw)
         problem = parsed if isinstance(parsed, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         problem = None
     code = str(problem.get("code", default)) if problem else default
     if problem:
@@ -274,7 +274,7 @@ def _error_from(response: httpx.Response, default: str) -> JobError:
     try:
         parsed = response.json()
         problem = parsed if isinstance(parsed, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         problem = None
     code = str(problem.get("code", default)) if problem else default
     detail = str(problem.get("detail") or problem.get("title")) if problem else response.text[:300]

@@ -89,7 +89,7 @@ def discover_provider(dsp: str) -> str:
         raise AccessError("dsp", f"the provider's version document passes {MAX_DISCOVERY_BYTES} bytes")
     try:
         participant = participant_of(json.loads(body))
-    except ValueError:
+    except (ValueError, RecursionError):
         participant = None
     if participant is None:
         raise AccessError("dsp", f"the connector does not say which participant serves DSP {DSP_VERSION}")

@@ -112,3 +112,31 @@ def test_a_completed_transfer_cannot_be_resumed_suspended_or_requested_again(wor
     url = world.data_endpoint
     read = httpx.get(url, headers=world.data_auth("GET", url), timeout=60)
     assert read.status_code in (401, 403), read.text[:300]
+
+
+ODD_FACTS: list[object] = [
+    {"@id": "https://w3id.org/sluis/purpose/scientific-research"},
+    ["https://w3id.org/sluis/purpose/scientific-research"],
+    42,
+    True,
+    "x" * 50_000,
+    "",
+]
+EXT = "https://w3id.org/sluis/ns#"
+
+
+def test_job_facts_of_any_json_type_are_refused_or_taken_as_text(world: ConnectorWorld) -> None:
+    for index, value in enumerate(ODD_FACTS):
+        for member in ("purpose", "computeSite", "jobId"):
+            consumer_pid = f"urn:uuid:rt2-odd-fact-{member}-{index}"
+            message = dsp.transfer_request_message(
+                consumer_pid, world.agreement_id, "HttpData-PULL", world.consumer.dsp,
+                extensions={f"{EXT}{member}": value},
+            )
+            reply = httpx.post(f"{world.provider.dsp}/transfers/request", json=message,
+                               headers=world.dsp_auth(), timeout=60)
+            shown = value if len(str(value)) < 80 else "long"
+            assert reply.status_code < 500, (member, shown, reply.text[:300])
+            for ppid, _ in _provider_processes(world, "transfer", consumer_pid):
+                found = world.clients["provider"].get(f"/transfers/{ppid}")
+                assert found.status_code == 200, (member, found.text[:300])
