@@ -335,6 +335,23 @@ class _Watcher:
         self._thread.join()
 
 
+def _post(
+    connection: http.client.HTTPConnection, path: str, payload: bytes, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    """POST on a kept-alive connection; one the server closed while it sat idle (a client that
+    waited longer than the server's keep-alive for its last negotiation) is opened again once."""
+    for attempt in (1, 2):
+        try:
+            connection.request("POST", path, body=payload, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            connection.close()
+            if attempt == 2:
+                raise
+    raise AssertionError("not reached")
+
+
 def _closed_loop(
     consumer: Participant, provider: Participant, body: dict[str, Any], count: int, concurrency: int
 ) -> dict[str, float]:
@@ -357,11 +374,9 @@ def _closed_loop(
                     if remaining[0] == 0:
                         return
                     remaining[0] -= 1
-                connection.request("POST", "/management/negotiations", body=payload, headers=headers)
-                response = connection.getresponse()
-                answer = response.read()
-                if response.status != 201:
-                    raise RuntimeError(f"POST /management/negotiations: {response.status} {answer[:500]!r}")
+                status, answer = _post(connection, "/management/negotiations", payload, headers)
+                if status != 201:
+                    raise RuntimeError(f"POST /management/negotiations: {status} {answer[:500]!r}")
                 pid = json.loads(answer)["id"]
                 with lock:
                     started.append(pid)
