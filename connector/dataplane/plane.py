@@ -580,20 +580,25 @@ class DataPlane:
             granted = resources.enter_context(
                 self.granted_files.granted(asset, view_columns, scope.row_filters, source_columns)
             )
-            if sql is None:
-                # The whole view is the granted relation itself: its Arrow copy, no engine.
+            if sql is None or guarded.projection is not None:
+                # The whole view is the granted relation itself, and a query that only lists
+                # granted columns is those columns of it: both are read from its Arrow copy,
+                # without an engine.
                 rows = min(self.limits.sandbox.batch_rows, STREAM_BATCH_ROWS)
                 whole = self.granted_files.whole_view(granted, rows)
                 resources.callback(whole.close)
+                schema: pa.Schema = whole.schema
+                batches: Iterator[pa.RecordBatch] = whole.batches
+                if guarded.projection is not None and sql is not None:
+                    schema, batches = _projected(schema, batches, guarded.projection)
                 if media_type != ARROW_STREAM:
-                    check_encodable(whole.schema, media_type)
+                    check_encodable(schema, media_type)
                 count()
                 self._track_obligations(agreement, policy, duties, moment)
-                prepared = PreparedRead(context, whole.schema, whole.batches, media_type, decision.decision,
-                                        resources)
+                prepared = PreparedRead(context, schema, batches, media_type, decision.decision, resources)
                 fits = (whole.rows <= self.limits.max_result_rows
                         and whole.stream.nbytes <= self.limits.max_result_bytes)
-                if media_type == ARROW_STREAM and fits:  # else batch by batch, stopped at the cap
+                if sql is None and media_type == ARROW_STREAM and fits:  # else batch by batch, capped
                     prepared.encoded, prepared.encoded_rows = whole.stream, whole.rows
                 return prepared
             sandbox = Sandbox(granted, self.limits.sandbox, self.sandboxes, self.watchdog, transfer.id,
@@ -890,6 +895,16 @@ class _ProofReplayGuard:
 
     def check_and_remember(self, jti: str, expires_at: datetime) -> bool:
         return self._store.remember_proof(f"identity:{jti}", int(expires_at.timestamp()) + 60)
+
+
+def _projected(schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+               columns: tuple[str, ...]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """``columns`` of the granted relation, batch by batch (a selection: no copy)."""
+    indices = [schema.get_field_index(name) for name in columns]
+    if any(index < 0 for index in indices):  # the copy lacks a column the view has: never expected
+        raise DataPlaneError("asset_unreadable", "the granted data could not be read")
+    selected = pa.schema([schema.field(index) for index in indices], metadata=schema.metadata)
+    return selected, (batch.select(indices) for batch in batches)
 
 
 def _first_batch_ready(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

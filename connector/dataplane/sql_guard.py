@@ -106,6 +106,10 @@ class GuardedQuery:
     query_hash: str
     columns: frozenset[str]
     aggregate: bool
+    # Set when the query is nothing but a list of distinct granted columns of the view, as they
+    # are (no filter, expression, alias, order, limit or DISTINCT): its result is those columns of
+    # the granted relation, which the data plane then reads from its Arrow copy, without an engine.
+    projection: tuple[str, ...] | None = None
 
 
 def query_hash(sql: str) -> str:
@@ -365,7 +369,39 @@ def finalize(
         # judged after the noise
         tree = keyed(clamp(tree, privacy), privacy) if privacy is not None else protect(tree, disclosure)
     sql = tree.sql(dialect="duckdb")
-    return GuardedQuery(sql, query_hash(sql), parsed.columns, parsed.aggregate)
+    projection = _projection(tree, view_columns) if disclosure is None else None
+    return GuardedQuery(sql, query_hash(sql), parsed.columns, parsed.aggregate, projection)
+
+
+_CLAUSES = ("where", "group", "having", "order", "limit", "offset", "distinct", "qualify", "with",
+            "joins", "laterals", "windows", "sample", "settings", "into", "locks", "kind", "hint")
+
+
+def _projection(tree: exp.Expr, view_columns: Sequence[str]) -> tuple[str, ...] | None:
+    """The granted columns ``tree`` lists, if it is ``SELECT c1, c2, ... FROM data`` and nothing
+    more (see :attr:`GuardedQuery.projection`); ``None`` for anything else."""
+    if not isinstance(tree, exp.Select) or any(tree.args.get(name) for name in _CLAUSES):
+        return None
+    source = tree.args.get("from_") or tree.args.get("from")
+    table = source.this if isinstance(source, exp.From) else None
+    if not (isinstance(table, exp.Table) and table.name == GRANTED_VIEW and not table.args.get("db")
+            and not table.args.get("catalog") and not table.args.get("joins")):
+        return None
+    alias = table.alias_or_name
+    if len(tree.expressions) == 1 and isinstance(tree.expressions[0], exp.Star):
+        return tuple(view_columns) or None  # the view's columns, in its order
+    by_name = {name: name for name in view_columns}
+    found: list[str] = []
+    for projection in tree.expressions:
+        if not (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Identifier)):
+            return None
+        if projection.table not in ("", alias) or projection.args.get("db") or projection.args.get("catalog"):
+            return None
+        name = by_name.get(projection.name)
+        if name is None or name in found:
+            return None
+        found.append(name)
+    return tuple(found) if found else None
 
 
 def select_all_sql(view_columns: Sequence[str]) -> str:

@@ -244,3 +244,30 @@ def test_a_changed_asset_gives_a_whole_view_of_the_new_rows(space: DataSpace) ->
     assert after.column("note").to_pylist() == ["a", "b"]
     assert "secret" not in after.column_names
     assert len(list(space.plane.granted_files.root.glob("*.stream/granted.arrow"))) <= 2
+
+
+@pytest.mark.parametrize("columns", ["note, id", "*", "data.note", "d.age, d.note"])
+def test_a_query_listing_columns_is_answered_from_the_granted_relation_alone(
+    space: DataSpace, columns: str,
+) -> None:
+    """A query that only lists columns is read from the granted relation's Arrow copy, without
+    the engine: it gets what the engine would give - the granted rows, no withheld column."""
+    _asset(space)
+    transfer = space.transfer(space.agreement(research_permission(NO_SECRET, ONLY_NH)))
+    address = space.plane.issue_access(transfer)
+    source = "data AS d" if columns.startswith("d.") else "data"
+    stats = space.plane.sandboxes.stats
+    listed = _query(space, address.endpoint, address.token, f"SELECT {columns} FROM {source}")
+    engines = stats.opened + stats.reused
+    assert engines == 0  # no engine connection was taken for it
+    engine = _query(space, address.endpoint, address.token, f"SELECT {columns} FROM {source} WHERE true")
+    assert stats.opened + stats.reused == engines + 1
+    assert listed.status_code == engine.status_code == 200
+    assert not [token for token in FORBIDDEN if token in listed.content]
+    fast, slow = (pa.ipc.open_stream(r.content).read_all() for r in (listed, engine))
+    assert fast.column_names == slow.column_names
+    assert fast.to_pydict() == slow.to_pydict()
+    assert fast.num_rows == len([i for i in range(ROWS) if i % 3 == 0])
+    entries = [e.body for e in space.plane.audit.entries() if e.body.get("kind") == "read"]
+    assert [e["read_number"] for e in entries[-2:]] == [1, 2]
+    assert entries[-2]["rows"] == fast.num_rows
