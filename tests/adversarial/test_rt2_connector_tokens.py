@@ -99,3 +99,21 @@ def test_path_segments_no_database_can_hold_are_a_4xx_everywhere(world: Connecto
         body = dsp.transfer_completion_message("x", "y") if method == "POST" else None
         reply = httpx.request(method, url, headers=headers, json=body, timeout=60)
         assert 400 <= reply.status_code < 500, (method, url, reply.status_code, reply.text[:300])
+
+
+@pytest.mark.parametrize("depth", [200, 900])
+def test_a_signed_token_carrying_a_deeply_nested_credential_is_refused(
+    world: ConnectorWorld, depth: int
+) -> None:
+    genuine = world.dsp_token()
+    claims = _payload(genuine)
+    credential = json.loads(json.dumps(world.consumer_credentials[0]))
+    nested: Any = "x"
+    for _ in range(depth):
+        nested = {"a": nested}
+    credential["credentialSubject"] = {**credential["credentialSubject"], "deep": nested}
+    claims["vp"]["verifiableCredential"] = [credential]
+    token = _jws(world.consumer_key, _header(genuine), claims)
+    reply = httpx.post(f"{world.provider.dsp}/catalog/request", json=dsp.catalog_request_message(),
+                       headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert reply.status_code in (400, 401, 431), (reply.status_code, reply.text[:300])
