@@ -19,8 +19,10 @@ DataSHIELD's ``nfilter.tab``):
 * **Threshold per cell.** A group with fewer than ``k`` rows is left out of the result; within
   a kept group, an aggregate cell whose own contributing rows (its non-null inputs) number
   fewer than ``k`` is suppressed (``NULL``).
-* **Dominance** (``sum``/``avg``): a cell where the ``n`` largest contributions (absolute
-  values) exceed ``p`` of the total is suppressed (the N-K rule, by default 2 and 90 %).
+* **Dominance** (``sum``/``avg``, and the spread: ``stddev``, ``variance``, ``covar_*``, which
+  give a dominant value away as well): a cell where the ``n`` largest contributions (absolute
+  values) of an input column exceed ``p`` of its total is suppressed (the N-K rule, by default 2
+  and 90 %).
 * **Rounding** (profiles that ask for it): counts are rounded to the nearest multiple of ``r``.
 
 The profile is named in the agreement (``sluis:disclosureProfile``); ``sluis:groupSize`` raises
@@ -115,7 +117,12 @@ _ONE_COLUMN = (
     exp.VariancePop,
 )
 _TWO_COLUMNS = (exp.Corr, exp.CovarPop, exp.CovarSamp)
-_DOMINATED = (exp.Sum, exp.Avg)
+# Statistics that show magnitudes: a sum or mean, and equally the spread - with one dominant
+# value x among n small ones the variance is about x**2 / n (covar(x, x) is the variance).
+_DOMINATED = (
+    exp.Sum, exp.Avg, exp.Stddev, exp.StddevPop, exp.StddevSamp, exp.Variance, exp.VariancePop,
+    exp.CovarPop, exp.CovarSamp,
+)
 
 
 def _plain_column(node: object) -> bool:
@@ -259,9 +266,10 @@ def protect(tree: exp.Select, profile: DisclosureProfile) -> exp.Select:
                 exp.alias_(exp.Filter(this=rows, expression=exp.Where(this=condition)), seen, quoted=True)
             )
             suppress.append(exp.LT(this=exp.column(seen, quoted=True), expression=k.copy()))
-        if isinstance(value, _DOMINATED) and profile.dominance_n > 0:
-            top, total = f"sluis_t{index}", f"sluis_s{index}"
-            magnitude = exp.Abs(this=inputs[0].copy())
+        dominated = inputs if isinstance(value, _DOMINATED) and profile.dominance_n > 0 else []
+        for place, column in enumerate(dominated):  # each input column of the statistic
+            top, total = f"sluis_t{index}_{place}", f"sluis_s{index}_{place}"
+            magnitude = exp.Abs(this=column.copy())
             largest = exp.Anonymous(
                 this="max", expressions=[magnitude, exp.Literal.number(profile.dominance_n)]
             )
