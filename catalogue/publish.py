@@ -47,7 +47,7 @@ from catalogue.signing import (
     take_publisher_proofs,
     verify_publisher_statements,
 )
-from catalogue.store import LOCAL_SOURCE, RecordStore, RecordVersion
+from catalogue.store import LOCAL_SOURCE, PreparedText, RecordStore, RecordVersion
 from catalogue.validation import explain, validate_records
 from connector.identity import ProofError
 from vocab.errors import DocumentTooLargeError, RdfSyntaxError, StatementRefusedError, VocabError
@@ -409,6 +409,24 @@ class WorkedRecord:
     """The node's proof over ``statements`` and ``proofs``, when the worker signed (by
     ``signed_by``); the node signs itself otherwise."""
     signed_by: str | None = None
+    store_text: PreparedText | None = None
+    """The stored version's text made where the record was worked (:func:`version_quality` of
+    this record), so the node's writer only joins it; the store checks it still fits."""
+
+
+def version_quality(
+    quality: dict[str, Any],
+    warnings_json: Sequence[dict[str, Any]],
+    violations_json: Sequence[dict[str, Any]],
+    repairs: Sequence[Repair],
+) -> dict[str, Any]:
+    """The quality a stored version carries: the score, the explained findings, the repairs."""
+    return {
+        "quality": quality,
+        "warnings": list(warnings_json),
+        "violations": list(violations_json),
+        "repairs": [repair.to_json() for repair in repairs],
+    }
 
 
 def linked_records(record: Graph) -> tuple[str, ...]:
@@ -973,12 +991,8 @@ class CataloguePublisher:
             content=worked.content,
             quality_content=worked.dqv,
             proof=proof,
-            quality={
-                "quality": quality,
-                "warnings": list(worked.warnings_json),
-                "violations": list(worked.violations_json),
-                "repairs": [repair.to_json() for repair in worked.repairs],
-            },
+            quality=version_quality(quality, worked.warnings_json, worked.violations_json, worked.repairs),
+            prepared=worked.store_text,
         )
         stamp = timestamp(now)
         # a dataset that states neither dct:modified nor dct:issued sorts by when it was recorded

@@ -41,10 +41,11 @@ from catalogue.publish import (
     conformance_json,
     no_dataset,
     result_json,
+    version_quality,
 )
 from catalogue.quality import assess_compact, minimum_elements_of
 from catalogue.signing import RecordSigner, canonical_statements, canonical_statements_of, ntriples_lines
-from catalogue.store import LOCAL_SOURCE
+from catalogue.store import LOCAL_SOURCE, prepare_text
 from catalogue.validation import validate_compact
 from connector.identity import KeyPair, ProofError
 from vocab.rdfio import N_TRIPLES, parse_rdf
@@ -227,6 +228,8 @@ def _work_record(
     content = "\n".join(f"{s} {p} {o} ." for s, p, o in record.triples)
     statements = _signed_statements(record, content)
     signer = _signer(settings.key_file, settings.verification_method)
+    warnings_json = tuple(result_json(result) for result in report.warnings)
+    violations_json = tuple(result_json(result) for result in report.violations)
     return WorkedRecord(
         record_id=cut.record_id,
         dataset=str(dataset),
@@ -244,10 +247,14 @@ def _work_record(
         linked=_cut.linked_of(record),
         unsigned_quality=unsigned_quality,
         unsigned_dqv=unsigned_dqv,
-        warnings_json=tuple(result_json(result) for result in report.warnings),
-        violations_json=tuple(result_json(result) for result in report.violations),
+        warnings_json=warnings_json,
+        violations_json=violations_json,
         proof=None if signer is None else signer.sign_statements(statements, str(dataset), cut.proofs),
         signed_by=None if signer is None else signer.verification_method,
+        # The stored text, as the node will write it unless settling changes the quality.
+        store_text=prepare_text(
+            cut.record_id, content, version_quality(quality, warnings_json, violations_json, cut.repairs)
+        ),
     )
 
 

@@ -8,10 +8,12 @@ from catalogue.store.records import (
     LOCAL_SOURCE,
     RECORDS_GRAPH,
     OxigraphStore,
+    PreparedText,
     RecordStore,
     RecordVersion,
     StoreError,
     VersionInfo,
+    prepare_text,
     record_graph,
     version_node,
 )
@@ -25,6 +27,7 @@ __all__ = [
     "LOCAL_SOURCE",
     "RECORDS_GRAPH",
     "OxigraphStore",
+    "PreparedText",
     "QueryRefused",
     "QueryResult",
     "QueryTimeout",
@@ -34,6 +37,7 @@ __all__ = [
     "SparqlRunner",
     "StoreError",
     "VersionInfo",
+    "prepare_text",
     "record_graph",
     "version_node",
 ]

@@ -87,6 +87,54 @@ class RecordVersion:
     """The Data Integrity proof (or proof set) over the record's signed form."""
     quality: dict[str, Any] = field(default_factory=dict)
     """The quality assessment as JSON (total, maximum, band, dimensions, trust)."""
+    prepared: PreparedText | None = field(default=None, compare=False, repr=False)
+    """Text of this version's statements made ahead (:func:`prepare_text`), or None."""
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    """The parts of a version's statements that do not depend on the store or the version
+    number, written where the record was worked (an ingest worker), so the node's one writer
+    only joins them: the content as a literal, the content as N-Quads in the record's graph, the
+    stored quality as a literal. A store uses them only for a version with the same record,
+    content and quality (compared when written), so a version changed after (a quarantine
+    noted, the quality of an unsigned record) is written from its own fields."""
+
+    record_id: str
+    content: str
+    quality: dict[str, Any]
+    content_literal: str
+    graph_statements: str
+    """``content``'s statements as N-Quads in :func:`record_graph` of ``record_id``."""
+    quality_literal: str
+
+    def fits(self, record: RecordVersion) -> bool:
+        return (
+            self.record_id == record.record_id
+            and self.content == record.content
+            and self.quality == record.quality
+        )
+
+
+def prepare_text(record_id: str, content: str, quality: dict[str, Any]) -> PreparedText | None:
+    """:class:`PreparedText` for a version of ``record_id`` with ``content`` and ``quality``; None
+    when ``content`` is not one N-Triples statement a line (the store then refuses it itself)."""
+    graph = _iri(record_graph(record_id)) + " ."
+    quads: list[str] = []
+    for line in content.split("\n"):
+        statement = line.rstrip()
+        if statement:
+            if not statement.endswith("."):
+                return None
+            quads.append(f"{statement[:-1]}{graph}")
+    return PreparedText(
+        record_id,
+        content,
+        quality,
+        _literal(content),
+        "\n".join(quads),
+        _literal(json.dumps(quality, sort_keys=True)),
+    )
 
 
 @dataclass(frozen=True)
@@ -183,6 +231,7 @@ _TYPE = _iri(_RDF_TYPE)
 
 def _version_statements(record: RecordVersion) -> str:
     node = _iri(version_node(record.record_id, record.version))
+    prepared = record.prepared if record.prepared is not None and record.prepared.fits(record) else None
     lines = [
         f"{node} {_SLUIS_VERSIONOF} {_iri(record_graph(record.record_id))} .",
         f"{node} {_SLUIS_VERSION} {_integer(record.version)} .",
@@ -193,13 +242,19 @@ def _version_statements(record: RecordVersion) -> str:
         f"{node} {_SLUIS_SOURCE} {_iri(record.source)} .",
     ]
     if record.content:
-        lines.append(f"{node} {_SLUIS_CONTENT} {_literal(record.content)} .")
+        literal = prepared.content_literal if prepared is not None else _literal(record.content)
+        lines.append(f"{node} {_SLUIS_CONTENT} {literal} .")
     if record.quality_content:
         lines.append(f"{node} {_SLUIS_QUALITYCONTENT} {_literal(record.quality_content)} .")
     if record.proof is not None:
         lines.append(f"{node} {_SLUIS_PROOF} {_literal(json.dumps(record.proof, sort_keys=True))} .")
     if record.quality:
-        lines.append(f"{node} {_SLUIS_QUALITY} {_literal(json.dumps(record.quality, sort_keys=True))} .")
+        literal = (
+            prepared.quality_literal
+            if prepared is not None
+            else _literal(json.dumps(record.quality, sort_keys=True))
+        )
+        lines.append(f"{node} {_SLUIS_QUALITY} {literal} .")
     return "\n".join(lines)
 
 
@@ -485,6 +540,9 @@ class OxigraphStore:
                 for line in _catalog_record_statements(record, record.modified).split("\n")
             )
             if not record.deleted and record.content:
+                if record.prepared is not None and record.prepared.fits(record):
+                    lines.append(record.prepared.graph_statements)
+                    continue
                 graph = _iri(record_graph(record.record_id)) + " ."
                 for line in record.content.split("\n"):
                     statement = line.rstrip()
