@@ -510,6 +510,7 @@ class SearchIndex:
         self._writer.executescript(_SCHEMA)
         self._upgrade()
         self._write_lock = threading.RLock()
+        self._facet_ids: dict[tuple[str, str], int] = {}  # see IndexTransaction
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
 
@@ -572,10 +573,15 @@ class SearchIndex:
         """One write transaction: committed when the block ends without error, else rolled back."""
         with self._write_lock:
             self._writer.execute("BEGIN IMMEDIATE")
+            transaction = IndexTransaction(self._writer, self._facet_ids)
             try:
-                yield IndexTransaction(self._writer)
+                yield transaction
+                transaction.count_facets()
             except BaseException:
                 self._writer.execute("ROLLBACK")
+                # Ids of values first written in this transaction are gone with it (and may be
+                # given to other values later): forget every id rather than sort them out.
+                self._facet_ids.clear()
                 raise
             self._writer.execute("COMMIT")
 
@@ -892,11 +898,24 @@ def check_page(query: SearchQuery, total: int, exact: bool) -> None:
         )
 
 
-class IndexTransaction:
-    """Writes inside :meth:`SearchIndex.transaction`; counters change with the rows they count."""
+# Facet value ids the writer remembers (~200 bytes each); values past this are looked up each time.
+MAX_KNOWN_FACET_VALUES = 200_000
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+
+class IndexTransaction:
+    """Writes inside :meth:`SearchIndex.transaction`; counters change with the rows they count.
+
+    ``facet_ids`` remembers the id of each (facet, value) the writer has met: ids never change
+    once committed (values are never deleted), so a known value costs no statement per record;
+    its count is raised once per value when the transaction ends (:meth:`count_facets`).
+    """
+
+    def __init__(
+        self, connection: sqlite3.Connection, facet_ids: dict[tuple[str, str], int] | None = None
+    ) -> None:
         self._connection = connection
+        self._known = {} if facet_ids is None else facet_ids
+        self._counted: dict[int, int] = {}
 
     def _live(self, delta: int) -> None:
         self._connection.execute("UPDATE index_stats SET value = value + ? WHERE name = 'live'", (delta,))
@@ -930,13 +949,29 @@ class IndexTransaction:
         ids: list[int] = []
         for name, values_ in row.facets.items():
             for value in sorted(set(values_)):
+                known = self._known.get((name, value))
+                if known is not None:
+                    self._counted[known] = self._counted.get(known, 0) + 1
+                    ids.append(known)
+                    continue
                 found = self._connection.execute(
                     "INSERT INTO facet_value(facet, value, count) VALUES (?, ?, 1) "
                     "ON CONFLICT(facet, value) DO UPDATE SET count = count + 1 RETURNING id",
                     (name, value),
                 ).fetchone()
+                if len(self._known) < MAX_KNOWN_FACET_VALUES:
+                    self._known[(name, value)] = int(found[0])
                 ids.append(int(found[0]))
         return sorted(set(ids))
+
+    def count_facets(self) -> None:
+        """Raise the counts of the known values this transaction's rows hold (before commit)."""
+        if self._counted:
+            self._connection.executemany(
+                "UPDATE facet_value SET count = count + ? WHERE id = ?",
+                [(count, value_id) for value_id, count in self._counted.items()],
+            )
+            self._counted.clear()
 
     def upsert(self, row: IndexRow) -> None:
         rowid = self._remove(row.record_id)
