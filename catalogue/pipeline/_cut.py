@@ -91,6 +91,8 @@ def names_of(record: CompactRecord) -> set[str]:
 
 
 def repairs_of(record: CompactRecord, repairs: Sequence[Repair]) -> tuple[Repair, ...]:
+    if not repairs:  # most documents need none: naming every resource would be for nothing
+        return ()
     names = names_of(record)
     return tuple(repair for repair in repairs if repair.subject in names)
 
