@@ -384,11 +384,19 @@ def _projection(tree: exp.Expr, view_columns: Sequence[str]) -> tuple[str, ...] 
         return None
     source = tree.args.get("from_") or tree.args.get("from")
     table = source.this if isinstance(source, exp.From) else None
-    if not (isinstance(table, exp.Table) and table.name == GRANTED_VIEW and not table.args.get("db")
-            and not table.args.get("catalog") and not table.args.get("joins")):
+    if not (isinstance(table, exp.Table) and table.name == GRANTED_VIEW):
+        return None
+    # the view as it is, at most under another name: no column list renaming its columns
+    # (``data AS d(age, id)`` swaps them), no ``ONLY``, sample, version or any other modifier
+    table_alias = table.args.get("alias")
+    if any(value for key, value in table.args.items() if key not in ("this", "alias")) or (
+            table_alias is not None and (not isinstance(table_alias, exp.TableAlias)
+                                         or any(v for k, v in table_alias.args.items() if k != "this"))):
         return None
     alias = table.alias_or_name
     if len(tree.expressions) == 1 and isinstance(tree.expressions[0], exp.Star):
+        if any(tree.expressions[0].args.values()):  # * EXCLUDE / REPLACE / RENAME ...
+            return None
         return tuple(view_columns) or None  # the view's columns, in its order
     by_name = {name: name for name in view_columns}
     found: list[str] = []

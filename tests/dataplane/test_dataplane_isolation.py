@@ -271,3 +271,24 @@ def test_a_query_listing_columns_is_answered_from_the_granted_relation_alone(
     entries = [e.body for e in space.plane.audit.entries() if e.body.get("kind") == "read"]
     assert [e["read_number"] for e in entries[-2:]] == [1, 2]
     assert entries[-2]["rows"] == fast.num_rows
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT id, note FROM data AS d(note, id)",  # a column list renames (here: swaps) columns
+    "SELECT * EXCLUDE (id) FROM data",
+    "SELECT * REPLACE (age + 1 AS age) FROM data",
+    "SELECT * RENAME (id AS x) FROM data",
+    "SELECT id FROM data AS FINAL",
+    "FROM data SELECT note, age",
+])
+def test_queries_that_only_look_like_a_column_list_get_the_engines_answer(
+    space: DataSpace, query: str,
+) -> None:
+    _asset(space)
+    transfer = space.transfer(space.agreement(research_permission(NO_SECRET, ONLY_NH)))
+    address = space.plane.issue_access(transfer)
+    answers = [_query(space, address.endpoint, address.token, sql) for sql in (query, query + " WHERE true")]
+    assert [answer.status_code for answer in answers] == [200, 200], answers[0].text
+    first, second = (pa.ipc.open_stream(answer.content).read_all() for answer in answers)
+    assert first.column_names == second.column_names
+    assert first.to_pydict() == second.to_pydict()
