@@ -140,3 +140,33 @@ def test_job_facts_of_any_json_type_are_refused_or_taken_as_text(world: Connecto
             for ppid, _ in _provider_processes(world, "transfer", consumer_pid):
                 found = world.clients["provider"].get(f"/transfers/{ppid}")
                 assert found.status_code == 200, (member, found.text[:300])
+
+
+def test_concurrent_copies_of_one_contract_request_make_one_negotiation(world: ConnectorWorld) -> None:
+    catalog = world.clients["consumer"].post(
+        "/catalog/request",
+        json={"counterparty_address": world.provider.dsp, "counterparty_id": world.provider.did},
+    )
+    assert catalog.status_code == 200, catalog.text[:300]
+    datasets = catalog.json()["dataset"]
+    offer = dict(datasets[0]["hasPolicy"][0])
+    offer["target"] = datasets[0]["@id"]
+    consumer_pid = "urn:uuid:rt2-concurrent-negotiation"
+    message = dsp.contract_request_message(consumer_pid, offer, callback_address=world.consumer.dsp)
+    message["https://w3id.org/sluis/ns#purpose"] = "https://w3id.org/sluis/purpose/scientific-research"
+    headers = [world.dsp_auth() for _ in range(COPIES)]
+
+    def send(auth: dict[str, str]) -> httpx.Response:
+        url = f"{world.provider.dsp}/negotiations/request"
+        return httpx.post(url, json=message, headers=auth, timeout=60)
+
+    with ThreadPoolExecutor(COPIES) as pool:
+        replies = list(pool.map(send, headers))
+    assert all(reply.status_code < 500 for reply in replies), [r.text[:200] for r in replies]
+    stored = _provider_processes(world, "negotiation", consumer_pid)
+    assert len(stored) == 1, f"{len(stored)} provider negotiations for one consumerPid: {stored}"
+    with sqlite3.connect(f"file:{world.provider.database()}?mode=ro", uri=True, timeout=30) as db:
+        (agreements,) = db.execute(
+            "SELECT count(*) FROM agreements WHERE negotiation_id = ?", (stored[0][0],)
+        ).fetchone()
+    assert agreements <= 1
