@@ -118,3 +118,65 @@ def collapse_duplicate_blanks(triples: Sequence[Triple]) -> tuple[list[Triple], 
     if len(objects) != len(set(objects)):
         return None  # identical blank nodes under different statements: not the same
     return collapsed, labels
+
+
+#: Nesting past which a blank node is left as it is (no label: never merged).
+_MAX_DEPTH: Final = 64
+
+
+def collapse_page_blanks(triples: Sequence[Triple]) -> Sequence[Triple]:
+    """A whole page with :func:`collapse_duplicate_blanks` applied once, before records are cut.
+
+    The same merge (identical blank-node trees under the same subject and predicate kept once),
+    in one pass over the page: merging in every record's cut instead costs a pass over all of
+    a shared resource's blank nodes per record that names it. Blank nodes referenced more than
+    once, in a cycle, unreferenced or nested deeper than :data:`_MAX_DEPTH` are never merged.
+    """
+    out: dict[str, list[tuple[str, str]]] = {}
+    refs: dict[str, int] = {}
+    for s, p, o in triples:
+        if is_blank(o):
+            refs[o] = refs.get(o, 0) + 1
+        if is_blank(s):
+            out.setdefault(s, []).append((p, o))
+    if not refs:
+        return triples
+    labels: dict[str, str | None] = {}
+
+    def label(node: str, depth: int) -> str | None:
+        if node in labels:
+            return labels[node]
+        labels[node] = None  # in progress: a cycle back to it finds no label
+        if refs.get(node) != 1 or depth > _MAX_DEPTH:
+            return None
+        lines = []
+        for p, o in out.get(node, ()):
+            text = label(o, depth + 1) if is_blank(o) else o
+            if text is None:
+                return None
+            lines.append(f"{p} {text}")
+        found = "_:c" + hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()[:32]
+        labels[node] = found
+        return found
+
+    seen: set[tuple[str, str, str]] = set()
+    dropped: set[str] = set()
+    for s, p, o in triples:
+        if not is_blank(o):
+            continue
+        found = label(o, 0)
+        if found is None:
+            continue
+        if (s, p, found) in seen:
+            dropped.add(o)
+        else:
+            seen.add((s, p, found))
+    if not dropped:
+        return triples
+    pending = list(dropped)
+    while pending:  # a dropped tree's blank nodes go with it (each is referenced only there)
+        for _, o in out.get(pending.pop(), ()):
+            if is_blank(o) and o not in dropped:
+                dropped.add(o)
+                pending.append(o)
+    return [(s, p, o) for s, p, o in triples if s not in dropped and o not in dropped]

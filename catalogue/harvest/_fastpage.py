@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 import pyoxigraph as ox
 
 from catalogue._turtle import _needs_rdflib
-from catalogue.harvest._digest import collapse_duplicate_blanks, record_digest
+from catalogue.harvest._digest import collapse_page_blanks, record_digest
 from catalogue.harvest._pages import NEXT_TERMS, NODE_PROOF, Page, PageRecord, skolem_iri
 from catalogue.ingest.compact import RDF_TYPE, CompactRecord, Triple
 from catalogue.ingest.terms import TermError, is_blank, is_iri, literal_parts, text_of
@@ -58,7 +58,9 @@ def read_page_fast(body: bytes, media_type: str, url: str, source: str, max_byte
             if len(statements) >= DEFAULT_MAX_STATEMENTS or getattr(quad.object, "direction", None):
                 return None  # the rdflib path refuses it with its own error
             statements.append((str(quad.subject), str(quad.predicate), str(quad.object)))
-        page = CompactRecord(statements)
+        # Identical blank nodes the page merged from several records (a shared access body's
+        # contact point) are kept once, as each record's publisher stated and signed them.
+        page = CompactRecord(collapse_page_blanks(statements))
     except (SyntaxError, ValueError, OSError, TermError):
         return None
     return _read(page, url, source)
@@ -86,14 +88,6 @@ def _read(page: CompactRecord, url: str, source: str) -> Page:
             rejected.append((text_of(subject), str(refusal)))
             continue
         cut = CompactRecord(triples)
-        if _has_blank(triples) and cut._tree_labels() is None:
-            # Identical blank nodes merged from several records (a shared publisher's contact
-            # point): kept once, as each record's publisher stated and signed it.
-            collapsed = collapse_duplicate_blanks(triples)
-            if collapsed is not None:
-                triples, renamed = collapsed
-                subject = renamed.get(subject, subject)
-                cut = CompactRecord(triples)
         if is_blank(subject):
             # Named as the rdflib path names it (its canonical statements), so the IRI is stable.
             graph = cut.to_rdflib()
@@ -112,10 +106,6 @@ def _read(page: CompactRecord, url: str, source: str) -> Page:
     nexts = sorted({o[1:-1] for s in page.subjects() for p in _NEXT for o in page.objects(s, p) if is_iri(o)})
     next_url = urljoin(url, nexts[0]) if nexts else None
     return Page(url, records, sorted(deleted), next_url, [], newest, rejected)
-
-
-def _has_blank(triples: list[Triple]) -> bool:
-    return any(s[:2] == "_:" or o[:2] == "_:" for s, _, o in triples)
 
 
 def _text(record: CompactRecord) -> str:

@@ -146,3 +146,25 @@ def test_identical_blank_nodes_under_different_statements_are_not_merged() -> No
     assert collapse_duplicate_blanks(apart) is None
     cycle = [("_:x", "<p>", "_:y"), ("_:y", "<p>", "_:x"), ("_:z", "<p>", '"1"'), ("_:w", "<p>", '"1"')]
     assert collapse_duplicate_blanks(cycle) is None
+
+
+def test_a_page_is_collapsed_once_and_deep_or_shared_blank_nodes_are_left_alone() -> None:
+    from catalogue.harvest._digest import collapse_page_blanks
+
+    page = [
+        ("<a>", "<p>", "_:x"),
+        ("_:x", "<q>", "_:x1"),
+        ("_:x1", "<r>", '"1"'),
+        ("<a>", "<p>", "_:y"),
+        ("_:y", "<q>", "_:y1"),
+        ("_:y1", "<r>", '"1"'),
+        ("<b>", "<p>", "_:s"),  # referenced twice: never merged
+        ("<c>", "<p>", "_:s"),
+        ("<b>", "<p>", "_:t"),
+        ("<c>", "<p>", "_:t"),
+    ]
+    assert collapse_page_blanks(page) == [*page[:3], *page[6:]]  # the second tree went whole
+    deep = [(f"_:n{i}", "<p>", f"_:n{i + 1}") for i in range(5000)]
+    deep += [("<a>", "<p>", "_:n0"), ("<a>", "<p>", "_:m0")]
+    deep += [(f"_:m{i}", "<p>", f"_:m{i + 1}") for i in range(5000)]
+    assert collapse_page_blanks(deep) == deep  # no recursion error, nothing merged
