@@ -14,9 +14,10 @@ Order of checks for one read (each failure is audited and answered with a proble
    grouped aggregate); then ``data_scope`` gives columns, row filters, aggregate-only and read
    limit; aggregate-only reads get the disclosure rules of ``disclosure``;
 5. the granted relation (permitted columns, filtered rows) is materialised once per grant and
-   asset version (``granted``) and the query is bound in a fresh locked-down DuckDB that can
-   open that one file only (``sandbox``); an output type the media type cannot carry is
-   refused here, before any byte and before the read is counted;
+   asset version (``granted``) and the query is bound in a locked-down DuckDB that can open
+   that one file only (``sandbox``); the whole view, and a query that only lists granted
+   columns, are read from the relation's Arrow copy instead, without an engine; an output type
+   the media type cannot carry is refused here, before any byte and before the read is counted;
 6. the read is counted atomically against the limit (compare-and-set in the database). Every
    query that reaches the engine counts, failed or not. Reads are counted per consumer and
    offer (renegotiating the same offer does not reset them) unless the agreement scopes its
