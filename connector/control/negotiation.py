@@ -193,8 +193,9 @@ class Negotiations:
         assert not isinstance(result, IllegalTransition)
         plan = self._plan(record, result.after, result.effects, body, claims)
         plan.messages.insert(0, logged("in", body))
-        stored = ctx.writer.create(record, plan)
-        if plan.refusal:
+        # copies of one request handled at once make one process: the others answer with it
+        stored = ctx.writer.create(record, plan, once_per_consumer_pid=True)
+        if stored.id == record.id and plan.refusal:
             raise plan.refusal
         return DspReply(201, dsp.contract_negotiation(stored.id, consumer_pid, stored.state))
 

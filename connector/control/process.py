@@ -177,8 +177,14 @@ class ProcessWriter:
         self.store = store
         self.outbox = outbox
 
-    def create(self, record: ProcessRecord, plan: Plan) -> ProcessRecord:
-        """Store a new process in the plan's state, with its log, outbox and agreement."""
+    def create(
+        self, record: ProcessRecord, plan: Plan, *, once_per_consumer_pid: bool = False
+    ) -> ProcessRecord:
+        """Store a new process in the plan's state, with its log, outbox and agreement.
+
+        ``once_per_consumer_pid``: a provider's process for a consumer's initial request; when
+        the consumer already has one for that pid, nothing is written and it is returned
+        (see :meth:`Store.create_process`)."""
         leased: list[OutboxItem] = []
         if _log.isEnabledFor(logging.INFO):  # the hot path builds no log fields nobody reads
             _log.info("process created", extra={**_log_fields(record), "state": plan.state})
@@ -189,9 +195,11 @@ class ProcessWriter:
                 plan.messages,
                 outbox,
                 agreement=plan.agreement,
+                once_per_consumer_pid=once_per_consumer_pid,
                 **self.outbox.lease_args(outbox, leased),
             )
-            self.outbox.after_enqueue(outbox, leased)
+            if stored.id == record.id:
+                self.outbox.after_enqueue(outbox, leased)
         return stored
 
     def commit(self, record: ProcessRecord, plan: Plan) -> ProcessRecord | None:

@@ -145,8 +145,9 @@ class Transfers:
         # the destination's credentials are kept sealed in the details alone, never in the message log
         plan = Plan(state=TransferState.REQUESTED, messages=[logged("in", redacted(body))])
         self._start(record, agreement, plan)
-        stored = ctx.writer.create(record, plan)
-        if plan.refusal:
+        # copies of one request handled at once make one process: the others answer with it
+        stored = ctx.writer.create(record, plan, once_per_consumer_pid=True)
+        if stored.id == record.id and plan.refusal:
             raise plan.refusal
         return DspReply(201, dsp.transfer_process(stored.id, consumer_pid, stored.state))
 

@@ -10,6 +10,7 @@ up again after restart (or by another replica) once the lease runs out.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -335,14 +336,24 @@ class Store:
         *,
         claim_for: str | None = None,
         claimed: list[OutboxItem] | None = None,
+        once_per_consumer_pid: bool = False,
     ) -> ProcessRecord:
         """Insert a new process with the message that created it and what it must send next.
 
         ``claim_for``/``claimed``: see :meth:`_enqueue` (the first message is leased and appended).
+        ``once_per_consumer_pid``: a provider's process for a consumer's initial request - when
+        that consumer already has one with this consumer pid (copies of one request handled at
+        once), nothing is written and that process is returned (its id is not ``record.id``).
+        The look and the insert are one transaction, serialised per consumer pid on PostgreSQL
+        (SQLite has one writer at a time).
         """
         now = time.time()
         stored = replace(record, version=1, created_at=now, updated_at=now)
         with self.db.transaction() as tx:
+            if once_per_consumer_pid:
+                found = self._provider_process_in(tx, record)
+                if found is not None:
+                    return found
             tx.execute(
                 "INSERT INTO processes (id, kind, role, state, version, provider_pid, consumer_pid, "
                 "counterparty_id, counterparty_address, agreement_id, details_json, error, "
@@ -382,6 +393,19 @@ class Store:
         if row is None or (kind is not None and row["kind"] != kind):
             return None
         return _process(row)
+
+    @staticmethod
+    def _provider_process_in(tx: Transaction, record: ProcessRecord) -> ProcessRecord | None:
+        if tx.dialect == "postgres":
+            key = f"{record.kind}\n{record.counterparty_id}\n{record.consumer_pid}".encode()
+            lock = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big", signed=True)
+            tx.execute("SELECT pg_advisory_xact_lock(?)", (lock,))
+        row = tx.one(
+            "SELECT * FROM processes WHERE kind = ? AND role = 'provider' AND counterparty_id = ? "
+            "AND consumer_pid = ?",
+            (record.kind, record.counterparty_id, record.consumer_pid),
+        )
+        return None if row is None else _process(row)
 
     def find_provider_process(
         self, kind: str, counterparty_id: str, consumer_pid: str

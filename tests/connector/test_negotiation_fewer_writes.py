@@ -127,3 +127,37 @@ def test_a_bad_tuning_or_tracing_setting_names_its_key(
         config_from_mapping(data, tmp_path)
     assert raised.value.key == f"{section}.{key}"
     assert reason in raised.value.message
+
+
+def test_copies_of_one_initial_request_make_one_provider_process(store: Store) -> None:
+    """Copies of a consumer's initial request handled at once (each looked and found nothing):
+    the look and the insert are one transaction, so one process is written and every copy
+    answers with it - on PostgreSQL too, where two transactions would otherwise both insert."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def copy(_: int) -> str:
+        pid = new_pid()
+        record = ProcessRecord(
+            id=pid, kind="negotiation", role="provider", state="REQUESTED", version=0,
+            counterparty_id="did:web:consumer", counterparty_address="http://127.0.0.1:1/dsp",
+            provider_pid=pid, consumer_pid="urn:uuid:one-request",
+        )
+        return store.create_process(record, once_per_consumer_pid=True).id
+
+    with ThreadPoolExecutor(8) as pool:
+        answered = set(pool.map(copy, range(16)))
+    assert len(answered) == 1
+    (only,) = answered
+    found = store.find_provider_process("negotiation", "did:web:consumer", "urn:uuid:one-request")
+    assert found is not None
+    assert found.id == only
+    # a transfer with the same consumer pid is another process
+    other = store.create_process(
+        ProcessRecord(
+            id="urn:uuid:t", kind="transfer", role="provider", state="REQUESTED", version=0,
+            counterparty_id="did:web:consumer", counterparty_address="http://127.0.0.1:1/dsp",
+            provider_pid="urn:uuid:t", consumer_pid="urn:uuid:one-request",
+        ),
+        once_per_consumer_pid=True,
+    )
+    assert other.id == "urn:uuid:t"
