@@ -69,6 +69,8 @@ _COMPACT_KEYS: Final[dict[str, tuple[str, str]]] = {
     "dataset": ("http://www.w3.org/ns/dcat#dataset", _NODE),
     "rdf:value": (terms.RDF_NS + "value", _VOCAB),
 }
+# Where a compact key that no context defines is recorded (with no values).
+UNMAPPED_NS: Final = "urn:sluis:unmapped-key:"
 # The ODRL context maps these to keywords.
 _KEYWORD_ALIASES: Final = {"uid": "@id", "id": "@id", "type": "@type"}
 # Limits protect the recursive walk from hostile documents.
@@ -103,7 +105,11 @@ def _compact_node(doc: Mapping[str, Any], location: str, depth: int) -> Node:
             continue
         iri, mode = _COMPACT_KEYS.get(key) or (terms.expand_term(key), _LITERAL)
         if ":" not in iri:
-            continue  # a bare name that no context defines: not part of the RDF model
+            # A bare name that no context defines is not part of the RDF model; it is kept
+            # under a marker so that the reader can refuse one on an ODRL node (a misspelt
+            # ``prohibitions`` must not silently vanish) while messages around it keep theirs.
+            node[UNMAPPED_NS + key] = []
+            continue
         values = raw_value if isinstance(raw_value, list) else [raw_value]
         if len(values) > MAX_ITEMS:
             raise PolicyError("too-many-values", f"more than {MAX_ITEMS} values", where)

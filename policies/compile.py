@@ -19,7 +19,15 @@ from policies.explanation import Decision, DutyReport, Premise, RuleReport, Stat
 from policies.model import Action, Constraint, ConstraintNode, Entity, LogicalConstraint, Policy, Rule
 from policies.operands import DEFERRED, Env, Missing, Operand, lookup
 from policies.request import Request, World
-from policies.values import Comparable, Kind, ValueMismatch, coerce_left, coerce_right, kind_from_right
+from policies.values import (
+    Comparable,
+    Kind,
+    ValueMismatch,
+    coerce_left,
+    coerce_right,
+    kind_from_right,
+    unsupported_datatype,
+)
 
 # Profiles whose terms this engine implements; any other profile makes the policy fail closed.
 SLUIS_PROFILE: Final = "https://w3id.org/sluis/odrl-profile"
@@ -111,11 +119,24 @@ class _Atom:
                 "rightOperandReference is not supported (the engine does not dereference values)",
             )
             return
+        if constraint.unit is not None:
+            self._fail(
+                constraint.unit,
+                f"unit {terms.compact_term(constraint.unit)} is not supported "
+                "(the engine does not convert units)",
+            )
+            return
         self.kind = self.operand.kind or kind_from_right(constraint.right)
         if constraint.datatype and not any(v.datatype for v in constraint.right):
-            self.kind = kind_from_right(
+            self.kind = self.operand.kind or kind_from_right(
                 tuple(v.__class__(v.value, constraint.datatype) for v in constraint.right)
             )
+        for datatype in (constraint.datatype, *(v.datatype for v in constraint.right)):
+            why = unsupported_datatype(datatype, self.kind)
+            if why is not None:
+                assert datatype is not None
+                self._fail(datatype, why)
+                return
         self.set_left = self.operand.set_valued
         credential = self.operand.iri == terms.CREDENTIAL
         try:

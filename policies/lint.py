@@ -18,7 +18,15 @@ from policies.compile import SUPPORTED_PROFILES
 from policies.errors import PolicyError
 from policies.model import Constraint, ConstraintNode, LogicalConstraint, Policy, Rule
 from policies.operands import is_row_filter, lookup
-from policies.values import Comparable, Kind, ValueMismatch, coerce_right, kind_from_right, order
+from policies.values import (
+    Comparable,
+    Kind,
+    ValueMismatch,
+    coerce_right,
+    kind_from_right,
+    order,
+    unsupported_datatype,
+)
 
 Severity = Literal["error", "warning", "info"]
 
@@ -191,6 +199,23 @@ def _constraint_terms(constraint: Constraint, rule: Rule) -> Iterator[Finding]:
             "rightOperandReference is not supported: the rule fails closed",
             rule.uid,
         )
+    if constraint.unit:
+        yield Finding(
+            "unsupported-unit",
+            "error",
+            f"unit {constraint.unit!r} is not supported (no unit conversion): the rule fails closed",
+            rule.uid,
+        )
+    operand = lookup(constraint.left_operand)
+    if operand is not None:
+        rights = constraint.right
+        if constraint.datatype and not any(v.datatype for v in rights):
+            rights = tuple(v.__class__(v.value, constraint.datatype) for v in rights)
+        kind = operand.kind or kind_from_right(rights)
+        for datatype in (constraint.datatype, *(v.datatype for v in constraint.right)):
+            why = unsupported_datatype(datatype, kind)
+            if why is not None:
+                yield Finding("unsupported-datatype", "error", f"{why}: the rule fails closed", rule.uid)
 
 
 def _unknown_concepts(constraint: Constraint, rule: Rule) -> Iterator[Finding]:

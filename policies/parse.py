@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from policies import terms
-from policies._forms import Node, expand_compact, nodes_from_graph
+from policies._forms import UNMAPPED_NS, Node, expand_compact, nodes_from_graph
 from policies.errors import PolicyError
 from policies.model import (
     Action,
@@ -46,6 +46,57 @@ _RULE_KEYS: Final[tuple[tuple[str, RuleKind], ...]] = (
     (terms.odrl("obligation"), "obligation"),
 )
 _LOGICAL_BY_IRI: Final = {terms.odrl(name): name for name in terms.LOGICAL_NAMES}
+# The ODRL properties each kind of node may carry. Any other ODRL property (a misspelt
+# ``odrl:constraints``, ``odrl:status``, the deprecated ``odrl:failure``, an ``odrl:not``) or an
+# undefined compact key would otherwise be dropped and the policy read as something weaker
+# than written, so the policy is refused, naming the property.
+_POLICY_PROPERTIES: Final = frozenset(
+    terms.odrl(n)
+    for n in (
+        "permission",
+        "prohibition",
+        "obligation",
+        "target",
+        "assigner",
+        "assignee",
+        "action",
+        "profile",
+        "conflict",
+        "inheritFrom",
+        "constraint",
+        "uid",
+    )
+)
+_RULE_PROPERTIES: Final = frozenset(
+    terms.odrl(n)
+    for n in (
+        "action",
+        "target",
+        "assigner",
+        "assignee",
+        "constraint",
+        "duty",
+        "remedy",
+        "consequence",
+        "uid",
+    )
+)
+_CONSTRAINT_PROPERTIES: Final = frozenset(
+    {
+        terms.odrl(n)
+        for n in (
+            "leftOperand",
+            "operator",
+            "rightOperand",
+            "rightOperandReference",
+            "dataType",
+            "unit",
+            "uid",
+        )
+    }
+    | set(_LOGICAL_BY_IRI)
+)
+_ACTION_PROPERTIES: Final = frozenset({terms.odrl("refinement"), terms.odrl("uid")})
 
 InheritSource = Policy | Mapping[str, Any] | str | bytes
 
@@ -86,6 +137,8 @@ def parse_nodes(
             raise PolicyError(
                 "invalid-json", f"malformed JSON: {error.msg} at line {error.lineno}, column {error.colno}"
             ) from None
+        except ValueError as error:  # an integer literal longer than Python converts
+            raise PolicyError("invalid-json", f"malformed JSON: {error}") from None
         if isinstance(document, list):
             return _expanded_nodes(document)
         if not isinstance(document, Mapping):
@@ -251,6 +304,7 @@ class _Reader:
     # --- policy --------------------------------------------------------------------------
     def policy(self, node: Node, inherit: Mapping[str, InheritSource], stack: tuple[str, ...]) -> Policy:
         location = "$"
+        _check_properties(node, _POLICY_PROPERTIES, "a policy", location, policy=True)
         uid = node.get("@id")
         if not isinstance(uid, str) or not uid or uid.startswith("_:"):
             raise PolicyError("missing-uid", "a policy must have a uid (@id) that is an IRI", location)
@@ -333,6 +387,7 @@ class _Reader:
         node = self._deref(item)
         if not isinstance(node, Mapping):
             raise PolicyError("invalid-rule", f"a {kind} must be an object", location)
+        _check_properties(node, _RULE_PROPERTIES, f"a {kind}", location)
         declared = node.get("@id")
         uid = declared if isinstance(declared, str) and not declared.startswith("_:") else minted
         actions = tuple(
@@ -392,6 +447,7 @@ class _Reader:
             return Action(terms.canonical_action(terms.expand_term(node["@value"])))
         if not isinstance(node, Mapping):
             raise PolicyError("invalid-action", "an action must be a term, an IRI or an object", location)
+        _check_properties(node, _ACTION_PROPERTIES, "an action", location)
         value_items = node.get(terms.RDF_NS + "value", [])
         if value_items:
             inner = value_items[0] if isinstance(value_items, list) else value_items
@@ -441,6 +497,7 @@ class _Reader:
         node = self._deref(item)
         if not isinstance(node, Mapping):
             raise PolicyError("invalid-constraint", "a constraint must be an object", location)
+        _check_properties(node, _CONSTRAINT_PROPERTIES, "a constraint", location)
         declared = node.get("@id")
         uid = declared if isinstance(declared, str) and not declared.startswith("_:") else None
         logical = [iri for iri in _LOGICAL_BY_IRI if iri in node]
@@ -506,6 +563,51 @@ class _Reader:
         if isinstance(item, Mapping) and isinstance(item.get("@id"), str):
             return Value(item["@id"], None, is_iri=True)
         raise PolicyError("invalid-value", "a right operand must be a literal or an IRI", location)
+
+
+# Stems of the ODRL policy properties: an undefined key on a policy node containing one (a
+# misspelt ``prohibitions``, ``Permission``, ``conflict_strategy``) is refused; other undefined
+# keys there (a signature's ``proof``, a ``title``) are metadata outside the policy.
+_POLICY_STEMS: Final = (
+    "permission",
+    "prohibit",
+    "obligat",
+    "duty",
+    "dutie",
+    "constraint",
+    "conflict",
+    "profile",
+    "inherit",
+    "action",
+    "target",
+    "assign",
+    "refine",
+    "remed",
+    "consequen",
+)
+
+
+def _check_properties(
+    node: Mapping[str, Any], allowed: frozenset[str], what: str, location: str, *, policy: bool = False
+) -> None:
+    """Refuse an ODRL property (or an undefined compact key) that ``what`` cannot carry."""
+    for key in node:
+        if key.startswith(UNMAPPED_NS):
+            name = key[len(UNMAPPED_NS) :]
+            if policy and not any(stem in name.lower() for stem in _POLICY_STEMS):
+                continue
+            raise PolicyError(
+                "unknown-property",
+                f"{what} has the key {name!r}, which is not an ODRL term",
+                f"{location}.{name}",
+            )
+        if key.startswith(terms.ODRL_NS) and key not in allowed:
+            name = terms.compact_term(key)
+            raise PolicyError(
+                "unknown-property",
+                f"{what} has the property {name}, which this engine does not support",
+                f"{location}.{name}",
+            )
 
 
 def _require_parties(assigners: tuple[Entity, ...], assignees: tuple[Entity, ...], rules: list[Rule]) -> None:

@@ -66,6 +66,37 @@ class ValueMismatch(Exception):
     """A value cannot be read as the kind a comparison needs."""
 
 
+_TEXT_TYPES: Final = frozenset(
+    {
+        XSD + "string",
+        XSD + "anyURI",
+        XSD + "normalizedString",
+        XSD + "token",
+        XSD + "language",
+        terms.RDF_NS + "langString",
+    }
+)
+# The datatypes a value of each kind may declare. Any other datatype - an unknown one
+# (``ex:money``) or one of another kind (``"2026-01-01"^^xsd:string`` for a date-time) - is
+# not understood, so the constraint is undecidable and fails closed rather than being read
+# as something it may not mean.
+_DATATYPES_OF_KIND: Final[dict[Kind, frozenset[str]]] = {
+    Kind.DATETIME: frozenset({XSD + "dateTime", XSD + "date", XSD + "dateTimeStamp"}),
+    Kind.DURATION: frozenset({XSD + "duration", XSD + "dayTimeDuration", XSD + "yearMonthDuration"}),
+    Kind.NUMBER: _NUMERIC_TYPES,
+    Kind.BOOLEAN: frozenset({XSD + "boolean"}),
+    Kind.IRI: _TEXT_TYPES,
+    Kind.TEXT: _TEXT_TYPES,
+}
+
+
+def unsupported_datatype(datatype: str | None, kind: Kind) -> str | None:
+    """Why ``datatype`` cannot be a value of ``kind`` (None when it can or none is declared)."""
+    if datatype is None or datatype in _DATATYPES_OF_KIND[kind]:
+        return None
+    return f"the datatype {terms.compact_term(datatype)} is not supported for a {kind.value} value"
+
+
 def parse_datetime(text: str) -> datetime:
     """An ``xsd:dateTime`` (seconds optional, as in DSP examples); no zone means UTC."""
     match = _DATETIME_RE.match(text.strip())
@@ -129,22 +160,44 @@ def format_duration(seconds: Decimal) -> str:
     return text
 
 
+# A number in a policy or a request is a price, a count, a size: these bounds are far beyond
+# any of them, and keep a hostile ``1e999999999`` or a million-digit value from costing time or
+# memory when it is compared or written into an explanation.
+MAX_NUMBER_DIGITS: Final = 100
+MAX_NUMBER_EXPONENT: Final = 1000
+
+
 def to_number(raw: object) -> Decimal:
     if isinstance(raw, bool):
         raise ValueMismatch(f"{raw!r} is a boolean, not a number")
-    if isinstance(raw, int | Decimal):
-        return Decimal(raw)
+    if isinstance(raw, int):
+        if raw.bit_length() > 4 * MAX_NUMBER_DIGITS:
+            raise ValueMismatch(f"a number of more than {MAX_NUMBER_DIGITS} digits is out of range")
+        return _bounded(Decimal(raw), raw)
+    if isinstance(raw, Decimal):
+        return _bounded(raw, raw)
     if isinstance(raw, float):
-        return Decimal(repr(raw))
+        return _bounded(Decimal(repr(raw)), raw)
     if isinstance(raw, str):
         try:
             number = Decimal(raw.strip())
         except InvalidOperation:
-            raise ValueMismatch(f"{raw!r} is not a number") from None
-        if not number.is_finite():
-            raise ValueMismatch(f"{raw!r} is not a finite number")
-        return number
+            raise ValueMismatch(f"{raw[:40]!r} is not a number") from None
+        return _bounded(number, raw)
     raise ValueMismatch(f"{raw!r} is not a number")
+
+
+def _bounded(number: Decimal, raw: object) -> Decimal:
+    shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:40] + "..."
+    if not number.is_finite():
+        raise ValueMismatch(f"{shown} is not a finite number")
+    if len(number.as_tuple().digits) > MAX_NUMBER_DIGITS or (
+        number and abs(number.adjusted()) > MAX_NUMBER_EXPONENT
+    ):
+        raise ValueMismatch(
+            f"{shown} is out of range (at most {MAX_NUMBER_DIGITS} digits, |exponent| <= 1000)"
+        )
+    return number
 
 
 def to_boolean(raw: object) -> bool:

@@ -130,6 +130,8 @@ def _request(text: str, media: str | None, path: Path) -> Request:
             raise CommandError(
                 f"request {path}: malformed JSON at line {error.lineno}: {error.msg}"
             ) from None
+        except (ValueError, RecursionError) as error:  # a too-long integer, too deep nesting
+            raise CommandError(f"request {path}: unreadable JSON: {_why(error)}") from None
     if (
         isinstance(document, Mapping)
         and {"assignee", "action", "target"} <= set(document)
@@ -179,6 +181,8 @@ def _world(text: str, media: str | None, path: Path) -> World:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise CommandError(f"world {path}: malformed JSON at line {error.lineno}: {error.msg}") from None
+    except (ValueError, RecursionError) as error:  # a too-long integer, too deep nesting
+        raise CommandError(f"world {path}: unreadable JSON: {_why(error)}") from None
     if not isinstance(document, Mapping):
         raise CommandError(f"world {path}: expected a JSON object")
     unknown = set(document) - {"now", "partOf", "duties", "counts"}
@@ -208,3 +212,7 @@ def _world(text: str, media: str | None, path: Path) -> World:
     ):
         raise CommandError(f"world {path}: 'counts' must map IRIs to non-negative integers")
     return World(now=now, part_of=dict(part_of), duties=dict(duties), counts=dict(counts))
+
+
+def _why(error: Exception) -> str:
+    return "it nests too deeply" if isinstance(error, RecursionError) else str(error)[:200]
