@@ -56,7 +56,9 @@ SUPPORT = {
             "starts with a request (`POST /management/negotiations`), receives provider-initiated "
             "offers (`/dsp/negotiations/offers`), counter-offers "
             "(`POST /management/negotiations/{id}/request`), accepts (`.../accept`, or `auto_accept`), "
-            "verifies the agreement (checking the provider's proof when there is one) and counter-signs "
+            "verifies the agreement (checking the provider's proof when there is one; refusing an "
+            "agreement whose `@id` - the provider's choice - already names an agreement of another "
+            "negotiation, since ids are public in transparency registers) and counter-signs "
             "it when the agreement is signed, terminates (`.../terminate`)",
         ),
         (
