@@ -15,7 +15,7 @@ from catalogue.pipeline._pipeline import (
     IngestPipeline,
     analysis_for,
 )
-from catalogue.pipeline._pool import WorkerPool, default_workers
+from catalogue.pipeline._pool import WorkerPool, default_workers, long_lived_frozen
 from catalogue.pipeline._work import WorkedDocument, WorkedItem, work_documents
 
 __all__ = [
@@ -31,5 +31,6 @@ __all__ = [
     "WorkerPool",
     "analysis_for",
     "default_workers",
+    "long_lived_frozen",
     "work_documents",
 ]
