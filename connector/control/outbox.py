@@ -118,6 +118,10 @@ class Lease:
         #: Whether the worker has something to do once this delivery ends (see
         #: :meth:`Outbox._deliver_and_release`); cleared only when it surely has not.
         self.wake_worker = True
+        #: Set once the attempt is over and its outcome is being recorded: a renewal that then
+        #: finds the item no longer held has met that record (delivered, failed, rescheduled),
+        #: not another worker - and had another worker taken it, the record would be refused.
+        self.settling = False
 
     @property
     def lost(self) -> bool:
@@ -267,7 +271,7 @@ class Outbox:
             _log.exception("outbox lease renewal failed")
             return
         for item_id, lease in leases.items():
-            if item_id not in held and not lease.lost:
+            if item_id not in held and not lease.lost and not lease.settling:
                 lease.lose()
                 _log.warning("outbox lease lost", extra={"outbox_id": item_id, "url": lease.item.url})
 
@@ -365,12 +369,15 @@ class Outbox:
         try:
             response = self.client.post(item.url, item.audience, body)
         except DspClientError as error:
+            lease.settling = True
             self._retry(item, str(error))
             return
         except Exception as error:
+            lease.settling = True
             _log.exception("outbox delivery failed", extra={"url": item.url})
             self._retry(item, str(error))
             return
+        lease.settling = True
         if _log.isEnabledFor(logging.INFO):
             _log.info(
                 "outbox sent",
@@ -432,6 +439,7 @@ class Outbox:
                 self.listener.end_after_refusal(item.process_id, "no data plane to push from")
             return
         result = pusher.push(item, lease)
+        lease.settling = True
         if result.outcome == Outcome.DELIVERED:
             if self.store.outbox_delivered(item.id, worker=worker):
                 pusher.delivered(item)

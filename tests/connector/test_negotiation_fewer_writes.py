@@ -161,3 +161,29 @@ def test_copies_of_one_initial_request_make_one_provider_process(store: Store) -
         once_per_consumer_pid=True,
     )
     assert other.id == "urn:uuid:t"
+
+
+def test_a_lease_renewal_meeting_a_settled_delivery_is_no_lost_lease(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker renews the leases of what is being sent; one whose delivery was just recorded
+    is not held any more, and that is not a lease another worker took (no warning, not lost)."""
+    from connector.control.outbox import Lease, Outbox
+    from connector.dsp_client import DspClient
+
+    outbox = Outbox(store, DspClient("did:web:p", KeyPair.generate()))
+    worker = outbox._worker_id
+    _requested(store)
+    _requested(store)
+    first, second = store.claim_outbox(worker)
+    settled, taken = Lease(first), Lease(second)
+    settled.settling = True
+    assert store.outbox_delivered(first.id, worker=worker)
+    assert store.claim_outbox("other-worker", now=time.time() + 3600)  # the second's lease ran out
+    outbox._leases.update({first.id: settled, second.id: taken})
+    with caplog.at_level("WARNING", logger="connector.control.outbox"):
+        outbox._renew_leases()
+    assert not settled.lost
+    assert taken.lost
+    warned = [getattr(r, "outbox_id", None) for r in caplog.records if r.getMessage() == "outbox lease lost"]
+    assert warned == [second.id]
