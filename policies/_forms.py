@@ -110,6 +110,8 @@ def _compact_node(doc: Mapping[str, Any], location: str, depth: int) -> Node:
             # ``prohibitions`` must not silently vanish) while messages around it keep theirs.
             node[UNMAPPED_NS + key] = []
             continue
+        if isinstance(raw_value, Mapping) and set(raw_value) == {"@set"}:
+            raw_value = raw_value["@set"]  # a JSON-LD set is its members
         values = raw_value if isinstance(raw_value, list) else [raw_value]
         if len(values) > MAX_ITEMS:
             raise PolicyError("too-many-values", f"more than {MAX_ITEMS} values", where)

@@ -130,7 +130,7 @@ def parse_nodes(
     kind = _sniff(text, media_type)
     if kind == "json":
         try:
-            document = json.loads(text)
+            document = json.loads(text, object_pairs_hook=_unique_keys)
         except RecursionError:
             raise PolicyError("too-deep", "the JSON document nests too deeply") from None
         except json.JSONDecodeError as error:
@@ -156,10 +156,54 @@ def _parse(
 ) -> Policy:
     if isinstance(source, Policy):
         return source
-    nodes = parse_nodes(source, media_type, base)
+    nodes = _merge_nodes(parse_nodes(source, media_type, base))
     node_map = {node["@id"]: node for node in nodes if isinstance(node.get("@id"), str) and len(node) > 1}
     policy_node = _find_policy_node(nodes)
     return _Reader(node_map).policy(policy_node, inherit, stack)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a repeated key: readers disagree on which value counts (first or
+    last), so a signature checker and the engine could read two different policies."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise PolicyError("duplicate-key", f"the key {key!r} appears twice in one JSON object")
+        document[key] = value
+    return document
+
+
+def _merge_nodes(nodes: list[Node]) -> list[Node]:
+    """One node object per ``@id``, as JSON-LD reads them: the values of all its node objects.
+
+    A ``@graph`` may describe one node in several objects (the policy's permission in one, its
+    prohibition in another); reading only the first would drop the rest, so they are merged.
+    ``@type`` is always a list (a bare string would otherwise be read letter by letter).
+    """
+    merged: dict[str, Node] = {}
+    result: list[Node] = []
+    for node in nodes:
+        types = node.get("@type")
+        if isinstance(types, str):
+            node = {**node, "@type": [types]}
+        ident = node.get("@id")
+        if not isinstance(ident, str):
+            result.append(node)
+            continue
+        into = merged.get(ident)
+        if into is None:
+            merged[ident] = node
+            result.append(node)
+            continue
+        for key, value in node.items():
+            if key == "@id":
+                continue
+            values = value if isinstance(value, list) else [value]
+            present = into.setdefault(key, [])
+            if not isinstance(present, list):
+                present = into[key] = [present]
+            present.extend(v for v in values if v not in present)
+    return result
 
 
 def _sniff(text: str, media_type: str | None) -> str:
@@ -267,7 +311,8 @@ class _Reader:
 
     # --- access helpers ----------------------------------------------------------------
     def _deref(self, item: Any) -> Any:
-        if isinstance(item, Mapping) and set(item) == {"@id"}:
+        """The node an item names: its merged description when the document has one."""
+        if isinstance(item, Mapping) and isinstance(item.get("@id"), str):
             return self._nodes.get(item["@id"], item)
         return item
 
