@@ -96,6 +96,20 @@ class Destination:
     def origin(self) -> tuple[str, str, int]:
         return self.scheme, self.host, self.port
 
+    def pinned(self) -> tuple[str, dict[str, str], dict[str, str]]:
+        """For an ``httpx`` request to this destination: the URL with its host replaced by the
+        first checked address, the ``Host`` header naming the host as written, and the
+        ``sni_hostname`` extension (TLS still checks the certificate of the name).
+
+        Requesting the URL as written lets the client resolve the name again, and a peer that
+        controls its DNS can answer the second time with an internal address (DNS rebinding):
+        the pinned request connects to the very address that was checked."""
+        parts = urlsplit(self.url)
+        address = self.addresses[0]
+        literal = f"[{address}]" if ":" in address else address
+        url = parts._replace(netloc=f"{literal}:{self.port}").geturl()
+        return url, {"Host": parts.netloc}, {"sni_hostname": self.host}
+
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 form carries (mapped, NAT64, 6to4, Teredo), if any."""

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -543,11 +543,8 @@ class DidResolver:
             destination = self._addresses.check_url(url, what=f"the DID document of {did}")
         except AddressRefused as refused:
             raise IdentityError("did_host_refused", str(refused)) from None
-        parts = urlsplit(url)
-        address = destination.addresses[0]
-        literal = f"[{address}]" if ":" in address else address
-        pinned = parts._replace(netloc=f"{literal}:{destination.port}").geturl()
-        return pinned, {"Host": parts.netloc}, {"sni_hostname": destination.host}
+        pinned, host_header, extensions = destination.pinned()
+        return pinned, host_header, dict(extensions)
 
     def _fetch(self, did: str, url: str) -> dict[str, Any]:
         deadline = time.monotonic() + self._timeout

@@ -62,14 +62,16 @@ def reads_from_provider(
         return ConsumerReads(None, None, "the provider's data address has no endpoint or token")
     url = endpoint.rstrip("/") + "/audit"
     try:
-        addresses.check_url(url, what="the provider's data plane")
+        checked = addresses.check_url(url, what="the provider's data plane")
     except AddressRefused as refusal:
         return ConsumerReads(None, None, str(refusal))
-    headers = {"Authorization": f"DPoP {token}", "DPoP": make_proof(key, "GET", url, token)}
+    # the request goes to the address just checked, not to a second resolution of the name
+    target, host_header, extensions = checked.pinned()
+    headers = {"Authorization": f"DPoP {token}", "DPoP": make_proof(key, "GET", url, token), **host_header}
     try:
         with (
             httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client,
-            client.stream("GET", url, headers=headers) as response,
+            client.stream("GET", target, headers=headers, extensions=extensions) as response,
         ):
             if response.status_code != 200:
                 return ConsumerReads(

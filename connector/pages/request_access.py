@@ -65,15 +65,27 @@ def _address(value: str, addresses: AddressPolicy) -> str:
     return value.rstrip("/")
 
 
-def discover_provider(dsp: str) -> str:
-    """The participant that serves ``dsp``, from its ``/.well-known/dspace-version`` document."""
+def discover_provider(dsp: str, addresses: AddressPolicy | None = None) -> str:
+    """The participant that serves ``dsp``, from its ``/.well-known/dspace-version`` document.
+
+    With ``addresses``, the document's URL is checked and the request goes to the checked
+    address (a second resolution of the name could answer with an internal one)."""
     # The address comes from a catalogue record, which anyone may publish: the answer is read
     # up to the limit only, never whole into memory.
+    url = version_url(dsp)
+    headers: dict[str, str] = {}
+    extensions: dict[str, str] = {}
+    if addresses is not None:
+        try:
+            checked = addresses.check_url(url, what="the DSP endpoint")
+        except AddressRefused as refusal:
+            raise AccessError("dsp", str(refusal)) from None
+        url, headers, extensions = checked.pinned()
     body = bytearray()
     try:
         with (
             httpx.Client(timeout=DISCOVERY_TIMEOUT_SECONDS, follow_redirects=False) as client,
-            client.stream("GET", version_url(dsp)) as response,
+            client.stream("GET", url, headers=headers, extensions=extensions) as response,
         ):
             status = response.status_code
             if status == 200:
@@ -127,7 +139,7 @@ def request_router(pages: ConnectorPages) -> APIRouter:
     service = pages.service
 
     def fetch(dataset: str, dsp: str, provider: str) -> tuple[str, list[OfferView]]:
-        provider_id = provider or discover_provider(dsp)
+        provider_id = provider or discover_provider(dsp, pages.addresses)
         try:
             service.check_endpoint(dsp, provider_id)
         except ServiceError as refused:
