@@ -129,12 +129,27 @@ def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as error:
                 raise AuditError("bad_export", f"line {number} is not JSON: {error.msg}") from None
+            except (ValueError, RecursionError) as error:  # a repeated key, a too-long integer
+                raise AuditError(
+                    "bad_export", f"line {number} is not readable JSON: {str(error)[:200]}"
+                ) from None
             if not isinstance(data, dict):
                 raise AuditError("bad_export", f"line {number} is not a JSON object")
             yield number, data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that names no key twice: readers differ on which of two values counts, so
+    a line could verify with one body and be read by another tool with the other."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"the key {key!r} appears twice")
+        data[key] = value
+    return data
 
 
 def _numbered(handle: IO[str], path: Path) -> Iterator[tuple[int, str]]:
