@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from rdflib import BNode, Graph, URIRef
+from rdflib.compare import to_canonical_graph
 from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
@@ -251,6 +252,33 @@ def record_too_large() -> PublishError:
         f"a record may hold at most {MAX_RECORD_STATEMENTS} statements",
         [("body", f"more than {MAX_RECORD_STATEMENTS} statements reachable from the dataset")],
     )
+
+
+MAX_CANONICAL_BLANK_NODES = 16
+"""Most blank nodes a record may hold when they do not form trees with distinct descriptions.
+
+Such blank nodes (shared, cyclic, or described alike) are put in canonical form by rdflib's
+general labelling, whose cost grows exponentially with symmetric structures: 30 blank nodes
+all linked to each other, 200 in two rings, or 100 alike ``[ rdfs:label "CSV" ]`` under one
+dataset each kept a worker busy for minutes (one request, one publisher token). Measured here,
+16 such blank nodes cost at most 0.4 s of CPU in the worst shape tried.
+"""
+
+
+def canonical_graph(graph: Graph) -> Graph:
+    """rdflib's canonical form of ``graph``, or a 400 when it has too many blank nodes to afford."""
+    blank = {term for triple in graph for term in (triple[0], triple[2]) if isinstance(term, BNode)}
+    if len(blank) > MAX_CANONICAL_BLANK_NODES:
+        raise PublishError(
+            400,
+            "blank-nodes-not-canonical",
+            "Too many blank nodes to sign",
+            f"the record holds {len(blank)} blank nodes that are shared, form cycles or are described "
+            f"alike; at most {MAX_CANONICAL_BLANK_NODES} such can be put in canonical form (give them "
+            "IRIs, or descriptions that differ)",
+            [("body", f"{len(blank)} blank nodes that do not form trees of distinct descriptions")],
+        )
+    return to_canonical_graph(graph)
 
 
 def find_record_subject(graph: Graph) -> Node:
@@ -790,6 +818,31 @@ class CataloguePublisher:
             )
         return existing
 
+    def _refuse_other_records(self, worked: WorkedRecord) -> None:
+        """Refuse a record that makes statements about another record's dataset.
+
+        A record holds what its dataset reaches; another dataset is a boundary when the document
+        types it, but a document can leave the type out and describe it all the same (give
+        another publisher's dataset a title and a publisher of its own choosing). Those
+        statements were stored in the record's graph and read, in the union of graphs the public
+        SPARQL endpoint and harvesters of ``/catalog`` see, as statements about the other
+        dataset. A dataset this node holds a record for is described by that record only.
+        """
+        own = f"<{worked.dataset}>"
+        described = {line.split(" ", 1)[0] for line in worked.statements if line.startswith("<")}
+        for subject in sorted(described - {own}):
+            other = self.store.record_for_dataset(subject[1:-1])
+            if other is not None and other != worked.record_id:
+                raise PublishError(
+                    403,
+                    "describes-another-record",
+                    "The record describes another record's dataset",
+                    f"{subject[1:-1]} is the dataset of record {other}; a record may link to it "
+                    "but not make statements about it (they belong in that record)",
+                    [("body", f"statements about {subject[1:-1]} (record {other})")],
+                    {"id": other},
+                )
+
     @staticmethod
     def _authorise(worked: WorkedRecord, owner: str | None, existing: RecordVersion | None) -> str:
         publishers = worked.publishers
@@ -936,6 +989,7 @@ class CataloguePublisher:
         """
         dataset = URIRef(worked.dataset)
         owner_iri = self._authorise(worked, owner, existing)
+        self._refuse_other_records(worked)
         quarantine: str | None = None
         publisher_proofs = list(worked.proofs)
         try:

@@ -24,7 +24,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.compare import to_canonical_graph
 from rdflib.term import Node
 
 from connector.identity import (
@@ -93,6 +92,12 @@ class _NotATree(Exception):
     pass
 
 
+MAX_TREE_DEPTH = 64
+"""Deepest blank-node tree labelled by hashes (the labelling recurses once per level): a chain
+of 2,000 blank nodes, written flat in Turtle, overflowed Python's stack (a 500). Deeper trees
+go to the general labelling, which :data:`catalogue.publish.MAX_CANONICAL_BLANK_NODES` bounds."""
+
+
 def _tree_labels(graph: Graph) -> dict[BNode, str] | None:
     """Canonical blank node labels when blank nodes form trees (what Turtle ``[ ]`` writes).
 
@@ -114,7 +119,7 @@ def _tree_labels(graph: Graph) -> dict[BNode, str] | None:
         known = labels.get(node)
         if known is not None:
             return known
-        if node in visiting:
+        if node in visiting or len(visiting) >= MAX_TREE_DEPTH:
             raise _NotATree
         visiting.add(node)
         lines = sorted(
@@ -144,7 +149,9 @@ def canonical_statements(graph: Graph) -> list[str]:
     labels = _tree_labels(graph)
     if labels is not None:
         return sorted(set(ntriples_lines(graph, labels)))
-    return sorted(set(ntriples_lines(to_canonical_graph(graph))))
+    from catalogue.publish import canonical_graph  # bounded: see MAX_CANONICAL_BLANK_NODES
+
+    return sorted(set(ntriples_lines(canonical_graph(graph))))
 
 
 def canonical_statements_of(triples: Sequence[tuple[str, str, str]]) -> list[str] | None:
@@ -253,7 +260,7 @@ def _tree_labels_of(rows: Sequence[tuple[str, str, str]]) -> dict[str, str] | No
         known = labels.get(node)
         if known is not None:
             return known
-        if node in visiting:
+        if node in visiting or len(visiting) >= MAX_TREE_DEPTH:
             raise _NotATree
         visiting.add(node)
         lines = sorted(f"{p} {label(o) if o[:2] == '_:' else _label_form(o)}" for p, o in out.get(node, ()))

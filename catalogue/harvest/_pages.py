@@ -291,14 +291,14 @@ def read_page(graph: Graph, url: str, source: str) -> Page:
     for subject in subjects:
         try:
             record = extract_record(graph, subject, by_subject)
+            record, subject = _collapsed(record, subject)
+            if isinstance(subject, BNode):
+                iri = URIRef(skolem_iri(source, url.split("?")[0], record))
+                record, subject = _rename(record, subject, iri), iri
+            statements = canonical_statements(record)  # refuses blank nodes too costly to label
         except PublishError as error:
             rejected.append((str(subject), error.detail))
             continue
-        record, subject = _collapsed(record, subject)
-        if isinstance(subject, BNode):
-            iri = URIRef(skolem_iri(source, url.split("?")[0], record))
-            record, subject = _rename(record, subject, iri), iri
-        statements = canonical_statements(record)
         digest, _ = record_digest(CompactRecord.from_rdflib(record))
         catalog_record, proof = proofs.get(str(subject), (None, None))
         records.append(

@@ -23,7 +23,6 @@ from typing import Any, Final
 
 import pyoxigraph as ox
 from rdflib import Graph
-from rdflib.compare import to_canonical_graph
 from rdflib.plugins.stores.memory import Memory
 from rdflib.term import Node
 
@@ -34,6 +33,8 @@ PredicateObjects = Mapping[str, Sequence[str]]
 
 RDF_TYPE: Final = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
 _EMPTY: Final[Mapping[str, Sequence[str]]] = {}
+_MAX_TREE_DEPTH: Final = 64
+"""As ``catalogue.signing.MAX_TREE_DEPTH``: deeper blank-node trees take the general labelling."""
 _SYNTAXES: Final = {
     "text/turtle": ox.RdfFormat.TURTLE,
     "application/n-triples": ox.RdfFormat.N_TRIPLES,
@@ -218,7 +219,9 @@ class CompactRecord:
             return sorted({f"{s} {p} {o} ." for s, p, o in self._triples})
         labels = self._tree_labels()
         if labels is None:
-            canonical = CompactRecord.from_rdflib(to_canonical_graph(self.to_rdflib()))
+            from catalogue.publish import canonical_graph  # bounded: see MAX_CANONICAL_BLANK_NODES
+
+            canonical = CompactRecord.from_rdflib(canonical_graph(self.to_rdflib()))
             return sorted({f"{s} {p} {o} ." for s, p, o in canonical.triples})
 
         def name(term: str) -> str:
@@ -241,8 +244,8 @@ class CompactRecord:
             known = labels.get(node)
             if known is not None:
                 return known
-            if node in visiting:
-                return None
+            if node in visiting or len(visiting) >= _MAX_TREE_DEPTH:
+                return None  # cyclic, or deeper than the labelling recurses (then: the general form)
             visiting.add(node)
             lines = []
             for p, objects in self._out.get(node, _EMPTY).items():
