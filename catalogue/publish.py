@@ -77,6 +77,17 @@ MAX_DISTRIBUTIONS = 1_000
 MAX_RECORDS_PER_DOCUMENT = 10_000
 # IRIs go into SPARQL updates and N-Triples; these characters would break both.
 _IRI_FORBIDDEN = frozenset(' <>"{}|\\^`\n\r\t')
+# The names the store gives its own graphs and nodes (catalogue.store.records): a record using
+# one could make public statements about the node's own graphs and version nodes (a version
+# marked deleted, another owner) that SPARQL readers take for the node's; refused in records
+# whatever their position.
+RESERVED_IRI_PREFIXES = (
+    "urn:sluis:record",
+    "urn:sluis:history",
+    "urn:sluis:source",
+    "urn:sluis:batch",
+    "urn:sluis:genid",
+)
 MAX_IRI_CHARS = 4096
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Stored records were size-checked on the way in; their N-Triples form may be several times the
@@ -369,7 +380,19 @@ def iri_problem(graph: Graph) -> PublishError | None:
                         f"{text[:200]!r} is not an absolute IRI",
                         [("body", f"IRI {text[:200]!r} is not absolute or holds forbidden characters")],
                     )
+                if text.startswith(RESERVED_IRI_PREFIXES):
+                    return reserved_iri(text)
     return None
+
+
+def reserved_iri(text: str) -> PublishError:
+    return PublishError(
+        400,
+        "reserved-iri",
+        "Reserved IRI",
+        f"{text[:200]!r} is in the catalogue's own namespace (it names the node's graphs and versions)",
+        [("body", f"IRI {text[:200]!r} is reserved: {', '.join(RESERVED_IRI_PREFIXES)}…")],
+    )
 
 
 def name_record(record: Graph, subject: Node, *, source: str, dataset_base: str) -> tuple[str, URIRef, Graph]:
@@ -824,8 +847,8 @@ class CataloguePublisher:
         A record holds what its dataset reaches; another dataset is a boundary when the document
         types it, but a document can leave the type out and describe it all the same (give
         another publisher's dataset a title and a publisher of its own choosing). Those
-        statements were stored in the record's graph and read, in the union of graphs the public
-        SPARQL endpoint and harvesters of ``/catalog`` see, as statements about the other
+        statements were stored in the record's graph and read, by the public SPARQL endpoint
+        (every record graph) and by harvesters of ``/catalog``, as statements about the other
         dataset. A dataset this node holds a record for is described by that record only.
         """
         own = f"<{worked.dataset}>"

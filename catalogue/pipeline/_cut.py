@@ -19,9 +19,11 @@ from catalogue.publish import (
     MAX_IRI_CHARS,
     MAX_RECORD_STATEMENTS,
     MAX_RECORDS_PER_DOCUMENT,
+    RESERVED_IRI_PREFIXES,
     PublishError,
     record_id_for,
     record_too_large,
+    reserved_iri,
     too_many_distributions,
     too_many_records,
 )
@@ -151,6 +153,8 @@ def iri_problem(record: CompactRecord) -> PublishError | None:
                         f"{text[:200]!r} is not an absolute IRI",
                         [("body", f"IRI {text[:200]!r} is not absolute or holds forbidden characters")],
                     )
+                if text.startswith(RESERVED_IRI_PREFIXES):
+                    return reserved_iri(text)
     return None
 
 

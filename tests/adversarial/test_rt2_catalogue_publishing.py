@@ -178,3 +178,27 @@ def test_a_blank_node_tree_as_deep_as_the_limit_is_published(node: RunningNode) 
     head, statements = _blank_structure("chain", 60)
     reply = node.publish(dataset_turtle("chain-ok", extra=f"; {RELATION} {head}") + statements + "\n")
     assert reply.status_code == 201, reply.text[:300]
+
+
+RESERVED = {
+    "dataset-named-like-the-records-graph": ("urn:sluis:records", ""),
+    "dataset-named-like-a-record-graph": ("urn:sluis:record:0123456789abcdef01234567", ""),
+    "statements-about-a-version-node": (
+        "",
+        "; <http://purl.org/dc/terms/relation> <urn:sluis:record:0123456789abcdef01234567:version:1> .\n"
+        "<urn:sluis:record:0123456789abcdef01234567:version:1> <https://w3id.org/sluis/ns#deleted> true",
+    ),
+    "a-link-to-the-history-graph": ("", "; <http://purl.org/dc/terms/source> <urn:sluis:history>"),
+}
+
+
+@pytest.mark.parametrize(("dataset", "extra"), list(RESERVED.values()), ids=list(RESERVED))
+def test_the_stores_own_names_are_refused_in_records(node: RunningNode, dataset: str, extra: str) -> None:
+    """The store names its graphs and version nodes ``urn:sluis:record…``, ``urn:sluis:history``…;
+    in a record they read, to a SPARQL reader, as the node's own statements about them."""
+    body = dataset_turtle("reserved", extra=extra)
+    if dataset:
+        body = body.replace(dataset_iri("reserved"), dataset)
+    reply = node.publish(body)
+    assert reply.status_code == 400, reply.text[:300]
+    assert reply.json()["type"].endswith("/reserved-iri")
