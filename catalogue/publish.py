@@ -32,13 +32,13 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from rdflib import BNode, Graph, URIRef
-from rdflib.compare import to_canonical_graph
 from rdflib.term import Node
 
 from catalogue._turtle import parse_turtle_fast
 from catalogue.index import IndexRow, flatten_record
 from catalogue.normalise import Repair, normalise, repairs_graph, term_text
 from catalogue.quality import assess, minimum_elements
+from catalogue.refusal import PublishError as PublishError  # re-exported: callers import it from here
 from catalogue.search_backend import SearchBackend
 from catalogue.signing import (
     KeyLookup,
@@ -117,35 +117,6 @@ class Assessor(Protocol):
         signed: bool,
         publisher_verified: bool,
     ) -> Assessment: ...
-
-
-class PublishError(Exception):
-    """A record that cannot be published; maps to an RFC 9457 problem.
-
-    ``errors`` are (field, reason) pairs; ``extra`` carries structured detail (line/column,
-    violations).
-    """
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        title: str,
-        detail: str,
-        errors: Sequence[tuple[str, str]] = (),
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.title = title
-        self.detail = detail
-        self.errors = list(errors)
-        self.extra = dict(extra or {})
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from its fields when it crosses a process boundary (ingest workers).
-        return (PublishError, (self.status, self.code, self.title, self.detail, self.errors, self.extra))
 
 
 def timestamp(moment: datetime) -> str:
@@ -263,33 +234,6 @@ def record_too_large() -> PublishError:
         f"a record may hold at most {MAX_RECORD_STATEMENTS} statements",
         [("body", f"more than {MAX_RECORD_STATEMENTS} statements reachable from the dataset")],
     )
-
-
-MAX_CANONICAL_BLANK_NODES = 16
-"""Most blank nodes a record may hold when they do not form trees with distinct descriptions.
-
-Such blank nodes (shared, cyclic, or described alike) are put in canonical form by rdflib's
-general labelling, whose cost grows exponentially with symmetric structures: 30 blank nodes
-all linked to each other, 200 in two rings, or 100 alike ``[ rdfs:label "CSV" ]`` under one
-dataset each kept a worker busy for minutes (one request, one publisher token). Measured here,
-16 such blank nodes cost at most 0.4 s of CPU in the worst shape tried.
-"""
-
-
-def canonical_graph(graph: Graph) -> Graph:
-    """rdflib's canonical form of ``graph``, or a 400 when it has too many blank nodes to afford."""
-    blank = {term for triple in graph for term in (triple[0], triple[2]) if isinstance(term, BNode)}
-    if len(blank) > MAX_CANONICAL_BLANK_NODES:
-        raise PublishError(
-            400,
-            "blank-nodes-not-canonical",
-            "Too many blank nodes to sign",
-            f"the record holds {len(blank)} blank nodes that are shared, form cycles or are described "
-            f"alike; at most {MAX_CANONICAL_BLANK_NODES} such can be put in canonical form (give them "
-            "IRIs, or descriptions that differ)",
-            [("body", f"{len(blank)} blank nodes that do not form trees of distinct descriptions")],
-        )
-    return to_canonical_graph(graph)
 
 
 def find_record_subject(graph: Graph) -> Node:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from catalogue.canonical import canonical_graph
 from connector.identity import (
     IdentityError,
     KeyPair,
@@ -149,9 +150,7 @@ def canonical_statements(graph: Graph) -> list[str]:
     labels = _tree_labels(graph)
     if labels is not None:
         return sorted(set(ntriples_lines(graph, labels)))
-    from catalogue.publish import canonical_graph  # bounded: see MAX_CANONICAL_BLANK_NODES
-
-    return sorted(set(ntriples_lines(canonical_graph(graph))))
+    return sorted(set(ntriples_lines(canonical_graph(graph))))  # bounded: catalogue.canonical
 
 
 def canonical_statements_of(triples: Sequence[tuple[str, str, str]]) -> list[str] | None:

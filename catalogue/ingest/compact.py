@@ -26,6 +26,7 @@ from rdflib import Graph
 from rdflib.plugins.stores.memory import Memory
 from rdflib.term import Node
 
+from catalogue.canonical import canonical_graph
 from catalogue.ingest.terms import TermError, from_rdflib, is_blank, to_rdflib
 
 Triple = tuple[str, str, str]
@@ -218,9 +219,7 @@ class CompactRecord:
         if not any(is_blank(s) or is_blank(o) for s, _, o in self._triples):
             return sorted({f"{s} {p} {o} ." for s, p, o in self._triples})
         labels = self._tree_labels()
-        if labels is None:
-            from catalogue.publish import canonical_graph  # bounded: see MAX_CANONICAL_BLANK_NODES
-
+        if labels is None:  # the general labelling, bounded (catalogue.canonical)
             canonical = CompactRecord.from_rdflib(canonical_graph(self.to_rdflib()))
             return sorted({f"{s} {p} {o} ." for s, p, o in canonical.triples})
 
