@@ -10,7 +10,7 @@ every premise, so the fast path and the explained path cannot disagree.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final
 
@@ -182,11 +182,22 @@ class _Atom:
                     return _UNKNOWN, None, f"more than {MAX_SET_SIZE} values"
                 credential = self.operand.iri == terms.CREDENTIAL
                 left_set = frozenset(self._left(item, credential) for item in items)
+                self._check_known(left_set, env)
                 return (_SAT if self._test_set(left_set, env) else _UNSAT), left_set, ""
             left = self._left(raw, False)
+            self._check_known((left,), env)
             return (_SAT if self._test(left, env) else _UNSAT), left, ""
         except ValueMismatch as error:
             return _UNKNOWN, raw, str(error)
+
+    def _check_known(self, values: Iterable[Comparable], env: Env) -> None:
+        """Refuse (as unknown) an IRI that looks like one of ours but is no term we know."""
+        if self.kind is not Kind.IRI:
+            return
+        for value in values:
+            why = _doubtful(str(value), env)
+            if why is not None:
+                raise ValueMismatch(why)
 
     def state(self, env: Env) -> State:
         """The fast path: the same answer as ``evaluate`` without building a report."""
@@ -301,6 +312,36 @@ class _Atom:
         )
 
 
+_HIERARCHY_BASES: Final = ("https://w3id.org/sluis/purpose/", "https://w3id.org/sluis/place/")
+
+
+def _doubtful(iri: str, env: Env) -> str | None:
+    """Why a requested IRI cannot be compared, or None.
+
+    A purpose or place in our namespaces that the hierarchies do not know, or any IRI with
+    non-ASCII characters that no hierarchy or world fact knows, is a misspelling or a look-alike
+    (``commercіal-use`` with a Cyrillic ``і``): compared as it is, it would escape a prohibition
+    on the real term. It is unknown instead (a permission does not grant, a prohibition holds).
+    """
+    why = _doubtful_term(iri)
+    if why is None or (env.world.part_of and env.world.collections_of(iri)):
+        return None
+    return why
+
+
+def _doubtful_term(iri: str) -> str | None:
+    """``_doubtful`` without the world's facts."""
+    if iri.isascii() and not iri.startswith(_HIERARCHY_BASES):
+        return None
+    from vocab.hierarchy import places, purposes
+
+    if purposes().knows(iri) or places().knows(iri):
+        return None
+    if not iri.isascii():
+        return f"{iri} has non-ASCII characters and is no term we know (a look-alike?)"
+    return f"{iri} is not a term of our purpose or place hierarchy (a misspelling?)"
+
+
 def _same(left: Comparable, right: Comparable) -> bool:
     if isinstance(left, str) or isinstance(right, str):
         return left == right
@@ -387,13 +428,19 @@ def _shortcut(atom: _Atom) -> _Shortcut | None:
 
         return on_number
     if kind is Kind.IRI and not atom.set_left and op in ("isA", "isPartOf"):
-        union: frozenset[str] = frozenset().union(*atom.narrower)
+        union: frozenset[str] = frozenset(
+            term for term in frozenset().union(*atom.narrower) if _doubtful_term(term) is None
+        )
 
         def on_hierarchy(raw: object, env: Env) -> State | None:
             if type(raw) is str:
                 if raw in union:
                     return _SAT
-                if not env.world.part_of and raw.partition(":")[0] not in terms.PREFIXES:
+                if (
+                    not env.world.part_of
+                    and raw.partition(":")[0] not in terms.PREFIXES
+                    and _doubtful_term(raw) is None
+                ):
                     return _UNSAT
             return None
 
@@ -402,8 +449,16 @@ def _shortcut(atom: _Atom) -> _Shortcut | None:
         members = frozenset(str(r) for r in rights)
         positive = op in ("eq", "isAnyOf")
 
+        safe = frozenset(member for member in members if kind is Kind.TEXT or _doubtful_term(member) is None)
+
         def on_member(raw: object, env: Env) -> State | None:
-            if type(raw) is str and (kind is Kind.TEXT or raw.partition(":")[0] not in terms.PREFIXES):
+            if type(raw) is str and (
+                kind is Kind.TEXT
+                or (
+                    raw.partition(":")[0] not in terms.PREFIXES
+                    and (raw in safe or _doubtful_term(raw) is None)
+                )
+            ):
                 return _SAT if (raw in members) is positive else _UNSAT
             return None
 
@@ -422,14 +477,22 @@ def _shortcut(atom: _Atom) -> _Shortcut | None:
 
 
 class _Logical:
-    __slots__ = ("children", "constraint", "name")
+    __slots__ = ("children", "constraint", "name", "unknown_term")
 
     def __init__(self, constraint: LogicalConstraint) -> None:
         self.constraint = constraint
         self.name = terms.local_name(constraint.operator)
         self.children = tuple(_compile_constraint(c) for c in constraint.operands)
+        # A term the engine does not understand inside a disjunction is not a branch that
+        # merely fails: the author may have meant it to narrow the others. The disjunction is
+        # undecidable (fail closed) rather than decided by the branches that are understood.
+        self.unknown_term: str | None = next(
+            (c.unknown_term for c in self.children if c.unknown_term is not None), None
+        )
 
     def _combine(self, states: list[State]) -> State:
+        if self.unknown_term is not None and self.name in ("or", "xone"):
+            return _UNKNOWN
         if self.name in ("or", "xone"):
             # a row filter cannot be one branch of a disjunction: the data plane filters
             # rows with a conjunction only, so such a branch is unknown (fail closed)
@@ -472,7 +535,12 @@ class _Logical:
             if self.name == "andSequence" and not holds(premise.state):
                 stopped = True
         state = self.evaluate(env)
-        if self.name in ("or", "xone") and any(p.state is _DEFERRED for p in children):
+        if self.unknown_term is not None and self.name in ("or", "xone"):
+            reason = (
+                f"{self.name} has a member with the unknown term "
+                f"{terms.compact_term(self.unknown_term)}: it cannot be decided (fails closed)"
+            )
+        elif self.name in ("or", "xone") and any(p.state is _DEFERRED for p in children):
             reason = (
                 f"{self.name} over a row filter is not supported: "
                 "the data plane only filters rows by a conjunction"

@@ -21,6 +21,8 @@ ODRL = "http://www.w3.org/ns/odrl/2/"
 ALICE = "did:web:alice.example"
 DATASET = "urn:dataset:cohort"
 PURPOSE = "https://w3id.org/sluis/purpose/"
+RESEARCH = PURPOSE + "scientific-research"
+MARKETING = PURPOSE + "marketing"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 USE = {ODRL + "action": [{"@id": ODRL + "use"}]}
 
@@ -64,7 +66,7 @@ def test_a_rule_described_in_two_node_objects_keeps_its_constraint() -> None:
     constraint = {
         ODRL + "leftOperand": [{"@id": ODRL + "purpose"}],
         ODRL + "operator": [{"@id": ODRL + "eq"}],
-        ODRL + "rightOperand": [{"@id": PURPOSE + "a"}],
+        ODRL + "rightOperand": [{"@id": RESEARCH}],
     }
     document = {
         "@graph": [
@@ -76,8 +78,8 @@ def test_a_rule_described_in_two_node_objects_keeps_its_constraint() -> None:
             {"@id": "urn:rule:1", ODRL + "constraint": [constraint]},
         ]
     }
-    assert not _permitted(document, {"purpose": PURPOSE + "b"})[0]
-    assert _permitted(document, {"purpose": PURPOSE + "a"})[0]
+    assert not _permitted(document, {"purpose": MARKETING})[0]
+    assert _permitted(document, {"purpose": RESEARCH})[0]
 
 
 def test_a_type_given_as_a_string_in_expanded_form_is_read_as_one_type() -> None:
@@ -163,7 +165,7 @@ def test_other_prefixes_and_expanded_form_decide_like_the_compact_form() -> None
             {
                 "action": "use",
                 "constraint": [
-                    {"leftOperand": "purpose", "operator": "eq", "rightOperand": {"@id": PURPOSE + "a"}}
+                    {"leftOperand": "purpose", "operator": "eq", "rightOperand": {"@id": RESEARCH}}
                 ],
             }
         ],
@@ -179,13 +181,13 @@ def test_other_prefixes_and_expanded_form_decide_like_the_compact_form() -> None
                     {
                         "o:leftOperand": {"@id": "o:purpose"},
                         "o:operator": {"@id": "o:eq"},
-                        "o:rightOperand": {"@id": PURPOSE + "a"},
+                        "o:rightOperand": {"@id": RESEARCH},
                     }
                 ],
             }
         ],
     }
-    for purpose in ("a", "b"):
-        expected = purpose == "a"
+    for purpose in ("scientific-research", "marketing"):
+        expected = purpose == "scientific-research"
         assert _permitted(compact, {"purpose": PURPOSE + purpose})[0] is expected
         assert _permitted(prefixed, {"purpose": PURPOSE + purpose})[0] is expected
