@@ -44,7 +44,9 @@ class SandboxLimits:
     # Threads per read: reads run concurrently, so each gets a small share of the machine.
     threads: int = 2
     # Wall-clock budget of one read (query plus streaming) before the watchdog interrupts it.
-    timeout_seconds: float = 600.0
+    # Two minutes: with DataPlaneLimits.max_concurrent_reads_per_consumer reads at once, one
+    # consumer holds the engine for at most a few minutes; bigger work is read in slices.
+    timeout_seconds: float = 120.0
     # Rows per Arrow record batch streamed to the client: bounds server memory per read (about
     # 8 MB for a 1 M-row read of three numeric columns); larger batches mean fewer messages,
     # fewer thread hand-offs and fewer system calls per byte sent.

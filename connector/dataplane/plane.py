@@ -168,7 +168,8 @@ class DataPlaneLimits:
     max_concurrent_reads: int = 16
     # Reads one consumer may run at once (on this process; more wait their turn as for a slot):
     # a consumer holding every slot with long queries would keep every other consumer waiting.
-    max_concurrent_reads_per_consumer: int = 4
+    # Two of sixteen, each at most SandboxLimits.timeout_seconds on SandboxLimits.threads threads.
+    max_concurrent_reads_per_consumer: int = 2
     # How long a read waits for a free slot before it is answered 503.
     slot_wait_seconds: float = 30.0
     # Queries an aggregate-only agreement allows when it states no read limit of its own: a
@@ -636,7 +637,10 @@ class DataPlane:
             raise denial from None
         except DataPlaneError as error:
             resources.close()
-            self._audit_denial(context, error)
+            if context.read_number is not None:
+                self._audit_failed_read(context, error)
+            else:
+                self._audit_denial(context, error)
             raise
         except BaseException:
             resources.close()
@@ -843,6 +847,15 @@ class DataPlane:
                 **read.context.audit_body(), "decision": read.decision, "status": status, "reason": reason,
                 "rows": rows, "bytes": sent, "media_type": read.media_type, "protocol": protocol,
             })
+
+    def _audit_failed_read(self, context: ReadContext, error: DataPlaneError) -> None:
+        """A read that was counted (it reached the engine) and then failed before its answer -
+        the watchdog stopped it, it ran out of memory, the engine refused a value: audited as
+        every counted read is, always (not a refusal, whose entries are rate-limited)."""
+        self.audit.append({
+            **context.audit_body(), "decision": "permit", "status": "failed", "code": error.code,
+            "reason": error.message, "rows": 0, "bytes": 0,
+        })
 
     def _audit_denial(self, context: ReadContext, error: DataPlaneError) -> None:
         if not context.authenticated:
