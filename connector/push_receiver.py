@@ -4,7 +4,9 @@ When our job asks a provider for an ``HttpData-PUSH`` transfer without naming a 
 its own, the destination is this endpoint, with a secret made for that one transfer (only its
 hash is stored). A push is accepted only while the transfer is STARTED, only as Arrow IPC stream
 or Parquet, only with a ``Content-Digest: sha-256=:...:`` (RFC 9530) that matches the bytes
-received and only if the bytes read as what the media type says. The data is written to a
+received and only if the bytes read as what the media type says - within what they may decode
+to (rows, batches, decompressed bytes: :mod:`connector.push_limits`, checked from the metadata
+before anything is decompressed; a compressed stream over them is refused 413). The data is written to a
 temporary file and moved into place (``<data_root>/received/<transfer>/``) once checked, so a
 half-sent or corrupted push leaves nothing behind; the transfer's details record the file, its
 size and hash. A provider that retries after a lost answer sends the same ``Idempotency-Key``
@@ -31,7 +33,6 @@ from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -44,6 +45,7 @@ from connector.dataplane.obligations import agreed_at, duties_of
 from connector.http import FieldError, ProblemError, bearer_token
 from connector.policy_gate import parsed_policy
 from connector.protocol import Role, TransferState
+from connector.push_limits import OverLimit, check_arrow_stream, check_parquet
 from connector.store import ProcessRecord
 from policies import PolicyError
 
@@ -147,17 +149,22 @@ def expected_digest(header: str | None) -> bytes:
     return digest
 
 
-def _readable(path: Path, media_type: str) -> str | None:
-    """``None`` when the file reads as ``media_type``; otherwise what is wrong."""
+def _readable(path: Path, media_type: str) -> ProblemError | None:
+    """``None`` when the file reads as ``media_type`` within the decoding limits
+    (:mod:`connector.push_limits`, checked before anything is decompressed); else the problem."""
     try:
         if media_type == PARQUET:
-            pq.read_metadata(path)
+            check_parquet(path)
         else:
+            check_arrow_stream(path)
             with pa.memory_map(str(path)) as source, ipc.open_stream(source) as reader:
                 for _ in reader:
                     pass
+    except OverLimit as error:
+        return ProblemError(413, "Push decodes too large", str(error), code="push-decodes-too-large")
     except (pa.ArrowException, OSError, ValueError) as error:
-        return f"the data does not read as {media_type}: {str(error)[:200]}"
+        reason = f"the data does not read as {media_type}: {str(error)[:200]}"
+        return ProblemError(400, "Unreadable data", reason, code="push-unreadable")
     return None
 
 
@@ -243,7 +250,7 @@ class PushReceiver:
                 return Received(kept, str(earlier["sha256"]), int(earlier["bytes"]), media_type, key, True)
             problem = await run_in_threadpool(_readable, temporary, media_type)
             if problem is not None:
-                raise ProblemError(400, "Unreadable data", problem, code="push-unreadable")
+                raise problem
             final = folder / FILE_NAMES[media_type]
             await run_in_threadpool(os.replace, temporary, final)
         except BaseException:
