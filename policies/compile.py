@@ -10,8 +10,9 @@ every premise, so the fast path and the explained path cannot disagree.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Final
 
 from policies import terms
@@ -25,6 +26,7 @@ from policies.values import (
     ValueMismatch,
     coerce_left,
     coerce_right,
+    display,
     kind_from_right,
     unsupported_datatype,
 )
@@ -85,6 +87,7 @@ class _Atom:
         "shortcut",
         "static",
         "unknown_term",
+        "zoneless",
     )
 
     def __init__(self, constraint: Constraint) -> None:
@@ -94,6 +97,7 @@ class _Atom:
         self.static: State | None = None
         self.reason = ""
         self.unknown_term: str | None = None
+        self.zoneless = False
         self.rights: tuple[Comparable, ...] = ()
         self.narrower: tuple[frozenset[str], ...] = ()
         self.kind = Kind.TEXT
@@ -154,7 +158,12 @@ class _Atom:
             return
         if self.op in ("isA", "isPartOf", "hasPart"):
             self.narrower = tuple(_narrower(str(r)) for r in self.rights)
-        self.shortcut = _shortcut(self)
+        # xsd:dateTime without a zone is a local time somewhere between -14:00 and +14:00;
+        # within 14 hours of it the order is indeterminate (XSD 1.1, 3.3.7.3), not UTC.
+        self.zoneless = self.kind is Kind.DATETIME and any(
+            isinstance(v.value, str) and _ZONELESS_RE.match(v.value.strip()) for v in constraint.right
+        )
+        self.shortcut = None if self.zoneless else _shortcut(self)
 
     def _fail(self, term: str, reason: str) -> None:
         self.static = _UNKNOWN
@@ -240,6 +249,13 @@ class _Atom:
             from policies.values import order
 
             sign = order(left, rights[0])
+            if self.zoneless and isinstance(left, datetime) and isinstance(rights[0], datetime):
+                signs = {order(left, rights[0].replace(tzinfo=zone)) for zone in _EXTREME_ZONES}
+                if len(signs) > 1:
+                    raise ValueMismatch(
+                        f"{display(rights[0].replace(tzinfo=None))} has no time zone and "
+                        f"{display(left)} is within 14 hours of it: the order is indeterminate"
+                    )
             return {"lt": sign < 0, "lteq": sign <= 0, "gt": sign > 0, "gteq": sign >= 0}[op]
         if op == "isAnyOf":
             return any(_same(left, r) for r in rights)
@@ -312,6 +328,8 @@ class _Atom:
         )
 
 
+_ZONELESS_RE: Final = re.compile(r"^-?\d{4,}-\d{2}-\d{2}T[\d:.]+$")
+_EXTREME_ZONES: Final = (timezone(timedelta(hours=14)), timezone(timedelta(hours=-14)))
 _HIERARCHY_BASES: Final = ("https://w3id.org/sluis/purpose/", "https://w3id.org/sluis/place/")
 
 

@@ -220,3 +220,23 @@ def test_an_integer_literal_longer_than_python_converts_is_invalid_json() -> Non
     with pytest.raises(PolicyError) as caught:
         parse_policy(text)
     assert caught.value.code == "invalid-json"
+
+
+@pytest.mark.parametrize(
+    ("right", "expected"),
+    [
+        ("2025-06-01T13:00:00", None),  # an hour after now in UTC, but local to where? indeterminate
+        ({"@value": "2025-06-01T13:00:00", "@type": "xsd:dateTime"}, None),
+        ("2025-06-02T12:00:01", True),  # more than 14 hours later in any zone
+        ("2025-05-31T22:00:00", False),  # more than 14 hours earlier in any zone
+        ("2025-06-01T13:00:00Z", True),  # a zone: decided
+    ],
+)
+def test_a_date_time_without_a_zone_is_decided_only_beyond_14_hours(
+    right: Any, expected: bool | None
+) -> None:
+    permitted, fast, summary = _decide(_offer(_c("dateTime", "lt", right)), {})
+    assert permitted is bool(expected)
+    assert fast is bool(expected)
+    if expected is None:
+        assert "no time zone" in summary
