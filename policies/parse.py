@@ -403,12 +403,16 @@ class _Reader:
         if policy_type == terms.AGREEMENT:
             _require_parties(assigners, assignees, rules)
 
+        _check_expansion(rules, targets, assigners, assignees, actions)
         atomic = [atom for rule in rules for atom in _atomize(rule, targets, assigners, assignees, actions)]
         inherited: list[Rule] = []
         for parent_iri in inherit_from:
             parent = _resolve_parent(parent_iri, uid, inherit, stack)
             inherited.extend(parent.atomic_rules)
             conflict = _stricter(conflict, parent.conflict)
+            # A parent's profile governs its rules wherever they are inherited: an unsupported
+            # one must deny the child too, not vanish with the parent's policy node.
+            profiles += tuple(p for p in parent.profiles if p not in profiles)
         if len(atomic) + len(inherited) > MAX_RULES:
             raise PolicyError("too-many-rules", f"more than {MAX_RULES} atomic rules", "$")
         return Policy(
@@ -668,6 +672,37 @@ def _require_parties(assigners: tuple[Entity, ...], assignees: tuple[Entity, ...
                 )
         if not rules:
             raise PolicyError(f"agreement-without-{role}", f"an Agreement must name its {role}", "$")
+
+
+def _check_expansion(
+    rules: list[Rule],
+    targets: tuple[Entity, ...],
+    assigners: tuple[Entity, ...],
+    assignees: tuple[Entity, ...],
+    actions: tuple[Action, ...],
+) -> None:
+    """Refuse a compact policy whose rules would expand to too many atomic rules *before*
+    expanding it: 60 actions x 60 targets x 60 assignees is a 2 KB document but 216,000 rules."""
+    total = 0
+    for rule in rules:
+        total += (
+            max(len(rule.actions or actions), 1)
+            * max(len(rule.targets or targets), 1)
+            * max(len(rule.assigners or assigners), 1)
+            * max(len(rule.assignees or assignees), 1)
+            * _weight(rule)
+        )
+        if total > MAX_RULES:
+            raise PolicyError("too-many-rules", f"more than {MAX_RULES} atomic rules", rule.location or "$")
+
+
+def _weight(rule: Rule) -> int:
+    """The rule and the atomic duties, remedies and consequences it carries (each copied into
+    every atomic rule it expands to)."""
+    return 1 + sum(
+        max(len(duty.actions), 1) * _weight(duty)
+        for duty in (*rule.duties, *rule.remedies, *rule.consequences)
+    )
 
 
 def _atomize(
