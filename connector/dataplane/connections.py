@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import duckdb
 from sqlglot import exp
 
+from connector.dataplane.batch_sizing import DEFAULT_BATCH_BYTES
 from connector.dataplane.granted import GrantedFile
 from connector.dataplane.sql_guard import GRANTED_VIEW
 
@@ -51,6 +52,9 @@ class SandboxLimits:
     # 8 MB for a 1 M-row read of three numeric columns); larger batches mean fewer messages,
     # fewer thread hand-offs and fewer system calls per byte sent.
     batch_rows: int = 512 * 1024
+    # Bytes per record batch: wide rows get fewer rows per batch (``batch_sizing``), so a result
+    # of hundreds of text columns is not built as half-gigabyte batches.
+    batch_bytes: int = DEFAULT_BATCH_BYTES
 
 
 def blank_connection(limits: SandboxLimits) -> duckdb.DuckDBPyConnection:

@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from connector.dataplane.batch_sizing import DEFAULT_BATCH_BYTES
 from connector.dataplane.contract_state import AssetData
 from connector.dataplane.errors import AccessDenied, DataPlaneError
 
@@ -429,9 +430,10 @@ class GrantedFiles:
         try:
             parquet = pq.ParquetFile(granted.path)
             try:
+                rows_per_batch = _rows_per_batch(parquet.metadata, batch_rows)
                 with pa.OSFile(str(partial), "wb") as sink, \
                         pa.ipc.new_file(sink, parquet.schema_arrow) as writer:
-                    for batch in parquet.iter_batches(batch_size=batch_rows, use_threads=True):
+                    for batch in parquet.iter_batches(batch_size=rows_per_batch, use_threads=True):
                         writer.write_batch(batch)
                         rows += batch.num_rows
             finally:
@@ -539,3 +541,13 @@ class GrantedFiles:
             self._remove(entry.granted.key, entry)
         if self._owned:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _rows_per_batch(metadata: pq.FileMetaData, batch_rows: int) -> int:
+    """``batch_rows``, or fewer when the granted rows are wide: a batch of the Arrow copy holds
+    about ``DEFAULT_BATCH_BYTES`` at most, by the file's own (uncompressed) bytes per row."""
+    groups = [metadata.row_group(index) for index in range(metadata.num_row_groups)]
+    decoded = sum(max(int(group.total_byte_size), 0) for group in groups)
+    per_row = max(1, decoded // max(int(metadata.num_rows), 1))
+    return max(1, min(batch_rows, DEFAULT_BATCH_BYTES // per_row))
+

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from connector.dataplane.batch_sizing import coalesced, engine_batch_rows
 from connector.dataplane.connections import BlankConnections, SandboxLimits, blank_connection
 from connector.dataplane.errors import BadQuery, ResultTooLarge
 from connector.dataplane.granted import GrantedFile
@@ -84,11 +85,18 @@ class Sandbox:
         return schema
 
     def stream(self, relation: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
-        """Start the bound query; batches are produced on demand."""
-        return self._run(lambda: relation.to_arrow_reader(self.limits.batch_rows))
+        """Start the bound query; batches are produced on demand, as many rows each as fit
+        ``batch_bytes`` by the result's types (``batch_sizing``)."""
+        limits = self.limits
+        return self._run(lambda: relation.to_arrow_reader(
+            engine_batch_rows(relation.types, limits.batch_rows, limits.batch_bytes)))
 
     def batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-        """Iterate ``reader``, translating DuckDB failures into data-plane errors."""
+        """Iterate ``reader``, translating DuckDB failures into data-plane errors; small batches
+        of variable-width rows are joined up to ``batch_bytes`` by their measured size."""
+        return coalesced(self._batches(reader), self.limits.batch_bytes, self.limits.batch_rows)
+
+    def _batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         iterator = iter(reader)
         while True:
             batch = self._run(lambda: next(iterator, None))
