@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from policies import terms
-from policies.values import Kind, ValueMismatch, to_datetime
+from policies.values import Kind, ValueMismatch, to_datetime, to_duration
 
 if TYPE_CHECKING:
     from policies.model import Policy
@@ -84,6 +84,12 @@ def _date_time(env: Env) -> object:
 def _elapsed_time(env: Env) -> object:
     stated = env.request.operands.get(terms.ELAPSED_TIME)
     if stated is not None:
+        try:
+            negative = to_duration(stated) < 0
+        except ValueMismatch:
+            return stated  # the comparison reports the unreadable value
+        if negative:
+            return Missing(f"elapsed time unknown: the request states a negative one ({stated!r})")
         return stated
     if env.world.now is None:
         return Missing("time unknown: the world gives no current time (now)")
@@ -99,7 +105,11 @@ def _elapsed_time(env: Env) -> object:
         return Missing(
             f"elapsed time unknown: the policy timestamp {env.policy.timestamp!r} is not a date-time"
         )
-    return Decimal(repr((env.world.now - start).total_seconds()))
+    elapsed = Decimal(repr((env.world.now - start).total_seconds()))
+    if elapsed < 0:
+        # An agreement that takes effect in the future has not started: no use is within it.
+        return Missing(f"elapsed time unknown: the policy timestamp {env.policy.timestamp} is in the future")
+    return elapsed
 
 
 def _count(env: Env) -> object:
@@ -243,12 +253,16 @@ def lookup(iri: str) -> Operand | None:
         return Operand(iri, None, _column, description="a column of the asset: a row filter")
     if is_bounds(iri):
         return Operand(
-            iri, Kind.NUMBER, _column,
+            iri,
+            Kind.NUMBER,
+            _column,
             description="clamping range of a column for differentially private sums; data plane",
         )
     if is_keys(iri):
         return Operand(
-            iri, None, _column,
+            iri,
+            None,
+            _column,
             description="public key set of a column for differentially private groups; data plane",
         )
     return None

@@ -134,6 +134,10 @@ def _zone(zone: str | None) -> tzinfo:
 
 def parse_duration(text: str) -> Decimal:
     """An ``xsd:duration`` in seconds (a month counts 30 days, a year 365)."""
+    if len(text) > MAX_DURATION_CHARS:
+        raise ValueMismatch(
+            f"{text[:40]!r}... is longer than {MAX_DURATION_CHARS} characters: not a duration we read"
+        )
     match = _DURATION_RE.match(text.strip())
     if not match:
         raise ValueMismatch(f"{text!r} is not an xsd:duration")
@@ -147,7 +151,7 @@ def parse_duration(text: str) -> Decimal:
     total = Decimal(total_days * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60) + Decimal(
         seconds or 0
     )
-    return -total if negative else total
+    return _bounded(-total if negative else total, text)
 
 
 def format_duration(seconds: Decimal) -> str:
@@ -165,6 +169,7 @@ def format_duration(seconds: Decimal) -> str:
 # memory when it is compared or written into an explanation.
 MAX_NUMBER_DIGITS: Final = 100
 MAX_NUMBER_EXPONENT: Final = 1000
+MAX_DURATION_CHARS: Final = 64  # "P1000Y..." with every field is far shorter
 
 
 def to_number(raw: object) -> Decimal:

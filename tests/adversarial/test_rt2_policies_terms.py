@@ -240,3 +240,42 @@ def test_a_date_time_without_a_zone_is_decided_only_beyond_14_hours(
     assert fast is bool(expected)
     if expected is None:
         assert "no time zone" in summary
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "context"),
+    [
+        ("elapsedTime", "P" + "9" * 5000 + "D", {}),  # more digits than Python converts
+        ("meteredTime", "P1D", {"meteredTime": "PT" + "9" * 5000 + "S"}),
+        ("meteredTime", "P1D", {"meteredTime": "P" + "9" * 50 + "Y"}),
+    ],
+    ids=["right", "left", "years"],
+)
+def test_a_huge_duration_is_unreadable_not_a_crash(left: str, right: str, context: dict[str, Any]) -> None:
+    permitted, fast, _ = _decide(_offer(_c(left, "lteq", right)), context)
+    assert (permitted, fast) == (False, False)
+
+
+AGREEMENT = {
+    "@id": "urn:agreement:rt2",
+    "@type": "Agreement",
+    "assigner": "did:web:provider.example",
+    "assignee": ALICE,
+    "target": DATASET,
+    "permission": [{"action": "use", "constraint": [_c("elapsedTime", "lteq", "P30D")]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "context", "why"),
+    [
+        ("2030-01-01T00:00:00Z", {}, "in the future"),  # not yet in effect
+        ("2025-01-01T00:00:00Z", {"elapsedTime": "-P1000D"}, "negative"),  # a request winding the clock back
+    ],
+)
+def test_a_negative_elapsed_time_does_not_satisfy_a_deadline(
+    timestamp: str, context: dict[str, Any], why: str
+) -> None:
+    permitted, fast, summary = _decide({**AGREEMENT, "timestamp": timestamp}, context)
+    assert (permitted, fast) == (False, False)
+    assert why in summary
