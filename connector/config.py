@@ -87,6 +87,10 @@ class DataplaneConfig:
 
     data_root: Path
     flight_port: int | None = None
+    #: ``read_timeout_seconds`` and ``reads_per_consumer``: the watchdog's limit of one read and
+    #: the reads one consumer runs at once (``None``: the data plane's defaults, 120 s and 2).
+    read_timeout_seconds: float | None = None
+    reads_per_consumer: int | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ _SECTIONS: dict[str, frozenset[str]] = {
     "storage": frozenset({"url"}),
     "authority": frozenset({"did", "public_key_multibase"}),
     "management": frozenset({"token"}),
-    "dataplane": frozenset({"data_root", "flight_port"}),
+    "dataplane": frozenset({"data_root", "flight_port", "read_timeout_seconds", "reads_per_consumer"}),
     "security": frozenset({"callback_allow_list", "did_hosts", "allow_loopback", "allowed_networks"}),
     "tuning": frozenset({"fast_paths"}),
     "observability": frozenset({"tracing", "trace_exporter"}),
@@ -353,6 +357,8 @@ def config_from_mapping(data: Mapping[str, Any], base: Path) -> ConnectorConfig:
         dataplane=DataplaneConfig(
             _path(base, _string(dataplane, "data_root", "dataplane.data_root", "data")),
             _flight_port(dataplane),
+            _bounded_number(dataplane, "read_timeout_seconds", 1, 3600),
+            _bounded_int(dataplane, "reads_per_consumer", 1, 64),
         ),
         security=_security(data.get("security", {})),
         tuning=TuningConfig(_flag(data.get("tuning", {}), "fast_paths", "tuning.fast_paths", True)),
@@ -381,6 +387,24 @@ def _flight_port(section: Mapping[str, Any]) -> int | None:
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise ConfigError("dataplane.flight_port", "must be an integer in 1..65535")
     return port
+
+
+def _bounded_number(section: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
+    value = section.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"dataplane.{name}", f"must be a number in {low:g}..{high:g}")
+    return float(value)
+
+
+def _bounded_int(section: Mapping[str, Any], name: str, low: int, high: int) -> int | None:
+    value = section.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"dataplane.{name}", f"must be an integer in {low}..{high}")
+    return value
 
 
 def load_config(path: str | os.PathLike[str]) -> ConnectorConfig:
@@ -461,6 +485,8 @@ def config_to_toml(config: ConnectorConfig, base: Path) -> str:
         "dataplane": {
             "data_root": _relative(config.dataplane.data_root, base),
             **({} if config.dataplane.flight_port is None else {"flight_port": config.dataplane.flight_port}),
+            **{name: value for name in ("read_timeout_seconds", "reads_per_consumer")
+               if (value := getattr(config.dataplane, name)) is not None},
         },
         "security": {
             "callback_allow_list": list(config.security.callback_allow_list),

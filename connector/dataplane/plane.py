@@ -181,6 +181,20 @@ class DataPlaneLimits:
     granted_cache_bytes: int = 16 * 1024**3
 
 
+def configured_limits(config: Any) -> DataPlaneLimits:
+    """The default limits with what the connector configuration's ``[dataplane]`` sets
+    (``read_timeout_seconds``, ``reads_per_consumer``; ``connector.config.DataplaneConfig``)."""
+    limits = DataPlaneLimits()
+    section = getattr(config, "dataplane", None)
+    timeout = getattr(section, "read_timeout_seconds", None)
+    if isinstance(timeout, int | float):
+        limits = replace(limits, sandbox=replace(limits.sandbox, timeout_seconds=float(timeout)))
+    per_consumer = getattr(section, "reads_per_consumer", None)
+    if isinstance(per_consumer, int):
+        limits = replace(limits, max_concurrent_reads_per_consumer=per_consumer)
+    return limits
+
+
 @dataclass
 class ReadContext:
     """What one read is about, gathered as checks pass (the audit entry is built from it)."""
@@ -292,7 +306,7 @@ class DataPlane:
         self.data_root: Path | None = Path(root) if root is not None else None
         self.management_token: str | None = management_token or (config.management.token if config else None)
         self.trusted: TrustedAuthority | None = trusted or (config.trusted_authority if config else None)
-        self.limits = limits or DataPlaneLimits()
+        self.limits = limits or configured_limits(config)
         # Locked DuckDB connections kept per granted file (reused only when provably clean).
         self.sandboxes = SandboxPool(self.limits.sandbox)
         self.watchdog = Watchdog()
