@@ -9,9 +9,10 @@ without assigner or assignee; row filters where the data plane cannot apply them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from policies import terms
 from policies.compile import SUPPORTED_PROFILES
@@ -177,6 +178,9 @@ def _rule_terms(rule: Rule) -> Iterator[Finding]:
             yield from _unknown_concepts(constraint, rule)
 
 
+_ZONELESS: Final = re.compile(r"^-?\d{4,}-\d{2}-\d{2}T[\d:.]+$")
+
+
 def _constraint_terms(constraint: Constraint, rule: Rule) -> Iterator[Finding]:
     if lookup(constraint.left_operand) is None:
         yield Finding(
@@ -199,6 +203,19 @@ def _constraint_terms(constraint: Constraint, rule: Rule) -> Iterator[Finding]:
             "rightOperandReference is not supported: the rule fails closed",
             rule.uid,
         )
+    operand = lookup(constraint.left_operand)
+    if (
+        operand is not None
+        and operand.kind is Kind.DATETIME
+        and any(isinstance(v.value, str) and _ZONELESS.match(v.value.strip()) for v in constraint.right)
+    ):
+        yield Finding(
+            "date-time-without-zone",
+            "warning",
+            f"{constraint.left_operand} is compared with a date-time without a time zone: within 14 "
+            "hours of it the order is indeterminate and the rule fails closed; add Z or an offset",
+            rule.uid,
+        )
     if constraint.unit:
         yield Finding(
             "unsupported-unit",
@@ -206,7 +223,6 @@ def _constraint_terms(constraint: Constraint, rule: Rule) -> Iterator[Finding]:
             f"unit {constraint.unit!r} is not supported (no unit conversion): the rule fails closed",
             rule.uid,
         )
-    operand = lookup(constraint.left_operand)
     if operand is not None:
         rights = constraint.right
         if constraint.datatype and not any(v.datatype for v in rights):

@@ -279,3 +279,11 @@ def test_a_negative_elapsed_time_does_not_satisfy_a_deadline(
     permitted, fast, summary = _decide({**AGREEMENT, "timestamp": timestamp}, context)
     assert (permitted, fast) == (False, False)
     assert why in summary
+
+
+def test_lint_warns_about_a_date_time_without_a_zone() -> None:
+    codes = {f.code for f in lint(_offer(_c("dateTime", "lt", "2025-06-01T13:00:00")))}
+    assert "date-time-without-zone" in codes
+    assert "date-time-without-zone" not in {
+        f.code for f in lint(_offer(_c("dateTime", "lt", "2025-06-01T13:00Z")))
+    }
