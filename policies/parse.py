@@ -279,28 +279,42 @@ def _turtle_nodes(text: str, media_type: str, base: str | None) -> list[Node]:
 
 
 def _find_policy_node(nodes: list[Node]) -> Node:
-    typed = [n for n in nodes if set(n.get("@type", ())) & terms.POLICY_TYPES]
-    if len(typed) == 1:
-        return typed[0]
-    if len(typed) > 1:
-        # Nested policies (e.g. inside a catalog) - prefer the one no other node refers to.
-        referenced = {
-            item.get("@id")
-            for node in nodes
-            for key, values in node.items()
-            if not key.startswith("@")
-            for item in (values if isinstance(values, list) else [])
-            if isinstance(item, Mapping)
-        }
-        roots = [n for n in typed if n.get("@id") not in referenced]
-        if len(roots) == 1:
-            return roots[0]
-        raise PolicyError("ambiguous-policy", f"the document holds {len(typed)} policies; give one", "$")
     rule_keys = {key for key, _ in _RULE_KEYS}
-    untyped = [n for n in nodes if rule_keys & set(n)]
-    if untyped:
-        return untyped[0]
-    raise PolicyError("not-a-policy", "no ODRL policy found (no @type Set/Offer/Agreement and no rules)", "$")
+    typed = [n for n in nodes if set(n.get("@type", ())) & terms.POLICY_TYPES]
+    referenced = {
+        item.get("@id")
+        for node in nodes
+        for key, values in node.items()
+        if not key.startswith("@")
+        for item in (values if isinstance(values, list) else [])
+        if isinstance(item, Mapping)
+    }
+    untyped = [n for n in nodes if rule_keys & set(n) and not set(n.get("@type", ())) & terms.POLICY_TYPES]
+    if len(typed) == 1:
+        chosen = typed[0]
+    elif len(typed) > 1:
+        # Nested policies (e.g. inside a catalog) - prefer the one no other node refers to.
+        roots = [n for n in typed if n.get("@id") not in referenced]
+        if len(roots) != 1:
+            raise PolicyError("ambiguous-policy", f"the document holds {len(typed)} policies; give one", "$")
+        chosen = roots[0]
+    elif untyped:
+        chosen = untyped[0]
+    else:
+        raise PolicyError(
+            "not-a-policy", "no ODRL policy found (no @type Set/Offer/Agreement and no rules)", "$"
+        )
+    # Rules on another node that nothing refers to would be silently left out of the decision
+    # (a prohibition written beside the policy rather than in it): refuse, naming the node.
+    stray = [n for n in untyped if n is not chosen and n.get("@id") not in referenced]
+    if stray:
+        where = stray[0].get("@id") or "a blank node"
+        raise PolicyError(
+            "ambiguous-policy",
+            f"the document holds rules outside the policy (on {where}); give one policy",
+            "$",
+        )
+    return chosen
 
 
 class _Reader:

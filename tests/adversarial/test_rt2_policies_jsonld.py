@@ -191,3 +191,24 @@ def test_other_prefixes_and_expanded_form_decide_like_the_compact_form() -> None
         expected = purpose == "scientific-research"
         assert _permitted(compact, {"purpose": PURPOSE + purpose})[0] is expected
         assert _permitted(prefixed, {"purpose": PURPOSE + purpose})[0] is expected
+
+
+@pytest.mark.parametrize(
+    "nodes",
+    [
+        [
+            {"@id": "urn:policy:a", ODRL + "permission": [USE]},
+            {"@id": "urn:policy:b", ODRL + "prohibition": [USE]},
+        ],
+        [
+            {"@id": "urn:policy:a", "@type": [ODRL + "Offer"], ODRL + "permission": [USE]},
+            {"@id": "urn:policy:b", ODRL + "prohibition": [USE]},
+        ],
+    ],
+    ids=["two-untyped", "typed-and-untyped"],
+)
+def test_rules_on_a_node_beside_the_policy_are_not_left_out(nodes: list[dict[str, Any]]) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy({"@graph": nodes})
+    assert caught.value.code == "ambiguous-policy"
+    assert "urn:policy:b" in str(caught.value)
