@@ -155,11 +155,10 @@ class CatalogBuilder:
                 asset = self.store.get_asset(each)
                 if asset is None:
                     continue
-                found.append(
-                    OfferedAsset(
-                        asset, definition, offer_for_catalog(contract, offer_id(definition.id, each))
-                    )
-                )
+                offer = _offer_or_none(contract, offer_id(definition.id, each))
+                if offer is None:
+                    continue  # a stored policy this engine cannot read is offered to no one
+                found.append(OfferedAsset(asset, definition, offer))
                 if len(found) >= MAX_CATALOG_DATASETS:
                     return found
         return found
@@ -183,7 +182,8 @@ class CatalogBuilder:
                 contract = self.store.get_policy(definition.contract_policy_id)
                 if asset is None or contract is None:
                     return None
-                return asset, definition, offer_for_catalog(contract, offer_identifier)
+                offer = _offer_or_none(contract, offer_identifier)
+                return None if offer is None else (asset, definition, offer)
         return None
 
     def _dataset(self, asset: AssetRecord, offers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -219,3 +219,12 @@ class CatalogBuilder:
         if not datasets:
             return None
         return {"@context": [dsp.DSP_CONTEXT_URL], **datasets[0]}
+
+
+def _offer_or_none(contract: Mapping[str, Any], identifier: str) -> dict[str, Any] | None:
+    """The catalog offer of a stored policy, or None when the engine refuses to read it (one
+    stored before a stricter release, say): not offered, rather than failing every catalog."""
+    try:
+        return offer_for_catalog(contract, identifier)
+    except policies.PolicyError:
+        return None
