@@ -78,7 +78,10 @@ def new_page(record: RecordVersion) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keywords", type=int, default=45_000)
+    parser.add_argument("--quick", action="store_true", help="5,000 keywords (./dev bench --quick)")
     args = parser.parse_args()
+    if args.quick:
+        args.keywords = min(args.keywords, 5_000)
     node = open_node(Path(tempfile.mkdtemp()), CatalogueConfig(public_url="http://127.0.0.1:1"))
     bodies = {
         f"{args.keywords} keywords": dataset_turtle(
