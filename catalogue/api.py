@@ -740,7 +740,7 @@ def create_catalogue_app(
         return body
 
     # ---- SPARQL ---------------------------------------------------------------------------------
-    def answer_query(query: str) -> Response:
+    def answer_query(query: str, accept: str | None) -> Response:
         try:
             result = catalogue.sparql.run(query)
         except QueryRefused as error:
@@ -768,9 +768,20 @@ def create_catalogue_app(
             raise _problem(
                 400, "sparql-failed", "SPARQL query failed", str(error), [("query", str(error))]
             ) from None
+        if choose_media_type(accept, [result.media_type]) is None:
+            # one result format per query form: a client that accepts none of it is told which
+            # one there is, rather than sent a body it said it cannot read
+            raise _problem(
+                406,
+                "not-acceptable",
+                "No acceptable result format",
+                f"this query's results are available as {result.media_type} only",
+                [("Accept", f"{(accept or '')[:200]} does not admit {result.media_type}")],
+            )
         headers = {
             "Sluis-Results-Truncated": "true" if result.truncated else "false",
             "Sluis-Results-Count": str(result.count),
+            "Vary": "Accept",
         }
         return Response(result.body, media_type=result.media_type, headers=headers)
 
@@ -793,7 +804,7 @@ def create_catalogue_app(
                 "pass the SPARQL query as ?query=",
                 [("query", "missing")],
             )
-        return await run_in_threadpool(answer_query, query)
+        return await run_in_threadpool(answer_query, query, request.headers.get("accept"))
 
     @app.post("/catalogue/sparql")
     async def sparql_post(request: Request) -> Response:
@@ -837,7 +848,7 @@ def create_catalogue_app(
                 "send application/sparql-query or an application/x-www-form-urlencoded form",
                 [("Content-Type", f"{content_type or 'missing'} is not supported")],
             )
-        return await run_in_threadpool(answer_query, query)
+        return await run_in_threadpool(answer_query, query, request.headers.get("accept"))
 
     install_catalogue_pages(app, catalogue)
     describe_catalogue(app)

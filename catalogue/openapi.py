@@ -106,7 +106,7 @@ _SPARQL_QUERY: Final = query_parameter(
     "a read-only SPARQL 1.1 query (SELECT, ASK, CONSTRUCT, DESCRIBE)",
     required=True,
 )
-_SPARQL_PROBLEMS: Final = (400, 403, 413, 422, 429, 503)
+_SPARQL_PROBLEMS: Final = (400, 403, 406, 413, 422, 429, 503)
 _SPARQL_NOTES: Final = {
     400: "Syntax error, SERVICE, a cross product, or past a limit of the query's algebra",
     403: "Updates are refused: the endpoint is read-only",

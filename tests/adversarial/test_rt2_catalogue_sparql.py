@@ -88,3 +88,22 @@ def test_escapes_in_literals_keep_their_meaning(node: RunningNode) -> None:
     )
     assert status == 200, body
     assert body["boolean"] is True
+
+
+def test_a_client_that_accepts_none_of_the_result_format_gets_a_406_naming_it(node: RunningNode) -> None:
+    query = "SELECT ?s WHERE { ?s a <http://www.w3.org/ns/dcat#Dataset> } LIMIT 1"
+    refused = node.client.post(
+        "/catalogue/sparql",
+        content=query.encode(),
+        headers={"Content-Type": "application/sparql-query", "Accept": "application/sparql-results+xml"},
+    )
+    assert refused.status_code == 406
+    assert "application/sparql-results+json" in refused.json()["detail"]
+    for accept in ("application/sparql-results+json", "application/*", "*/*", ""):
+        answered = node.client.post(
+            "/catalogue/sparql",
+            content=query.encode(),
+            headers={"Content-Type": "application/sparql-query", **({"Accept": accept} if accept else {})},
+        )
+        assert answered.status_code == 200, accept
+        assert answered.headers["content-type"].startswith("application/sparql-results+json")
