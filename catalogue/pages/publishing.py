@@ -247,9 +247,12 @@ def publishing_router(kit: PageKit, node: CatalogueNode) -> APIRouter:
             data = graph.serialize(format="turtle").encode()
             media_type = TURTLE
             field_for_errors = ""
+        # the token's publishing mode, else the node's: the same rule as the API's
+        chosen = node.tokens.strict_for(session.token) if session.token else None
+        strict = node.config.strict_publishing if chosen is None else chosen
         try:
             outcome = await run_in_threadpool(
-                lambda: node.publisher.publish(data, media_type, owner=session.principal)
+                lambda: node.publisher.publish(data, media_type, owner=session.principal, strict=strict)
             )
         except PublishError as error:
             by_field, general = errors_by_field(error)
