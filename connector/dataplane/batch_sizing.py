@@ -5,16 +5,14 @@ note AS a300 FROM data`` makes rows a thousand times wider than three numbers, a
 of them are a batch of over half a gigabyte, built outside DuckDB's memory limit - times the
 reads running at once. So the engine is asked for as many rows as fit a byte target by the
 result's types: exactly, when every column has a fixed width; when some have not (text, blobs,
-lists), for a small first guess, and the batches it produces are then joined up to the target by
-their measured size - a wide row gives a batch of few rows, a narrow one of many.
+lists), for at most one engine vector (2,048 rows), sent as it is - joining such batches up to
+the target copied every byte once more, which cost more than sending them apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from typing import Final
-
-import pyarrow as pa
 
 #: Bytes one result batch is aimed at.
 DEFAULT_BATCH_BYTES: Final = 16 * 1024 * 1024
@@ -54,25 +52,3 @@ def engine_batch_rows(types: Iterable[object], max_rows: int, target_bytes: int)
     if variable:
         rows = min(rows, ENGINE_VECTOR_ROWS)
     return max(1, min(rows, max_rows))
-
-
-def coalesced(
-    batches: Iterator[pa.RecordBatch], target_bytes: int, max_rows: int
-) -> Iterator[pa.RecordBatch]:
-    """``batches`` joined while the joined batch stays within ``target_bytes`` and ``max_rows``
-    (a batch already past them goes alone): few large messages, none larger than needed."""
-    pending: list[pa.RecordBatch] = []
-    size = rows = 0
-    for batch in batches:
-        if pending and (size + batch.nbytes > target_bytes or rows + batch.num_rows > max_rows):
-            yield _joined(pending)
-            pending, size, rows = [], 0, 0
-        pending.append(batch)
-        size += batch.nbytes
-        rows += batch.num_rows
-    if pending:
-        yield _joined(pending)
-
-
-def _joined(batches: Sequence[pa.RecordBatch]) -> pa.RecordBatch:
-    return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
