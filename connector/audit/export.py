@@ -29,6 +29,7 @@ from connector.audit.chain import AuditEntry, ChainProblem, ChainReport, verify_
 from connector.audit.errors import AuditError
 from connector.audit.log import AuditLog, Signer
 from connector.identity.keys import public_key_from_multibase, verify_signature
+from vocab.jsonobjects import unique_keys
 
 EXPORT_TYPE = "sluis-audit-export"
 EXPORT_VERSION = 1
@@ -129,7 +130,7 @@ def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line, object_pairs_hook=_unique_keys)
+                data = json.loads(line, object_pairs_hook=unique_keys)
             except json.JSONDecodeError as error:
                 raise AuditError("bad_export", f"line {number} is not JSON: {error.msg}") from None
             except (ValueError, RecursionError) as error:  # a repeated key, a too-long integer
@@ -139,17 +140,6 @@ def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(data, dict):
                 raise AuditError("bad_export", f"line {number} is not a JSON object")
             yield number, data
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object that names no key twice: readers differ on which of two values counts, so
-    a line could verify with one body and be read by another tool with the other."""
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise ValueError(f"the key {key!r} appears twice")
-        data[key] = value
-    return data
 
 
 def _numbered(handle: IO[str], path: Path) -> Iterator[tuple[int, str]]:

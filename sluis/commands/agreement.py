@@ -17,27 +17,17 @@ from typing import Any
 from connector.identity import DidResolver, IdentityError, make_agreement_bundle, verify_agreement
 from connector.identity.agreements import agreement_parties, is_agreement_bundle
 from sluis.cli import EXIT_FINDINGS, EXIT_OK, CommandError
+from vocab.jsonobjects import unique_keys
 
 # A bundle is an agreement plus two DID documents: tens of KB at most.
 MAX_BUNDLE_BYTES = 4 * 1024 * 1024
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Refuse a key named twice in one object: readers differ on which value counts, so a bundle
-    could verify with one set of terms and be read by another tool with the other."""
-    document: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in document:
-            raise ValueError(f"the key {key!r} appears twice in one object")
-        document[key] = value
-    return document
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_BUNDLE_BYTES:
             raise CommandError(f"{path}: larger than {MAX_BUNDLE_BYTES} bytes")
-        document = json.loads(path.read_bytes(), object_pairs_hook=_unique_keys)
+        document = json.loads(path.read_bytes(), object_pairs_hook=unique_keys)
     except OSError as error:
         raise CommandError(f"{path}: cannot read ({error.strerror})") from None
     except ValueError as error:
